@@ -1,0 +1,61 @@
+# Sinew — every target works from a clean checkout with only Go installed.
+GO      ?= go
+SHELL   := /bin/bash
+TOOLS   := $(CURDIR)/.tools
+BIN     := $(CURDIR)/bin
+# Every module of the workspace: `go test ./...` at the root covers none of them.
+MODULES := $(shell $(GO) list -m -f '{{.Dir}}')
+PKGS    := $(addsuffix /...,$(MODULES))
+
+BUF_VERSION           := v1.75.0
+PROTOC_GEN_GO_VERSION := v1.36.12
+STATICCHECK_VERSION   := v0.8.2
+
+.PHONY: all build test test-short run proto proto-check lint bench tools clean
+
+all: build
+
+build:
+	$(GO) build $(PKGS)
+	$(GO) build -o $(BIN)/sinew ./cmd/sinew
+	@for s in services/*/cmd/*; do $(GO) build -o $(BIN)/$$(basename $$s) ./$$s || exit 1; done
+
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-short:
+	$(GO) test -count=1 -short $(PKGS)
+
+run: build
+	$(BIN)/sinew up
+
+$(TOOLS)/buf:
+	GOBIN=$(TOOLS) GOWORK=off $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(TOOLS) GOWORK=off $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) GOWORK=off $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/staticcheck
+
+proto: $(TOOLS)/buf $(TOOLS)/protoc-gen-go
+	cd proto && PATH=$(TOOLS):$$PATH buf lint && PATH=$(TOOLS):$$PATH buf generate
+
+# Fails when the committed generated code differs from what `make proto` makes.
+proto-check: proto
+	@git diff --exit-code -- proto/ || { echo "generated protobuf code is stale: run make proto and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- proto/)" || { git status --porcelain -- proto/; echo "untracked generated files: run make proto and commit"; exit 1; }
+
+lint: $(TOOLS)/staticcheck
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $(MODULES) | grep -v '\.pb\.go$$'); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@for m in $(MODULES); do (cd $$m && $(TOOLS)/staticcheck ./...) || exit 1; done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS) | tee bench.out
+
+clean:
+	rm -rf $(BIN) $(TOOLS) var bench.out

@@ -1,0 +1,136 @@
+// Command sinew is Sinew's operator tool and its one-process runtime:
+// `sinew up` starts an embedded NATS server and every service; the other
+// verbs inspect and repair a running system (dead letters, audit, streams).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"os/user"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const usage = `sinew — Epic ⇄ Oracle Fusion integration
+
+usage:
+  sinew up [flags]                 start NATS, every service and the simulators in one process
+  sinew dlq list [--json]          dead letters, oldest first
+  sinew dlq show SEQ [--payload]   one dead letter (--payload prints the message: audited)
+  sinew dlq replay SEQ [--force]   republish a dead letter to its original subject
+  sinew audit verify               check every writer's hash chain
+  sinew audit list [--limit N]     audit records as JSON lines
+  sinew streams ensure|ls          create/update the topology, or list streams
+
+Verbs other than up talk to NATS at --nats (default $SINEW_NATS_URL or nats://127.0.0.1:4222).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	var ee exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		os.Exit(int(ee))
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "sinew:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError is a non-zero exit whose cause was already printed.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError(2)
+	}
+	switch args[0] {
+	case "up":
+		return cmdUp(ctx, args[1:], stderr)
+	case "dlq":
+		return cmdDLQ(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return cmdAudit(ctx, args[1:], stdout, stderr)
+	case "streams":
+		return cmdStreams(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "sinew: unknown command %q\n\n%s", args[0], usage)
+		return exitError(2)
+	}
+}
+
+// client is a CLI verb's connection.
+type client struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+func natsURLDefault() string {
+	if u := os.Getenv("SINEW_NATS_URL"); u != "" {
+		return u
+	}
+	return nats.DefaultURL
+}
+
+func dial(url string) (*client, error) {
+	nc, err := nats.Connect(url, nats.Name("sinew-cli"), nats.Timeout(5*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &client{nc: nc, js: js}, nil
+}
+
+func (c *client) Close() { c.nc.Close() }
+
+// actor names the operator for audit records: $SINEW_ACTOR or user@host.
+func actorDefault() string {
+	if a := os.Getenv("SINEW_ACTOR"); a != "" {
+		return a
+	}
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host
+}
+
+// parse parses flags that may follow positional arguments (sinew dlq show 5 --payload).
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
+	fs.SetOutput(stderr)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}

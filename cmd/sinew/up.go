@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/config"
+	"github.com/sinewhq/sinew/pkg/natsembed"
+	"github.com/sinewhq/sinew/pkg/streams"
+	"github.com/sinewhq/sinew/pkg/telemetry"
+	"github.com/sinewhq/sinew/services/console"
+	"github.com/sinewhq/sinew/services/deadletter"
+	"github.com/sinewhq/sinew/services/epicsim"
+	"github.com/sinewhq/sinew/services/fusionsim"
+	"github.com/sinewhq/sinew/services/ingest"
+	"github.com/sinewhq/sinew/services/loader"
+	"github.com/sinewhq/sinew/services/reconciler"
+	"github.com/sinewhq/sinew/services/transform"
+)
+
+// upFlags are sinew up's settings.
+type upFlags struct {
+	dataDir    string
+	natsAddr   string
+	httpAddr   string
+	mllpAddr   string
+	configPath string
+	noTraffic  bool
+	syncAlways bool
+	logLevel   string
+}
+
+// unit is one service run by sinew up.
+type unit struct {
+	name string
+	bus  *bus.Bus
+	svc  bus.Service
+}
+
+func cmdUp(ctx context.Context, args []string, stderr io.Writer) error {
+	var f upFlags
+	fs := flag.NewFlagSet("sinew up", flag.ContinueOnError)
+	fs.StringVar(&f.dataDir, "data-dir", "./var", "where JetStream, drop folders and the audit secret live")
+	fs.StringVar(&f.natsAddr, "nats-addr", "127.0.0.1:4222", "NATS client listener (the nats CLI can inspect streams here)")
+	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listener: /readyz, /healthz, /metrics")
+	fs.StringVar(&f.mllpAddr, "mllp-addr", "127.0.0.1:2575", "MLLP listener for HL7 v2")
+	fs.StringVar(&f.configPath, "config", os.Getenv("SINEW_CONFIG"), "YAML file with one section per service (optional)")
+	fs.BoolVar(&f.noTraffic, "no-traffic", false, "do not start synthetic traffic")
+	fs.BoolVar(&f.syncAlways, "sync-always", true, "fsync every JetStream write (single-node durability)")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default: each service's config, else info)")
+	if _, err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	return up(ctx, f, stderr, nil)
+}
+
+// lockedWriter serialises log lines from every service onto one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// up runs everything until ctx ends. started, if set, receives the bound
+// HTTP address once listening (tests).
+func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr string)) error {
+	logw := &lockedWriter{w: stderr}
+	tcfg := telemetry.DefaultConfig()
+	if f.logLevel != "" {
+		tcfg.LogLevel = f.logLevel
+	}
+	log := telemetry.NewLogger(logw, tcfg, "sinew")
+
+	if err := os.MkdirAll(f.dataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	secret, err := auditSecret(f.dataDir)
+	if err != nil {
+		return err
+	}
+	srv, err := natsembed.Start(natsembed.Options{
+		Addr: f.natsAddr, StoreDir: filepath.Join(f.dataDir, "jetstream"), SyncAlways: f.syncAlways,
+	})
+	if err != nil {
+		return err
+	}
+	defer natsembed.Stop(srv)
+	natsURL := srv.ClientURL()
+	log.Info().Str("nats", natsURL).Str("data_dir", f.dataDir).Msg("embedded NATS with JetStream started")
+
+	boot, err := bus.Connect(ctx, bus.Config{URL: natsURL}, bus.Options{Service: "sinew", Logger: log})
+	if err != nil {
+		return err
+	}
+	ensureCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = streams.Ensure(ensureCtx, boot.JetStream())
+	cancel()
+	boot.Close()
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	units, err := buildUnits(ctx, f, natsURL, secret, logw, reg)
+	defer func() {
+		for _, u := range units {
+			u.bus.Close()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+
+	ready := func() error {
+		var waiting []string
+		for _, u := range units {
+			if u.bus.Ready() != nil || u.svc.Ready() != nil {
+				waiting = append(waiting, u.name)
+			}
+		}
+		if len(waiting) > 0 {
+			return fmt.Errorf("not ready: %s", strings.Join(waiting, ", "))
+		}
+		return nil
+	}
+	ln, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	runCtx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
+	errs := make(chan error, len(units)+1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := telemetry.ServeListener(runCtx, ln, telemetry.Handler(reg, ready)); err != nil {
+			errs <- fmt.Errorf("http: %w", err)
+		}
+	})
+	for _, u := range units {
+		wg.Go(func() {
+			if err := u.svc.Run(runCtx); err != nil {
+				errs <- fmt.Errorf("%s: %w", u.name, err)
+			}
+		})
+	}
+	log.Info().Str("http", ln.Addr().String()).Str("mllp", f.mllpAddr).Bool("traffic", !f.noTraffic).Msg("services starting")
+	if started != nil {
+		started(ln.Addr().String())
+	}
+	if !f.noTraffic {
+		log.Info().Msg("synthetic traffic: epicsim has no traffic profiles yet; nothing is sent")
+	}
+
+	var failed error
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("stopping: draining services")
+	case failed = <-errs:
+		log.Error().Err(failed).Msg("a service failed; stopping")
+	}
+	stopAll()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		log.Warn().Msg("services did not stop within 30 s")
+	}
+	log.Info().Msg("stopped")
+	return failed
+}
+
+// buildUnits connects and builds every service from its config section.
+func buildUnits(ctx context.Context, f upFlags, natsURL string, secret []byte, logw io.Writer, reg *prometheus.Registry) ([]unit, error) {
+	var units []unit
+	add := func(name string, base *bus.ServiceConfig, build func(*bus.Bus) (bus.Service, error)) error {
+		base.NATS.URL = natsURL
+		if base.Audit.Secret == "" {
+			base.Audit.Secret = string(secret)
+		}
+		if f.logLevel != "" {
+			base.Telemetry.LogLevel = f.logLevel
+		}
+		tp, err := telemetry.NewTracerProvider(ctx, base.Telemetry, name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		b, err := bus.Connect(ctx, base.NATS, bus.Options{
+			Service: name, Logger: telemetry.NewLogger(logw, base.Telemetry, name), Tracer: tp,
+			Metrics: prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, reg), AuditSecret: []byte(base.Audit.Secret),
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		svc, err := build(b)
+		if err != nil {
+			b.Close()
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		units = append(units, unit{name: name, bus: b, svc: svc})
+		return nil
+	}
+	load := func(name string, dst any) error {
+		return config.LoadSection(f.configPath, name, bus.EnvPrefix(name), dst)
+	}
+	if f.configPath == "" {
+		load = func(name string, dst any) error { return config.Load("", bus.EnvPrefix(name), dst) }
+	}
+
+	ing := ingest.DefaultConfig()
+	ing.MLLPAddr = f.mllpAddr
+	ing.DropDir = filepath.Join(f.dataDir, "drop")
+	tr, ld, rc, dl, co, es, fsim := transform.DefaultConfig(), loader.DefaultConfig(), reconciler.DefaultConfig(),
+		deadletter.DefaultConfig(), console.DefaultConfig(), epicsim.DefaultConfig(), fusionsim.DefaultConfig()
+	es.MLLPTarget = f.mllpAddr
+	steps := []struct {
+		name  string
+		cfg   any
+		base  *bus.ServiceConfig
+		build func(*bus.Bus) (bus.Service, error)
+	}{
+		{"fusionsim", &fsim, fsim.Base(), func(b *bus.Bus) (bus.Service, error) { return fusionsim.New(fsim, b) }},
+		{"deadletter", &dl, dl.Base(), func(b *bus.Bus) (bus.Service, error) { return deadletter.New(dl, b) }},
+		{"reconciler", &rc, rc.Base(), func(b *bus.Bus) (bus.Service, error) { return reconciler.New(rc, b) }},
+		{"loader", &ld, ld.Base(), func(b *bus.Bus) (bus.Service, error) { return loader.New(ld, b) }},
+		{"transform", &tr, tr.Base(), func(b *bus.Bus) (bus.Service, error) { return transform.New(tr, b) }},
+		{"ingest", &ing, ing.Base(), func(b *bus.Bus) (bus.Service, error) { return ingest.New(ing, b) }},
+		{"console", &co, co.Base(), func(b *bus.Bus) (bus.Service, error) { return console.New(co, b) }},
+		{"epicsim", &es, es.Base(), func(b *bus.Bus) (bus.Service, error) { return epicsim.New(es, b) }},
+	}
+	for _, s := range steps {
+		if err := load(s.name, s.cfg); err != nil {
+			return units, err
+		}
+		if err := add(s.name, s.base, s.build); err != nil {
+			return units, err
+		}
+	}
+	return units, nil
+}
+
+// auditSecret is $SINEW_AUDIT_SECRET, or a random key kept in the data dir
+// so patient references stay comparable across restarts.
+func auditSecret(dataDir string) ([]byte, error) {
+	if s := os.Getenv("SINEW_AUDIT_SECRET"); s != "" {
+		return []byte(s), nil
+	}
+	path := filepath.Join(dataDir, "audit.secret")
+	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+		return []byte(strings.TrimSpace(string(b))), nil
+	} else if !errors.Is(err, os.ErrNotExist) && err != nil {
+		return nil, fmt.Errorf("audit secret: %w", err)
+	}
+	var k [32]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return nil, err
+	}
+	s := hex.EncodeToString(k[:])
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("audit secret: %w", err)
+	}
+	return []byte(s), nil
+}

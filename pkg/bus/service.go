@@ -1,0 +1,133 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sinewhq/sinew/pkg/audit"
+	"github.com/sinewhq/sinew/pkg/config"
+	"github.com/sinewhq/sinew/pkg/telemetry"
+)
+
+// ServiceConfig is the part of every service's configuration that the
+// runtime reads. Services embed it inline in their own Config.
+type ServiceConfig struct {
+	NATS      Config           `yaml:"nats"`
+	Telemetry telemetry.Config `yaml:"telemetry"`
+	Audit     audit.Config     `yaml:"audit"`
+	// HTTPAddr serves /metrics, /healthz and /readyz when the service runs
+	// as its own binary.
+	HTTPAddr string `yaml:"http_addr"`
+}
+
+// DefaultServiceConfig is the runtime's defaults.
+func DefaultServiceConfig() ServiceConfig {
+	return ServiceConfig{NATS: DefaultConfig(), Telemetry: telemetry.DefaultConfig(), HTTPAddr: "127.0.0.1:8081"}
+}
+
+// Base gives the runtime its part of a service's configuration.
+func (c *ServiceConfig) Base() *ServiceConfig { return c }
+
+// Service is what each Sinew service provides; its own binary and `sinew
+// up` run it the same way.
+type Service interface {
+	// Run works until ctx ends, then drains and returns.
+	Run(ctx context.Context) error
+	// Ready is nil once the service is doing its job.
+	Ready() error
+}
+
+// Configurable is a service configuration that embeds ServiceConfig.
+type Configurable interface{ Base() *ServiceConfig }
+
+// EnvPrefix is the environment prefix of a service's settings: SINEW_<NAME>.
+func EnvPrefix(service string) string {
+	return "SINEW_" + strings.ToUpper(strings.ReplaceAll(service, "-", "_"))
+}
+
+// Main runs one service as its own binary: -config FILE (YAML, then
+// SINEW_<NAME>_* environment overrides), JSON logs, traces, metrics, the
+// bus, the health endpoints and SIGINT/SIGTERM for a graceful stop.
+func Main[C Configurable](name string, cfg C, build func(C, *Bus) (Service, error)) {
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	path := fs.String("config", os.Getenv(EnvPrefix(name)+"_CONFIG"), "YAML configuration file")
+	_ = fs.Parse(os.Args[1:])
+	if err := config.Load(*path, EnvPrefix(name), cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runMain(ctx, name, cfg, build); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+func runMain[C Configurable](ctx context.Context, name string, cfg C, build func(C, *Bus) (Service, error)) error {
+	base := cfg.Base()
+	log := telemetry.NewLogger(os.Stderr, base.Telemetry, name)
+	tp, err := telemetry.NewTracerProvider(ctx, base.Telemetry, name)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tp.Shutdown(context.WithoutCancel(ctx)) }()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	b, err := Connect(ctx, base.NATS, Options{
+		Service: name, Logger: log, Tracer: tp, Metrics: reg, AuditSecret: []byte(base.Audit.Secret),
+	})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	svc, err := build(cfg, b)
+	if err != nil {
+		return err
+	}
+	ready := func() error {
+		if err := b.Ready(); err != nil {
+			return err
+		}
+		return svc.Ready()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	httpErr := make(chan error, 1)
+	go func() {
+		err := telemetry.Serve(ctx, base.HTTPAddr, telemetry.Handler(reg, ready))
+		if err != nil {
+			cancel() // no health endpoint: stop rather than run unobserved
+		}
+		httpErr <- err
+	}()
+	log.Info().Str("http", base.HTTPAddr).Msg("started")
+	err = svc.Run(ctx)
+	if herr := <-httpErr; err == nil && herr != nil && !errors.Is(herr, context.Canceled) {
+		err = herr
+	}
+	log.Info().Msg("stopped")
+	return err
+}
+
+// Placeholder is the Run and Ready of a service whose job a later change
+// fills in: it holds its connection and is ready while connected.
+type Placeholder struct{ Bus *Bus }
+
+// Run waits for ctx to end.
+func (p Placeholder) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
+// Ready is nil while the bus is connected.
+func (p Placeholder) Ready() error { return p.Bus.Ready() }

@@ -1,0 +1,76 @@
+// Package natsembed runs a nats-server with JetStream inside the process:
+// the one-process default of `sinew up` and the server every test uses.
+package natsembed
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Options configure the embedded server.
+type Options struct {
+	// Addr is the client listener, host:port; port 0 picks a free one.
+	Addr string
+	// StoreDir holds JetStream's file store.
+	StoreDir string
+	// SyncAlways fsyncs every write: single-node durability (DESIGN §2).
+	SyncAlways bool
+	// Name of the server; "sinew" when empty.
+	Name string
+	// ReadyTimeout bounds the wait for the listener; 10 s when zero.
+	ReadyTimeout time.Duration
+}
+
+// Start starts the server and waits until it accepts clients.
+func Start(o Options) (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("natsembed: addr %q: %w", o.Addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("natsembed: port %q: %w", portStr, err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	name := o.Name
+	if name == "" {
+		name = "sinew"
+	}
+	opts := &server.Options{
+		ServerName: name,
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   o.StoreDir,
+		SyncAlways: o.SyncAlways,
+		NoSigs:     true,
+		// Payloads carry whole batch manifests and HL7 messages; 8 MiB leaves room.
+		MaxPayload: 8 << 20,
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("natsembed: %w", err)
+	}
+	go s.Start()
+	wait := o.ReadyTimeout
+	if wait == 0 {
+		wait = 10 * time.Second
+	}
+	if !s.ReadyForConnections(wait) {
+		s.Shutdown()
+		return nil, fmt.Errorf("natsembed: server not ready after %s (store %s)", wait, o.StoreDir)
+	}
+	return s, nil
+}
+
+// Stop shuts the server down and waits for it to finish.
+func Stop(s *server.Server) {
+	s.Shutdown()
+	s.WaitForShutdown()
+}

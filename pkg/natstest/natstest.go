@@ -1,0 +1,63 @@
+// Package natstest starts a real embedded nats-server with JetStream for a
+// test, on a free port and a temporary store, and tears it down afterwards.
+package natstest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sinewhq/sinew/pkg/natsembed"
+	"github.com/sinewhq/sinew/pkg/streams"
+)
+
+// Server is a running test server.
+type Server struct {
+	*server.Server
+	StoreDir string
+}
+
+// Start starts a server that stops when the test ends.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	dir := tb.TempDir()
+	s, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: dir})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { natsembed.Stop(s) })
+	return &Server{Server: s, StoreDir: dir}
+}
+
+// Connect opens a client connection closed when the test ends.
+func (s *Server) Connect(tb testing.TB) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	nc, err := nats.Connect(s.ClientURL(), nats.Name(tb.Name()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return nc, js
+}
+
+// StartWithTopology starts a server, ensures the topology built from opts
+// and returns a connection to it.
+func StartWithTopology(tb testing.TB, opts streams.Options) (*Server, *nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	s := Start(tb)
+	nc, js := s.Connect(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := streams.New(opts).Ensure(ctx, js); err != nil {
+		tb.Fatal(err)
+	}
+	return s, nc, js
+}

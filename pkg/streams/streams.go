@@ -1,0 +1,350 @@
+// Package streams is Sinew's JetStream topology: the one table of streams,
+// subjects, consumers, key-value buckets and object stores (DESIGN §2) that
+// services, tests, docs and provisioning all read, and Ensure, which makes a
+// server match it.
+package streams
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names.
+const (
+	HL7In      = "HL7_IN"
+	FHIRIn     = "FHIR_IN"
+	BatchIn    = "BATCH_IN"
+	FusionCmd  = "FUSION_CMD"
+	EpicCmd    = "EPIC_CMD"
+	Results    = "RESULTS"
+	Recon      = "RECON"
+	Audit      = "AUDIT"
+	Advisories = "ADVISORIES"
+	DLQ        = "DLQ"
+)
+
+// Durable consumer names.
+const (
+	TransformHL7   = "transform-hl7"
+	TransformFHIR  = "transform-fhir"
+	TransformBatch = "transform-batch"
+	LoaderFusion   = "loader-fusion"
+	LoaderEpic     = "loader-epic"
+	ReconResults   = "reconciler-results"
+	Deadletter     = "deadletter"
+)
+
+// Key-value buckets.
+const (
+	KVCrosswalk   = "crosswalk"
+	KVIdempotency = "idempotency"
+	KVFlowState   = "flow_state"
+	KVWatermarks  = "fhir_watermarks"
+	KVReplays     = "dlq_replays"
+)
+
+// Object stores.
+const (
+	ObjBatchFiles = "batch_files"
+	ObjFBDI       = "fbdi_files"
+	ObjJobLogs    = "job_logs"
+)
+
+// Advisory subjects captured by the ADVISORIES stream.
+const (
+	AdvisoryMaxDeliveries = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
+	AdvisoryTerminated    = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED"
+)
+
+// Subject builders. Tokens must not contain PHI; Token makes any value a
+// safe single subject token.
+
+// HL7Subject is hl7.in.<facility>.<type>.<event>.
+func HL7Subject(facility, msgType, event string) string {
+	return "hl7.in." + Token(facility) + "." + Token(msgType) + "." + Token(event)
+}
+
+// FHIRSubject is fhir.in.<resourceType>.
+func FHIRSubject(resourceType string) string { return "fhir.in." + Token(resourceType) }
+
+// BatchSubject is batch.in.<flow>.
+func BatchSubject(flow string) string { return "batch.in." + Token(flow) }
+
+// FusionCmdSubject is fusion.cmd.<flow>.<op>.
+func FusionCmdSubject(flow, op string) string { return "fusion.cmd." + Token(flow) + "." + Token(op) }
+
+// EpicCmdSubject is epic.cmd.<flow>.<op>.
+func EpicCmdSubject(flow, op string) string { return "epic.cmd." + Token(flow) + "." + Token(op) }
+
+// ResultSubject is result.<flow>.<outcome>.
+func ResultSubject(flow, outcome string) string {
+	return "result." + Token(flow) + "." + Token(outcome)
+}
+
+// ReconSubject is recon.<flow>.<tier>.
+func ReconSubject(flow, tier string) string { return "recon." + Token(flow) + "." + Token(tier) }
+
+// AuditSubject is audit.<flow>.<hop>.
+func AuditSubject(flow, hop string) string { return "audit." + Token(flow) + "." + Token(hop) }
+
+// DLQSubject is dlq.<stream>.<consumer>.
+func DLQSubject(stream, consumer string) string {
+	return "dlq." + Token(stream) + "." + Token(consumer)
+}
+
+// Token turns s into one subject token: separators, wildcards and spaces
+// become '_', and an empty value becomes "none".
+func Token(s string) string {
+	if s == "" {
+		return "none"
+	}
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if !tokenByte(s[i]) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if tokenByte(s[i]) {
+			b.WriteByte(s[i])
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func tokenByte(c byte) bool {
+	return c > ' ' && c < 0x7f && c != '.' && c != '*' && c != '>'
+}
+
+// Options tune the topology for a deployment.
+type Options struct {
+	// Replicas per stream and bucket: 1 on the embedded server, 3 in a cluster.
+	Replicas int `yaml:"replicas"`
+	// IngestMaxBytes bounds each ingest stream; when full, publishes are
+	// refused (DiscardNew) and the sender is NAKed rather than old data lost.
+	IngestMaxBytes int64 `yaml:"ingest_max_bytes"`
+	// DuplicateWindow is how long a Nats-Msg-Id is remembered. It must cover
+	// the worst-case redelivery span (3 deliveries × AckWait + backoff) and a
+	// sender's resend of an unacknowledged HL7 message.
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	// AckWait before an unacknowledged delivery is redelivered.
+	AckWait time.Duration `yaml:"ack_wait"`
+	// RetryBase is the first retry delay; later ones double.
+	RetryBase time.Duration `yaml:"retry_base"`
+}
+
+// DefaultOptions is the single-node topology of `sinew up`.
+func DefaultOptions() Options {
+	return Options{
+		Replicas:        1,
+		IngestMaxBytes:  8 << 30,
+		DuplicateWindow: time.Hour,
+		AckWait:         30 * time.Second,
+		RetryBase:       2 * time.Second,
+	}
+}
+
+// MaxDeliver is how many times a message is delivered before it is dead-lettered.
+const MaxDeliver = 3
+
+// Consumer is a durable pull consumer and the retry policy of its handler.
+type Consumer struct {
+	Stream string
+	Name   string
+	// Filter subjects; empty means the whole stream.
+	Filter []string
+	// MaxDeliver is MaxDeliver for pipeline consumers; -1 (unlimited) for the
+	// dead-letter consumer itself, which must never dead-letter.
+	MaxDeliver    int
+	AckWait       time.Duration
+	MaxAckPending int
+	// RetryBase is the delay before the second delivery; each further one doubles.
+	RetryBase time.Duration
+	// MaxRetryDelay caps the doubling; an hour when zero.
+	MaxRetryDelay time.Duration
+	// Hop names the step in audit records (audit.<flow>.<hop>).
+	Hop string
+}
+
+// Config is the consumer's JetStream configuration. No BackOff: it would
+// distort NakWithDelay, which the handler loop uses instead.
+func (c Consumer) Config() jetstream.ConsumerConfig {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       c.Name,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       c.AckWait,
+		MaxDeliver:    c.MaxDeliver,
+		MaxAckPending: c.MaxAckPending,
+	}
+	switch len(c.Filter) {
+	case 0:
+	case 1:
+		cfg.FilterSubject = c.Filter[0]
+	default:
+		cfg.FilterSubjects = c.Filter
+	}
+	return cfg
+}
+
+// Topology is everything Ensure creates.
+type Topology struct {
+	Streams   []jetstream.StreamConfig
+	Consumers []Consumer
+	KV        []jetstream.KeyValueConfig
+	Objects   []jetstream.ObjectStoreConfig
+}
+
+const (
+	day  = 24 * time.Hour
+	year = 365 * day
+)
+
+// New builds the topology for opts.
+func New(opts Options) Topology {
+	def := DefaultOptions()
+	if opts.Replicas <= 0 {
+		opts.Replicas = def.Replicas
+	}
+	if opts.IngestMaxBytes <= 0 {
+		opts.IngestMaxBytes = def.IngestMaxBytes
+	}
+	if opts.DuplicateWindow <= 0 {
+		opts.DuplicateWindow = def.DuplicateWindow
+	}
+	if opts.AckWait <= 0 {
+		opts.AckWait = def.AckWait
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = def.RetryBase
+	}
+	pipeline := func(name, desc string, subjects []string, maxAge time.Duration) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:        name,
+			Description: desc,
+			Subjects:    subjects,
+			Retention:   jetstream.LimitsPolicy, // Term on WorkQueue/Interest would delete what the DLQ needs
+			Storage:     jetstream.FileStorage,
+			Replicas:    opts.Replicas,
+			MaxAge:      maxAge,
+			Duplicates:  opts.DuplicateWindow,
+			Discard:     jetstream.DiscardOld,
+		}
+	}
+	ingest := func(name, desc, subject string) jetstream.StreamConfig {
+		s := pipeline(name, desc, []string{subject}, 30*day)
+		s.MaxBytes = opts.IngestMaxBytes
+		s.Discard = jetstream.DiscardNew // a full stream refuses; the sender is NAKed and resends
+		return s
+	}
+	kept := func(s jetstream.StreamConfig) jetstream.StreamConfig {
+		s.DenyDelete = true
+		s.DenyPurge = true
+		return s
+	}
+	t := Topology{
+		Streams: []jetstream.StreamConfig{
+			ingest(HL7In, "HL7 v2 messages as received, with receipt metadata", "hl7.in.>"),
+			ingest(FHIRIn, "FHIR R4 resources, original JSON bytes", "fhir.in.>"),
+			ingest(BatchIn, "batch file manifests (object store key, SHA-256, control totals)", "batch.in.>"),
+			pipeline(FusionCmd, "canonical commands for Fusion, each with an idempotency key", []string{"fusion.cmd.>"}, 30*day),
+			pipeline(EpicCmd, "outbound commands for Epic", []string{"epic.cmd.>"}, 30*day),
+			pipeline(Results, "what Fusion and Epic answered, with their ids", []string{"result.>"}, 90*day),
+			pipeline(Recon, "reconciliation rows and batch verdicts", []string{"recon.>"}, 2*year),
+			kept(pipeline(Audit, "HIPAA §164.312(b) audit trail, hash-chained per writer", []string{"audit.>"}, 6*year)),
+			pipeline(Advisories, "max-deliveries and terminated advisories, input of deadletter",
+				[]string{AdvisoryMaxDeliveries + ".>", AdvisoryTerminated + ".>"}, 7*day),
+			kept(pipeline(DLQ, "dead letters: original subject, sequence, headers, payload, reason", []string{"dlq.>"}, 2*year)),
+		},
+		KV: []jetstream.KeyValueConfig{
+			{Bucket: KVCrosswalk, Description: "versioned crosswalks", History: 64, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: KVIdempotency, Description: "loader idempotency keys", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: KVFlowState, Description: "flow state: staged, active, paused", History: 16, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: KVWatermarks, Description: "FHIR sync watermarks", History: 4, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: KVReplays, Description: "DLQ replays: who replayed which dead letter", History: 8, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+		},
+		Objects: []jetstream.ObjectStoreConfig{
+			{Bucket: ObjBatchFiles, Description: "source batch files", Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: ObjFBDI, Description: "generated FBDI zips", Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: ObjJobLogs, Description: "Fusion ESS job logs", Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+		},
+	}
+	pc := func(stream, name, hop string, filter ...string) Consumer {
+		return Consumer{Stream: stream, Name: name, Filter: filter, MaxDeliver: MaxDeliver,
+			AckWait: opts.AckWait, MaxAckPending: 1024, RetryBase: opts.RetryBase, Hop: hop}
+	}
+	t.Consumers = []Consumer{
+		pc(HL7In, TransformHL7, "transform"),
+		pc(FHIRIn, TransformFHIR, "transform"),
+		pc(BatchIn, TransformBatch, "transform"),
+		pc(FusionCmd, LoaderFusion, "load"),
+		pc(EpicCmd, LoaderEpic, "load"),
+		pc(Results, ReconResults, "reconcile"),
+		{Stream: Advisories, Name: Deadletter, MaxDeliver: -1, AckWait: opts.AckWait,
+			MaxAckPending: 256, RetryBase: opts.RetryBase, MaxRetryDelay: 30 * time.Second, Hop: "dead-letter"},
+	}
+	return t
+}
+
+// Stream returns the named stream's configuration.
+func (t Topology) Stream(name string) (jetstream.StreamConfig, bool) {
+	for _, s := range t.Streams {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return jetstream.StreamConfig{}, false
+}
+
+// Consumer returns the named consumer.
+func (t Topology) Consumer(name string) (Consumer, bool) {
+	for _, c := range t.Consumers {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Consumer{}, false
+}
+
+// Ensure creates or updates every stream, consumer, bucket and object store
+// of t. It is idempotent and safe to run from several processes at once.
+func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
+	for _, s := range t.Streams {
+		if _, err := js.CreateOrUpdateStream(ctx, s); err != nil {
+			return fmt.Errorf("streams: stream %s: %w", s.Name, err)
+		}
+	}
+	for _, c := range t.Consumers {
+		if _, err := js.CreateOrUpdateConsumer(ctx, c.Stream, c.Config()); err != nil {
+			return fmt.Errorf("streams: consumer %s/%s: %w", c.Stream, c.Name, err)
+		}
+	}
+	for _, kv := range t.KV {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+			return fmt.Errorf("streams: kv %s: %w", kv.Bucket, err)
+		}
+	}
+	for _, o := range t.Objects {
+		if _, err := js.CreateOrUpdateObjectStore(ctx, o); err != nil {
+			return fmt.Errorf("streams: object store %s: %w", o.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// Ensure makes the server match the default topology.
+func Ensure(ctx context.Context, js jetstream.JetStream) error {
+	return New(DefaultOptions()).Ensure(ctx, js)
+}
