@@ -198,8 +198,9 @@ func (b *Bus) deliver(ctx context.Context, c streams.Consumer, o ConsumeOptions,
 			attribute.Int64("messaging.nats.num_delivered", int64(d.NumDelivered)),
 		))
 	defer span.End()
-	b.metrics.inflight.WithLabelValues(c.Name).Inc()
-	defer b.metrics.inflight.WithLabelValues(c.Name).Dec()
+	m := b.metrics.forConsumer(c.Name)
+	m.inflight.Inc()
+	defer m.inflight.Dec()
 
 	herr := b.runHandler(ctx, c, d, h)
 	outcome := b.settle(ctx, c, o, d, herr)
@@ -208,26 +209,30 @@ func (b *Bus) deliver(ctx context.Context, c streams.Consumer, o ConsumeOptions,
 		span.SetStatus(codes.Error, outcome)
 	}
 	span.SetAttributes(attribute.String("sinew.outcome", outcome))
-	b.metrics.handled.WithLabelValues(c.Name, outcome).Inc()
-	b.metrics.duration.WithLabelValues(c.Name).Observe(time.Since(start).Seconds())
+	m.handled(outcome).Inc()
+	m.duration.Observe(time.Since(start).Seconds())
 }
 
 // runHandler calls h, sending InProgress while it runs longer than AckWait/3.
 func (b *Bus) runHandler(ctx context.Context, c streams.Consumer, d *Delivery, h Handler) (err error) {
-	done := make(chan struct{})
-	defer close(done)
 	if every := c.AckWait / 3; every > 0 {
-		go func() {
-			t := time.NewTicker(every)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					_ = d.msg.InProgress()
-				}
+		// A timer, not a goroutine per delivery: most handlers finish first.
+		var mu sync.Mutex
+		finished := false
+		var t *time.Timer
+		t = time.AfterFunc(every, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if !finished {
+				_ = d.msg.InProgress()
+				t.Reset(every)
 			}
+		})
+		defer func() {
+			mu.Lock()
+			finished = true
+			mu.Unlock()
+			t.Stop()
 		}()
 	}
 	defer func() {

@@ -3,6 +3,7 @@ package bus
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -12,6 +13,8 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	inflight *prometheus.GaugeVec
 	dead     *prometheus.CounterVec
+
+	consumers sync.Map // consumer name -> *consumerMetrics
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -54,4 +57,34 @@ func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error)
 		return c, fmt.Errorf("bus: metrics: %w", err)
 	}
 	return c, nil
+}
+
+// consumerMetrics are one consumer's metric children, looked up once.
+type consumerMetrics struct {
+	inflight prometheus.Gauge
+	duration prometheus.Observer
+	outcomes sync.Map // outcome -> prometheus.Counter
+	vec      *prometheus.CounterVec
+	name     string
+}
+
+func (c *consumerMetrics) handled(outcome string) prometheus.Counter {
+	if v, ok := c.outcomes.Load(outcome); ok {
+		return v.(prometheus.Counter)
+	}
+	v, _ := c.outcomes.LoadOrStore(outcome, c.vec.WithLabelValues(c.name, outcome))
+	return v.(prometheus.Counter)
+}
+
+func (m *metrics) forConsumer(name string) *consumerMetrics {
+	if v, ok := m.consumers.Load(name); ok {
+		return v.(*consumerMetrics)
+	}
+	v, _ := m.consumers.LoadOrStore(name, &consumerMetrics{
+		inflight: m.inflight.WithLabelValues(name),
+		duration: m.duration.WithLabelValues(name),
+		vec:      m.handled,
+		name:     name,
+	})
+	return v.(*consumerMetrics)
 }
