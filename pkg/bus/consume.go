@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -147,12 +148,16 @@ func (b *Bus) Consume(ctx context.Context, c streams.Consumer, h Handler, o Cons
 	})
 	defer stop()
 
-	log := b.log.With().Str("consumer", c.Name).Logger()
+	l := &loop{b: b, c: c, o: o, h: h, m: b.metrics.forConsumer(c.Name), span: "consume " + c.Name,
+		slots: make([]slot, o.Workers)}
+	if every := c.AckWait / 3; every > 0 {
+		go l.keepAlive(hctx, every)
+	}
 	if o.Ready != nil {
 		o.Ready()
 	}
 	var wg sync.WaitGroup
-	for range o.Workers {
+	for i := range o.Workers {
 		wg.Go(func() {
 			for {
 				msg, err := iter.Next()
@@ -160,10 +165,10 @@ func (b *Bus) Consume(ctx context.Context, c streams.Consumer, h Handler, o Cons
 					if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 						return
 					}
-					log.Warn().Err(err).Msg("consume: next")
+					b.log.Warn().Err(err).Str("consumer", c.Name).Msg("consume: next")
 					continue
 				}
-				b.deliver(hctx, c, o, msg, h)
+				l.deliver(hctx, &l.slots[i], msg)
 			}
 		})
 	}
@@ -172,8 +177,50 @@ func (b *Bus) Consume(ctx context.Context, c streams.Consumer, h Handler, o Cons
 	return nil
 }
 
+// loop is one Consume call's state.
+type loop struct {
+	b     *Bus
+	c     streams.Consumer
+	o     ConsumeOptions
+	h     Handler
+	m     *consumerMetrics
+	span  string
+	slots []slot // one per worker
+}
+
+// slot is what a worker is handling, for keepAlive.
+type slot struct {
+	mu    sync.Mutex
+	msg   jetstream.Msg
+	since time.Time
+}
+
+// keepAlive sends InProgress for deliveries running longer than every
+// (AckWait/3): one ticker per loop rather than a timer per delivery.
+func (l *loop) keepAlive(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for i := range l.slots {
+				s := &l.slots[i]
+				s.mu.Lock()
+				if s.msg != nil && now.Sub(s.since) >= every {
+					_ = s.msg.InProgress()
+					s.since = now
+				}
+				s.mu.Unlock()
+			}
+		}
+	}
+}
+
 // deliver runs one delivery through the handler and settles it.
-func (b *Bus) deliver(ctx context.Context, c streams.Consumer, o ConsumeOptions, msg jetstream.Msg, h Handler) {
+func (l *loop) deliver(ctx context.Context, s *slot, msg jetstream.Msg) {
+	b, c := l.b, l.c
 	start := time.Now()
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -187,60 +234,49 @@ func (b *Bus) deliver(ctx context.Context, c streams.Consumer, o ConsumeOptions,
 		NumDelivered: meta.NumDelivered, Published: meta.Timestamp, msg: msg,
 	}
 	pctx := telemetry.Extract(ctx, d.Header)
-	ctx, span := b.tracer.Start(pctx, "consume "+c.Name,
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithLinks(trace.LinkFromContext(pctx)),
-		trace.WithAttributes(
+	ctx, span := b.tracer.Start(pctx, l.span, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithLinks(trace.LinkFromContext(pctx)))
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(
 			attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.destination.name", d.Subject),
 			attribute.String("messaging.consumer.group.name", c.Name),
 			attribute.Int64("messaging.nats.stream_sequence", int64(d.StreamSeq)),
 			attribute.Int64("messaging.nats.num_delivered", int64(d.NumDelivered)),
-		))
-	defer span.End()
-	m := b.metrics.forConsumer(c.Name)
-	m.inflight.Inc()
-	defer m.inflight.Dec()
+		)
+	}
+	l.m.inflight.Inc()
+	defer l.m.inflight.Dec()
 
-	herr := b.runHandler(ctx, c, d, h)
-	outcome := b.settle(ctx, c, o, d, herr)
+	s.mu.Lock()
+	s.msg, s.since = msg, start
+	s.mu.Unlock()
+	herr := l.run(ctx, d)
+	s.mu.Lock()
+	s.msg = nil
+	s.mu.Unlock()
+
+	outcome := b.settle(ctx, c, l.o, d, herr)
 	if herr != nil {
 		span.RecordError(herr)
 		span.SetStatus(codes.Error, outcome)
 	}
-	span.SetAttributes(attribute.String("sinew.outcome", outcome))
-	m.handled(outcome).Inc()
-	m.duration.Observe(time.Since(start).Seconds())
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("sinew.outcome", outcome))
+	}
+	l.m.handled(outcome).Inc()
+	l.m.duration.Observe(time.Since(start).Seconds())
 }
 
-// runHandler calls h, sending InProgress while it runs longer than AckWait/3.
-func (b *Bus) runHandler(ctx context.Context, c streams.Consumer, d *Delivery, h Handler) (err error) {
-	if every := c.AckWait / 3; every > 0 {
-		// A timer, not a goroutine per delivery: most handlers finish first.
-		var mu sync.Mutex
-		finished := false
-		var t *time.Timer
-		t = time.AfterFunc(every, func() {
-			mu.Lock()
-			defer mu.Unlock()
-			if !finished {
-				_ = d.msg.InProgress()
-				t.Reset(every)
-			}
-		})
-		defer func() {
-			mu.Lock()
-			finished = true
-			mu.Unlock()
-			t.Stop()
-		}()
-	}
+// run calls the handler; a panic is a permanent failure of this delivery.
+func (l *loop) run(ctx context.Context, d *Delivery) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = Permanent(fmt.Errorf("handler panic: %v", r))
 		}
 	}()
-	return h(ctx, d)
+	return l.h(ctx, d)
 }
 
 // Outcomes recorded in metrics and spans.
@@ -253,24 +289,28 @@ const (
 
 // settle acks, naks or dead-letters according to the handler's result.
 func (b *Bus) settle(ctx context.Context, c streams.Consumer, o ConsumeOptions, d *Delivery, herr error) string {
-	log := b.log.With().Str("consumer", c.Name).Uint64("stream_seq", d.StreamSeq).Uint64("delivery", d.NumDelivered).Logger()
+	// Built only on the paths that log: the success path stays allocation-light.
+	logger := func() *zerolog.Logger {
+		l := b.log.With().Str("consumer", c.Name).Uint64("stream_seq", d.StreamSeq).Uint64("delivery", d.NumDelivered).Logger()
+		return &l
+	}
 	if herr == nil {
 		if !o.NoAudit {
 			if err := b.auditHop(ctx, c, d, "ok", d.AuditDetail); err != nil {
 				// Without its audit record the hop is not done: run it again.
-				log.Error().Err(err).Msg("audit write failed; retrying delivery")
+				logger().Error().Err(err).Msg("audit write failed; retrying delivery")
 				return b.retry(c, d, err)
 			}
 		}
 		if err := d.msg.Ack(); err != nil {
-			log.Warn().Err(err).Msg("ack failed; the delivery will be redelivered")
+			logger().Warn().Err(err).Msg("ack failed; the delivery will be redelivered")
 		}
 		return OutcomeOK
 	}
 	if ctx.Err() != nil {
 		// Shutting down past the grace period: leave it unacknowledged, it
 		// is redelivered after AckWait.
-		log.Warn().Err(herr).Msg("handler abandoned at shutdown")
+		logger().Warn().Err(herr).Msg("handler abandoned at shutdown")
 		return OutcomeAbandoned
 	}
 	var perm *PermanentError
@@ -281,7 +321,7 @@ func (b *Bus) settle(ctx context.Context, c streams.Consumer, o ConsumeOptions, 
 		return b.deadLetter(ctx, c, o, d, dlq.KindExhausted,
 			fmt.Sprintf("retries exhausted after %d deliveries: %s", d.NumDelivered, herr))
 	default:
-		log.Warn().Err(herr).Msg("handler failed; retrying")
+		logger().Warn().Err(herr).Msg("handler failed; retrying")
 		if !o.NoAudit {
 			_ = b.auditHop(ctx, c, d, "retry", truncate(herr.Error()))
 		}
