@@ -19,7 +19,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fs := flag.NewFlagSet("sinew audit "+args[0], flag.ContinueOnError)
 	url := fs.String("nats", natsURLDefault(), "NATS URL")
-	filter := fs.String("subject", "audit.>", "subject filter, e.g. audit.resolute-gl.>")
+	filter := fs.String("subject", "audit.>", "list: subject filter, e.g. audit.resolute-gl.>")
 	limit := fs.Int("limit", 0, "list: at most this many records (0 = all)")
 	if _, err := parse(fs, args[1:], stderr); err != nil {
 		return err
@@ -32,7 +32,12 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch args[0] {
 	case "verify":
 		v := audit.NewVerifier()
-		err := audit.Read(ctx, c.js, *filter, func(e audit.Entry) error {
+		// Chains span subjects: verification always reads the whole stream.
+		err := audit.Read(ctx, c.js, "audit.>", func(e audit.Entry) error {
+			if e.DecodeErr != nil {
+				v.AddUndecodable(e.StreamSeq, e.DecodeErr)
+				return nil
+			}
 			v.Add(e.Record, e.StreamSeq)
 			return nil
 		})
@@ -53,6 +58,10 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		n := 0
 		stop := fmt.Errorf("limit")
 		err := audit.Read(ctx, c.js, *filter, func(e audit.Entry) error {
+			if e.DecodeErr != nil {
+				fmt.Fprintf(stdout, "{\"stream_seq\":%d,\"error\":%q}\n", e.StreamSeq, e.DecodeErr.Error())
+				return nil
+			}
 			ev, err := protojson.Marshal(e.Event)
 			if err != nil {
 				return err

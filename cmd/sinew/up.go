@@ -98,6 +98,14 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 	if err != nil {
 		return err
 	}
+	topo := streams.DefaultOptions()
+	if f.configPath != "" {
+		if err := config.LoadSection(f.configPath, "topology", "SINEW_TOPOLOGY", &topo); err != nil {
+			return err
+		}
+	} else if err := config.LoadEnv("SINEW_TOPOLOGY", &topo, nil); err != nil {
+		return err
+	}
 	srv, err := natsembed.Start(natsembed.Options{
 		Addr: f.natsAddr, StoreDir: filepath.Join(f.dataDir, "jetstream"), SyncAlways: f.syncAlways,
 	})
@@ -113,7 +121,7 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 		return err
 	}
 	ensureCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = streams.Ensure(ensureCtx, boot.JetStream())
+	err = streams.New(topo).Ensure(ensureCtx, boot.JetStream())
 	cancel()
 	boot.Close()
 	if err != nil {
@@ -122,7 +130,7 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	units, err := buildUnits(ctx, f, natsURL, secret, logw, reg)
+	units, err := buildUnits(ctx, f, topo, natsURL, secret, logw, reg)
 	defer func() {
 		for _, u := range units {
 			u.bus.Close()
@@ -192,15 +200,19 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 }
 
 // buildUnits connects and builds every service from its config section.
-func buildUnits(ctx context.Context, f upFlags, natsURL string, secret []byte, logw io.Writer, reg *prometheus.Registry) ([]unit, error) {
+func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL string, secret []byte, logw io.Writer, reg *prometheus.Registry) ([]unit, error) {
 	var units []unit
 	add := func(name string, base *bus.ServiceConfig, build func(*bus.Bus) (bus.Service, error)) error {
+		// One process, one server, one topology and one audit secret: these
+		// are sinew up's, whatever a service section says.
 		base.NATS.URL = natsURL
-		if base.Audit.Secret == "" {
-			base.Audit.Secret = string(secret)
-		}
+		base.Topology = topo
+		base.Audit.Secret = string(secret)
 		if f.logLevel != "" {
 			base.Telemetry.LogLevel = f.logLevel
+		}
+		if err := base.Check(name); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		tp, err := telemetry.NewTracerProvider(ctx, base.Telemetry, name)
 		if err != nil {
@@ -229,11 +241,8 @@ func buildUnits(ctx context.Context, f upFlags, natsURL string, secret []byte, l
 	}
 
 	ing := ingest.DefaultConfig()
-	ing.MLLPAddr = f.mllpAddr
-	ing.DropDir = filepath.Join(f.dataDir, "drop")
 	tr, ld, rc, dl, co, es, fsim := transform.DefaultConfig(), loader.DefaultConfig(), reconciler.DefaultConfig(),
 		deadletter.DefaultConfig(), console.DefaultConfig(), epicsim.DefaultConfig(), fusionsim.DefaultConfig()
-	es.MLLPTarget = f.mllpAddr
 	steps := []struct {
 		name  string
 		cfg   any
@@ -253,6 +262,9 @@ func buildUnits(ctx context.Context, f upFlags, natsURL string, secret []byte, l
 		if err := load(s.name, s.cfg); err != nil {
 			return units, err
 		}
+		// Flags win over the config file: addresses and paths are sinew up's.
+		ing.MLLPAddr, ing.DropDir = f.mllpAddr, filepath.Join(f.dataDir, "drop")
+		es.MLLPTarget = f.mllpAddr
 		if err := add(s.name, s.base, s.build); err != nil {
 			return units, err
 		}

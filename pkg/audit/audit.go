@@ -193,12 +193,20 @@ func (v *Verifier) Writers() int { return len(v.heads) }
 // OK reports whether no problem was found.
 func (v *Verifier) OK() bool { return len(v.Problems) == 0 }
 
-// Entry is one stored audit record with its decoded event.
+// Entry is one stored audit record with its decoded event. DecodeErr is
+// set (and Record nil) when the stored bytes are not an AuditRecord.
 type Entry struct {
 	Subject   string
 	StreamSeq uint64
 	Record    *sinewv1.AuditRecord
 	Event     *sinewv1.AuditEvent
+	DecodeErr error
+}
+
+// AddUndecodable records a stored message that is not an audit record.
+func (v *Verifier) AddUndecodable(streamSeq uint64, err error) {
+	v.Records++
+	v.Problems = append(v.Problems, Problem{StreamSeq: streamSeq, Kind: ProblemDecode, Detail: err.Error()})
 }
 
 // Read calls fn for every record on subjects matching filter ("audit.>"
@@ -237,10 +245,12 @@ func Read(ctx context.Context, js jetstream.JetStream, filter string, fn func(En
 			}
 			e := Entry{Subject: m.Subject(), StreamSeq: meta.Sequence.Stream, Record: &sinewv1.AuditRecord{}, Event: &sinewv1.AuditEvent{}}
 			if err := proto.Unmarshal(m.Data(), e.Record); err != nil {
-				return fmt.Errorf("audit: stream seq %d: %w", e.StreamSeq, err)
+				e.Record, e.DecodeErr = nil, err
 			}
-			// An undecodable event is reported by the caller; Event stays empty.
-			_ = proto.Unmarshal(e.Record.Event, e.Event)
+			if e.Record != nil {
+				// An undecodable event still verifies by hash; Event stays empty.
+				_ = proto.Unmarshal(e.Record.Event, e.Event)
+			}
 			if err := fn(e); err != nil {
 				return err
 			}

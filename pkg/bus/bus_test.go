@@ -359,3 +359,29 @@ func TestRetryDelay(t *testing.T) {
 		}
 	}
 }
+
+func TestHungHandlerTimesOutAndIsRetried(t *testing.T) {
+	e := newEnv(t)
+	var calls, ok atomic.Int32
+	var firstErr atomic.Value
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = e.bus.Consume(ctx, e.cons, func(hctx context.Context, d *bus.Delivery) error {
+			if calls.Add(1) == 1 {
+				<-hctx.Done() // hung until the loop gives up on it
+				firstErr.Store(hctx.Err())
+				return hctx.Err()
+			}
+			ok.Add(1)
+			return nil
+		}, bus.ConsumeOptions{MaxHandlerTime: 300 * time.Millisecond})
+	}()
+	defer func() { cancel(); <-done }()
+	e.publish(t, "hung")
+	waitFor(t, "retry after the hung handler", 5*time.Second, func() bool { return ok.Load() == 1 })
+	if err, _ := firstErr.Load().(error); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("first handler ended with %v, want deadline exceeded", err)
+	}
+}

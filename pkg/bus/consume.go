@@ -108,6 +108,9 @@ type ConsumeOptions struct {
 	// ShutdownGrace is how long in-flight handlers may finish after ctx ends
 	// before their contexts are cancelled; 10 s when 0.
 	ShutdownGrace time.Duration
+	// MaxHandlerTime bounds one handler call (its context times out, and
+	// InProgress stops, so a hung handler's message is redelivered); 5 min when 0.
+	MaxHandlerTime time.Duration
 	// NoAudit skips the per-hop audit record (the deadletter consumer of
 	// advisories, which records its own).
 	NoAudit bool
@@ -130,6 +133,9 @@ func (b *Bus) Consume(ctx context.Context, c streams.Consumer, h Handler, o Cons
 	}
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = 10 * time.Second
+	}
+	if o.MaxHandlerTime <= 0 {
+		o.MaxHandlerTime = 5 * time.Minute
 	}
 	cons, err := b.js.Consumer(ctx, c.Stream, c.Name)
 	if err != nil {
@@ -190,9 +196,10 @@ type loop struct {
 
 // slot is what a worker is handling, for keepAlive.
 type slot struct {
-	mu    sync.Mutex
-	msg   jetstream.Msg
-	since time.Time
+	mu      sync.Mutex
+	msg     jetstream.Msg
+	started time.Time // when the handler was called
+	since   time.Time // last InProgress (or start)
 }
 
 // keepAlive sends InProgress for deliveries running longer than every
@@ -208,7 +215,9 @@ func (l *loop) keepAlive(ctx context.Context, every time.Duration) {
 			for i := range l.slots {
 				s := &l.slots[i]
 				s.mu.Lock()
-				if s.msg != nil && now.Sub(s.since) >= every {
+				// Past MaxHandlerTime the handler is presumed hung: stop
+				// extending, so the message is redelivered after AckWait.
+				if s.msg != nil && now.Sub(s.since) >= every && now.Sub(s.started) < l.o.MaxHandlerTime {
 					_ = s.msg.InProgress()
 					s.since = now
 				}
@@ -250,9 +259,11 @@ func (l *loop) deliver(ctx context.Context, s *slot, msg jetstream.Msg) {
 	defer l.m.inflight.Dec()
 
 	s.mu.Lock()
-	s.msg, s.since = msg, start
+	s.msg, s.started, s.since = msg, start, start
 	s.mu.Unlock()
-	herr := l.run(ctx, d)
+	hctx, cancel := context.WithTimeout(ctx, l.o.MaxHandlerTime)
+	herr := l.run(hctx, d)
+	cancel()
 	s.mu.Lock()
 	s.msg = nil
 	s.mu.Unlock()

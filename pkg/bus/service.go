@@ -15,13 +15,17 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/audit"
 	"github.com/sinewhq/sinew/pkg/config"
+	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/pkg/telemetry"
 )
 
 // ServiceConfig is the part of every service's configuration that the
 // runtime reads. Services embed it inline in their own Config.
 type ServiceConfig struct {
-	NATS      Config           `yaml:"nats"`
+	NATS Config `yaml:"nats"`
+	// Topology tunes streams and consumers (AckWait, retry bases...); it
+	// must match what was ensured on the server.
+	Topology  streams.Options  `yaml:"topology"`
 	Telemetry telemetry.Config `yaml:"telemetry"`
 	Audit     audit.Config     `yaml:"audit"`
 	// HTTPAddr serves /metrics, /healthz and /readyz when the service runs
@@ -31,7 +35,20 @@ type ServiceConfig struct {
 
 // DefaultServiceConfig is the runtime's defaults.
 func DefaultServiceConfig() ServiceConfig {
-	return ServiceConfig{NATS: DefaultConfig(), Telemetry: telemetry.DefaultConfig(), HTTPAddr: "127.0.0.1:8081"}
+	return ServiceConfig{NATS: DefaultConfig(), Topology: streams.DefaultOptions(), Telemetry: telemetry.DefaultConfig(), HTTPAddr: "127.0.0.1:8081"}
+}
+
+// Check completes and validates the runtime settings: the audit secret may
+// come from SINEW_AUDIT_SECRET (shared by every service of a deployment) and
+// must be set — unkeyed patient hashes could be reversed by brute force.
+func (c *ServiceConfig) Check(service string) error {
+	if c.Audit.Secret == "" {
+		c.Audit.Secret = os.Getenv("SINEW_AUDIT_SECRET")
+	}
+	if c.Audit.Secret == "" {
+		return fmt.Errorf("config: audit.secret is empty: set %s_AUDIT_SECRET or SINEW_AUDIT_SECRET", EnvPrefix(service))
+	}
+	return c.Telemetry.Validate()
 }
 
 // Base gives the runtime its part of a service's configuration.
@@ -62,6 +79,10 @@ func Main[C Configurable](name string, cfg C, build func(C, *Bus) (Service, erro
 	path := fs.String("config", os.Getenv(EnvPrefix(name)+"_CONFIG"), "YAML configuration file")
 	_ = fs.Parse(os.Args[1:])
 	if err := config.Load(*path, EnvPrefix(name), cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(2)
+	}
+	if err := cfg.Base().Check(name); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(2)
 	}

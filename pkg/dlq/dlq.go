@@ -42,22 +42,46 @@ func MsgID(stream string, seq uint64) string {
 }
 
 // Write stores d in the DLQ stream and waits for the ack. It reports
-// whether the record was already there.
+// whether a record for the same stream message was already there (then
+// nothing is written).
 func Write(ctx context.Context, js jetstream.JetStream, d *sinewv1.DeadLetter) (duplicate bool, err error) {
 	if d.DeadAt == nil {
 		d.DeadAt = timestamppb.Now()
+	}
+	subject := streams.DLQSubject(d.Stream, d.Consumer, d.StreamSeq)
+	if exists, err := recorded(ctx, js, subject); err != nil {
+		return false, err
+	} else if exists {
+		return true, nil
 	}
 	data, err := proto.Marshal(d)
 	if err != nil {
 		return false, fmt.Errorf("dlq: encode: %w", err)
 	}
-	msg := &nats.Msg{Subject: streams.DLQSubject(d.Stream, d.Consumer), Data: data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, MsgID(d.Stream, d.StreamSeq))
 	ack, err := js.PublishMsg(ctx, msg)
 	if err != nil {
 		return false, fmt.Errorf("dlq: write %s seq %d: %w", d.Stream, d.StreamSeq, err)
 	}
 	return ack.Duplicate, nil
+}
+
+// recorded reports whether a dead letter exists on subject. The message id
+// still deduplicates two writers racing within the duplicate window.
+func recorded(ctx context.Context, js jetstream.JetStream, subject string) (bool, error) {
+	s, err := js.Stream(ctx, streams.DLQ)
+	if err != nil {
+		return false, fmt.Errorf("dlq: %w", err)
+	}
+	_, err = s.GetLastMsgForSubject(ctx, subject)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("dlq: lookup %s: %w", subject, err)
 }
 
 // Headers converts NATS headers for a dead letter record.
@@ -215,7 +239,8 @@ func (s *Store) Replay(ctx context.Context, seq uint64, actor, reason string, fo
 	count := 1
 	if e.Replay != nil {
 		if !force {
-			return e.Replay, fmt.Errorf("dlq: seq %d by %s at %s: %w", seq, e.Replay.Actor, e.Replay.At.Format(time.RFC3339), ErrAlreadyReplayed)
+			return e.Replay, fmt.Errorf("seq %d was replayed by %s at %s (use --force to replay it again): %w",
+				seq, e.Replay.Actor, e.Replay.At.Format(time.RFC3339), ErrAlreadyReplayed)
 		}
 		count = e.Replay.Count + 1
 	}

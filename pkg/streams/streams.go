@@ -7,6 +7,7 @@ package streams
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,9 +92,11 @@ func ReconSubject(flow, tier string) string { return "recon." + Token(flow) + ".
 // AuditSubject is audit.<flow>.<hop>.
 func AuditSubject(flow, hop string) string { return "audit." + Token(flow) + "." + Token(hop) }
 
-// DLQSubject is dlq.<stream>.<consumer>.
-func DLQSubject(stream, consumer string) string {
-	return "dlq." + Token(stream) + "." + Token(consumer)
+// DLQSubject is dlq.<stream>.<consumer>.<stream seq>: the sequence makes
+// "is this message already dead-lettered?" one lookup of the subject's last
+// message, with no dependence on the duplicate window.
+func DLQSubject(stream, consumer string, seq uint64) string {
+	return "dlq." + Token(stream) + "." + Token(consumer) + "." + strconv.FormatUint(seq, 10)
 }
 
 // Token turns s into one subject token: separators, wildcards and spaces
@@ -143,6 +146,9 @@ type Options struct {
 	AckWait time.Duration `yaml:"ack_wait"`
 	// RetryBase is the first retry delay; later ones double.
 	RetryBase time.Duration `yaml:"retry_base"`
+	// LoadRetryBase is RetryBase for the loader's consumers: Fusion and
+	// Epic outages last longer than a mapper's hiccup.
+	LoadRetryBase time.Duration `yaml:"load_retry_base"`
 }
 
 // DefaultOptions is the single-node topology of `sinew up`.
@@ -153,6 +159,7 @@ func DefaultOptions() Options {
 		DuplicateWindow: time.Hour,
 		AckWait:         30 * time.Second,
 		RetryBase:       2 * time.Second,
+		LoadRetryBase:   30 * time.Second,
 	}
 }
 
@@ -230,6 +237,9 @@ func New(opts Options) Topology {
 	if opts.RetryBase <= 0 {
 		opts.RetryBase = def.RetryBase
 	}
+	if opts.LoadRetryBase <= 0 {
+		opts.LoadRetryBase = def.LoadRetryBase
+	}
 	pipeline := func(name, desc string, subjects []string, maxAge time.Duration) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
 			Name:        name,
@@ -289,13 +299,21 @@ func New(opts Options) Topology {
 		pc(HL7In, TransformHL7, "transform"),
 		pc(FHIRIn, TransformFHIR, "transform"),
 		pc(BatchIn, TransformBatch, "transform"),
-		pc(FusionCmd, LoaderFusion, "load"),
-		pc(EpicCmd, LoaderEpic, "load"),
+		withBase(pc(FusionCmd, LoaderFusion, "load"), opts.LoadRetryBase),
+		withBase(pc(EpicCmd, LoaderEpic, "load"), opts.LoadRetryBase),
 		pc(Results, ReconResults, "reconcile"),
+		// Unlimited deliveries: a transient failure to record a dead letter
+		// is retried until it succeeds (an undecodable advisory is still
+		// recorded as a dead letter of ADVISORIES).
 		{Stream: Advisories, Name: Deadletter, MaxDeliver: -1, AckWait: opts.AckWait,
 			MaxAckPending: 256, RetryBase: opts.RetryBase, MaxRetryDelay: 30 * time.Second, Hop: "dead-letter"},
 	}
 	return t
+}
+
+func withBase(c Consumer, base time.Duration) Consumer {
+	c.RetryBase = base
+	return c
 }
 
 // Stream returns the named stream's configuration.

@@ -2,9 +2,6 @@ package telemetry
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -266,18 +263,4 @@ func walkValue(dec *json.Decoder, spans *[]span) error {
 		return err
 	}
 	return nil
-}
-
-// SafeID returns the first 16 hex digits of HMAC-SHA256(secret, value). It
-// is for correlating a patient-level identifier in logs without revealing
-// it: the same value gives the same ID under one secret, and without the
-// secret the ID cannot be turned back into the value, even by trying every
-// possible MRN. secret must be a per-deployment secret of at least 32
-// random bytes, never logged, and the same for every service that needs to
-// correlate.
-func SafeID(secret []byte, value string) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(value))
-	sum := m.Sum(nil)
-	return hex.EncodeToString(sum[:8])
 }

@@ -233,31 +233,6 @@ func TestRedactorWriteError(t *testing.T) {
 	}
 }
 
-func TestSafeID(t *testing.T) {
-	t.Parallel()
-	secret := []byte("sinew-test-secret")
-	tests := []struct {
-		secret []byte
-		value  string
-		want   string
-	}{
-		// Expected values computed independently (Python hmac module).
-		{secret, "MRN123456", "79c5a9d29cff629f"},
-		{nil, "", "b613679a0814d9ec"},
-	}
-	for _, tt := range tests {
-		if got := SafeID(tt.secret, tt.value); got != tt.want {
-			t.Errorf("SafeID(%q, %q) = %s, want %s", tt.secret, tt.value, got, tt.want)
-		}
-	}
-	if SafeID(secret, "MRN123456") == SafeID([]byte("other"), "MRN123456") {
-		t.Error("different secrets gave the same ID")
-	}
-	if SafeID(secret, "MRN123456") == SafeID(secret, "MRN123457") {
-		t.Error("different values gave the same ID")
-	}
-}
-
 // A typical line: no deny-listed key, written without parsing or copying.
 func BenchmarkRedactorFastPath(b *testing.B) {
 	benchClean := []byte(`{"level":"info","service":"transform","flow":"willow-inventory","stream":"HL7_IN","seq":1234567,"deliveries":1,"id":"3f9a0c1d2e4b5a69","time":"2026-01-02T03:04:05.123456Z","message":"mapped dispense to inventory transaction"}` + "\n")

@@ -9,7 +9,7 @@
 //
 // Logs are zerolog JSON lines passed through a Redactor, which replaces the
 // values of fields whose keys are on a PHI deny list. The deny list is a
-// safety net, not a licence: log identifiers through SafeID and keep
+// safety net, not a licence: log identifiers as keyed hashes (audit.PatientRef) and keep
 // message payloads out of log fields altogether.
 package telemetry
 

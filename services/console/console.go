@@ -15,7 +15,9 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{ServiceConfig: bus.DefaultServiceConfig(), Addr: "127.0.0.1:8080"}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Addr: "127.0.0.1:8088"}
+	c.HTTPAddr = "127.0.0.1:9106"
+	return c
 }
 
 // Service is the running console service.

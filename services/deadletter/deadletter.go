@@ -30,7 +30,9 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{ServiceConfig: bus.DefaultServiceConfig(), Workers: 2}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Workers: 2}
+	c.HTTPAddr = "127.0.0.1:9105"
+	return c
 }
 
 // Service is the running deadletter service.
@@ -41,9 +43,9 @@ type Service struct {
 	ready atomic.Bool
 }
 
-// New returns the service; c is the advisory consumer (streams topology).
+// New returns the service on bus b.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
-	c, ok := streams.New(streams.DefaultOptions()).Consumer(streams.Deadletter)
+	c, ok := streams.New(cfg.Topology).Consumer(streams.Deadletter)
 	if !ok {
 		return nil, errors.New("deadletter: no deadletter consumer in the topology")
 	}

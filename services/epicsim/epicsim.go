@@ -15,7 +15,9 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{ServiceConfig: bus.DefaultServiceConfig(), MLLPTarget: "127.0.0.1:2575"}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), MLLPTarget: "127.0.0.1:2575"}
+	c.HTTPAddr = "127.0.0.1:9107"
+	return c
 }
 
 // Service is the running epicsim service.

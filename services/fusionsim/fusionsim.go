@@ -15,7 +15,9 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{ServiceConfig: bus.DefaultServiceConfig(), Addr: "127.0.0.1:8090"}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Addr: "127.0.0.1:8090"}
+	c.HTTPAddr = "127.0.0.1:9108"
+	return c
 }
 
 // Service is the running fusionsim service.

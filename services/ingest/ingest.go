@@ -17,7 +17,9 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{ServiceConfig: bus.DefaultServiceConfig(), MLLPAddr: "127.0.0.1:2575", DropDir: "var/drop"}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), MLLPAddr: "127.0.0.1:2575", DropDir: "var/drop"}
+	c.HTTPAddr = "127.0.0.1:9101"
+	return c
 }
 
 // Service is the running ingest service.

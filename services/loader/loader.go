@@ -17,7 +17,9 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{ServiceConfig: bus.DefaultServiceConfig(), FusionURL: "http://127.0.0.1:8090", Workers: 4}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), FusionURL: "http://127.0.0.1:8090", Workers: 4}
+	c.HTTPAddr = "127.0.0.1:9103"
+	return c
 }
 
 // Service is the running loader service.

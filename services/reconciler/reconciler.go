@@ -13,7 +13,9 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{ServiceConfig: bus.DefaultServiceConfig()}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig()}
+	c.HTTPAddr = "127.0.0.1:9104"
+	return c
 }
 
 // Service is the running reconciler service.

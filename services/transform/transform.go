@@ -15,7 +15,9 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{ServiceConfig: bus.DefaultServiceConfig(), Workers: 4}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Workers: 4}
+	c.HTTPAddr = "127.0.0.1:9102"
+	return c
 }
 
 // Service is the running transform service.
