@@ -71,7 +71,7 @@ func (m *Message) Ack(o AckOptions) []byte {
 func Nak(raw []byte, o AckOptions) []byte {
 	raw = bytes.TrimPrefix(raw, bom)
 	h := header{d: DefaultDelimiters}
-	if len(raw) >= 8 && string(raw[:3]) == "MSH" && !isAlnum(raw[3]) && raw[3] != '\r' && raw[3] != '\n' {
+	if len(raw) >= 8 && string(raw[:3]) == "MSH" && delimiterOK(raw[3]) {
 		fs := raw[3]
 		line := raw
 		if i := bytes.IndexAny(raw, "\r\n"); i >= 0 {
@@ -113,7 +113,7 @@ func valid(d Delimiters) bool {
 		if c == 0 {
 			continue
 		}
-		if isAlnum(c) || c == '\r' || c == '\n' {
+		if !delimiterOK(c) {
 			return false
 		}
 		for _, o := range all[i+1:] {
@@ -133,6 +133,13 @@ type header struct {
 }
 
 func (h header) build(o AckOptions) []byte {
+	errs := o.Errors[:0:0]
+	for _, e := range o.Errors {
+		if e != nil {
+			errs = append(errs, e)
+		}
+	}
+	o.Errors = errs
 	d := h.d
 	fs := d.Field
 	esc := func(dst []byte, s string) []byte { return Escape(dst, []byte(s), d) }

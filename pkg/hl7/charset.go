@@ -61,7 +61,7 @@ func lookupCharset(name string) (string, encoding.Encoding, bool) {
 func (o Options) chooseCharset(m *Message) Charset {
 	declared := string(nth(m.Field("MSH", 18), m.delims.Repetition, 0))
 	body := m.raw
-	ascii := isASCII(body)
+	ascii := m.ascii
 	validUTF8 := !ascii && utf8.Valid(body)
 	if o.Charset != "" {
 		if name, enc, ok := lookupCharset(o.Charset); ok {
@@ -111,12 +111,11 @@ func (o Options) chooseCharset(m *Message) Charset {
 }
 
 func isASCII(b []byte) bool {
+	var acc byte
 	for _, c := range b {
-		if c >= 0x80 {
-			return false
-		}
+		acc |= c
 	}
-	return true
+	return acc < 0x80
 }
 
 // decode appends the text of raw value b to dst: escapes resolved, then

@@ -88,6 +88,7 @@ type Message struct {
 	seps     []int32
 	charset  Charset
 	warnings []Warning
+	ascii    bool // every byte < 0x80
 }
 
 // Options tune parsing. The zero value is what ingest uses by default.
@@ -200,7 +201,7 @@ func (m *Message) readDelimiters() (Delimiters, error) {
 		if c == 0 {
 			continue
 		}
-		if isAlnum(c) || c == '\r' || c == '\n' || c == ' ' {
+		if !delimiterOK(c) {
 			return Delimiters{}, &ParseError{Segment: "MSH", SegmentSeq: 1, Field: 2, Code: CodeDataType,
 				Msg: fmt.Sprintf("encoding character %q is not allowed", c)}
 		}
@@ -217,21 +218,42 @@ func (m *Message) readDelimiters() (Delimiters, error) {
 	return d, nil
 }
 
+// delimiterOK reports whether c may be a delimiter: printable, not a letter,
+// digit or space.
+func delimiterOK(c byte) bool {
+	return c > ' ' && c < 0x7f && !isAlnum(c)
+}
+
 func isAlnum(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 }
 
-// index records segments and field separators in one pass.
+// index records segments and field separators in one pass, noting on the
+// way whether every byte is ASCII.
 func (m *Message) index() error {
 	raw, fs := m.raw, m.delims.Field
+	// Sized once: bytes.Count is vectorised, append in the loop then never grows.
+	nseps := bytes.Count(raw, []byte{fs})
+	nsegs := bytes.Count(raw, []byte{'\r'}) + bytes.Count(raw, []byte{'\n'}) + 1
+	if cap(m.seps) < nseps {
+		m.seps = make([]int32, 0, nseps)
+	}
+	if cap(m.segs) < nsegs {
+		m.segs = make([]seg, 0, nsegs)
+	}
 	m.segs = m.segs[:0]
 	m.seps = m.seps[:0]
 	var sawCR, sawLF, sawCRLF, blank bool
+	var acc byte
 	start := 0
-	cur := seg{start: 0, sep0: 0}
+	cur := seg{}
 	for i := 0; i <= len(raw); i++ {
 		if i < len(raw) {
 			c := raw[i]
+			acc |= c
+			if c > '\r' && c != fs {
+				continue
+			}
 			if c == fs {
 				m.seps = append(m.seps, int32(i))
 				continue
@@ -267,6 +289,7 @@ func (m *Message) index() error {
 		start = i + 1
 		cur = seg{sep0: int32(len(m.seps))}
 	}
+	m.ascii = acc < 0x80
 	switch {
 	case sawCRLF:
 		m.warn(WarnCRLF, "segments end in CRLF")
