@@ -29,6 +29,10 @@ usage:
   sinew audit verify               check every writer's hash chain
   sinew audit list [--limit N]     audit records as JSON lines
   sinew streams ensure|ls          create/update the topology, or list streams
+  sinew hl7 parse [FILE...]        one JSON object per message (type, event, control id, charset, warnings)
+  sinew hl7 get FILE PATH...       decoded values (PID-5-1, PID-3(1)-4-2, OBX(2)-5)
+  sinew hl7 ack [--code C] FILE    the ACK Sinew would send
+  sinew hl7 send --addr H:P FILE.. send over MLLP; prints MSA-1 MSA-2 per message
 
 Verbs other than up talk to NATS at --nats (default $SINEW_NATS_URL or nats://127.0.0.1:4222).
 `
@@ -69,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdAudit(ctx, args[1:], stdout, stderr)
 	case "streams":
 		return cmdStreams(ctx, args[1:], stdout, stderr)
+	case "hl7":
+		return cmdHL7(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -62,6 +62,8 @@ type Options struct {
 
 // Bus is a service's connection to JetStream.
 type Bus struct {
+	reg     prometheus.Registerer
+	tp      trace.TracerProvider
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	opts    Options
@@ -150,6 +152,8 @@ func New(nc *nats.Conn, cfg Config, opts Options) (*Bus, error) {
 		wait = DefaultConfig().PublishTimeout
 	}
 	return &Bus{
+		reg:     reg,
+		tp:      tp,
 		nc:      nc,
 		js:      js,
 		opts:    opts,
@@ -178,8 +182,14 @@ func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 // Audit is this process's audit writer.
 func (b *Bus) Audit() *audit.Writer { return b.audit }
 
+// Metrics is where the service registers its own metrics.
+func (b *Bus) Metrics() prometheus.Registerer { return b.reg }
+
+// Tracer returns a tracer of the service's provider.
+func (b *Bus) Tracer(name string) trace.Tracer { return b.tp.Tracer(name) }
+
 // Logger is the service's logger.
-func (b *Bus) Logger() zerolog.Logger { return b.log }
+func (b *Bus) Logger() *zerolog.Logger { return &b.log }
 
 // Service is the service name.
 func (b *Bus) Service() string { return b.opts.Service }

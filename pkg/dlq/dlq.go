@@ -34,11 +34,11 @@ const (
 // ReplayOfHeader names, on a replayed message, the DLQ sequence it came from.
 const ReplayOfHeader = "sinew-replay-of"
 
-// MsgID is the Nats-Msg-Id of the dead letter for a stream message: the
-// bus and the deadletter service may both record the same failure, and the
-// stream keeps one.
-func MsgID(stream string, seq uint64) string {
-	return "dlq:" + stream + ":" + strconv.FormatUint(seq, 10)
+// MsgID is the Nats-Msg-Id of the dead letter for a stream message and
+// consumer: the bus and the deadletter service may both record the same
+// failure, and the stream keeps one.
+func MsgID(stream, consumer string, seq uint64) string {
+	return "dlq:" + stream + ":" + consumer + ":" + strconv.FormatUint(seq, 10)
 }
 
 // Write stores d in the DLQ stream and waits for the ack. It reports
@@ -59,7 +59,7 @@ func Write(ctx context.Context, js jetstream.JetStream, d *sinewv1.DeadLetter) (
 		return false, fmt.Errorf("dlq: encode: %w", err)
 	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, MsgID(d.Stream, d.StreamSeq))
+	msg.Header.Set(jetstream.MsgIDHeader, MsgID(d.Stream, d.Consumer, d.StreamSeq))
 	ack, err := js.PublishMsg(ctx, msg)
 	if err != nil {
 		return false, fmt.Errorf("dlq: write %s seq %d: %w", d.Stream, d.StreamSeq, err)

@@ -69,42 +69,47 @@ func (m *Message) Ack(o AckOptions) []byte {
 // it can of MSH (delimiters, MSH-3..12) and otherwise uses defaults, so a
 // sender always gets an answer.
 func Nak(raw []byte, o AckOptions) []byte {
+	return salvage(raw).build(o)
+}
+
+// salvage reads what it can of an unparseable message's MSH.
+func salvage(raw []byte) header {
 	raw = bytes.TrimPrefix(raw, bom)
 	h := header{d: DefaultDelimiters}
-	if len(raw) >= 8 && string(raw[:3]) == "MSH" && delimiterOK(raw[3]) {
-		fs := raw[3]
-		line := raw
-		if i := bytes.IndexAny(raw, "\r\n"); i >= 0 {
-			line = raw[:i]
+	if len(raw) < 8 || string(raw[:3]) != "MSH" || !delimiterOK(raw[3]) {
+		return h
+	}
+	fs := raw[3]
+	line := raw
+	if i := bytes.IndexAny(raw, "\r\n"); i >= 0 {
+		line = raw[:i]
+	}
+	f := bytes.Split(line, []byte{fs})
+	get := func(n int) []byte { // MSH-n is f[n-1]
+		if n-1 < len(f) {
+			return f[n-1]
 		}
-		f := bytes.Split(line, []byte{fs})
-		get := func(n int) []byte { // MSH-n is f[n-1]
-			if n-1 < len(f) {
-				return f[n-1]
-			}
-			return nil
+		return nil
+	}
+	if enc := get(2); len(enc) >= 2 {
+		d := Delimiters{Field: fs, Component: enc[0], Repetition: enc[1]}
+		if len(enc) > 2 {
+			d.Escape = enc[2]
 		}
-		if enc := get(2); len(enc) >= 2 {
-			d := Delimiters{Field: fs, Component: enc[0], Repetition: enc[1]}
-			if len(enc) > 2 {
-				d.Escape = enc[2]
-			}
-			if len(enc) > 3 {
-				d.Subcomponent = enc[3]
-			}
-			if valid(d) {
-				h.d = d
-			}
+		if len(enc) > 3 {
+			d.Subcomponent = enc[3]
 		}
-		if h.d.Field == fs {
-			h.sendApp, h.sendFac, h.recvApp, h.recvFac = get(5), get(6), get(3), get(4)
-			h.control, h.procID, h.version = get(10), get(11), get(12)
-			h.event = nth(nth(get(9), h.d.Repetition, 0), h.d.Component, 1)
-		} else {
-			h.control = nil // unsure where fields are: say nothing rather than something wrong
+		if valid(d) {
+			h.d = d
 		}
 	}
-	return h.build(o)
+	if h.d.Field != fs {
+		return h // unsure where fields are: say nothing rather than something wrong
+	}
+	h.sendApp, h.sendFac, h.recvApp, h.recvFac = get(5), get(6), get(3), get(4)
+	h.control, h.procID, h.version = get(10), get(11), get(12)
+	h.event = nth(nth(get(9), h.d.Repetition, 0), h.d.Component, 1)
+	return h
 }
 
 func valid(d Delimiters) bool {
@@ -327,4 +332,18 @@ func ErrorOf(err error) *ParseError {
 		err = u.Unwrap()
 	}
 	return nil
+}
+
+// AckMatches reports whether reply acknowledges sent: its MSA-2 is sent's
+// MSH-10. It is the matcher for an MLLP client (mllp.ClientConfig.Match).
+func AckMatches(sent, reply []byte) bool {
+	r, err := Parse(reply)
+	if err != nil {
+		return false
+	}
+	want := string(salvage(sent).control)
+	if s, err := Parse(sent); err == nil {
+		want = s.ControlID()
+	}
+	return r.Get("MSA-2") == want
 }

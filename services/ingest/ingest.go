@@ -1,34 +1,177 @@
-// Package ingest accepts HL7 v2 over MLLP, FHIR R4 and batch files, commits them to JetStream (HL7_IN, FHIR_IN, BATCH_IN) and only then acknowledges the sender.
-//
-// This is the service's frame on the shared runtime; its flows arrive with
-// their own changes.
+// Package ingest is Sinew's front door: it accepts HL7 v2 over MLLP (FHIR
+// R4 and batch files arrive with their own changes), commits each message
+// to JetStream and only then acknowledges the sender. A message that cannot
+// be stored is answered AE/CE so the sender resends; one that cannot be
+// parsed is answered AR/CR with an ERR segment naming the problem, and kept.
 package ingest
 
-import "github.com/sinewhq/sinew/pkg/bus"
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/mllp"
+)
 
 // Config is the ingest service's configuration.
 type Config struct {
 	bus.ServiceConfig `yaml:",inline"`
-	// MLLP listener address.
+	// MLLPAddr is the HL7 v2 listener.
 	MLLPAddr string `yaml:"mllp_addr"`
-	// Batch drop folder.
-	DropDir string `yaml:"drop_dir"`
+	// DropDir is the batch drop folder.
+	DropDir string     `yaml:"drop_dir"`
+	MLLP    MLLPConfig `yaml:"mllp"`
+	HL7     HL7Config  `yaml:"hl7"`
+}
+
+// MLLPConfig bounds the listener.
+type MLLPConfig struct {
+	MaxFrameSize   int           `yaml:"max_frame_size"`
+	ReadTimeout    time.Duration `yaml:"read_timeout"`
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+	MaxConns       int           `yaml:"max_conns"`
+	AllowMissingCR bool          `yaml:"allow_missing_cr"`
+	TLS            TLSConfig     `yaml:"tls"`
+}
+
+// TLSConfig turns the listener into TLS, or mutual TLS with ClientCAFile.
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, requires a client certificate signed by it.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// Facilities maps a client certificate's common name to the sending
+	// facilities (MSH-4-1) it may send for. With mutual TLS and a non-empty
+	// map, a certificate not listed may send for none.
+	Facilities map[string][]string `yaml:"facilities"`
+}
+
+// HL7Config is how messages are read and answered.
+type HL7Config struct {
+	// Application and Facility name Sinew in ACKs when the inbound MSH-5/6
+	// are empty.
+	Application string `yaml:"application"`
+	Facility    string `yaml:"facility"`
+	// Charset overrides MSH-18 for every message; FallbackCharset decodes
+	// undeclared non-UTF-8 text (windows-1252 when empty).
+	Charset         string `yaml:"charset"`
+	FallbackCharset string `yaml:"fallback_charset"`
+	// Flows maps a sending application (MSH-3-1) to a flow id; others get
+	// DefaultFlow.
+	Flows       map[string]string `yaml:"flows"`
+	DefaultFlow string            `yaml:"default_flow"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	c := Config{ServiceConfig: bus.DefaultServiceConfig(), MLLPAddr: "127.0.0.1:2575", DropDir: "var/drop"}
+	c := Config{
+		ServiceConfig: bus.DefaultServiceConfig(),
+		MLLPAddr:      "127.0.0.1:2575",
+		DropDir:       "var/drop",
+		HL7:           HL7Config{Application: "SINEW", DefaultFlow: "hl7"},
+	}
 	c.HTTPAddr = "127.0.0.1:9101"
 	return c
 }
 
 // Service is the running ingest service.
 type Service struct {
-	bus.Placeholder
-	cfg Config
+	cfg   Config
+	bus   *bus.Bus
+	srv   *mllp.Server
+	recv  *receiver
+	ready atomic.Bool
+	addr  atomic.Pointer[net.Addr]
 }
 
 // New returns the service on bus b.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
-	return &Service{Placeholder: bus.Placeholder{Bus: b}, cfg: cfg}, nil
+	tlsCfg, err := cfg.MLLP.TLS.load()
+	if err != nil {
+		return nil, err
+	}
+	r, err := newReceiver(cfg, b)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := mllp.NewServer(mllp.ServerConfig{
+		Addr:           cfg.MLLPAddr,
+		TLS:            tlsCfg,
+		MaxFrameSize:   cfg.MLLP.MaxFrameSize,
+		AllowMissingCR: cfg.MLLP.AllowMissingCR,
+		ReadTimeout:    cfg.MLLP.ReadTimeout,
+		IdleTimeout:    cfg.MLLP.IdleTimeout,
+		MaxConns:       cfg.MLLP.MaxConns,
+		Logger:         *b.Logger(),
+		Metrics:        b.Metrics(),
+	}, r)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	return &Service{cfg: cfg, bus: b, srv: srv, recv: r}, nil
+}
+
+// Run listens for MLLP until ctx ends, then lets open connections finish
+// the message in hand.
+func (s *Service) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.MLLPAddr)
+	if err != nil {
+		return fmt.Errorf("ingest: mllp listen: %w", err)
+	}
+	addr := ln.Addr()
+	s.addr.Store(&addr)
+	s.ready.Store(true)
+	defer s.ready.Store(false)
+	s.bus.Logger().Info().Str("mllp", addr.String()).Bool("tls", s.cfg.MLLP.TLS.CertFile != "").Msg("HL7 v2 listener started")
+	return s.srv.Serve(ctx, ln)
+}
+
+// Ready is nil while the listener accepts connections.
+func (s *Service) Ready() error {
+	if !s.ready.Load() {
+		return errors.New("ingest: MLLP listener not started")
+	}
+	return nil
+}
+
+// MLLPAddr is the listener's address once Run has started it.
+func (s *Service) MLLPAddr() net.Addr {
+	if a := s.addr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
+
+func (t TLSConfig) load() (*tls.Config, error) {
+	if t.CertFile == "" && t.KeyFile == "" {
+		if t.ClientCAFile != "" {
+			return nil, errors.New("ingest: mllp.tls.client_ca_file needs cert_file and key_file")
+		}
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: mllp tls: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: mllp tls: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ingest: mllp tls: no certificate in %s", t.ClientCAFile)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
 }

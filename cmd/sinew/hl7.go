@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/mllp"
+)
+
+func cmdHL7(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: sinew hl7 parse|get|ack|send")
+		return exitError(2)
+	}
+	fs := flag.NewFlagSet("sinew hl7 "+args[0], flag.ContinueOnError)
+	charset := fs.String("charset", "", "decode text in this charset whatever MSH-18 says")
+	fallback := fs.String("fallback-charset", "", "charset for undeclared non-UTF-8 text (default windows-1252)")
+	code := fs.String("code", "", "ack: MSA-1 (AA, AE, AR, CA, CE, CR); default AA, or CA in enhanced mode")
+	text := fs.String("text", "", "ack: error text for a person")
+	addr := fs.String("addr", "127.0.0.1:2575", "send: MLLP receiver host:port")
+	useTLS := fs.Bool("tls", false, "send: use TLS")
+	caFile := fs.String("ca", "", "send: CA certificate file to verify the receiver (implies --tls)")
+	certFile := fs.String("cert", "", "send: client certificate file for mutual TLS (implies --tls)")
+	keyFile := fs.String("key", "", "send: client key file for mutual TLS")
+	timeout := fs.Duration("timeout", 30*time.Second, "send: wait this long for each ACK")
+	_ = fs.Bool("json", true, "parse: JSON output (the only format)")
+	pos, err := parse(fs, args[1:], stderr)
+	if err != nil {
+		return err
+	}
+	opts := hl7.Options{Charset: *charset, FallbackCharset: *fallback}
+	switch args[0] {
+	case "parse":
+		return hl7Parse(pos, opts, stdout)
+	case "get":
+		if len(pos) < 2 {
+			return fmt.Errorf("hl7 get: usage: sinew hl7 get FILE PATH...")
+		}
+		m, err := oneMessage(pos[0], opts)
+		if err != nil {
+			return err
+		}
+		for _, p := range pos[1:] {
+			path, err := hl7.ParsePath(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, m.Value(path))
+		}
+		return nil
+	case "ack":
+		if len(pos) != 1 {
+			return fmt.Errorf("hl7 ack: usage: sinew hl7 ack [--code C] FILE")
+		}
+		data, err := readInput(pos[0])
+		if err != nil {
+			return err
+		}
+		o := hl7.AckOptions{Code: *code, Text: *text, Application: "SINEW"}
+		m, perr := opts.Parse(data)
+		var ack []byte
+		if perr != nil {
+			if o.Code == "" {
+				o.Code = hl7.AR
+			}
+			o.Errors = []*hl7.ParseError{hl7.ErrorOf(perr)}
+			ack = hl7.Nak(data, o)
+		} else {
+			if o.Code == "" {
+				o.Code = hl7.AA
+				if m.EnhancedMode() {
+					o.Code = hl7.CA
+				}
+			}
+			ack = m.Ack(o)
+		}
+		_, err = stdout.Write([]byte(strings.ReplaceAll(string(ack), "\r", "\n")))
+		return err
+	case "send":
+		var tlsCfg *tls.Config
+		if *useTLS || *caFile != "" || *certFile != "" {
+			if tlsCfg, err = clientTLS(*caFile, *certFile, *keyFile); err != nil {
+				return err
+			}
+		}
+		return hl7Send(ctx, pos, *addr, tlsCfg, *timeout, stdout)
+	default:
+		fmt.Fprintf(stderr, "sinew hl7: unknown verb %q\n", args[0])
+		return exitError(2)
+	}
+}
+
+// readInput reads a file, or stdin for "-" or no name.
+func readInput(name string) ([]byte, error) {
+	if name == "" || name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(name)
+}
+
+func oneMessage(name string, opts hl7.Options) (*hl7.Message, error) {
+	data, err := readInput(name)
+	if err != nil {
+		return nil, err
+	}
+	msgs, _, err := hl7.Split(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	m, err := opts.Parse(msgs[0])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return m, nil
+}
+
+// parsed is one message as `sinew hl7 parse` prints it.
+type parsed struct {
+	File         string   `json:"file"`
+	Index        int      `json:"index"`
+	Type         string   `json:"type,omitempty"`
+	Event        string   `json:"event,omitempty"`
+	Structure    string   `json:"structure,omitempty"`
+	ControlID    string   `json:"control_id"`
+	Version      string   `json:"version,omitempty"`
+	Charset      string   `json:"charset,omitempty"`
+	CharsetFrom  string   `json:"charset_source,omitempty"`
+	Facility     string   `json:"sending_facility,omitempty"`
+	Application  string   `json:"sending_application,omitempty"`
+	SegmentCount int      `json:"segment_count"`
+	Segments     []string `json:"segments,omitempty"`
+	Warnings     []string `json:"warnings"`
+	Error        string   `json:"error,omitempty"`
+}
+
+func hl7Parse(files []string, opts hl7.Options, stdout io.Writer) error {
+	if len(files) == 0 {
+		files = []string{"-"}
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	failed := false
+	for _, f := range files {
+		data, err := readInput(f)
+		if err != nil {
+			return err
+		}
+		msgs, batch, err := hl7.Split(data)
+		if err != nil {
+			failed = true
+			_ = enc.Encode(parsed{File: f, Error: err.Error(), Warnings: []string{}})
+			continue
+		}
+		for i, raw := range msgs {
+			p := parsed{File: f, Index: i, Warnings: []string{}}
+			m, err := opts.Parse(raw)
+			if err != nil {
+				failed = true
+				p.Error = err.Error()
+				_ = enc.Encode(p)
+				continue
+			}
+			p.Type, p.Event, p.Structure, p.ControlID, p.Version = m.Type(), m.Event(), m.Structure(), m.ControlID(), m.Version()
+			p.Charset, p.CharsetFrom = m.Charset().Name, m.Charset().Source
+			p.Facility, p.Application, p.SegmentCount = m.SendingFacility(), m.SendingApplication(), m.SegmentCount()
+			for s := 0; s < m.SegmentCount(); s++ {
+				p.Segments = append(p.Segments, m.SegmentName(s))
+			}
+			for _, w := range m.Warnings() {
+				p.Warnings = append(p.Warnings, w.String())
+			}
+			if batch != nil {
+				for _, w := range batch.Warnings {
+					p.Warnings = append(p.Warnings, w.String())
+				}
+			}
+			if err := enc.Encode(p); err != nil {
+				return err
+			}
+		}
+	}
+	if failed {
+		return exitError(1)
+	}
+	return nil
+}
+
+func hl7Send(ctx context.Context, files []string, addr string, tlsCfg *tls.Config, timeout time.Duration, stdout io.Writer) error {
+	if len(files) == 0 {
+		files = []string{"-"}
+	}
+	c, err := mllp.Dial(ctx, mllp.ClientConfig{Addr: addr, TLS: tlsCfg, AckTimeout: timeout, Match: hl7.AckMatches})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	notAccepted := 0
+	for _, f := range files {
+		data, err := readInput(f)
+		if err != nil {
+			return err
+		}
+		msgs, _, err := hl7.Split(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		for _, raw := range msgs {
+			msg := raw
+			if m, err := hl7.Parse(raw); err == nil {
+				msg = m.Encode() // the wire form: CR terminators
+			}
+			reply, err := c.Send(ctx, msg)
+			if err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+			ack, err := hl7.Parse(reply)
+			if err != nil {
+				return fmt.Errorf("%s: reply is not HL7: %w", f, err)
+			}
+			code := ack.Get("MSA-1")
+			line := code + " " + ack.Get("MSA-2")
+			if t := ack.Get("ERR-8"); t != "" {
+				line += " " + t
+			} else if t := ack.Get("MSA-3"); t != "" {
+				line += " " + t
+			}
+			fmt.Fprintln(stdout, line)
+			if code != hl7.AA && code != hl7.CA {
+				notAccepted++
+			}
+		}
+	}
+	if notAccepted > 0 {
+		return exitError(1)
+	}
+	return nil
+}
+
+func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("no certificate in %s", caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}

@@ -1,0 +1,415 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
+
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/mllp"
+	"github.com/sinewhq/sinew/pkg/streams"
+)
+
+// RejectedHeader, on a message kept in HL7_IN although it was rejected,
+// says why (PHI-free); transform dead-letters such messages for review.
+const RejectedHeader = "sinew-rejected"
+
+// receiver commits each HL7 message to HL7_IN and builds the answer.
+type receiver struct {
+	cfg      Config
+	bus      *bus.Bus
+	js       jetstream.JetStream
+	opts     hl7.Options
+	controls jetstream.KeyValue
+	seqs     jetstream.KeyValue
+	received *prometheus.CounterVec
+}
+
+func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js := b.JetStream()
+	controls, err := js.KeyValue(ctx, streams.KVControlIDs)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: bucket %s: %w", streams.KVControlIDs, err)
+	}
+	seqs, err := js.KeyValue(ctx, streams.KVSequences)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: bucket %s: %w", streams.KVSequences, err)
+	}
+	received := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sinew_ingest_hl7_messages_total", Help: "HL7 v2 messages received, by message type and acknowledgement code.",
+	}, []string{"type", "ack"})
+	if err := b.Metrics().Register(received); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, fmt.Errorf("ingest: metrics: %w", err)
+		}
+		received = are.ExistingCollector.(*prometheus.CounterVec)
+	}
+	return &receiver{
+		cfg: cfg, bus: b, js: js, controls: controls, seqs: seqs, received: received,
+		opts: hl7.Options{Charset: cfg.HL7.Charset, FallbackCharset: cfg.HL7.FallbackCharset},
+	}, nil
+}
+
+// ServeMLLP answers one frame: usually one message, or a batch (answered
+// with a batch of ACKs).
+func (r *receiver) ServeMLLP(ctx context.Context, c *mllp.Conn, frame []byte) []byte {
+	msgs, batch, err := hl7.Split(frame)
+	if err != nil {
+		return r.reject(ctx, c, frame, nil, &hl7.ParseError{Code: hl7.CodeSegmentSequence, Msg: err.Error()})
+	}
+	if len(msgs) == 1 && batch == nil {
+		return r.receive(ctx, c, frame) // the frame as received, byte for byte
+	}
+	var out []byte
+	out = append(out, "BHS|^~\\&|"+r.cfg.HL7.Application+"|"+r.cfg.HL7.Facility+"\r"...)
+	for _, m := range msgs {
+		out = append(out, r.receive(ctx, c, m)...)
+	}
+	out = append(out, "BTS|"+strconv.Itoa(len(msgs))+"\r"...)
+	return out
+}
+
+// outcome of a receipt, before it is spelled in the sender's ack mode.
+type outcome int
+
+const (
+	accepted outcome = iota
+	errored          // not stored: the sender should resend
+	rejected         // never acceptable as sent
+)
+
+// receive commits one message and returns its acknowledgement.
+func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte {
+	start := time.Now()
+	m, err := r.opts.Parse(raw)
+	if err != nil {
+		return r.reject(ctx, c, raw, nil, hl7.ErrorOf(err))
+	}
+	facility := m.SendingFacility()
+	if perr := r.authorize(c, facility); perr != nil {
+		return r.reject(ctx, c, raw, m, perr)
+	}
+	ack := hl7.AckOptions{Application: r.cfg.HL7.Application, Facility: r.cfg.HL7.Facility}
+
+	// MSH-13 sequence-number protocol, when the sender uses it.
+	seq, useSeq := m.SequenceNumber()
+	var seqKey string
+	var expected int64
+	var seqRev uint64
+	if useSeq {
+		seqKey = hashKey(facility, m.SendingApplication())
+		expected, seqRev = r.expectedSeq(ctx, seqKey)
+		switch {
+		case seq == 0: // the sender asks where to start
+			next := max(expected, 1)
+			ack.ExpectedSeq = &next
+			return r.answer(ctx, m, nil, accepted, ack, "sequence sync", start)
+		case expected > 0 && seq < expected: // already committed: discard, answer positively
+			ack.ExpectedSeq = &expected
+			return r.answer(ctx, m, nil, accepted, ack, "duplicate sequence number", start)
+		case expected > 0 && seq > expected:
+			ack.ExpectedSeq = &expected
+			ack.Errors = []*hl7.ParseError{{Segment: "MSH", SegmentSeq: 1, Field: 13, Code: hl7.CodeSegmentSequence,
+				Msg: fmt.Sprintf("sequence number %d received, %d expected", seq, expected)}}
+			return r.answer(ctx, m, nil, rejected, ack, "sequence gap", start)
+		}
+	}
+
+	bodyHash := sha256.Sum256(m.Encode())
+	bodyHex := hex.EncodeToString(bodyHash[:16])
+	controlID := m.ControlID()
+	msgID := "hl7:" + facility + ":" + controlID + ":" + bodyHex
+	reused := r.controlIDReused(ctx, facility, controlID, bodyHex)
+
+	ev := r.event(m, raw, msgID, reused, c)
+	subject := streams.HL7Subject(facility, m.Type(), m.Event())
+	pub, err := r.bus.Publish(ctx, subject, msgID, ev)
+	if err != nil {
+		ack.Errors = []*hl7.ParseError{{Code: hl7.CodeInternal,
+			Msg: "message not stored (" + publishReason(err) + "); please resend"}}
+		return r.answer(ctx, m, ev, errored, ack, publishReason(err), start)
+	}
+	if !pub.Duplicate {
+		r.rememberControlID(ctx, facility, controlID, bodyHex)
+	}
+	if useSeq {
+		next := seq + 1
+		if err := r.storeSeq(ctx, seqKey, next, seqRev); err != nil {
+			r.bus.Logger().Warn().Err(err).Str("control_id", controlID).Msg("sequence number not stored")
+		}
+		ack.ExpectedSeq = &next
+	}
+	detail := "stored"
+	switch {
+	case pub.Duplicate:
+		detail = "duplicate of stream seq " + strconv.FormatUint(pub.Sequence, 10)
+	case reused:
+		detail = "control id reused with a different body"
+	}
+	ev.Envelope.BusinessKeys["stream_seq"] = strconv.FormatUint(pub.Sequence, 10)
+	return r.answer(ctx, m, ev, accepted, ack, detail, start)
+}
+
+// answer audits the receipt and builds the ACK in the sender's mode.
+func (r *receiver) answer(ctx context.Context, m *hl7.Message, ev *sinewv1.Hl7Received, o outcome, ack hl7.AckOptions, detail string, start time.Time) []byte {
+	code, send := ackCode(m, o)
+	label := code
+	if !send {
+		label = "none"
+	}
+	if err := r.audit(ctx, m, ev, label, detail); err != nil && o == accepted {
+		// Stored but not audited: have the sender resend; the resend is a
+		// duplicate and is audited then.
+		o = errored
+		ack.Errors = []*hl7.ParseError{{Code: hl7.CodeInternal, Msg: "receipt not recorded; please resend"}}
+		code, send = ackCode(m, o)
+		label = code
+	}
+	r.received.WithLabelValues(m.Type(), label).Inc()
+	r.bus.Logger().Debug().Str("control_id", m.ControlID()).Str("facility", m.SendingFacility()).
+		Str("type", m.Type()+"^"+m.Event()).Str("ack", label).Str("detail", detail).
+		Dur("took", time.Since(start)).Msg("hl7 received")
+	if !send {
+		return nil
+	}
+	ack.Code = code
+	return m.Ack(ack)
+}
+
+// ackCode spells an outcome in the sender's acknowledgement mode: original
+// mode AA/AE/AR; enhanced mode a commit ACK (CA/CE/CR) when MSH-15 asks for
+// one, else an application ACK (AA/AE/AR) when MSH-16 does, else nothing.
+func ackCode(m *hl7.Message, o outcome) (string, bool) {
+	original := [...]string{hl7.AA, hl7.AE, hl7.AR}
+	if !m.EnhancedMode() {
+		return original[o], true
+	}
+	wants := func(mode string) bool {
+		switch mode {
+		case "AL":
+			return true
+		case "SU":
+			return o == accepted
+		case "ER":
+			return o != accepted
+		}
+		return false
+	}
+	accept := m.AcceptAckType()
+	if accept == "" {
+		accept = "AL"
+	}
+	if wants(accept) {
+		return [...]string{hl7.CA, hl7.CE, hl7.CR}[o], true
+	}
+	if wants(m.AppAckType()) {
+		return original[o], true
+	}
+	return "", false
+}
+
+// reject answers a message that is not acceptable as sent (AR/CR), after
+// keeping its bytes in HL7_IN, marked, for review.
+func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.Message, perr *hl7.ParseError) []byte {
+	if perr == nil {
+		perr = &hl7.ParseError{Code: hl7.CodeInternal, Msg: "unreadable message"}
+	}
+	sum := sha256.Sum256(raw)
+	ev := &sinewv1.Hl7Received{
+		Envelope: &sinewv1.Envelope{
+			EventId: eventID("hl7-rejected:" + hex.EncodeToString(sum[:])), Flow: r.cfg.HL7.DefaultFlow,
+			SourceSystem: "hl7", ReceivedAt: timestamppb.Now(),
+			BusinessKeys: map[string]string{"rejected": strconv.Itoa(perr.Code)},
+		},
+		Raw: raw, Listener: r.cfg.MLLPAddr, Warnings: []string{"rejected: " + perr.Error()},
+	}
+	if c != nil {
+		ev.Peer = c.RemoteAddr().String()
+	}
+	facility, typ := "unknown", "REJECTED"
+	if m != nil {
+		facility = m.SendingFacility()
+		ev.SendingApplication, ev.SendingFacility, ev.ControlId = m.SendingApplication(), facility, m.ControlID()
+		ev.MessageType, ev.TriggerEvent, ev.Version = m.Type(), m.Event(), m.Version()
+		ev.Envelope.SourceId = ev.ControlId
+	}
+	msg := &nats.Msg{Subject: streams.HL7Subject(facility, typ, strconv.Itoa(perr.Code)), Header: nats.Header{}}
+	msg.Header.Set(RejectedHeader, perr.Error())
+	var kept error
+	if data, err := proto.Marshal(ev); err == nil {
+		msg.Data = data
+		_, kept = r.bus.PublishRaw(ctx, msg, "hl7-rejected:"+hex.EncodeToString(sum[:16]))
+	} else {
+		kept = err
+	}
+	opts := hl7.AckOptions{Code: hl7.AR, Application: r.cfg.HL7.Application, Facility: r.cfg.HL7.Facility, Errors: []*hl7.ParseError{perr}}
+	detail := "rejected and kept"
+	if kept != nil {
+		detail = "rejected; not kept: " + publishReason(kept)
+	}
+	r.bus.Logger().Info().Str("error", perr.Error()).Str("kept", fmt.Sprint(kept == nil)).Msg("hl7 rejected")
+	if m == nil {
+		_ = r.audit(ctx, nil, ev, hl7.AR, detail)
+		r.received.WithLabelValues("unparsed", hl7.AR).Inc()
+		return hl7.Nak(raw, opts)
+	}
+	return r.answer(ctx, m, ev, rejected, opts, detail, time.Now())
+}
+
+// authorize checks, under mutual TLS, that the client certificate may send
+// for facility.
+func (r *receiver) authorize(c *mllp.Conn, facility string) *hl7.ParseError {
+	allowed := r.cfg.MLLP.TLS.Facilities
+	if c == nil || len(allowed) == 0 || len(c.PeerCertificates()) == 0 {
+		return nil
+	}
+	cn := c.PeerCertificates()[0].Subject.CommonName
+	if slices.Contains(allowed[cn], facility) {
+		return nil
+	}
+	return &hl7.ParseError{Segment: "MSH", SegmentSeq: 1, Field: 4, Component: 1, Code: hl7.CodeTableValue,
+		Msg: "sending facility not allowed for client certificate " + cn}
+}
+
+// event is the Hl7Received committed for m.
+func (r *receiver) event(m *hl7.Message, raw []byte, msgID string, reused bool, c *mllp.Conn) *sinewv1.Hl7Received {
+	flow := r.cfg.HL7.Flows[m.SendingApplication()]
+	if flow == "" {
+		flow = r.cfg.HL7.DefaultFlow
+	}
+	ev := &sinewv1.Hl7Received{
+		Envelope: &sinewv1.Envelope{
+			EventId: eventID(msgID), Flow: flow, SourceSystem: "hl7:" + m.SendingApplication(),
+			SourceId: m.ControlID(), IdempotencyKey: msgID, ReceivedAt: timestamppb.Now(),
+			BusinessKeys: map[string]string{
+				"control_id": m.ControlID(), "facility": m.SendingFacility(), "message_type": m.Type() + "^" + m.Event(),
+			},
+		},
+		Raw: raw, SendingApplication: m.SendingApplication(), SendingFacility: m.SendingFacility(),
+		MessageType: m.Type(), TriggerEvent: m.Event(), ControlId: m.ControlID(), Version: m.Version(),
+		Charset: m.Charset().Name, Listener: r.cfg.MLLPAddr, ControlIdReused: reused,
+	}
+	if c != nil {
+		ev.Peer = c.RemoteAddr().String()
+	}
+	for _, w := range m.Warnings() {
+		ev.Warnings = append(ev.Warnings, w.String())
+	}
+	if reused {
+		ev.Warnings = append(ev.Warnings, "control-id-reused: MSH-10 seen before with a different body")
+	}
+	return ev
+}
+
+// audit records the receipt: control id, facility, type and answer; the
+// patient only as a keyed hash.
+func (r *receiver) audit(ctx context.Context, m *hl7.Message, ev *sinewv1.Hl7Received, code, detail string) error {
+	a := &sinewv1.AuditEvent{
+		Actor: r.bus.Service(), Action: "receive", Flow: ev.GetEnvelope().GetFlow(), Hop: "ingest", Outcome: code,
+		EventId: ev.GetEnvelope().GetEventId(), IdempotencyKey: ev.GetEnvelope().GetIdempotencyKey(),
+		Stream: streams.HL7In, BusinessKeys: ev.GetEnvelope().GetBusinessKeys(),
+	}
+	if m != nil {
+		a.Subject = streams.HL7Subject(m.SendingFacility(), m.Type(), m.Event())
+		a.Detail = fmt.Sprintf("control_id=%s facility=%s type=%s^%s ack=%s: %s", m.ControlID(), m.SendingFacility(), m.Type(), m.Event(), code, detail)
+		if id := m.Get("PID-3-1"); id != "" {
+			a.PatientRefs = []string{r.bus.PatientRef("PID-3:"+m.Get("PID-3-4"), id)}
+		}
+		if s := ev.GetEnvelope().GetBusinessKeys()["stream_seq"]; s != "" {
+			a.StreamSeq, _ = strconv.ParseUint(s, 10, 64)
+		}
+	} else {
+		a.Detail = "unparseable message, ack=" + code + ": " + detail
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return r.bus.Audit().Write(wctx, a)
+}
+
+// controlIDReused reports whether facility's controlID was stored before
+// with a different body.
+func (r *receiver) controlIDReused(ctx context.Context, facility, controlID, bodyHex string) bool {
+	if controlID == "" {
+		return false
+	}
+	e, err := r.controls.Get(ctx, hashKey(facility, controlID))
+	return err == nil && string(e.Value()) != bodyHex
+}
+
+func (r *receiver) rememberControlID(ctx context.Context, facility, controlID, bodyHex string) {
+	if controlID == "" {
+		return
+	}
+	if _, err := r.controls.Put(ctx, hashKey(facility, controlID), []byte(bodyHex)); err != nil {
+		r.bus.Logger().Warn().Err(err).Str("control_id", controlID).Msg("control id not remembered")
+	}
+}
+
+// expectedSeq is the next MSH-13 expected from a sender (0 = unknown).
+func (r *receiver) expectedSeq(ctx context.Context, key string) (int64, uint64) {
+	e, err := r.seqs.Get(ctx, key)
+	if err != nil || len(e.Value()) != 8 {
+		return 0, 0
+	}
+	return int64(binary.BigEndian.Uint64(e.Value())), e.Revision()
+}
+
+func (r *receiver) storeSeq(ctx context.Context, key string, next int64, rev uint64) error {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(next))
+	if rev == 0 {
+		_, err := r.seqs.Put(ctx, key, b[:])
+		return err
+	}
+	_, err := r.seqs.Update(ctx, key, b[:], rev)
+	return err
+}
+
+// hashKey is a KV key for identifiers that may hold any character.
+func hashKey(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(h[:16])
+}
+
+// eventID is a UUID-shaped id derived from a message id, so a redelivered
+// or resent message keeps its event id.
+func eventID(msgID string) string {
+	h := sha256.Sum256([]byte(msgID))
+	x := hex.EncodeToString(h[:16])
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
+}
+
+// publishReason names a publish failure for the sender and the log (no PHI).
+func publishReason(err error) string {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.As(err, &apiErr):
+		return "JetStream: " + apiErr.Description
+	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse):
+		return "JetStream unavailable"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return "JetStream did not answer in time"
+	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrDisconnected):
+		return "NATS connection down"
+	}
+	return "store failed"
+}
