@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -43,7 +44,7 @@ func cmdHL7(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return hl7Parse(pos, opts, stdout)
 	case "get":
 		if len(pos) < 2 {
-			return fmt.Errorf("hl7 get: usage: sinew hl7 get FILE PATH...")
+			return errors.New("hl7 get: want a file and at least one path (sinew hl7 get FILE PATH [PATH]...)")
 		}
 		m, err := oneMessage(pos[0], opts)
 		if err != nil {

@@ -176,9 +176,6 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 	if started != nil {
 		started(ln.Addr().String())
 	}
-	if !f.noTraffic {
-		log.Info().Msg("synthetic traffic: epicsim has no traffic profiles yet; nothing is sent")
-	}
 
 	var failed error
 	select {
@@ -265,6 +262,7 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		// Flags win over the config file: addresses and paths are sinew up's.
 		ing.MLLPAddr, ing.DropDir = f.mllpAddr, filepath.Join(f.dataDir, "drop")
 		es.MLLPTarget = f.mllpAddr
+		es.Traffic.Enabled = !f.noTraffic
 		if err := add(s.name, s.base, s.build); err != nil {
 			return units, err
 		}

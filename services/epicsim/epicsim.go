@@ -1,32 +1,209 @@
-// Package epicsim simulates Epic's published interfaces (MLLP sender and receiver, FHIR R4 server, Resolute journal files) for make run, the cutover drill and the e2e tests.
-//
-// This is the service's frame on the shared runtime; its flows arrive with
-// their own changes.
+// Package epicsim simulates Epic's published interfaces for `make run`, the
+// cutover drill and the e2e tests. Today it is an Interconnect MLLP sender of
+// synthetic HL7 v2 traffic (registrations, updates, pharmacy dispenses with
+// 340B flags, charges); FHIR R4 and Resolute files arrive with their flows.
+// Every patient it invents is fictitious.
 package epicsim
 
-import "github.com/sinewhq/sinew/pkg/bus"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"time"
 
-// Config is the epicsim service's configuration.
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/mllp"
+)
+
+// Config is the simulator's configuration.
 type Config struct {
 	bus.ServiceConfig `yaml:",inline"`
-	// Where synthetic HL7 traffic is sent.
-	MLLPTarget string `yaml:"mllp_target"`
+	// MLLPTarget is where synthetic HL7 traffic is sent (Sinew's ingest).
+	MLLPTarget string        `yaml:"mllp_target"`
+	Traffic    TrafficConfig `yaml:"traffic"`
+}
+
+// TrafficConfig shapes the synthetic HL7 feed.
+type TrafficConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Rate is messages per second.
+	Rate float64 `yaml:"rate"`
+	// Seed makes a run's messages repeatable.
+	Seed uint64 `yaml:"seed"`
+	// Facility is MSH-4 of every message.
+	Facility string `yaml:"facility"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	c := Config{ServiceConfig: bus.DefaultServiceConfig(), MLLPTarget: "127.0.0.1:2575"}
+	c := Config{
+		ServiceConfig: bus.DefaultServiceConfig(),
+		MLLPTarget:    "127.0.0.1:2575",
+		Traffic:       TrafficConfig{Rate: 2, Seed: 1, Facility: "STMARYS"},
+	}
 	c.HTTPAddr = "127.0.0.1:9107"
 	return c
 }
 
-// Service is the running epicsim service.
+// Service is the running simulator.
 type Service struct {
-	bus.Placeholder
-	cfg Config
+	cfg  Config
+	bus  *bus.Bus
+	sent *prometheus.CounterVec
+	n    atomic.Int64
 }
 
-// New returns the service on bus b.
+// New returns the simulator on bus b.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
-	return &Service{Placeholder: bus.Placeholder{Bus: b}, cfg: cfg}, nil
+	sent := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sinew_epicsim_hl7_sent_total", Help: "Synthetic HL7 messages sent, by type and answer.",
+	}, []string{"type", "ack"})
+	if err := b.Metrics().Register(sent); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, err
+		}
+		sent = are.ExistingCollector.(*prometheus.CounterVec)
+	}
+	return &Service{cfg: cfg, bus: b, sent: sent}, nil
+}
+
+// Ready is nil while connected to NATS.
+func (s *Service) Ready() error { return s.bus.Ready() }
+
+// Sent is how many messages were acknowledged so far.
+func (s *Service) Sent() int64 { return s.n.Load() }
+
+// Run sends traffic, when enabled, until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	t := s.cfg.Traffic
+	if !t.Enabled || t.Rate <= 0 {
+		<-ctx.Done()
+		return nil
+	}
+	log := s.bus.Logger()
+	c, err := s.dial(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer c.Close()
+	log.Info().Str("target", s.cfg.MLLPTarget).Float64("rate", t.Rate).Msg("synthetic HL7 traffic started")
+	gen := NewGenerator(t.Seed, t.Facility)
+	tick := time.NewTicker(time.Duration(float64(time.Second) / t.Rate))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info().Int64("sent", s.n.Load()).Msg("synthetic HL7 traffic stopped")
+			return nil
+		case <-tick.C:
+		}
+		msg, typ := gen.Next(time.Now())
+		reply, err := c.Send(ctx, msg)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Warn().Err(err).Msg("synthetic message not acknowledged")
+			s.sent.WithLabelValues(typ, "none").Inc()
+			continue
+		}
+		code := "?"
+		if ack, err := hl7.Parse(reply); err == nil {
+			code = ack.Get("MSA-1")
+		}
+		s.sent.WithLabelValues(typ, code).Inc()
+		s.n.Add(1)
+	}
+}
+
+// dial connects to the target, waiting for it to listen.
+func (s *Service) dial(ctx context.Context) (*mllp.Client, error) {
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		c, err := mllp.Dial(ctx, mllp.ClientConfig{Addr: s.cfg.MLLPTarget, Match: hl7.AckMatches})
+		if err == nil {
+			return c, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// Generator invents a hospital day's HL7 v2 messages: fictitious patients
+// registering, updated, dispensed drugs (some under 340B) and charged.
+type Generator struct {
+	rnd      *rand.Rand
+	facility string
+	seq      int
+}
+
+// NewGenerator returns a generator; the same seed gives the same messages.
+func NewGenerator(seed uint64, facility string) *Generator {
+	return &Generator{rnd: rand.New(rand.NewPCG(seed, seed^0x5bd1e995)), facility: facility}
+}
+
+var (
+	given  = []string{"ALPHA", "BRAVO", "CHARLIE", "DELTA", "ECHO", "FOXTROT", "GOLF", "HOTEL"}
+	family = []string{"TESTPATIENT", "SIMULATED", "SYNTHETIC", "EXAMPLE"}
+	drugs  = []struct{ ndc, name, uom string }{
+		{"0002-8215-01", "Insulin glargine 100 U/mL", "mL"},
+		{"0409-4888-10", "Heparin 5000 U/mL", "mL"},
+		{"0781-3207-95", "Ceftriaxone 1 g vial", "EA"},
+		{"0143-9634-01", "Ondansetron 4 mg/2 mL", "EA"},
+	}
+	units = []string{"4WEST", "5EAST", "ED", "ICU"}
+)
+
+// Next returns the next message (CR terminators) and its type.
+func (g *Generator) Next(now time.Time) ([]byte, string) {
+	g.seq++
+	ts := now.UTC().Format("20060102150405")
+	ctrl := fmt.Sprintf("SIM%010d", g.seq)
+	mrn := fmt.Sprintf("E%07d", 1000000+g.rnd.IntN(9000000))
+	name := family[g.rnd.IntN(len(family))] + "^" + given[g.rnd.IntN(len(given))]
+	unit := units[g.rnd.IntN(len(units))]
+	pid := "PID|1||" + mrn + "^^^" + g.facility + "^MR||" + name + "||19" + fmt.Sprintf("%02d%02d%02d", 40+g.rnd.IntN(60), 1+g.rnd.IntN(12), 1+g.rnd.IntN(28)) + "|" + []string{"F", "M"}[g.rnd.IntN(2)]
+	pv1 := "PV1|1|I|" + unit + "^^^" + g.facility
+	var segs []string
+	var typ string
+	switch r := g.rnd.IntN(10); {
+	case r < 2:
+		typ = "ADT^A04"
+		segs = []string{msh(g.facility, "ADT", ts, "ADT^A04^ADT_A01", ctrl), "EVN|A04|" + ts, pid, pv1}
+	case r < 4:
+		typ = "ADT^A08"
+		segs = []string{msh(g.facility, "ADT", ts, "ADT^A08^ADT_A01", ctrl), "EVN|A08|" + ts, pid, pv1}
+	case r < 8:
+		typ = "RDS^O13"
+		d := drugs[g.rnd.IntN(len(drugs))]
+		qty := 1 + g.rnd.IntN(4)
+		flag340b := []string{"N", "Y"}[g.rnd.IntN(2)]
+		rx := fmt.Sprintf("RX%07d", g.seq)
+		segs = []string{msh(g.facility, "WILLOW", ts, "RDS^O13^RDS_O13", ctrl), pid, pv1,
+			"ORC|RE|" + rx + "|" + rx + "||CM",
+			"RXD|1|" + d.ndc + "^" + d.name + "^NDC|" + ts + "|" + fmt.Sprint(qty) + "|" + d.uom + "^^UCUM||" + rx + "|||||||||||||||" + unit + "PHARM",
+			"FT1|1|||" + ts + "||CG|" + d.ndc + "^" + d.name + "^NDC|||" + fmt.Sprint(qty) + "||||" + unit,
+			"ZRX|" + flag340b + "|" + unit + "PHARM"}
+	default:
+		typ = "DFT^P03"
+		segs = []string{msh(g.facility, "RESOLUTE", ts, "DFT^P03^DFT_P03", ctrl), "EVN|P03|" + ts, pid, pv1,
+			fmt.Sprintf("FT1|1|||%s||CG|%d^Charge %d^CDM|||1|%d.%02d&USD||||%s", ts, 30000+g.rnd.IntN(999), g.seq, 10+g.rnd.IntN(900), g.rnd.IntN(100), unit)}
+	}
+	return []byte(strings.Join(segs, "\r") + "\r"), typ
+}
+
+func msh(facility, app, ts, typ, ctrl string) string {
+	return "MSH|^~\\&|" + app + "|" + facility + "|SINEW|" + facility + "|" + ts + "||" + typ + "|" + ctrl + "|P|2.5.1"
 }
