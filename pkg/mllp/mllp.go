@@ -1,13 +1,13 @@
-// Package mllp is Sinew's HL7 v2 transport: the Minimal Lower Layer
-// Protocol (HL7 v2.5.1 Appendix C / "MLLP Release 2" framing), a server that
-// hands each received message to a Handler and writes its acknowledgement,
-// and a client that sends a message and waits for the matching one.
+// Package mllp is Sinew's HL7 v2 transport: framing for the Minimal Lower
+// Layer Protocol that carries HL7 v2 over TCP, a server that hands each
+// received message to a Handler and writes its acknowledgement, and a client
+// that sends a message and waits for the matching acknowledgement.
 //
 // A frame is a start block (0x0B), the payload, an end block (0x1C) and a
-// carriage return (0x0D). Senders in the field get this wrong in every
-// possible way, so the Reader is tolerant (junk between frames, missing final
-// CR, a sender that restarts a message) yet bounded (MaxFrameSize) and never
-// logs or returns bytes it did not frame as a payload.
+// carriage return (0x0D). Senders in the field deviate from this in many
+// ways, so the Reader is tolerant (junk between frames, a missing final CR, a
+// sender that restarts a message) yet bounded (MaxFrameSize), and it never
+// returns bytes that were not framed as a payload.
 //
 // Ordering: the server handles the messages of one connection strictly one
 // after the other (read, handle, reply, read the next), so a sender that waits

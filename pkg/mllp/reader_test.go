@@ -196,10 +196,10 @@ func TestReaderBounded(t *testing.T) {
 
 // endless is a frame start followed by limit bytes of b.
 type endless struct {
-	b             byte
-	n, limit      int
-	maxAsk        int
-	started, done bool
+	b        byte
+	n, limit int
+	maxAsk   int
+	started  bool
 }
 
 func (e *endless) Read(p []byte) (int, error) {

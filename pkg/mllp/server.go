@@ -36,8 +36,8 @@ type Handler interface {
 	// (normally an ACK), or nil to send nothing. msg is only valid until
 	// ServeMLLP returns. The next message of c is read only after the reply
 	// is written. ctx is not cancelled when shutdown begins, only when the
-	// server gives up waiting (ServerConfig.ShutdownTimeout): the message in
-	// hand is committed and answered.
+	// server gives up waiting (ServerConfig.ShutdownTimeout), so that the
+	// message in hand can still be committed and answered.
 	ServeMLLP(ctx context.Context, c *Conn, msg []byte) []byte
 }
 
@@ -78,6 +78,11 @@ type ServerConfig struct {
 	// Logger receives connection events; never message content.
 	Logger zerolog.Logger
 	// Metrics registers the server's metrics; a private registry when nil.
+	// Counters sinew_mllp_connections_total{result=accepted|rejected|tls_error},
+	// sinew_mllp_frames_total, sinew_mllp_framing_errors_total{kind=junk|
+	// too_large|start_in_frame|missing_cr|truncated|read_timeout},
+	// sinew_mllp_handler_panics_total; gauge sinew_mllp_open_connections.
+	// Servers sharing a registerer share these.
 	Metrics prometheus.Registerer
 }
 
@@ -158,8 +163,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // when configured) until ctx ends, then shuts down gracefully: it stops
 // accepting, lets each connection finish the message it is receiving or
 // handling and write the reply, and closes it. It returns nil once every
-// connection is closed; after ShutdownTimeout it closes the rest by force.
-// Serve may be called once per Server.
+// connection is closed; after ShutdownTimeout it closes the rest by force
+// and cancels their handlers' contexts, and reports an error if a handler
+// has still not returned a second later. Serve may be called once per Server.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
 	if s.serving {
@@ -288,7 +294,8 @@ func (s *Server) drain() error {
 	return fmt.Errorf("mllp: shutdown: %d handlers still running after their connection was closed", n)
 }
 
-// A Conn is one accepted connection, as its handler sees it.
+// A Conn is one accepted connection, as its handler sees it. Its methods
+// may be called from any goroutine.
 type Conn struct {
 	id        string
 	raw       net.Conn // the TCP connection
@@ -298,15 +305,15 @@ type Conn struct {
 	cancel    context.CancelFunc // cancels the handler context
 	peerCerts []*x509.Certificate
 	rd        *Reader
+	opened    time.Time
+	frames    int
 
 	// Deadline bookkeeping, owned by the connection's goroutine.
 	idleFrom, frameFrom, lastRead time.Time
 
-	mu      sync.Mutex // guards closing and dl against shutdown
+	mu      sync.Mutex // guards the fields below and cancel: shutdown runs on another goroutine
 	closing bool
 	dl      time.Time // read deadline currently set on nc
-	frames  int
-	opened  time.Time
 }
 
 // ID returns a short id for the connection, unique enough for logs.
