@@ -161,7 +161,7 @@ func (m *Message) readDelimiters() (Delimiters, error) {
 	if len(raw) < 3 || string(raw[:3]) != "MSH" {
 		return Delimiters{}, &ParseError{Segment: "MSH", SegmentSeq: 1, Code: CodeSegmentSequence, Msg: "message does not start with MSH"}
 	}
-	if len(raw) < 8 {
+	if len(raw) < 6 { // "MSH", MSH-1 and at least two encoding characters
 		return Delimiters{}, &ParseError{Segment: "MSH", SegmentSeq: 1, Field: 2, Code: CodeRequiredField, Msg: "MSH too short to hold its encoding characters"}
 	}
 	d := Delimiters{Field: raw[3]}

@@ -268,7 +268,7 @@ func TestParseErrors(t *testing.T) {
 		field int
 	}{
 		"not MSH":          {"PID|1|2\r", hl7.CodeSegmentSequence, 0},
-		"short":            {"MSH|^~", hl7.CodeRequiredField, 2},
+		"short":            {"MSH|^", hl7.CodeRequiredField, 2},
 		"MSH-2 too long":   {"MSH|^~\\&#$%|A\r", hl7.CodeDataType, 2},
 		"dup delimiter":    {"MSH|^^\\&|A\r", hl7.CodeDataType, 2},
 		"alnum delimiter":  {"MSH|^~A&|A\r", hl7.CodeDataType, 2},
