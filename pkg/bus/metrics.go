@@ -1,11 +1,11 @@
 package bus
 
 import (
-	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sinewhq/sinew/pkg/telemetry"
 )
 
 type metrics struct {
@@ -20,43 +20,28 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	var m metrics
 	var err error
-	if m.handled, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	if m.handled, err = telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sinew_bus_deliveries_total", Help: "Deliveries handled, by consumer and outcome.",
 	}, []string{"consumer", "outcome"})); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	if m.duration, err = telemetry.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "sinew_bus_delivery_seconds", Help: "Time from delivery to settlement, by consumer.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
 	}, []string{"consumer"})); err != nil {
 		return nil, err
 	}
-	if m.inflight, err = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	if m.inflight, err = telemetry.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "sinew_bus_inflight", Help: "Deliveries being handled, by consumer.",
 	}, []string{"consumer"})); err != nil {
 		return nil, err
 	}
-	if m.dead, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	if m.dead, err = telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sinew_bus_dead_letters_total", Help: "Messages dead-lettered by the handler loop, by consumer and kind.",
 	}, []string{"consumer", "kind"})); err != nil {
 		return nil, err
 	}
 	return &m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// its name (two buses of one service in one process share their metrics).
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if ex, ok := are.ExistingCollector.(T); ok {
-				return ex, nil
-			}
-		}
-		return c, fmt.Errorf("bus: metrics: %w", err)
-	}
-	return c, nil
 }
 
 // consumerMetrics are one consumer's metric children, looked up once.

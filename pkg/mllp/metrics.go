@@ -2,10 +2,11 @@ package mllp
 
 import (
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sinewhq/sinew/pkg/telemetry"
 )
 
 // Connection results (label result of sinew_mllp_connections_total).
@@ -34,31 +35,31 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	conns, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	conns, err := telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sinew_mllp_connections_total", Help: "MLLP connections, by result (accepted, rejected over the limit, tls_error).",
 	}, []string{"result"}))
 	if err != nil {
 		return nil, err
 	}
-	frames, err := register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+	frames, err := telemetry.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sinew_mllp_frames_total", Help: "MLLP frames received and handed to the handler.",
 	}))
 	if err != nil {
 		return nil, err
 	}
-	framing, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	framing, err := telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sinew_mllp_framing_errors_total", Help: "MLLP framing problems, by kind; junk counts runs of bytes between frames.",
 	}, []string{"kind"}))
 	if err != nil {
 		return nil, err
 	}
-	open, err := register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+	open, err := telemetry.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "sinew_mllp_open_connections", Help: "MLLP connections open now.",
 	}))
 	if err != nil {
 		return nil, err
 	}
-	panics, err := register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+	panics, err := telemetry.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sinew_mllp_handler_panics_total", Help: "MLLP handler panics (each closes its connection).",
 	}))
 	if err != nil {
@@ -77,21 +78,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.framing[k] = framing.WithLabelValues(k)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// its name: two servers of one process (two listeners) share their metrics.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if ex, ok := are.ExistingCollector.(T); ok {
-				return ex, nil
-			}
-		}
-		return c, fmt.Errorf("mllp: metrics: %w", err)
-	}
-	return c, nil
 }
 
 // framingKind names the kind of a *FramingError's cause.

@@ -61,3 +61,36 @@ func StartWithTopology(tb testing.TB, opts streams.Options) (*Server, *nats.Conn
 	}
 	return s, nc, js
 }
+
+// Service is what Run runs: any Sinew service (bus.Service).
+type Service interface {
+	Run(ctx context.Context) error
+	Ready() error
+}
+
+// Run runs svc until the test ends (then stops it and checks it returned
+// nil) and waits up to 10 s for it to be ready.
+func Run(tb testing.TB, svc Service) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for svc.Ready() != nil {
+		select {
+		case err := <-done:
+			tb.Fatalf("service stopped before it was ready: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("service not ready after 10 s: %v", svc.Ready())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -34,22 +34,7 @@ func start(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	deadline := time.Now().Add(5 * time.Second)
-	for svc.Ready() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("deadletter never ready")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	natstest.Run(t, svc)
 	st, err := dlq.Open(context.Background(), js, b.Audit())
 	if err != nil {
 		t.Fatal(err)

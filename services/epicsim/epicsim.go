@@ -7,7 +7,6 @@ package epicsim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mllp"
+	"github.com/sinewhq/sinew/pkg/telemetry"
 )
 
 // Config is the simulator's configuration.
@@ -61,15 +61,11 @@ type Service struct {
 
 // New returns the simulator on bus b.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
-	sent := prometheus.NewCounterVec(prometheus.CounterOpts{
+	sent, err := telemetry.Register(b.Metrics(), prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sinew_epicsim_hl7_sent_total", Help: "Synthetic HL7 messages sent, by type and answer.",
-	}, []string{"type", "ack"})
-	if err := b.Metrics().Register(sent); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return nil, err
-		}
-		sent = are.ExistingCollector.(*prometheus.CounterVec)
+	}, []string{"type", "ack"}))
+	if err != nil {
+		return nil, err
 	}
 	return &Service{cfg: cfg, bus: b, sent: sent}, nil
 }

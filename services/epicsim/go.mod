@@ -2,7 +2,10 @@ module github.com/sinewhq/sinew/services/epicsim
 
 go 1.26.0
 
-require github.com/sinewhq/sinew/pkg v0.0.0-00010101000000-000000000000
+require (
+	github.com/prometheus/client_golang v1.25.0
+	github.com/sinewhq/sinew/pkg v0.0.0-00010101000000-000000000000
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -20,7 +23,6 @@ require (
 	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
-	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect

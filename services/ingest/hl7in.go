@@ -24,6 +24,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mllp"
 	"github.com/sinewhq/sinew/pkg/streams"
+	"github.com/sinewhq/sinew/pkg/telemetry"
 )
 
 // RejectedHeader, on a message kept in HL7_IN although it was rejected,
@@ -53,15 +54,11 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: bucket %s: %w", streams.KVSequences, err)
 	}
-	received := prometheus.NewCounterVec(prometheus.CounterOpts{
+	received, err := telemetry.Register(b.Metrics(), prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sinew_ingest_hl7_messages_total", Help: "HL7 v2 messages received, by message type and acknowledgement code.",
-	}, []string{"type", "ack"})
-	if err := b.Metrics().Register(received); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return nil, fmt.Errorf("ingest: metrics: %w", err)
-		}
-		received = are.ExistingCollector.(*prometheus.CounterVec)
+	}, []string{"type", "ack"}))
+	if err != nil {
+		return nil, err
 	}
 	return &receiver{
 		cfg: cfg, bus: b, js: js, controls: controls, seqs: seqs, received: received,

@@ -29,14 +29,12 @@ type env struct {
 	js     jetstream.JetStream
 	svc    *ingest.Service
 	client *mllp.Client
-	cancel context.CancelFunc
 }
 
 // start runs the ingest service on a real embedded NATS and MLLP socket.
 func start(t *testing.T, topo streams.Options, tune func(*ingest.Config)) *env {
 	t.Helper()
-	srv, nc, js := natstest.StartWithTopology(t, topo)
-	_ = srv
+	_, nc, js := natstest.StartWithTopology(t, topo)
 	b, err := bus.New(nc, bus.Config{}, bus.Options{Service: "ingest", Logger: zerolog.Nop(), AuditSecret: []byte("test-secret")})
 	if err != nil {
 		t.Fatal(err)
@@ -50,23 +48,8 @@ func start(t *testing.T, topo streams.Options, tune func(*ingest.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	deadline := time.Now().Add(5 * time.Second)
-	for svc.Ready() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("ingest not ready")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	e := &env{js: js, svc: svc, cancel: cancel}
+	natstest.Run(t, svc)
+	e := &env{js: js, svc: svc}
 	e.client = e.dial(t)
 	return e
 }
