@@ -62,21 +62,23 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				fmt.Fprintf(stdout, "{\"stream_seq\":%d,\"error\":%q}\n", e.StreamSeq, e.DecodeErr.Error())
 				return nil
 			}
-			ev, err := protojson.Marshal(e.Event)
-			if err != nil {
-				return err
-			}
-			line, _ := json.Marshal(struct {
-				StreamSeq uint64          `json:"stream_seq"`
-				Subject   string          `json:"subject"`
-				Writer    string          `json:"writer"`
-				Seq       uint64          `json:"seq"`
-				Event     json.RawMessage `json:"event"`
-			}{e.StreamSeq, e.Subject, e.Record.Writer, e.Record.Seq, ev})
-			fmt.Fprintln(stdout, string(line))
-			n++
-			if *limit > 0 && n >= *limit {
-				return stop
+			for _, event := range e.Events {
+				ev, err := protojson.Marshal(event)
+				if err != nil {
+					return err
+				}
+				line, _ := json.Marshal(struct {
+					StreamSeq uint64          `json:"stream_seq"`
+					Subject   string          `json:"subject"`
+					Writer    string          `json:"writer"`
+					Seq       uint64          `json:"seq"`
+					Event     json.RawMessage `json:"event"`
+				}{e.StreamSeq, e.Subject, e.Record.Writer, e.Record.Seq, ev})
+				fmt.Fprintln(stdout, string(line))
+				n++
+				if *limit > 0 && n >= *limit {
+					return stop
+				}
 			}
 			return nil
 		})

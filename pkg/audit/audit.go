@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -44,24 +45,38 @@ func PatientRef(secret []byte, system, id string) string {
 	return "hmac-sha256:" + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// Hash is the chain hash of a record: SHA-256(prev_hash || event).
-func Hash(prev, event []byte) []byte {
+// Hash is the chain hash of a record: SHA-256(prev_hash || events).
+func Hash(prev, events []byte) []byte {
 	h := sha256.New()
 	h.Write(prev)
-	h.Write(event)
+	h.Write(events)
 	return h.Sum(nil)
 }
 
-// Writer appends to one hash chain. Safe for concurrent use; records are
-// chained in the order Write is called.
+// Writer appends to one hash chain. Safe for concurrent use. Writes that
+// arrive while a record is being stored are committed together in the next
+// record (group commit): one stream write for many events under load, no
+// added wait when idle.
 type Writer struct {
 	js jetstream.JetStream
 	id string
 
-	mu   sync.Mutex
-	seq  uint64
-	prev []byte
+	mu       sync.Mutex
+	seq      uint64
+	prev     []byte
+	queue    []*pending
+	flushing bool
 }
+
+// pending is one Write waiting for its record to be stored.
+type pending struct {
+	subject string
+	event   []byte // deterministic encoding of the AuditEvent
+	done    chan error
+}
+
+// maxBatch bounds the events of one record (and so its size).
+const maxBatch = 256
 
 // NewWriter starts a new chain named id, which must be unique per process
 // start (a restarted service begins a new chain rather than guessing where
@@ -73,9 +88,9 @@ func NewWriter(js jetstream.JetStream, id string) *Writer {
 // ID is the writer's chain id.
 func (w *Writer) ID() string { return w.id }
 
-// Write appends ev to the chain and waits until JetStream has stored it. A
-// failed publish is retried with the same message id (so it is stored once)
-// until ctx ends.
+// Write appends ev to the chain and waits until JetStream has stored the
+// record holding it. A failed publish is retried with the same message id
+// (so the record is stored once).
 func (w *Writer) Write(ctx context.Context, ev *sinewv1.AuditEvent) error {
 	if ev.At == nil {
 		ev.At = timestamppb.Now()
@@ -84,43 +99,127 @@ func (w *Writer) Write(ctx context.Context, ev *sinewv1.AuditEvent) error {
 	if err != nil {
 		return fmt.Errorf("audit: encode: %w", err)
 	}
-	subject := streams.AuditSubject(ev.Flow, ev.Hop)
-
+	p := &pending{subject: streams.AuditSubject(ev.Flow, ev.Hop), event: body, done: make(chan error, 1)}
 	w.mu.Lock()
-	w.seq++
-	rec := &sinewv1.AuditRecord{Writer: w.id, Seq: w.seq, PrevHash: w.prev, Event: body}
-	rec.Hash = Hash(rec.PrevHash, body)
-	w.prev = rec.Hash
-	data, err := proto.Marshal(rec)
-	if err != nil {
-		w.mu.Unlock()
-		return fmt.Errorf("audit: encode record: %w", err)
-	}
-	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, "audit:"+w.id+":"+strconv.FormatUint(rec.Seq, 10))
-	// Published under the lock so the stream holds each chain in order.
-	fut, err := w.js.PublishMsgAsync(msg)
+	w.queue = append(w.queue, p)
+	lead := !w.flushing
+	w.flushing = true
 	w.mu.Unlock()
-
-	if err == nil {
-		select {
-		case <-fut.Ok():
-			return nil
-		case <-fut.Err(): // stored or not, the retry below settles it (same message id)
-		case <-ctx.Done():
-			return fmt.Errorf("audit: %s seq %d: %w", w.id, rec.Seq, ctx.Err())
+	if lead {
+		// This caller stores what is queued now; anything queued meanwhile
+		// is stored by a goroutine that lives while there is work.
+		if w.flushBatch() {
+			go func() {
+				for w.flushBatch() {
+				}
+			}()
 		}
 	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("audit: %s: %w", w.id, ctx.Err())
+	}
+}
+
+// record is one AuditRecord on its way to the stream.
+type record struct {
+	msg     *nats.Msg
+	seq     uint64
+	waiters []*pending
+	fut     jetstream.PubAckFuture
+	err     error
+}
+
+// flushBatch stores what is queued and reports true; with nothing queued
+// it ends the flushing and reports false.
+func (w *Writer) flushBatch() bool {
+	w.mu.Lock()
+	if len(w.queue) == 0 {
+		w.flushing = false
+		w.mu.Unlock()
+		return false
+	}
+	batch := w.queue
+	w.queue = nil
+	recs := w.chain(batch)
+	// Published in chain order, under the lock, on one connection.
+	for _, r := range recs {
+		if r.err == nil {
+			r.fut, r.err = w.js.PublishMsgAsync(r.msg)
+		}
+	}
+	w.mu.Unlock()
+	for _, r := range recs {
+		err := w.settle(r)
+		for _, p := range r.waiters {
+			p.done <- err
+		}
+	}
+	return true
+}
+
+// chain turns queued events into records, one per subject run of at most
+// maxBatch events, advancing the chain. Called with w.mu held.
+func (w *Writer) chain(batch []*pending) []*record {
+	var recs []*record
+	for len(batch) > 0 {
+		n := 1
+		for n < len(batch) && n < maxBatch && batch[n].subject == batch[0].subject {
+			n++
+		}
+		var events []byte
+		for _, p := range batch[:n] {
+			events = protowire.AppendTag(events, 1, protowire.BytesType)
+			events = protowire.AppendBytes(events, p.event)
+		}
+		w.seq++
+		rec := &sinewv1.AuditRecord{Writer: w.id, Seq: w.seq, PrevHash: w.prev, Events: events}
+		rec.Hash = Hash(rec.PrevHash, events)
+		w.prev = rec.Hash
+		data, err := proto.Marshal(rec)
+		msg := &nats.Msg{Subject: batch[0].subject, Data: data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, "audit:"+w.id+":"+strconv.FormatUint(rec.Seq, 10))
+		recs = append(recs, &record{msg: msg, seq: rec.Seq, waiters: batch[:n], err: err})
+		batch = batch[n:]
+	}
+	return recs
+}
+
+// settle waits for a record's ack, republishing it (same message id) on
+// failure for up to about ten seconds.
+func (w *Writer) settle(r *record) error {
+	if r.fut != nil {
+		select {
+		case <-r.fut.Ok():
+			return nil
+		case <-r.fut.Err(): // stored or not, the retry below settles it
+		case <-time.After(10 * time.Second):
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var err error
 	for delay := 50 * time.Millisecond; ; delay = min(delay*2, 2*time.Second) {
-		if _, err = w.js.PublishMsg(ctx, msg); err == nil {
+		if _, err = w.js.PublishMsg(ctx, r.msg); err == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("audit: %s seq %d not stored: %w", w.id, rec.Seq, err)
+			return fmt.Errorf("audit: %s seq %d not stored: %w", w.id, r.seq, err)
 		case <-time.After(delay):
 		}
 	}
+}
+
+// Events decodes a record's events.
+func Events(rec *sinewv1.AuditRecord) ([]*sinewv1.AuditEvent, error) {
+	var all sinewv1.AuditEvents
+	if err := proto.Unmarshal(rec.Events, &all); err != nil {
+		return nil, err
+	}
+	return all.Events, nil
 }
 
 // Problem kinds found by a Verifier.
@@ -167,7 +266,7 @@ func (v *Verifier) Add(rec *sinewv1.AuditRecord, streamSeq uint64) {
 	bad := func(kind, detail string) {
 		v.Problems = append(v.Problems, Problem{Writer: rec.Writer, Seq: rec.Seq, StreamSeq: streamSeq, Kind: kind, Detail: detail})
 	}
-	if !bytes.Equal(Hash(rec.PrevHash, rec.Event), rec.Hash) {
+	if !bytes.Equal(Hash(rec.PrevHash, rec.Events), rec.Hash) {
 		bad(ProblemHash, "content does not match its hash")
 	}
 	h, seen := v.heads[rec.Writer]
@@ -193,13 +292,13 @@ func (v *Verifier) Writers() int { return len(v.heads) }
 // OK reports whether no problem was found.
 func (v *Verifier) OK() bool { return len(v.Problems) == 0 }
 
-// Entry is one stored audit record with its decoded event. DecodeErr is
+// Entry is one stored audit record with its decoded events. DecodeErr is
 // set (and Record nil) when the stored bytes are not an AuditRecord.
 type Entry struct {
 	Subject   string
 	StreamSeq uint64
 	Record    *sinewv1.AuditRecord
-	Event     *sinewv1.AuditEvent
+	Events    []*sinewv1.AuditEvent
 	DecodeErr error
 }
 
@@ -243,13 +342,13 @@ func Read(ctx context.Context, js jetstream.JetStream, filter string, fn func(En
 			if err != nil {
 				return fmt.Errorf("audit: %w", err)
 			}
-			e := Entry{Subject: m.Subject(), StreamSeq: meta.Sequence.Stream, Record: &sinewv1.AuditRecord{}, Event: &sinewv1.AuditEvent{}}
+			e := Entry{Subject: m.Subject(), StreamSeq: meta.Sequence.Stream, Record: &sinewv1.AuditRecord{}}
 			if err := proto.Unmarshal(m.Data(), e.Record); err != nil {
 				e.Record, e.DecodeErr = nil, err
 			}
 			if e.Record != nil {
-				// An undecodable event still verifies by hash; Event stays empty.
-				_ = proto.Unmarshal(e.Record.Event, e.Event)
+				// Undecodable events still verify by hash; Events stays empty.
+				e.Events, _ = Events(e.Record)
 			}
 			if err := fn(e); err != nil {
 				return err

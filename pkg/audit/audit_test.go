@@ -16,32 +16,59 @@ import (
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
-// written writes n records from two writers concurrently and reads them back.
-func written(t *testing.T, n int) []audit.Entry {
+// written writes n events from each of two writers and reads them back.
+// Sequential writes give one record each; concurrent ones are committed
+// together (group commit), so records may hold several events.
+func written(t *testing.T, n int, concurrent bool) []audit.Entry {
 	t.Helper()
 	_, _, js := natstest.StartWithTopology(t, streams.DefaultOptions())
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for _, id := range []string{"ingest@h1-a", "loader@h1-b"} {
 		w := audit.NewWriter(js, id)
-		for i := range n {
-			wg.Go(func() {
-				err := w.Write(ctx, &sinewv1.AuditEvent{Actor: id, Action: "consume", Flow: "resolute-gl", Hop: "load", Outcome: "ok", Detail: fmt.Sprint(i)})
-				if err != nil {
-					t.Error(err)
+		wg.Go(func() {
+			var inner sync.WaitGroup
+			for i := range n {
+				write := func() {
+					err := w.Write(ctx, &sinewv1.AuditEvent{Actor: id, Action: "consume", Flow: "resolute-gl", Hop: "load", Outcome: "ok", Detail: fmt.Sprint(i)})
+					if err != nil {
+						t.Error(err)
+					}
 				}
-			})
-		}
+				if concurrent {
+					inner.Go(write)
+				} else {
+					write()
+				}
+			}
+			inner.Wait()
+		})
 	}
 	wg.Wait()
 	var out []audit.Entry
-	if err := audit.Read(ctx, js, "", func(e audit.Entry) error { out = append(out, e); return nil }); err != nil {
+	events := 0
+	if err := audit.Read(ctx, js, "", func(e audit.Entry) error {
+		out = append(out, e)
+		events += len(e.Events)
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(out) != 2*n {
-		t.Fatalf("read %d records, want %d", len(out), 2*n)
+	if events != 2*n {
+		t.Fatalf("read %d events, want %d", events, 2*n)
 	}
 	return out
+}
+
+func TestGroupCommit(t *testing.T) {
+	entries := written(t, 500, true)
+	if len(entries) >= 1000 {
+		t.Errorf("%d records for 1000 concurrent events: no group commit", len(entries))
+	}
+	if v := verify(entries); !v.OK() || v.Writers() != 2 {
+		t.Errorf("problems %v", v.Problems)
+	}
+	t.Logf("1000 events in %d records", len(entries))
 }
 
 func verify(entries []audit.Entry) *audit.Verifier {
@@ -53,7 +80,7 @@ func verify(entries []audit.Entry) *audit.Verifier {
 }
 
 func TestChainVerifiesAndTamperingIsDetected(t *testing.T) {
-	entries := written(t, 50)
+	entries := written(t, 50, false)
 	if v := verify(entries); !v.OK() || v.Writers() != 2 || v.Records != 100 {
 		t.Fatalf("clean chain: writers %d records %d problems %v", v.Writers(), v.Records, v.Problems)
 	}
@@ -71,16 +98,15 @@ func TestChainVerifiesAndTamperingIsDetected(t *testing.T) {
 		want   string
 	}{
 		{"modified event", func(es []audit.Entry) []audit.Entry {
-			ev := &sinewv1.AuditEvent{}
-			_ = proto.Unmarshal(es[10].Record.Event, ev)
-			ev.Outcome = "failed"
-			es[10].Record.Event, _ = proto.Marshal(ev)
+			evs, _ := audit.Events(es[10].Record)
+			evs[0].Outcome = "failed"
+			es[10].Record.Events, _ = proto.Marshal(&sinewv1.AuditEvents{Events: evs})
 			return es
 		}, audit.ProblemHash},
 		{"modified and rehashed", func(es []audit.Entry) []audit.Entry {
 			r := es[10].Record
-			r.Event = append(r.Event, 0x08, 0x01)
-			r.Hash = audit.Hash(r.PrevHash, r.Event)
+			r.Events = append(r.Events, 0x0a, 0x00)
+			r.Hash = audit.Hash(r.PrevHash, r.Events)
 			return es
 		}, audit.ProblemLink},
 		{"deleted record", func(es []audit.Entry) []audit.Entry {

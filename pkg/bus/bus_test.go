@@ -221,7 +221,9 @@ func TestPermanentErrorDeadLettersAtOnceAndReplayDeliversOnce(t *testing.T) {
 	// The replay is on record: who, and which letter.
 	var found bool
 	err = audit.Read(context.Background(), e.js, "audit.*.replay", func(en audit.Entry) error {
-		found = found || (en.Event.Actor == "analyst@example.org" && en.Event.Outcome == "replayed")
+		for _, ev := range en.Events {
+			found = found || (ev.Actor == "analyst@example.org" && ev.Outcome == "replayed")
+		}
 		return nil
 	})
 	if err != nil || !found {
@@ -319,9 +321,11 @@ func TestEveryHopIsAudited(t *testing.T) {
 	var hops int
 	err := audit.Read(context.Background(), e.js, "audit.willow-inventory.load", func(en audit.Entry) error {
 		v.Add(en.Record, en.StreamSeq)
-		hops++
-		if len(en.Event.PatientRefs) != 1 || strings.Contains(en.Event.PatientRefs[0], "12345") {
-			t.Errorf("patient refs %v", en.Event.PatientRefs)
+		for _, ev := range en.Events {
+			hops++
+			if len(ev.PatientRefs) != 1 || strings.Contains(ev.PatientRefs[0], "12345") {
+				t.Errorf("patient refs %v", ev.PatientRefs)
+			}
 		}
 		return nil
 	})

@@ -335,15 +335,16 @@ func ErrorOf(err error) *ParseError {
 }
 
 // AckMatches reports whether reply acknowledges sent: its MSA-2 is sent's
-// MSH-10. It is the matcher for an MLLP client (mllp.ClientConfig.Match).
+// MSH-10 (compared as sent, escapes and all). It reads only the header of
+// sent, so it is cheap enough to run on every ACK of an MLLP client
+// (mllp.ClientConfig.Match).
 func AckMatches(sent, reply []byte) bool {
-	r, err := Parse(reply)
-	if err != nil {
+	var r Message
+	if err := (Options{}).ParseInto(&r, reply); err != nil {
 		return false
 	}
-	want := string(salvage(sent).control)
-	if s, err := Parse(sent); err == nil {
-		want = s.ControlID()
-	}
-	return r.Get("MSA-2") == want
+	msa2, _ := r.Raw(Path{Segment: "MSA", Field: 2, Component: 1, Subcomponent: 1})
+	h := salvage(sent)
+	want := nth(nth(h.control, h.d.Repetition, 0), h.d.Component, 0)
+	return bytes.Equal(msa2, want)
 }

@@ -1,6 +1,7 @@
 package hl7
 
 import (
+	"encoding/binary"
 	"strings"
 	"unicode/utf8"
 
@@ -61,7 +62,7 @@ func lookupCharset(name string) (string, encoding.Encoding, bool) {
 func (o Options) chooseCharset(m *Message) Charset {
 	declared := string(nth(m.Field("MSH", 18), m.delims.Repetition, 0))
 	body := m.raw
-	ascii := m.ascii
+	ascii := isASCII(body)
 	validUTF8 := !ascii && utf8.Valid(body)
 	if o.Charset != "" {
 		if name, enc, ok := lookupCharset(o.Charset); ok {
@@ -111,16 +112,20 @@ func (o Options) chooseCharset(m *Message) Charset {
 }
 
 func isASCII(b []byte) bool {
-	var acc byte
-	for _, c := range b {
-		acc |= c
+	var acc uint64
+	for ; len(b) >= 8; b = b[8:] {
+		acc |= binary.LittleEndian.Uint64(b)
 	}
-	return acc < 0x80
+	for _, c := range b {
+		acc |= uint64(c)
+	}
+	return acc&0x8080808080808080 == 0
 }
 
 // decode appends the text of raw value b to dst: escapes resolved, then
 // converted to UTF-8.
 func (m *Message) decode(dst, b []byte) []byte {
+	m.decideCharset()
 	if m.charset.enc == nil {
 		out := Unescape(dst, b, m.delims)
 		if m.charset.Name == "UTF-8" || isASCII(out[len(dst):]) {

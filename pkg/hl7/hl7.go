@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"sync"
 )
 
 // Delimiters are a message's encoding characters.
@@ -76,7 +77,6 @@ const (
 // seg is one segment's place in the message bytes.
 type seg struct {
 	start, end int32 // the segment, without its terminator
-	sep0, nsep int32 // its field separators: seps[sep0 : sep0+nsep]
 }
 
 // Message is one parsed HL7 v2 message. It is read-only and safe for
@@ -85,10 +85,12 @@ type Message struct {
 	raw      []byte // as given, minus a leading BOM
 	delims   Delimiters
 	segs     []seg
-	seps     []int32
-	charset  Charset
 	warnings []Warning
-	ascii    bool // every byte < 0x80
+	opts     Options
+
+	// The charset is decided on first use: parsing never reads the text.
+	csOnce  sync.Once
+	charset Charset
 }
 
 // Options tune parsing. The zero value is what ingest uses by default.
@@ -125,7 +127,15 @@ func (m *Message) warn(code, detail string) {
 
 var bom = []byte{0xEF, 0xBB, 0xBF}
 
+// ParseInto parses data into m, reusing m's memory: a receiver that parses
+// message after message into the same Message allocates nothing. Values and
+// byte slices read from m before are invalid afterwards.
+func (o Options) ParseInto(m *Message, data []byte) error {
+	return o.parseInto(m, data)
+}
+
 func (o Options) parseInto(m *Message, data []byte) error {
+	*m = Message{segs: m.segs[:0], warnings: m.warnings[:0], opts: o}
 	if bytes.HasPrefix(data, bom) {
 		data = data[3:]
 		m.warn(WarnBOM, "UTF-8 byte-order mark before MSH")
@@ -151,7 +161,6 @@ func (o Options) parseInto(m *Message, data []byte) error {
 	if len(m.Field("MSH", 10)) == 0 {
 		m.warn(WarnNoControlID, "MSH-10 is empty")
 	}
-	m.charset = o.chooseCharset(m)
 	return nil
 }
 
@@ -228,68 +237,58 @@ func isAlnum(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 }
 
-// index records segments and field separators in one pass, noting on the
-// way whether every byte is ASCII.
+// index records where each segment starts and ends, in one pass that
+// looks only for line ends (bytes.IndexByte: vectorised). Fields are found
+// within a segment when asked for.
 func (m *Message) index() error {
-	raw, fs := m.raw, m.delims.Field
-	// Sized once: bytes.Count is vectorised, append in the loop then never grows.
-	nseps := bytes.Count(raw, []byte{fs})
-	nsegs := bytes.Count(raw, []byte{'\r'}) + bytes.Count(raw, []byte{'\n'}) + 1
-	if cap(m.seps) < nseps {
-		m.seps = make([]int32, 0, nseps)
-	}
-	if cap(m.segs) < nsegs {
-		m.segs = make([]seg, 0, nsegs)
+	raw := m.raw
+	if cap(m.segs) == 0 {
+		m.segs = make([]seg, 0, len(raw)/48+4)
 	}
 	m.segs = m.segs[:0]
-	m.seps = m.seps[:0]
 	var sawCR, sawLF, sawCRLF, blank bool
-	var acc byte
-	start := 0
-	cur := seg{}
-	for i := 0; i <= len(raw); i++ {
-		if i < len(raw) {
-			c := raw[i]
-			acc |= c
-			if c > '\r' && c != fs {
-				continue
-			}
-			if c == fs {
-				m.seps = append(m.seps, int32(i))
-				continue
-			}
-			if c != '\r' && c != '\n' {
+	nextCR, nextLF := indexFrom(raw, 0, '\r'), indexFrom(raw, 0, '\n')
+	pos := 0
+	for {
+		j := nextCR
+		if j < 0 || (nextLF >= 0 && nextLF < j) {
+			j = nextLF
+		}
+		if j < 0 {
+			break
+		}
+		c := raw[j]
+		if c == '\r' {
+			nextCR = indexFrom(raw, j+1, '\r')
+		} else {
+			nextLF = indexFrom(raw, j+1, '\n')
+			if j > 0 && raw[j-1] == '\r' {
+				pos = j + 1 // the LF of a CRLF: the CR ended the segment
 				continue
 			}
 		}
-		// End of a segment (or of the data).
-		if i > start {
-			cur.start, cur.end = int32(start), int32(i)
-			cur.nsep = int32(len(m.seps)) - cur.sep0
-			if err := m.addSegment(cur); err != nil {
+		if j > pos {
+			if err := m.addSegment(seg{start: int32(pos), end: int32(j)}); err != nil {
 				return err
 			}
-		} else if i < len(raw) && len(m.segs) > 0 {
-			// An empty line, unless it is the LF of a CRLF.
-			if !(raw[i] == '\n' && i > 0 && raw[i-1] == '\r') {
-				blank = true
-			}
+		} else if len(m.segs) > 0 {
+			blank = true
 		}
-		if i < len(raw) {
-			switch {
-			case raw[i] == '\r' && i+1 < len(raw) && raw[i+1] == '\n':
-				sawCRLF = true
-				i++
-			case raw[i] == '\r':
-				sawCR = true
-			default:
-				sawLF = true
-			}
+		switch {
+		case c == '\r' && j+1 < len(raw) && raw[j+1] == '\n':
+			sawCRLF = true
+		case c == '\r':
+			sawCR = true
+		default:
+			sawLF = true
 		}
-		start = i + 1
-		cur = seg{sep0: int32(len(m.seps))}
+		pos = j + 1
 	}
-	m.ascii = acc < 0x80
+	if len(raw) > pos {
+		if err := m.addSegment(seg{start: int32(pos), end: int32(len(raw))}); err != nil {
+			return err
+		}
+	}
 	switch {
 	case sawCRLF:
 		m.warn(WarnCRLF, "segments end in CRLF")
@@ -303,6 +302,17 @@ func (m *Message) index() error {
 		return &ParseError{Segment: "MSH", SegmentSeq: 1, Code: CodeSegmentSequence, Msg: "no segments"}
 	}
 	return nil
+}
+
+// indexFrom is bytes.IndexByte of b[from:], as an index into b.
+func indexFrom(b []byte, from int, c byte) int {
+	if from >= len(b) {
+		return -1
+	}
+	if i := bytes.IndexByte(b[from:], c); i >= 0 {
+		return from + i
+	}
+	return -1
 }
 
 func (m *Message) addSegment(s seg) error {
@@ -356,10 +366,21 @@ func (m *Message) Encode() []byte {
 func (m *Message) Delimiters() Delimiters { return m.delims }
 
 // Warnings returns what was odd about the message.
-func (m *Message) Warnings() []Warning { return m.warnings }
+func (m *Message) Warnings() []Warning {
+	m.decideCharset()
+	return m.warnings
+}
 
 // Charset is the character set the message's text is decoded with.
-func (m *Message) Charset() Charset { return m.charset }
+func (m *Message) Charset() Charset {
+	m.decideCharset()
+	return m.charset
+}
+
+// decideCharset runs once, on the first read of text, charset or warnings.
+func (m *Message) decideCharset() {
+	m.csOnce.Do(func() { m.charset = m.opts.chooseCharset(m) })
+}
 
 // SegmentCount is the number of segments.
 func (m *Message) SegmentCount() int { return len(m.segs) }
@@ -403,27 +424,31 @@ func (m *Message) Count(name string) int {
 // field returns field n (1-based) of segment i, raw (escaped); nil if absent.
 func (m *Message) field(i, n int) []byte {
 	s := m.segs[i]
-	raw := m.raw
-	isMSH := string(raw[s.start:min(s.end, s.start+3)]) == "MSH"
+	b := m.raw[s.start:s.end]
+	name := b[:min(len(b), 3)]
 	if n == 0 {
-		return raw[s.start:min(s.end, s.start+3)]
+		return name
 	}
-	t := n // token index: the n-th separator starts field n ...
-	if isMSH {
+	t := n // field n follows the n-th separator ...
+	if string(name) == "MSH" {
 		if n == 1 {
-			return raw[s.start+3 : s.start+4] // MSH-1 is the separator itself
+			return b[3:4] // MSH-1 is the separator itself
 		}
 		t = n - 1 // ... except in MSH, where the first separator is MSH-1
 	}
-	if t > int(s.nsep) {
-		return nil
+	fs := m.delims.Field
+	pos := 0
+	for ; t > 0; t-- {
+		j := bytes.IndexByte(b[pos:], fs)
+		if j < 0 {
+			return nil
+		}
+		pos += j + 1
 	}
-	from := m.seps[int(s.sep0)+t-1] + 1
-	to := s.end
-	if t < int(s.nsep) {
-		to = m.seps[int(s.sep0)+t]
+	if j := bytes.IndexByte(b[pos:], fs); j >= 0 {
+		return b[pos : pos+j]
 	}
-	return raw[from:to]
+	return b[pos:]
 }
 
 // Field returns field n of the first segment named name, raw (escapes

@@ -145,9 +145,6 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 			Msg: "message not stored (" + publishReason(err) + "); please resend"}}
 		return r.answer(ctx, m, ev, errored, ack, publishReason(err), start)
 	}
-	if !pub.Duplicate {
-		r.rememberControlID(ctx, facility, controlID, bodyHex)
-	}
 	if useSeq {
 		next := seq + 1
 		if err := r.storeSeq(ctx, seqKey, next, seqRev); err != nil {
@@ -342,23 +339,23 @@ func (r *receiver) audit(ctx context.Context, m *hl7.Message, ev *sinewv1.Hl7Rec
 	return r.bus.Audit().Write(wctx, a)
 }
 
-// controlIDReused reports whether facility's controlID was stored before
-// with a different body.
+// controlIDReused records facility's controlID with this body's hash and
+// reports whether it was recorded before with a different one. One KV
+// create per message; the comparison only on the rare second sighting.
 func (r *receiver) controlIDReused(ctx context.Context, facility, controlID, bodyHex string) bool {
 	if controlID == "" {
 		return false
 	}
-	e, err := r.controls.Get(ctx, hashKey(facility, controlID))
+	key := hashKey(facility, controlID)
+	_, err := r.controls.Create(ctx, key, []byte(bodyHex))
+	if err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
+		if err != nil {
+			r.bus.Logger().Warn().Err(err).Str("control_id", controlID).Msg("control id not recorded")
+		}
+		return false
+	}
+	e, err := r.controls.Get(ctx, key)
 	return err == nil && string(e.Value()) != bodyHex
-}
-
-func (r *receiver) rememberControlID(ctx context.Context, facility, controlID, bodyHex string) {
-	if controlID == "" {
-		return
-	}
-	if _, err := r.controls.Put(ctx, hashKey(facility, controlID), []byte(bodyHex)); err != nil {
-		r.bus.Logger().Warn().Err(err).Str("control_id", controlID).Msg("control id not remembered")
-	}
 }
 
 // expectedSeq is the next MSH-13 expected from a sender (0 = unknown).

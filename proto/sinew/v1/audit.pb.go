@@ -177,7 +177,53 @@ func (x *AuditEvent) GetBusinessKeys() map[string]string {
 	return nil
 }
 
-// AuditRecord is the tamper-evident envelope of an AuditEvent as stored in
+// AuditEvents is what an AuditRecord holds: one event, or several written
+// at once (group commit) on the same subject.
+type AuditEvents struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvents) Reset() {
+	*x = AuditEvents{}
+	mi := &file_sinew_v1_audit_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvents) ProtoMessage() {}
+
+func (x *AuditEvents) ProtoReflect() protoreflect.Message {
+	mi := &file_sinew_v1_audit_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvents.ProtoReflect.Descriptor instead.
+func (*AuditEvents) Descriptor() ([]byte, []int) {
+	return file_sinew_v1_audit_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AuditEvents) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// AuditRecord is the tamper-evident envelope of audit events as stored in
 // the AUDIT stream: each writer chains its records by hash.
 type AuditRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -187,9 +233,9 @@ type AuditRecord struct {
 	Seq uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
 	// Hash of the writer's previous record (empty for seq 1).
 	PrevHash []byte `protobuf:"bytes,3,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
-	// Deterministically encoded AuditEvent; hashed exactly as stored.
-	Event []byte `protobuf:"bytes,4,opt,name=event,proto3" json:"event,omitempty"`
-	// SHA-256(prev_hash || event).
+	// Encoded AuditEvents; hashed exactly as stored.
+	Events []byte `protobuf:"bytes,4,opt,name=events,proto3" json:"events,omitempty"`
+	// SHA-256(prev_hash || events).
 	Hash          []byte `protobuf:"bytes,5,opt,name=hash,proto3" json:"hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -197,7 +243,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_sinew_v1_audit_proto_msgTypes[1]
+	mi := &file_sinew_v1_audit_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -209,7 +255,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_sinew_v1_audit_proto_msgTypes[1]
+	mi := &file_sinew_v1_audit_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -222,7 +268,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_sinew_v1_audit_proto_rawDescGZIP(), []int{1}
+	return file_sinew_v1_audit_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AuditRecord) GetWriter() string {
@@ -246,9 +292,9 @@ func (x *AuditRecord) GetPrevHash() []byte {
 	return nil
 }
 
-func (x *AuditRecord) GetEvent() []byte {
+func (x *AuditRecord) GetEvents() []byte {
 	if x != nil {
-		return x.Event
+		return x.Events
 	}
 	return nil
 }
@@ -285,12 +331,14 @@ const file_sinew_v1_audit_proto_rawDesc = "" +
 	"\rbusiness_keys\x18\x0e \x03(\v2&.sinew.v1.AuditEvent.BusinessKeysEntryR\fbusinessKeys\x1a?\n" +
 	"\x11BusinessKeysEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"~\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
+	"\vAuditEvents\x12,\n" +
+	"\x06events\x18\x01 \x03(\v2\x14.sinew.v1.AuditEventR\x06events\"\x80\x01\n" +
 	"\vAuditRecord\x12\x16\n" +
 	"\x06writer\x18\x01 \x01(\tR\x06writer\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1b\n" +
-	"\tprev_hash\x18\x03 \x01(\fR\bprevHash\x12\x14\n" +
-	"\x05event\x18\x04 \x01(\fR\x05event\x12\x12\n" +
+	"\tprev_hash\x18\x03 \x01(\fR\bprevHash\x12\x16\n" +
+	"\x06events\x18\x04 \x01(\fR\x06events\x12\x12\n" +
 	"\x04hash\x18\x05 \x01(\fR\x04hashB1Z/github.com/sinewhq/sinew/proto/sinew/v1;sinewv1b\x06proto3"
 
 var (
@@ -305,21 +353,23 @@ func file_sinew_v1_audit_proto_rawDescGZIP() []byte {
 	return file_sinew_v1_audit_proto_rawDescData
 }
 
-var file_sinew_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_sinew_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_sinew_v1_audit_proto_goTypes = []any{
 	(*AuditEvent)(nil),            // 0: sinew.v1.AuditEvent
-	(*AuditRecord)(nil),           // 1: sinew.v1.AuditRecord
-	nil,                           // 2: sinew.v1.AuditEvent.BusinessKeysEntry
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(*AuditEvents)(nil),           // 1: sinew.v1.AuditEvents
+	(*AuditRecord)(nil),           // 2: sinew.v1.AuditRecord
+	nil,                           // 3: sinew.v1.AuditEvent.BusinessKeysEntry
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
 }
 var file_sinew_v1_audit_proto_depIdxs = []int32{
-	3, // 0: sinew.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	2, // 1: sinew.v1.AuditEvent.business_keys:type_name -> sinew.v1.AuditEvent.BusinessKeysEntry
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	4, // 0: sinew.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	3, // 1: sinew.v1.AuditEvent.business_keys:type_name -> sinew.v1.AuditEvent.BusinessKeysEntry
+	0, // 2: sinew.v1.AuditEvents.events:type_name -> sinew.v1.AuditEvent
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_sinew_v1_audit_proto_init() }
@@ -333,7 +383,7 @@ func file_sinew_v1_audit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sinew_v1_audit_proto_rawDesc), len(file_sinew_v1_audit_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
