@@ -106,14 +106,12 @@ func (w *Writer) Write(ctx context.Context, ev *sinewv1.AuditEvent) error {
 	w.flushing = true
 	w.mu.Unlock()
 	if lead {
-		// This caller stores what is queued now; anything queued meanwhile
-		// is stored by a goroutine that lives while there is work.
-		if w.flushBatch() {
-			go func() {
-				for w.flushBatch() {
-				}
-			}()
-		}
+		// A goroutine that lives while there is work stores the queue, so
+		// every caller, this one included, can give up when its ctx ends.
+		go func() {
+			for w.flushBatch() {
+			}
+		}()
 	}
 	select {
 	case err := <-p.done:

@@ -97,6 +97,8 @@ const (
 // receive commits one message and returns its acknowledgement.
 func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte {
 	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, r.commitTimeout())
+	defer cancel()
 	m, err := r.opts.Parse(raw)
 	if err != nil {
 		return r.reject(ctx, c, raw, nil, hl7.ErrorOf(err))
@@ -334,9 +336,16 @@ func (r *receiver) audit(ctx context.Context, m *hl7.Message, ev *sinewv1.Hl7Rec
 	} else {
 		a.Detail = "unparseable message, ack=" + code + ": " + detail
 	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.commitTimeout())
 	defer cancel()
 	return r.bus.Audit().Write(wctx, a)
+}
+
+func (r *receiver) commitTimeout() time.Duration {
+	if t := r.cfg.HL7.CommitTimeout; t > 0 {
+		return t
+	}
+	return 5 * time.Second
 }
 
 // controlIDReused records facility's controlID with this body's hash and

@@ -67,6 +67,9 @@ type HL7Config struct {
 	// DefaultFlow.
 	Flows       map[string]string `yaml:"flows"`
 	DefaultFlow string            `yaml:"default_flow"`
+	// CommitTimeout bounds storing one message (and its audit record)
+	// before the sender is answered AE/CE instead.
+	CommitTimeout time.Duration `yaml:"commit_timeout"`
 }
 
 // DefaultConfig returns the defaults.
@@ -75,7 +78,7 @@ func DefaultConfig() Config {
 		ServiceConfig: bus.DefaultServiceConfig(),
 		MLLPAddr:      "127.0.0.1:2575",
 		DropDir:       "var/drop",
-		HL7:           HL7Config{Application: "SINEW", DefaultFlow: "hl7"},
+		HL7:           HL7Config{Application: "SINEW", DefaultFlow: "hl7", CommitTimeout: 5 * time.Second},
 	}
 	c.HTTPAddr = "127.0.0.1:9101"
 	return c

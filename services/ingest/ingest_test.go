@@ -318,3 +318,35 @@ func TestOrderPerConnectionAndAuditWithoutPHI(t *testing.T) {
 func itoa(i int) string {
 	return string([]byte{byte('0' + i/10), byte('0' + i%10)})
 }
+
+func TestNATSUnavailableIsAnsweredAE(t *testing.T) {
+	srv, nc, js := natstest.StartWithTopology(t, streams.DefaultOptions())
+	_ = js
+	b, err := bus.New(nc, bus.Config{PublishTimeout: time.Second}, bus.Options{Service: "ingest", Logger: zerolog.Nop(), AuditSecret: []byte("s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ingest.DefaultConfig()
+	cfg.MLLPAddr = "127.0.0.1:0"
+	cfg.HL7.CommitTimeout = time.Second
+	svc, err := ingest.New(cfg, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.Run(t, svc)
+	e := &env{js: js, svc: svc}
+	e.client = e.dial(t)
+	msg := []byte("MSH|^~\\&|EPIC|STMARYS|SINEW|HQ|20261126||ADT^A08|DOWN-1|P|2.5\rPID|1\r")
+	if a := e.send(t, msg); a.Get("MSA-1") != hl7.AA {
+		t.Fatalf("before the outage: %s", a.Get("MSA-1"))
+	}
+	srv.Shutdown() // NATS goes away
+	start := time.Now()
+	a := e.send(t, []byte("MSH|^~\\&|EPIC|STMARYS|SINEW|HQ|20261126||ADT^A08|DOWN-2|P|2.5\rPID|1\r"))
+	if a.Get("MSA-1") != hl7.AE || !strings.Contains(a.Get("ERR-8"), "resend") {
+		t.Errorf("during the outage: %s %q", a.Get("MSA-1"), a.Get("ERR-8"))
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("AE took %v", took)
+	}
+}
