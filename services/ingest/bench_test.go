@@ -77,3 +77,56 @@ func BenchmarkCommitAck(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSteady2000 paces messages at 2,000/s over 8 connections and
+// reports ACK latency: run it with -benchtime 10000x (five seconds).
+func BenchmarkSteady2000(b *testing.B) {
+	const rate, conns = 2000, 8
+	e := start(b, streams.DefaultOptions(), nil)
+	_ = e.client.Close()
+	clients := make([]*mllp.Client, conns)
+	for i := range clients {
+		c, err := mllp.Dial(context.Background(), mllp.ClientConfig{Addr: e.svc.MLLPAddr().String(), Match: hl7.AckMatches})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		clients[i] = c
+	}
+	work := make(chan int, conns)
+	lat := make([][]time.Duration, conns)
+	var wg sync.WaitGroup
+	for k, c := range clients {
+		wg.Go(func() {
+			for i := range work {
+				t0 := time.Now()
+				if _, err := c.Send(context.Background(), benchMsg(k, i)); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[k] = append(lat[k], time.Since(t0))
+			}
+		})
+	}
+	b.ResetTimer()
+	t0 := time.Now()
+	for i := range b.N {
+		// An absolute schedule: a late message is sent at once, so the
+		// average rate holds.
+		if d := time.Until(t0.Add(time.Duration(i) * time.Second / rate)); d > 0 {
+			time.Sleep(d)
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	b.StopTimer()
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	if len(all) > 0 {
+		b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+		b.ReportMetric(float64(all[len(all)-1].Microseconds()), "max-µs")
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	}
+}
