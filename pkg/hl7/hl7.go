@@ -13,6 +13,7 @@ package hl7
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strconv"
 	"sync"
 )
@@ -361,6 +362,27 @@ func (m *Message) Encode() []byte {
 	}
 	return out
 }
+
+// WriteTo writes what Encode returns, without building it: for hashing a
+// message's canonical form.
+func (m *Message) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for _, s := range m.segs {
+		k, err := w.Write(m.raw[s.start:s.end])
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+		k, err = w.Write(cr)
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+var cr = []byte{'\r'}
 
 // Delimiters returns the message's encoding characters.
 func (m *Message) Delimiters() Delimiters { return m.delims }

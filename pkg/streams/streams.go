@@ -46,7 +46,6 @@ const (
 	KVFlowState   = "flow_state"
 	KVWatermarks  = "fhir_watermarks"
 	KVReplays     = "dlq_replays"
-	KVControlIDs  = "hl7_control_ids"
 	KVSequences   = "hl7_sequences"
 )
 
@@ -286,7 +285,6 @@ func New(opts Options) Topology {
 			{Bucket: KVFlowState, Description: "flow state: staged, active, paused", History: 16, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVWatermarks, Description: "FHIR sync watermarks", History: 4, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVReplays, Description: "DLQ replays: who replayed which dead letter", History: 8, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
-			{Bucket: KVControlIDs, Description: "HL7 control ids seen per sender (hashed keys), to flag reuse", History: 1, TTL: 30 * day, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVSequences, Description: "HL7 MSH-13 sequence numbers expected per sender", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 		},
 		Objects: []jetstream.ObjectStoreConfig{

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -37,7 +38,8 @@ type receiver struct {
 	bus      *bus.Bus
 	js       jetstream.JetStream
 	opts     hl7.Options
-	controls jetstream.KeyValue
+	hl7in    jetstream.Stream
+	messages sync.Pool // of *hl7.Message, reused by ParseInto
 	seqs     jetstream.KeyValue
 	received *prometheus.CounterVec
 }
@@ -46,9 +48,9 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	js := b.JetStream()
-	controls, err := js.KeyValue(ctx, streams.KVControlIDs)
+	hl7in, err := js.Stream(ctx, streams.HL7In)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: bucket %s: %w", streams.KVControlIDs, err)
+		return nil, fmt.Errorf("ingest: stream %s: %w", streams.HL7In, err)
 	}
 	seqs, err := js.KeyValue(ctx, streams.KVSequences)
 	if err != nil {
@@ -61,8 +63,9 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 		return nil, err
 	}
 	return &receiver{
-		cfg: cfg, bus: b, js: js, controls: controls, seqs: seqs, received: received,
-		opts: hl7.Options{Charset: cfg.HL7.Charset, FallbackCharset: cfg.HL7.FallbackCharset},
+		cfg: cfg, bus: b, js: js, hl7in: hl7in, seqs: seqs, received: received,
+		opts:     hl7.Options{Charset: cfg.HL7.Charset, FallbackCharset: cfg.HL7.FallbackCharset},
+		messages: sync.Pool{New: func() any { return new(hl7.Message) }},
 	}, nil
 }
 
@@ -99,8 +102,9 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, r.commitTimeout())
 	defer cancel()
-	m, err := r.opts.Parse(raw)
-	if err != nil {
+	m := r.messages.Get().(*hl7.Message)
+	defer r.messages.Put(m)
+	if err := r.opts.ParseInto(m, raw); err != nil {
 		return r.reject(ctx, c, raw, nil, hl7.ErrorOf(err))
 	}
 	facility := m.SendingFacility()
@@ -133,15 +137,29 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 		}
 	}
 
-	bodyHash := sha256.Sum256(m.Encode())
-	bodyHex := hex.EncodeToString(bodyHash[:16])
+	h := sha256.New()
+	_, _ = m.WriteTo(h)
+	bodyHex := hex.EncodeToString(h.Sum(nil)[:16])
 	controlID := m.ControlID()
-	msgID := "hl7:" + facility + ":" + controlID + ":" + bodyHex
-	reused := r.controlIDReused(ctx, facility, controlID, bodyHex)
-
-	ev := r.event(m, raw, msgID, reused, c)
+	// The first message with a control id is stored under facility + MSH-10;
+	// a duplicate answer from JetStream then means a resend (same body: the
+	// same answer again) or a reuse (another body: kept too, flagged, under
+	// an id that adds the body hash). One write per message; reuse is seen
+	// within the stream's duplicate window.
+	msgID := "hl7:" + facility + ":" + controlID
+	if controlID == "" {
+		msgID = "hl7:" + facility + "::" + bodyHex
+	}
+	reused := false
+	ev := r.event(m, raw, msgID, bodyHex, false, c)
 	subject := streams.HL7Subject(facility, m.Type(), m.Event())
 	pub, err := r.bus.Publish(ctx, subject, msgID, ev)
+	if err == nil && pub.Duplicate && controlID != "" && !r.sameBody(ctx, pub.Sequence, bodyHex) {
+		reused = true
+		msgID += ":" + bodyHex
+		ev = r.event(m, raw, msgID, bodyHex, true, c)
+		pub, err = r.bus.Publish(ctx, subject, msgID, ev)
+	}
 	if err != nil {
 		ack.Errors = []*hl7.ParseError{{Code: hl7.CodeInternal,
 			Msg: "message not stored (" + publishReason(err) + "); please resend"}}
@@ -287,7 +305,7 @@ func (r *receiver) authorize(c *mllp.Conn, facility string) *hl7.ParseError {
 }
 
 // event is the Hl7Received committed for m.
-func (r *receiver) event(m *hl7.Message, raw []byte, msgID string, reused bool, c *mllp.Conn) *sinewv1.Hl7Received {
+func (r *receiver) event(m *hl7.Message, raw []byte, msgID, bodyHex string, reused bool, c *mllp.Conn) *sinewv1.Hl7Received {
 	flow := r.cfg.HL7.Flows[m.SendingApplication()]
 	if flow == "" {
 		flow = r.cfg.HL7.DefaultFlow
@@ -298,6 +316,7 @@ func (r *receiver) event(m *hl7.Message, raw []byte, msgID string, reused bool, 
 			SourceId: m.ControlID(), IdempotencyKey: msgID, ReceivedAt: timestamppb.Now(),
 			BusinessKeys: map[string]string{
 				"control_id": m.ControlID(), "facility": m.SendingFacility(), "message_type": m.Type() + "^" + m.Event(),
+				"body_sha256": bodyHex,
 			},
 		},
 		Raw: raw, SendingApplication: m.SendingApplication(), SendingFacility: m.SendingFacility(),
@@ -348,23 +367,20 @@ func (r *receiver) commitTimeout() time.Duration {
 	return 5 * time.Second
 }
 
-// controlIDReused records facility's controlID with this body's hash and
-// reports whether it was recorded before with a different one. One KV
-// create per message; the comparison only on the rare second sighting.
-func (r *receiver) controlIDReused(ctx context.Context, facility, controlID, bodyHex string) bool {
-	if controlID == "" {
-		return false
+// sameBody reports whether the message stored at HL7_IN seq has the body
+// hash bodyHex (a resend), as opposed to another body (a reused control id).
+// When it cannot tell, it says "same": a resend is far more common.
+func (r *receiver) sameBody(ctx context.Context, seq uint64, bodyHex string) bool {
+	stored, err := r.hl7in.GetMsg(ctx, seq)
+	if err != nil {
+		r.bus.Logger().Warn().Err(err).Uint64("stream_seq", seq).Msg("cannot compare with the stored message")
+		return true
 	}
-	key := hashKey(facility, controlID)
-	_, err := r.controls.Create(ctx, key, []byte(bodyHex))
-	if err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
-		if err != nil {
-			r.bus.Logger().Warn().Err(err).Str("control_id", controlID).Msg("control id not recorded")
-		}
-		return false
+	var ev sinewv1.Hl7Received
+	if err := proto.Unmarshal(stored.Data, &ev); err != nil {
+		return true
 	}
-	e, err := r.controls.Get(ctx, key)
-	return err == nil && string(e.Value()) != bodyHex
+	return ev.GetEnvelope().GetBusinessKeys()["body_sha256"] == bodyHex
 }
 
 // expectedSeq is the next MSH-13 expected from a sender (0 = unknown).
