@@ -89,6 +89,9 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 	if f.logLevel != "" {
 		tcfg.LogLevel = f.logLevel
 	}
+	if err := tcfg.Validate(); err != nil {
+		return err
+	}
 	log := telemetry.NewLogger(logw, tcfg, "sinew")
 
 	if err := os.MkdirAll(f.dataDir, 0o750); err != nil {
