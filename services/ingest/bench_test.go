@@ -26,6 +26,22 @@ func benchMsg(conn, i int) []byte {
 		"DG1|1||R07.9^Chest pain, unspecified^I10||20261126|A\r", conn, i, 1000000+i%9000000, i)
 }
 
+// benchClients starts ingest with topo and connects n MLLP clients to it.
+func benchClients(b *testing.B, topo streams.Options, n int) []*mllp.Client {
+	e := start(b, topo, nil)
+	_ = e.client.Close()
+	clients := make([]*mllp.Client, n)
+	for i := range clients {
+		c, err := mllp.Dial(context.Background(), mllp.ClientConfig{Addr: e.svc.MLLPAddr().String(), Match: hl7.AckMatches})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		clients[i] = c
+	}
+	return clients
+}
+
 // BenchmarkCommitAck is MLLP receipt to ACK through the real listener and
 // JetStream (commit before acknowledge, control-id check, audit record):
 // ns/op is per message over all connections; p50/p99 are ACK latencies.
@@ -34,17 +50,7 @@ func BenchmarkCommitAck(b *testing.B) {
 		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
 			topo := streams.DefaultOptions()
 			topo.IngestMaxBytes = 8 << 30
-			e := start(b, topo, nil)
-			_ = e.client.Close()
-			clients := make([]*mllp.Client, conns)
-			for i := range clients {
-				c, err := mllp.Dial(context.Background(), mllp.ClientConfig{Addr: e.svc.MLLPAddr().String(), Match: hl7.AckMatches})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer c.Close()
-				clients[i] = c
-			}
+			clients := benchClients(b, topo, conns)
 			var next atomic.Int64
 			lat := make([][]time.Duration, conns)
 			var wg sync.WaitGroup
@@ -82,17 +88,7 @@ func BenchmarkCommitAck(b *testing.B) {
 // reports ACK latency: run it with -benchtime 10000x (five seconds).
 func BenchmarkSteady2000(b *testing.B) {
 	const rate, conns = 2000, 8
-	e := start(b, streams.DefaultOptions(), nil)
-	_ = e.client.Close()
-	clients := make([]*mllp.Client, conns)
-	for i := range clients {
-		c, err := mllp.Dial(context.Background(), mllp.ClientConfig{Addr: e.svc.MLLPAddr().String(), Match: hl7.AckMatches})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		clients[i] = c
-	}
+	clients := benchClients(b, streams.DefaultOptions(), conns)
 	work := make(chan int, conns)
 	lat := make([][]time.Duration, conns)
 	var wg sync.WaitGroup
