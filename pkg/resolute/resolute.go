@@ -28,8 +28,8 @@ import (
 
 // Layout is a site's file layout.
 type Layout struct {
-	// Delimiter separates fields; '|' when 0.
-	Delimiter byte `yaml:"delimiter"`
+	// Delimiter separates fields: one byte; "|" when empty.
+	Delimiter string `yaml:"delimiter"`
 	// DateLayout is a Go time layout for dates; "2006-01-02" when empty.
 	DateLayout string `yaml:"date_layout"`
 	// JournalBy names the detail fields whose values key a journal:
@@ -44,7 +44,7 @@ type Layout struct {
 
 // DefaultLayout is the layout above.
 func DefaultLayout() Layout {
-	return Layout{Delimiter: '|', DateLayout: "2006-01-02", JournalBy: []string{"posting_date", "service_area"}}
+	return Layout{Delimiter: "|", DateLayout: "2006-01-02", JournalBy: []string{"posting_date", "service_area"}}
 }
 
 // Header is the H record.
@@ -151,8 +151,11 @@ var detailNames = [detailFields]string{"record_type", "line_id", "posting_date",
 // nothing of a bad batch read it twice — once to validate, once to post.
 func (lay Layout) Read(r io.Reader, fn func(*Line) error) (*Report, error) {
 	def := DefaultLayout()
-	if lay.Delimiter == 0 {
+	if lay.Delimiter == "" {
 		lay.Delimiter = def.Delimiter
+	}
+	if len(lay.Delimiter) != 1 {
+		return nil, fmt.Errorf("resolute: delimiter %q must be one byte", lay.Delimiter)
 	}
 	if lay.DateLayout == "" {
 		lay.DateLayout = def.DateLayout
@@ -193,7 +196,7 @@ func (lay Layout) Read(r io.Reader, fn func(*Line) error) (*Report, error) {
 		if len(bytes.TrimSpace(rec)) == 0 {
 			continue
 		}
-		f := split(rec, lay.Delimiter, fields[:0])
+		f := split(rec, lay.Delimiter[0], fields[:0])
 		if sawTrailer {
 			v.find(n, "", "record after the trailer")
 			continue
