@@ -33,6 +33,10 @@ usage:
   sinew hl7 get FILE PATH...       decoded values (PID-5-1, PID-3(1)-4-2, OBX(2)-5)
   sinew hl7 ack [--code C] FILE    the ACK Sinew would send
   sinew hl7 send --addr H:P FILE.. send over MLLP; prints MSA-1 MSA-2 per message
+  sinew fbdi build --resolute F --crosswalk F [--out GlInterface.zip]
+                                   validate, map and write a Journal Import file (rejects bad batches whole)
+  sinew fbdi check FILE            columns, dates, amounts and balance of a GlInterface.csv or zip
+  sinew resolute generate > FILE   a synthetic, balanced Resolute journal file
 
 Verbs other than up talk to NATS at --nats (default $SINEW_NATS_URL or nats://127.0.0.1:4222).
 `
@@ -75,6 +79,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdStreams(ctx, args[1:], stdout, stderr)
 	case "hl7":
 		return cmdHL7(ctx, args[1:], stdout, stderr)
+	case "fbdi":
+		return cmdFBDI(ctx, args[1:], stdout, stderr)
+	case "resolute":
+		return cmdResolute(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

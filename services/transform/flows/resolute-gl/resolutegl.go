@@ -1,0 +1,231 @@
+// Package resolutegl is the resolute-gl flow's mapper: an Epic Resolute
+// journal file, through the COA crosswalk, to an FBDI GlInterface.zip for
+// Fusion Journal Import. It validates the whole batch before it writes a
+// single line: file checks, every line mapped, and debits equal to credits
+// per journal and balancing segment. A batch that fails is rejected whole,
+// with a report naming each bad line.
+package resolutegl
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sinewhq/sinew/pkg/crosswalk"
+	"github.com/sinewhq/sinew/pkg/fbdi"
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/money"
+	"github.com/sinewhq/sinew/pkg/resolute"
+)
+
+// Flow is this flow's id in flows.yaml.
+const Flow = "resolute-gl"
+
+// Options say how to map.
+type Options struct {
+	Layout    resolute.Layout
+	GL        flows.GL
+	Crosswalk *crosswalk.Table
+	// BalancingSegment is the index of the balancing segment (company) in
+	// the crosswalk's segments; 0 when unset.
+	BalancingSegment int
+	// Created is DATE_CREATED; today when zero.
+	Created time.Time
+	// Period names the accounting period of a date; "Jan-26" style when nil.
+	Period func(time.Time) string
+}
+
+// Result is what Build did.
+type Result struct {
+	Report           *resolute.Report
+	Findings         []resolute.Finding // mapping and balancing findings
+	Accepted         bool
+	BatchID          string
+	CrosswalkVersion string
+	Lines            int64
+	Debit, Credit    money.Amount
+	Groups           []Group
+}
+
+// Group is one journal as written: its GROUP_ID and totals.
+type Group struct {
+	ID            int64
+	Journal       string // REFERENCE4
+	Debit, Credit money.Amount
+	Lines         int64
+}
+
+// AllFindings returns the file and mapping findings in line order.
+func (r *Result) AllFindings() []resolute.Finding {
+	all := append(append([]resolute.Finding(nil), r.Report.Findings...), r.Findings...)
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Line < all[j].Line })
+	return all
+}
+
+// GroupKey is the key GROUP_ID derives from: flow, batch, journal.
+func GroupKey(batchID, journal string) string { return Flow + ":" + batchID + ":" + journal }
+
+// Build reads src twice: once to validate and map every line, and — only
+// if all of it passes — once more to write the FBDI zip to out. Memory
+// stays bounded whatever the file's size.
+func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*Result, error) {
+	if o.Crosswalk == nil {
+		return nil, fmt.Errorf("%s: no crosswalk", Flow)
+	}
+	if o.Created.IsZero() {
+		o.Created = time.Now()
+	}
+	if o.Period == nil {
+		o.Period = func(t time.Time) string { return t.Format("Jan-06") }
+	}
+	res := &Result{CrosswalkVersion: o.Crosswalk.Version}
+	type bal struct{ dr, cr money.Amount }
+	balances := map[string]*bal{} // journal|balancing segment
+	var keyBuf, lookupBuf []byte
+	maxFindings := 1000
+	find := func(line int, field, msg string) {
+		if len(res.Findings) < maxFindings {
+			res.Findings = append(res.Findings, resolute.Finding{Line: line, Field: field, Msg: msg})
+		}
+	}
+	journalKey := journalKeyer(o.Layout)
+
+	// Pass 1: validate the file, map every line, balance per journal and company.
+	rep, err := o.Layout.Read(src, func(l *resolute.Line) error {
+		segs, _, err := o.Crosswalk.Lookup(key(l), lookupBuf)
+		if err != nil {
+			find(l.Number, "gl_account", fmt.Sprintf("no crosswalk mapping for service area %s, cost center %s, account %s (fin class %s, payor %s) on %s in crosswalk %s",
+				l.ServiceArea, l.CostCenter, l.GLAccount, l.FinClass, l.Payor, l.PostingDate.Format("2006-01-02"), o.Crosswalk.Version))
+			return ctx.Err()
+		}
+		keyBuf = journalKey(keyBuf[:0], l)
+		keyBuf = append(keyBuf, '#')
+		keyBuf = append(keyBuf, segs[min(o.BalancingSegment, len(segs)-1)]...)
+		b := balances[string(keyBuf)]
+		if b == nil {
+			b = &bal{}
+			balances[string(keyBuf)] = b
+		}
+		b.dr += l.Debit
+		b.cr += l.Credit
+		return ctx.Err()
+	})
+	res.Report = rep
+	if err != nil {
+		return res, err
+	}
+	res.BatchID = rep.Header.BatchID
+	keys := make([]string, 0, len(balances))
+	for k := range balances {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if b := balances[k]; b.dr != b.cr {
+			journal, company, _ := strings.Cut(k, "#")
+			find(0, "", fmt.Sprintf("journal %s is unbalanced for balancing segment %s: debits %s, credits %s", journal, company, b.dr, b.cr))
+		}
+	}
+	if !rep.OK() || len(res.Findings) > 0 {
+		return res, nil
+	}
+
+	// Pass 2: write the FBDI file.
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return res, fmt.Errorf("%s: rewind: %w", Flow, err)
+	}
+	w, err := fbdi.NewWriter(out, fbdi.Options{})
+	if err != nil {
+		return res, err
+	}
+	groups := map[string]*Group{}
+	var order []*Group
+	var fl fbdi.Line
+	batchDesc := fmt.Sprintf("Epic Resolute %s %s batch %s", rep.Header.Kind, rep.Header.PostingDate.Format("2006-01-02"), res.BatchID)
+	_, err = o.Layout.Read(src, func(l *resolute.Line) error {
+		segs, _, err := o.Crosswalk.Lookup(key(l), lookupBuf)
+		if err != nil {
+			return fmt.Errorf("%s: line %d: crosswalk changed between passes: %w", Flow, l.Number, err)
+		}
+		keyBuf = journalKey(keyBuf[:0], l)
+		g := groups[string(keyBuf)]
+		if g == nil {
+			journal := res.BatchID + "-" + string(keyBuf)
+			g = &Group{ID: fbdi.GroupID(GroupKey(res.BatchID, string(keyBuf))), Journal: journal}
+			groups[string(keyBuf)] = g
+			order = append(order, g)
+		}
+		fl = fbdi.Line{
+			LedgerName: o.GL.Ledger, AccountingDate: l.PostingDate, Source: o.GL.Source, Category: o.GL.Category,
+			Currency: o.GL.Currency, DateCreated: o.Created, Segments: segs,
+			BatchName: res.BatchID, BatchDescription: batchDesc,
+			JournalName: g.Journal, JournalDescription: "Resolute " + rep.Header.Kind + " " + string(keyBuf),
+			LineDescription: string(l.Description), Reference21: res.BatchID + ":" + string(l.LineID),
+			GroupID: g.ID, Period: o.Period(l.PostingDate),
+		}
+		if l.Debit != 0 {
+			fl.EnteredDR, fl.HasDR = fbdi.Amount(l.Debit), true
+		} else {
+			fl.EnteredCR, fl.HasCR = fbdi.Amount(l.Credit), true
+		}
+		if err := w.Write(&fl); err != nil {
+			return fmt.Errorf("%s: line %d: %w", Flow, l.Number, err)
+		}
+		g.Debit += l.Debit
+		g.Credit += l.Credit
+		g.Lines++
+		res.Lines++
+		res.Debit += l.Debit
+		res.Credit += l.Credit
+		return ctx.Err()
+	})
+	if err != nil {
+		return res, err
+	}
+	if err := w.Close(); err != nil {
+		return res, err
+	}
+	for _, g := range order {
+		res.Groups = append(res.Groups, *g)
+	}
+	res.Accepted = true
+	return res, nil
+}
+
+func key(l *resolute.Line) crosswalk.Key {
+	return crosswalk.Key{ServiceArea: l.ServiceArea, CostCenter: l.CostCenter, GLAccount: l.GLAccount,
+		FinClass: l.FinClass, Payor: l.Payor, Date: l.PostingDate}
+}
+
+// journalKeyer appends a line's journal key (the layout's journal_by fields).
+func journalKeyer(lay resolute.Layout) func([]byte, *resolute.Line) []byte {
+	by := lay.JournalBy
+	if len(by) == 0 {
+		by = resolute.DefaultLayout().JournalBy
+	}
+	return func(b []byte, l *resolute.Line) []byte {
+		for i, f := range by {
+			if i > 0 {
+				b = append(b, '|')
+			}
+			switch f {
+			case "posting_date":
+				b = l.PostingDate.AppendFormat(b, "2006-01-02")
+			case "service_area":
+				b = append(b, l.ServiceArea...)
+			case "cost_center":
+				b = append(b, l.CostCenter...)
+			case "fin_class":
+				b = append(b, l.FinClass...)
+			case "payor":
+				b = append(b, l.Payor...)
+			case "tx_type":
+				b = append(b, l.TxType...)
+			}
+		}
+		return b
+	}
+}
