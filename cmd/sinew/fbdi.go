@@ -64,7 +64,7 @@ func cmdFBDI(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "%d lines, debits %s, credits %s, %d groups: ", rep.Totals.Lines, rep.Totals.DR, rep.Totals.CR, len(rep.Totals.Groups))
 		if !rep.OK() {
-			fmt.Fprintf(stdout, "%d problems\n", len(rep.Findings))
+			fmt.Fprintf(stdout, "%d problems\n", len(rep.Findings)+rep.Omitted)
 			return exitError(1)
 		}
 		fmt.Fprintln(stdout, "ok")

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sinewhq/sinew/pkg/fbdi"
+	"github.com/sinewhq/sinew/pkg/money"
 )
 
 // TestColumns: the column list is the corpus's, position for position.
@@ -116,7 +117,8 @@ func TestAmountJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &d); err != nil || d.A != -12345 {
 		t.Fatalf("Unmarshal = %v, %v", d.A, err)
 	}
-	if err := json.Unmarshal([]byte(`{"A":"1.234"}`), &d); !errors.Is(err, fbdi.ErrAmount) {
+	// Amount is money.Amount: its text form refuses a third decimal with money's error.
+	if err := json.Unmarshal([]byte(`{"A":"1.234"}`), &d); !errors.Is(err, money.ErrSyntax) {
 		t.Fatalf("Unmarshal 3 decimals: %v", err)
 	}
 }

@@ -344,10 +344,10 @@ func (w *Writer) encode(b []byte, l *Line) []byte {
 	}
 	if l.HasDR {
 		r.at(colEnteredDR)
-		r.b = l.EnteredDR.append(r.b)
+		r.b = l.EnteredDR.Append(r.b)
 	} else {
 		r.at(colEnteredCR)
-		r.b = l.EnteredCR.append(r.b)
+		r.b = l.EnteredCR.Append(r.b)
 	}
 	r.text(colReference1, l.BatchName)
 	r.text(colReference2, l.BatchDescription)

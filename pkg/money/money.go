@@ -91,6 +91,22 @@ func (a Amount) Append(b []byte) []byte {
 	return append(b, '.', byte('0'+c/10), byte('0'+c%10))
 }
 
+// AppendText implements encoding.TextAppender.
+func (a Amount) AppendText(b []byte) ([]byte, error) { return a.Append(b), nil }
+
+// MarshalText implements encoding.TextMarshaler (JSON carries "1250.00").
+func (a Amount) MarshalText() ([]byte, error) { return a.Append(nil), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler with Parse's rules.
+func (a *Amount) UnmarshalText(b []byte) error {
+	v, err := ParseBytes(b)
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}
+
 // Add returns a+b, or ErrRange on overflow.
 func Add(a, b Amount) (Amount, error) {
 	s := a + b

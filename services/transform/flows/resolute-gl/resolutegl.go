@@ -167,9 +167,9 @@ func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*R
 			GroupID: g.ID, Period: o.Period(l.PostingDate),
 		}
 		if l.Debit != 0 {
-			fl.EnteredDR, fl.HasDR = fbdi.Amount(l.Debit), true
+			fl.EnteredDR, fl.HasDR = l.Debit, true
 		} else {
-			fl.EnteredCR, fl.HasCR = fbdi.Amount(l.Credit), true
+			fl.EnteredCR, fl.HasCR = l.Credit, true
 		}
 		if err := w.Write(&fl); err != nil {
 			return fmt.Errorf("%s: line %d: %w", Flow, l.Number, err)
