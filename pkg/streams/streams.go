@@ -47,6 +47,7 @@ const (
 	KVWatermarks  = "fhir_watermarks"
 	KVReplays     = "dlq_replays"
 	KVSequences   = "hl7_sequences"
+	KVBatchSeen   = "batch_seen"
 )
 
 // Object stores.
@@ -286,6 +287,7 @@ func New(opts Options) Topology {
 			{Bucket: KVWatermarks, Description: "FHIR sync watermarks", History: 4, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVReplays, Description: "DLQ replays: who replayed which dead letter", History: 8, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVSequences, Description: "HL7 MSH-13 sequence numbers expected per sender", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: KVBatchSeen, Description: "batch files already ingested, by SHA-256", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 		},
 		Objects: []jetstream.ObjectStoreConfig{
 			{Bucket: ObjBatchFiles, Description: "source batch files", Replicas: opts.Replicas, Storage: jetstream.FileStorage},

@@ -25,10 +25,16 @@ type Config struct {
 	bus.ServiceConfig `yaml:",inline"`
 	// MLLPAddr is the HL7 v2 listener.
 	MLLPAddr string `yaml:"mllp_addr"`
-	// DropDir is the batch drop folder.
-	DropDir string     `yaml:"drop_dir"`
-	MLLP    MLLPConfig `yaml:"mllp"`
-	HL7     HL7Config  `yaml:"hl7"`
+	// DropDir holds one folder per batch source; Drops maps a folder name
+	// to its flow (default resolute → resolute-gl).
+	DropDir string            `yaml:"drop_dir"`
+	Drops   map[string]string `yaml:"drops"`
+	// DropPoll is how often the folders are scanned; DropSettle how long a
+	// file must be unmodified before it is taken.
+	DropPoll   time.Duration `yaml:"drop_poll"`
+	DropSettle time.Duration `yaml:"drop_settle"`
+	MLLP       MLLPConfig    `yaml:"mllp"`
+	HL7        HL7Config     `yaml:"hl7"`
 }
 
 // MLLPConfig bounds the listener.
@@ -78,6 +84,9 @@ func DefaultConfig() Config {
 		ServiceConfig: bus.DefaultServiceConfig(),
 		MLLPAddr:      "127.0.0.1:2575",
 		DropDir:       "var/drop",
+		Drops:         map[string]string{"resolute": "resolute-gl"},
+		DropPoll:      time.Second,
+		DropSettle:    2 * time.Second,
 		HL7:           HL7Config{Application: "SINEW", DefaultFlow: "hl7", CommitTimeout: 5 * time.Second},
 	}
 	c.HTTPAddr = "127.0.0.1:9101"
@@ -90,6 +99,7 @@ type Service struct {
 	bus   *bus.Bus
 	srv   *mllp.Server
 	recv  *receiver
+	drops *dropWatcher
 	ready atomic.Bool
 	addr  atomic.Pointer[net.Addr]
 }
@@ -118,7 +128,15 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	return &Service{cfg: cfg, bus: b, srv: srv, recv: r}, nil
+	var drops *dropWatcher
+	if cfg.DropDir != "" && len(cfg.Drops) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if drops, err = newDropWatcher(ctx, cfg, b); err != nil {
+			return nil, err
+		}
+	}
+	return &Service{cfg: cfg, bus: b, srv: srv, recv: r, drops: drops}, nil
 }
 
 // Run listens for MLLP until ctx ends, then lets open connections finish
@@ -133,6 +151,11 @@ func (s *Service) Run(ctx context.Context) error {
 	s.ready.Store(true)
 	defer s.ready.Store(false)
 	s.bus.Logger().Info().Str("mllp", addr.String()).Bool("tls", s.cfg.MLLP.TLS.CertFile != "").Msg("HL7 v2 listener started")
+	if s.drops != nil {
+		done := make(chan struct{})
+		go func() { defer close(done); s.drops.run(ctx) }()
+		defer func() { <-done }()
+	}
 	return s.srv.Serve(ctx, ln)
 }
 

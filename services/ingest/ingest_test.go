@@ -41,6 +41,7 @@ func start(t testing.TB, topo streams.Options, tune func(*ingest.Config)) *env {
 	}
 	cfg := ingest.DefaultConfig()
 	cfg.MLLPAddr = "127.0.0.1:0"
+	cfg.DropDir = t.TempDir()
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -328,6 +329,7 @@ func TestNATSUnavailableIsAnsweredAE(t *testing.T) {
 	}
 	cfg := ingest.DefaultConfig()
 	cfg.MLLPAddr = "127.0.0.1:0"
+	cfg.DropDir = t.TempDir()
 	cfg.HL7.CommitTimeout = time.Second
 	svc, err := ingest.New(cfg, b)
 	if err != nil {

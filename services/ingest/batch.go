@@ -1,0 +1,193 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
+
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/streams"
+)
+
+// dropWatcher takes batch files from the drop folder: each is stored whole
+// in the object store under its SHA-256, announced on batch.in.<flow>
+// (message id: the hash), recorded as seen, and only then moved to done/.
+// A file seen before (same bytes, any name) is moved aside as a duplicate
+// and processed once. A crash at any step leaves the file in place, and
+// every step can be repeated.
+type dropWatcher struct {
+	cfg  Config
+	bus  *bus.Bus
+	obj  jetstream.ObjectStore
+	seen jetstream.KeyValue
+}
+
+func newDropWatcher(ctx context.Context, cfg Config, b *bus.Bus) (*dropWatcher, error) {
+	js := b.JetStream()
+	obj, err := js.ObjectStore(ctx, streams.ObjBatchFiles)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: object store %s: %w", streams.ObjBatchFiles, err)
+	}
+	seen, err := js.KeyValue(ctx, streams.KVBatchSeen)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: bucket %s: %w", streams.KVBatchSeen, err)
+	}
+	for dir := range cfg.Drops {
+		if err := os.MkdirAll(filepath.Join(cfg.DropDir, dir, "done"), 0o750); err != nil {
+			return nil, fmt.Errorf("ingest: drop folder: %w", err)
+		}
+	}
+	return &dropWatcher{cfg: cfg, bus: b, obj: obj, seen: seen}, nil
+}
+
+// run polls the drop folders until ctx ends.
+func (w *dropWatcher) run(ctx context.Context) {
+	every := w.cfg.DropPoll
+	if every <= 0 {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for dir, flow := range w.cfg.Drops {
+			w.scan(ctx, filepath.Join(w.cfg.DropDir, dir), flow)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// scan takes every settled file of one folder. Writers should write under
+// a dot-name or with a .part/.tmp suffix and rename when done; files still
+// changing (modified in the last poll interval) wait for the next scan.
+func (w *dropWatcher) scan(ctx context.Context, dir, flow string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		w.bus.Logger().Warn().Err(err).Str("dir", dir).Msg("drop folder unreadable")
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".part") || strings.HasSuffix(name, ".tmp") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) < w.cfg.DropSettle {
+			continue
+		}
+		if err := w.take(ctx, dir, name, flow); err != nil && ctx.Err() == nil {
+			w.bus.Logger().Error().Err(err).Str("file", name).Str("flow", flow).Msg("batch file not taken; will retry")
+		}
+	}
+}
+
+// seenRecord is what batch_seen keeps per file hash.
+type seenRecord struct {
+	File      string    `json:"file"`
+	Flow      string    `json:"flow"`
+	At        time.Time `json:"at"`
+	StreamSeq uint64    `json:"stream_seq"`
+}
+
+func (w *dropWatcher) take(ctx context.Context, dir, name, flow string) error {
+	path := filepath.Join(dir, name)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	lines, size, err := countLines(io.TeeReader(f, h))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	log := w.bus.Logger().With().Str("file", name).Str("sha256", sum).Str("flow", flow).Logger()
+
+	if _, err := w.seen.Get(ctx, sum); err == nil {
+		log.Warn().Msg("batch file already ingested: moved aside as a duplicate")
+		_ = w.audit(ctx, flow, sum, name, "duplicate", "same bytes already ingested")
+		return os.Rename(path, filepath.Join(dir, "done", name+".duplicate-"+sum[:12]))
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := w.obj.Put(ctx, jetstream.ObjectMeta{Name: sum, Description: name,
+		Headers: map[string][]string{"sinew-flow": {flow}, "sinew-file": {name}}}, f); err != nil {
+		return fmt.Errorf("store %s: %w", name, err)
+	}
+	ev := &sinewv1.BatchManifest{
+		Envelope: &sinewv1.Envelope{
+			EventId: eventID("batch:" + sum), Flow: flow, SourceSystem: "drop:" + filepath.Base(dir), SourceId: name,
+			IdempotencyKey: "batch:" + sum, ReceivedAt: timestamppb.Now(),
+			BusinessKeys: map[string]string{"file": name, "sha256": sum},
+		},
+		ObjectKey: sum, Sha256: sum, SizeBytes: size, LineCount: lines, FileName: name,
+	}
+	ack, err := w.bus.Publish(ctx, streams.BatchSubject(flow), "batch:"+sum, ev)
+	if err != nil {
+		return fmt.Errorf("announce %s: %w", name, err)
+	}
+	rec, _ := json.Marshal(seenRecord{File: name, Flow: flow, At: time.Now().UTC(), StreamSeq: ack.Sequence})
+	if _, err := w.seen.Put(ctx, sum, rec); err != nil {
+		return fmt.Errorf("record %s: %w", name, err)
+	}
+	if err := w.audit(ctx, flow, sum, name, "stored", fmt.Sprintf("%d lines, %d bytes, BATCH_IN seq %d", lines, size, ack.Sequence)); err != nil {
+		return err
+	}
+	log.Info().Int64("lines", lines).Uint64("stream_seq", ack.Sequence).Msg("batch file ingested")
+	return os.Rename(path, filepath.Join(dir, "done", name))
+}
+
+func (w *dropWatcher) audit(ctx context.Context, flow, sum, name, outcome, detail string) error {
+	return w.bus.Audit().Write(ctx, &sinewv1.AuditEvent{
+		Actor: w.bus.Service(), Action: "receive", Flow: flow, Hop: "ingest", Outcome: outcome,
+		IdempotencyKey: "batch:" + sum, Stream: streams.BatchIn, Subject: streams.BatchSubject(flow),
+		BusinessKeys: map[string]string{"file": name, "sha256": sum}, Detail: detail,
+	})
+}
+
+// countLines counts newline-terminated lines (and a last unterminated one).
+func countLines(r io.Reader) (lines, size int64, err error) {
+	br := bufio.NewReaderSize(r, 256<<10)
+	buf := make([]byte, 256<<10)
+	last := byte('\n')
+	for {
+		n, err := br.Read(buf)
+		if n > 0 {
+			lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
+			size += int64(n)
+			last = buf[n-1]
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	if size > 0 && last != '\n' {
+		lines++
+	}
+	return lines, size, nil
+}
