@@ -266,6 +266,7 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		ing.MLLPAddr, ing.DropDir = f.mllpAddr, filepath.Join(f.dataDir, "drop")
 		es.MLLPTarget = f.mllpAddr
 		es.Traffic.Enabled = !f.noTraffic
+		es.ResoluteDrop = filepath.Join(f.dataDir, "drop", "resolute")
 		if err := add(s.name, s.base, s.build); err != nil {
 			return units, err
 		}

@@ -9,6 +9,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mllp"
+	"github.com/sinewhq/sinew/pkg/resolute"
 	"github.com/sinewhq/sinew/pkg/telemetry"
 )
 
@@ -27,6 +30,10 @@ type Config struct {
 	// MLLPTarget is where synthetic HL7 traffic is sent (Sinew's ingest).
 	MLLPTarget string        `yaml:"mllp_target"`
 	Traffic    TrafficConfig `yaml:"traffic"`
+	// ResoluteDrop, when set, receives yesterday's synthetic Resolute HB
+	// journal file when traffic starts (the same bytes on every start, so
+	// Sinew ingests it once).
+	ResoluteDrop string `yaml:"resolute_drop"`
 }
 
 // TrafficConfig shapes the synthetic HL7 feed.
@@ -84,6 +91,13 @@ func (s *Service) Run(ctx context.Context) error {
 		return nil
 	}
 	log := s.bus.Logger()
+	if s.cfg.ResoluteDrop != "" {
+		if name, err := s.dropResolute(time.Now().UTC().AddDate(0, 0, -1)); err != nil {
+			log.Warn().Err(err).Msg("synthetic Resolute file not written")
+		} else {
+			log.Info().Str("file", name).Msg("synthetic Resolute journal file dropped")
+		}
+	}
 	c, err := s.dial(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -120,6 +134,38 @@ func (s *Service) Run(ctx context.Context) error {
 		s.sent.WithLabelValues(typ, code).Inc()
 		s.n.Add(1)
 	}
+}
+
+// dropResolute writes a day's balanced HB journal file matching the demo
+// crosswalk (deploy/demo/coa.csv): written under a .part name, then renamed.
+func (s *Service) dropResolute(day time.Time) (string, error) {
+	day = time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
+	if err := os.MkdirAll(s.cfg.ResoluteDrop, 0o750); err != nil {
+		return "", err
+	}
+	name := "HB-" + day.Format("20060102") + ".txt"
+	final := filepath.Join(s.cfg.ResoluteDrop, name)
+	if _, err := os.Stat(final); err == nil {
+		return name, nil
+	}
+	part := final + ".part"
+	f, err := os.Create(part)
+	if err != nil {
+		return "", err
+	}
+	_, _, err = resolute.Generate(f, resolute.GenerateOptions{
+		BatchID: "HB-" + day.Format("20060102") + "-001", Kind: "HB", PostingDate: day,
+		Journals: 20, LinesPerJournal: 50, ServiceAreas: []string{"10", "20"},
+		CostCenters: []string{"6010", "6020"}, RevenueAccounts: []string{"40100", "40200"}, ARAccount: "11010",
+		Seed: uint64(day.Unix()),
+	})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	return name, os.Rename(part, final)
 }
 
 // dial connects to the target, waiting for it to listen.

@@ -1,32 +1,220 @@
-// Package transform maps ingested events to canonical commands, one mapper per flow, with crosswalks from KV.
-//
-// This is the service's frame on the shared runtime; its flows arrive with
-// their own changes.
+// Package transform maps ingested events to canonical commands, one mapper
+// per flow (flows/<flow>/). Today it runs the resolute-gl flow: a batch
+// manifest from BATCH_IN becomes a validated, mapped FBDI file in the
+// object store and a journal-batch command on FUSION_CMD; a batch that
+// fails validation is dead-lettered with its line-numbered report.
 package transform
 
-import "github.com/sinewhq/sinew/pkg/bus"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
+
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/crosswalk"
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/resolute"
+	"github.com/sinewhq/sinew/pkg/streams"
+	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
+)
 
 // Config is the transform service's configuration.
 type Config struct {
 	bus.ServiceConfig `yaml:",inline"`
-	// Deliveries handled concurrently per consumer.
+	// Workers handle deliveries concurrently per consumer.
 	Workers int `yaml:"workers"`
+	// FlowsFile is the integration inventory (flows.yaml).
+	FlowsFile string `yaml:"flows_file"`
+	// Crosswalk is the COA crosswalk CSV used by resolute-gl (its KV home
+	// and `sinew crosswalk load` come later).
+	Crosswalk string `yaml:"crosswalk"`
+	// TempDir holds batch files while they are mapped; the system default when empty.
+	TempDir string `yaml:"temp_dir"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Workers: 4}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Workers: 4, FlowsFile: "flows.yaml", Crosswalk: "deploy/demo/coa.csv"}
 	c.HTTPAddr = "127.0.0.1:9102"
 	return c
 }
 
 // Service is the running transform service.
 type Service struct {
-	bus.Placeholder
-	cfg Config
+	cfg   Config
+	bus   *bus.Bus
+	gl    *resolutegl.Options // nil when the flow is not configured here
+	ready atomic.Bool
 }
 
-// New returns the service on bus b.
+// New returns the service on bus b. A flow whose settings cannot be read
+// is left off with a warning, so the other flows still run.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
-	return &Service{Placeholder: bus.Placeholder{Bus: b}, cfg: cfg}, nil
+	s := &Service{cfg: cfg, bus: b}
+	gl, err := loadResoluteGL(cfg)
+	if err != nil {
+		b.Logger().Warn().Err(err).Msg("resolute-gl flow not configured: batch manifests wait in BATCH_IN")
+	} else {
+		s.gl = gl
+	}
+	return s, nil
+}
+
+func loadResoluteGL(cfg Config) (*resolutegl.Options, error) {
+	inv, err := flows.Load(cfg.FlowsFile)
+	if err != nil {
+		return nil, err
+	}
+	flow, ok := inv.Get(resolutegl.Flow)
+	if !ok || flow.GL == nil {
+		return nil, fmt.Errorf("%s has no %s flow with gl settings", cfg.FlowsFile, resolutegl.Flow)
+	}
+	f, err := os.Open(cfg.Crosswalk)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	xw, err := crosswalk.Parse(f, "")
+	if err != nil {
+		return nil, err
+	}
+	o := &resolutegl.Options{Layout: resolute.DefaultLayout(), GL: *flow.GL, Crosswalk: xw}
+	if flow.Resolute != nil {
+		o.Layout = *flow.Resolute
+	}
+	return o, nil
+}
+
+// Run consumes until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	if s.gl == nil {
+		s.ready.Store(true)
+		<-ctx.Done()
+		return nil
+	}
+	c, ok := streams.New(s.cfg.Topology).Consumer(streams.TransformBatch)
+	if !ok {
+		return errors.New("transform: no batch consumer in the topology")
+	}
+	return s.bus.Consume(ctx, c, bus.Proto(s.batch), bus.ConsumeOptions{
+		Workers: 1, // one batch at a time: files are large, order is the drop order
+		Ready:   func() { s.ready.Store(true) },
+	})
+}
+
+// Ready is nil once consuming.
+func (s *Service) Ready() error {
+	if err := s.bus.Ready(); err != nil {
+		return err
+	}
+	if !s.ready.Load() {
+		return errors.New("transform: not consuming yet")
+	}
+	return nil
+}
+
+// batch maps one Resolute file: object store → temp file → validate and
+// map (two passes) → FBDI zip in the object store → command on FUSION_CMD.
+func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchManifest) error {
+	if m.GetEnvelope().GetFlow() != resolutegl.Flow {
+		return bus.Permanent(fmt.Errorf("no mapper for flow %q", m.GetEnvelope().GetFlow()))
+	}
+	js := s.bus.JetStream()
+	files, err := js.ObjectStore(ctx, streams.ObjBatchFiles)
+	if err != nil {
+		return err
+	}
+	src, err := os.CreateTemp(s.cfg.TempDir, "batch-*.txt")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(src.Name())
+	defer src.Close()
+	obj, err := files.Get(ctx, m.ObjectKey)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return bus.Permanent(fmt.Errorf("batch file %s is not in the object store", m.ObjectKey))
+	} else if err != nil {
+		return err
+	}
+	_, err = io.Copy(src, obj)
+	obj.Close()
+	if err != nil {
+		return err
+	}
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	zipFile, err := os.CreateTemp(s.cfg.TempDir, "fbdi-*.zip")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(zipFile.Name())
+	defer zipFile.Close()
+	res, err := resolutegl.Build(ctx, src, zipFile, *s.gl)
+	if err != nil {
+		return err
+	}
+	if !res.Accepted {
+		return bus.Permanent(s.reject(ctx, files, m, res))
+	}
+	key := res.BatchID + "-" + m.Sha256[:12] + ".zip"
+	fbdiStore, err := js.ObjectStore(ctx, streams.ObjFBDI)
+	if err != nil {
+		return err
+	}
+	if _, err := zipFile.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := fbdiStore.Put(ctx, jetstream.ObjectMeta{Name: key, Description: "GlInterface for " + res.BatchID}, zipFile); err != nil {
+		return err
+	}
+	cmd := &sinewv1.JournalBatch{
+		Envelope: &sinewv1.Envelope{
+			EventId: m.GetEnvelope().GetEventId(), Flow: resolutegl.Flow, SourceSystem: "epic.resolute",
+			SourceId: res.BatchID, IdempotencyKey: "resolute-gl:" + m.Sha256, ReceivedAt: m.GetEnvelope().GetReceivedAt(),
+			CrosswalkVersion: res.CrosswalkVersion, CausedBy: m.GetEnvelope().GetEventId(),
+			BusinessKeys: map[string]string{"batch_id": res.BatchID, "sha256": m.Sha256, "lines": fmt.Sprint(res.Lines),
+				"debit": res.Debit.String(), "credit": res.Credit.String()},
+		},
+		BatchId: res.BatchID, Ledger: s.gl.GL.Ledger, JeSource: s.gl.GL.Source, JeCategory: s.gl.GL.Category,
+		AccountingDate: res.Report.Header.PostingDate.Format("2006-01-02"), ObjectKey: key,
+	}
+	for _, g := range res.Groups {
+		cmd.Journals = append(cmd.Journals, &sinewv1.Journal{GroupId: g.ID, Name: g.Journal})
+	}
+	d.AuditDetail = fmt.Sprintf("batch %s: %d lines, debits %s = credits %s, %d journals, crosswalk %s -> %s",
+		res.BatchID, res.Lines, res.Debit, res.Credit, len(res.Groups), res.CrosswalkVersion, key)
+	_, err = s.bus.Publish(ctx, streams.FusionCmdSubject(resolutegl.Flow, "import"), "fbdi:"+m.Sha256, cmd)
+	return err
+}
+
+// reject stores the batch's report next to the file and returns the reason
+// the dead letter carries.
+func (s *Service) reject(ctx context.Context, files jetstream.ObjectStore, m *sinewv1.BatchManifest, res *resolutegl.Result) error {
+	all := res.AllFindings()
+	var b strings.Builder
+	fmt.Fprintf(&b, "batch %s (file %s, sha256 %s) rejected: %d findings; nothing was posted\n",
+		res.BatchID, m.FileName, m.Sha256, len(all)+res.Report.FindingsDropped)
+	for _, f := range all {
+		b.WriteString(f.String())
+		b.WriteByte('\n')
+	}
+	reportKey := m.Sha256 + ".report.txt"
+	if _, err := files.PutString(ctx, reportKey, b.String()); err != nil {
+		s.bus.Logger().Error().Err(err).Str("batch", res.BatchID).Msg("rejection report not stored")
+	}
+	first := ""
+	if len(all) > 0 {
+		first = "; first: " + all[0].String()
+	}
+	return fmt.Errorf("batch %s rejected with %d findings (report: object %s in %s)%s",
+		res.BatchID, len(all)+res.Report.FindingsDropped, reportKey, streams.ObjBatchFiles, first)
 }

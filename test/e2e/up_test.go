@@ -41,6 +41,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -74,6 +83,7 @@ func up(t *testing.T, dataDir string, a addrs) (*system, time.Duration) {
 	s.cmd = exec.Command(sinewBin, "up", "--no-traffic", "--data-dir", dataDir,
 		"--nats-addr", a.nats, "--http-addr", a.http, "--mllp-addr", a.mllp)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	s.cmd.Dir = repoRoot(t) // as make run: flows.yaml and deploy/demo are found there
 	start := time.Now()
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
