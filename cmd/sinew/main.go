@@ -37,6 +37,8 @@ usage:
                                    validate, map and write a Journal Import file (rejects bad batches whole)
   sinew fbdi check FILE            columns, dates, amounts and balance of a GlInterface.csv or zip
   sinew resolute generate > FILE   a synthetic, balanced Resolute journal file
+  sinew crosswalk load FILE        check and store a COA crosswalk version, make it current
+  sinew crosswalk show|versions|diff V1 [V2]
 
 Verbs other than up talk to NATS at --nats (default $SINEW_NATS_URL or nats://127.0.0.1:4222).
 `
@@ -81,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdHL7(ctx, args[1:], stdout, stderr)
 	case "fbdi":
 		return cmdFBDI(ctx, args[1:], stdout, stderr)
+	case "crosswalk":
+		return cmdCrosswalk(ctx, args[1:], stdout, stderr)
 	case "resolute":
 		return cmdResolute(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

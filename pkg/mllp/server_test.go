@@ -275,9 +275,10 @@ func TestMaxConns(t *testing.T) {
 	if got, err := third.next(5 * time.Second); err == nil || timeoutErr(err) {
 		t.Fatalf("third connection: %q, %v; want it closed", got, err)
 	}
-	if got := ts.metric(t, "sinew_mllp_connections_total", "result=rejected"); got != 1 {
-		t.Errorf("rejected = %v", got)
-	}
+	// The server counts the refusal after closing: wait for the count.
+	eventually(t, "the refusal counted", func() bool {
+		return ts.metric(t, "sinew_mllp_connections_total", "result=rejected") == 1
+	})
 	// A slot freed is a slot usable.
 	first[0].nc.Close()
 	eventually(t, "a free slot", func() bool { return ts.metric(t, "sinew_mllp_open_connections", "") == 1 })

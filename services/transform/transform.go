@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -33,8 +34,9 @@ type Config struct {
 	Workers int `yaml:"workers"`
 	// FlowsFile is the integration inventory (flows.yaml).
 	FlowsFile string `yaml:"flows_file"`
-	// Crosswalk is the COA crosswalk CSV used by resolute-gl (its KV home
-	// and `sinew crosswalk load` come later).
+	// Crosswalk is a COA crosswalk CSV loaded into KV at start when KV holds
+	// none yet (a first run); after that the current version in KV is used
+	// (`sinew crosswalk load`), read per batch.
 	Crosswalk string `yaml:"crosswalk"`
 	// TempDir holds batch files while they are mapped; the system default when empty.
 	TempDir string `yaml:"temp_dir"`
@@ -52,6 +54,7 @@ type Service struct {
 	cfg   Config
 	bus   *bus.Bus
 	gl    *resolutegl.Options // nil when the flow is not configured here
+	xw    *crosswalk.Store
 	ready atomic.Bool
 }
 
@@ -59,7 +62,14 @@ type Service struct {
 // is left off with a warning, so the other flows still run.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
 	s := &Service{cfg: cfg, bus: b}
-	gl, err := loadResoluteGL(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, err := b.JetStream().KeyValue(ctx, streams.KVCrosswalk)
+	if err != nil {
+		return nil, fmt.Errorf("transform: bucket %s: %w", streams.KVCrosswalk, err)
+	}
+	s.xw = crosswalk.NewStore(kv)
+	gl, err := loadResoluteGL(ctx, cfg, s.xw)
 	if err != nil {
 		b.Logger().Warn().Err(err).Msg("resolute-gl flow not configured: batch manifests wait in BATCH_IN")
 	} else {
@@ -68,7 +78,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	return s, nil
 }
 
-func loadResoluteGL(cfg Config) (*resolutegl.Options, error) {
+func loadResoluteGL(ctx context.Context, cfg Config, xws *crosswalk.Store) (*resolutegl.Options, error) {
 	inv, err := flows.Load(cfg.FlowsFile)
 	if err != nil {
 		return nil, err
@@ -77,12 +87,14 @@ func loadResoluteGL(cfg Config) (*resolutegl.Options, error) {
 	if !ok || flow.GL == nil {
 		return nil, fmt.Errorf("%s has no %s flow with gl settings", cfg.FlowsFile, resolutegl.Flow)
 	}
-	f, err := os.Open(cfg.Crosswalk)
-	if err != nil {
-		return nil, err
+	xw, err := xws.Current(ctx, crosswalk.COA)
+	if errors.Is(err, crosswalk.ErrNoVersion) && cfg.Crosswalk != "" {
+		data, rerr := os.ReadFile(cfg.Crosswalk)
+		if rerr != nil {
+			return nil, fmt.Errorf("no crosswalk in KV and %w", rerr)
+		}
+		xw, err = xws.Load(ctx, crosswalk.COA, data, "")
 	}
-	defer f.Close()
-	xw, err := crosswalk.Parse(f, "")
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +170,14 @@ func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 	}
 	defer os.Remove(zipFile.Name())
 	defer zipFile.Close()
-	res, err := resolutegl.Build(ctx, src, zipFile, *s.gl)
+	// The crosswalk in force now: a fix loaded after a rejection applies to the replay.
+	opts := *s.gl
+	if xw, err := s.xw.Current(ctx, crosswalk.COA); err == nil {
+		opts.Crosswalk = xw
+	} else {
+		s.bus.Logger().Warn().Err(err).Msg("current crosswalk unreadable; using the one loaded at start")
+	}
+	res, err := resolutegl.Build(ctx, src, zipFile, opts)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,5 +148,50 @@ func TestResoluteFileToFBDICommand(t *testing.T) {
 	if info, _ := batches.Info(ctx); info.State.Msgs != 2 {
 		t.Errorf("BATCH_IN holds %d manifests, want 2 (the good file once, the bad one)", info.State.Msgs)
 	}
+
+	// An account the crosswalk does not know: dead-lettered; an analyst loads a
+	// crosswalk that maps it and replays; the batch goes through once.
+	drop(t, dir, "hb_unmapped.txt", func(f *os.File) {
+		f.WriteString("H|HB-NEWACCT|2026-01-16T02:00:00Z|HB|2026-01-15\n" +
+			"D|N1|2026-01-15|10|6010|40999|COM|BCBS|CHG||7.00|1|new service line\n" +
+			"D|N2|2026-01-15|10|6010|11010|COM|BCBS|CHG|7.00||1|AR offset\n" +
+			"T|2|7.00|7.00\n")
+	})
+	var seq string
+	deadline = time.Now().Add(20 * time.Second)
+	for seq == "" {
+		out, _ := s.cli(t, "dlq", "list", "--json")
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var dl struct {
+				Seq    uint64
+				Reason string
+			}
+			if json.Unmarshal([]byte(line), &dl) == nil && strings.Contains(dl.Reason, "HB-NEWACCT") {
+				if !strings.Contains(dl.Reason, "no crosswalk mapping") {
+					t.Errorf("reason %q", dl.Reason)
+				}
+				seq = fmt.Sprint(dl.Seq)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the unmapped batch was not dead-lettered")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	demo, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "demo", "coa.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := filepath.Join(t.TempDir(), "coa-v2.csv")
+	if err := os.WriteFile(fixed, append(demo, []byte("10,6010,40999,*,*,2026-01-01,,101,6010,40999,300,000\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := s.cli(t, "crosswalk", "load", fixed); err != nil || !strings.Contains(out, "is current") {
+		t.Fatalf("crosswalk load: %v\n%s", err, out)
+	}
+	if out, err := s.cli(t, "dlq", "replay", seq, "--reason", "account 40999 mapped"); err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	waitStream(t, js, "FUSION_CMD", 2)
 	s.stop(t)
 }

@@ -58,10 +58,17 @@ type Group struct {
 	Lines         int64
 }
 
-// AllFindings returns the file and mapping findings in line order.
+// AllFindings returns the file and mapping findings in line order, the
+// ones about the whole batch (line 0) last.
 func (r *Result) AllFindings() []resolute.Finding {
 	all := append(append([]resolute.Finding(nil), r.Report.Findings...), r.Findings...)
-	sort.SliceStable(all, func(i, j int) bool { return all[i].Line < all[j].Line })
+	rank := func(f resolute.Finding) int {
+		if f.Line == 0 {
+			return int(^uint(0) >> 1)
+		}
+		return f.Line
+	}
+	sort.SliceStable(all, func(i, j int) bool { return rank(all[i]) < rank(all[j]) })
 	return all
 }
 
@@ -123,7 +130,11 @@ func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*R
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	unmapped := len(res.Findings) > 0
 	for _, k := range keys {
+		if unmapped {
+			break // balance by company is only meaningful once every line is mapped
+		}
 		if b := balances[k]; b.dr != b.cr {
 			journal, company, _ := strings.Cut(k, "#")
 			find(0, "", fmt.Sprintf("journal %s is unbalanced for balancing segment %s: debits %s, credits %s", journal, company, b.dr, b.cr))

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sinewhq/sinew/pkg/crosswalk"
+	"github.com/sinewhq/sinew/pkg/streams"
+)
+
+func cmdCrosswalk(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: sinew crosswalk load FILE | show [--version V] | versions | diff V1 [V2]")
+		return exitError(2)
+	}
+	fs := flag.NewFlagSet("sinew crosswalk "+args[0], flag.ContinueOnError)
+	url := fs.String("nats", natsURLDefault(), "NATS URL")
+	name := fs.String("name", crosswalk.COA, "which crosswalk")
+	version := fs.String("version", "", "load: name the version (default: content hash); show: which version (default: current)")
+	pos, err := parse(fs, args[1:], stderr)
+	if err != nil {
+		return err
+	}
+	c, err := dial(*url)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	kv, err := c.js.KeyValue(ctx, streams.KVCrosswalk)
+	if err != nil {
+		return err
+	}
+	st := crosswalk.NewStore(kv)
+	switch args[0] {
+	case "load":
+		if len(pos) != 1 {
+			return errors.New("crosswalk load: want one CSV file")
+		}
+		data, err := os.ReadFile(pos[0])
+		if err != nil {
+			return err
+		}
+		t, err := st.Load(ctx, *name, data, *version)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s version %s is current: %d rules, segments %s\n", *name, t.Version, len(t.Rules()), strings.Join(t.SegmentNames, ","))
+		return nil
+	case "show":
+		var t *crosswalk.Table
+		if *version != "" {
+			t, err = st.Version(ctx, *name, *version)
+		} else {
+			t, err = st.Current(ctx, *name)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s version %s\n", *name, t.Version)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "LINE\tSERVICE AREA\tCOST CENTER\tACCOUNT\tFIN CLASS\tPAYOR\tFROM\tTO\t%s\n", strings.ToUpper(strings.Join(t.SegmentNames, "\t")))
+		for _, r := range t.Rules() {
+			to := ""
+			if !r.To.IsZero() {
+				to = r.To.Format("2006-01-02")
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Line, r.ServiceArea, r.CostCenter, r.GLAccount, r.FinClass, r.Payor,
+				r.From.Format("2006-01-02"), to, strings.Join(r.Segments, "\t"))
+		}
+		return tw.Flush()
+	case "versions":
+		vs, err := st.Versions(ctx, *name)
+		if err != nil {
+			return err
+		}
+		cur, _ := st.Current(ctx, *name)
+		for _, v := range vs {
+			mark := ""
+			if cur != nil && cur.Version == v {
+				mark = " (current)"
+			}
+			fmt.Fprintln(stdout, v+mark)
+		}
+		return nil
+	case "diff":
+		if len(pos) < 1 || len(pos) > 2 {
+			return errors.New("crosswalk diff: want V1 [V2] (V2 defaults to the current version)")
+		}
+		a, err := st.Version(ctx, *name, pos[0])
+		if err != nil {
+			return err
+		}
+		var b *crosswalk.Table
+		if len(pos) == 2 {
+			b, err = st.Version(ctx, *name, pos[1])
+		} else {
+			b, err = st.Current(ctx, *name)
+		}
+		if err != nil {
+			return err
+		}
+		changes := crosswalk.Diff(a, b)
+		for _, ch := range changes {
+			switch ch.Op {
+			case "added":
+				fmt.Fprintf(stdout, "+ %s -> %s\n", ch.Key, ch.To)
+			case "removed":
+				fmt.Fprintf(stdout, "- %s -> %s\n", ch.Key, ch.From)
+			default:
+				fmt.Fprintf(stdout, "~ %s: %s -> %s\n", ch.Key, ch.From, ch.To)
+			}
+		}
+		fmt.Fprintf(stdout, "%d changes from %s to %s\n", len(changes), a.Version, b.Version)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "sinew crosswalk: unknown verb %q\n", args[0])
+		return exitError(2)
+	}
+}
