@@ -172,6 +172,11 @@ func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 	defer zipFile.Close()
 	// The crosswalk in force now: a fix loaded after a rejection applies to the replay.
 	opts := *s.gl
+	// DATE_CREATED from the receipt, not the clock: a redelivered batch
+	// rebuilds the same bytes under the same object key.
+	if ra := m.GetEnvelope().GetReceivedAt(); ra != nil {
+		opts.Created = ra.AsTime()
+	}
 	if xw, err := s.xw.Current(ctx, crosswalk.COA); err == nil {
 		opts.Crosswalk = xw
 	} else {
