@@ -76,10 +76,10 @@ func Parse(r io.Reader, version string) (*Table, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			return nil, fmt.Errorf("crosswalk: line %d: %w", line, err)
+			return nil, fmt.Errorf("crosswalk: %w", err) // a *csv.ParseError names the line
 		}
+		line, _ := cr.FieldPos(0)
 		rule, perr := parseRule(rec, len(t.SegmentNames), line)
 		if perr != nil {
 			problems = append(problems, perr.Error())

@@ -122,7 +122,8 @@ func (w *dropWatcher) take(ctx context.Context, dir, name, flow string) error {
 	sum := hex.EncodeToString(h.Sum(nil))
 	log := w.bus.Logger().With().Str("file", name).Str("sha256", sum).Str("flow", flow).Logger()
 
-	if _, err := w.seen.Get(ctx, sum); err == nil {
+	seenKey := flow + "." + sum
+	if _, err := w.seen.Get(ctx, seenKey); err == nil {
 		log.Warn().Msg("batch file already ingested: moved aside as a duplicate")
 		_ = w.audit(ctx, flow, sum, name, "duplicate", "same bytes already ingested")
 		return os.Rename(path, filepath.Join(dir, "done", name+".duplicate-"+sum[:12]))
@@ -132,9 +133,16 @@ func (w *dropWatcher) take(ctx context.Context, dir, name, flow string) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
+	// Hash again what is uploaded: a file still being written must not be
+	// stored under the hash of other bytes.
+	h2 := sha256.New()
 	if _, err := w.obj.Put(ctx, jetstream.ObjectMeta{Name: sum, Description: name,
-		Headers: map[string][]string{"sinew-flow": {flow}, "sinew-file": {name}}}, f); err != nil {
+		Headers: map[string][]string{"sinew-flow": {flow}, "sinew-file": {name}}}, io.TeeReader(f, h2)); err != nil {
 		return fmt.Errorf("store %s: %w", name, err)
+	}
+	if hex.EncodeToString(h2.Sum(nil)) != sum {
+		_ = w.obj.Delete(ctx, sum)
+		return fmt.Errorf("%s changed while it was read; taken again on the next scan", name)
 	}
 	ev := &sinewv1.BatchManifest{
 		Envelope: &sinewv1.Envelope{
@@ -144,19 +152,21 @@ func (w *dropWatcher) take(ctx context.Context, dir, name, flow string) error {
 		},
 		ObjectKey: sum, Sha256: sum, SizeBytes: size, LineCount: lines, FileName: name,
 	}
-	ack, err := w.bus.Publish(ctx, streams.BatchSubject(flow), "batch:"+sum, ev)
+	ack, err := w.bus.Publish(ctx, streams.BatchSubject(flow), "batch:"+flow+":"+sum, ev)
 	if err != nil {
 		return fmt.Errorf("announce %s: %w", name, err)
 	}
 	rec, _ := json.Marshal(seenRecord{File: name, Flow: flow, At: time.Now().UTC(), StreamSeq: ack.Sequence})
-	if _, err := w.seen.Put(ctx, sum, rec); err != nil {
+	if _, err := w.seen.Put(ctx, seenKey, rec); err != nil {
 		return fmt.Errorf("record %s: %w", name, err)
 	}
 	if err := w.audit(ctx, flow, sum, name, "stored", fmt.Sprintf("%d lines, %d bytes, BATCH_IN seq %d", lines, size, ack.Sequence)); err != nil {
 		return err
 	}
 	log.Info().Int64("lines", lines).Uint64("stream_seq", ack.Sequence).Msg("batch file ingested")
-	return os.Rename(path, filepath.Join(dir, "done", name))
+	// The hash in the archived name: a sender reusing a file name does not
+	// overwrite yesterday's copy.
+	return os.Rename(path, filepath.Join(dir, "done", name+"."+sum[:12]))
 }
 
 func (w *dropWatcher) audit(ctx context.Context, flow, sum, name, outcome, detail string) error {

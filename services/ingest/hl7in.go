@@ -146,19 +146,28 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 	// same answer again) or a reuse (another body: kept too, flagged, under
 	// an id that adds the body hash). One write per message; reuse is seen
 	// within the stream's duplicate window.
-	msgID := "hl7:" + facility + ":" + controlID
+	// Sender = facility + application: two interfaces of one facility keep
+	// independent MSH-10 counters.
+	msgID := "hl7:" + facility + ":" + m.SendingApplication() + ":" + controlID
 	if controlID == "" {
-		msgID = "hl7:" + facility + "::" + bodyHex
+		msgID += ":" + bodyHex
 	}
 	reused := false
 	ev := r.event(m, raw, msgID, bodyHex, false, c)
 	subject := streams.HL7Subject(facility, m.Type(), m.Event())
 	pub, err := r.bus.Publish(ctx, subject, msgID, ev)
-	if err == nil && pub.Duplicate && controlID != "" && !r.sameBody(ctx, pub.Sequence, bodyHex) {
-		reused = true
-		msgID += ":" + bodyHex
-		ev = r.event(m, raw, msgID, bodyHex, true, c)
-		pub, err = r.bus.Publish(ctx, subject, msgID, ev)
+	if err == nil && pub.Duplicate && controlID != "" {
+		same, cerr := r.sameBody(ctx, pub.Sequence, bodyHex)
+		switch {
+		case cerr != nil:
+			// Cannot tell a resend from a new message: never guess "resend".
+			err = cerr
+		case !same:
+			reused = true
+			msgID += ":" + bodyHex
+			ev = r.event(m, raw, msgID, bodyHex, true, c)
+			pub, err = r.bus.Publish(ctx, subject, msgID, ev)
+		}
 	}
 	if err != nil {
 		ack.Errors = []*hl7.ParseError{{Code: hl7.CodeInternal,
@@ -277,8 +286,12 @@ func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.
 	}
 	opts := hl7.AckOptions{Code: hl7.AR, Application: r.cfg.HL7.Application, Facility: r.cfg.HL7.Facility, Errors: []*hl7.ParseError{perr}}
 	detail := "rejected and kept"
+	outcomeIfParsed := rejected
 	if kept != nil {
+		// Not kept: an AR would make the sender drop it. AE asks it to resend.
 		detail = "rejected; not kept: " + publishReason(kept)
+		opts.Code = hl7.AE
+		outcomeIfParsed = errored
 	}
 	r.bus.Logger().Info().Str("error", perr.Error()).Str("kept", fmt.Sprint(kept == nil)).Msg("hl7 rejected")
 	if m == nil {
@@ -286,7 +299,7 @@ func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.
 		r.received.WithLabelValues("unparsed", hl7.AR).Inc()
 		return hl7.Nak(raw, opts)
 	}
-	return r.answer(ctx, m, ev, rejected, opts, detail, time.Now())
+	return r.answer(ctx, m, ev, outcomeIfParsed, opts, detail, time.Now())
 }
 
 // authorize checks, under mutual TLS, that the client certificate may send
@@ -369,18 +382,17 @@ func (r *receiver) commitTimeout() time.Duration {
 
 // sameBody reports whether the message stored at HL7_IN seq has the body
 // hash bodyHex (a resend), as opposed to another body (a reused control id).
-// When it cannot tell, it says "same": a resend is far more common.
-func (r *receiver) sameBody(ctx context.Context, seq uint64, bodyHex string) bool {
+// When it cannot tell, it returns an error: the sender is asked to resend.
+func (r *receiver) sameBody(ctx context.Context, seq uint64, bodyHex string) (bool, error) {
 	stored, err := r.hl7in.GetMsg(ctx, seq)
 	if err != nil {
-		r.bus.Logger().Warn().Err(err).Uint64("stream_seq", seq).Msg("cannot compare with the stored message")
-		return true
+		return false, fmt.Errorf("compare with stored message: %w", err)
 	}
 	var ev sinewv1.Hl7Received
 	if err := proto.Unmarshal(stored.Data, &ev); err != nil {
-		return true
+		return false, fmt.Errorf("compare with stored message: %w", err)
 	}
-	return ev.GetEnvelope().GetBusinessKeys()["body_sha256"] == bodyHex
+	return ev.GetEnvelope().GetBusinessKeys()["body_sha256"] == bodyHex, nil
 }
 
 // expectedSeq is the next MSH-13 expected from a sender (0 = unknown).

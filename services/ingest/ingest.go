@@ -176,6 +176,9 @@ func (s *Service) MLLPAddr() net.Addr {
 }
 
 func (t TLSConfig) load() (*tls.Config, error) {
+	if len(t.Facilities) > 0 && t.ClientCAFile == "" {
+		return nil, errors.New("ingest: mllp.tls.facilities needs client_ca_file (mutual TLS); without client certificates it would allow every facility")
+	}
 	if t.CertFile == "" && t.KeyFile == "" {
 		if t.ClientCAFile != "" {
 			return nil, errors.New("ingest: mllp.tls.client_ca_file needs cert_file and key_file")

@@ -7,6 +7,8 @@ package transform
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -118,6 +120,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	return s.bus.Consume(ctx, c, bus.Proto(s.batch), bus.ConsumeOptions{
 		Workers: 1, // one batch at a time: files are large, order is the drop order
+		Buffer:  1, // queued batches would wait out their AckWait behind a long one
 		Ready:   func() { s.ready.Store(true) },
 	})
 }
@@ -138,6 +141,9 @@ func (s *Service) Ready() error {
 func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchManifest) error {
 	if m.GetEnvelope().GetFlow() != resolutegl.Flow {
 		return bus.Permanent(fmt.Errorf("no mapper for flow %q", m.GetEnvelope().GetFlow()))
+	}
+	if len(m.Sha256) != 64 {
+		return bus.Permanent(fmt.Errorf("manifest without a SHA-256 (%d characters)", len(m.Sha256)))
 	}
 	js := s.bus.JetStream()
 	files, err := js.ObjectStore(ctx, streams.ObjBatchFiles)
@@ -177,19 +183,24 @@ func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 	if ra := m.GetEnvelope().GetReceivedAt(); ra != nil {
 		opts.Created = ra.AsTime()
 	}
-	if xw, err := s.xw.Current(ctx, crosswalk.COA); err == nil {
-		opts.Crosswalk = xw
-	} else {
-		s.bus.Logger().Warn().Err(err).Msg("current crosswalk unreadable; using the one loaded at start")
+	xw, err := s.xw.Current(ctx, crosswalk.COA)
+	if err != nil {
+		return fmt.Errorf("current crosswalk: %w", err) // retried: never map with a stale table
 	}
+	opts.Crosswalk = xw
 	res, err := resolutegl.Build(ctx, src, zipFile, opts)
 	if err != nil {
 		return err
 	}
 	if !res.Accepted {
-		return bus.Permanent(s.reject(ctx, files, m, res))
+		return s.reject(ctx, files, m, res)
 	}
-	key := res.BatchID + "-" + m.Sha256[:12] + ".zip"
+	if err := s.claimBatch(ctx, res.BatchID, m.Sha256); err != nil {
+		return err
+	}
+	// The crosswalk version is in the key: a redelivery mapped with another
+	// version never overwrites the file a command already names.
+	key := res.BatchID + "-" + m.Sha256[:12] + "-" + res.CrosswalkVersion + ".zip"
 	fbdiStore, err := js.ObjectStore(ctx, streams.ObjFBDI)
 	if err != nil {
 		return err
@@ -202,8 +213,8 @@ func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 	}
 	cmd := &sinewv1.JournalBatch{
 		Envelope: &sinewv1.Envelope{
-			EventId: m.GetEnvelope().GetEventId(), Flow: resolutegl.Flow, SourceSystem: "epic.resolute",
-			SourceId: res.BatchID, IdempotencyKey: "resolute-gl:" + m.Sha256, ReceivedAt: m.GetEnvelope().GetReceivedAt(),
+			EventId: eventID("fbdi:" + m.Sha256), Flow: resolutegl.Flow, SourceSystem: "epic.resolute",
+			SourceId: res.BatchID, IdempotencyKey: "resolute-gl:epic.resolute:" + res.BatchID, ReceivedAt: m.GetEnvelope().GetReceivedAt(),
 			CrosswalkVersion: res.CrosswalkVersion, CausedBy: m.GetEnvelope().GetEventId(),
 			BusinessKeys: map[string]string{"batch_id": res.BatchID, "sha256": m.Sha256, "lines": fmt.Sprint(res.Lines),
 				"debit": res.Debit.String(), "credit": res.Credit.String()},
@@ -220,8 +231,45 @@ func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 	return err
 }
 
-// reject stores the batch's report next to the file and returns the reason
-// the dead letter carries.
+// claimBatch records that batch id batchID is this content. The same id
+// again with other bytes (a re-extract, changed line endings) would post
+// the batch twice: it is refused for review instead.
+func (s *Service) claimBatch(ctx context.Context, batchID, sum string) error {
+	kv, err := s.bus.JetStream().KeyValue(ctx, streams.KVBatchSeen)
+	if err != nil {
+		return err
+	}
+	key := resolutegl.Flow + ".batch." + hashKey(batchID)
+	if _, err := kv.Create(ctx, key, []byte(sum)); err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrKeyExists) {
+		return err
+	}
+	e, err := kv.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	if string(e.Value()) != sum {
+		return bus.Permanent(fmt.Errorf("batch %s was already mapped from other bytes (sha256 %s, now %s): not posted twice; review which file is right",
+			batchID, string(e.Value())[:12], sum[:12]))
+	}
+	return nil // the same file again (a redelivery): go on, the command is deduplicated
+}
+
+func hashKey(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:16])
+}
+
+// eventID is a UUID-shaped id derived from a key.
+func eventID(key string) string {
+	x := hashKey(key)
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
+}
+
+// reject stores the batch's report next to the file and returns the
+// permanent error the dead letter carries (or a transient one when the
+// report could not be stored).
 func (s *Service) reject(ctx context.Context, files jetstream.ObjectStore, m *sinewv1.BatchManifest, res *resolutegl.Result) error {
 	all := res.AllFindings()
 	var b strings.Builder
@@ -233,12 +281,12 @@ func (s *Service) reject(ctx context.Context, files jetstream.ObjectStore, m *si
 	}
 	reportKey := m.Sha256 + ".report.txt"
 	if _, err := files.PutString(ctx, reportKey, b.String()); err != nil {
-		s.bus.Logger().Error().Err(err).Str("batch", res.BatchID).Msg("rejection report not stored")
+		return fmt.Errorf("store rejection report: %w", err) // retried: the dead letter must point at it
 	}
 	first := ""
 	if len(all) > 0 {
 		first = "; first: " + all[0].String()
 	}
-	return fmt.Errorf("batch %s rejected with %d findings (report: object %s in %s)%s",
-		res.BatchID, len(all)+res.Report.FindingsDropped, reportKey, streams.ObjBatchFiles, first)
+	return bus.Permanent(fmt.Errorf("batch %s rejected with %d findings (report: object %s in %s)%s",
+		res.BatchID, len(all)+res.Report.FindingsDropped, reportKey, streams.ObjBatchFiles, first))
 }
