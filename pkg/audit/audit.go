@@ -56,12 +56,17 @@ func Hash(prev, events []byte) []byte {
 // Writer appends to one hash chain. Safe for concurrent use. Writes that
 // arrive while a record is being stored are committed together in the next
 // record (group commit): one stream write for many events under load, no
-// added wait when idle.
+// added wait when idle. The chain advances only when JetStream has stored a
+// record, so a failed record leaves no gap: its writers get the error (and
+// retry their hop), nothing of it is written later.
 type Writer struct {
-	js jetstream.JetStream
-	id string
+	js   jetstream.JetStream
+	base string
 
 	mu       sync.Mutex
+	id       string // base, or base~N after N chains were ended by a failure
+	epoch    int
+	timeout  time.Duration // for storing one record; 10 s when 0
 	seq      uint64
 	prev     []byte
 	queue    []*pending
@@ -70,6 +75,7 @@ type Writer struct {
 
 // pending is one Write waiting for its record to be stored.
 type pending struct {
+	ctx     context.Context // the writer gave up when it is done
 	subject string
 	event   []byte // deterministic encoding of the AuditEvent
 	done    chan error
@@ -82,15 +88,18 @@ const maxBatch = 256
 // start (a restarted service begins a new chain rather than guessing where
 // its old one ended).
 func NewWriter(js jetstream.JetStream, id string) *Writer {
-	return &Writer{js: js, id: id}
+	return &Writer{js: js, base: id, id: id}
 }
 
-// ID is the writer's chain id.
-func (w *Writer) ID() string { return w.id }
+// ID is the writer's current chain id.
+func (w *Writer) ID() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.id
+}
 
 // Write appends ev to the chain and waits until JetStream has stored the
-// record holding it. A failed publish is retried with the same message id
-// (so the record is stored once).
+// record holding it, or ctx ends (then ev is not written).
 func (w *Writer) Write(ctx context.Context, ev *sinewv1.AuditEvent) error {
 	if ev.At == nil {
 		ev.At = timestamppb.Now()
@@ -99,7 +108,7 @@ func (w *Writer) Write(ctx context.Context, ev *sinewv1.AuditEvent) error {
 	if err != nil {
 		return fmt.Errorf("audit: encode: %w", err)
 	}
-	p := &pending{subject: streams.AuditSubject(ev.Flow, ev.Hop), event: body, done: make(chan error, 1)}
+	p := &pending{ctx: ctx, subject: streams.AuditSubject(ev.Flow, ev.Hop), event: body, done: make(chan error, 1)}
 	w.mu.Lock()
 	w.queue = append(w.queue, p)
 	lead := !w.flushing
@@ -117,95 +126,83 @@ func (w *Writer) Write(ctx context.Context, ev *sinewv1.AuditEvent) error {
 	case err := <-p.done:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("audit: %s: %w", w.id, ctx.Err())
+		return fmt.Errorf("audit: %s: %w", w.base, ctx.Err())
 	}
 }
 
-// record is one AuditRecord on its way to the stream.
-type record struct {
-	msg     *nats.Msg
-	seq     uint64
-	waiters []*pending
-	fut     jetstream.PubAckFuture
-	err     error
-}
-
-// flushBatch stores what is queued and reports true; with nothing queued
-// it ends the flushing and reports false.
+// flushBatch stores one record from the head of the queue and reports
+// true; with nothing queued it ends the flushing and reports false.
 func (w *Writer) flushBatch() bool {
 	w.mu.Lock()
+	// Events whose writers gave up are dropped: they were told "not written".
+	live := w.queue[:0]
+	for _, p := range w.queue {
+		if p.ctx.Err() == nil {
+			live = append(live, p)
+		}
+	}
+	w.queue = live
 	if len(w.queue) == 0 {
 		w.flushing = false
 		w.mu.Unlock()
 		return false
 	}
-	batch := w.queue
-	w.queue = nil
-	recs := w.chain(batch)
-	// Published in chain order, under the lock, on one connection.
-	for _, r := range recs {
-		if r.err == nil {
-			r.fut, r.err = w.js.PublishMsgAsync(r.msg)
-		}
+	n := 1
+	for n < len(w.queue) && n < maxBatch && w.queue[n].subject == w.queue[0].subject {
+		n++
+	}
+	batch := append([]*pending(nil), w.queue[:n]...)
+	w.queue = w.queue[n:]
+	id, seq, prev := w.id, w.seq+1, w.prev
+	w.mu.Unlock() // one flusher at a time: the chain cannot move meanwhile
+
+	var events []byte
+	for _, p := range batch {
+		events = protowire.AppendTag(events, 1, protowire.BytesType)
+		events = protowire.AppendBytes(events, p.event)
+	}
+	rec := &sinewv1.AuditRecord{Writer: id, Seq: seq, PrevHash: prev, Events: events}
+	rec.Hash = Hash(prev, events)
+	err := w.store(rec, batch[0].subject)
+	w.mu.Lock()
+	if err == nil {
+		w.seq, w.prev = seq, rec.Hash
+	} else {
+		// Stored or not, we cannot know: end this chain (it ends before or
+		// with this record, complete either way) and start a new one, so
+		// verification sees no gap and no fork.
+		w.epoch++
+		w.id, w.seq, w.prev = fmt.Sprintf("%s~%d", w.base, w.epoch), 0, nil
 	}
 	w.mu.Unlock()
-	for _, r := range recs {
-		err := w.settle(r)
-		for _, p := range r.waiters {
-			p.done <- err
-		}
+	for _, p := range batch {
+		p.done <- err
 	}
 	return true
 }
 
-// chain turns queued events into records, one per subject run of at most
-// maxBatch events, advancing the chain. Called with w.mu held.
-func (w *Writer) chain(batch []*pending) []*record {
-	var recs []*record
-	for len(batch) > 0 {
-		n := 1
-		for n < len(batch) && n < maxBatch && batch[n].subject == batch[0].subject {
-			n++
-		}
-		var events []byte
-		for _, p := range batch[:n] {
-			events = protowire.AppendTag(events, 1, protowire.BytesType)
-			events = protowire.AppendBytes(events, p.event)
-		}
-		w.seq++
-		rec := &sinewv1.AuditRecord{Writer: w.id, Seq: w.seq, PrevHash: w.prev, Events: events}
-		rec.Hash = Hash(rec.PrevHash, events)
-		w.prev = rec.Hash
-		data, err := proto.Marshal(rec)
-		msg := &nats.Msg{Subject: batch[0].subject, Data: data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, "audit:"+w.id+":"+strconv.FormatUint(rec.Seq, 10))
-		recs = append(recs, &record{msg: msg, seq: rec.Seq, waiters: batch[:n], err: err})
-		batch = batch[n:]
+// store publishes a record and waits for the ack, retrying with the same
+// message id (so it is stored once) for about ten seconds.
+func (w *Writer) store(rec *sinewv1.AuditRecord, subject string) error {
+	data, err := proto.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("audit: encode record: %w", err)
 	}
-	return recs
-}
-
-// settle waits for a record's ack, republishing it (same message id) on
-// failure for up to about ten seconds.
-func (w *Writer) settle(r *record) error {
-	if r.fut != nil {
-		select {
-		case <-r.fut.Ok():
-			return nil
-		case <-r.fut.Err(): // stored or not, the retry below settles it
-		case <-time.After(10 * time.Second):
-		}
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, "audit:"+rec.Writer+":"+strconv.FormatUint(rec.Seq, 10))
+	timeout := w.timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var err error
 	for delay := 50 * time.Millisecond; ; delay = min(delay*2, 2*time.Second) {
-		if _, err = w.js.PublishMsg(ctx, r.msg); err == nil {
+		if _, err = w.js.PublishMsg(ctx, msg); err == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("audit: %s seq %d not stored: %w", w.id, r.seq, err)
+			return fmt.Errorf("audit: %s seq %d not stored: %w", rec.Writer, rec.Seq, err)
 		case <-time.After(delay):
 		}
 	}
