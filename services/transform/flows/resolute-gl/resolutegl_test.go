@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func options(t testing.TB) resolutegl.Options {
 	t.Helper()
-	f, err := os.Open("testdata/coa.csv")
+	f, err := os.Open("../../../../deploy/demo/coa.csv") // the demo crosswalk make run uses
 	if err != nil {
 		t.Fatal(err)
 	}
