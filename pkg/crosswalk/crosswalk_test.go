@@ -77,3 +77,13 @@ func TestParseProblems(t *testing.T) {
 		}
 	}
 }
+
+func TestChart(t *testing.T) {
+	c, err := crosswalk.ParseChart(strings.NewReader("# valid combinations\nsegment1,segment2,segment3\n101,6010,40100\n101,1000,11010\n"))
+	if err != nil || c.Len() != 2 {
+		t.Fatalf("%v %d", err, c.Len())
+	}
+	if !c.Valid([]string{"101", "6010", "40100"}, nil) || c.Valid([]string{"101", "6010", "40999"}, nil) || c.Valid([]string{"101", "6010"}, nil) {
+		t.Error("Valid wrong")
+	}
+}

@@ -40,13 +40,16 @@ type Config struct {
 	// none yet (a first run); after that the current version in KV is used
 	// (`sinew crosswalk load`), read per batch.
 	Crosswalk string `yaml:"crosswalk"`
+	// Chart is Fusion's valid account combinations (CSV); mapped lines are
+	// checked against it. Empty: not checked.
+	Chart string `yaml:"chart"`
 	// TempDir holds batch files while they are mapped; the system default when empty.
 	TempDir string `yaml:"temp_dir"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Workers: 4, FlowsFile: "flows.yaml", Crosswalk: "deploy/demo/coa.csv"}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Workers: 4, FlowsFile: "flows.yaml", Crosswalk: "deploy/demo/coa.csv", Chart: "deploy/demo/chart.csv"}
 	c.HTTPAddr = "127.0.0.1:9102"
 	return c
 }
@@ -101,6 +104,17 @@ func loadResoluteGL(ctx context.Context, cfg Config, xws *crosswalk.Store) (*res
 		return nil, err
 	}
 	o := &resolutegl.Options{Layout: resolute.DefaultLayout(), GL: *flow.GL, Crosswalk: xw}
+	if cfg.Chart != "" {
+		f, err := os.Open(cfg.Chart)
+		if err != nil {
+			return nil, err
+		}
+		o.Chart, err = crosswalk.ParseChart(f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
 	if flow.Resolute != nil {
 		o.Layout = *flow.Resolute
 	}

@@ -183,7 +183,7 @@ func TestResoluteFileToFBDICommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	fixed := filepath.Join(t.TempDir(), "coa-v2.csv")
-	if err := os.WriteFile(fixed, append(demo, []byte("10,6010,40999,*,*,2026-01-01,,101,6010,40999,300,000\n")...), 0o644); err != nil {
+	if err := os.WriteFile(fixed, append(demo, []byte("10,6010,40999,*,*,2026-01-01,,101,6010,40100,300,000\n")...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := s.cli(t, "crosswalk", "load", fixed); err != nil || !strings.Contains(out, "is current") {

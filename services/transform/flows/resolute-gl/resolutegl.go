@@ -29,6 +29,9 @@ type Options struct {
 	Layout    resolute.Layout
 	GL        flows.GL
 	Crosswalk *crosswalk.Table
+	// Chart, when set, holds Fusion's valid account combinations: a line
+	// mapped to any other combination rejects the batch here, not in Fusion.
+	Chart *crosswalk.Chart
 	// BalancingSegment is the index of the balancing segment (company) in
 	// the crosswalk's segments; 0 when unset.
 	BalancingSegment int
@@ -91,7 +94,7 @@ func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*R
 	res := &Result{CrosswalkVersion: o.Crosswalk.Version}
 	type bal struct{ dr, cr money.Amount }
 	balances := map[string]*bal{} // journal|balancing segment
-	var keyBuf, lookupBuf []byte
+	var keyBuf, lookupBuf, chartBuf []byte
 	maxFindings := 1000
 	find := func(line int, field, msg string) {
 		if len(res.Findings) < maxFindings {
@@ -106,6 +109,11 @@ func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*R
 		if err != nil {
 			find(l.Number, "gl_account", fmt.Sprintf("no crosswalk mapping for service area %s, cost center %s, account %s (fin class %s, payor %s) on %s in crosswalk %s",
 				l.ServiceArea, l.CostCenter, l.GLAccount, l.FinClass, l.Payor, l.PostingDate.Format("2006-01-02"), o.Crosswalk.Version))
+			return ctx.Err()
+		}
+		if o.Chart != nil && !o.Chart.Valid(segs, chartBuf) {
+			find(l.Number, "gl_account", fmt.Sprintf("crosswalk %s maps service area %s, cost center %s, account %s to %s, which is not a valid combination in Fusion's chart",
+				o.Crosswalk.Version, l.ServiceArea, l.CostCenter, l.GLAccount, strings.Join(segs, ".")))
 			return ctx.Err()
 		}
 		keyBuf = journalKey(keyBuf[:0], l)

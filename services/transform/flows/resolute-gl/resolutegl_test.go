@@ -31,7 +31,18 @@ func options(t testing.TB) resolutegl.Options {
 	if err != nil {
 		t.Fatal(err)
 	}
+	demoChart, err := os.ReadFile("../../../../deploy/demo/chart.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The demo chart without 101.6010.40200: the wildcard rule maps fin
+	// class XXX there, so the chart catches it.
+	chart, err := crosswalk.ParseChart(strings.NewReader(strings.Replace(string(demoChart), "101,6010,40200,300,000\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	return resolutegl.Options{
+		Chart:     chart,
 		Layout:    resolute.DefaultLayout(),
 		GL:        flows.GL{Ledger: "US Primary Ledger", Source: "Epic Resolute", Category: "Revenue", Currency: "USD"},
 		Crosswalk: xw,
@@ -108,6 +119,7 @@ func TestRejectedBatchesWriteNothing(t *testing.T) {
 	}
 	tests := []struct{ name, from, to, want string }{
 		{"unmapped account", "|6020|40100|", "|6020|49999|", "line 5: gl_account: no crosswalk mapping for service area 20, cost center 6020, account 49999"},
+		{"invalid combination", "|10|6010|40200|MCR|", "|10|6010|40200|XXX|", "is not a valid combination"},
 		{"unbalanced file", "|2000.50||5|", "|2000.00||5|", "journal 2026-01-15|10 is unbalanced"},
 		{"bad amount", "|1250.00|", "|12.5.0|", "line 2: credit"},
 	}
