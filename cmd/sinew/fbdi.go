@@ -28,6 +28,7 @@ func cmdFBDI(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	xwFile := fs.String("crosswalk", "", "build: the COA crosswalk CSV")
 	flowsFile := fs.String("flows", "flows.yaml", "build: the integration inventory (layout, ledger, source, category)")
 	out := fs.String("out", "GlInterface.zip", "build: the FBDI zip to write")
+	chartFile := fs.String("chart", "", "build: Fusion's valid account combinations (CSV); not checked when empty")
 	stats := fs.Bool("stats", false, "print elapsed time and peak memory to stderr")
 	pos, err := parse(fs, args[1:], stderr)
 	if err != nil {
@@ -41,7 +42,7 @@ func cmdFBDI(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}()
 	switch args[0] {
 	case "build":
-		return fbdiBuild(ctx, *source, *xwFile, *flowsFile, *out, stdout)
+		return fbdiBuild(ctx, *source, *xwFile, *chartFile, *flowsFile, *out, stdout)
 	case "check":
 		if len(pos) != 1 {
 			return errors.New("fbdi check: want one file (GlInterface.csv or a zip holding it)")
@@ -75,7 +76,7 @@ func cmdFBDI(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 }
 
-func fbdiBuild(ctx context.Context, source, xwFile, flowsFile, out string, stdout io.Writer) error {
+func fbdiBuild(ctx context.Context, source, xwFile, chartFile, flowsFile, out string, stdout io.Writer) error {
 	if source == "" || xwFile == "" {
 		return errors.New("fbdi build: --resolute and --crosswalk are required")
 	}
@@ -110,7 +111,19 @@ func fbdiBuild(ctx context.Context, source, xwFile, flowsFile, out string, stdou
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	res, err := resolutegl.Build(ctx, src, tmp, resolutegl.Options{Layout: layout, GL: *flow.GL, Crosswalk: xw})
+	opts := resolutegl.Options{Layout: layout, GL: *flow.GL, Crosswalk: xw}
+	if chartFile != "" {
+		cf, err := os.Open(chartFile)
+		if err != nil {
+			return err
+		}
+		opts.Chart, err = crosswalk.ParseChart(cf)
+		cf.Close()
+		if err != nil {
+			return err
+		}
+	}
+	res, err := resolutegl.Build(ctx, src, tmp, opts)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
