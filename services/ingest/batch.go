@@ -146,7 +146,7 @@ func (w *dropWatcher) take(ctx context.Context, dir, name, flow string) error {
 	}
 	ev := &sinewv1.BatchManifest{
 		Envelope: &sinewv1.Envelope{
-			EventId: eventID("batch:" + sum), Flow: flow, SourceSystem: "drop:" + filepath.Base(dir), SourceId: name,
+			EventId: bus.EventID("batch:" + sum), Flow: flow, SourceSystem: "drop:" + filepath.Base(dir), SourceId: name,
 			IdempotencyKey: "batch:" + sum, ReceivedAt: timestamppb.Now(),
 			BusinessKeys: map[string]string{"file": name, "sha256": sum},
 		},

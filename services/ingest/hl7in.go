@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -119,7 +118,7 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 	var expected int64
 	var seqRev uint64
 	if useSeq {
-		seqKey = hashKey(facility, m.SendingApplication())
+		seqKey = bus.HashKey(facility, m.SendingApplication())
 		expected, seqRev = r.expectedSeq(ctx, seqKey)
 		switch {
 		case seq == 0: // the sender asks where to start
@@ -259,7 +258,7 @@ func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.
 	sum := sha256.Sum256(raw)
 	ev := &sinewv1.Hl7Received{
 		Envelope: &sinewv1.Envelope{
-			EventId: eventID("hl7-rejected:" + hex.EncodeToString(sum[:])), Flow: r.cfg.HL7.DefaultFlow,
+			EventId: bus.EventID("hl7-rejected:" + hex.EncodeToString(sum[:])), Flow: r.cfg.HL7.DefaultFlow,
 			SourceSystem: "hl7", ReceivedAt: timestamppb.Now(),
 			BusinessKeys: map[string]string{"rejected": strconv.Itoa(perr.Code)},
 		},
@@ -325,7 +324,7 @@ func (r *receiver) event(m *hl7.Message, raw []byte, msgID, bodyHex string, reus
 	}
 	ev := &sinewv1.Hl7Received{
 		Envelope: &sinewv1.Envelope{
-			EventId: eventID(msgID), Flow: flow, SourceSystem: "hl7:" + m.SendingApplication(),
+			EventId: bus.EventID(msgID), Flow: flow, SourceSystem: "hl7:" + m.SendingApplication(),
 			SourceId: m.ControlID(), IdempotencyKey: msgID, ReceivedAt: timestamppb.Now(),
 			BusinessKeys: map[string]string{
 				"control_id": m.ControlID(), "facility": m.SendingFacility(), "message_type": m.Type() + "^" + m.Event(),
@@ -413,20 +412,6 @@ func (r *receiver) storeSeq(ctx context.Context, key string, next int64, rev uin
 	}
 	_, err := r.seqs.Update(ctx, key, b[:], rev)
 	return err
-}
-
-// hashKey is a KV key for identifiers that may hold any character.
-func hashKey(parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return hex.EncodeToString(h[:16])
-}
-
-// eventID is a UUID-shaped id derived from a message id, so a redelivered
-// or resent message keeps its event id.
-func eventID(msgID string) string {
-	h := sha256.Sum256([]byte(msgID))
-	x := hex.EncodeToString(h[:16])
-	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
 }
 
 // publishReason names a publish failure for the sender and the log (no PHI).

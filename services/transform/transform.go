@@ -7,8 +7,6 @@ package transform
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -227,7 +225,7 @@ func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 	}
 	cmd := &sinewv1.JournalBatch{
 		Envelope: &sinewv1.Envelope{
-			EventId: eventID("fbdi:" + m.Sha256), Flow: resolutegl.Flow, SourceSystem: "epic.resolute",
+			EventId: bus.EventID("fbdi:" + m.Sha256), Flow: resolutegl.Flow, SourceSystem: "epic.resolute",
 			SourceId: res.BatchID, IdempotencyKey: "resolute-gl:epic.resolute:" + res.BatchID, ReceivedAt: m.GetEnvelope().GetReceivedAt(),
 			CrosswalkVersion: res.CrosswalkVersion, CausedBy: m.GetEnvelope().GetEventId(),
 			BusinessKeys: map[string]string{"batch_id": res.BatchID, "sha256": m.Sha256, "lines": fmt.Sprint(res.Lines),
@@ -253,7 +251,7 @@ func (s *Service) claimBatch(ctx context.Context, batchID, sum string) error {
 	if err != nil {
 		return err
 	}
-	key := resolutegl.Flow + ".batch." + hashKey(batchID)
+	key := resolutegl.Flow + ".batch." + bus.HashKey(batchID)
 	if _, err := kv.Create(ctx, key, []byte(sum)); err == nil {
 		return nil
 	} else if !errors.Is(err, jetstream.ErrKeyExists) {
@@ -268,17 +266,6 @@ func (s *Service) claimBatch(ctx context.Context, batchID, sum string) error {
 			batchID, string(e.Value())[:12], sum[:12]))
 	}
 	return nil // the same file again (a redelivery): go on, the command is deduplicated
-}
-
-func hashKey(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:16])
-}
-
-// eventID is a UUID-shaped id derived from a key.
-func eventID(key string) string {
-	x := hashKey(key)
-	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
 }
 
 // reject stores the batch's report next to the file and returns the
