@@ -113,13 +113,7 @@ func fbdiBuild(ctx context.Context, source, xwFile, chartFile, flowsFile, out st
 	defer os.Remove(tmp.Name())
 	opts := resolutegl.Options{Layout: layout, GL: *flow.GL, Crosswalk: xw}
 	if chartFile != "" {
-		cf, err := os.Open(chartFile)
-		if err != nil {
-			return err
-		}
-		opts.Chart, err = crosswalk.ParseChart(cf)
-		cf.Close()
-		if err != nil {
+		if opts.Chart, err = crosswalk.ReadChart(chartFile); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -57,3 +58,13 @@ func (c *Chart) Valid(segs []string, buf []byte) bool {
 
 // Len is the number of valid combinations.
 func (c *Chart) Len() int { return len(c.combos) }
+
+// ReadChart reads the chart at path (ParseChart of a file).
+func ReadChart(path string) (*Chart, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("crosswalk: chart: %w", err)
+	}
+	defer f.Close()
+	return ParseChart(f)
+}

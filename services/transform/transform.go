@@ -103,13 +103,7 @@ func loadResoluteGL(ctx context.Context, cfg Config, xws *crosswalk.Store) (*res
 	}
 	o := &resolutegl.Options{Layout: resolute.DefaultLayout(), GL: *flow.GL, Crosswalk: xw}
 	if cfg.Chart != "" {
-		f, err := os.Open(cfg.Chart)
-		if err != nil {
-			return nil, err
-		}
-		o.Chart, err = crosswalk.ParseChart(f)
-		f.Close()
-		if err != nil {
+		if o.Chart, err = crosswalk.ReadChart(cfg.Chart); err != nil {
 			return nil, err
 		}
 	}
