@@ -38,6 +38,8 @@ type Flow struct {
 	Tolerances  Tolerances `yaml:"tolerances"`
 	// Resolute is the journal file layout of a batch GL flow.
 	Resolute *resolute.Layout `yaml:"resolute,omitempty"`
+	// Clarity names the columns of the flow's Clarity extracts (CSV, Parquet).
+	Clarity *resolute.Clarity `yaml:"clarity,omitempty"`
 	// GL names the Fusion side of a GL flow.
 	GL *GL `yaml:"gl,omitempty"`
 }
@@ -55,6 +57,10 @@ type GL struct {
 	Source   string `yaml:"source"`   // Journal source name (USER_JE_SOURCE_NAME)
 	Category string `yaml:"category"` // Journal category name
 	Currency string `yaml:"currency"`
+	// LedgerID and DataAccessSetID are the numeric ids Journal Import's
+	// parameters take (the file itself names the ledger).
+	LedgerID        string `yaml:"ledger_id"`
+	DataAccessSetID string `yaml:"data_access_set_id"`
 }
 
 var idPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,39}$`)

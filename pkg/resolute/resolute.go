@@ -88,13 +88,24 @@ type Finding struct {
 	Line  int
 	Field string
 	Msg   string
+	// Unit names what Line counts when it is not a line of a Resolute
+	// file: "line" of a Clarity CSV extract, "row" of a Parquet one (see
+	// Conversion.Locate). Line 0 of an extract is the batch as a whole.
+	Unit string
 }
 
 func (f Finding) String() string {
-	if f.Field == "" {
-		return fmt.Sprintf("line %d: %s", f.Line, f.Msg)
+	where := fmt.Sprintf("line %d", f.Line)
+	switch {
+	case f.Unit != "" && f.Line == 0:
+		where = "batch"
+	case f.Unit != "":
+		where = fmt.Sprintf("%s %d", f.Unit, f.Line)
 	}
-	return fmt.Sprintf("line %d: %s: %s", f.Line, f.Field, f.Msg)
+	if f.Field == "" {
+		return where + ": " + f.Msg
+	}
+	return where + ": " + f.Field + ": " + f.Msg
 }
 
 // JournalTotal is one journal's debits and credits.

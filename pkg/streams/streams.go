@@ -48,6 +48,7 @@ const (
 	KVReplays     = "dlq_replays"
 	KVSequences   = "hl7_sequences"
 	KVBatchSeen   = "batch_seen"
+	KVBatchState  = "batch_state"
 )
 
 // Object stores.
@@ -288,6 +289,7 @@ func New(opts Options) Topology {
 			{Bucket: KVReplays, Description: "DLQ replays: who replayed which dead letter", History: 8, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVSequences, Description: "HL7 MSH-13 sequence numbers expected per sender", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVBatchSeen, Description: "batch files already ingested, by SHA-256", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: KVBatchState, Description: "per-batch state machine: received to reconciled, Fusion request ids", History: 8, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 		},
 		Objects: []jetstream.ObjectStoreConfig{
 			{Bucket: ObjBatchFiles, Description: "source batch files", Replicas: opts.Replicas, Storage: jetstream.FileStorage},

@@ -51,7 +51,7 @@ func TestEnsureIsIdempotentAndMatchesDesign(t *testing.T) {
 			t.Errorf("%s backoff %v max deliver %d", c.Name, cfg.BackOff, cfg.MaxDeliver)
 		}
 	}
-	for _, kv := range []string{streams.KVCrosswalk, streams.KVIdempotency, streams.KVFlowState, streams.KVWatermarks, streams.KVReplays, streams.KVSequences, streams.KVBatchSeen} {
+	for _, kv := range []string{streams.KVCrosswalk, streams.KVIdempotency, streams.KVFlowState, streams.KVWatermarks, streams.KVReplays, streams.KVSequences, streams.KVBatchSeen, streams.KVBatchState} {
 		if _, err := js.KeyValue(ctx, kv); err != nil {
 			t.Errorf("kv %s: %v", kv, err)
 		}

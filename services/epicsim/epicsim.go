@@ -6,6 +6,7 @@
 package epicsim
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -34,6 +35,22 @@ type Config struct {
 	// journal file when traffic starts (the same bytes on every start, so
 	// Sinew ingests it once).
 	ResoluteDrop string `yaml:"resolute_drop"`
+	// ClarityDrop, when set, receives every other micro-batch as a Clarity
+	// CSV extract (the others go to ResoluteDrop as Resolute files).
+	ClarityDrop string `yaml:"clarity_drop"`
+	// Micro shapes the intra-day micro-batches written while traffic runs.
+	Micro MicroConfig `yaml:"micro"`
+	// SFTP is Epic's outbound file share (off while its addr is empty).
+	SFTP SFTPConfig `yaml:"sftp"`
+}
+
+// MicroConfig shapes intra-day micro-batches: small balanced HB files
+// (cadence "micro"), matching the demo crosswalk and chart.
+type MicroConfig struct {
+	// Interval between micro-batches; 0 turns them off.
+	Interval        time.Duration `yaml:"interval"`
+	Journals        int           `yaml:"journals"`
+	LinesPerJournal int           `yaml:"lines_per_journal"`
 }
 
 // TrafficConfig shapes the synthetic HL7 feed.
@@ -53,6 +70,8 @@ func DefaultConfig() Config {
 		ServiceConfig: bus.DefaultServiceConfig(),
 		MLLPTarget:    "127.0.0.1:2575",
 		Traffic:       TrafficConfig{Rate: 2, Seed: 1, Facility: "STMARYS"},
+		Micro:         MicroConfig{Interval: 5 * time.Minute, Journals: 2, LinesPerJournal: 5},
+		SFTP:          SFTPConfig{User: "epic", Password: "epicsim", DailyFile: true},
 	}
 	c.HTTPAddr = "127.0.0.1:9107"
 	return c
@@ -85,18 +104,31 @@ func (s *Service) Sent() int64 { return s.n.Load() }
 
 // Run sends traffic, when enabled, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
+	var sftpSrv *SFTPServer
+	if s.cfg.SFTP.Addr != "" {
+		sftpSrv = s.serveSFTP(ctx)
+	}
 	t := s.cfg.Traffic
 	if !t.Enabled || t.Rate <= 0 {
 		<-ctx.Done()
 		return nil
 	}
 	log := s.bus.Logger()
-	if s.cfg.ResoluteDrop != "" {
-		if name, err := s.dropResolute(time.Now().UTC().AddDate(0, 0, -1)); err != nil {
+	daily := s.cfg.ResoluteDrop
+	if sftpSrv != nil && s.cfg.SFTP.DailyFile {
+		daily = filepath.Join(s.cfg.SFTP.Root, "resolute")
+	}
+	if daily != "" {
+		if name, err := s.dropResolute(daily, time.Now().UTC().AddDate(0, 0, -1)); err != nil {
 			log.Warn().Err(err).Msg("synthetic Resolute file not written")
 		} else {
-			log.Info().Str("file", name).Msg("synthetic Resolute journal file dropped")
+			log.Info().Str("file", name).Str("dir", daily).Msg("synthetic Resolute journal file dropped")
 		}
+	}
+	if s.cfg.Micro.Interval > 0 && s.cfg.ResoluteDrop != "" {
+		done := make(chan struct{})
+		go func() { defer close(done); s.microBatches(ctx) }()
+		defer func() { <-done }()
 	}
 	c, err := s.dial(ctx)
 	if err != nil {
@@ -138,13 +170,13 @@ func (s *Service) Run(ctx context.Context) error {
 
 // dropResolute writes a day's balanced HB journal file matching the demo
 // crosswalk (deploy/demo/coa.csv): written under a .part name, then renamed.
-func (s *Service) dropResolute(day time.Time) (string, error) {
+func (s *Service) dropResolute(dir string, day time.Time) (string, error) {
 	day = time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
-	if err := os.MkdirAll(s.cfg.ResoluteDrop, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", err
 	}
 	name := "HB-" + day.Format("20060102") + ".txt"
-	final := filepath.Join(s.cfg.ResoluteDrop, name)
+	final := filepath.Join(dir, name)
 	if _, err := os.Stat(final); err == nil {
 		return name, nil
 	}
@@ -166,6 +198,64 @@ func (s *Service) dropResolute(day time.Time) (string, error) {
 		return "", err
 	}
 	return name, os.Rename(part, final)
+}
+
+// microBatches writes a small balanced batch every Micro.Interval until
+// ctx ends: alternately a Resolute file into ResoluteDrop and, when
+// ClarityDrop is set, a Clarity CSV extract into it.
+func (s *Service) microBatches(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Micro.Interval)
+	defer t.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		dir, clarity := s.cfg.ResoluteDrop, false
+		if s.cfg.ClarityDrop != "" && n%2 == 0 {
+			dir, clarity = s.cfg.ClarityDrop, true
+		}
+		name, err := WriteMicroBatch(dir, time.Now().UTC(), s.cfg.Micro, clarity)
+		if err != nil {
+			s.bus.Logger().Warn().Err(err).Msg("micro-batch not written")
+			continue
+		}
+		s.bus.Logger().Info().Str("file", name).Str("dir", dir).Msg("synthetic micro-batch dropped")
+	}
+}
+
+// WriteMicroBatch writes one micro-batch for the moment now into dir (a
+// Clarity CSV extract when clarity is set, else a Resolute file), under a
+// .part name renamed into place, and returns its name. Batch ids carry the
+// cadence: HB-<date>-M<hhmmss>.
+func WriteMicroBatch(dir string, now time.Time, o MicroConfig, clarity bool) (string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	id := "HB-" + day.Format("20060102") + "-M" + now.Format("150405")
+	var pipe bytes.Buffer
+	if _, _, err := resolute.Generate(&pipe, resolute.GenerateOptions{
+		BatchID: id, Kind: "HB", PostingDate: day, Journals: max(o.Journals, 1), LinesPerJournal: max(o.LinesPerJournal, 2),
+		ServiceAreas: []string{"10", "20"}, CostCenters: []string{"6010", "6020"}, RevenueAccounts: []string{"40100", "40200"},
+		ARAccount: "11010", Seed: uint64(now.UnixNano()),
+	}); err != nil {
+		return "", err
+	}
+	name, data := id+".txt", pipe.Bytes()
+	if clarity {
+		var csv bytes.Buffer
+		if err := resolute.WriteClarityCSV(&csv, &pipe, resolute.Clarity{}, resolute.DefaultLayout()); err != nil {
+			return "", err
+		}
+		name, data = id+".csv", csv.Bytes()
+	}
+	part := filepath.Join(dir, name+".part")
+	if err := os.WriteFile(part, data, 0o644); err != nil {
+		return "", err
+	}
+	return name, os.Rename(part, filepath.Join(dir, name))
 }
 
 // dial connects to the target, waiting for it to listen.

@@ -21,23 +21,36 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/resolute"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
-// dropWatcher takes batch files from the drop folder: each is stored whole
-// in the object store under its SHA-256, announced on batch.in.<flow>
-// (message id: the hash), recorded as seen, and only then moved to done/.
-// A file seen before (same bytes, any name) is moved aside as a duplicate
-// and processed once. A crash at any step leaves the file in place, and
-// every step can be repeated.
-type dropWatcher struct {
-	cfg  Config
+// batchFile is one file offered by a batch source (the drop folder, an
+// SFTP directory). The intake path is the same for every source: see
+// batchTaker.take.
+type batchFile interface {
+	// Name is the file's name (no directory).
+	Name() string
+	// Open opens the file for reading from its start; it is read twice.
+	Open() (io.ReadSeekCloser, error)
+	// Archive moves the file out of the way once it is committed:
+	// done/<name>.<suffix>.
+	Archive(suffix string) error
+}
+
+// batchTaker commits batch files: each is stored whole in the object store
+// under its SHA-256, announced on batch.in.<flow> (message id: the hash),
+// recorded as seen, and only then archived by its source. A file seen
+// before (same bytes, any name) is archived as a duplicate and processed
+// once. A crash at any step leaves the file in place, and every step can
+// be repeated.
+type batchTaker struct {
 	bus  *bus.Bus
 	obj  jetstream.ObjectStore
 	seen jetstream.KeyValue
 }
 
-func newDropWatcher(ctx context.Context, cfg Config, b *bus.Bus) (*dropWatcher, error) {
+func newBatchTaker(ctx context.Context, b *bus.Bus) (*batchTaker, error) {
 	js := b.JetStream()
 	obj, err := js.ObjectStore(ctx, streams.ObjBatchFiles)
 	if err != nil {
@@ -47,12 +60,28 @@ func newDropWatcher(ctx context.Context, cfg Config, b *bus.Bus) (*dropWatcher, 
 	if err != nil {
 		return nil, fmt.Errorf("ingest: bucket %s: %w", streams.KVBatchSeen, err)
 	}
+	return &batchTaker{bus: b, obj: obj, seen: seen}, nil
+}
+
+// partial reports whether a name is one a sender writes under before
+// renaming it into place: dot-names and .part/.tmp suffixes are never taken.
+func partial(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".part") || strings.HasSuffix(name, ".tmp")
+}
+
+// dropWatcher takes batch files from the drop folders.
+type dropWatcher struct {
+	cfg   Config
+	taker *batchTaker
+}
+
+func newDropWatcher(cfg Config, t *batchTaker) (*dropWatcher, error) {
 	for dir := range cfg.Drops {
 		if err := os.MkdirAll(filepath.Join(cfg.DropDir, dir, "done"), 0o750); err != nil {
 			return nil, fmt.Errorf("ingest: drop folder: %w", err)
 		}
 	}
-	return &dropWatcher{cfg: cfg, bus: b, obj: obj, seen: seen}, nil
+	return &dropWatcher{cfg: cfg, taker: t}, nil
 }
 
 // run polls the drop folders until ctx ends.
@@ -81,35 +110,57 @@ func (w *dropWatcher) run(ctx context.Context) {
 func (w *dropWatcher) scan(ctx context.Context, dir, flow string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		w.bus.Logger().Warn().Err(err).Str("dir", dir).Msg("drop folder unreadable")
+		w.taker.bus.Logger().Warn().Err(err).Str("dir", dir).Msg("drop folder unreadable")
 		return
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".part") || strings.HasSuffix(name, ".tmp") {
+		if !e.Type().IsRegular() || partial(name) {
 			continue
 		}
 		info, err := e.Info()
 		if err != nil || time.Since(info.ModTime()) < w.cfg.DropSettle {
 			continue
 		}
-		if err := w.take(ctx, dir, name, flow); err != nil && ctx.Err() == nil {
-			w.bus.Logger().Error().Err(err).Str("file", name).Str("flow", flow).Msg("batch file not taken; will retry")
+		if err := w.taker.take(ctx, localFile{dir: dir, name: name}, flow, "drop:"+filepath.Base(dir)); err != nil && err != errDuplicate && ctx.Err() == nil {
+			w.taker.bus.Logger().Error().Err(err).Str("file", name).Str("flow", flow).Msg("batch file not taken; will retry")
 		}
 	}
+}
+
+// localFile is a file in a drop folder.
+type localFile struct{ dir, name string }
+
+func (f localFile) Name() string                     { return f.name }
+func (f localFile) Open() (io.ReadSeekCloser, error) { return os.Open(filepath.Join(f.dir, f.name)) }
+func (f localFile) Archive(suffix string) error {
+	return os.Rename(filepath.Join(f.dir, f.name), filepath.Join(f.dir, "done", f.name+"."+suffix))
 }
 
 // seenRecord is what batch_seen keeps per file hash.
 type seenRecord struct {
 	File      string    `json:"file"`
 	Flow      string    `json:"flow"`
+	Source    string    `json:"source"`
 	At        time.Time `json:"at"`
 	StreamSeq uint64    `json:"stream_seq"`
 }
 
-func (w *dropWatcher) take(ctx context.Context, dir, name, flow string) error {
-	path := filepath.Join(dir, name)
-	f, err := os.Open(path)
+// errDuplicate is returned by take for a file whose bytes were taken
+// before; errNotArchived for a file committed (or a duplicate) that its
+// source could not move out of the way.
+var (
+	errDuplicate   = errors.New("batch file already ingested")
+	errNotArchived = errors.New("batch file committed but not archived")
+)
+
+// take commits one batch file from any source: hash, object store, manifest,
+// batch_seen, audit, then archive. It is the only way a batch file enters
+// Sinew. It returns errDuplicate (after archiving it as such) for bytes
+// already taken.
+func (w *batchTaker) take(ctx context.Context, bf batchFile, flow, source string) error {
+	name := bf.Name()
+	f, err := bf.Open()
 	if err != nil {
 		return err
 	}
@@ -120,13 +171,16 @@ func (w *dropWatcher) take(ctx context.Context, dir, name, flow string) error {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	log := w.bus.Logger().With().Str("file", name).Str("sha256", sum).Str("flow", flow).Logger()
+	log := w.bus.Logger().With().Str("file", name).Str("sha256", sum).Str("flow", flow).Str("source", source).Logger()
 
 	seenKey := flow + "." + sum
 	if _, err := w.seen.Get(ctx, seenKey); err == nil {
-		log.Warn().Msg("batch file already ingested: moved aside as a duplicate")
-		_ = w.audit(ctx, flow, sum, name, "duplicate", "same bytes already ingested")
-		return os.Rename(path, filepath.Join(dir, "done", name+".duplicate-"+sum[:12]))
+		log.Warn().Msg("batch file already ingested: archived as a duplicate")
+		_ = w.audit(ctx, flow, sum, name, "duplicate", "same bytes already ingested ("+source+")")
+		if err := bf.Archive("duplicate-" + sum[:12]); err != nil {
+			return fmt.Errorf("%s: %w (duplicate): %w", name, errNotArchived, err)
+		}
+		return errDuplicate
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return err
 	}
@@ -137,7 +191,7 @@ func (w *dropWatcher) take(ctx context.Context, dir, name, flow string) error {
 	// stored under the hash of other bytes.
 	h2 := sha256.New()
 	if _, err := w.obj.Put(ctx, jetstream.ObjectMeta{Name: sum, Description: name,
-		Headers: map[string][]string{"sinew-flow": {flow}, "sinew-file": {name}}}, io.TeeReader(f, h2)); err != nil {
+		Headers: map[string][]string{"sinew-flow": {flow}, "sinew-file": {name}, "sinew-source": {source}}}, io.TeeReader(f, h2)); err != nil {
 		return fmt.Errorf("store %s: %w", name, err)
 	}
 	if hex.EncodeToString(h2.Sum(nil)) != sum {
@@ -146,9 +200,9 @@ func (w *dropWatcher) take(ctx context.Context, dir, name, flow string) error {
 	}
 	ev := &sinewv1.BatchManifest{
 		Envelope: &sinewv1.Envelope{
-			EventId: bus.EventID("batch:" + sum), Flow: flow, SourceSystem: "drop:" + filepath.Base(dir), SourceId: name,
+			EventId: bus.EventID("batch:" + sum), Flow: flow, SourceSystem: source, SourceId: name,
 			IdempotencyKey: "batch:" + sum, ReceivedAt: timestamppb.Now(),
-			BusinessKeys: map[string]string{"file": name, "sha256": sum},
+			BusinessKeys: map[string]string{"file": name, "sha256": sum, "format": resolute.FormatOf(name)},
 		},
 		ObjectKey: sum, Sha256: sum, SizeBytes: size, LineCount: lines, FileName: name,
 	}
@@ -156,20 +210,23 @@ func (w *dropWatcher) take(ctx context.Context, dir, name, flow string) error {
 	if err != nil {
 		return fmt.Errorf("announce %s: %w", name, err)
 	}
-	rec, _ := json.Marshal(seenRecord{File: name, Flow: flow, At: time.Now().UTC(), StreamSeq: ack.Sequence})
+	rec, _ := json.Marshal(seenRecord{File: name, Flow: flow, Source: source, At: time.Now().UTC(), StreamSeq: ack.Sequence})
 	if _, err := w.seen.Put(ctx, seenKey, rec); err != nil {
 		return fmt.Errorf("record %s: %w", name, err)
 	}
-	if err := w.audit(ctx, flow, sum, name, "stored", fmt.Sprintf("%d lines, %d bytes, BATCH_IN seq %d", lines, size, ack.Sequence)); err != nil {
+	if err := w.audit(ctx, flow, sum, name, "stored", fmt.Sprintf("%s: %d lines, %d bytes, BATCH_IN seq %d", source, lines, size, ack.Sequence)); err != nil {
 		return err
 	}
 	log.Info().Int64("lines", lines).Uint64("stream_seq", ack.Sequence).Msg("batch file ingested")
 	// The hash in the archived name: a sender reusing a file name does not
 	// overwrite yesterday's copy.
-	return os.Rename(path, filepath.Join(dir, "done", name+"."+sum[:12]))
+	if err := bf.Archive(sum[:12]); err != nil {
+		return fmt.Errorf("%s: %w: %w", name, errNotArchived, err)
+	}
+	return nil
 }
 
-func (w *dropWatcher) audit(ctx context.Context, flow, sum, name, outcome, detail string) error {
+func (w *batchTaker) audit(ctx context.Context, flow, sum, name, outcome, detail string) error {
 	return w.bus.Audit().Write(ctx, &sinewv1.AuditEvent{
 		Actor: w.bus.Service(), Action: "receive", Flow: flow, Hop: "ingest", Outcome: outcome,
 		IdempotencyKey: "batch:" + sum, Stream: streams.BatchIn, Subject: streams.BatchSubject(flow),

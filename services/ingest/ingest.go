@@ -33,8 +33,11 @@ type Config struct {
 	// file must be unmodified before it is taken.
 	DropPoll   time.Duration `yaml:"drop_poll"`
 	DropSettle time.Duration `yaml:"drop_settle"`
-	MLLP       MLLPConfig    `yaml:"mllp"`
-	HL7        HL7Config     `yaml:"hl7"`
+	// SFTP is a server batch files are pulled from (off while its addr is
+	// empty); they take the same path as dropped files.
+	SFTP SFTPConfig `yaml:"sftp"`
+	MLLP MLLPConfig `yaml:"mllp"`
+	HL7  HL7Config  `yaml:"hl7"`
 }
 
 // MLLPConfig bounds the listener.
@@ -84,7 +87,8 @@ func DefaultConfig() Config {
 		ServiceConfig: bus.DefaultServiceConfig(),
 		MLLPAddr:      "127.0.0.1:2575",
 		DropDir:       "var/drop",
-		Drops:         map[string]string{"resolute": "resolute-gl"},
+		Drops:         map[string]string{"resolute": "resolute-gl", "clarity": "resolute-gl"},
+		SFTP:          DefaultSFTPConfig(),
 		DropPoll:      time.Second,
 		DropSettle:    2 * time.Second,
 		HL7:           HL7Config{Application: "SINEW", DefaultFlow: "hl7", CommitTimeout: 5 * time.Second},
@@ -100,6 +104,7 @@ type Service struct {
 	srv   *mllp.Server
 	recv  *receiver
 	drops *dropWatcher
+	sftp  *sftpPuller
 	ready atomic.Bool
 	addr  atomic.Pointer[net.Addr]
 }
@@ -128,15 +133,27 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	var drops *dropWatcher
-	if cfg.DropDir != "" && len(cfg.Drops) > 0 {
+	s := &Service{cfg: cfg, bus: b, srv: srv, recv: r}
+	dropOn, sftpOn := cfg.DropDir != "" && len(cfg.Drops) > 0, cfg.SFTP.Addr != ""
+	if dropOn || sftpOn {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if drops, err = newDropWatcher(ctx, cfg, b); err != nil {
+		taker, err := newBatchTaker(ctx, b)
+		if err != nil {
 			return nil, err
 		}
+		if dropOn {
+			if s.drops, err = newDropWatcher(cfg, taker); err != nil {
+				return nil, err
+			}
+		}
+		if sftpOn {
+			if s.sftp, err = newSFTPPuller(cfg.SFTP, taker); err != nil {
+				return nil, err
+			}
+		}
 	}
-	return &Service{cfg: cfg, bus: b, srv: srv, recv: r, drops: drops}, nil
+	return s, nil
 }
 
 // Run listens for MLLP until ctx ends, then lets open connections finish
@@ -154,6 +171,11 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.drops != nil {
 		done := make(chan struct{})
 		go func() { defer close(done); s.drops.run(ctx) }()
+		defer func() { <-done }()
+	}
+	if s.sftp != nil {
+		done := make(chan struct{})
+		go func() { defer close(done); s.sftp.run(ctx) }()
 		defer func() { <-done }()
 	}
 	return s.srv.Serve(ctx, ln)

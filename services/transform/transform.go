@@ -110,6 +110,9 @@ func loadResoluteGL(ctx context.Context, cfg Config, xws *crosswalk.Store) (*res
 	if flow.Resolute != nil {
 		o.Layout = *flow.Resolute
 	}
+	if flow.Clarity != nil {
+		o.Clarity = *flow.Clarity
+	}
 	return o, nil
 }
 
@@ -194,7 +197,18 @@ func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 		return fmt.Errorf("current crosswalk: %w", err) // retried: never map with a stale table
 	}
 	opts.Crosswalk = xw
-	res, err := resolutegl.Build(ctx, src, zipFile, opts)
+	// A Clarity extract (CSV, Parquet) is converted to the Resolute record
+	// stream first; the same checks and mapping then apply.
+	format := m.GetEnvelope().GetBusinessKeys()["format"]
+	if format == "" {
+		format = resolute.FormatOf(m.FileName)
+	}
+	var res *resolutegl.Result
+	if format == resolute.FormatResolute {
+		res, err = resolutegl.Build(ctx, src, zipFile, opts)
+	} else {
+		res, err = resolutegl.BuildClarity(ctx, format, src, s.cfg.TempDir, zipFile, opts)
+	}
 	if err != nil {
 		return err
 	}

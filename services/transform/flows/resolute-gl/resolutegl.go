@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/money"
 	"github.com/sinewhq/sinew/pkg/resolute"
+	"github.com/sinewhq/sinew/pkg/resolute/clarity"
 )
 
 // Flow is this flow's id in flows.yaml.
@@ -26,7 +28,9 @@ const Flow = "resolute-gl"
 
 // Options say how to map.
 type Options struct {
-	Layout    resolute.Layout
+	Layout resolute.Layout
+	// Clarity is the site's Clarity extract (BuildClarity).
+	Clarity   resolute.Clarity
 	GL        flows.GL
 	Crosswalk *crosswalk.Table
 	// Chart, when set, holds Fusion's valid account combinations: a line
@@ -212,6 +216,43 @@ func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*R
 	}
 	res.Accepted = true
 	return res, nil
+}
+
+// BuildClarity converts a Clarity extract (format resolute.FormatClarityCSV
+// or FormatClarityParquet) into the Resolute record stream in a temporary
+// file under tmpDir, then builds it like any Resolute file: every finding
+// names the extract's CSV line or Parquet row.
+func BuildClarity(ctx context.Context, format string, src *os.File, tmpDir string, out io.Writer, o Options) (*Result, error) {
+	pipe, err := os.CreateTemp(tmpDir, "clarity-*.txt")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(pipe.Name())
+	defer pipe.Close()
+	conv, err := clarity.Convert(pipe, src, format, o.Clarity, o.Layout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s extract: %w", Flow, format, err)
+	}
+	if conv.Fatal {
+		return &Result{Report: &resolute.Report{}, Findings: conv.Findings, CrosswalkVersion: o.Crosswalk.Version}, nil
+	}
+	if _, err := pipe.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	// A batch with conversion findings is rejected: its zip is not used.
+	if !conv.OK() {
+		out = io.Discard
+	}
+	res, err := Build(ctx, pipe, out, o)
+	if res != nil && res.Report != nil {
+		conv.Locate(res.Report.Findings)
+		conv.Locate(res.Findings)
+		if !conv.OK() {
+			res.Findings = append(conv.Findings, res.Findings...)
+			res.Accepted = false
+		}
+	}
+	return res, err
 }
 
 func key(l *resolute.Line) crosswalk.Key {
