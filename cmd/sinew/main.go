@@ -87,6 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCrosswalk(ctx, args[1:], stdout, stderr)
 	case "resolute":
 		return cmdResolute(ctx, args[1:], stdout, stderr)
+	case "recon":
+		return cmdRecon(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,8 @@ type upFlags struct {
 	mllpAddr   string
 	configPath string
 	noTraffic  bool
+	fusionAddr string
+	fusionURL  string
 	syncAlways bool
 	logLevel   string
 }
@@ -61,6 +64,8 @@ func cmdUp(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.mllpAddr, "mllp-addr", "127.0.0.1:2575", "MLLP listener for HL7 v2")
 	fs.StringVar(&f.configPath, "config", os.Getenv("SINEW_CONFIG"), "YAML file with one section per service (optional)")
 	fs.BoolVar(&f.noTraffic, "no-traffic", false, "do not start synthetic traffic")
+	fs.StringVar(&f.fusionAddr, "fusion-addr", "127.0.0.1:8090", "listener of the embedded Fusion simulator")
+	fs.StringVar(&f.fusionURL, "fusion-url", "", "base URL of an external Fusion (or fusionsim); the embedded simulator is not started")
 	fs.BoolVar(&f.syncAlways, "sync-always", true, "fsync every JetStream write (single-node durability)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default: each service's config, else info)")
 	if _, err := parse(fs, args, stderr); err != nil {
@@ -164,7 +169,7 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 	errs := make(chan error, len(units)+1)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := telemetry.ServeListener(runCtx, ln, telemetry.Handler(reg, ready)); err != nil {
+		if err := telemetry.ServeListener(runCtx, ln, httpHandler(units, telemetry.Handler(reg, ready))); err != nil {
 			errs <- fmt.Errorf("http: %w", err)
 		}
 	})
@@ -267,11 +272,45 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		es.MLLPTarget = f.mllpAddr
 		es.Traffic.Enabled = !f.noTraffic
 		es.ResoluteDrop = filepath.Join(f.dataDir, "drop", "resolute")
+		es.ClarityDrop = filepath.Join(f.dataDir, "drop", "clarity")
+		// With traffic, epicsim serves its SFTP share (127.0.0.1:2222 unless
+		// set) and ingest pulls from it, trusting the host key epicsim writes.
+		es.SFTP.Root, es.SFTP.HostKeyFile = filepath.Join(f.dataDir, "epicsim", "sftp"), filepath.Join(f.dataDir, "epicsim", "sftp_host_key")
+		if es.Traffic.Enabled && es.SFTP.Addr == "" {
+			es.SFTP.Addr = "127.0.0.1:2222"
+		}
+		if es.Traffic.Enabled && ing.SFTP.Addr == "" {
+			ing.SFTP.Addr, ing.SFTP.User, ing.SFTP.Password, ing.SFTP.HostKeyFile = es.SFTP.Addr, es.SFTP.User, es.SFTP.Password, es.SFTP.HostKeyFile+".pub"
+		}
+		// Fusion: the embedded simulator unless an external one is named;
+		// ESS callbacks arrive on sinew up's own HTTP listener.
+		fsim.Addr = f.fusionAddr
+		ld.Fusion.BaseURL, rc.Fusion.BaseURL = "http://"+f.fusionAddr, "http://"+f.fusionAddr
+		if f.fusionURL != "" {
+			ld.Fusion.BaseURL, rc.Fusion.BaseURL = f.fusionURL, f.fusionURL
+		}
+		ld.CallbackAddr, ld.CallbackURL = "", "http://"+f.httpAddr+loader.CallbackPath
+		if s.name == "fusionsim" && f.fusionURL != "" {
+			continue
+		}
 		if err := add(s.name, s.base, s.build); err != nil {
 			return units, err
 		}
 	}
 	return units, nil
+}
+
+// httpHandler is sinew up's HTTP listener: the operational endpoints, and
+// the routes services expose (the loader's ESS callbacks).
+func httpHandler(units []unit, ops http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", ops)
+	for _, u := range units {
+		if r, ok := u.svc.(interface{ Routes(*http.ServeMux) }); ok {
+			r.Routes(mux)
+		}
+	}
+	return mux
 }
 
 // auditSecret is $SINEW_AUDIT_SECRET, or a random key kept in the data dir

@@ -1,34 +1,285 @@
-// Package loader posts commands to Fusion (REST, FBDI) and Epic idempotently and publishes what they answered to RESULTS.
-//
-// This is the service's frame on the shared runtime; its flows arrive with
-// their own changes.
+// Package loader posts commands to Fusion (FBDI through erpintegrations,
+// REST) and Epic, idempotently, and publishes what they answered to
+// RESULTS. Today it runs the resolute-gl flow: a journal batch's FBDI zip is
+// uploaded once, each journal's GROUP_ID imported once, the ESS jobs
+// followed to the end by polling and by callback, and Fusion's verdict per
+// line recorded — resuming at the failed step after any crash.
 package loader
 
-import "github.com/sinewhq/sinew/pkg/bus"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
+
+	"github.com/sinewhq/sinew/pkg/batchstate"
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/fusion"
+	"github.com/sinewhq/sinew/pkg/streams"
+)
 
 // Config is the loader service's configuration.
 type Config struct {
 	bus.ServiceConfig `yaml:",inline"`
-	// Base URL of Fusion (or fusionsim).
-	FusionURL string `yaml:"fusion_url"`
-	// Deliveries handled concurrently per consumer.
+	// Fusion is where Fusion (or fusionsim) is and how to sign in.
+	Fusion fusion.Config `yaml:"fusion"`
+	// Workers handle batches concurrently.
 	Workers int `yaml:"workers"`
+	// FlowsFile is the integration inventory (flows.yaml).
+	FlowsFile string `yaml:"flows_file"`
+	// CallbackAddr is where Fusion's ESS completion callbacks are received
+	// ("" for none: polling alone). CallbackURL is the address given to
+	// Fusion; http://<CallbackAddr>/fusion/callback when empty.
+	CallbackAddr string `yaml:"callback_addr"`
+	CallbackURL  string `yaml:"callback_url"`
+	// PollInterval is the first wait between ESS status polls; it doubles
+	// up to MaxPollInterval. A callback cuts a wait short.
+	PollInterval    time.Duration `yaml:"poll_interval"`
+	MaxPollInterval time.Duration `yaml:"max_poll_interval"`
+	// MaxBatchTime bounds one delivery of a batch (upload, jobs, imports);
+	// a batch not finished by then is redelivered and resumes.
+	MaxBatchTime time.Duration `yaml:"max_batch_time"`
+	// SettleTime is how long a submission whose answer was lost (a crash,
+	// a timeout) is given to show up in Fusion before it is sent again.
+	SettleTime time.Duration `yaml:"settle_time"`
+	// FusionAttempts is how often a batch's steps are tried within one
+	// delivery when Fusion fails temporarily.
+	FusionAttempts int `yaml:"fusion_attempts"`
+	// ReadLag is how long posted journals may take to become readable;
+	// a group Journal Import reports as absent is looked up that long.
+	ReadLag time.Duration `yaml:"read_lag"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	c := Config{ServiceConfig: bus.DefaultServiceConfig(), FusionURL: "http://127.0.0.1:8090", Workers: 4}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute},
+		Workers: 4, FlowsFile: "flows.yaml", CallbackAddr: "127.0.0.1:9113",
+		PollInterval: 2 * time.Second, MaxPollInterval: time.Minute, MaxBatchTime: 2 * time.Hour,
+		SettleTime: 10 * time.Minute, ReadLag: 2 * time.Minute, FusionAttempts: 8}
 	c.HTTPAddr = "127.0.0.1:9103"
 	return c
 }
 
 // Service is the running loader service.
 type Service struct {
-	bus.Placeholder
-	cfg Config
+	cfg    Config
+	bus    *bus.Bus
+	fusion *fusion.Client
+	states *batchstate.Store
+	gl     *flows.Flow // nil when the resolute-gl flow is not configured
+	wake   *waker
+	ready  atomic.Bool
 }
 
 // New returns the service on bus b.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
-	return &Service{Placeholder: bus.Placeholder{Bus: b}, cfg: cfg}, nil
+	fc, err := fusion.New(cfg.Fusion)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := batchstate.Open(ctx, b.JetStream())
+	if err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	s := &Service{cfg: cfg, bus: b, fusion: fc, states: st, wake: newWaker()}
+	if s.cfg.PollInterval <= 0 {
+		s.cfg.PollInterval = 2 * time.Second
+	}
+	if s.cfg.FusionAttempts <= 0 {
+		s.cfg.FusionAttempts = 1
+	}
+	if s.cfg.MaxPollInterval < s.cfg.PollInterval {
+		s.cfg.MaxPollInterval = s.cfg.PollInterval
+	}
+	inv, err := flows.Load(cfg.FlowsFile)
+	if err == nil {
+		if f, ok := inv.Get(glFlow); ok && f.GL != nil && f.GL.LedgerID != "" {
+			s.gl = f
+		} else {
+			err = fmt.Errorf("%s has no %s flow with gl.ledger_id", cfg.FlowsFile, glFlow)
+		}
+	}
+	if err != nil {
+		b.Logger().Warn().Err(err).Msg("resolute-gl loading not configured: journal batches wait in FUSION_CMD")
+	}
+	return s, nil
+}
+
+// Run serves callbacks and consumes until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.CallbackAddr != "" {
+		ln, err := net.Listen("tcp", s.cfg.CallbackAddr)
+		if err != nil {
+			return fmt.Errorf("loader: callback listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		s.Routes(mux)
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+	}
+	if s.gl == nil {
+		s.ready.Store(true)
+		<-ctx.Done()
+		return nil
+	}
+	c, ok := streams.New(s.cfg.Topology).Consumer(streams.LoaderFusion)
+	if !ok {
+		return errors.New("loader: no fusion consumer in the topology")
+	}
+	return s.bus.Consume(ctx, c, s.route, bus.ConsumeOptions{
+		Workers:        max(1, s.cfg.Workers),
+		Buffer:         max(1, s.cfg.Workers),
+		MaxHandlerTime: s.cfg.MaxBatchTime,
+		Ready:          func() { s.ready.Store(true) },
+	})
+}
+
+// Ready is nil once consuming.
+func (s *Service) Ready() error {
+	if err := s.bus.Ready(); err != nil {
+		return err
+	}
+	if !s.ready.Load() {
+		return errors.New("loader: not consuming yet")
+	}
+	return nil
+}
+
+// route hands a command to its flow's loader by subject.
+func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
+	switch d.Subject {
+	case streams.FusionCmdSubject(glFlow, "import"):
+		return bus.Proto(s.importJournals)(ctx, d)
+	}
+	return bus.Permanent(fmt.Errorf("no loader for subject %s", d.Subject))
+}
+
+// callbackURL is the URL Fusion is given for ESS callbacks ("" for none).
+func (s *Service) callbackURL() string {
+	if s.cfg.CallbackURL != "" {
+		return s.cfg.CallbackURL
+	}
+	if s.cfg.CallbackAddr == "" {
+		return ""
+	}
+	return "http://" + s.cfg.CallbackAddr + CallbackPath
+}
+
+// CallbackPath is where Fusion posts ESS completion callbacks.
+const CallbackPath = "/fusion/callback"
+
+// Routes adds the callback route to mux (sinew up serves it on its own
+// listener; standalone, CallbackAddr does).
+func (s *Service) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+CallbackPath, s.callback)
+}
+
+// callback takes one of Fusion's ESS completion callbacks. It only wakes
+// the poller of its request ids: the state is always read back from
+// Fusion, so a forged or replayed callback costs one poll and nothing else.
+func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
+	cb, err := fusion.ParseCallback(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, "bad callback", http.StatusBadRequest)
+		return
+	}
+	ids := cb.RequestIDs()
+	s.wake.wake(ids...)
+	s.bus.Logger().Debug().Strs("requests", ids).Str("status", string(cb.SummaryStatus)).Msg("ESS callback")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// waker lets pollers sleep until a callback names one of their requests.
+type waker struct {
+	mu   sync.Mutex
+	subs map[string]map[chan struct{}]struct{}
+}
+
+func newWaker() *waker { return &waker{subs: map[string]map[chan struct{}]struct{}{}} }
+
+// subscribe returns a channel that receives when any of ids is woken, and
+// the function that unsubscribes it.
+func (w *waker) subscribe(ids ...string) (<-chan struct{}, func()) {
+	c := make(chan struct{}, 1)
+	w.mu.Lock()
+	for _, id := range ids {
+		if w.subs[id] == nil {
+			w.subs[id] = map[chan struct{}]struct{}{}
+		}
+		w.subs[id][c] = struct{}{}
+	}
+	w.mu.Unlock()
+	return c, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, id := range ids {
+			delete(w.subs[id], c)
+			if len(w.subs[id]) == 0 {
+				delete(w.subs, id)
+			}
+		}
+	}
+}
+
+func (w *waker) wake(ids ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		for c := range w.subs[id] {
+			select {
+			case c <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// temporary reports whether a Fusion call may succeed if repeated.
+func temporary(err error) bool {
+	var fe *fusion.Error
+	if errors.As(err, &fe) {
+		return fe.Temporary()
+	}
+	return !errors.Is(err, context.Canceled)
+}
+
+// busError turns a failed Fusion call into the bus's retry policy:
+// Retry-After honoured, 4xx validation errors permanent with Fusion's text.
+func busError(op string, err error) error {
+	var fe *fusion.Error
+	if errors.As(err, &fe) {
+		if !fe.Temporary() {
+			return bus.Permanent(fmt.Errorf("%s: %w", op, err))
+		}
+		if fe.RetryAfter > 0 {
+			return bus.RetryAfter(fe.RetryAfter, fmt.Errorf("%s: %w", op, err))
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// result publishes a batch's outcome to RESULTS; the message id makes a
+// repeat (a redelivery after the publish) a no-op.
+func (s *Service) result(ctx context.Context, flow, outcome, msgID string, r *sinewv1.LoadResult) error {
+	_, err := s.bus.Publish(ctx, streams.ResultSubject(flow, outcome), msgID, r)
+	return err
+}
+
+func clip(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }

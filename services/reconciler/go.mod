@@ -2,7 +2,10 @@ module github.com/sinewhq/sinew/services/reconciler
 
 go 1.26.0
 
-require github.com/sinewhq/sinew/pkg v0.0.0-00010101000000-000000000000
+require (
+	github.com/sinewhq/sinew/pkg v0.0.0-00010101000000-000000000000
+	github.com/sinewhq/sinew/proto v0.0.0-00010101000000-000000000000
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -25,7 +28,6 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/rs/zerolog v1.35.1 // indirect
-	github.com/sinewhq/sinew/proto v0.0.0-00010101000000-000000000000 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect

@@ -1,30 +1,240 @@
-// Package reconciler reconciles every flow at three tiers (control totals, balances, lines) and publishes RECON rows.
-//
-// This is the service's frame on the shared runtime; its flows arrive with
-// their own changes.
+// Package reconciler reconciles every flow at three tiers (control totals,
+// balances, lines) and publishes the rows on RECON. Today it reconciles
+// resolute-gl batches: when the loader publishes a batch's outcome, the
+// FBDI lines Sinew sent are matched against what Fusion shows (journal
+// batches, Journal Import's rejections), waiting out Fusion's read lag; a
+// variance beyond the flow's tolerance is published as a triage event.
 package reconciler
 
-import "github.com/sinewhq/sinew/pkg/bus"
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
+
+	"github.com/sinewhq/sinew/pkg/batchstate"
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/fusion"
+	"github.com/sinewhq/sinew/pkg/money"
+	"github.com/sinewhq/sinew/pkg/recon"
+	"github.com/sinewhq/sinew/pkg/streams"
+)
+
+const glFlow = "resolute-gl"
+
+// TriageSubject carries a batch summary whose verdict needs a person.
+func TriageSubject(flow string) string { return streams.ReconSubject(flow, "triage") }
 
 // Config is the reconciler service's configuration.
 type Config struct {
 	bus.ServiceConfig `yaml:",inline"`
+	// Fusion is where the read-back comes from (see the loader's).
+	Fusion fusion.Config `yaml:"fusion"`
+	// FlowsFile is the integration inventory (tolerances per flow).
+	FlowsFile string `yaml:"flows_file"`
+	// ReadLag is how long Fusion may take to show what it imported; until
+	// then what is not visible is pending, after it missing.
+	ReadLag time.Duration `yaml:"read_lag"`
+	// PollInterval is the wait between read-backs during the read lag.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	Workers      int           `yaml:"workers"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	c := Config{ServiceConfig: bus.DefaultServiceConfig()}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute},
+		FlowsFile: "flows.yaml", ReadLag: 2 * time.Minute, PollInterval: 2 * time.Second, Workers: 2}
 	c.HTTPAddr = "127.0.0.1:9104"
 	return c
 }
 
 // Service is the running reconciler service.
 type Service struct {
-	bus.Placeholder
-	cfg Config
+	cfg    Config
+	bus    *bus.Bus
+	fusion *fusion.Client
+	states *batchstate.Store
+	inv    *flows.Inventory
+	ready  atomic.Bool
 }
 
 // New returns the service on bus b.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
-	return &Service{Placeholder: bus.Placeholder{Bus: b}, cfg: cfg}, nil
+	fc, err := fusion.New(cfg.Fusion)
+	if err != nil {
+		return nil, fmt.Errorf("reconciler: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := batchstate.Open(ctx, b.JetStream())
+	if err != nil {
+		return nil, fmt.Errorf("reconciler: %w", err)
+	}
+	inv, err := flows.Load(cfg.FlowsFile)
+	if err != nil {
+		return nil, fmt.Errorf("reconciler: %w", err)
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 2 * time.Second
+	}
+	return &Service{cfg: cfg, bus: b, fusion: fc, states: st, inv: inv}, nil
+}
+
+// Run consumes RESULTS until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	c, ok := streams.New(s.cfg.Topology).Consumer(streams.ReconResults)
+	if !ok {
+		return errors.New("reconciler: no results consumer in the topology")
+	}
+	return s.bus.Consume(ctx, c, s.route, bus.ConsumeOptions{
+		Workers:        max(1, s.cfg.Workers),
+		MaxHandlerTime: s.cfg.ReadLag + 10*time.Minute,
+		Ready:          func() { s.ready.Store(true) },
+	})
+}
+
+// Ready is nil once consuming.
+func (s *Service) Ready() error {
+	if err := s.bus.Ready(); err != nil {
+		return err
+	}
+	if !s.ready.Load() {
+		return errors.New("reconciler: not consuming yet")
+	}
+	return nil
+}
+
+func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
+	if strings.HasPrefix(d.Subject, "result."+glFlow+".") {
+		return bus.Proto(s.reconcileGL)(ctx, d)
+	}
+	return nil // other flows' results are reconciled by their own checks (not yet built)
+}
+
+// reconcileGL reconciles one journal batch. Fusion is read again until
+// every imported group is visible or the read lag is over; the rows of the
+// final read are published, the summary last.
+func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, r *sinewv1.LoadResult) error {
+	env := r.GetEnvelope()
+	bk := env.GetBusinessKeys()
+	batchID, objectKey := env.GetSourceId(), bk["object_key"]
+	if batchID == "" || objectKey == "" {
+		return bus.Permanent(errors.New("load result without batch id or FBDI object key"))
+	}
+	flow, ok := s.inv.Get(glFlow)
+	if !ok {
+		return bus.Permanent(fmt.Errorf("flow %s not in %s", glFlow, s.cfg.FlowsFile))
+	}
+	tol, err := recon.ParseTolerance(flow.Tolerances)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	store, err := s.bus.JetStream().ObjectStore(ctx, streams.ObjFBDI)
+	if err != nil {
+		return err
+	}
+	zip, err := store.GetBytes(ctx, objectKey)
+	if err != nil {
+		return fmt.Errorf("FBDI %s: %w", objectKey, err)
+	}
+	in := &recon.Input{Batch: batchID, Tolerance: tol}
+	if n, err := strconv.ParseInt(bk["lines"], 10, 64); err == nil {
+		dr, err1 := money.Parse(bk["debit"])
+		cr, err2 := money.Parse(bk["credit"])
+		if err1 == nil && err2 == nil {
+			in.Stated = recon.ControlTotals{Lines: n, DR: dr, CR: cr}
+			in.Hops = append(in.Hops, recon.HopTotals{Hop: recon.HopTransformed, ControlTotals: in.Stated})
+		}
+	}
+	rejectedGroups := map[int64]bool{}
+	for _, e := range r.GetErrors() {
+		gid, _ := strconv.ParseInt(strings.TrimPrefix(e.GetField(), "group "), 10, 64)
+		if e.GetLineKey() == "" {
+			continue // a group that failed as a whole: its lines are missing, a variance
+		}
+		in.Rejected = append(in.Rejected, recon.RejectedLine{GroupID: gid, Reference21: e.GetLineKey(), Code: e.GetCode(), Text: e.GetMessage()})
+		rejectedGroups[gid] = true
+	}
+	for gid := range rejectedGroups {
+		in.RejectedGroups = append(in.RejectedGroups, gid)
+	}
+	expectVisible := r.GetOutcome() != "failed" || len(r.GetTargetIds()) > 1
+	deadline := time.Now().Add(s.cfg.ReadLag)
+	var res *recon.Result
+	for {
+		if err := s.readBack(ctx, in, bk["je_source"], batchID, bk["ledger"]); err != nil {
+			return err
+		}
+		in.Final = !expectVisible || time.Now().After(deadline)
+		rc := recon.NewReconciler(in)
+		if err := recon.ReadGlInterface(bytes.NewReader(zip), int64(len(zip)), rc.Add); err != nil {
+			return bus.Permanent(fmt.Errorf("reading %s: %w", objectKey, err))
+		}
+		res = rc.Result()
+		if res.Summary.Verdict != recon.VerdictPending || in.Final {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(s.cfg.PollInterval):
+		}
+	}
+	now := time.Now().UTC()
+	run := now.Format(time.RFC3339Nano)
+	for _, row := range res.Publishable() {
+		if _, err := s.bus.Publish(ctx, recon.Subject(glFlow, row.Tier), recon.MsgID(glFlow, row, run), row.Proto(glFlow, now)); err != nil {
+			return err
+		}
+	}
+	sum := res.Summary
+	if recon.Fails(sum.Verdict) {
+		if _, err := s.bus.Publish(ctx, TriageSubject(glFlow), "triage:"+recon.MsgID(glFlow, sum.Row(), run), sum.Row().Proto(glFlow, now)); err != nil {
+			return err
+		}
+		s.bus.Logger().Warn().Str("flow", glFlow).Str("batch_key", batchstate.Key(glFlow, batchID)).Str("verdict", sum.Verdict).
+			Msg("reconciliation needs triage: " + sum.Explain())
+	}
+	if _, err := s.states.Update(ctx, glFlow, batchID, func(st *batchstate.State) error {
+		st.Verdict = sum.Verdict
+		st.Advance(batchstate.Reconciled, sum.Verdict+": "+sum.Explain(), now)
+		return nil
+	}); err != nil {
+		return err
+	}
+	d.AuditDetail = fmt.Sprintf("batch %s reconciled: %s (%s)", batchID, sum.Verdict, sum.Explain())
+	return nil
+}
+
+// readBack fills in.Posted with what Fusion shows of the batch.
+func (s *Service) readBack(ctx context.Context, in *recon.Input, source, batchID, ledger string) error {
+	batches, err := s.fusion.JournalBatches(ctx, fusion.JournalBatchQuery{Source: source, BatchName: batchID})
+	if err != nil {
+		var fe *fusion.Error
+		if errors.As(err, &fe) && !fe.Temporary() {
+			return bus.Permanent(fmt.Errorf("journalBatches: %w", err))
+		}
+		return fmt.Errorf("journalBatches: %w", err)
+	}
+	in.Posted = in.Posted[:0]
+	for _, b := range batches {
+		for _, h := range b.Journals {
+			period := h.Period
+			if period == "" {
+				period = b.Period
+			}
+			for _, l := range h.Lines {
+				in.Posted = append(in.Posted, recon.PostedLine{Reference21: l.Reference21, GroupID: b.GroupID, JeBatchID: b.ID,
+					Account: strings.Join(l.Segments, "-"), DR: l.DR, CR: l.CR, Ledger: ledger, Period: period, Currency: h.Currency})
+			}
+		}
+	}
+	return nil
 }

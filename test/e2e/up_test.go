@@ -20,8 +20,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// sinewBin is the binary under test, built once by TestMain.
-var sinewBin string
+// sinewBin is the binary under test and fusionsimBin the Fusion
+// simulator, built once by TestMain.
+var sinewBin, fusionsimBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "sinew-e2e-bin")
@@ -34,6 +35,13 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building sinew:", err)
+		os.Exit(1)
+	}
+	fusionsimBin = filepath.Join(dir, "fusionsim")
+	build = exec.Command("go", "build", "-o", fusionsimBin, "github.com/sinewhq/sinew/services/fusionsim/cmd/fusionsim")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building fusionsim:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -69,7 +77,7 @@ type system struct {
 	exited   chan error
 }
 
-type addrs struct{ nats, http, mllp string }
+type addrs struct{ nats, http, mllp, fusion string }
 
 func newAddrs(t *testing.T) addrs {
 	return addrs{nats: freeAddr(t), http: freeAddr(t), mllp: freeAddr(t)}
@@ -79,9 +87,19 @@ func newAddrs(t *testing.T) addrs {
 // the test if that takes longer than 20 s.
 func up(t *testing.T, dataDir string, a addrs) (*system, time.Duration) {
 	t.Helper()
+	return upWith(t, dataDir, a, nil, nil)
+}
+
+// upWith is up with more flags and environment variables.
+func upWith(t *testing.T, dataDir string, a addrs, flags, env []string) (*system, time.Duration) {
+	t.Helper()
 	s := &system{natsURL: "nats://" + a.nats, httpAddr: a.http, log: &bytes.Buffer{}, exited: make(chan error, 1)}
-	s.cmd = exec.Command(sinewBin, "up", "--no-traffic", "--data-dir", dataDir,
-		"--nats-addr", a.nats, "--http-addr", a.http, "--mllp-addr", a.mllp)
+	if a.fusion == "" {
+		a.fusion = freeAddr(t)
+	}
+	s.cmd = exec.Command(sinewBin, append([]string{"up", "--no-traffic", "--data-dir", dataDir,
+		"--nats-addr", a.nats, "--http-addr", a.http, "--mllp-addr", a.mllp, "--fusion-addr", a.fusion}, flags...)...)
+	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.Dir = repoRoot(t) // as make run: flows.yaml and deploy/demo are found there
 	start := time.Now()

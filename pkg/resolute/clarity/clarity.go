@@ -55,7 +55,7 @@ func Convert(dst io.Writer, src *os.File, format string, c resolute.Clarity, lay
 
 // parquetRows reads a flat Parquet table row by row.
 type parquetRows struct {
-	r    *parquet.Reader
+	r    parquet.Rows
 	cols []string
 	conv []func(parquet.Value) string
 	buf  []parquet.Row
@@ -72,7 +72,7 @@ func ReadParquet(r io.ReaderAt, size int64) (resolute.ClarityRows, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parquetRows{r: parquet.NewReader(f), buf: make([]parquet.Row, 256)}
+	p := &parquetRows{r: parquet.MultiRowGroup(f.RowGroups()...).Rows(), buf: make([]parquet.Row, 256)}
 	for _, path := range f.Schema().Columns() {
 		leaf, _ := f.Schema().Lookup(path...)
 		p.cols = append(p.cols, path[len(path)-1])

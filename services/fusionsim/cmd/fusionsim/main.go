@@ -1,14 +1,79 @@
-// Command fusionsim runs Sinew's fusionsim service on its own.
+// Command fusionsim runs the Fusion simulator on its own, without NATS:
+// end-to-end tests start it as a separate process. With -bus it runs as a
+// Sinew service on the bus instead (bus.Main's -config and environment).
 package main
 
 import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/config"
 	"github.com/sinewhq/sinew/services/fusionsim"
 )
 
 func main() {
+	if i := slices.Index(os.Args, "-bus"); i > 0 {
+		os.Args = slices.Delete(os.Args, i, i+1)
+		cfg := fusionsim.DefaultConfig()
+		bus.Main("fusionsim", &cfg, func(c *fusionsim.Config, b *bus.Bus) (bus.Service, error) {
+			return fusionsim.New(*c, b)
+		})
+		return
+	}
+	if err := standalone(); err != nil {
+		fmt.Fprintln(os.Stderr, "fusionsim:", err)
+		os.Exit(1)
+	}
+}
+
+func standalone() error {
 	cfg := fusionsim.DefaultConfig()
-	bus.Main("fusionsim", &cfg, func(c *fusionsim.Config, b *bus.Bus) (bus.Service, error) {
-		return fusionsim.New(*c, b)
+	// Environment first (SINEW_FUSIONSIM_ADDR, SINEW_FUSIONSIM_SIM_STEP...), flags win.
+	if err := config.Load("", bus.EnvPrefix("fusionsim"), &cfg); err != nil {
+		return err
+	}
+	sc := &cfg.Sim
+	fs := flag.NewFlagSet("fusionsim", flag.ContinueOnError)
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
+	fs.StringVar(&sc.ChartPath, "chart", sc.ChartPath, "chart-of-accounts CSV (default: built-in copy of deploy/demo/chart.csv)")
+	fs.DurationVar(&sc.Step, "step", sc.Step, "duration of each ESS job state")
+	fs.DurationVar(&sc.ReadLag, "read-lag", sc.ReadLag, "delay before posted journals show on journalBatches and ledgerBalances")
+	fs.StringVar(&sc.Username, "user", sc.Username, "Basic auth user")
+	fs.StringVar(&sc.Password, "password", sc.Password, "Basic auth password")
+	tokens := fs.String("tokens", strings.Join(sc.BearerTokens, ","), "accepted bearer tokens, comma-separated")
+	fs.Uint64Var(&sc.Seed, "seed", sc.Seed, "seed of fault rates")
+	fs.Int64Var(&sc.FirstRequestID, "first-request-id", sc.FirstRequestID, "first ESS request id")
+	fs.IntVar(&sc.ExpandLimit, "expand-limit", sc.ExpandLimit, "cap on expanded child collections (0: none)")
+	quiet := fs.Bool("quiet", false, "no request log on stderr")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
+	sc.BearerTokens = nil
+	for _, t := range strings.Split(*tokens, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			sc.BearerTokens = append(sc.BearerTokens, t)
+		}
+	}
+	if !*quiet {
+		sc.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	srv, err := fusionsim.NewServer(*sc)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return fusionsim.Serve(ctx, cfg.Addr, srv, func(a net.Addr) {
+		// Tests wait for this line to learn the port (-addr 127.0.0.1:0).
+		fmt.Fprintf(os.Stderr, "fusionsim listening on %s\n", a)
 	})
 }

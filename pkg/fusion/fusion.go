@@ -1,0 +1,338 @@
+// Package fusion is Sinew's client for Oracle Fusion Cloud REST: the
+// erpintegrations resource (FBDI uploads, ESS jobs, execution details,
+// callbacks) and the general-ledger read-back resources (journalBatches,
+// ledgerBalances). The request, error and paging code is shared so that
+// other resources can be added next to these.
+//
+// The client never retries: the loader decides, with its own idempotency
+// checks, whether a request may be sent again. Errors are typed: a non-2xx
+// answer is an *Error; a transport failure (timeout, refused connection)
+// comes back wrapped and counts as temporary (see IsTemporary).
+//
+// Amounts are decoded from their JSON literals into money.Amount, never
+// through float64.
+package fusion
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// APIPath is the REST root of the Fusion resources this package uses.
+const APIPath = "/fscmRestApi/resources/11.13.18.05"
+
+// FrameworkVersion is the REST-Framework-Version sent on every request:
+// pinned so that the shape of answers (expanded children as collections,
+// paging fields) does not change under Sinew when a pod is upgraded.
+const FrameworkVersion = "4"
+
+// Config configures a Client; services embed it as their `fusion:` section.
+type Config struct {
+	BaseURL     string `yaml:"url"`      // e.g. http://127.0.0.1:8090
+	Username    string `yaml:"user"`     // Basic auth
+	Password    string `yaml:"password"` // Basic auth
+	BearerToken string `yaml:"token"`    // used instead of Basic when set
+	// Timeout bounds each request; 60s when 0.
+	Timeout    time.Duration `yaml:"timeout"`
+	HTTPClient *http.Client  `yaml:"-"` // optional
+	// PageSize is the limit asked for on collection resources; 100 when 0.
+	PageSize int `yaml:"page_size"`
+}
+
+// Client talks to one Fusion pod. It is safe for concurrent use.
+type Client struct {
+	cfg  Config
+	base string
+	hc   *http.Client
+}
+
+// New checks cfg and returns a client.
+func New(cfg Config) (*Client, error) {
+	base := strings.TrimRight(cfg.BaseURL, "/")
+	if base == "" {
+		return nil, errors.New("fusion: BaseURL is empty")
+	}
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
+		return nil, fmt.Errorf("fusion: BaseURL %q: want http:// or https://", cfg.BaseURL)
+	}
+	if cfg.BearerToken == "" && cfg.Username == "" {
+		return nil, errors.New("fusion: no credentials: set Username/Password or BearerToken")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 100
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	return &Client{cfg: cfg, base: base, hc: hc}, nil
+}
+
+// Error is a non-2xx answer from Fusion.
+type Error struct {
+	StatusCode    int
+	Title, Detail string
+	Details       []ErrorDetail // o:errorDetails
+	RetryAfter    time.Duration // from Retry-After on 429/503
+}
+
+// ErrorDetail is one entry of o:errorDetails.
+type ErrorDetail struct{ Detail, Code string }
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
+	if e.Title != "" {
+		b.WriteString(" " + e.Title)
+	}
+	if e.Detail != "" {
+		b.WriteString(": " + e.Detail)
+	}
+	for _, d := range e.Details {
+		if d.Detail == e.Detail && d.Code == "" {
+			continue
+		}
+		b.WriteString("; ")
+		if d.Code != "" {
+			b.WriteString(d.Code + ": ")
+		}
+		b.WriteString(d.Detail)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
+	}
+	return b.String()
+}
+
+// Temporary reports whether the same request may succeed later: 408, 429
+// and 5xx.
+func (e *Error) Temporary() bool {
+	return e.StatusCode == http.StatusRequestTimeout || e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+}
+
+// IsTemporary reports whether err is worth retrying: a temporary *Error or
+// a transport failure. A cancelled ctx of the caller's own is not.
+func IsTemporary(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe.Temporary()
+	}
+	var pe *ProtocolError
+	return !errors.As(err, &pe)
+}
+
+// ProtocolError is a 2xx answer Sinew cannot understand (not JSON, missing
+// fields): retrying will not help.
+type ProtocolError struct {
+	Op  string
+	Err error
+}
+
+func (e *ProtocolError) Error() string {
+	return "fusion: " + e.Op + ": unexpected answer: " + e.Err.Error()
+}
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+// request is one HTTP exchange.
+type request struct {
+	op          string // for error messages, e.g. "importBulkData"
+	method      string
+	path        string // under APIPath, e.g. "/erpintegrations"
+	rawQuery    string // already encoded (see queryEscape)
+	body        any    // JSON-encoded when not nil
+	contentType string // default application/json for bodies
+}
+
+// do sends r and decodes a 2xx JSON answer into out (when not nil) with
+// UseNumber, so amounts never pass through float64.
+func (c *Client) do(ctx context.Context, r request, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	u := c.base + APIPath + r.path
+	if r.rawQuery != "" {
+		u += "?" + r.rawQuery
+	}
+	var body io.Reader
+	if r.body != nil {
+		b, err := json.Marshal(r.body)
+		if err != nil {
+			return fmt.Errorf("fusion: %s: encoding request: %w", r.op, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
+	if err != nil {
+		return fmt.Errorf("fusion: %s: %w", r.op, err)
+	}
+	if r.body != nil {
+		ct := r.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		req.Header.Set("Content-Type", ct)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("REST-Framework-Version", FrameworkVersion)
+	if c.cfg.BearerToken != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.BearerToken)
+	} else {
+		req.SetBasicAuth(c.cfg.Username, c.cfg.Password)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("fusion: %s: %w", r.op, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("fusion: %s: %w", r.op, readError(resp))
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return nil
+	}
+	dec := json.NewDecoder(resp.Body)
+	dec.UseNumber()
+	if err := dec.Decode(out); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("fusion: %s: reading answer: %w", r.op, err)
+		}
+		return &ProtocolError{Op: r.op, Err: err}
+	}
+	return nil
+}
+
+// readError turns a non-2xx answer into an *Error. Fusion sends its error
+// envelope (title, detail, o:errorDetails) on REST errors and sometimes
+// plain text; both are kept.
+func readError(resp *http.Response) *Error {
+	e := &Error{StatusCode: resp.StatusCode}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		e.RetryAfter = ParseRetryAfter(ra, time.Now())
+	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var env struct {
+		Title   string `json:"title"`
+		Detail  string `json:"detail"`
+		Details []struct {
+			Detail string `json:"detail"`
+			Code   string `json:"o:errorCode"`
+		} `json:"o:errorDetails"`
+	}
+	if json.Unmarshal(raw, &env) == nil {
+		e.Title, e.Detail = env.Title, env.Detail
+		for _, d := range env.Details {
+			e.Details = append(e.Details, ErrorDetail{Detail: d.Detail, Code: d.Code})
+		}
+	} else if t := strings.TrimSpace(string(raw)); t != "" {
+		if len(t) > 512 {
+			t = t[:512]
+		}
+		e.Detail = t
+	}
+	if e.Title == "" {
+		e.Title = http.StatusText(resp.StatusCode)
+	}
+	return e
+}
+
+// ParseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date
+// (relative to now). It returns 0 for anything else or a date in the past.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d.Round(time.Second)
+		}
+	}
+	return 0
+}
+
+// queryEscape escapes a query value the way Fusion expects: finder and q
+// syntax characters (';', '=', ',', quotes) stay literal, everything else
+// outside the unreserved set is percent-encoded (spaces as %20).
+func queryEscape(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '_', c == '.', c == '~', c == ';', c == '=', c == ',', c == '\'', c == ':':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
+}
+
+// query builds a raw query from name/value pairs, keeping their order.
+func query(kv ...string) string {
+	var parts []string
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			continue
+		}
+		parts = append(parts, kv[i]+"="+queryEscape(kv[i+1]))
+	}
+	return strings.Join(parts, "&")
+}
+
+// page is the collection envelope of every Fusion REST resource.
+type page[T any] struct {
+	Items   []T  `json:"items"`
+	Count   int  `json:"count"`
+	HasMore bool `json:"hasMore"`
+	Limit   int  `json:"limit"`
+	Offset  int  `json:"offset"`
+}
+
+// maxPages stops a server that keeps answering hasMore from looping forever.
+const maxPages = 100000
+
+// collect follows a collection's pages from offset 0 until hasMore is false.
+func collect[T any](ctx context.Context, c *Client, op, path, rawQuery string) ([]T, error) {
+	var all []T
+	offset := 0
+	for range maxPages {
+		q := query("limit", strconv.Itoa(c.cfg.PageSize), "offset", strconv.Itoa(offset))
+		if rawQuery != "" {
+			q = rawQuery + "&" + q
+		}
+		var p page[T]
+		if err := c.do(ctx, request{op: op, method: http.MethodGet, path: path, rawQuery: q}, &p); err != nil {
+			return nil, err
+		}
+		all = append(all, p.Items...)
+		if !p.HasMore {
+			return all, nil
+		}
+		if len(p.Items) == 0 {
+			return nil, &ProtocolError{Op: op, Err: errors.New("hasMore with an empty page")}
+		}
+		offset += len(p.Items)
+	}
+	return nil, &ProtocolError{Op: op, Err: errors.New("too many pages")}
+}
