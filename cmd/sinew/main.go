@@ -39,6 +39,11 @@ usage:
   sinew resolute generate > FILE   a synthetic, balanced Resolute journal file
   sinew crosswalk load FILE        check and store a COA crosswalk version, make it current
   sinew crosswalk show|versions|diff V1 [V2]
+  sinew batches [--flow F] [--json]
+                                   every batch's step (received → reconciled), groups and Fusion load request
+  sinew batches show ID [--flow F] one batch's state: upload, groups, Fusion's line errors, history
+  sinew recon report [--flow F] [--batch ID] [--json]
+                                   reconciliation verdicts; exits 1 on a variance, a rejection, pending or nothing
 
 Verbs other than up talk to NATS at --nats (default $SINEW_NATS_URL or nats://127.0.0.1:4222).
 `
@@ -73,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "up":
 		return cmdUp(ctx, args[1:], stderr)
+	case "batches":
+		return cmdBatches(ctx, args[1:], stdout, stderr)
 	case "dlq":
 		return cmdDLQ(ctx, args[1:], stdout, stderr)
 	case "audit":

@@ -172,6 +172,21 @@ func NewReader(r io.Reader) *Reader {
 // (bad quoting, longer than MaxLineBytes) gives a *LineError, after which
 // Read goes on with the next line. At the end Read returns io.EOF.
 func (r *Reader) Read() ([]string, error) {
+	fields, err := r.ReadBytes()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = string(f)
+	}
+	return out, nil
+}
+
+// ReadBytes is Read without copies: the fields are valid only until the
+// next call. Readers of large files use it to convert just the fields
+// they need.
+func (r *Reader) ReadBytes() ([][]byte, error) {
 	line, tooLong, err := r.lr.next()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -186,11 +201,7 @@ func (r *Reader) Read() ([]string, error) {
 	if err != nil {
 		return nil, &LineError{Line: r.lr.line, Err: err}
 	}
-	out := make([]string, len(r.fields))
-	for i, f := range r.fields {
-		out[i] = string(f)
-	}
-	return out, nil
+	return r.fields, nil
 }
 
 // Line returns the line number of the record last read.

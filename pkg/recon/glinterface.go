@@ -110,13 +110,15 @@ func ReadGlInterfaceCSV(r io.Reader, fn func(*SourceLine) error) error {
 	}
 	fr := fbdi.NewReader(r)
 	var l SourceLine
-	var acct strings.Builder
-	// Ledger, period and currency repeat on every line: keep one copy.
+	var acct []byte
+	// Batch, journal, ledger, period, currency and account repeat on every
+	// line: one string each, not one per line.
 	intern := make(map[string]string)
-	in := func(s string) string {
-		if v, ok := intern[s]; ok {
+	in := func(b []byte) string {
+		if v, ok := intern[string(b)]; ok {
 			return v
 		}
+		s := string(b)
 		if len(intern) < 1<<12 {
 			intern[s] = s
 		}
@@ -124,7 +126,7 @@ func ReadGlInterfaceCSV(r io.Reader, fn func(*SourceLine) error) error {
 	}
 	lastDate, lastPeriod := "", ""
 	for {
-		f, err := fr.Read()
+		f, err := fr.ReadBytes()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -135,22 +137,22 @@ func ReadGlInterfaceCSV(r io.Reader, fn func(*SourceLine) error) error {
 		if len(f) < fbdi.NumColumns {
 			return fmt.Errorf("recon: GlInterface line %d: %d fields, want %d", line, len(f), fbdi.NumColumns)
 		}
-		l = SourceLine{Reference21: f[c.ref21], Batch: in(f[c.ref1]), Journal: in(f[c.ref4]),
+		l = SourceLine{Reference21: string(f[c.ref21]), Batch: in(f[c.ref1]), Journal: in(f[c.ref4]),
 			Ledger: in(f[c.ledgerName]), Period: in(f[c.period]), Currency: in(f[c.currency])}
 		if l.Ledger == "" {
 			l.Ledger = in(f[c.ledgerID])
 		}
 		if l.Period == "" {
-			if d := f[c.date]; d != lastDate {
-				t, err := time.Parse("2006/01/02", d)
+			if d := f[c.date]; string(d) != lastDate {
+				t, err := time.Parse("2006/01/02", string(d))
 				if err != nil {
 					return fmt.Errorf("recon: GlInterface line %d: ACCOUNTING_DATE %q: %w", line, d, err)
 				}
-				lastDate, lastPeriod = d, in(t.Format("Jan-06"))
+				lastDate, lastPeriod = string(d), in([]byte(t.Format("Jan-06")))
 			}
 			l.Period = lastPeriod
 		}
-		if l.GroupID, err = strconv.ParseInt(f[c.groupID], 10, 64); err != nil {
+		if l.GroupID, err = parseInt(f[c.groupID]); err != nil {
 			return fmt.Errorf("recon: GlInterface line %d: GROUP_ID %q: %w", line, f[c.groupID], err)
 		}
 		if l.DR, err = amount(f[c.dr]); err != nil {
@@ -159,27 +161,42 @@ func ReadGlInterfaceCSV(r io.Reader, fn func(*SourceLine) error) error {
 		if l.CR, err = amount(f[c.cr]); err != nil {
 			return fmt.Errorf("recon: GlInterface line %d: ENTERED_CR: %w", line, err)
 		}
-		acct.Reset()
+		acct = acct[:0]
 		for i := range fbdi.MaxSegments {
 			s := f[c.segment1+i]
-			if s == "" {
+			if len(s) == 0 {
 				break // segments are filled from SEGMENT1 on
 			}
 			if i > 0 {
-				acct.WriteByte('-')
+				acct = append(acct, '-')
 			}
-			acct.WriteString(s)
+			acct = append(acct, s...)
 		}
-		l.Account = in(acct.String())
+		l.Account = in(acct)
 		if err := fn(&l); err != nil {
 			return err
 		}
 	}
 }
 
-func amount(s string) (money.Amount, error) {
-	if s == "" {
+func amount(b []byte) (money.Amount, error) {
+	if len(b) == 0 {
 		return 0, nil
 	}
-	return money.Parse(s)
+	return money.ParseBytes(b)
+}
+
+// parseInt parses a non-negative decimal without a string copy.
+func parseInt(b []byte) (int64, error) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, fmt.Errorf("%q: %w", b, strconv.ErrSyntax)
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%q: %w", b, strconv.ErrSyntax)
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
 }

@@ -58,8 +58,12 @@ func StartSFTP(cfg SFTPConfig, log zerolog.Logger) (*SFTPServer, error) {
 	if cfg.Root == "" || cfg.User == "" || cfg.Password == "" || cfg.HostKeyFile == "" {
 		return nil, errors.New("epicsim: sftp needs root, user, password and host_key_file")
 	}
-	if err := os.MkdirAll(cfg.Root, 0o750); err != nil {
-		return nil, fmt.Errorf("epicsim: sftp root: %w", err)
+	// The extract folders exist from the start, as on Epic's server, so a
+	// puller sees empty folders rather than missing ones.
+	for _, dir := range []string{"resolute", "clarity"} {
+		if err := os.MkdirAll(filepath.Join(cfg.Root, dir), 0o750); err != nil {
+			return nil, fmt.Errorf("epicsim: sftp root: %w", err)
+		}
 	}
 	signer, err := hostKey(cfg.HostKeyFile)
 	if err != nil {

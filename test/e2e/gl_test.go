@@ -186,6 +186,10 @@ func TestGLDayPostsAndReconciles(t *testing.T) {
 	out := waitRecon(t, s, "HB-20260115-DAY", "pass", false)
 	t.Logf("recon report:\n%s", out)
 	exactlyOnce(t, fusion, 2)
+	if out, err := s.cli(t, "batches", "--flow", "resolute-gl"); err != nil || !strings.Contains(out, "HB-20260115-DAY") ||
+		!strings.Contains(out, "reconciled") || !strings.Contains(out, "2/2 imported") {
+		t.Errorf("sinew batches: %v\n%s", err, out)
+	}
 
 	drop(t, dir, "hb_20260115_again.txt", genDay(t, "HB-20260115-DAY", 3))
 	drop(t, dir, "hb_bad.txt", func(f *os.File) {
