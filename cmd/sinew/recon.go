@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -102,61 +101,20 @@ func selection(flow, batch string) string {
 // consumer, keeping the latest row per (flow, batch, tier, key).
 func readRecon(ctx context.Context, js jetstream.JetStream, flow, batch string) (*recon.Board, error) {
 	board := recon.NewBoard()
-	filter := recon.SubjectFilter(flow)
-	st, err := js.Stream(ctx, streams.Recon)
-	if err != nil {
-		return nil, fmt.Errorf("recon: stream %s: %w", streams.Recon, err)
-	}
-	// How many rows there are now: reading stops at this end, not at the
-	// end of a stream that keeps growing.
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
-	if err != nil {
-		return nil, fmt.Errorf("recon: stream %s info: %w", streams.Recon, err)
-	}
-	var total uint64
-	for _, n := range info.State.Subjects {
-		total += n
-	}
-	if total == 0 {
-		return board, nil
-	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
-	if err != nil {
-		return nil, fmt.Errorf("recon: ordered consumer on %s: %w", streams.Recon, err)
-	}
-	var read uint64
-	for read < total {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("recon: reading %s: %w", streams.Recon, err)
+	err := streams.Scan(ctx, js, streams.Recon, recon.SubjectFilter(flow), time.Time{}, func(m jetstream.Msg) error {
+		var p sinewv1.ReconRow
+		if err := proto.Unmarshal(m.Data(), &p); err != nil {
+			return fmt.Errorf("recon: %s: not a ReconRow: %w", m.Subject(), err)
 		}
-		msgs, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
-			return nil, fmt.Errorf("recon: reading %s: %w", streams.Recon, err)
-		}
-		got, caughtUp := 0, false
-		for m := range msgs.Messages() {
-			got++
-			read++
-			var p sinewv1.ReconRow
-			if err := proto.Unmarshal(m.Data(), &p); err != nil {
-				return nil, fmt.Errorf("recon: %s: not a ReconRow: %w", m.Subject(), err)
-			}
-			if batch == "" || p.GetScope() == batch {
-				if err := board.AddProto(&p); err != nil {
-					return nil, fmt.Errorf("recon: %s: %w", m.Subject(), err)
-				}
-			}
-			if meta, err := m.Metadata(); err == nil && meta.NumPending == 0 {
-				caughtUp = true
-				break // don't wait out the fetch: nothing more is stored
+		if batch == "" || p.GetScope() == batch {
+			if err := board.AddProto(&p); err != nil {
+				return fmt.Errorf("recon: %s: %w", m.Subject(), err)
 			}
 		}
-		if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !caughtUp {
-			return nil, fmt.Errorf("recon: reading %s: %w", streams.Recon, err)
-		}
-		if caughtUp || got == 0 { // got 0: rows were purged under us
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return board, nil
 }

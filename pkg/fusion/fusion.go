@@ -1,16 +1,18 @@
 // Package fusion is Sinew's client for Oracle Fusion Cloud REST: the
 // erpintegrations resource (FBDI uploads, ESS jobs, execution details,
 // callbacks) and the general-ledger read-back resources (journalBatches,
-// ledgerBalances). The request, error and paging code is shared so that
-// other resources can be added next to these.
+// ledgerBalances), the SCM and procurement resources (scm.go:
+// inventoryStagedTransactions, itemsV2, suppliers, inventoryOnhandBalances),
+// batch requests (batch.go) and OAuth JWT-assertion tokens (oauth.go). The
+// request, error and paging code is shared by all of them.
 //
 // The client never retries: the loader decides, with its own idempotency
 // checks, whether a request may be sent again. Errors are typed: a non-2xx
 // answer is an *Error; a transport failure (timeout, refused connection)
 // comes back wrapped and counts as temporary (see IsTemporary).
 //
-// Amounts are decoded from their JSON literals into money.Amount, never
-// through float64.
+// Amounts are decoded from their JSON literals into money.Amount and
+// quantities into Decimal, never through float64.
 package fusion
 
 import (
@@ -40,6 +42,9 @@ type Config struct {
 	Username    string `yaml:"user"`     // Basic auth
 	Password    string `yaml:"password"` // Basic auth
 	BearerToken string `yaml:"token"`    // used instead of Basic when set
+	// TokenSource, when set, supplies the bearer token of every request
+	// (OAuth, e.g. JWTAssertion); it wins over BearerToken and Basic.
+	TokenSource TokenSource `yaml:"-"`
 	// Timeout bounds each request; 60s when 0.
 	Timeout    time.Duration `yaml:"timeout"`
 	HTTPClient *http.Client  `yaml:"-"` // optional
@@ -63,8 +68,8 @@ func New(cfg Config) (*Client, error) {
 	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
 		return nil, fmt.Errorf("fusion: BaseURL %q: want http:// or https://", cfg.BaseURL)
 	}
-	if cfg.BearerToken == "" && cfg.Username == "" {
-		return nil, errors.New("fusion: no credentials: set Username/Password or BearerToken")
+	if cfg.TokenSource == nil && cfg.BearerToken == "" && cfg.Username == "" {
+		return nil, errors.New("fusion: no credentials: set Username/Password, BearerToken or TokenSource")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 60 * time.Second
@@ -85,6 +90,7 @@ type Error struct {
 	Title, Detail string
 	Details       []ErrorDetail // o:errorDetails
 	RetryAfter    time.Duration // from Retry-After on 429/503
+	raw           []byte        // the answer's body, for resource-specific parts (batch)
 }
 
 // ErrorDetail is one entry of o:errorDetails.
@@ -135,6 +141,13 @@ func IsTemporary(err error) bool {
 	return !errors.As(err, &pe)
 }
 
+// asError finds the *Error in err's chain.
+func asError(err error) (*Error, bool) {
+	var fe *Error
+	ok := errors.As(err, &fe)
+	return fe, ok
+}
+
 // ProtocolError is a 2xx answer Sinew cannot understand (not JSON, missing
 // fields): retrying will not help.
 type ProtocolError struct {
@@ -155,6 +168,7 @@ type request struct {
 	rawQuery    string // already encoded (see queryEscape)
 	body        any    // JSON-encoded when not nil
 	contentType string // default application/json for bodies
+	header      http.Header
 }
 
 // do sends r and decodes a 2xx JSON answer into out (when not nil) with
@@ -187,10 +201,11 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("REST-Framework-Version", FrameworkVersion)
-	if c.cfg.BearerToken != "" {
-		req.Header.Set("Authorization", "Bearer "+c.cfg.BearerToken)
-	} else {
-		req.SetBasicAuth(c.cfg.Username, c.cfg.Password)
+	for k, vs := range r.header {
+		req.Header[k] = vs
+	}
+	if err := c.authorize(ctx, req); err != nil {
+		return fmt.Errorf("fusion: %s: %w", r.op, err)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -215,6 +230,24 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	return nil
 }
 
+// authorize sets the Authorization header: a TokenSource's bearer token,
+// the static bearer token, or Basic.
+func (c *Client) authorize(ctx context.Context, req *http.Request) error {
+	switch {
+	case c.cfg.TokenSource != nil:
+		tok, err := c.cfg.TokenSource(ctx)
+		if err != nil {
+			return fmt.Errorf("token: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	case c.cfg.BearerToken != "":
+		req.Header.Set("Authorization", "Bearer "+c.cfg.BearerToken)
+	default:
+		req.SetBasicAuth(c.cfg.Username, c.cfg.Password)
+	}
+	return nil
+}
+
 // readError turns a non-2xx answer into an *Error. Fusion sends its error
 // envelope (title, detail, o:errorDetails) on REST errors and sometimes
 // plain text; both are kept.
@@ -223,7 +256,8 @@ func readError(resp *http.Response) *Error {
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
 		e.RetryAfter = ParseRetryAfter(ra, time.Now())
 	}
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	e.raw = raw
 	var env struct {
 		Title   string `json:"title"`
 		Detail  string `json:"detail"`

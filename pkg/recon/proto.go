@@ -83,6 +83,10 @@ func RowFromProto(p *sinewv1.ReconRow) (Row, error) {
 			var n int64
 			n, err = strconv.ParseInt(v.q.GetValue(), 10, 64)
 			*v.dst = money.Amount(n)
+		} else if strings.HasPrefix(r.Unit, UnitQtyPrefix) {
+			var q Qty
+			q, err = ParseQty(v.q.GetValue())
+			*v.dst = money.Amount(q)
 		} else {
 			*v.dst, err = money.Parse(v.q.GetValue())
 		}

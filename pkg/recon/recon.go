@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"math/bits"
 	"strconv"
+	"strings"
 
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/money"
@@ -263,11 +264,14 @@ type Row struct {
 	Explanation string
 }
 
-// FormatValue formats one of r's values: a count for UnitLines, else an
-// amount with two decimals.
+// FormatValue formats one of r's values: a count for UnitLines, a
+// quantity for UnitQtyPrefix units, else an amount with two decimals.
 func (r Row) FormatValue(v money.Amount) string {
 	if r.Unit == UnitLines {
 		return strconv.FormatInt(int64(v), 10)
+	}
+	if strings.HasPrefix(r.Unit, UnitQtyPrefix) {
+		return Qty(v).String()
 	}
 	return v.String()
 }

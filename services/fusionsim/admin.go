@@ -76,16 +76,19 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sim/callbacks", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Callbacks())
 	})
+	s.scmAdminRoutes(mux)
 }
 
 // Reset forgets every request, interface row, journal and balance, stops
-// running chains and restores the configured faults.
+// running chains, restores the configured faults and puts the SCM state
+// (staged transactions, items, suppliers, on-hand) back to the master data.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	close(s.st.abort)
 	next := s.st.nextReq // request ids never repeat within a process
 	s.st = newState(next)
+	s.scm = newSCMState(s.md, s.scm)
 	s.faults = s.cfg.Faults.clone()
 }
 

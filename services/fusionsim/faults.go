@@ -41,8 +41,14 @@ type Faults struct {
 	LoseCallbacks    int     `json:"loseCallbacks,omitempty" yaml:"lose_callbacks"`
 	CallbackLossRate float64 `json:"callbackLossRate,omitempty" yaml:"callback_loss_rate"`
 	// ReadLag, when set, overrides SimConfig.ReadLag for journals posted
-	// from now on.
+	// (and inventory rows staged) from now on.
 	ReadLag Duration `json:"readLag,omitempty" yaml:"read_lag"`
+	// Interface408 makes the next N inventoryStagedTransactions POSTs (-1:
+	// all) answer 408 after storing their row, and Interface408Rate that
+	// fraction of the others: online mode timed out, the row is in the
+	// interface, an invalid one with ProcessFlag 3 and its ErrorCode.
+	Interface408     int     `json:"interface408,omitempty" yaml:"interface_408"`
+	Interface408Rate float64 `json:"interface408Rate,omitempty" yaml:"interface_408_rate"`
 }
 
 // HTTPFault is one request-level fault.
@@ -80,6 +86,9 @@ func (f Faults) check() error {
 		if h.Rate < 0 || h.Rate > 1 {
 			return fmt.Errorf("fusionsim: fault %d: rate %v outside [0, 1]", i, h.Rate)
 		}
+	}
+	if f.Interface408Rate < 0 || f.Interface408Rate > 1 {
+		return fmt.Errorf("fusionsim: interface408Rate %v outside [0, 1]", f.Interface408Rate)
 	}
 	if f.CallbackLossRate < 0 || f.CallbackLossRate > 1 {
 		return fmt.Errorf("fusionsim: callbackLossRate %v outside [0, 1]", f.CallbackLossRate)

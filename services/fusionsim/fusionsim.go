@@ -2,8 +2,11 @@
 // for Journal Import: erpintegrations (importBulkData, submitESSJobRequest,
 // ESS job chains and states, execution details, log and output downloads,
 // callbacks), Journal Import's semantics on an in-memory GL_INTERFACE, the
-// journalBatches and ledgerBalances read-back resources, Basic and bearer
-// auth, and injectable faults. docs/fusionsim.md describes it.
+// journalBatches and ledgerBalances read-back resources; the SCM and
+// procurement side (inventoryStagedTransactions, itemsV2, suppliers,
+// inventoryOnhandBalances, the batch endpoint) over master data from
+// deploy/demo/fusion_scm.yaml; Basic, bearer and OAuth JWT-assertion auth;
+// and injectable faults. docs/fusionsim.md describes it.
 //
 // The core, Server, needs no NATS: end-to-end tests run it in its own
 // process (cmd/fusionsim) while they kill Sinew's loader. Service wraps it

@@ -2,6 +2,7 @@ package fusionsim
 
 import (
 	"bytes"
+	"crypto/rsa"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -69,6 +70,18 @@ type SimConfig struct {
 	// Faults active from the start (change them at run time on /sim/faults).
 	Faults Faults `yaml:"faults"`
 
+	// SCMPath is the SCM and procurement master data (organizations,
+	// subinventories, UOMs, transaction types, items, suppliers, starting
+	// on-hand) as deploy/demo/fusion_scm.yaml; empty means the built-in
+	// copy of that file. SCMYAML is the content itself (tests).
+	SCMPath string `yaml:"scm"`
+	SCMYAML string `yaml:"-"`
+	// StartingOnhand, when set, overrides the master data's starting
+	// on-hand quantity (a decimal, e.g. "1000").
+	StartingOnhand string `yaml:"starting_onhand"`
+	// OAuth configures the JWT-assertion token endpoint.
+	OAuth OAuthConfig `yaml:"oauth"`
+
 	// Logger receives one line per request and job; never file content.
 	Logger *slog.Logger `yaml:"-"`
 }
@@ -108,6 +121,11 @@ type Server struct {
 	release  chan struct{} // closed and replaced by Release
 	releases int           // how often Release was called
 	st       *state
+
+	md        *SCMData  // SCM master data as configured
+	scm       *scmState // SCM state (reset to md)
+	oauthKeys []*rsa.PublicKey
+	tokens    map[string]time.Time // issued bearer tokens → expiry
 }
 
 // NewServer builds a simulator from cfg; zero fields take
@@ -150,6 +168,14 @@ func NewServer(cfg SimConfig) (*Server, error) {
 	if err := cfg.Faults.check(); err != nil {
 		return nil, err
 	}
+	md, err := loadSCM(cfg)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := loadOAuthKeys(cfg.OAuth)
+	if err != nil {
+		return nil, err
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -163,6 +189,7 @@ func NewServer(cfg SimConfig) (*Server, error) {
 		release: make(chan struct{}),
 	}
 	s.st = newState(cfg.FirstRequestID)
+	s.md, s.scm, s.oauthKeys, s.tokens = md, newSCMState(md, nil), keys, map[string]time.Time{}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -191,11 +218,22 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET "+APIPath+"/journalBatches/{id}/child/journalHeaders", s.headersGet)
 	api.HandleFunc("GET "+APIPath+"/journalBatches/{id}/child/journalHeaders/{hid}/child/journalLines", s.linesGet)
 	api.HandleFunc("GET "+APIPath+"/ledgerBalances", s.balancesGet)
+	api.HandleFunc("POST "+APIPath+"/inventoryStagedTransactions", s.txnPost)
+	api.HandleFunc("GET "+APIPath+"/inventoryStagedTransactions", s.txnGet)
+	api.HandleFunc("GET "+APIPath+"/inventoryStagedTransactions/{id}", s.txnGetOne)
+	api.HandleFunc("POST "+APIPath+"/itemsV2", s.itemPost)
+	api.HandleFunc("GET "+APIPath+"/itemsV2", s.itemGet)
+	api.HandleFunc("POST "+APIPath+"/suppliers", s.supplierPost)
+	api.HandleFunc("GET "+APIPath+"/suppliers", s.supplierGet)
+	api.HandleFunc("GET "+APIPath+"/suppliers/{id}/child/{child}", s.supplierChildGet)
+	api.HandleFunc("GET "+APIPath+"/inventoryOnhandBalances", s.onhandGet)
+	api.HandleFunc("POST "+APIPath+"/{$}", s.batchPost)
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "The requested resource "+r.URL.Path+" doesn't exist.", "")
 	})
 	root := http.NewServeMux()
 	s.adminRoutes(root)
+	root.Handle("POST "+TokenPath, s.withFaults(http.HandlerFunc(s.tokenPost)))
 	root.Handle("/", s.withFaults(s.withAuth(api)))
 	// Fusion's finder and q syntax put ';' in queries; handlers read the
 	// raw query from RequestURI, this only keeps net/http from warning.
@@ -237,6 +275,7 @@ func (s *Server) authorized(h string) bool {
 				return true
 			}
 		}
+		return tok != "" && s.issuedToken(tok)
 	}
 	return false
 }

@@ -44,9 +44,17 @@ const (
 // to the stream's redelivery: one busy minute in Fusion must not use up a
 // batch's three deliveries.
 func (s *Service) importJournals(ctx context.Context, d *bus.Delivery, cmd *sinewv1.JournalBatch) error {
+	return s.retrying(ctx, batchstate.Key(glFlow, cmd.BatchId), func() error { return s.advance(ctx, d, cmd) })
+}
+
+// retrying runs step until it succeeds, fails permanently, or has failed
+// FusionAttempts times, waiting between tries (doubling from PollInterval,
+// at least any Retry-After). Every step it is given resumes from recorded
+// state, so running it again is safe.
+func (s *Service) retrying(ctx context.Context, what string, step func() error) error {
 	delay := s.cfg.PollInterval
 	for attempt := 1; ; attempt++ {
-		err := s.advance(ctx, d, cmd)
+		err := step()
 		var perm *bus.PermanentError
 		if err == nil || errors.As(err, &perm) || attempt >= s.cfg.FusionAttempts || ctx.Err() != nil {
 			return err
@@ -56,7 +64,7 @@ func (s *Service) importJournals(ctx context.Context, d *bus.Delivery, cmd *sine
 		if errors.As(err, &ra) && ra.After > wait {
 			wait = ra.After
 		}
-		s.bus.Logger().Warn().Err(err).Str("batch_key", batchstate.Key(glFlow, cmd.BatchId)).Int("attempt", attempt).
+		s.bus.Logger().Warn().Err(err).Str("key", what).Int("attempt", attempt).
 			Dur("wait", wait).Msg("Fusion step failed; resuming from the recorded state")
 		if err := sleep(ctx, wait); err != nil {
 			return err

@@ -31,7 +31,8 @@ type Config struct {
 	bus.ServiceConfig `yaml:",inline"`
 	// Fusion is where Fusion (or fusionsim) is and how to sign in.
 	Fusion fusion.Config `yaml:"fusion"`
-	// Workers handle batches concurrently.
+	// Workers handle commands concurrently (a GL batch holds one for its
+	// whole import; REST commands take one for a post).
 	Workers int `yaml:"workers"`
 	// FlowsFile is the integration inventory (flows.yaml).
 	FlowsFile string `yaml:"flows_file"`
@@ -61,9 +62,9 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute},
-		Workers: 4, FlowsFile: "flows.yaml", CallbackAddr: "127.0.0.1:9113",
+		FlowsFile: "flows.yaml", CallbackAddr: "127.0.0.1:9113",
 		PollInterval: 2 * time.Second, MaxPollInterval: time.Minute, MaxBatchTime: 2 * time.Hour,
-		SettleTime: 10 * time.Minute, ReadLag: 2 * time.Minute, FusionAttempts: 8}
+		SettleTime: 10 * time.Minute, ReadLag: 2 * time.Minute, FusionAttempts: 8, Workers: 32}
 	c.HTTPAddr = "127.0.0.1:9103"
 	return c
 }
@@ -74,6 +75,7 @@ type Service struct {
 	bus    *bus.Bus
 	fusion *fusion.Client
 	states *batchstate.Store
+	claims claims
 	gl     *flows.Flow // nil when the resolute-gl flow is not configured
 	wake   *waker
 	ready  atomic.Bool
@@ -91,7 +93,11 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
 	}
-	s := &Service{cfg: cfg, bus: b, fusion: fc, states: st, wake: newWaker()}
+	idem, err := b.JetStream().KeyValue(ctx, streams.KVIdempotency)
+	if err != nil {
+		return nil, fmt.Errorf("loader: bucket %s: %w", streams.KVIdempotency, err)
+	}
+	s := &Service{cfg: cfg, bus: b, fusion: fc, states: st, claims: claims{kv: idem}, wake: newWaker()}
 	if s.cfg.PollInterval <= 0 {
 		s.cfg.PollInterval = 2 * time.Second
 	}
@@ -110,7 +116,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		}
 	}
 	if err != nil {
-		b.Logger().Warn().Err(err).Msg("resolute-gl loading not configured: journal batches wait in FUSION_CMD")
+		b.Logger().Warn().Err(err).Msg("resolute-gl loading not configured: journal batches are retried, then dead-lettered")
 	}
 	return s, nil
 }
@@ -127,11 +133,6 @@ func (s *Service) Run(ctx context.Context) error {
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
-	}
-	if s.gl == nil {
-		s.ready.Store(true)
-		<-ctx.Done()
-		return nil
 	}
 	c, ok := streams.New(s.cfg.Topology).Consumer(streams.LoaderFusion)
 	if !ok {
@@ -158,9 +159,19 @@ func (s *Service) Ready() error {
 
 // route hands a command to its flow's loader by subject.
 func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
-	switch d.Subject {
-	case streams.FusionCmdSubject(glFlow, "import"):
+	if d.Subject == streams.FusionCmdSubject(glFlow, "import") {
+		if s.gl == nil {
+			return errors.New("resolute-gl loading not configured") // retried, then dead-lettered for a replay
+		}
 		return bus.Proto(s.importJournals)(ctx, d)
+	}
+	switch d.Subject[strings.LastIndexByte(d.Subject, '.')+1:] {
+	case "inventory":
+		return bus.Proto(s.loadInventory)(ctx, d)
+	case "item":
+		return bus.Proto(s.loadItem)(ctx, d)
+	case "supplier":
+		return bus.Proto(s.loadSupplier)(ctx, d)
 	}
 	return bus.Permanent(fmt.Errorf("no loader for subject %s", d.Subject))
 }

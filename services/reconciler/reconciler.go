@@ -45,12 +45,16 @@ type Config struct {
 	// PollInterval is the wait between read-backs during the read lag.
 	PollInterval time.Duration `yaml:"poll_interval"`
 	Workers      int           `yaml:"workers"`
+	// InventoryEvery is how often today's and yesterday's inventory flows
+	// are reconciled against Fusion (0: never).
+	InventoryEvery time.Duration `yaml:"inventory_every"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute},
-		FlowsFile: "flows.yaml", ReadLag: 2 * time.Minute, PollInterval: 2 * time.Second, Workers: 2}
+		FlowsFile: "flows.yaml", ReadLag: 2 * time.Minute, PollInterval: 2 * time.Second, Workers: 2,
+		InventoryEvery: time.Minute}
 	c.HTTPAddr = "127.0.0.1:9104"
 	return c
 }
@@ -93,6 +97,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if !ok {
 		return errors.New("reconciler: no results consumer in the topology")
 	}
+	go s.runInventory(ctx)
 	return s.bus.Consume(ctx, c, s.route, bus.ConsumeOptions{
 		Workers:        max(1, s.cfg.Workers),
 		MaxHandlerTime: s.cfg.ReadLag + 10*time.Minute,
@@ -115,7 +120,7 @@ func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
 	if strings.HasPrefix(d.Subject, "result."+glFlow+".") {
 		return bus.Proto(s.reconcileGL)(ctx, d)
 	}
-	return nil // other flows' results are reconciled by their own checks (not yet built)
+	return nil // inventory flows are reconciled per day (runInventory), not per result
 }
 
 // reconcileGL reconciles one journal batch. Fusion is read again until
@@ -187,21 +192,10 @@ func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, r *sinewv1.L
 		case <-time.After(s.cfg.PollInterval):
 		}
 	}
-	now := time.Now().UTC()
-	run := now.Format(time.RFC3339Nano)
-	for _, row := range res.Publishable() {
-		if _, err := s.bus.Publish(ctx, recon.Subject(glFlow, row.Tier), recon.MsgID(glFlow, row, run), row.Proto(glFlow, now)); err != nil {
-			return err
-		}
+	if err := s.publish(ctx, glFlow, res); err != nil {
+		return err
 	}
-	sum := res.Summary
-	if recon.Fails(sum.Verdict) {
-		if _, err := s.bus.Publish(ctx, TriageSubject(glFlow), "triage:"+recon.MsgID(glFlow, sum.Row(), run), sum.Row().Proto(glFlow, now)); err != nil {
-			return err
-		}
-		s.bus.Logger().Warn().Str("flow", glFlow).Str("batch_key", batchstate.Key(glFlow, batchID)).Str("verdict", sum.Verdict).
-			Msg("reconciliation needs triage: " + sum.Explain())
-	}
+	sum, now := res.Summary, time.Now().UTC()
 	if _, err := s.states.Update(ctx, glFlow, batchID, func(st *batchstate.State) error {
 		st.Verdict = sum.Verdict
 		st.Advance(batchstate.Reconciled, sum.Verdict+": "+sum.Explain(), now)

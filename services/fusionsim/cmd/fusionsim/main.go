@@ -53,6 +53,11 @@ func standalone() error {
 	fs.Uint64Var(&sc.Seed, "seed", sc.Seed, "seed of fault rates")
 	fs.Int64Var(&sc.FirstRequestID, "first-request-id", sc.FirstRequestID, "first ESS request id")
 	fs.IntVar(&sc.ExpandLimit, "expand-limit", sc.ExpandLimit, "cap on expanded child collections (0: none)")
+	fs.StringVar(&sc.SCMPath, "scm", sc.SCMPath, "SCM master data YAML (default: built-in copy of deploy/demo/fusion_scm.yaml)")
+	fs.StringVar(&sc.StartingOnhand, "starting-onhand", sc.StartingOnhand, "on-hand quantity of every item in every subinventory at start (overrides the master data)")
+	oauthKeys := fs.String("oauth-keys", strings.Join(sc.OAuth.PublicKeyFiles, ","), "PEM public keys (or certificates) that may sign OAuth JWT assertions, comma-separated")
+	fs.DurationVar(&sc.OAuth.TokenTTL, "oauth-token-ttl", sc.OAuth.TokenTTL, "lifetime of issued OAuth tokens (default 1h)")
+	fs.StringVar(&sc.OAuth.Audience, "oauth-audience", sc.OAuth.Audience, "required aud of OAuth assertions (default: not checked)")
 	quiet := fs.Bool("quiet", false, "no request log on stderr")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
@@ -61,6 +66,12 @@ func standalone() error {
 	for _, t := range strings.Split(*tokens, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			sc.BearerTokens = append(sc.BearerTokens, t)
+		}
+	}
+	sc.OAuth.PublicKeyFiles = nil
+	for _, f := range strings.Split(*oauthKeys, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			sc.OAuth.PublicKeyFiles = append(sc.OAuth.PublicKeyFiles, f)
 		}
 	}
 	if !*quiet {

@@ -1,0 +1,159 @@
+package fusion
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// BatchContentType is the media type of Fusion's batch requests.
+const BatchContentType = "application/vnd.oracle.adf.batch+json"
+
+// Batch operations.
+const (
+	OpCreate = "create"
+	OpUpsert = "upsert"
+	OpGet    = "get"
+)
+
+// BatchPart is one operation of a batch: ID names it in the answer, Path is
+// the resource under APIPath ("/inventoryStagedTransactions").
+type BatchPart struct {
+	ID, Path, Operation string
+	Payload             any
+}
+
+// BatchPartResult is a part of the answer: Status and Payload when it took
+// effect, Error when it failed.
+type BatchPartResult struct {
+	ID      string
+	Status  int
+	Error   *Error
+	Payload json.RawMessage
+}
+
+type wireBatchPart struct {
+	ID        string          `json:"id"`
+	Path      string          `json:"path"`
+	Operation string          `json:"operation"`
+	Status    json.Number     `json:"status,omitempty"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
+}
+
+// Batch sends parts as one all-or-none batch request: either every part
+// takes effect or none does. On success it returns one result per part.
+// When a part fails it returns only the failing parts (each with its
+// Error) together with an *Error (the batch's status, permanent for a 4xx):
+// nothing of the batch took effect.
+func (c *Client) Batch(ctx context.Context, parts []BatchPart) ([]BatchPartResult, error) {
+	const op = "batch"
+	if len(parts) == 0 {
+		return nil, nil
+	}
+	body := struct {
+		Parts []wireBatchPart `json:"parts"`
+	}{}
+	seen := map[string]bool{}
+	for _, p := range parts {
+		if p.ID == "" || seen[p.ID] {
+			return nil, fmt.Errorf("fusion: %s: part id %q empty or repeated", op, p.ID)
+		}
+		seen[p.ID] = true
+		payload, err := marshalPayload(p.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("fusion: %s: part %s: %w", op, p.ID, err)
+		}
+		path := p.Path
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		body.Parts = append(body.Parts, wireBatchPart{ID: p.ID, Path: path, Operation: p.Operation, Payload: payload})
+	}
+	var raw json.RawMessage
+	err := c.do(ctx, request{op: op, method: http.MethodPost, path: "/", body: body, contentType: BatchContentType}, &raw)
+	if err != nil {
+		return batchFailure(err)
+	}
+	var out struct {
+		Parts []wireBatchPart `json:"parts"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		return nil, &ProtocolError{Op: op, Err: err}
+	}
+	res := make([]BatchPartResult, 0, len(out.Parts))
+	for _, p := range out.Parts {
+		r := BatchPartResult{ID: p.ID, Status: http.StatusOK, Payload: p.Payload}
+		if n, err := p.Status.Int64(); err == nil && n > 0 {
+			r.Status = int(n)
+		}
+		if r.Status >= 400 {
+			r.Error = partError(r.Status, p.Payload)
+		}
+		res = append(res, r)
+	}
+	return res, nil
+}
+
+// marshalPayload encodes a part's payload; InventoryTransaction, Item and
+// Supplier values are sent in their wire shape.
+func marshalPayload(v any) (json.RawMessage, error) {
+	switch p := v.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		return p, nil
+	case InventoryTransaction:
+		w, err := p.wire()
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(w)
+	case *InventoryTransaction:
+		return marshalPayload(*p)
+	case Item:
+		return json.Marshal(p.wire())
+	case *Item:
+		return json.Marshal(p.wire())
+	case Supplier:
+		return json.Marshal(p.wire())
+	case *Supplier:
+		return json.Marshal(p.wire())
+	}
+	return json.Marshal(v)
+}
+
+// batchFailure splits a failed batch's answer into its failing parts.
+func batchFailure(err error) ([]BatchPartResult, error) {
+	fe, ok := asError(err)
+	if !ok || len(fe.raw) == 0 {
+		return nil, err
+	}
+	var out struct {
+		Parts []wireBatchPart `json:"parts"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(fe.raw))
+	dec.UseNumber()
+	if dec.Decode(&out) != nil {
+		return nil, err
+	}
+	var res []BatchPartResult
+	for _, p := range out.Parts {
+		st := fe.StatusCode
+		if n, err := p.Status.Int64(); err == nil && n > 0 {
+			st = int(n)
+		}
+		res = append(res, BatchPartResult{ID: p.ID, Status: st, Error: partError(st, p.Payload), Payload: p.Payload})
+	}
+	return res, err
+}
+
+// partError reads a part's error payload (Fusion's error envelope).
+func partError(status int, payload json.RawMessage) *Error {
+	return readError(&http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(payload))})
+}

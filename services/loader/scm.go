@@ -1,0 +1,333 @@
+package loader
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
+
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/dlq"
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/fusion"
+	"github.com/sinewhq/sinew/pkg/streams"
+)
+
+// Claim states of an idempotency key.
+const (
+	claimPosting = "posting" // a post may be on its way: settle by reading Fusion
+	claimDone    = "done"    // Fusion has it (FusionID)
+	claimFailed  = "failed"  // Fusion refused it (Code, Detail); a replay may try again
+)
+
+// claim is an idempotency key's record in KV.
+type claim struct {
+	State    string    `json:"state"`
+	Attempt  int       `json:"attempt"`
+	At       time.Time `json:"at"`
+	FusionID string    `json:"fusion_id,omitempty"`
+	Code     string    `json:"code,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	// Lost is set when the last post got no answer at all (a timeout, a
+	// dropped connection): Fusion may still be working on it.
+	Lost bool `json:"lost,omitempty"`
+}
+
+// claims keeps the loader's idempotency keys: one Fusion effect per key.
+type claims struct {
+	kv jetstream.KeyValue
+}
+
+func claimKey(flow, key string) string { return streams.Token(flow) + "." + bus.HashKey(key) }
+
+func (c claims) get(ctx context.Context, key string) (*claim, uint64, error) {
+	e, err := c.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, nil
+	} else if err != nil {
+		return nil, 0, err
+	}
+	var cl claim
+	if err := json.Unmarshal(e.Value(), &cl); err != nil {
+		return nil, 0, fmt.Errorf("idempotency %s: %w", key, err)
+	}
+	return &cl, e.Revision(), nil
+}
+
+// put writes cl with compare-and-set on rev (0: the key must be new);
+// jetstream.ErrKeyExists means someone else got there first.
+func (c claims) put(ctx context.Context, key string, rev uint64, cl *claim) (uint64, error) {
+	b, _ := json.Marshal(cl)
+	if rev == 0 {
+		return c.kv.Create(ctx, key, b)
+	}
+	return c.kv.Update(ctx, key, b, rev)
+}
+
+// effect is what one command did in Fusion.
+type effect struct {
+	outcome  string // "accepted", "rejected"
+	fusionID string
+	code     string
+	detail   string
+}
+
+// postOnce gives the command with idempotency key one effect in Fusion.
+// The key is claimed in KV before posting. A key claimed by an earlier
+// delivery that never recorded its outcome is settled by reading Fusion
+// (find), never by posting blindly; a post whose answer was lost is read
+// again only after the client's timeout, once it can no longer land.
+func (s *Service) postOnce(ctx context.Context, d *bus.Delivery, flow, idemKey string,
+	find func(context.Context) (*effect, error), post func(context.Context) (*effect, error)) (*effect, error) {
+	var ef *effect
+	err := s.retrying(ctx, idemKey, func() error {
+		var err error
+		ef, err = s.postOnceTry(ctx, d, flow, idemKey, find, post)
+		return err
+	})
+	return ef, err
+}
+
+func (s *Service) postOnceTry(ctx context.Context, d *bus.Delivery, flow, idemKey string,
+	find func(context.Context) (*effect, error), post func(context.Context) (*effect, error)) (*effect, error) {
+	key := claimKey(flow, idemKey)
+	for {
+		cl, rev, err := s.claims.get(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		attempt := 1
+		switch {
+		case cl == nil:
+		case cl.State == claimDone:
+			return &effect{outcome: "accepted", fusionID: cl.FusionID, detail: "already in Fusion"}, nil
+		case cl.State == claimFailed && d.Header.Get(dlq.ReplayOfHeader) == "":
+			return &effect{outcome: "rejected", code: cl.Code, detail: cl.Detail}, nil
+		case cl.State == claimFailed: // an operator's replay, after a fix: try again
+			attempt = cl.Attempt + 1
+		default: // posting: did it land?
+			if cl.Lost {
+				if wait := s.cfg.Fusion.Timeout + 5*time.Second - time.Since(cl.At); wait > 0 {
+					return nil, bus.RetryAfter(wait, fmt.Errorf("an earlier post's answer was lost; reading Fusion in %v", wait.Round(time.Second)))
+				}
+			}
+			ef, err := find(ctx)
+			if err != nil {
+				return nil, busError("read back", err)
+			}
+			if ef != nil {
+				return ef, s.settle(ctx, key, rev, cl.Attempt, ef)
+			}
+			attempt = cl.Attempt + 1
+		}
+		next := &claim{State: claimPosting, Attempt: attempt, At: time.Now().UTC()}
+		if rev, err = s.claims.put(ctx, key, rev, next); errors.Is(err, jetstream.ErrKeyExists) || isWrongSeq(err) {
+			continue // another delivery moved it: look again
+		} else if err != nil {
+			return nil, err
+		}
+		ef, err := post(ctx)
+		if err != nil {
+			var fe *fusion.Error
+			if !errors.As(err, &fe) {
+				// No answer: the post may still land. Record that, so the
+				// next try waits out the timeout before reading.
+				next.Lost = true
+				_, _ = s.claims.put(ctx, key, rev, next)
+				return nil, busError("post", err)
+			}
+			if fe.Temporary() {
+				return nil, busError("post", err) // answered: Fusion did not take it, or find will show it
+			}
+			ef = &effect{outcome: "rejected", code: fusionCode(fe), detail: clip(fe.Error(), 400)}
+		}
+		return ef, s.settle(ctx, key, rev, attempt, ef)
+	}
+}
+
+// settle records the effect under the key.
+func (s *Service) settle(ctx context.Context, key string, rev uint64, attempt int, ef *effect) error {
+	st := claimDone
+	if ef.outcome != "accepted" {
+		st = claimFailed
+	}
+	_, err := s.claims.put(ctx, key, rev, &claim{State: st, Attempt: attempt, At: time.Now().UTC(),
+		FusionID: ef.fusionID, Code: ef.code, Detail: ef.detail})
+	return err
+}
+
+func isWrongSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// fusionCode is Fusion's own error code of a refusal, or its HTTP status.
+func fusionCode(fe *fusion.Error) string {
+	for _, d := range fe.Details {
+		if d.Code != "" {
+			return d.Code
+		}
+	}
+	return "HTTP " + strconv.Itoa(fe.StatusCode)
+}
+
+// loadInventory stages one inventory or materials transaction.
+func (s *Service) loadInventory(ctx context.Context, d *bus.Delivery, cmd *sinewv1.InventoryTransaction) error {
+	env := cmd.GetEnvelope()
+	if env.GetIdempotencyKey() == "" {
+		return bus.Permanent(errors.New("inventory transaction without an idempotency key"))
+	}
+	header, err1 := strconv.ParseInt(cmd.SourceHeaderId, 10, 64)
+	line, err2 := strconv.ParseInt(cmd.SourceLineId, 10, 64)
+	if err1 != nil || err2 != nil || header <= 0 || line <= 0 {
+		return bus.Permanent(fmt.Errorf("source header/line id %q/%q are not positive integers", cmd.SourceHeaderId, cmd.SourceLineId))
+	}
+	t := fusion.InventoryTransaction{
+		OrganizationName: cmd.Organization, SubinventoryCode: cmd.Subinventory, ItemNumber: cmd.ItemNumber,
+		TransactionTypeName: cmd.TransactionType, TransactionQuantity: fusion.Decimal(cmd.GetQuantity().GetValue()),
+		TransactionUnitOfMeasure: cmd.GetQuantity().GetUom(), TransactionDate: cmd.GetTransactionDate().AsTime(),
+		SourceCode: flows.SourceCode(env.GetFlow()), SourceHeaderID: header, SourceLineID: line, TransactionReference: env.GetSourceId(),
+		LotNumber: cmd.LotNumber, SerialNumber: cmd.SerialNumber, Program340B: cmd.Program_340B, CostCenter: cmd.CostCenter,
+	}
+	find := func(ctx context.Context) (*effect, error) {
+		rows, err := s.fusion.FindInventoryTransactions(ctx, t.SourceCode, header, line)
+		if err != nil || len(rows) == 0 {
+			return nil, err
+		}
+		for _, r := range rows {
+			if r.ProcessFlag != 3 {
+				return &effect{outcome: "accepted", fusionID: strconv.FormatInt(r.TransactionInterfaceID, 10), detail: "found in Fusion after a lost answer"}, nil
+			}
+		}
+		r := rows[len(rows)-1] // in Fusion's interface with an error
+		return &effect{outcome: "rejected", fusionID: strconv.FormatInt(r.TransactionInterfaceID, 10), code: r.ErrorCode, detail: r.ErrorExplanation}, nil
+	}
+	post := func(ctx context.Context) (*effect, error) {
+		r, err := s.fusion.CreateInventoryTransaction(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if r.ProcessFlag == 3 {
+			return &effect{outcome: "rejected", fusionID: strconv.FormatInt(r.TransactionInterfaceID, 10), code: r.ErrorCode, detail: r.ErrorExplanation}, nil
+		}
+		return &effect{outcome: "accepted", fusionID: strconv.FormatInt(r.TransactionInterfaceID, 10)}, nil
+	}
+	ef, err := s.postOnce(ctx, d, env.GetFlow(), env.GetIdempotencyKey(), find, post)
+	if err != nil {
+		return err
+	}
+	keys := map[string]string{"item": cmd.ItemNumber, "organization": cmd.Organization, "subinventory": cmd.Subinventory,
+		"quantity": cmd.GetQuantity().GetValue(), "uom": cmd.GetQuantity().GetUom(), "program_340b": strconv.FormatBool(cmd.Program_340B),
+		"source_header_id": cmd.SourceHeaderId, "source_line_id": cmd.SourceLineId,
+		"transaction_date": cmd.GetTransactionDate().AsTime().UTC().Format(time.RFC3339)}
+	if cmd.LotNumber != "" {
+		keys["lot"] = cmd.LotNumber
+	}
+	if cmd.SerialNumber != "" {
+		keys["serial"] = cmd.SerialNumber
+	}
+	return s.restResult(ctx, d, env, "transaction_interface_id", ef, keys)
+}
+
+// loadItem upserts an item master record (Upsert-Mode makes a repeat harmless).
+func (s *Service) loadItem(ctx context.Context, d *bus.Delivery, cmd *sinewv1.ItemUpsert) error {
+	env := cmd.GetEnvelope()
+	status := "Active"
+	if cmd.Action == "deactivate" {
+		status = "Inactive"
+	}
+	it := fusion.Item{ItemNumber: cmd.ItemNumber, OrganizationCode: cmd.Organization, Description: cmd.Description,
+		PrimaryUOMCode: cmd.PrimaryUom, ItemClass: cmd.ItemClass, ItemStatus: status,
+		LotControlled: cmd.LotControlled, SerialControlled: cmd.SerialControlled, Program340B: cmd.Program_340B}
+	var ef *effect
+	err := s.retrying(ctx, env.GetIdempotencyKey(), func() error {
+		_, err := s.fusion.UpsertItem(ctx, it)
+		var fe *fusion.Error
+		switch {
+		case err == nil:
+			ef = &effect{outcome: "accepted", fusionID: cmd.Organization + "/" + cmd.ItemNumber}
+		case errors.As(err, &fe) && !fe.Temporary():
+			ef = &effect{outcome: "rejected", code: fusionCode(fe), detail: clip(fe.Error(), 400)}
+		default:
+			return busError("upsert item", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.restResult(ctx, d, env, "item", ef, map[string]string{"item": cmd.ItemNumber, "organization": cmd.Organization, "action": cmd.Action})
+}
+
+// loadSupplier creates a supplier once: one that exists is left as it is.
+func (s *Service) loadSupplier(ctx context.Context, d *bus.Delivery, cmd *sinewv1.SupplierChange) error {
+	env := cmd.GetEnvelope()
+	sup := fusion.Supplier{Name: cmd.Name, SupplierNumber: cmd.SupplierNumber, Status: cmd.Status}
+	for _, site := range cmd.Sites {
+		sup.Sites = append(sup.Sites, fusion.SupplierSite{Site: site.SiteCode, ProcurementBU: site.ProcurementBu,
+			AddressLine1: site.AddressLine, City: site.City, PostalCode: site.PostalCode, Country: site.Country})
+	}
+	find := func(ctx context.Context) (*effect, error) {
+		got, err := s.fusion.FindSupplier(ctx, cmd.SupplierNumber)
+		if err != nil || got == nil {
+			return nil, err
+		}
+		return &effect{outcome: "accepted", fusionID: strconv.FormatInt(got.SupplierID, 10), detail: "supplier already in Fusion"}, nil
+	}
+	post := func(ctx context.Context) (*effect, error) {
+		if ef, err := find(ctx); err != nil || ef != nil {
+			return ef, err
+		}
+		got, err := s.fusion.CreateSupplier(ctx, sup)
+		if err != nil {
+			return nil, err
+		}
+		return &effect{outcome: "accepted", fusionID: strconv.FormatInt(got.SupplierID, 10)}, nil
+	}
+	ef, err := s.postOnce(ctx, d, env.GetFlow(), env.GetIdempotencyKey(), find, post)
+	if err != nil {
+		return err
+	}
+	return s.restResult(ctx, d, env, "supplier_id", ef, map[string]string{"supplier_number": cmd.SupplierNumber})
+}
+
+// restResult publishes a REST command's outcome to RESULTS; a rejection is
+// also dead-lettered with Fusion's code and text, for an analyst to fix and
+// replay.
+func (s *Service) restResult(ctx context.Context, d *bus.Delivery, env *sinewv1.Envelope, idName string, ef *effect, keys map[string]string) error {
+	for k, v := range env.GetBusinessKeys() {
+		if _, ok := keys[k]; !ok {
+			keys[k] = v
+		}
+	}
+	r := &sinewv1.LoadResult{
+		Envelope: &sinewv1.Envelope{
+			EventId: bus.EventID("load:" + env.GetIdempotencyKey() + ":" + ef.outcome + ":" + ef.fusionID + ":" + ef.code),
+			Flow:    env.GetFlow(), SourceSystem: "fusion", SourceId: env.GetSourceId(), IdempotencyKey: env.GetIdempotencyKey(),
+			CausedBy: env.GetEventId(), ReceivedAt: env.GetReceivedAt(), CrosswalkVersion: env.GetCrosswalkVersion(), BusinessKeys: keys,
+		},
+		Outcome: ef.outcome, TargetSystem: "fusion", CompletedAt: timestamppb.Now(),
+	}
+	if ef.fusionID != "" {
+		r.TargetIds = map[string]string{idName: ef.fusionID}
+	}
+	if ef.outcome != "accepted" {
+		r.Errors = []*sinewv1.LineError{{LineKey: env.GetIdempotencyKey(), Code: ef.code, Message: ef.detail}}
+	}
+	if err := s.result(ctx, env.GetFlow(), ef.outcome, r.Envelope.EventId, r); err != nil {
+		return err
+	}
+	d.AuditDetail = fmt.Sprintf("%s %s in Fusion (%s %s)", strings.TrimPrefix(d.Subject, "fusion.cmd."), ef.outcome, idName, ef.fusionID)
+	if ef.outcome != "accepted" {
+		return bus.Permanent(fmt.Errorf("refused by Fusion: %s: %s %s", env.GetIdempotencyKey(), ef.code, ef.detail))
+	}
+	return nil
+}
