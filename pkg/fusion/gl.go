@@ -325,3 +325,38 @@ func (c *Client) LedgerBalances(ctx context.Context, q LedgerBalanceQuery) ([]Ba
 	}
 	return out, nil
 }
+
+// AccountCombinations returns the chart of accounts' enabled combinations
+// (accountCombinationsLOV), each as its segment values in order: the valid
+// combinations Sinew checks mapped journal lines against before a file is
+// built. The _SEGMENTn attribute names are an assumption (docs/fusionsim.md).
+func (c *Client) AccountCombinations(ctx context.Context) ([][]string, error) {
+	const op = "accountCombinationsLOV"
+	items, err := collect[map[string]json.RawMessage](ctx, c, op, "/accountCombinationsLOV", query("q", "EnabledFlag=Y"))
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]string, 0, len(items))
+	for _, it := range items {
+		var segs []string
+		for n := 1; n <= 30; n++ {
+			raw, ok := it["_SEGMENT"+strconv.Itoa(n)]
+			if !ok {
+				break
+			}
+			var v string
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return nil, &ProtocolError{Op: op, Err: fmt.Errorf("_SEGMENT%d: %w", n, err)}
+			}
+			segs = append(segs, v)
+		}
+		// Trailing empty segments belong to no chart.
+		for len(segs) > 0 && segs[len(segs)-1] == "" {
+			segs = segs[:len(segs)-1]
+		}
+		if len(segs) > 0 {
+			out = append(out, segs)
+		}
+	}
+	return out, nil
+}

@@ -34,6 +34,7 @@ var demoValueSets = []string{"SINEW_COMPANY", "SINEW_COST_CENTER", "SINEW_ACCOUN
 type chart struct {
 	names  []string // value set name per segment
 	values []map[string]bool
+	combos [][]string // the valid combinations, in file order (accountCombinationsLOV)
 }
 
 func loadChart(cfg SimConfig) (*chart, error) {
@@ -77,9 +78,12 @@ func loadChart(cfg SimConfig) (*chart, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fusionsim: chart: %w", err)
 		}
+		combo := make([]string, len(rec))
 		for i, v := range rec {
-			c.values[i][strings.TrimSpace(v)] = true
+			combo[i] = strings.TrimSpace(v)
+			c.values[i][combo[i]] = true
 		}
+		c.combos = append(c.combos, combo)
 	}
 	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -817,5 +818,19 @@ func TestAdminEndpoints(t *testing.T) {
 			t.Fatalf("%s: %v %v", p, resp, err)
 		}
 		resp.Body.Close()
+	}
+}
+
+func TestAccountCombinationsAreTheChart(t *testing.T) {
+	e := newEnv(t, func(c *fusionsim.SimConfig) {
+		c.ChartCSV = "segment1,segment2,segment3\n101,1000,11010\n101,6010,40100\n102,6010,40100\n"
+	})
+	got, err := e.c.AccountCombinations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"101", "1000", "11010"}, {"101", "6010", "40100"}, {"102", "6010", "40100"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }

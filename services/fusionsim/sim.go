@@ -218,6 +218,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET "+APIPath+"/journalBatches/{id}/child/journalHeaders", s.headersGet)
 	api.HandleFunc("GET "+APIPath+"/journalBatches/{id}/child/journalHeaders/{hid}/child/journalLines", s.linesGet)
 	api.HandleFunc("GET "+APIPath+"/ledgerBalances", s.balancesGet)
+	api.HandleFunc("GET "+APIPath+"/accountCombinationsLOV", s.combinationsGet)
 	api.HandleFunc("POST "+APIPath+"/inventoryStagedTransactions", s.txnPost)
 	api.HandleFunc("GET "+APIPath+"/inventoryStagedTransactions", s.txnGet)
 	api.HandleFunc("GET "+APIPath+"/inventoryStagedTransactions/{id}", s.txnGetOne)
