@@ -16,12 +16,13 @@ import (
 
 func cmdCrosswalk(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: sinew crosswalk load FILE | show [--version V] | versions | diff V1 [V2]")
+		fmt.Fprintln(stderr, "usage: sinew crosswalk [--kind coa|item|department|uom] load FILE | show [--version V] | versions | diff V1 [V2]")
 		return exitError(2)
 	}
 	fs := flag.NewFlagSet("sinew crosswalk "+args[0], flag.ContinueOnError)
 	url := fs.String("nats", natsURLDefault(), "NATS URL")
-	name := fs.String("name", crosswalk.COA, "which crosswalk")
+	name := fs.String("name", crosswalk.COA, "which crosswalk (same as --kind)")
+	kind := fs.String("kind", "", "which crosswalk: "+strings.Join(crosswalk.Kinds(), ", ")+" (default coa)")
 	version := fs.String("version", "", "load: name the version (default: content hash); show: which version (default: current)")
 	pos, err := parse(fs, args[1:], stderr)
 	if err != nil {
@@ -37,6 +38,12 @@ func cmdCrosswalk(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	st := crosswalk.NewStore(kv)
+	if *kind != "" {
+		*name = *kind
+	}
+	if crosswalk.IsCodes(*name) {
+		return codesVerb(ctx, st, args[0], *name, *version, pos, stdout, stderr)
+	}
 	switch args[0] {
 	case "load":
 		if len(pos) != 1 {
@@ -120,6 +127,91 @@ func cmdCrosswalk(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return nil
 	default:
 		fmt.Fprintf(stderr, "sinew crosswalk: unknown verb %q\n", args[0])
+		return exitError(2)
+	}
+}
+
+// codesVerb runs a verb on a code-table kind (item, department, uom).
+func codesVerb(ctx context.Context, st *crosswalk.Store, verb, kind, version string, pos []string, stdout, stderr io.Writer) error {
+	switch verb {
+	case "load":
+		if len(pos) != 1 {
+			return errors.New("crosswalk load: want one CSV file")
+		}
+		data, err := os.ReadFile(pos[0])
+		if err != nil {
+			return err
+		}
+		c, err := st.LoadCodes(ctx, kind, data, version)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s version %s is current: %d rows\n", kind, c.Version, c.Len())
+		return nil
+	case "show":
+		var c *crosswalk.Codes
+		var err error
+		if version != "" {
+			c, err = st.VersionCodes(ctx, kind, version)
+		} else {
+			c, err = st.CurrentCodes(ctx, kind)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s version %s\n", kind, c.Version)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "LINE\t%s\n", strings.ToUpper(strings.Join(c.Schema.Columns, "\t")))
+		for _, r := range c.Rows() {
+			fmt.Fprintf(tw, "%d\t%s\n", r.Line, strings.Join(r.Values, "\t"))
+		}
+		return tw.Flush()
+	case "versions":
+		vs, err := st.Versions(ctx, kind)
+		if err != nil {
+			return err
+		}
+		cur, _ := st.CurrentVersion(ctx, kind)
+		for _, v := range vs {
+			mark := ""
+			if cur == v {
+				mark = " (current)"
+			}
+			fmt.Fprintln(stdout, v+mark)
+		}
+		return nil
+	case "diff":
+		if len(pos) < 1 || len(pos) > 2 {
+			return errors.New("crosswalk diff: want V1 [V2] (V2 defaults to the current version)")
+		}
+		a, err := st.VersionCodes(ctx, kind, pos[0])
+		if err != nil {
+			return err
+		}
+		var b *crosswalk.Codes
+		if len(pos) == 2 {
+			b, err = st.VersionCodes(ctx, kind, pos[1])
+		} else {
+			b, err = st.CurrentCodes(ctx, kind)
+		}
+		if err != nil {
+			return err
+		}
+		changes := crosswalk.DiffCodes(a, b)
+		for _, ch := range changes {
+			switch ch.Op {
+			case "added":
+				fmt.Fprintf(stdout, "+ %s -> %s\n", ch.Key, ch.To)
+			case "removed":
+				fmt.Fprintf(stdout, "- %s -> %s\n", ch.Key, ch.From)
+			default:
+				fmt.Fprintf(stdout, "~ %s: %s -> %s\n", ch.Key, ch.From, ch.To)
+			}
+		}
+		fmt.Fprintf(stdout, "%d changes from %s to %s\n", len(changes), a.Version, b.Version)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "sinew crosswalk: unknown verb %q\n", verb)
 		return exitError(2)
 	}
 }

@@ -122,3 +122,53 @@ func Diff(a, b *Table) []Change {
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
 }
+
+// LoadCodes checks csv as a code table of kind, stores it as a new version
+// (its content hash unless version is given) and makes it current.
+func (s *Store) LoadCodes(ctx context.Context, kind string, csv []byte, version string) (*Codes, error) {
+	c, err := ParseCodes(kind, bytes.NewReader(csv), version)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(c.Version, ". *>") {
+		return nil, fmt.Errorf("crosswalk: version %q may not contain dots, spaces or wildcards", c.Version)
+	}
+	if _, err := s.kv.Put(ctx, kind+".v."+c.Version, csv); err != nil {
+		return nil, fmt.Errorf("crosswalk: store %s %s: %w", kind, c.Version, err)
+	}
+	if _, err := s.kv.PutString(ctx, kind+".current", c.Version); err != nil {
+		return nil, fmt.Errorf("crosswalk: make %s %s current: %w", kind, c.Version, err)
+	}
+	return c, nil
+}
+
+// CurrentVersion returns the name of the version of kind in force.
+func (s *Store) CurrentVersion(ctx context.Context, kind string) (string, error) {
+	e, err := s.kv.Get(ctx, kind+".current")
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", fmt.Errorf("crosswalk: %s: %w (load one with sinew crosswalk load --kind %s)", kind, ErrNoVersion, kind)
+	} else if err != nil {
+		return "", fmt.Errorf("crosswalk: %w", err)
+	}
+	return string(e.Value()), nil
+}
+
+// CurrentCodes returns the code table of kind in force.
+func (s *Store) CurrentCodes(ctx context.Context, kind string) (*Codes, error) {
+	v, err := s.CurrentVersion(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	return s.VersionCodes(ctx, kind, v)
+}
+
+// VersionCodes returns one stored version of a code table.
+func (s *Store) VersionCodes(ctx context.Context, kind, version string) (*Codes, error) {
+	e, err := s.kv.Get(ctx, kind+".v."+version)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("crosswalk: %s version %s: %w", kind, version, ErrNoVersion)
+	} else if err != nil {
+		return nil, fmt.Errorf("crosswalk: %w", err)
+	}
+	return ParseCodes(kind, bytes.NewReader(e.Value()), version)
+}

@@ -42,6 +42,70 @@ type Flow struct {
 	Clarity *resolute.Clarity `yaml:"clarity,omitempty"`
 	// GL names the Fusion side of a GL flow.
 	GL *GL `yaml:"gl,omitempty"`
+	// HL7 routes a real-time flow's HL7 v2 messages and describes its site
+	// fields and Z-segments.
+	HL7 *HL7 `yaml:"hl7,omitempty"`
+}
+
+// HL7 is a real-time HL7 flow's routing and site configuration. A message
+// in HL7_IN belongs to the flow whose SendingApplications hold its MSH-3-1;
+// its MSH-9 type^event picks the entry of Messages ("MFN^*" matches any
+// event) and so the mapper shape. Other types of the flow's applications
+// are acknowledged without a command, with an audit detail.
+type HL7 struct {
+	SendingApplications []string `yaml:"sending_applications"`
+	// SourceSystem is the commands' envelope source_system (e.g. epic.willow);
+	// the flow's source when empty.
+	SourceSystem string `yaml:"source_system"`
+	// Fields apply to every message of the flow; a message's own fields
+	// override them by name.
+	Fields   map[string]Field      `yaml:"fields"`
+	Messages map[string]HL7Message `yaml:"messages"`
+}
+
+// HL7Message is how one message type of a flow is mapped.
+type HL7Message struct {
+	// Shape names the mapper: dispense, charge, case, reagent, item-master,
+	// supplier-master, or skip (acknowledged, audited, no command).
+	Shape string `yaml:"shape"`
+	// Source is the item crosswalk's source column for the message's codes
+	// (ndc, charge, supply, reagent); the shape's default when empty.
+	Source string           `yaml:"source"`
+	Fields map[string]Field `yaml:"fields"`
+}
+
+// UnmarshalYAML accepts a bare shape name ("skip") for a message.
+func (m *HL7Message) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		m.Shape = n.Value
+		return nil
+	}
+	type plain HL7Message
+	return n.Decode((*plain)(m))
+}
+
+// Field locates a value in a message by a Terser path (RXD-2-1, ZRX-1). A
+// path is read, for a line (an RXD, FT1, ZRG, MFE), from the line itself,
+// else the segments of its group (up to the next line), else the nearest
+// one before it, else the first in the message. True and False make it a
+// flag: a value in neither is an error for the message (a flag is never
+// guessed). Required makes an empty value an error; Default replaces one.
+type Field struct {
+	Path     string   `yaml:"path"`
+	True     []string `yaml:"true"`
+	False    []string `yaml:"false"`
+	Required bool     `yaml:"required"`
+	Default  string   `yaml:"default"`
+}
+
+// UnmarshalYAML accepts a bare path ("ZRX-2") for a field.
+func (f *Field) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		f.Path = n.Value
+		return nil
+	}
+	type plain Field
+	return n.Decode((*plain)(f))
 }
 
 // Tolerances bound a reconciliation variance: absolute in the flow's unit
@@ -74,6 +138,7 @@ func Parse(r io.Reader) (*Inventory, error) {
 		return nil, fmt.Errorf("flows: %w", err)
 	}
 	seen := map[string]bool{}
+	apps := map[string]string{} // HL7 sending application -> flow
 	for i, f := range inv.Flows {
 		where := fmt.Sprintf("flows: flow %d (%s)", i+1, f.ID)
 		if !idPattern.MatchString(f.ID) {
@@ -94,6 +159,22 @@ func Parse(r io.Reader) (*Inventory, error) {
 		if _, err := money.Parse(f.Tolerances.Percent); err != nil {
 			return nil, fmt.Errorf("%s: tolerances.percent: %w", where, err)
 		}
+		if f.HL7 != nil {
+			if len(f.HL7.SendingApplications) == 0 {
+				return nil, fmt.Errorf("%s: hl7.sending_applications is empty", where)
+			}
+			for _, app := range f.HL7.SendingApplications {
+				if other, dup := apps[app]; dup {
+					return nil, fmt.Errorf("%s: sending application %s is routed to %s already", where, app, other)
+				}
+				apps[app] = f.ID
+			}
+			for typ, m := range f.HL7.Messages {
+				if m.Shape == "" {
+					return nil, fmt.Errorf("%s: hl7.messages[%s] has no shape", where, typ)
+				}
+			}
+		}
 	}
 	return &inv, nil
 }
@@ -106,6 +187,21 @@ func Load(path string) (*Inventory, error) {
 	}
 	defer f.Close()
 	return Parse(f)
+}
+
+// HL7Flow returns the flow that HL7 messages from sending application
+// app (MSH-3-1) belong to.
+func (inv *Inventory) HL7Flow(app string) (*Flow, bool) {
+	for i := range inv.Flows {
+		if h := inv.Flows[i].HL7; h != nil {
+			for _, a := range h.SendingApplications {
+				if a == app {
+					return &inv.Flows[i], true
+				}
+			}
+		}
+	}
+	return nil, false
 }
 
 // Get returns the flow with id.

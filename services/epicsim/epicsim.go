@@ -1,7 +1,9 @@
 // Package epicsim simulates Epic's published interfaces for `make run`, the
 // cutover drill and the e2e tests. Today it is an Interconnect MLLP sender of
-// synthetic HL7 v2 traffic (registrations, updates, pharmacy dispenses with
-// 340B flags, charges); FHIR R4 and Resolute files arrive with their flows.
+// synthetic HL7 v2 traffic (registrations, updates, Willow dispenses with
+// 340B flags and pharmacy charges, OpTime case carts with implants, Beaker
+// reagent consumption, formulary, preference-card and supplier MFNs), and
+// drops Resolute and Clarity files.
 // Every patient it invents is fictitious.
 package epicsim
 
@@ -62,6 +64,9 @@ type TrafficConfig struct {
 	Seed uint64 `yaml:"seed"`
 	// Facility is MSH-4 of every message.
 	Facility string `yaml:"facility"`
+	// UnmappedRate is the share of dispenses sent with an NDC that no demo
+	// crosswalk maps, to exercise the DLQ; 0 (off) by default.
+	UnmappedRate float64 `yaml:"unmapped_rate"`
 }
 
 // DefaultConfig returns the defaults.
@@ -140,6 +145,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer c.Close()
 	log.Info().Str("target", s.cfg.MLLPTarget).Float64("rate", t.Rate).Msg("synthetic HL7 traffic started")
 	gen := NewGenerator(t.Seed, t.Facility)
+	gen.UnmappedRate = t.UnmappedRate
 	tick := time.NewTicker(time.Duration(float64(time.Second) / t.Rate))
 	defer tick.Stop()
 	for {
@@ -274,11 +280,19 @@ func (s *Service) dial(ctx context.Context) (*mllp.Client, error) {
 }
 
 // Generator invents a hospital day's HL7 v2 messages: fictitious patients
-// registering, updated, dispensed drugs (some under 340B) and charged.
+// registering, updated, dispensed drugs (some under 340B) and charged;
+// Willow pharmacy charges (some credits) and account openings, OpTime case
+// completions (implants with lot and serial numbers), Beaker reagent
+// consumption, and, first thing, a formulary, a preference-card and a
+// supplier MFN. Codes are those the demo crosswalks (deploy/demo) map to
+// fusionsim's master data.
 type Generator struct {
 	rnd      *rand.Rand
 	facility string
 	seq      int
+	// UnmappedRate is the share of dispenses sent with an NDC no demo
+	// crosswalk maps (0 by default): they exercise the DLQ.
+	UnmappedRate float64
 }
 
 // NewGenerator returns a generator; the same seed gives the same messages.
@@ -289,20 +303,32 @@ func NewGenerator(seed uint64, facility string) *Generator {
 var (
 	given  = []string{"ALPHA", "BRAVO", "CHARLIE", "DELTA", "ECHO", "FOXTROT", "GOLF", "HOTEL"}
 	family = []string{"TESTPATIENT", "SIMULATED", "SYNTHETIC", "EXAMPLE"}
-	drugs  = []struct{ ndc, name, uom string }{
-		{"0002-8215-01", "Insulin glargine 100 U/mL", "mL"},
-		{"0409-4888-10", "Heparin 5000 U/mL", "mL"},
-		{"0781-3207-95", "Ceftriaxone 1 g vial", "EA"},
-		{"0143-9634-01", "Ondansetron 4 mg/2 mL", "EA"},
+	// drugs are the demo formulary: NDC and Willow charge code of fusionsim's RX items.
+	drugs = []struct{ ndc, charge, name, uom string }{
+		{"0143-9634-01", "PHM1001", "Ondansetron 4 mg/2 mL injection", "EA"},
+		{"0781-3207-95", "PHM1002", "Ceftriaxone 1 g vial", "EA"},
+		{"0409-4888-10", "PHM1003", "Heparin 5,000 units/mL 1 mL vial", "mL"},
+		{"0904-6734-61", "PHM1004", "Acetaminophen 500 mg tablet", "TAB"},
+	}
+	// supplies are OpTime supply ids of fusionsim's SUP and IMP items.
+	supplies = []struct{ id, name string }{
+		{"OR-TRO12", "Laparoscopic trocar 12 mm"}, {"OR-SUT30", "Suture 3-0 absorbable"},
+		{"OR-HIP4", "Hip stem cemented size 4"}, {"OR-SCR45", "Cortical bone screw 4.5 mm"},
 	}
 	units = []string{"4WEST", "5EAST", "ED", "ICU"}
 )
+
+// unmappedNDC is in no demo crosswalk.
+const unmappedNDC = "0000-0000-00"
 
 // Next returns the next message (CR terminators) and its type.
 func (g *Generator) Next(now time.Time) ([]byte, string) {
 	g.seq++
 	ts := now.UTC().Format("20060102150405")
 	ctrl := fmt.Sprintf("SIM%010d", g.seq)
+	// Business ids (prescription, transaction, case, accession) are unique
+	// per run and minute: a restarted simulator does not repeat yesterday's.
+	id := now.UTC().Format("0601021504") + fmt.Sprintf("%05d", g.seq%100000)
 	mrn := fmt.Sprintf("E%07d", 1000000+g.rnd.IntN(9000000))
 	name := family[g.rnd.IntN(len(family))] + "^" + given[g.rnd.IntN(len(given))]
 	unit := units[g.rnd.IntN(len(units))]
@@ -310,30 +336,117 @@ func (g *Generator) Next(now time.Time) ([]byte, string) {
 	pv1 := "PV1|1|I|" + unit + "^^^" + g.facility
 	var segs []string
 	var typ string
-	switch r := g.rnd.IntN(10); {
-	case r < 2:
+	switch g.seq {
+	case 1:
+		return g.join(g.formularyMFN(ts, ctrl)), "MFN^M15"
+	case 2:
+		return g.join(g.preferenceCardMFN(ts, ctrl)), "MFN^M01"
+	case 3:
+		return g.join(g.supplierMFN(ts, ctrl)), "MFN^M01"
+	}
+	switch r := g.rnd.IntN(20); {
+	case r < 3:
 		typ = "ADT^A04"
 		segs = []string{msh(g.facility, "ADT", ts, "ADT^A04^ADT_A01", ctrl), "EVN|A04|" + ts, pid, pv1}
-	case r < 4:
+	case r < 6:
 		typ = "ADT^A08"
 		segs = []string{msh(g.facility, "ADT", ts, "ADT^A08^ADT_A01", ctrl), "EVN|A08|" + ts, pid, pv1}
-	case r < 8:
+	case r < 11:
 		typ = "RDS^O13"
 		d := drugs[g.rnd.IntN(len(drugs))]
+		ndc := d.ndc
+		if g.UnmappedRate > 0 && g.rnd.Float64() < g.UnmappedRate {
+			ndc = unmappedNDC
+		}
 		qty := 1 + g.rnd.IntN(4)
 		flag340b := []string{"N", "Y"}[g.rnd.IntN(2)]
-		rx := fmt.Sprintf("RX%07d", g.seq)
+		rx := "RX" + id
 		segs = []string{msh(g.facility, "WILLOW", ts, "RDS^O13^RDS_O13", ctrl), pid, pv1,
 			"ORC|RE|" + rx + "|" + rx + "||CM",
-			"RXD|1|" + d.ndc + "^" + d.name + "^NDC|" + ts + "|" + fmt.Sprint(qty) + "|" + d.uom + "^^UCUM||" + rx + "|||||||||||||||" + unit + "PHARM",
-			"FT1|1|||" + ts + "||CG|" + d.ndc + "^" + d.name + "^NDC|||" + fmt.Sprint(qty) + "||||" + unit,
+			"RXD|1|" + ndc + "^" + d.name + "^NDC|" + ts + "|" + fmt.Sprint(qty) + "|" + d.uom + "^^UCUM||" + rx + "|||||||||||||||" + unit + "PHARM",
+			"FT1|1|||" + ts + "||CG|" + ndc + "^" + d.name + "^NDC|||" + fmt.Sprint(qty) + "||||" + unit,
 			"ZRX|" + flag340b + "|" + unit + "PHARM"}
-	default:
+	case r < 13:
 		typ = "DFT^P03"
 		segs = []string{msh(g.facility, "RESOLUTE", ts, "DFT^P03^DFT_P03", ctrl), "EVN|P03|" + ts, pid, pv1,
 			fmt.Sprintf("FT1|1|||%s||CG|%d^Charge %d^CDM|||1|%d.%02d&USD||||%s", ts, 30000+g.rnd.IntN(999), g.seq, 10+g.rnd.IntN(900), g.rnd.IntN(100), unit)}
+	case r < 15:
+		typ = "DFT^P03"
+		segs = []string{msh(g.facility, "WILLOW", ts, "DFT^P03^DFT_P03", ctrl), "EVN|P03|" + ts, pid, pv1}
+		for i := 1; i <= 1+g.rnd.IntN(2); i++ {
+			d := drugs[g.rnd.IntN(len(drugs))]
+			kind := "CG"
+			if g.rnd.IntN(4) == 0 {
+				kind = "CD" // a credit: stock back on the shelf
+			}
+			segs = append(segs, fmt.Sprintf("FT1|%d|T%s%d||%s||%s|%s^%s^CDM|||%d|||%sPHARM", i, id, i, ts, kind, d.charge, d.name, 1+g.rnd.IntN(3), unit))
+		}
+		segs = append(segs, "ZRX|"+[]string{"N", "Y"}[g.rnd.IntN(2)]+"|"+unit+"PHARM")
+	case r < 16:
+		typ = "BAR^P01"
+		segs = []string{msh(g.facility, "WILLOW", ts, "BAR^P01^BAR_P01", ctrl), "EVN|P01|" + ts, pid, pv1}
+	case r < 18:
+		typ = "DFT^P03"
+		segs = []string{msh(g.facility, "OPTIME", ts, "DFT^P03^DFT_P03", ctrl), "EVN|P03|" + ts, pid,
+			"PV1|1|I|OR" + fmt.Sprint(1+g.rnd.IntN(6)) + "^^^" + g.facility, "ZCS|CASE" + id + "|COMPLETE|ORSUITE|" + ts}
+		line := 0
+		add := func(s struct{ id, name string }, qty int, zim string) {
+			line++
+			segs = append(segs, fmt.Sprintf("FT1|%d|||%s||CG|%s^%s^OPTIME|||%d|||ORSUITE", line, ts, s.id, s.name, qty))
+			if zim != "" {
+				segs = append(segs, zim)
+			}
+		}
+		add(supplies[0], 1+g.rnd.IntN(3), "")
+		add(supplies[1], 1+g.rnd.IntN(2), "")
+		if g.rnd.IntN(2) == 0 {
+			add(supplies[2], 1, fmt.Sprintf("ZIM|LOT-H4-%04d|SN-%s|20301231|ACME ORTHO", g.rnd.IntN(10000), id))
+		}
+		if g.rnd.IntN(2) == 0 {
+			add(supplies[3], 1+g.rnd.IntN(4), fmt.Sprintf("ZIM|LOT-S45-%04d||20310630|ACME ORTHO", g.rnd.IntN(10000)))
+		}
+	default:
+		typ = "ORU^R01"
+		acc := "ACC" + id
+		status := "F"
+		if g.rnd.IntN(10) == 0 {
+			status = "P" // preliminary: nothing consumed yet
+		}
+		segs = []string{msh(g.facility, "BEAKER", ts, "ORU^R01^ORU_R01", ctrl), pid, "PV1|1|O|LAB^^^" + g.facility,
+			"ORC|RE|ORD" + id + "|" + acc + "||CM",
+			"OBR|1|ORD" + id + "|" + acc + "|CBC^Complete blood count^L|||" + ts + "|||||||||||||||" + ts + "|||" + status,
+			"OBX|1|NM|718-7^Hemoglobin^LN||" + fmt.Sprintf("%d.%d", 11+g.rnd.IntN(6), g.rnd.IntN(10)) + "|g/dL|12-16|N|||" + status,
+			"ZRG|CBC-PK|1|PK|LOT-CBC-" + fmt.Sprint(10+g.rnd.IntN(90)) + "|CORELAB",
+			fmt.Sprintf("ZRG|GLU-R1|0.%03d|L|LOT-G-%d|CORELAB", 5+g.rnd.IntN(50), g.rnd.IntN(100))}
 	}
-	return []byte(strings.Join(segs, "\r") + "\r"), typ
+	return g.join(segs), typ
+}
+
+func (g *Generator) join(segs []string) []byte { return []byte(strings.Join(segs, "\r") + "\r") }
+
+// formularyMFN is Willow's formulary as an MFN^M15 (MFE + IIM per item).
+func (g *Generator) formularyMFN(ts, ctrl string) []string {
+	segs := []string{msh(g.facility, "WILLOW", ts, "MFN^M15^MFN_M15", ctrl), "MFI|IIM^Inventory Item Master^HL70175||UPD|||AL"}
+	for _, d := range drugs {
+		segs = append(segs, "MFE|MUP|"+ts+"||"+d.ndc+"^"+d.name+"^NDC|CE", "IIM|"+d.ndc+"^"+d.name+"^NDC|"+d.charge+"^"+d.name+"^CDM")
+	}
+	return segs
+}
+
+// preferenceCardMFN is an OpTime preference card's supplies as an MFN^M01.
+func (g *Generator) preferenceCardMFN(ts, ctrl string) []string {
+	segs := []string{msh(g.facility, "OPTIME", ts, "MFN^M01^MFN_M01", ctrl), "MFI|PREFCARD^OpTime preference card items^L||UPD|||AL"}
+	for _, s := range supplies {
+		segs = append(segs, "MFE|MUP|"+ts+"||"+s.id+"^"+s.name+"^OPTIME|CE", "ZPC|PC-HIP-ARTHRO|Total hip arthroplasty|1")
+	}
+	return segs
+}
+
+// supplierMFN is Beaker's supplier master entry for the demo supplier.
+func (g *Generator) supplierMFN(ts, ctrl string) []string {
+	return []string{msh(g.facility, "BEAKER", ts, "MFN^M01^MFN_M01", ctrl), "MFI|SUPPLIER^Beaker supplier master^L||UPD|||AL",
+		"MFE|MUP|" + ts + "||9001^Acme Medical Supply^BEAKER|CE",
+		"ZSU|Acme Medical Supply|A|ACME-MAIN|Main Hospital BU|100 Main Street|Springfield|62701|US"}
 }
 
 func msh(facility, app, ts, typ, ctrl string) string {

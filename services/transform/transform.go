@@ -43,11 +43,21 @@ type Config struct {
 	Chart string `yaml:"chart"`
 	// TempDir holds batch files while they are mapped; the system default when empty.
 	TempDir string `yaml:"temp_dir"`
+	// HL7Workers map HL7_IN messages concurrently.
+	HL7Workers int `yaml:"hl7_workers"`
+	// ItemCrosswalk, DepartmentCrosswalk and UOMCrosswalk are code-table
+	// CSVs loaded into KV at start when KV holds no version of their kind
+	// yet; after that `sinew crosswalk load --kind K` replaces them. Empty:
+	// not bootstrapped.
+	ItemCrosswalk       string `yaml:"item_crosswalk"`
+	DepartmentCrosswalk string `yaml:"department_crosswalk"`
+	UOMCrosswalk        string `yaml:"uom_crosswalk"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Workers: 4, FlowsFile: "flows.yaml", Crosswalk: "deploy/demo/coa.csv", Chart: "deploy/demo/chart.csv"}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Workers: 4, FlowsFile: "flows.yaml", Crosswalk: "deploy/demo/coa.csv", Chart: "deploy/demo/chart.csv",
+		HL7Workers: 16, ItemCrosswalk: "deploy/demo/items.csv", DepartmentCrosswalk: "deploy/demo/departments.csv"}
 	c.HTTPAddr = "127.0.0.1:9102"
 	return c
 }
@@ -58,6 +68,7 @@ type Service struct {
 	bus   *bus.Bus
 	gl    *resolutegl.Options // nil when the flow is not configured here
 	xw    *crosswalk.Store
+	hl7s  *hl7Side // nil when no HL7 flow is configured here
 	ready atomic.Bool
 }
 
@@ -77,6 +88,11 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		b.Logger().Warn().Err(err).Msg("resolute-gl flow not configured: batch manifests wait in BATCH_IN")
 	} else {
 		s.gl = gl
+	}
+	if h, err := newHL7Side(ctx, cfg, s.xw); err != nil {
+		b.Logger().Warn().Err(err).Msg("HL7 flows not configured: HL7_IN messages wait")
+	} else {
+		s.hl7s = h
 	}
 	return s, nil
 }
@@ -116,22 +132,59 @@ func loadResoluteGL(ctx context.Context, cfg Config, xws *crosswalk.Store) (*res
 	return o, nil
 }
 
-// Run consumes until ctx ends.
+// Run consumes until ctx ends: batch manifests (BATCH_IN) and HL7
+// messages (HL7_IN), each on its own consumer.
 func (s *Service) Run(ctx context.Context) error {
-	if s.gl == nil {
+	var loops []func(ready func()) error
+	topo := streams.New(s.cfg.Topology)
+	if s.gl != nil {
+		c, ok := topo.Consumer(streams.TransformBatch)
+		if !ok {
+			return errors.New("transform: no batch consumer in the topology")
+		}
+		loops = append(loops, func(ready func()) error {
+			return s.bus.Consume(ctx, c, bus.Proto(s.batch), bus.ConsumeOptions{
+				Workers: 1, // one batch at a time: files are large, order is the drop order
+				Buffer:  1, // queued batches would wait out their AckWait behind a long one
+				Ready:   ready,
+			})
+		})
+	}
+	if s.hl7s != nil {
+		c, ok := topo.Consumer(streams.TransformHL7)
+		if !ok {
+			return errors.New("transform: no hl7 consumer in the topology")
+		}
+		if err := s.hl7s.follow(ctx); err != nil {
+			return fmt.Errorf("transform: follow crosswalks: %w", err)
+		}
+		loops = append(loops, func(ready func()) error {
+			return s.bus.Consume(ctx, c, s.hl7, bus.ConsumeOptions{Workers: max(s.cfg.HL7Workers, 1), Ready: ready})
+		})
+	}
+	if len(loops) == 0 {
 		s.ready.Store(true)
 		<-ctx.Done()
 		return nil
 	}
-	c, ok := streams.New(s.cfg.Topology).Consumer(streams.TransformBatch)
-	if !ok {
-		return errors.New("transform: no batch consumer in the topology")
+	var pending atomic.Int32
+	pending.Store(int32(len(loops)))
+	ready := func() {
+		if pending.Add(-1) == 0 {
+			s.ready.Store(true)
+		}
 	}
-	return s.bus.Consume(ctx, c, bus.Proto(s.batch), bus.ConsumeOptions{
-		Workers: 1, // one batch at a time: files are large, order is the drop order
-		Buffer:  1, // queued batches would wait out their AckWait behind a long one
-		Ready:   func() { s.ready.Store(true) },
-	})
+	errs := make(chan error, len(loops))
+	for _, loop := range loops {
+		go func() { errs <- loop(ready) }()
+	}
+	var first error
+	for range loops {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Ready is nil once consuming.

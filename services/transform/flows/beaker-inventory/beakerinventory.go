@@ -1,0 +1,15 @@
+// Package beakerinventory maps the beaker-inventory flow's HL7 v2 messages (Beaker reagent consumption and supplier MFNs) to Fusion
+// commands. The message shapes and site fields are the flow's hl7 entry in
+// flows.yaml; the mapping is hl7flow's (docs/flows/inventory.md).
+package beakerinventory
+
+import (
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/services/transform/flows/hl7flow"
+)
+
+// Flow is the flow id.
+const Flow = "beaker-inventory"
+
+// New returns the flow's mapper from its flows.yaml entry.
+func New(f *flows.Flow) (*hl7flow.Mapper, error) { return hl7flow.New(f) }

@@ -1,0 +1,814 @@
+// Package hl7flow is the mapping engine the real-time HL7 flows share
+// (willow-inventory, optime-materials, beaker-inventory): a flow's
+// flows.yaml entry routes message types to shapes (dispense, charge, case,
+// reagent, item-master, supplier-master, skip) and locates site fields and
+// Z-segments by Terser path; the engine reads the lines of a message,
+// maps codes through the current crosswalks and builds the commands the
+// loader posts to Fusion. A message maps completely or not at all: every
+// line is checked before any command exists.
+package hl7flow
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
+
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/crosswalk"
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/streams"
+)
+
+// Shapes a message type can be mapped with.
+const (
+	Dispense       = "dispense"        // RDS^O13: one inventory transaction per RXD
+	Charge         = "charge"          // DFT^P03: one per FT1 charge (CG) or credit (CD)
+	Case           = "case"            // OpTime case completion: one per FT1 supply line, lot/serial kept
+	Reagent        = "reagent"         // Beaker order completion: one per reagent line (site segment)
+	ItemMaster     = "item-master"     // MFN formulary / preference card: one ItemUpsert per MFE
+	SupplierMaster = "supplier-master" // MFN supplier master: one SupplierChange per MFE
+	Skip           = "skip"            // acknowledged, audited, no command
+)
+
+// Fusion transaction types.
+const (
+	Issue   = "Miscellaneous Issue"
+	Receipt = "Miscellaneous Receipt"
+)
+
+// Command operations (the last token of fusion.cmd.<flow>.<op>).
+const (
+	OpInventory = "inventory"
+	OpItem      = "item"
+	OpSupplier  = "supplier"
+)
+
+type shapeDef struct {
+	prefix string // business header key prefix
+	source string // default item crosswalk source
+	fields map[string]flows.Field
+}
+
+var ft1Credit = flows.Field{Path: "FT1-6", True: []string{"CD"}, False: []string{"CG"}}
+
+// shapes hold each shape's default fields: standard HL7 segments. Site
+// fields (Z-segments, locations, flags) come from flows.yaml.
+var shapes = map[string]shapeDef{
+	Dispense: {prefix: "rx", source: "ndc", fields: map[string]flows.Field{
+		"code": {Path: "RXD-2-1"}, "quantity": {Path: "RXD-4"}, "unit": {Path: "RXD-5-1"},
+		"header_key": {Path: "RXD-7", Required: true}, "line_id": {Path: "RXD-1"}, "date": {Path: "RXD-3"},
+	}},
+	Charge: {prefix: "charge", source: "charge", fields: map[string]flows.Field{
+		"code": {Path: "FT1-7-1"}, "quantity": {Path: "FT1-10"}, "header_key": {Path: "FT1-2", Required: true},
+		"line_id": {Path: "FT1-1"}, "date": {Path: "FT1-4"}, "credit": ft1Credit,
+	}},
+	Case: {prefix: "case", source: "supply", fields: map[string]flows.Field{
+		"code": {Path: "FT1-7-1"}, "quantity": {Path: "FT1-10"}, "line_id": {Path: "FT1-1"}, "date": {Path: "FT1-4"},
+		"credit": ft1Credit,
+	}},
+	Reagent: {prefix: "order", source: "reagent", fields: map[string]flows.Field{
+		"header_key": {Path: "OBR-3-1", Required: true}, "date": {Path: "OBR-22"},
+	}},
+	ItemMaster: {prefix: "item", source: "ndc", fields: map[string]flows.Field{
+		"code": {Path: "MFE-4-1"}, "event": {Path: "MFE-1"}, "entered": {Path: "MFE-2"}, "code_text": {Path: "MFE-4-2"},
+	}},
+	SupplierMaster: {prefix: "supplier", fields: map[string]flows.Field{
+		"code": {Path: "MFE-4-1"}, "event": {Path: "MFE-1"}, "entered": {Path: "MFE-2"}, "code_text": {Path: "MFE-4-2"},
+	}},
+	Skip: {},
+}
+
+// Shapes lists the shape names.
+func Shapes() []string {
+	return []string{Dispense, Charge, Case, Reagent, ItemMaster, SupplierMaster, Skip}
+}
+
+// field is a compiled flows.Field.
+type field struct {
+	flows.Field
+	path       hl7.Path
+	lineScoped bool
+}
+
+// message is how one message type is mapped.
+type message struct {
+	typ    string
+	shape  string
+	def    shapeDef
+	source string
+	line   string // the line segment: the segment of the code path
+	fields map[string]*field
+}
+
+func (mm *message) f(name string) *field { return mm.fields[name] }
+
+// Mapper maps one flow's messages.
+type Mapper struct {
+	Flow         string
+	SourceSystem string
+	exact        map[string]*message // "RDS^O13"
+	byType       map[string]*message // "MFN" for "MFN^*"
+}
+
+// New compiles a flow's hl7 settings.
+func New(f *flows.Flow) (*Mapper, error) {
+	if f.HL7 == nil {
+		return nil, fmt.Errorf("hl7flow: flow %s has no hl7 settings", f.ID)
+	}
+	mp := &Mapper{Flow: f.ID, SourceSystem: f.HL7.SourceSystem, exact: map[string]*message{}, byType: map[string]*message{}}
+	if mp.SourceSystem == "" {
+		mp.SourceSystem = f.Source
+	}
+	for typ, cfg := range f.HL7.Messages {
+		def, ok := shapes[cfg.Shape]
+		if !ok {
+			return nil, fmt.Errorf("hl7flow: %s %s: unknown shape %q (want one of %s)", f.ID, typ, cfg.Shape, strings.Join(Shapes(), ", "))
+		}
+		mm := &message{typ: typ, shape: cfg.Shape, def: def, source: cfg.Source, fields: map[string]*field{}}
+		if mm.source == "" {
+			mm.source = def.source
+		}
+		merged := map[string]flows.Field{}
+		for k, v := range def.fields {
+			merged[k] = v
+		}
+		for k, v := range f.HL7.Fields {
+			merged[k] = v
+		}
+		for k, v := range cfg.Fields {
+			merged[k] = v
+		}
+		for name, spec := range merged {
+			if spec.Path == "" {
+				continue
+			}
+			p, err := hl7.ParsePath(spec.Path)
+			if err != nil {
+				return nil, fmt.Errorf("hl7flow: %s %s field %s: %w", f.ID, typ, name, err)
+			}
+			master := cfg.Shape == ItemMaster || cfg.Shape == SupplierMaster
+			mm.fields[name] = &field{Field: spec, path: p, lineScoped: master || lineFields[name]}
+		}
+		if cfg.Shape != Skip {
+			code := mm.fields["code"]
+			if code == nil {
+				return nil, fmt.Errorf("hl7flow: %s %s: shape %s needs a code field", f.ID, typ, cfg.Shape)
+			}
+			mm.line = code.path.Segment
+			for _, need := range required(cfg.Shape) {
+				if mm.fields[need] == nil {
+					return nil, fmt.Errorf("hl7flow: %s %s: shape %s needs field %s", f.ID, typ, cfg.Shape, need)
+				}
+			}
+		}
+		if t, ev, ok := strings.Cut(typ, "^"); ok && ev == "*" {
+			mp.byType[t] = mm
+		} else {
+			mp.exact[typ] = mm
+		}
+	}
+	return mp, nil
+}
+
+func required(shape string) []string {
+	switch shape {
+	case Dispense, Charge, Case, Reagent:
+		return []string{"quantity", "header_key", "location"}
+	}
+	return nil
+}
+
+// Tables are the crosswalks a message is mapped with (read per message).
+// UOM may be nil.
+type Tables struct {
+	Items, Departments, UOM *crosswalk.Codes
+}
+
+// Version names the tables' versions, for the envelope.
+func (t Tables) Version() string {
+	v := ""
+	if t.Items != nil {
+		v = "item=" + t.Items.Version
+	}
+	if t.Departments != nil {
+		v += ",department=" + t.Departments.Version
+	}
+	if t.UOM != nil {
+		v += ",uom=" + t.UOM.Version
+	}
+	return strings.TrimPrefix(v, ",")
+}
+
+// Command is one command to publish.
+type Command struct {
+	Subject string
+	MsgID   string // = the envelope's idempotency key
+	Msg     proto.Message
+}
+
+// Result is what a message mapped to.
+type Result struct {
+	Commands []Command
+	// Detail is the PHI-free audit detail of the mapping.
+	Detail string
+}
+
+// UnmappedError is a code no crosswalk row maps: the message is dead-lettered
+// and delivered by `sinew dlq replay` once the crosswalk is fixed.
+type UnmappedError struct {
+	Kind, Version, Code, Source string
+	Path, ControlID, Flow       string
+}
+
+func (e *UnmappedError) Error() string {
+	what := e.Kind + " code"
+	if e.Source != "" {
+		what = e.Kind + " code (source " + e.Source + ")"
+	}
+	fix := "add it to the " + e.Kind + " crosswalk and run sinew crosswalk load --kind " + e.Kind + " FILE, then sinew dlq replay"
+	return fmt.Sprintf("unmapped %s %q from %s in message control id %s (flow %s): no row in crosswalk %s version %s; %s",
+		what, e.Code, e.Path, e.ControlID, e.Flow, e.Kind, e.Version, fix)
+}
+
+// ErrNoCrosswalk is returned (transient) while a needed crosswalk is not loaded.
+var ErrNoCrosswalk = errors.New("hl7flow: crosswalk not loaded")
+
+// Route returns the mapping of message type typ^event, if the flow has one.
+func (mp *Mapper) Route(typ, event string) (shape string, ok bool) {
+	mm := mp.lookup(typ, event)
+	if mm == nil {
+		return "", false
+	}
+	return mm.shape, true
+}
+
+func (mp *Mapper) lookup(typ, event string) *message {
+	var buf [32]byte
+	k := append(append(append(buf[:0], typ...), '^'), event...)
+	if mm := mp.exact[string(k)]; mm != nil {
+		return mm
+	}
+	return mp.byType[typ]
+}
+
+// Map maps message m, received as ev, with tables t, into out. A message
+// type the flow does not map, and a skip shape, give no command and a
+// detail. Errors wrapped by bus.Permanent are the message's fault
+// (UnmappedError among them); others are transient.
+func (mp *Mapper) Map(m *hl7.Message, ev *sinewv1.Hl7Received, t Tables, out *Result) error {
+	out.Commands = out.Commands[:0]
+	out.Detail = ""
+	mm := mp.lookup(ev.GetMessageType(), ev.GetTriggerEvent())
+	if mm == nil {
+		out.Detail = fmt.Sprintf("%s^%s is not mapped by flow %s: acknowledged, no command", ev.GetMessageType(), ev.GetTriggerEvent(), mp.Flow)
+		return nil
+	}
+	if mm.shape == Skip {
+		out.Detail = fmt.Sprintf("%s^%s carries nothing for Fusion (flow %s): acknowledged, no command", ev.GetMessageType(), ev.GetTriggerEvent(), mp.Flow)
+		return nil
+	}
+	mc := &mapping{mp: mp, mm: mm, m: m, ev: ev, t: t, out: out}
+	mc.buf = mc.arr[:0]
+	switch mm.shape {
+	case ItemMaster, SupplierMaster:
+		return mc.master()
+	default:
+		return mc.inventory()
+	}
+}
+
+// mapping is one Map call's state.
+type mapping struct {
+	mp  *Mapper
+	mm  *message
+	m   *hl7.Message
+	ev  *sinewv1.Hl7Received
+	t   Tables
+	out *Result
+	buf []byte // scratch for crosswalk keys
+	arr [128]byte
+}
+
+func (mc *mapping) permanent(format string, args ...any) error {
+	return bus.Permanent(fmt.Errorf("flow %s, %s^%s control id %s: %s", mc.mp.Flow, mc.ev.GetMessageType(),
+		mc.ev.GetTriggerEvent(), mc.ev.GetControlId(), fmt.Sprintf(format, args...)))
+}
+
+// lines returns the indexes of the line segments and where each one's group ends.
+func (mc *mapping) lines() (idx, end []int) {
+	n := mc.m.SegmentCount()
+	for i := range n {
+		if segIs(mc.m, i, mc.mm.line) {
+			idx = append(idx, i)
+		}
+	}
+	end = make([]int, len(idx))
+	for k := range idx {
+		if k+1 < len(idx) {
+			end[k] = idx[k+1]
+		} else {
+			end[k] = n
+		}
+	}
+	return idx, end
+}
+
+func segIs(m *hl7.Message, i int, name string) bool {
+	s := m.Segment(i)
+	return len(s) >= 3 && string(s[:3]) == name
+}
+
+// repOf is the 0-based repetition of segment i among those of its name.
+func repOf(m *hl7.Message, i int, name string) int {
+	r := 0
+	for j := range i {
+		if segIs(m, j, name) {
+			r++
+		}
+	}
+	return r
+}
+
+// value reads field name for the line at segment index line (group up to
+// end); line < 0 reads message-level. Escapes and charsets are decoded
+// only when present.
+func (mc *mapping) value(name string, line, end int) (string, string) {
+	f := mc.mm.f(name)
+	if f == nil {
+		return "", ""
+	}
+	return mc.read(f, line, end), f.Path
+}
+
+// lineFields are read from the line and its group only, never from a
+// neighbour: a lot number must not leak from one implant to the next.
+// Every field of a master-file record is read that way too.
+var lineFields = map[string]bool{"code": true, "quantity": true, "unit": true, "line_id": true, "credit": true, "lot": true, "serial": true}
+
+func (mc *mapping) read(f *field, line, end int) string {
+	m := mc.m
+	p := f.path
+	found := -1
+	if line >= 0 {
+		if segIs(m, line, p.Segment) {
+			found = line
+		}
+		for j := line + 1; found < 0 && j < end; j++ {
+			if segIs(m, j, p.Segment) {
+				found = j
+			}
+		}
+		strict := f.lineScoped
+		for j := line - 1; found < 0 && !strict && j >= 0; j-- {
+			if segIs(m, j, p.Segment) {
+				found = j
+			}
+		}
+		if found >= 0 {
+			p.SegRep = repOf(m, found, p.Segment)
+		} else if strict {
+			return f.Default
+		}
+	}
+	v := text(m, p)
+	if v == "" {
+		v = f.Default
+	}
+	return v
+}
+
+// text is Message.Value without an allocation beyond the string itself
+// for plain ASCII values.
+func text(m *hl7.Message, p hl7.Path) string {
+	if p.Field > 0 && !(p.Segment == "MSH" && p.Field <= 2) {
+		p.Component = max(p.Component, 1)
+		p.Subcomponent = max(p.Subcomponent, 1)
+	}
+	b, ok := m.Raw(p)
+	if !ok || len(b) == 0 {
+		return ""
+	}
+	esc := m.Delimiters().Escape
+	for _, c := range b {
+		if c >= 0x80 || (esc != 0 && c == esc) {
+			return strings.TrimSpace(m.Value(p))
+		}
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+// flag evaluates a flag field: set is false when the field is empty (and
+// has no default); an unknown value is an error.
+func (mc *mapping) flag(name string, line, end int) (val, set bool, raw string, err error) {
+	f := mc.mm.f(name)
+	if f == nil {
+		return false, false, "", nil
+	}
+	raw = mc.read(f, line, end)
+	if raw == "" {
+		if f.Required {
+			return false, false, "", mc.permanent("%s (%s) is empty; it is required and never guessed", name, f.Path)
+		}
+		return false, false, "", nil
+	}
+	for _, v := range f.True {
+		if strings.EqualFold(v, raw) {
+			return true, true, raw, nil
+		}
+	}
+	for _, v := range f.False {
+		if strings.EqualFold(v, raw) {
+			return false, true, raw, nil
+		}
+	}
+	return false, false, raw, mc.permanent("%s (%s) is %q, neither %v nor %v", name, f.Path, raw, f.True, f.False)
+}
+
+func (mc *mapping) required(name string, line, end int) (string, error) {
+	v, path := mc.value(name, line, end)
+	if v == "" && mc.mm.f(name) != nil && mc.mm.f(name).Required {
+		return "", mc.permanent("%s (%s) is empty", name, path)
+	}
+	return v, nil
+}
+
+func (mc *mapping) envelope(key, sourceID string, extra ...string) *sinewv1.Envelope {
+	ev := mc.ev
+	bk := map[string]string{
+		"control_id": ev.GetControlId(), "facility": ev.GetSendingFacility(),
+		"message_type": ev.GetMessageType() + "^" + ev.GetTriggerEvent(),
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		bk[extra[i]] = extra[i+1]
+	}
+	return &sinewv1.Envelope{
+		EventId: bus.EventID(key), Flow: mc.mp.Flow, SourceSystem: mc.mp.SourceSystem, SourceId: sourceID,
+		BusinessKeys: bk, IdempotencyKey: key, ReceivedAt: ev.GetEnvelope().GetReceivedAt(),
+		CrosswalkVersion: mc.t.Version(), CausedBy: ev.GetEnvelope().GetEventId(),
+	}
+}
+
+// PositiveID is a stable positive int64 for a business key, as Fusion's
+// SourceHeaderId / SourceLineId: the first 8 bytes of SHA-256(key), top bit
+// cleared (0 becomes 1).
+func PositiveID(key string) int64 {
+	sum := sha256.Sum256([]byte(key))
+	v := int64(binary.BigEndian.Uint64(sum[:8]) & 0x7fffffffffffffff)
+	if v == 0 {
+		v = 1
+	}
+	return v
+}
+
+// line is one mapped inventory line, kept until the whole message mapped.
+type invLine struct {
+	cmd *sinewv1.InventoryTransaction
+	key string
+}
+
+func (mc *mapping) inventory() error {
+	if mc.t.Items == nil || mc.t.Departments == nil {
+		return fmt.Errorf("%w: item and department crosswalks are needed", ErrNoCrosswalk)
+	}
+	ok, set, raw, err := mc.flag("status", -1, -1)
+	if err != nil {
+		return err
+	}
+	if set && !ok {
+		mc.out.Detail = fmt.Sprintf("%s^%s status %q is not complete: acknowledged, no command", mc.ev.GetMessageType(), mc.ev.GetTriggerEvent(), raw)
+		return nil
+	}
+	idx, ends := mc.lines()
+	var mapped []invLine
+	var skipped []string
+	msgDate := mc.date("", -1, -1)
+	for k, li := range idx {
+		end := ends[k]
+		code, codePath := mc.value("code", li, end)
+		if code == "" {
+			return mc.permanent("line %d: code (%s) is empty", k+1, codePath)
+		}
+		credit, creditSet, creditRaw, cerr := mc.flag("credit", li, end)
+		if cerr != nil {
+			skipped = append(skipped, fmt.Sprintf("line %d type %q", k+1, creditRaw))
+			continue
+		}
+		p340b, _, _, err := mc.flag("program_340b", li, end)
+		if err != nil {
+			return err
+		}
+		qtyRaw, qtyPath := mc.value("quantity", li, end)
+		qty, qok := parseDecimal(qtyRaw)
+		if !qok {
+			return mc.permanent("line %d: quantity (%s) %q is not a decimal", k+1, qtyPath, qtyRaw)
+		}
+		if qty.zero() {
+			skipped = append(skipped, fmt.Sprintf("line %d quantity 0", k+1))
+			continue
+		}
+		header, err := mc.required("header_key", li, end)
+		if err != nil {
+			return err
+		}
+		if header == "" {
+			return mc.permanent("line %d: no business key (%s)", k+1, mc.mm.f("header_key").Path)
+		}
+		loc, err := mc.required("location", li, end)
+		if err != nil {
+			return err
+		}
+		if loc == "" {
+			return mc.permanent("line %d: no location (%s)", k+1, mc.mm.f("location").Path)
+		}
+		item := mc.t.Items.Lookup(mc.buf, []byte(mc.mm.source), []byte(code))
+		if item == nil {
+			return bus.Permanent(&UnmappedError{Kind: crosswalk.Item, Version: mc.t.Items.Version, Code: code, Source: mc.mm.source,
+				Path: codePath, ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow})
+		}
+		dept := mc.t.Departments.Lookup(mc.buf, []byte(loc))
+		if dept == nil {
+			return bus.Permanent(&UnmappedError{Kind: crosswalk.Department, Version: mc.t.Departments.Version, Code: loc,
+				Path: mc.mm.f("location").Path, ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow})
+		}
+		unit, _ := mc.value("unit", li, end)
+		factor, err := mc.factor(unit, item)
+		if err != nil {
+			return err
+		}
+		fq := qty.mul(factor)
+		// Consumption is an issue (negative quantity); a negative dispense
+		// or charge, or a credit, puts stock back (a receipt, positive).
+		consumed := !qty.neg
+		if credit {
+			consumed = !consumed
+		}
+		txType, value := Issue, fq.abs().negate()
+		if !consumed {
+			txType, value = Receipt, fq.abs()
+		}
+		lineID, _ := mc.value("line_id", li, end)
+		if lineID == "" {
+			lineID = strconv.Itoa(k + 1)
+		}
+		lot, _ := mc.value("lot", li, end)
+		serial, _ := mc.value("serial", li, end)
+		headerKey := mc.mm.def.prefix + "-" + header
+		key := mc.mp.Flow + ":" + mc.mp.SourceSystem + ":" + headerKey + ":" + lineID
+		date := mc.date("date", li, end)
+		if date == nil {
+			date = msgDate
+		}
+		cmd := &sinewv1.InventoryTransaction{
+			Envelope: mc.envelope(key, header, "line", lineID, "epic_code", code, "program_340b", strconv.FormatBool(p340b),
+				"location", loc),
+			Organization:    dept.Values[crosswalk.DeptOrganization],
+			Subinventory:    dept.Values[crosswalk.DeptSubinventory],
+			ItemNumber:      item.Values[crosswalk.ItemFusionItem],
+			Quantity:        &sinewv1.Quantity{Value: value.String(), Uom: item.Values[crosswalk.ItemFusionUOM]},
+			TransactionType: txType,
+			TransactionDate: date,
+			SourceHeaderId:  strconv.FormatInt(PositiveID(mc.mp.Flow+":"+mc.mp.SourceSystem+":"+headerKey), 10),
+			SourceLineId:    strconv.FormatInt(PositiveID(key), 10),
+			Program_340B:    p340b,
+			LotNumber:       lot,
+			SerialNumber:    serial,
+		}
+		if creditSet && credit {
+			cmd.Reason = "credit"
+		}
+		mapped = append(mapped, invLine{cmd: cmd, key: key})
+	}
+	for _, l := range mapped {
+		mc.out.Commands = append(mc.out.Commands, Command{Subject: streams.FusionCmdSubject(mc.mp.Flow, OpInventory), MsgID: l.key, Msg: l.cmd})
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s^%s as %s: %d inventory command(s)", mc.ev.GetMessageType(), mc.ev.GetTriggerEvent(), mc.mm.shape, len(mapped))
+	for _, l := range mapped {
+		c := l.cmd
+		fmt.Fprintf(&b, "; %s %s %s %s/%s 340B=%t", c.ItemNumber, c.Quantity.Value, c.Quantity.Uom, c.Organization, c.Subinventory, c.Program_340B)
+		if c.LotNumber != "" || c.SerialNumber != "" {
+			fmt.Fprintf(&b, " lot=%s serial=%s", c.LotNumber, c.SerialNumber)
+		}
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(&b, "; skipped: %s", strings.Join(skipped, ", "))
+	}
+	fmt.Fprintf(&b, " (crosswalk %s)", mc.t.Version())
+	mc.out.Detail = b.String()
+	return nil
+}
+
+// factor converts the message's unit to the item's Fusion UOM.
+func (mc *mapping) factor(unit string, item *crosswalk.Row) (decimal, error) {
+	fusion, epic, f := item.Values[crosswalk.ItemFusionUOM], item.Values[crosswalk.ItemEpicUOM], item.Values[crosswalk.ItemFactor]
+	itemFactor := one
+	if f != "" {
+		itemFactor, _ = parseDecimal(f) // checked when the crosswalk was loaded
+	}
+	switch {
+	case unit == "" && epic != "":
+		return itemFactor, nil
+	case unit == "" || strings.EqualFold(unit, fusion):
+		return one, nil
+	case epic != "" && strings.EqualFold(unit, epic):
+		return itemFactor, nil
+	}
+	if mc.t.UOM != nil {
+		if r := mc.t.UOM.Lookup(mc.buf, []byte(unit), []byte(fusion)); r != nil {
+			d, _ := parseDecimal(r.Values[crosswalk.UOMFactor])
+			return d, nil
+		}
+	}
+	version := "(none loaded)"
+	if mc.t.UOM != nil {
+		version = mc.t.UOM.Version
+	}
+	return decimal{}, bus.Permanent(&UnmappedError{Kind: crosswalk.UOM, Version: version, Code: unit + "->" + fusion,
+		Source: "item " + item.Values[crosswalk.ItemFusionItem] + ", item crosswalk " + mc.t.Items.Version,
+		Path:   "unit", ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow})
+}
+
+// date reads an HL7 DTM field, then MSH-7; nil when neither parses.
+func (mc *mapping) date(name string, line, end int) *timestamppb.Timestamp {
+	v := ""
+	if name != "" {
+		v, _ = mc.value(name, line, end)
+	} else {
+		v = text(mc.m, hl7.Path{Segment: "MSH", Field: 7})
+	}
+	if t, ok := ParseDTM(v); ok {
+		return timestamppb.New(t)
+	}
+	return nil
+}
+
+// ParseDTM reads an HL7 date/time: YYYY[MM[DD[HH[MM[SS[.S+]]]]]][+/-ZZZZ].
+// Without an offset the time is UTC.
+func ParseDTM(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	loc := time.UTC
+	if i := strings.IndexAny(s, "+-"); i >= 0 {
+		z := s[i:]
+		s = s[:i]
+		if len(z) == 5 {
+			h, err1 := strconv.Atoi(z[1:3])
+			m, err2 := strconv.Atoi(z[3:5])
+			if err1 == nil && err2 == nil {
+				off := h*3600 + m*60
+				if z[0] == '-' {
+					off = -off
+				}
+				loc = time.FixedZone("", off)
+			}
+		}
+	}
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		s = s[:i]
+	}
+	layouts := map[int]string{4: "2006", 6: "200601", 8: "20060102", 10: "2006010215", 12: "200601021504", 14: "20060102150405"}
+	layout, ok := layouts[len(s)]
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.ParseInLocation(layout, s, loc)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+// master maps the MFE records of an MFN.
+func (mc *mapping) master() error {
+	if mc.mm.shape == ItemMaster && mc.t.Items == nil {
+		return fmt.Errorf("%w: the item crosswalk is needed", ErrNoCrosswalk)
+	}
+	idx, ends := mc.lines()
+	var cmds []Command
+	var notes []string
+	for k, li := range idx {
+		end := ends[k]
+		code, codePath := mc.value("code", li, end)
+		if code == "" {
+			return mc.permanent("record %d: code (%s) is empty", k+1, codePath)
+		}
+		event, _ := mc.value("event", li, end)
+		action := ""
+		switch strings.ToUpper(event) {
+		case "MAD":
+			action = "create"
+		case "MUP", "MAC":
+			action = "update"
+		case "MDL", "MDC":
+			action = "deactivate"
+		default:
+			notes = append(notes, fmt.Sprintf("record %d event %q skipped", k+1, event))
+			continue
+		}
+		stamp, _ := mc.value("entered", li, end)
+		if stamp == "" {
+			var group []byte
+			for j := li; j < end; j++ {
+				group = append(append(group, mc.m.Segment(j)...), '\r')
+			}
+			stamp = "h" + bus.HashKey(string(group))[:16]
+		}
+		headerKey := mc.mm.def.prefix + "-" + code
+		key := mc.mp.Flow + ":" + mc.mp.SourceSystem + ":" + headerKey + ":" + stamp
+		text, _ := mc.value("code_text", li, end)
+		if mc.mm.shape == ItemMaster {
+			row := mc.t.Items.Lookup(mc.buf, []byte(mc.mm.source), []byte(code))
+			if row == nil {
+				return bus.Permanent(&UnmappedError{Kind: crosswalk.Item, Version: mc.t.Items.Version, Code: code, Source: mc.mm.source,
+					Path: codePath, ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow})
+			}
+			desc, _ := mc.value("description", li, end)
+			if desc == "" {
+				desc = text
+			}
+			class, _ := mc.value("item_class", li, end)
+			lotc, _, _, err := mc.flag("lot_controlled", li, end)
+			if err != nil {
+				return err
+			}
+			serc, _, _, err := mc.flag("serial_controlled", li, end)
+			if err != nil {
+				return err
+			}
+			p340b, _, _, err := mc.flag("program_340b", li, end)
+			if err != nil {
+				return err
+			}
+			cmd := &sinewv1.ItemUpsert{
+				Envelope:   mc.envelope(key, code, "epic_code", code, "action", action),
+				ItemNumber: row.Values[crosswalk.ItemFusionItem], Organization: row.Values[crosswalk.ItemOrganization],
+				Description: desc, PrimaryUom: row.Values[crosswalk.ItemFusionUOM], ItemClass: class,
+				LotControlled: lotc, SerialControlled: serc, Program_340B: p340b, Action: action,
+				Attributes: map[string]string{"epic_code": code, "epic_source": mc.mm.source, "epic_event": strings.ToUpper(event)},
+			}
+			cmds = append(cmds, Command{Subject: streams.FusionCmdSubject(mc.mp.Flow, OpItem), MsgID: key, Msg: cmd})
+			notes = append(notes, fmt.Sprintf("%s %s", action, cmd.ItemNumber))
+			continue
+		}
+		name, _ := mc.value("name", li, end)
+		if name == "" {
+			name = text
+		}
+		active, set, _, err := mc.flag("status", li, end)
+		if err != nil {
+			return err
+		}
+		status := "ACTIVE"
+		if (set && !active) || action == "deactivate" {
+			status = "INACTIVE"
+		}
+		cmd := &sinewv1.SupplierChange{
+			Envelope: mc.envelope(key, code, "supplier_number", code, "action", action),
+			Origin:   "epic", SupplierNumber: code, Name: name, Status: status, Action: action,
+		}
+		if site, _ := mc.value("site_code", li, end); site != "" {
+			s := &sinewv1.SupplierSite{SiteCode: site}
+			s.ProcurementBu, _ = mc.value("procurement_bu", li, end)
+			s.AddressLine, _ = mc.value("address_line", li, end)
+			s.City, _ = mc.value("city", li, end)
+			s.PostalCode, _ = mc.value("postal_code", li, end)
+			s.Country, _ = mc.value("country", li, end)
+			cmd.Sites = append(cmd.Sites, s)
+		}
+		cmds = append(cmds, Command{Subject: streams.FusionCmdSubject(mc.mp.Flow, OpSupplier), MsgID: key, Msg: cmd})
+		notes = append(notes, fmt.Sprintf("%s supplier %s", action, code))
+	}
+	mc.out.Commands = append(mc.out.Commands, cmds...)
+	mc.out.Detail = fmt.Sprintf("%s^%s as %s: %d command(s): %s", mc.ev.GetMessageType(), mc.ev.GetTriggerEvent(), mc.mm.shape,
+		len(cmds), strings.Join(notes, "; "))
+	return nil
+}
+
+// Event builds the Hl7Received ingest would commit for raw (tests, tools):
+// the same envelope fields, event id and idempotency key.
+func Event(raw []byte, receivedAt time.Time) (*sinewv1.Hl7Received, *hl7.Message, error) {
+	m, err := hl7.Parse(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	msgID := "hl7:" + m.SendingFacility() + ":" + m.SendingApplication() + ":" + m.ControlID()
+	return &sinewv1.Hl7Received{
+		Envelope: &sinewv1.Envelope{
+			EventId: bus.EventID(msgID), SourceSystem: "hl7:" + m.SendingApplication(), SourceId: m.ControlID(),
+			IdempotencyKey: msgID, ReceivedAt: timestamppb.New(receivedAt),
+			BusinessKeys: map[string]string{"control_id": m.ControlID(), "facility": m.SendingFacility(), "message_type": m.Type() + "^" + m.Event()},
+		},
+		Raw: raw, SendingApplication: m.SendingApplication(), SendingFacility: m.SendingFacility(),
+		MessageType: m.Type(), TriggerEvent: m.Event(), ControlId: m.ControlID(), Version: m.Version(),
+	}, m, nil
+}

@@ -1,0 +1,15 @@
+// Package optimematerials maps the optime-materials flow's HL7 v2 messages (OpTime case-cart consumption and preference-card MFNs) to Fusion
+// commands. The message shapes and site fields are the flow's hl7 entry in
+// flows.yaml; the mapping is hl7flow's (docs/flows/inventory.md).
+package optimematerials
+
+import (
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/services/transform/flows/hl7flow"
+)
+
+// Flow is the flow id.
+const Flow = "optime-materials"
+
+// New returns the flow's mapper from its flows.yaml entry.
+func New(f *flows.Flow) (*hl7flow.Mapper, error) { return hl7flow.New(f) }
