@@ -82,7 +82,7 @@ func (s *Service) ReconcileInventoryDay(ctx context.Context, flow string, day ti
 		return err
 	}
 	latest := map[string]int{} // idempotency key → index in Sent
-	err = streams.Scan(ctx, js, streams.Results, streams.ResultSubject(flow, "*"), since, func(m jetstream.Msg) error {
+	err = streams.Scan(ctx, js, streams.Results, "result."+streams.Token(flow)+".*", since, func(m jetstream.Msg) error {
 		var r sinewv1.LoadResult
 		if proto.Unmarshal(m.Data(), &r) != nil {
 			return nil
