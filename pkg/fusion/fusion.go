@@ -79,7 +79,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{}
+		// The default transport keeps 2 idle connections per host: with a
+		// loader's dozens of concurrent posts, every other request would
+		// open a new connection (and TLS session) to the pod.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 128
+		hc = &http.Client{Transport: tr}
 	}
 	return &Client{cfg: cfg, base: base, hc: hc}, nil
 }

@@ -307,7 +307,9 @@ func New(opts Options) Topology {
 		pc(BatchIn, TransformBatch, "transform"),
 		withBase(pc(FusionCmd, LoaderFusion, "load"), opts.LoadRetryBase),
 		withBase(pc(EpicCmd, LoaderEpic, "load"), opts.LoadRetryBase),
-		pc(Results, ReconResults, "reconcile"),
+		// The GL flow reconciles per batch result; inventory flows per day
+		// (the reconciler reads their results with streams.Scan).
+		pc(Results, ReconResults, "reconcile", "result.resolute-gl.>"),
 		// Unlimited deliveries: a transient failure to record a dead letter
 		// is retried until it succeeds (an undecodable advisory is still
 		// recorded as a dead letter of ADVISORIES).

@@ -99,6 +99,14 @@ func (s *Service) postOnce(ctx context.Context, d *bus.Delivery, flow, idemKey s
 func (s *Service) postOnceTry(ctx context.Context, d *bus.Delivery, flow, idemKey string,
 	find func(context.Context) (*effect, error), post func(context.Context) (*effect, error)) (*effect, error) {
 	key := claimKey(flow, idemKey)
+	// The common case is a key never seen: claim it at once (one write,
+	// no read); only a key that exists is read and looked at.
+	first := &claim{State: claimPosting, Attempt: 1, At: time.Now().UTC()}
+	if rev, err := s.claims.put(ctx, key, 0, first); err == nil {
+		return s.post(ctx, key, rev, first, post)
+	} else if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSeq(err) {
+		return nil, err
+	}
 	for {
 		cl, rev, err := s.claims.get(ctx, key)
 		if err != nil {
@@ -134,23 +142,28 @@ func (s *Service) postOnceTry(ctx context.Context, d *bus.Delivery, flow, idemKe
 		} else if err != nil {
 			return nil, err
 		}
-		ef, err := post(ctx)
-		if err != nil {
-			var fe *fusion.Error
-			if !errors.As(err, &fe) {
-				// No answer: the post may still land. Record that, so the
-				// next try waits out the timeout before reading.
-				next.Lost = true
-				_, _ = s.claims.put(ctx, key, rev, next)
-				return nil, busError("post", err)
-			}
-			if fe.Temporary() {
-				return nil, busError("post", err) // answered: Fusion did not take it, or find will show it
-			}
-			ef = &effect{outcome: "rejected", code: fusionCode(fe), detail: clip(fe.Error(), 400)}
-		}
-		return ef, s.settle(ctx, key, rev, attempt, ef)
+		return s.post(ctx, key, rev, next, post)
 	}
+}
+
+// post sends a claimed command and records its effect.
+func (s *Service) post(ctx context.Context, key string, rev uint64, cl *claim, post func(context.Context) (*effect, error)) (*effect, error) {
+	ef, err := post(ctx)
+	if err != nil {
+		var fe *fusion.Error
+		if !errors.As(err, &fe) {
+			// No answer: the post may still land. Record that, so the
+			// next try waits out the timeout before reading.
+			cl.Lost = true
+			_, _ = s.claims.put(ctx, key, rev, cl)
+			return nil, busError("post", err)
+		}
+		if fe.Temporary() {
+			return nil, busError("post", err) // answered: Fusion did not take it, or find will show it
+		}
+		ef = &effect{outcome: "rejected", code: fusionCode(fe), detail: clip(fe.Error(), 400)}
+	}
+	return ef, s.settle(ctx, key, rev, cl.Attempt, ef)
 }
 
 // settle records the effect under the key.

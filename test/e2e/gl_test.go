@@ -23,7 +23,7 @@ type fusionProc struct {
 	log *bytes.Buffer
 }
 
-func startFusion(t *testing.T, args ...string) *fusionProc {
+func startFusion(t testing.TB, args ...string) *fusionProc {
 	t.Helper()
 	addr := freeAddr(t)
 	f := &fusionProc{url: "http://" + addr, log: &bytes.Buffer{}}
@@ -59,7 +59,7 @@ func startFusion(t *testing.T, args ...string) *fusionProc {
 	return f
 }
 
-func (f *fusionProc) get(t *testing.T, path string, out any) {
+func (f *fusionProc) get(t testing.TB, path string, out any) {
 	t.Helper()
 	resp, err := http.Get(f.url + path)
 	if err != nil {

@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -58,7 +58,7 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -91,7 +91,7 @@ func up(t *testing.T, dataDir string, a addrs) (*system, time.Duration) {
 }
 
 // upWith is up with more flags and environment variables.
-func upWith(t *testing.T, dataDir string, a addrs, flags, env []string) (*system, time.Duration) {
+func upWith(t testing.TB, dataDir string, a addrs, flags, env []string) (*system, time.Duration) {
 	t.Helper()
 	s := &system{natsURL: "nats://" + a.nats, httpAddr: a.http, log: &bytes.Buffer{}, exited: make(chan error, 1)}
 	if a.fusion == "" {
@@ -137,7 +137,7 @@ func upWith(t *testing.T, dataDir string, a addrs, flags, env []string) (*system
 }
 
 // stop sends SIGINT and expects a clean exit.
-func (s *system) stop(t *testing.T) {
+func (s *system) stop(t testing.TB) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/mllp"
+)
+
+// dispense is a Willow RDS^O13 with its prescription number (the
+// transaction's reference in Fusion) and control id filled in.
+func dispense(rx string, n int) []byte {
+	return fmt.Appendf(nil, "MSH|^~\\&|WILLOW|STMARYS|SINEW|STMARYS|20261126075500||RDS^O13^RDS_O13|B%09d|P|2.5.1\r"+
+		"PID|1||E1234567^^^STMARYS^MR||TESTPATIENT^ALPHA||19700101|F\r"+
+		"PV1|1|I|ED^^^STMARYS\r"+
+		"ORC|RE|%[2]s|%[2]s||CM\r"+
+		"RXD|1|0781-3207-95^Ceftriaxone 1 g vial^NDC|%[3]s|2|EA^^UCUM||%[2]s\r"+
+		"ZRX|Y|EDPHARM\r", n, rx, time.Now().UTC().Format("20060102150405"))
+}
+
+type sent struct {
+	rx string
+	at time.Time
+}
+
+// drive sends n dispenses over conns MLLP connections, at rate messages a
+// second in total (as fast as acknowledged when rate is 0), and returns
+// when each was sent.
+func drive(b *testing.B, addr string, n, conns, rate int, prefix string) []sent {
+	ctx := context.Background()
+	out := make([]sent, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := range conns {
+		wg.Go(func() {
+			cl, err := mllp.Dial(ctx, mllp.ClientConfig{Addr: addr, Match: hl7.AckMatches, AckTimeout: 10 * time.Second})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer cl.Close()
+			for i := c; i < n; i += conns {
+				if rate > 0 { // open loop: message i is due at i/rate
+					if wait := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); wait > 0 {
+						time.Sleep(wait)
+					}
+				}
+				rx := fmt.Sprintf("%s%08d", prefix, i)
+				at := time.Now()
+				if _, err := cl.Send(ctx, dispense(rx, i)); err != nil {
+					b.Error(err)
+					return
+				}
+				out[i] = sent{rx: rx, at: at}
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// accepted waits until fusionsim holds every reference in s and returns
+// each one's latency, MLLP send to the row's creation in Fusion.
+func accepted(b *testing.B, f *fusionProc, s []sent) ([]time.Duration, time.Time) {
+	want := make(map[string]time.Time, len(s))
+	for _, x := range s {
+		want[x.rx] = x.at
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		var rows []struct {
+			TransactionReference string
+			CreatedAt            time.Time
+		}
+		f.get(b, "/sim/inventory", &rows)
+		var lat []time.Duration
+		var last time.Time
+		for _, r := range rows {
+			if at, ok := want[r.TransactionReference]; ok {
+				lat = append(lat, r.CreatedAt.Sub(at))
+				if r.CreatedAt.After(last) {
+					last = r.CreatedAt
+				}
+			}
+		}
+		if len(lat) >= len(s) {
+			slices.Sort(lat)
+			return lat, last
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d transactions in Fusion after 5 min", len(lat), len(s))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// benchFlags are extra `sinew up` flags for BenchmarkEndToEnd, from
+// $SINEW_BENCH_UP_FLAGS (e.g. "--sync-always=false").
+var benchFlags = strings.Fields(os.Getenv("SINEW_BENCH_UP_FLAGS"))
+
+func pct(lat []time.Duration, p float64) time.Duration {
+	return lat[min(len(lat)-1, int(float64(len(lat))*p))]
+}
+
+// BenchmarkEndToEnd measures MLLP receipt to acceptance by fusionsim for
+// pharmacy dispenses through ingest, transform and loader on `sinew up`
+// (one process: NATS, every service) and fusionsim (another), both on
+// this machine: latency at a steady 1,000 messages/s over 8 connections,
+// and the highest rate sustained when 16 connections send as fast as they
+// are acknowledged. Run with -benchtime 1x.
+func BenchmarkEndToEnd(b *testing.B) {
+	fusion := startFusion(b, "-step", "50ms")
+	a := addrs{nats: freeAddr(b), http: freeAddr(b), mllp: freeAddr(b)}
+	s, _ := upWith(b, b.TempDir(), a, append([]string{"--fusion-url", fusion.url}, benchFlags...), append([]string{"SINEW_RECONCILER_INVENTORY_EVERY=0s"}, glEnv...))
+	defer s.stop(b)
+	run := 0
+	b.Run("steady1000", func(b *testing.B) {
+		for range b.N {
+			run++
+			n := 10000
+			lat, _ := accepted(b, fusion, drive(b, a.mllp, n, 8, 1000, fmt.Sprintf("S%d", run)))
+			b.ReportMetric(float64(pct(lat, 0.5).Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(pct(lat, 0.99).Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+		}
+	})
+	b.Run("max", func(b *testing.B) {
+		for range b.N {
+			run++
+			n := 20000
+			start := time.Now()
+			s := drive(b, a.mllp, n, 16, 0, fmt.Sprintf("M%d", run))
+			ingested := time.Since(start)
+			lat, last := accepted(b, fusion, s)
+			b.ReportMetric(float64(n)/ingested.Seconds(), "ingest-msg/s")
+			b.ReportMetric(float64(n)/last.Sub(start).Seconds(), "e2e-msg/s")
+			b.ReportMetric(float64(pct(lat, 0.99).Microseconds())/1000, "p99-ms")
+		}
+	})
+}
