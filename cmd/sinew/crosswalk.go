@@ -11,13 +11,17 @@ import (
 	"text/tabwriter"
 
 	"github.com/sinewhq/sinew/pkg/crosswalk"
+	"github.com/sinewhq/sinew/pkg/fusion"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
 func cmdCrosswalk(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: sinew crosswalk [--kind coa|item|department|uom] load FILE | show [--version V] | versions | diff V1 [V2]")
+		fmt.Fprintln(stderr, "usage: sinew crosswalk [--kind coa|item|department|uom] load FILE | show [--version V] | versions | diff V1 [V2]\n       sinew crosswalk chart pull --fusion-url URL | chart load FILE | chart show")
 		return exitError(2)
+	}
+	if args[0] == "chart" {
+		return cmdChart(ctx, args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("sinew crosswalk "+args[0], flag.ContinueOnError)
 	url := fs.String("nats", natsURLDefault(), "NATS URL")
@@ -214,4 +218,72 @@ func codesVerb(ctx context.Context, st *crosswalk.Store, verb, kind, version str
 		fmt.Fprintf(stderr, "sinew crosswalk: unknown verb %q\n", verb)
 		return exitError(2)
 	}
+}
+
+// cmdChart keeps the valid account combinations mapped journal lines are
+// checked against: pulled from Fusion (accountCombinationsLOV), or loaded
+// from an exported CSV, into the crosswalk bucket.
+func cmdChart(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sinew crosswalk chart", flag.ContinueOnError)
+	url := fs.String("nats", natsURLDefault(), "NATS URL")
+	fusionURL := fs.String("fusion-url", os.Getenv("SINEW_FUSION_URL"), "pull: Fusion's base URL")
+	user := fs.String("fusion-user", os.Getenv("SINEW_FUSION_USER"), "pull: Basic user ($SINEW_FUSION_USER)")
+	password := os.Getenv("SINEW_FUSION_PASSWORD") // not a flag: it would show in ps
+	pos, err := parse(fs, args, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return errors.New("usage: sinew crosswalk chart pull --fusion-url URL | load FILE | show")
+	}
+	c, err := dial(*url)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	kv, err := c.js.KeyValue(ctx, streams.KVCrosswalk)
+	if err != nil {
+		return err
+	}
+	st := crosswalk.NewStore(kv)
+	var data []byte
+	switch pos[0] {
+	case "show":
+		ch, err := st.Chart(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d valid combinations of %d segments\n", ch.Len(), ch.Segments)
+		return nil
+	case "load":
+		if len(pos) != 2 {
+			return errors.New("crosswalk chart load: want one CSV file")
+		}
+		if data, err = os.ReadFile(pos[1]); err != nil {
+			return err
+		}
+	case "pull":
+		if *fusionURL == "" {
+			return errors.New("crosswalk chart pull: --fusion-url (or $SINEW_FUSION_URL) is required")
+		}
+		fc, err := fusion.New(fusion.Config{BaseURL: *fusionURL, Username: *user, Password: password})
+		if err != nil {
+			return err
+		}
+		combos, err := fc.AccountCombinations(ctx)
+		if err != nil {
+			return err
+		}
+		if data, err = crosswalk.ChartCSV(combos); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("crosswalk chart: unknown verb %q", pos[0])
+	}
+	ch, err := st.SaveChart(ctx, data)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "chart stored: %d valid combinations of %d segments; batches are checked against it from now on\n", ch.Len(), ch.Segments)
+	return nil
 }

@@ -41,8 +41,10 @@ func ChartCSV(combos [][]string) ([]byte, error) {
 }
 
 // SaveChart stores a chart CSV as the current valid combinations (the
-// bucket keeps earlier ones as history). It is checked first.
-func SaveChart(ctx context.Context, kv jetstream.KeyValue, data []byte) (*Chart, error) {
+// bucket keeps earlier ones as history). It is checked first. From then
+// on it is the chart mapped lines are checked against, in place of the
+// configured file.
+func (s *Store) SaveChart(ctx context.Context, data []byte) (*Chart, error) {
 	c, err := ParseChart(bytes.NewReader(data))
 	if err != nil {
 		return nil, err
@@ -50,15 +52,15 @@ func SaveChart(ctx context.Context, kv jetstream.KeyValue, data []byte) (*Chart,
 	if c.Len() == 0 {
 		return nil, errors.New("crosswalk: chart: no combinations")
 	}
-	if _, err := kv.Put(ctx, chartKey, data); err != nil {
+	if _, err := s.kv.Put(ctx, chartKey, data); err != nil {
 		return nil, fmt.Errorf("crosswalk: store chart: %w", err)
 	}
 	return c, nil
 }
 
-// LoadChart returns the stored chart, or ErrNoVersion when none was saved.
-func LoadChart(ctx context.Context, kv jetstream.KeyValue) (*Chart, error) {
-	e, err := kv.Get(ctx, chartKey)
+// Chart returns the stored chart, or ErrNoVersion when none was saved.
+func (s *Store) Chart(ctx context.Context) (*Chart, error) {
+	e, err := s.kv.Get(ctx, chartKey)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, ErrNoVersion
 	} else if err != nil {

@@ -250,6 +250,13 @@ func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 		return fmt.Errorf("current crosswalk: %w", err) // retried: never map with a stale table
 	}
 	opts.Crosswalk = xw
+	// Valid combinations pulled from Fusion (`sinew crosswalk chart pull`)
+	// replace the configured chart file.
+	if chart, err := s.xw.Chart(ctx); err == nil {
+		opts.Chart = chart
+	} else if !errors.Is(err, crosswalk.ErrNoVersion) {
+		return fmt.Errorf("chart: %w", err)
+	}
 	// A Clarity extract (CSV, Parquet) is converted to the Resolute record
 	// stream first; the same checks and mapping then apply.
 	format := m.GetEnvelope().GetBusinessKeys()["format"]

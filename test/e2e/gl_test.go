@@ -315,3 +315,42 @@ func TestGLFaultsRecoveredByPolling(t *testing.T) {
 	exactlyOnce(t, fusion, 2)
 	s.stop(t)
 }
+
+// TestGLChartPulledFromFusion: the valid combinations are pulled from
+// Fusion (accountCombinationsLOV) into Sinew; a batch mapped to a
+// combination Fusion no longer has is then quarantined with its report
+// before anything reaches Fusion, instead of failing in Journal Import.
+func TestGLChartPulledFromFusion(t *testing.T) {
+	demo, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "demo", "chart.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart := filepath.Join(t.TempDir(), "chart.csv")
+	if err := os.WriteFile(chart, []byte(strings.ReplaceAll(string(demo), "101,6010,40210,300,000\n", "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fusion := startFusion(t, "-step", "50ms", "-chart", chart)
+	dir := t.TempDir()
+	s := upGL(t, dir, newAddrs(t), fusion)
+	t.Setenv("SINEW_FUSION_USER", "sinew")
+	t.Setenv("SINEW_FUSION_PASSWORD", "sinew")
+	out, err := s.cli(t, "crosswalk", "chart", "pull", "--fusion-url", fusion.url)
+	if err != nil || !strings.Contains(out, "11 valid combinations") {
+		t.Fatalf("chart pull: %v\n%s", err, out)
+	}
+	drop(t, dir, "hb_ef04.txt", func(f *os.File) {
+		f.WriteString("H|HB-CHART|2026-01-16T02:00:00Z|HB|2026-01-15\n" +
+			"D|L1|2026-01-15|10|6010|40100|COM|BCBS|CHG||100.00|1|room\n" +
+			"D|L2|2026-01-15|10|6010|40200|MCR|MEDICARE|CHG||50.00|1|lab\n" +
+			"D|L3|2026-01-15|10|6010|11010|COM|BCBS|CHG|150.00||1|AR\n" +
+			"T|3|150.00|150.00\n")
+	})
+	waitFor(t, "the batch quarantined", 30*time.Second, func() (bool, string) {
+		out, _ := s.cli(t, "dlq", "list", "--json")
+		return strings.Contains(out, "HB-CHART") && strings.Contains(out, "not a valid combination"), out
+	})
+	if up := fusion.uploads(t); len(up) != 0 {
+		t.Errorf("%d uploads reached Fusion", len(up))
+	}
+	s.stop(t)
+}
