@@ -135,7 +135,8 @@ func waitRecon(t *testing.T, s *system, batch, want string, wantErr bool) string
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		out, err := s.cli(t, "recon", "report", "--flow", "resolute-gl", "--batch", batch)
-		if strings.Contains(out, want) && (err != nil) == wantErr {
+		// The summary line, not a row: rows are published before it.
+		if strings.Contains(out, "batch "+batch+": "+strings.ToUpper(want)+" ") && (err != nil) == wantErr {
 			return out
 		}
 		if time.Now().After(deadline) {
