@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,6 +44,7 @@ type upFlags struct {
 	configPath string
 	noTraffic  bool
 	fusionAddr string
+	pprofAddr  string
 	fusionURL  string
 	syncAlways bool
 	logLevel   string
@@ -67,6 +69,7 @@ func cmdUp(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.fusionAddr, "fusion-addr", "127.0.0.1:8090", "listener of the embedded Fusion simulator")
 	fs.StringVar(&f.fusionURL, "fusion-url", "", "base URL of an external Fusion (or fusionsim); the embedded simulator is not started")
 	fs.BoolVar(&f.syncAlways, "sync-always", true, "fsync every JetStream write (single-node durability)")
+	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address (profiling; off when empty)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default: each service's config, else info)")
 	if _, err := parse(fs, args, stderr); err != nil {
 		return err
@@ -163,6 +166,19 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 	ln, err := net.Listen("tcp", f.httpAddr)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
+	}
+	if f.pprofAddr != "" {
+		pl, err := net.Listen("tcp", f.pprofAddr)
+		if err != nil {
+			return fmt.Errorf("pprof: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		ps := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ps.Serve(pl) }()
+		defer ps.Close()
 	}
 	runCtx, stopAll := context.WithCancel(ctx)
 	defer stopAll()

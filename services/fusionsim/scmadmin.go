@@ -29,6 +29,12 @@ func (s *Server) scmAdminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sim/inventory", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.InventoryRows())
 	})
+	mux.HandleFunc("GET /sim/inventory/count", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		n := len(s.scm.staged)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]int{"rows": n})
+	})
 	mux.HandleFunc("GET /sim/inventory/lines", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.InventoryLines())
 	})
