@@ -54,7 +54,7 @@ type Config struct {
 func DefaultConfig() Config {
 	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute},
 		FlowsFile: "flows.yaml", ReadLag: 2 * time.Minute, PollInterval: 2 * time.Second, Workers: 2,
-		InventoryEvery: time.Minute}
+		InventoryEvery: 5 * time.Minute}
 	c.HTTPAddr = "127.0.0.1:9104"
 	return c
 }
