@@ -116,18 +116,7 @@ func cmdCrosswalk(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		changes := crosswalk.Diff(a, b)
-		for _, ch := range changes {
-			switch ch.Op {
-			case "added":
-				fmt.Fprintf(stdout, "+ %s -> %s\n", ch.Key, ch.To)
-			case "removed":
-				fmt.Fprintf(stdout, "- %s -> %s\n", ch.Key, ch.From)
-			default:
-				fmt.Fprintf(stdout, "~ %s: %s -> %s\n", ch.Key, ch.From, ch.To)
-			}
-		}
-		fmt.Fprintf(stdout, "%d changes from %s to %s\n", len(changes), a.Version, b.Version)
+		printChanges(stdout, crosswalk.Diff(a, b), a.Version, b.Version)
 		return nil
 	default:
 		fmt.Fprintf(stderr, "sinew crosswalk: unknown verb %q\n", args[0])
@@ -201,18 +190,7 @@ func codesVerb(ctx context.Context, st *crosswalk.Store, verb, kind, version str
 		if err != nil {
 			return err
 		}
-		changes := crosswalk.DiffCodes(a, b)
-		for _, ch := range changes {
-			switch ch.Op {
-			case "added":
-				fmt.Fprintf(stdout, "+ %s -> %s\n", ch.Key, ch.To)
-			case "removed":
-				fmt.Fprintf(stdout, "- %s -> %s\n", ch.Key, ch.From)
-			default:
-				fmt.Fprintf(stdout, "~ %s: %s -> %s\n", ch.Key, ch.From, ch.To)
-			}
-		}
-		fmt.Fprintf(stdout, "%d changes from %s to %s\n", len(changes), a.Version, b.Version)
+		printChanges(stdout, crosswalk.DiffCodes(a, b), a.Version, b.Version)
 		return nil
 	default:
 		fmt.Fprintf(stderr, "sinew crosswalk: unknown verb %q\n", verb)
@@ -286,4 +264,19 @@ func cmdChart(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "chart stored: %d valid combinations of %d segments; batches are checked against it from now on\n", ch.Len(), ch.Segments)
 	return nil
+}
+
+// printChanges prints a crosswalk diff, a line per key, then a count.
+func printChanges(w io.Writer, changes []crosswalk.Change, from, to string) {
+	for _, ch := range changes {
+		switch ch.Op {
+		case "added":
+			fmt.Fprintf(w, "+ %s -> %s\n", ch.Key, ch.To)
+		case "removed":
+			fmt.Fprintf(w, "- %s -> %s\n", ch.Key, ch.From)
+		default:
+			fmt.Fprintf(w, "~ %s: %s -> %s\n", ch.Key, ch.From, ch.To)
+		}
+	}
+	fmt.Fprintf(w, "%d changes from %s to %s\n", len(changes), from, to)
 }

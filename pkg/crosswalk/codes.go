@@ -273,20 +273,5 @@ func DiffCodes(a, b *Codes) []Change {
 		}
 		return m
 	}
-	ia, ib := index(a), index(b)
-	var out []Change
-	for k, v := range ia {
-		if w, ok := ib[k]; !ok {
-			out = append(out, Change{Op: "removed", Key: k, From: v})
-		} else if w != v {
-			out = append(out, Change{Op: "changed", Key: k, From: v, To: w})
-		}
-	}
-	for k, w := range ib {
-		if _, ok := ia[k]; !ok {
-			out = append(out, Change{Op: "added", Key: k, To: w})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out
+	return diffIndex(index(a), index(b))
 }

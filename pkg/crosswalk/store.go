@@ -105,7 +105,11 @@ func Diff(a, b *Table) []Change {
 		}
 		return m
 	}
-	ia, ib := index(a), index(b)
+	return diffIndex(index(a), index(b))
+}
+
+// diffIndex lists the changes between two key → value indexes, by key.
+func diffIndex(ia, ib map[string]string) []Change {
 	var out []Change
 	for k, v := range ia {
 		if w, ok := ib[k]; !ok {
