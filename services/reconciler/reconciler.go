@@ -170,7 +170,7 @@ func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, r *sinewv1.L
 	for gid := range rejectedGroups {
 		in.RejectedGroups = append(in.RejectedGroups, gid)
 	}
-	expectVisible := r.GetOutcome() != "failed" || len(r.GetTargetIds()) > 1
+	expectVisible := r.GetOutcome() != "failed" // a failed batch is a variance whatever else shows
 	deadline := time.Now().Add(s.cfg.ReadLag)
 	var res *recon.Result
 	for {
