@@ -256,7 +256,7 @@ func (s *Service) followLoad(ctx context.Context, cmd *sinewv1.JournalBatch, st 
 		return s.update(ctx, cmd.BatchId, func(st *batchstate.State) {
 			st.Upload.Status = string(load.Status)
 			for i := range st.Groups {
-				st.Groups[i].Step, st.Groups[i].Detail = batchstate.GroupFailed, "not loaded"
+				st.Groups[i].Step, st.Groups[i].Detail = batchstate.GroupFailed, detail
 			}
 			st.Advance(batchstate.Failed, detail, time.Now())
 		})
@@ -442,6 +442,9 @@ func (s *Service) finish(ctx context.Context, d *bus.Delivery, cmd *sinewv1.Jour
 		outcome, step = OutcomeRejected, batchstate.Rejected
 	}
 	detail := fmt.Sprintf("%d of %d groups imported, %d rejected, %d failed", imported, len(st.Groups), rejected, failed)
+	if len(why) > 0 {
+		detail += ": " + clip(strings.Join(why, "; "), 300)
+	}
 	if st.Step != batchstate.Reconciled {
 		var err error
 		if st, err = s.update(ctx, cmd.BatchId, func(st *batchstate.State) { st.Advance(step, detail, time.Now()) }); err != nil {

@@ -1,0 +1,190 @@
+package loader_test
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
+
+	"github.com/sinewhq/sinew/pkg/batchstate"
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/fbdi"
+	"github.com/sinewhq/sinew/pkg/money"
+	"github.com/sinewhq/sinew/pkg/natstest"
+	"github.com/sinewhq/sinew/pkg/streams"
+	"github.com/sinewhq/sinew/services/fusionsim"
+	"github.com/sinewhq/sinew/services/loader"
+)
+
+// glZip writes a balanced two-line journal for group with journal source
+// source, as the transform would.
+func glZip(t *testing.T, source string, group int64) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := fbdi.NewWriter(&b, fbdi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)
+	for i, side := range []bool{true, false} {
+		l := fbdi.Line{LedgerName: "US Primary Ledger", AccountingDate: day, DateCreated: day, Source: source, Category: "Revenue",
+			Currency: "USD", Segments: []string{"101", "1000", "11010", "000", "000"}, BatchName: "B1", JournalName: "B1-J1",
+			Reference21: "B1:" + string(rune('1'+i)), GroupID: group}
+		if side {
+			l.EnteredDR, l.HasDR = money.Amount(1000), true
+		} else {
+			l.Segments = []string{"101", "6010", "40100", "300", "000"}
+			l.EnteredCR, l.HasCR = money.Amount(1000), true
+		}
+		if err := w.Write(&l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+type env struct {
+	js  jetstream.JetStream
+	pub *bus.Bus
+}
+
+func start(t *testing.T) *env {
+	t.Helper()
+	opts := streams.DefaultOptions()
+	opts.LoadRetryBase = 50 * time.Millisecond
+	_, nc, js := natstest.StartWithTopology(t, opts)
+	newBus := func(name string) *bus.Bus {
+		b, err := bus.New(nc, bus.Config{}, bus.Options{Service: name, Logger: zerolog.Nop(), AuditSecret: []byte("test")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	sc := fusionsim.DefaultSimConfig()
+	sc.Step = 2 * time.Millisecond
+	sim, err := fusionsim.NewServer(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(sim.Handler())
+	t.Cleanup(hs.Close)
+	t.Cleanup(sim.Close)
+	cfg := loader.DefaultConfig()
+	cfg.Topology = opts
+	cfg.FlowsFile = "../../flows.yaml"
+	cfg.Fusion.BaseURL = hs.URL
+	cfg.CallbackAddr = ""
+	cfg.PollInterval, cfg.MaxPollInterval = 5*time.Millisecond, 50*time.Millisecond
+	cfg.ReadLag, cfg.SettleTime = 100*time.Millisecond, 100*time.Millisecond
+	ld, err := loader.New(cfg, newBus("loader"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.Run(t, ld)
+	return &env{js: js, pub: newBus("transform")}
+}
+
+// command stores zip and publishes the journal-batch command for it.
+func (e *env) command(t *testing.T, batch, source string, group int64, zip []byte) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := e.js.ObjectStore(ctx, streams.ObjFBDI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := batch + ".zip"
+	if _, err := store.PutBytes(ctx, key, zip); err != nil {
+		t.Fatal(err)
+	}
+	cmd := &sinewv1.JournalBatch{
+		Envelope: &sinewv1.Envelope{EventId: bus.EventID(batch), Flow: "resolute-gl", SourceId: batch, IdempotencyKey: "resolute-gl:" + batch,
+			BusinessKeys: map[string]string{"sha256": strings.Repeat("ab", 32), "lines": "2", "debit": "10.00", "credit": "10.00"}},
+		BatchId: batch, Ledger: "US Primary Ledger", JeSource: source, JeCategory: "Revenue", AccountingDate: "2026-01-15",
+		ObjectKey: key, Journals: []*sinewv1.Journal{{GroupId: group, Name: "B1-J1"}},
+	}
+	if _, err := e.pub.Publish(ctx, streams.FusionCmdSubject("resolute-gl", "import"), "fbdi:"+batch, cmd); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// result waits for the batch's result on RESULTS.
+func (e *env) result(t *testing.T, batch string) (string, *sinewv1.LoadResult) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		var got *sinewv1.LoadResult
+		var subject string
+		_ = streams.Scan(context.Background(), e.js, streams.Results, "result.resolute-gl.*", time.Time{}, func(m jetstream.Msg) error {
+			r := &sinewv1.LoadResult{}
+			if proto.Unmarshal(m.Data(), r) == nil && r.GetEnvelope().GetSourceId() == batch {
+				got, subject = r, m.Subject()
+			}
+			return nil
+		})
+		if got != nil {
+			return subject, got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no result for %s", batch)
+	return "", nil
+}
+
+func TestJournalBatchOutcomes(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	states, err := batchstate.Open(ctx, e.js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, batch          string
+		fileGroup, cmdGroup int64
+		zip                  []byte
+		outcome, want        string
+	}{
+		{"imported", "B-OK", 42, 42, nil, "imported", "Journal Import request"},
+		// The file carries one GROUP_ID, the job's parameters another:
+		// Journal Import finds no rows, says SUCCEEDED and "0 group id(s)".
+		{"zero-group trap", "B-TRAP", 44, 43, nil, "failed", "imported 0 group id(s)"},
+		// A file the loader cannot load: ERROR, nothing in the interface.
+		{"load error", "B-BAD", 45, 45, []byte("PK\x03\x04 not a zip"), "failed", "no rows reached GL_INTERFACE"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			zip := c.zip
+			if zip == nil {
+				zip = glZip(t, "Epic Resolute", c.fileGroup)
+			}
+			e.command(t, c.batch, "Epic Resolute", c.cmdGroup, zip)
+			subject, r := e.result(t, c.batch)
+			if r.GetOutcome() != c.outcome || !strings.HasSuffix(subject, "."+c.outcome) {
+				t.Fatalf("%s: outcome %s on %s, want %s", c.batch, r.GetOutcome(), subject, c.outcome)
+			}
+			st, err := states.Get(ctx, "resolute-gl", c.batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := st.Detail
+			for _, g := range st.Groups {
+				text += " | " + g.Detail
+			}
+			if !strings.Contains(text, c.want) {
+				t.Errorf("%s: state %s %q, want %q", c.batch, st.Step, text, c.want)
+			}
+			if st.Upload.RequestID == "" || st.Upload.Attempt != 1 {
+				t.Errorf("upload %+v", st.Upload)
+			}
+		})
+	}
+}
