@@ -149,10 +149,10 @@ func TestJournalBatchOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		name, batch          string
+		name, batch         string
 		fileGroup, cmdGroup int64
-		zip                  []byte
-		outcome, want        string
+		zip                 []byte
+		outcome, want       string
 	}{
 		{"imported", "B-OK", 42, 42, nil, "imported", "Journal Import request"},
 		// The file carries one GROUP_ID, the job's parameters another:
