@@ -157,3 +157,19 @@ func batchFailure(err error) ([]BatchPartResult, error) {
 func partError(status int, payload json.RawMessage) *Error {
 	return readError(&http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(payload))})
 }
+
+// StagedFromPayload reads the payload of a batch part that created an
+// inventoryStagedTransactions row.
+func StagedFromPayload(payload json.RawMessage) (*StagedTransaction, error) {
+	var w wireInvTxn
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if err := dec.Decode(&w); err != nil {
+		return nil, &ProtocolError{Op: "batch", Err: err}
+	}
+	st, err := w.staged()
+	if err != nil {
+		return nil, &ProtocolError{Op: "batch", Err: err}
+	}
+	return &st, nil
+}

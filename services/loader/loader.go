@@ -51,6 +51,11 @@ type Config struct {
 	// SettleTime is how long a submission whose answer was lost (a crash,
 	// a timeout) is given to show up in Fusion before it is sent again.
 	SettleTime time.Duration `yaml:"settle_time"`
+	// BatchSize > 1 sends inventory transactions posted at the same moment
+	// in one of Fusion's batch requests (up to BatchSize rows, waiting at
+	// most BatchLinger for more); 1 posts each on its own.
+	BatchSize   int           `yaml:"batch_size"`
+	BatchLinger time.Duration `yaml:"batch_linger"`
 	// FusionAttempts is how often a batch's steps are tried within one
 	// delivery when Fusion fails temporarily.
 	FusionAttempts int `yaml:"fusion_attempts"`
@@ -64,7 +69,8 @@ func DefaultConfig() Config {
 	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute},
 		FlowsFile: "flows.yaml", CallbackAddr: "127.0.0.1:9113",
 		PollInterval: 2 * time.Second, MaxPollInterval: time.Minute, MaxBatchTime: 2 * time.Hour,
-		SettleTime: 10 * time.Minute, ReadLag: 2 * time.Minute, FusionAttempts: 8, Workers: 32}
+		SettleTime: 10 * time.Minute, ReadLag: 2 * time.Minute, FusionAttempts: 8, Workers: 32,
+		BatchSize: 50, BatchLinger: 2 * time.Millisecond}
 	c.HTTPAddr = "127.0.0.1:9103"
 	return c
 }
@@ -76,6 +82,7 @@ type Service struct {
 	fusion *fusion.Client
 	states *batchstate.Store
 	claims claims
+	batch  *batcher    // nil: one post per transaction
 	gl     *flows.Flow // nil when the resolute-gl flow is not configured
 	wake   *waker
 	ready  atomic.Bool
@@ -98,6 +105,9 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		return nil, fmt.Errorf("loader: bucket %s: %w", streams.KVIdempotency, err)
 	}
 	s := &Service{cfg: cfg, bus: b, fusion: fc, states: st, claims: claims{kv: idem}, wake: newWaker()}
+	if cfg.BatchSize > 1 {
+		s.batch = newBatcher(fc, cfg.BatchSize, max(cfg.BatchLinger, time.Millisecond))
+	}
 	if s.cfg.PollInterval <= 0 {
 		s.cfg.PollInterval = 2 * time.Second
 	}
@@ -133,6 +143,9 @@ func (s *Service) Run(ctx context.Context) error {
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
+	}
+	if s.batch != nil {
+		go s.batch.run(ctx)
 	}
 	c, ok := streams.New(s.cfg.Topology).Consumer(streams.LoaderFusion)
 	if !ok {

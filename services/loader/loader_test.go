@@ -3,6 +3,7 @@ package loader_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
@@ -57,6 +59,7 @@ func glZip(t *testing.T, source string, group int64) []byte {
 type env struct {
 	js  jetstream.JetStream
 	pub *bus.Bus
+	sim *fusionsim.Server
 }
 
 func start(t *testing.T) *env {
@@ -92,7 +95,7 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	natstest.Run(t, ld)
-	return &env{js: js, pub: newBus("transform")}
+	return &env{js: js, pub: newBus("transform"), sim: sim}
 }
 
 // command stores zip and publishes the journal-batch command for it.
@@ -186,5 +189,56 @@ func TestJournalBatchOutcomes(t *testing.T) {
 				t.Errorf("upload %+v", st.Upload)
 			}
 		})
+	}
+}
+
+// TestInventoryBatches: transactions posted together go in batch
+// requests; the one Fusion refuses fails alone, every other is posted once.
+func TestInventoryBatches(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	const n = 30
+	for i := range n {
+		item := "RX-1002"
+		if i == 7 {
+			item = "RX-9999" // not in Fusion's item master
+		}
+		key := fmt.Sprintf("willow-inventory:epic.willow:rx-%d:1", i)
+		cmd := &sinewv1.InventoryTransaction{
+			Envelope:     &sinewv1.Envelope{EventId: bus.EventID(key), Flow: "willow-inventory", SourceId: fmt.Sprintf("RX%d", i), IdempotencyKey: key},
+			Organization: "MAIN", Subinventory: "PHARM-MAIN", ItemNumber: item, TransactionType: "Miscellaneous Issue",
+			Quantity: &sinewv1.Quantity{Value: "-1", Uom: "EA"}, TransactionDate: timestamppb.New(time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)),
+			SourceHeaderId: fmt.Sprint(1000 + i), SourceLineId: "1", Program_340B: i%2 == 0,
+		}
+		if _, err := e.pub.Publish(ctx, streams.FusionCmdSubject("willow-inventory", "inventory"), key, cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	outcomes := map[string]int{}
+	for time.Now().Before(deadline) {
+		outcomes = map[string]int{}
+		_ = streams.Scan(ctx, e.js, streams.Results, "result.willow-inventory.*", time.Time{}, func(m jetstream.Msg) error {
+			outcomes[m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:]]++
+			return nil
+		})
+		if outcomes["accepted"]+outcomes["rejected"] == n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if outcomes["accepted"] != n-1 || outcomes["rejected"] != 1 {
+		t.Fatalf("outcomes %v, want %d accepted and 1 rejected", outcomes, n-1)
+	}
+	rows := e.sim.InventoryLines()
+	processed := 0
+	for _, l := range rows {
+		if l.Rows != 1 {
+			t.Errorf("source line %d/%d has %d rows", l.SourceHeaderID, l.SourceLineID, l.Rows)
+		}
+		processed += l.Processed
+	}
+	if processed != n-1 {
+		t.Errorf("%d rows processed, want %d", processed, n-1)
 	}
 }

@@ -1,0 +1,140 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/sinewhq/sinew/pkg/fusion"
+)
+
+// batcher gathers the inventory transactions that handlers post at the
+// same moment into one of Fusion's batch requests: one HTTP call (and one
+// API call against the pod's limits) for up to size rows. Each handler
+// still claims its key before and records its outcome after, so exactly
+// one effect holds as with single posts: a batch is all-or-none, and a
+// batch whose answer is lost is settled row by row by reading Fusion.
+type batcher struct {
+	fusion  *fusion.Client
+	size    int
+	linger  time.Duration
+	in      chan *batchItem
+	stopped chan struct{} // closed when run returns: posts go one by one
+}
+
+type batchItem struct {
+	ctx  context.Context
+	t    fusion.InventoryTransaction
+	done chan batchOutcome
+}
+
+type batchOutcome struct {
+	st  *fusion.StagedTransaction
+	err error
+}
+
+func newBatcher(c *fusion.Client, size int, linger time.Duration) *batcher {
+	return &batcher{fusion: c, size: size, linger: linger, in: make(chan *batchItem), stopped: make(chan struct{})}
+}
+
+// post sends t in the next batch and waits for its own outcome.
+func (b *batcher) post(ctx context.Context, t fusion.InventoryTransaction) (*fusion.StagedTransaction, error) {
+	it := &batchItem{ctx: ctx, t: t, done: make(chan batchOutcome, 1)}
+	select {
+	case b.in <- it:
+	case <-b.stopped: // draining at shutdown
+		return b.fusion.CreateInventoryTransaction(ctx, t)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case o := <-it.done:
+		return o.st, o.err
+	case <-ctx.Done():
+		// The batch may still land: the claim says "posting", and the
+		// next try reads Fusion before posting again.
+		return nil, ctx.Err()
+	}
+}
+
+// run collects items until ctx ends: a batch goes when it is full or
+// linger after its first item, whichever is first.
+func (b *batcher) run(ctx context.Context) {
+	defer close(b.stopped)
+	for {
+		var items []*batchItem
+		select {
+		case <-ctx.Done():
+			return
+		case it := <-b.in:
+			items = append(items, it)
+		}
+		timer := time.NewTimer(b.linger)
+	gather:
+		for len(items) < b.size {
+			select {
+			case it := <-b.in:
+				items = append(items, it)
+			case <-timer.C:
+				break gather
+			case <-ctx.Done():
+				break gather
+			}
+		}
+		timer.Stop()
+		go b.send(context.WithoutCancel(ctx), items)
+	}
+}
+
+// send posts items as one batch. A part Fusion refuses fails alone: the
+// rest, which did not take effect (all-or-none), go again without it.
+func (b *batcher) send(ctx context.Context, items []*batchItem) {
+	for len(items) > 0 {
+		parts := make([]fusion.BatchPart, len(items))
+		for i, it := range items {
+			parts[i] = fusion.BatchPart{ID: "p" + strconv.Itoa(i), Path: fusion.InventoryStagedTransactionsPath, Operation: fusion.OpCreate, Payload: it.t}
+		}
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		res, err := b.fusion.Batch(ctx, parts)
+		cancel()
+		if err == nil {
+			for i, it := range items {
+				o := batchOutcome{err: errors.New("fusion: batch: no answer for this part")}
+				if i < len(res) {
+					o.st, o.err = fusion.StagedFromPayload(res[i].Payload)
+				}
+				it.done <- o
+			}
+			return
+		}
+		var fe *fusion.Error
+		if !errors.As(err, &fe) || fe.Temporary() || len(res) == 0 {
+			for _, it := range items { // each handler retries from its claim
+				it.done <- batchOutcome{err: err}
+			}
+			return
+		}
+		failed := map[string]*fusion.Error{}
+		for _, r := range res {
+			if r.Error != nil {
+				failed[r.ID] = r.Error
+			}
+		}
+		var again []*batchItem
+		for i, it := range items {
+			if pe, ok := failed[parts[i].ID]; ok {
+				it.done <- batchOutcome{err: pe}
+			} else {
+				again = append(again, it)
+			}
+		}
+		if len(again) == len(items) { // no part named: give every one the batch's error
+			for _, it := range items {
+				it.done <- batchOutcome{err: err}
+			}
+			return
+		}
+		items = again
+	}
+}
