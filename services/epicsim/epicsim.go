@@ -3,7 +3,7 @@
 // synthetic HL7 v2 traffic (registrations, updates, Willow dispenses with
 // 340B flags and pharmacy charges, OpTime case carts with implants, Beaker
 // reagent consumption, formulary, preference-card and supplier MFNs), and
-// drops Resolute and Clarity files.
+// drops Resolute and Clarity files and Beaker's stock counts.
 // Every patient it invents is fictitious.
 package epicsim
 
@@ -23,6 +23,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mllp"
+	"github.com/sinewhq/sinew/pkg/recon"
 	"github.com/sinewhq/sinew/pkg/resolute"
 	"github.com/sinewhq/sinew/pkg/telemetry"
 )
@@ -44,6 +45,8 @@ type Config struct {
 	Micro MicroConfig `yaml:"micro"`
 	// SFTP is Epic's outbound file share (off while its addr is empty).
 	SFTP SFTPConfig `yaml:"sftp"`
+	// Onhand shapes Beaker's stock count files (onhand.go).
+	Onhand OnhandConfig `yaml:"onhand"`
 }
 
 // MicroConfig shapes intra-day micro-batches: small balanced HB files
@@ -77,6 +80,7 @@ func DefaultConfig() Config {
 		Traffic:       TrafficConfig{Rate: 2, Seed: 1, Facility: "STMARYS"},
 		Micro:         MicroConfig{Interval: 5 * time.Minute, Journals: 2, LinesPerJournal: 5},
 		SFTP:          SFTPConfig{User: "epic", Password: "epicsim", DailyFile: true},
+		Onhand:        OnhandConfig{Interval: 24 * time.Hour, First: time.Minute, Starting: "1000"},
 	}
 	c.HTTPAddr = "127.0.0.1:9107"
 	return c
@@ -148,11 +152,27 @@ func (s *Service) Run(ctx context.Context) error {
 	gen.UnmappedRate = t.UnmappedRate
 	tick := time.NewTicker(time.Duration(float64(time.Second) / t.Rate))
 	defer tick.Stop()
+	// Stock counts are taken in this loop, between two messages: a count
+	// is a consistent snapshot of what was sent.
+	var book *StockBook
+	var countDue <-chan time.Time
+	if dir := s.cfg.onhandDrop(); dir != "" && s.cfg.Onhand.Interval > 0 {
+		if book, err = NewStockBook(s.cfg.Onhand.Starting); err != nil {
+			return err
+		}
+		countDue = time.After(s.cfg.Onhand.First)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			log.Info().Int64("sent", s.n.Load()).Msg("synthetic HL7 traffic stopped")
 			return nil
+		case <-countDue:
+			countDue = time.After(s.cfg.Onhand.Interval)
+			if err := s.takeCount(ctx, book); err != nil {
+				log.Warn().Err(err).Msg("stock count not written")
+			}
+			continue
 		case <-tick.C:
 		}
 		msg, typ := gen.Next(time.Now())
@@ -171,7 +191,33 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		s.sent.WithLabelValues(typ, code).Inc()
 		s.n.Add(1)
+		if book != nil && code == "AA" {
+			book.Consume(gen.Consumed())
+		}
 	}
+}
+
+// takeCount writes Beaker's stock count as of the next whole second and
+// waits for it: messages are stamped to the second (MSH-7), so every
+// message sent before the count is dated before it and every later one at
+// or after it, as the reconciler reads Fusion's transactions.
+func (s *Service) takeCount(ctx context.Context, book *StockBook) error {
+	at := time.Now().UTC().Truncate(time.Second).Add(time.Second)
+	data, err := book.Count(at)
+	if err != nil {
+		return err
+	}
+	dir := s.cfg.onhandDrop()
+	name, err := WriteOnhandCount(dir, at, data)
+	if err != nil {
+		return err
+	}
+	s.bus.Logger().Info().Str("file", name).Str("dir", dir).Msg("synthetic Beaker stock count dropped")
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Until(at)):
+	}
+	return nil
 }
 
 // dropResolute writes a day's balanced HB journal file matching the demo
@@ -290,6 +336,7 @@ type Generator struct {
 	rnd      *rand.Rand
 	facility string
 	seq      int
+	consumed []Reagent // by the message Next returned last
 	// UnmappedRate is the share of dispenses sent with an NDC no demo
 	// crosswalk maps (0 by default): they exercise the DLQ.
 	UnmappedRate float64
@@ -324,6 +371,7 @@ const unmappedNDC = "0000-0000-00"
 // Next returns the next message (CR terminators) and its type.
 func (g *Generator) Next(now time.Time) ([]byte, string) {
 	g.seq++
+	g.consumed = g.consumed[:0]
 	ts := now.UTC().Format("20060102150405")
 	ctrl := fmt.Sprintf("SIM%010d", g.seq)
 	// Business ids (prescription, transaction, case, accession) are unique
@@ -412,15 +460,31 @@ func (g *Generator) Next(now time.Time) ([]byte, string) {
 		if g.rnd.IntN(10) == 0 {
 			status = "P" // preliminary: nothing consumed yet
 		}
+		// Drawn in the order the segments name them: the same seed gives
+		// the same messages as before the stock book existed.
+		hgb := fmt.Sprintf("%d.%d", 11+g.rnd.IntN(6), g.rnd.IntN(10))
+		lotCBC := 10 + g.rnd.IntN(90)
+		glu := fmt.Sprintf("0.%03d", 5+g.rnd.IntN(50))
+		lotGlu := g.rnd.IntN(100)
 		segs = []string{msh(g.facility, "BEAKER", ts, "ORU^R01^ORU_R01", ctrl), pid, "PV1|1|O|LAB^^^" + g.facility,
 			"ORC|RE|ORD" + id + "|" + acc + "||CM",
 			"OBR|1|ORD" + id + "|" + acc + "|CBC^Complete blood count^L|||" + ts + "|||||||||||||||" + ts + "|||" + status,
-			"OBX|1|NM|718-7^Hemoglobin^LN||" + fmt.Sprintf("%d.%d", 11+g.rnd.IntN(6), g.rnd.IntN(10)) + "|g/dL|12-16|N|||" + status,
-			"ZRG|CBC-PK|1|PK|LOT-CBC-" + fmt.Sprint(10+g.rnd.IntN(90)) + "|CORELAB",
-			fmt.Sprintf("ZRG|GLU-R1|0.%03d|L|LOT-G-%d|CORELAB", 5+g.rnd.IntN(50), g.rnd.IntN(100))}
+			"OBX|1|NM|718-7^Hemoglobin^LN||" + hgb + "|g/dL|12-16|N|||" + status,
+			"ZRG|CBC-PK|1|PK|LOT-CBC-" + fmt.Sprint(lotCBC) + "|" + labDepartment,
+			fmt.Sprintf("ZRG|GLU-R1|%s|L|LOT-G-%d|%s", glu, lotGlu, labDepartment)}
+		if status == "F" { // a preliminary result consumed nothing yet
+			pk, _ := recon.ParseQty("1")
+			l, _ := recon.ParseQty(glu)
+			g.consumed = append(g.consumed, Reagent{labDepartment, "CBC-PK", "PK", pk}, Reagent{labDepartment, "GLU-R1", "L", l})
+		}
 	}
 	return g.join(segs), typ
 }
+
+// Consumed returns the reagents the message Next returned last consumed
+// (a final Beaker result's ZRG lines), in Epic's units; valid until the
+// next call to Next.
+func (g *Generator) Consumed() []Reagent { return g.consumed }
 
 func (g *Generator) join(segs []string) []byte { return []byte(strings.Join(segs, "\r") + "\r") }
 

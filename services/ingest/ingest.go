@@ -26,7 +26,8 @@ type Config struct {
 	// MLLPAddr is the HL7 v2 listener.
 	MLLPAddr string `yaml:"mllp_addr"`
 	// DropDir holds one folder per batch source; Drops maps a folder name
-	// to its flow (default resolute → resolute-gl).
+	// to its flow (default resolute and clarity → resolute-gl,
+	// beaker-onhand → beaker-inventory: Beaker's nightly stock counts).
 	DropDir string            `yaml:"drop_dir"`
 	Drops   map[string]string `yaml:"drops"`
 	// DropPoll is how often the folders are scanned; DropSettle how long a
@@ -87,7 +88,7 @@ func DefaultConfig() Config {
 		ServiceConfig: bus.DefaultServiceConfig(),
 		MLLPAddr:      "127.0.0.1:2575",
 		DropDir:       "var/drop",
-		Drops:         map[string]string{"resolute": "resolute-gl", "clarity": "resolute-gl"},
+		Drops:         map[string]string{"resolute": "resolute-gl", "clarity": "resolute-gl", "beaker-onhand": "beaker-inventory"},
 		SFTP:          DefaultSFTPConfig(),
 		DropPoll:      time.Second,
 		DropSettle:    2 * time.Second,

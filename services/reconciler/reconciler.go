@@ -1,9 +1,11 @@
 // Package reconciler reconciles every flow at three tiers (control totals,
-// balances, lines) and publishes the rows on RECON. Today it reconciles
+// balances, lines) and publishes the rows on RECON. It reconciles
 // resolute-gl batches: when the loader publishes a batch's outcome, the
 // FBDI lines Sinew sent are matched against what Fusion shows (journal
 // batches, Journal Import's rejections), waiting out Fusion's read lag; a
 // variance beyond the flow's tolerance is published as a triage event.
+// Inventory flows are reconciled per day (inventory.go), and Beaker's
+// nightly stock counts against Fusion's on-hand quantities (onhand.go).
 package reconciler
 
 import (
@@ -13,6 +15,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/batchstate"
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/crosswalk"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/fusion"
 	"github.com/sinewhq/sinew/pkg/money"
@@ -48,13 +52,17 @@ type Config struct {
 	// InventoryEvery is how often today's and yesterday's inventory flows
 	// are reconciled against Fusion (0: never).
 	InventoryEvery time.Duration `yaml:"inventory_every"`
+	// OnhandEvery is how often the latest Beaker stock count is compared
+	// with Fusion's on-hand quantities (0: never); a new count file is
+	// compared as soon as its manifest is on BATCH_IN.
+	OnhandEvery time.Duration `yaml:"onhand_every"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute},
 		FlowsFile: "flows.yaml", ReadLag: 2 * time.Minute, PollInterval: 2 * time.Second, Workers: 2,
-		InventoryEvery: 5 * time.Minute}
+		InventoryEvery: 5 * time.Minute, OnhandEvery: time.Hour}
 	c.HTTPAddr = "127.0.0.1:9104"
 	return c
 }
@@ -66,7 +74,11 @@ type Service struct {
 	fusion *fusion.Client
 	states *batchstate.Store
 	inv    *flows.Inventory
+	xw     *crosswalk.Store
 	ready  atomic.Bool
+	// counts caches the count files read, by SHA-256.
+	countsMu sync.Mutex
+	counts   map[string]*countFile
 }
 
 // New returns the service on bus b.
@@ -85,10 +97,14 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reconciler: %w", err)
 	}
+	kv, err := b.JetStream().KeyValue(ctx, streams.KVCrosswalk)
+	if err != nil {
+		return nil, fmt.Errorf("reconciler: bucket %s: %w", streams.KVCrosswalk, err)
+	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 2 * time.Second
 	}
-	return &Service{cfg: cfg, bus: b, fusion: fc, states: st, inv: inv}, nil
+	return &Service{cfg: cfg, bus: b, fusion: fc, states: st, inv: inv, xw: crosswalk.NewStore(kv), counts: map[string]*countFile{}}, nil
 }
 
 // Run consumes RESULTS until ctx ends.
@@ -98,6 +114,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return errors.New("reconciler: no results consumer in the topology")
 	}
 	go s.runInventory(ctx)
+	go s.runOnhand(ctx)
 	return s.bus.Consume(ctx, c, s.route, bus.ConsumeOptions{
 		Workers:        max(1, s.cfg.Workers),
 		MaxHandlerTime: s.cfg.ReadLag + 10*time.Minute,

@@ -198,11 +198,22 @@ func (s *Service) Ready() error {
 	return nil
 }
 
+// reconciledFromFile are the flows whose batch files carry nothing to post:
+// the reconciler reads them from the object store itself. Their manifests
+// are acknowledged, not dead-lettered.
+var reconciledFromFile = map[string]string{
+	"beaker-inventory": "Beaker stock count, compared with Fusion's on-hand by the reconciler",
+}
+
 // batch maps one Resolute file: object store → temp file → validate and
 // map (two passes) → FBDI zip in the object store → command on FUSION_CMD.
 func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchManifest) error {
-	if m.GetEnvelope().GetFlow() != resolutegl.Flow {
-		return bus.Permanent(fmt.Errorf("no mapper for flow %q", m.GetEnvelope().GetFlow()))
+	if f := m.GetEnvelope().GetFlow(); f != resolutegl.Flow {
+		if why, ok := reconciledFromFile[f]; ok {
+			d.AuditDetail = fmt.Sprintf("file %s (sha256 %.12s): nothing to map; %s", m.GetFileName(), m.GetSha256(), why)
+			return nil
+		}
+		return bus.Permanent(fmt.Errorf("no mapper for flow %q", f))
 	}
 	if len(m.Sha256) != 64 {
 		return bus.Permanent(fmt.Errorf("manifest without a SHA-256 (%d characters)", len(m.Sha256)))

@@ -609,27 +609,17 @@ func (mc *mapping) inventory() error {
 	return nil
 }
 
-// factor converts the message's unit to the item's Fusion UOM.
+// factor converts the message's unit to the item's Fusion UOM
+// (crosswalk.UnitFactor).
 func (mc *mapping) factor(unit string, item *crosswalk.Row) (decimal, error) {
-	fusion, epic, f := item.Values[crosswalk.ItemFusionUOM], item.Values[crosswalk.ItemEpicUOM], item.Values[crosswalk.ItemFactor]
-	itemFactor := one
-	if f != "" {
-		itemFactor, _ = parseDecimal(f) // checked when the crosswalk was loaded
-	}
-	switch {
-	case unit == "" && epic != "":
-		return itemFactor, nil
-	case unit == "" || strings.EqualFold(unit, fusion):
-		return one, nil
-	case epic != "" && strings.EqualFold(unit, epic):
-		return itemFactor, nil
-	}
-	if mc.t.UOM != nil {
-		if r := mc.t.UOM.Lookup(mc.buf, []byte(unit), []byte(fusion)); r != nil {
-			d, _ := parseDecimal(r.Values[crosswalk.UOMFactor])
-			return d, nil
+	if f, ok := crosswalk.UnitFactor(mc.buf, item, mc.t.UOM, unit); ok {
+		if f == "1" {
+			return one, nil
 		}
+		d, _ := parseDecimal(f) // checked when the crosswalk was loaded
+		return d, nil
 	}
+	fusion := item.Values[crosswalk.ItemFusionUOM]
 	version := "(none loaded)"
 	if mc.t.UOM != nil {
 		version = mc.t.UOM.Version
