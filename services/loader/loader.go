@@ -69,7 +69,7 @@ func DefaultConfig() Config {
 	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute},
 		FlowsFile: "flows.yaml", CallbackAddr: "127.0.0.1:9113",
 		PollInterval: 2 * time.Second, MaxPollInterval: time.Minute, MaxBatchTime: 2 * time.Hour,
-		SettleTime: 10 * time.Minute, ReadLag: 2 * time.Minute, FusionAttempts: 8, Workers: 32,
+		SettleTime: 10 * time.Minute, ReadLag: 2 * time.Minute, FusionAttempts: 8, Workers: 128,
 		BatchSize: 50, BatchLinger: 2 * time.Millisecond}
 	c.HTTPAddr = "127.0.0.1:9103"
 	return c
