@@ -36,13 +36,16 @@ func (s *Service) runInventory(ctx context.Context) {
 	if s.cfg.InventoryEvery <= 0 {
 		return
 	}
-	t := time.NewTicker(s.cfg.InventoryEvery)
+	// The first run comes within a minute of start, so a day's standing
+	// shows soon after a restart; then every InventoryEvery.
+	t := time.NewTimer(min(s.cfg.InventoryEvery, time.Minute))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			t.Reset(s.cfg.InventoryEvery)
 		}
 		now := time.Now().UTC()
 		for _, flow := range s.inventoryFlows() {
