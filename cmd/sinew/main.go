@@ -37,8 +37,11 @@ usage:
                                    validate, map and write a Journal Import file (rejects bad batches whole)
   sinew fbdi check FILE            columns, dates, amounts and balance of a GlInterface.csv or zip
   sinew resolute generate > FILE   a synthetic, balanced Resolute journal file
-  sinew crosswalk load FILE        check and store a COA crosswalk version, make it current
-  sinew crosswalk show|versions|diff V1 [V2]
+  sinew crosswalk load [--kind K] FILE
+                                   check and store a crosswalk version, make it current
+  sinew crosswalk show|versions|diff V1 [V2]  (--kind coa|item|department|uom)
+  sinew crosswalk chart pull --fusion-url URL | load FILE | show
+                                   Fusion's valid account combinations, checked before any GL file is built
   sinew batches [--flow F] [--json]
                                    every batch's step (received → reconciled), groups and Fusion load request
   sinew batches show ID [--flow F] one batch's state: upload, groups, Fusion's line errors, history
