@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,15 +15,16 @@ import (
 	"github.com/sinewhq/sinew/pkg/mllp"
 )
 
-// dispense is a Willow RDS^O13 with its prescription number (the
-// transaction's reference in Fusion) and control id filled in.
-func dispense(rx string, n int) []byte {
-	return fmt.Appendf(nil, "MSH|^~\\&|WILLOW|STMARYS|SINEW|STMARYS|20261126075500||RDS^O13^RDS_O13|B%09d|P|2.5.1\r"+
+// dispense is a Willow RDS^O13 whose prescription number (the
+// transaction's reference in Fusion) is also its control id: unique across
+// runs, or ingest would take a later run's messages for reused control ids.
+func dispense(rx string) []byte {
+	return fmt.Appendf(nil, "MSH|^~\\&|WILLOW|STMARYS|SINEW|STMARYS|20261126075500||RDS^O13^RDS_O13|%[1]s|P|2.5.1\r"+
 		"PID|1||E1234567^^^STMARYS^MR||TESTPATIENT^ALPHA||19700101|F\r"+
 		"PV1|1|I|ED^^^STMARYS\r"+
-		"ORC|RE|%[2]s|%[2]s||CM\r"+
-		"RXD|1|0781-3207-95^Ceftriaxone 1 g vial^NDC|%[3]s|2|EA^^UCUM||%[2]s\r"+
-		"ZRX|Y|EDPHARM\r", n, rx, time.Now().UTC().Format("20060102150405"))
+		"ORC|RE|%[1]s|%[1]s||CM\r"+
+		"RXD|1|0781-3207-95^Ceftriaxone 1 g vial^NDC|%[2]s|2|EA^^UCUM||%[1]s\r"+
+		"ZRX|Y|EDPHARM\r", rx, time.Now().UTC().Format("20060102150405"))
 }
 
 type sent struct {
@@ -54,7 +56,7 @@ func drive(b *testing.B, addr string, n, conns, rate int, prefix string) []sent 
 				}
 				rx := fmt.Sprintf("%s%08d", prefix, i)
 				at := time.Now()
-				if _, err := cl.Send(ctx, dispense(rx, i)); err != nil {
+				if _, err := cl.Send(ctx, dispense(rx)); err != nil {
 					b.Error(err)
 					return
 				}
@@ -148,6 +150,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 		for range b.N {
 			run++
 			n := 20000
+			if v, err := strconv.Atoi(os.Getenv("SINEW_BENCH_MAX_N")); err == nil && v > 0 {
+				n = v // a longer run, e.g. to profile how the rate changes as state grows
+			}
 			before := fusion.count(b)
 			start := time.Now()
 			s := drive(b, a.mllp, n, 16, 0, fmt.Sprintf("M%d", run))
