@@ -32,16 +32,11 @@ func cmdCrosswalk(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	c, err := dial(*url)
+	st, done, err := openCrosswalks(ctx, *url)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	kv, err := c.js.KeyValue(ctx, streams.KVCrosswalk)
-	if err != nil {
-		return err
-	}
-	st := crosswalk.NewStore(kv)
+	defer done()
 	if *kind != "" {
 		*name = *kind
 	}
@@ -214,16 +209,11 @@ func cmdChart(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) == 0 {
 		return errors.New("usage: sinew crosswalk chart pull --fusion-url URL | load FILE | show")
 	}
-	c, err := dial(*url)
+	st, done, err := openCrosswalks(ctx, *url)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	kv, err := c.js.KeyValue(ctx, streams.KVCrosswalk)
-	if err != nil {
-		return err
-	}
-	st := crosswalk.NewStore(kv)
+	defer done()
 	var data []byte
 	switch pos[0] {
 	case "show":
@@ -279,4 +269,19 @@ func printChanges(w io.Writer, changes []crosswalk.Change, from, to string) {
 		}
 	}
 	fmt.Fprintf(w, "%d changes from %s to %s\n", len(changes), from, to)
+}
+
+// openCrosswalks connects to NATS at url and returns the crosswalk store
+// and the function that disconnects.
+func openCrosswalks(ctx context.Context, url string) (*crosswalk.Store, func(), error) {
+	c, err := dial(url)
+	if err != nil {
+		return nil, nil, err
+	}
+	kv, err := c.js.KeyValue(ctx, streams.KVCrosswalk)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return crosswalk.NewStore(kv), c.Close, nil
 }

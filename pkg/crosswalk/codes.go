@@ -1,9 +1,6 @@
 package crosswalk
 
 import (
-	"crypto/sha256"
-	"encoding/csv"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -109,17 +106,10 @@ func ParseCodes(kind string, r io.Reader, version string) (*Codes, error) {
 	if !ok {
 		return nil, fmt.Errorf("crosswalk: unknown kind %q (want one of %s)", kind, strings.Join(Kinds(), ", "))
 	}
-	data, err := io.ReadAll(r)
+	cr, version, err := csvReader(r, version)
 	if err != nil {
-		return nil, fmt.Errorf("crosswalk: %w", err)
+		return nil, err
 	}
-	if version == "" {
-		sum := sha256.Sum256(data)
-		version = hex.EncodeToString(sum[:6])
-	}
-	cr := csv.NewReader(strings.NewReader(string(data)))
-	cr.Comment = '#'
-	cr.TrimLeadingSpace = true
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
 	if err != nil {

@@ -4,6 +4,7 @@
 package crosswalk
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -46,17 +47,10 @@ var keyColumns = []string{"service_area", "cost_center", "gl_account", "fin_clas
 // more segment columns (segment1, segment2, ...), then rules. The version
 // is the first 12 hex digits of the file's SHA-256 unless given.
 func Parse(r io.Reader, version string) (*Table, error) {
-	data, err := io.ReadAll(r)
+	cr, version, err := csvReader(r, version)
 	if err != nil {
-		return nil, fmt.Errorf("crosswalk: %w", err)
+		return nil, err
 	}
-	if version == "" {
-		sum := sha256.Sum256(data)
-		version = hex.EncodeToString(sum[:6])
-	}
-	cr := csv.NewReader(strings.NewReader(string(data)))
-	cr.Comment = '#'
-	cr.TrimLeadingSpace = true
 	header, err := cr.Read()
 	if err != nil {
 		return nil, fmt.Errorf("crosswalk: header: %w", err)
@@ -203,4 +197,22 @@ func (t *Table) Rules() []*Rule {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Line < out[j].Line })
 	return out
+}
+
+// csvReader reads an analysts' CSV whole, names its version (the first 12
+// hex digits of its SHA-256 unless given) and returns a reader of its
+// records: '#' comments, leading blanks trimmed.
+func csvReader(r io.Reader, version string) (*csv.Reader, string, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, "", fmt.Errorf("crosswalk: %w", err)
+	}
+	if version == "" {
+		sum := sha256.Sum256(data)
+		version = hex.EncodeToString(sum[:6])
+	}
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.Comment = '#'
+	cr.TrimLeadingSpace = true
+	return cr, version, nil
 }
