@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -152,3 +153,26 @@ func (p Placeholder) Run(ctx context.Context) error {
 
 // Ready is nil while the bus is connected.
 func (p Placeholder) Ready() error { return p.Bus.Ready() }
+
+// Started records that a service's loop has started (its consume loop's
+// ConsumeOptions.Ready, or its listener): the part of Ready the bus
+// cannot know. The zero value is not started.
+type Started struct{ ok atomic.Bool }
+
+// Set marks the service started (true) or stopped (false).
+func (s *Started) Set(ok bool) { s.ok.Store(ok) }
+
+// Mark is Set(true), for ConsumeOptions.Ready.
+func (s *Started) Mark() { s.ok.Store(true) }
+
+// Ready is nil once started while b is connected; service names the
+// service in the error.
+func (s *Started) Ready(b *Bus, service string) error {
+	if err := b.Ready(); err != nil {
+		return err
+	}
+	if !s.ok.Load() {
+		return fmt.Errorf("%s: not started yet", service)
+	}
+	return nil
+}

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
@@ -85,7 +84,7 @@ type Service struct {
 	batch  *batcher    // nil: one post per transaction
 	gl     *flows.Flow // nil when the resolute-gl flow is not configured
 	wake   *waker
-	ready  atomic.Bool
+	ready  bus.Started
 }
 
 // New returns the service on bus b.
@@ -155,20 +154,12 @@ func (s *Service) Run(ctx context.Context) error {
 		Workers:        max(1, s.cfg.Workers),
 		Buffer:         max(1, s.cfg.Workers),
 		MaxHandlerTime: s.cfg.MaxBatchTime,
-		Ready:          func() { s.ready.Store(true) },
+		Ready:          s.ready.Mark,
 	})
 }
 
 // Ready is nil once consuming.
-func (s *Service) Ready() error {
-	if err := s.bus.Ready(); err != nil {
-		return err
-	}
-	if !s.ready.Load() {
-		return errors.New("loader: not consuming yet")
-	}
-	return nil
-}
+func (s *Service) Ready() error { return s.ready.Ready(s.bus, "loader") }
 
 // route hands a command to its flow's loader by subject.
 func (s *Service) route(ctx context.Context, d *bus.Delivery) error {

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
@@ -75,7 +74,7 @@ type Service struct {
 	states *batchstate.Store
 	inv    *flows.Inventory
 	xw     *crosswalk.Store
-	ready  atomic.Bool
+	ready  bus.Started
 	// counts caches the count files read, by SHA-256.
 	countsMu sync.Mutex
 	counts   map[string]*countFile
@@ -118,20 +117,12 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.bus.Consume(ctx, c, s.route, bus.ConsumeOptions{
 		Workers:        max(1, s.cfg.Workers),
 		MaxHandlerTime: s.cfg.ReadLag + 10*time.Minute,
-		Ready:          func() { s.ready.Store(true) },
+		Ready:          s.ready.Mark,
 	})
 }
 
 // Ready is nil once consuming.
-func (s *Service) Ready() error {
-	if err := s.bus.Ready(); err != nil {
-		return err
-	}
-	if !s.ready.Load() {
-		return errors.New("reconciler: not consuming yet")
-	}
-	return nil
-}
+func (s *Service) Ready() error { return s.ready.Ready(s.bus, "reconciler") }
 
 func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
 	if strings.HasPrefix(d.Subject, "result."+glFlow+".") {

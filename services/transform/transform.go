@@ -69,7 +69,7 @@ type Service struct {
 	gl    *resolutegl.Options // nil when the flow is not configured here
 	xw    *crosswalk.Store
 	hl7s  *hl7Side // nil when no HL7 flow is configured here
-	ready atomic.Bool
+	ready bus.Started
 }
 
 // New returns the service on bus b. A flow whose settings cannot be read
@@ -163,7 +163,7 @@ func (s *Service) Run(ctx context.Context) error {
 		})
 	}
 	if len(loops) == 0 {
-		s.ready.Store(true)
+		s.ready.Mark()
 		<-ctx.Done()
 		return nil
 	}
@@ -171,7 +171,7 @@ func (s *Service) Run(ctx context.Context) error {
 	pending.Store(int32(len(loops)))
 	ready := func() {
 		if pending.Add(-1) == 0 {
-			s.ready.Store(true)
+			s.ready.Mark()
 		}
 	}
 	errs := make(chan error, len(loops))
@@ -188,15 +188,7 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // Ready is nil once consuming.
-func (s *Service) Ready() error {
-	if err := s.bus.Ready(); err != nil {
-		return err
-	}
-	if !s.ready.Load() {
-		return errors.New("transform: not consuming yet")
-	}
-	return nil
-}
+func (s *Service) Ready() error { return s.ready.Ready(s.bus, "transform") }
 
 // reconciledFromFile are the flows whose batch files carry nothing to post:
 // the reconciler reads them from the object store itself. Their manifests
