@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,14 +61,57 @@ func repoRoot(t testing.TB) string {
 	return root
 }
 
+// freeAddr returns a free loopback address for a process the test starts,
+// and may restart on the same address. The port comes from below the kernel's
+// ephemeral range: a port from ":0" is ephemeral, and once the first process
+// lets it go any outgoing connection on the machine can take it, which made a
+// restart fail with "address already in use".
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	lo, hi := 20000, ephemeralLow()-1
+	if hi <= lo {
+		lo, hi = 10000, 19999
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	handedMu.Lock()
+	defer handedMu.Unlock()
+	for range 1000 {
+		port := lo + rand.IntN(hi-lo+1)
+		if handed[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		handed[port] = true
+		return ln.Addr().String()
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return ""
+}
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{} // ports given out by this test binary
+)
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux;
+// 32768 elsewhere, the common default).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
 }
 
 // system is one `sinew up` process.
