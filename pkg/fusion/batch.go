@@ -81,9 +81,7 @@ func (c *Client) Batch(ctx context.Context, parts []BatchPart) ([]BatchPartResul
 	var out struct {
 		Parts []wireBatchPart `json:"parts"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&out); err != nil {
+	if err := decodeNumbers(raw, &out); err != nil {
 		return nil, &ProtocolError{Op: op, Err: err}
 	}
 	res := make([]BatchPartResult, 0, len(out.Parts))
@@ -137,9 +135,7 @@ func batchFailure(err error) ([]BatchPartResult, error) {
 	var out struct {
 		Parts []wireBatchPart `json:"parts"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(fe.raw))
-	dec.UseNumber()
-	if dec.Decode(&out) != nil {
+	if decodeNumbers(fe.raw, &out) != nil {
 		return nil, err
 	}
 	var res []BatchPartResult
@@ -162,9 +158,7 @@ func partError(status int, payload json.RawMessage) *Error {
 // inventoryStagedTransactions row.
 func StagedFromPayload(payload json.RawMessage) (*StagedTransaction, error) {
 	var w wireInvTxn
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	if err := dec.Decode(&w); err != nil {
+	if err := decodeNumbers(payload, &w); err != nil {
 		return nil, &ProtocolError{Op: "batch", Err: err}
 	}
 	st, err := w.staged()

@@ -220,19 +220,38 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("fusion: %s: %w", r.op, readError(resp))
 	}
+	// Read the answer to its end: a body closed early takes its connection
+	// with it, and the next request dials a new one.
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return fmt.Errorf("fusion: %s: reading answer: %w", r.op, err)
+	}
 	if out == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		return nil
 	}
-	dec := json.NewDecoder(resp.Body)
-	dec.UseNumber()
-	if err := dec.Decode(out); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("fusion: %s: reading answer: %w", r.op, err)
+	if rm, ok := out.(*json.RawMessage); ok {
+		if !json.Valid(raw) {
+			return &ProtocolError{Op: r.op, Err: errors.New("not JSON")}
 		}
+		*rm = raw
+		return nil
+	}
+	if err := decodeNumbers(raw, out); err != nil {
 		return &ProtocolError{Op: r.op, Err: err}
 	}
 	return nil
+}
+
+// maxAnswer bounds one REST answer held in memory (a page of 500 rows with
+// children is a few megabytes).
+const maxAnswer = 64 << 20
+
+// decodeNumbers decodes JSON keeping numbers as json.Number where the
+// target is an interface, so amounts never pass through float64.
+func decodeNumbers(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	return dec.Decode(v)
 }
 
 // authorize sets the Authorization header: a TokenSource's bearer token,

@@ -232,12 +232,6 @@ func children[T any](ctx context.Context, c *Client, op string, raw json.RawMess
 	return collect[T](ctx, c, op, u.Path[i+len(APIPath):], query("expand", expand))
 }
 
-func decodeNumbers(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	return dec.Decode(v)
-}
-
 func optInt(n json.Number) (int64, error) {
 	if n == "" {
 		return 0, nil

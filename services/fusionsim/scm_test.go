@@ -8,10 +8,14 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -636,5 +640,44 @@ func TestEmbeddedSCMMatchesDeploy(t *testing.T) {
 	}
 	if _, err := fusionsim.NewServer(fusionsim.SimConfig{SCMYAML: "items: [{number: X, organization: NOPE, uom: EA}]"}); err == nil {
 		t.Fatal("bad master data accepted")
+	}
+}
+
+// The client reads every answer to its end, so one connection serves a run
+// of calls: an answer left unread makes the next call dial again.
+func TestClientReusesConnections(t *testing.T) {
+	sim, err := fusionsim.NewServer(fusionsim.DefaultSimConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	var conns atomic.Int32
+	hs := httptest.NewUnstartedServer(sim.Handler())
+	hs.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	hs.Start()
+	t.Cleanup(hs.Close)
+	c, err := fusion.New(fusion.Config{BaseURL: hs.URL, Username: "sinew", Password: "sinew", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range int64(10) {
+		var parts []fusion.BatchPart // an answer of several buffers
+		for j := range int64(50) {
+			parts = append(parts, fusion.BatchPart{ID: fmt.Sprint("p", j), Path: fusion.InventoryStagedTransactionsPath, Operation: fusion.OpCreate, Payload: issue(i*50 + j + 1)})
+		}
+		if _, err := c.Batch(ctx, parts); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.FindItem(ctx, "MAIN", "RX-1001"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("20 sequential calls opened %d connections, want 1", n)
 	}
 }
