@@ -75,7 +75,33 @@ func (s *Server) batchPost(w http.ResponseWriter, r *http.Request) {
 		}{env, failed})
 		return
 	}
-	writeJSONAs(w, http.StatusOK, fusion.BatchContentType, map[string]any{"parts": ok})
+	writeBatchAnswer(w, ok)
+}
+
+// writeBatchAnswer writes {"parts": [...]} around payloads already encoded
+// (json.Marshal would compact each of them again).
+func writeBatchAnswer(w http.ResponseWriter, parts []batchPart) {
+	b := []byte(`{"parts":[`)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		head, err := json.Marshal(batchPart{ID: p.ID, Path: p.Path, Operation: p.Operation, Status: p.Status})
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "encoding: "+err.Error(), "")
+			return
+		}
+		b = append(b, head[:len(head)-1]...) // without its closing brace
+		if len(p.Payload) > 0 {
+			b = append(b, `,"payload":`...)
+			b = append(b, p.Payload...)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, "]}"...)
+	w.Header().Set("Content-Type", fusion.BatchContentType)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
 }
 
 // batchPart runs one part. Called with s.mu held.

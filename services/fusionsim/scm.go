@@ -415,7 +415,7 @@ func (s *Server) txnPost(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	timeout := s.takeInterface408()
 	row, errs, _ := s.stageTxn(in, timeout, time.Now())
-	var item map[string]any
+	var item *txnJSON
 	if row != nil {
 		item = s.txnItem(r, row, expandAll)
 	}
@@ -449,54 +449,104 @@ func parseExpandSet(v string) expandSet {
 func (e expandSet) has(child string) bool { return e["all"] || e[child] }
 
 // child is an expanded child collection.
-func child(items []any) map[string]any {
+
+// txnJSON is a staged transaction as inventoryStagedTransactions answers
+// it (a struct, not a map: the batch answers of a busy run encode many).
+type txnJSON struct {
+	TransactionInterfaceID   int64          `json:"TransactionInterfaceId"`
+	OrganizationName         string         `json:"OrganizationName"`
+	OrganizationCode         string         `json:"OrganizationCode"`
+	SubinventoryCode         string         `json:"SubinventoryCode"`
+	ItemNumber               string         `json:"ItemNumber"`
+	TransactionTypeName      string         `json:"TransactionTypeName"`
+	TransactionQuantity      fusion.Decimal `json:"TransactionQuantity"`
+	TransactionUnitOfMeasure string         `json:"TransactionUnitOfMeasure"`
+	TransactionDate          string         `json:"TransactionDate"`
+	SourceCode               string         `json:"SourceCode"`
+	SourceHeaderID           int64          `json:"SourceHeaderId"`
+	SourceLineID             int64          `json:"SourceLineId"`
+	TransactionReference     string         `json:"TransactionReference"`
+	TransactionMode          string         `json:"TransactionMode"`
+	ProcessFlag              int            `json:"ProcessFlag"`
+	ErrorCode                *string        `json:"ErrorCode"`
+	ErrorExplanation         *string        `json:"ErrorExplanation"`
+	Links                    []restLink     `json:"links"`
+	Lots                     *childJSON     `json:"lots,omitempty"`
+	Serials                  *childJSON     `json:"serials,omitempty"`
+	DFF                      *childJSON     `json:"DFF,omitempty"`
+}
+
+type restLink struct {
+	Rel  string `json:"rel"`
+	Href string `json:"href"`
+	Name string `json:"name,omitempty"`
+	Kind string `json:"kind"`
+}
+
+// childJSON is an expanded child collection.
+type childJSON struct {
+	Items   []any `json:"items"`
+	Count   int   `json:"count"`
+	HasMore bool  `json:"hasMore"`
+	Limit   int   `json:"limit"`
+	Offset  int   `json:"offset"`
+}
+
+func child(items []any) *childJSON {
 	if items == nil {
 		items = []any{}
 	}
-	return map[string]any{"items": items, "count": len(items), "hasMore": false, "limit": max(len(items), 25), "offset": 0}
+	return &childJSON{Items: items, Count: len(items), Limit: max(len(items), 25)}
 }
 
-func (s *Server) txnItem(r *http.Request, row *StagedRow, ex expandSet) map[string]any {
+func (s *Server) txnItem(r *http.Request, row *StagedRow, ex expandSet) *txnJSON {
 	t := row.InventoryTransaction
 	self := baseURL(r) + APIPath + fusion.InventoryStagedTransactionsPath + "/" + strconv.FormatInt(row.TransactionInterfaceID, 10)
-	it := map[string]any{
-		"TransactionInterfaceId": row.TransactionInterfaceID,
-		"OrganizationName":       t.OrganizationName, "OrganizationCode": row.OrganizationCode,
-		"SubinventoryCode": t.SubinventoryCode, "ItemNumber": t.ItemNumber,
-		"TransactionTypeName": t.TransactionTypeName, "TransactionQuantity": t.TransactionQuantity,
-		"TransactionUnitOfMeasure": t.TransactionUnitOfMeasure,
-		"TransactionDate":          t.TransactionDate.Format(time.RFC3339),
-		"SourceCode":               t.SourceCode, "SourceHeaderId": t.SourceHeaderID, "SourceLineId": t.SourceLineID,
-		"TransactionReference": t.TransactionReference, "TransactionMode": fusion.TransactionModeOnline,
-		"ProcessFlag": row.ProcessFlag, "ErrorCode": nilIfEmpty(row.ErrorCode), "ErrorExplanation": nilIfEmpty(row.ErrorExplanation),
-		"links": []any{link("self", self, "inventoryStagedTransactions", "item"),
-			link("child", self+"/child/lots", "lots", "collection"),
-			link("child", self+"/child/serials", "serials", "collection"),
-			link("child", self+"/child/DFF", "DFF", "collection")},
+	it := &txnJSON{
+		TransactionInterfaceID: row.TransactionInterfaceID,
+		OrganizationName:       t.OrganizationName, OrganizationCode: row.OrganizationCode,
+		SubinventoryCode: t.SubinventoryCode, ItemNumber: t.ItemNumber,
+		TransactionTypeName: t.TransactionTypeName, TransactionQuantity: t.TransactionQuantity,
+		TransactionUnitOfMeasure: t.TransactionUnitOfMeasure,
+		TransactionDate:          t.TransactionDate.Format(time.RFC3339),
+		SourceCode:               t.SourceCode, SourceHeaderID: t.SourceHeaderID, SourceLineID: t.SourceLineID,
+		TransactionReference: t.TransactionReference, TransactionMode: fusion.TransactionModeOnline,
+		ProcessFlag: row.ProcessFlag, ErrorCode: strOrNull(row.ErrorCode), ErrorExplanation: strOrNull(row.ErrorExplanation),
+		Links: []restLink{{"self", self, "inventoryStagedTransactions", "item"},
+			{"child", self + "/child/lots", "lots", "collection"},
+			{"child", self + "/child/serials", "serials", "collection"},
+			{"child", self + "/child/DFF", "DFF", "collection"}},
 	}
 	if ex.has("lots") {
 		var lots []any
 		if t.LotNumber != "" {
 			lots = append(lots, map[string]any{"LotNumber": t.LotNumber, "TransactionQuantity": t.TransactionQuantity})
 		}
-		it["lots"] = child(lots)
+		it.Lots = child(lots)
 	}
 	if ex.has("serials") {
 		var ser []any
 		if t.SerialNumber != "" {
 			ser = append(ser, map[string]any{"FromSerialNumber": t.SerialNumber, "ToSerialNumber": t.SerialNumber})
 		}
-		it["serials"] = child(ser)
+		it.Serials = child(ser)
 	}
 	if ex.has("DFF") {
 		flag := "N"
 		if t.Program340B {
 			flag = "Y"
 		}
-		it["DFF"] = child([]any{map[string]any{"TransactionInterfaceId": row.TransactionInterfaceID, "__FLEX_Context": fusion.DFFContext,
+		it.DFF = child([]any{map[string]any{"TransactionInterfaceId": row.TransactionInterfaceID, "__FLEX_Context": fusion.DFFContext,
 			fusion.DFF340BAttribute: flag, fusion.DFFCostCenterAttribute: nilIfEmpty(t.CostCenter)}})
 	}
 	return it
+}
+
+func strOrNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func nilIfEmpty(s string) any {

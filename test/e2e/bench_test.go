@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mllp"
 )
@@ -109,7 +111,8 @@ func accepted(b *testing.B, f *fusionProc, s []sent, before int) ([]time.Duratio
 }
 
 // benchFlags are extra `sinew up` flags for BenchmarkEndToEnd, from
-// $SINEW_BENCH_UP_FLAGS (e.g. "--sync-always=false").
+// $SINEW_BENCH_UP_FLAGS (e.g. "--sync-always=false"); fusionsim's come
+// from $SINEW_BENCH_FUSION_FLAGS (e.g. "-pprof-addr 127.0.0.1:6062").
 var benchFlags = strings.Fields(os.Getenv("SINEW_BENCH_UP_FLAGS"))
 
 // count is the number of rows in fusionsim's inventory interface.
@@ -130,7 +133,7 @@ func pct(lat []time.Duration, p float64) time.Duration {
 // and the highest rate sustained when 16 connections send as fast as they
 // are acknowledged. Run with -benchtime 1x.
 func BenchmarkEndToEnd(b *testing.B) {
-	fusion := startFusion(b, "-step", "50ms")
+	fusion := startFusion(b, append([]string{"-step", "50ms"}, strings.Fields(os.Getenv("SINEW_BENCH_FUSION_FLAGS"))...)...)
 	a := addrs{nats: freeAddr(b), http: freeAddr(b), mllp: freeAddr(b)}
 	s, _ := upWith(b, b.TempDir(), a, append([]string{"--fusion-url", fusion.url}, benchFlags...), append([]string{"SINEW_RECONCILER_INVENTORY_EVERY=0s"}, glEnv...))
 	defer s.stop(b)
@@ -161,6 +164,17 @@ func BenchmarkEndToEnd(b *testing.B) {
 			b.ReportMetric(float64(n)/ingested.Seconds(), "ingest-msg/s")
 			b.ReportMetric(float64(n)/last.Sub(start).Seconds(), "e2e-msg/s")
 			b.ReportMetric(float64(pct(lat, 0.99).Microseconds())/1000, "p99-ms")
+		}
+		nc, _ := nats.Connect(s.natsURL)
+		js, _ := jetstream.New(nc)
+		for n := range js.ListStreams(context.Background()).Info() {
+			fmt.Printf("%-30s msgs=%d last=%d bytes=%d\n", n.Config.Name, n.State.Msgs, n.State.LastSeq, n.State.Bytes)
+		}
+		for c := range js.ListStreams(context.Background()).Info() {
+			st, _ := js.Stream(context.Background(), c.Config.Name)
+			for ci := range st.ListConsumers(context.Background()).Info() {
+				fmt.Printf("   consumer %s/%s delivered=%d acked=%d\n", c.Config.Name, ci.Name, ci.Delivered.Stream, ci.AckFloor.Stream)
+			}
 		}
 	})
 }

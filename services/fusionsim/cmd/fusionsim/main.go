@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"slices"
@@ -59,6 +61,7 @@ func standalone() error {
 	fs.DurationVar(&sc.OAuth.TokenTTL, "oauth-token-ttl", sc.OAuth.TokenTTL, "lifetime of issued OAuth tokens (default 1h)")
 	fs.StringVar(&sc.OAuth.Audience, "oauth-audience", sc.OAuth.Audience, "required aud of OAuth assertions (default: not checked)")
 	quiet := fs.Bool("quiet", false, "no request log on stderr")
+	pprofAddr := fs.String("pprof-addr", "", "serve Go's /debug/pprof on this address (profiling; off when empty)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
@@ -83,6 +86,16 @@ func standalone() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *pprofAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		ln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return fmt.Errorf("pprof: %w", err)
+		}
+		go func() { _ = http.Serve(ln, mux) }()
+	}
 	return fusionsim.Serve(ctx, cfg.Addr, srv, func(a net.Addr) {
 		// Tests wait for this line to learn the port (-addr 127.0.0.1:0).
 		fmt.Fprintf(os.Stderr, "fusionsim listening on %s\n", a)
