@@ -135,8 +135,8 @@ func pct(lat []time.Duration, p float64) time.Duration {
 func BenchmarkEndToEnd(b *testing.B) {
 	fusion := startFusion(b, append([]string{"-step", "50ms"}, strings.Fields(os.Getenv("SINEW_BENCH_FUSION_FLAGS"))...)...)
 	a := addrs{nats: freeAddr(b), http: freeAddr(b), mllp: freeAddr(b)}
-	s, _ := upWith(b, b.TempDir(), a, append([]string{"--fusion-url", fusion.url}, benchFlags...), append([]string{"SINEW_RECONCILER_INVENTORY_EVERY=0s"}, glEnv...))
-	defer s.stop(b)
+	sys, _ := upWith(b, b.TempDir(), a, append([]string{"--fusion-url", fusion.url}, benchFlags...), append([]string{"SINEW_RECONCILER_INVENTORY_EVERY=0s"}, glEnv...))
+	defer sys.stop(b)
 	run := 0
 	b.Run("steady1000", func(b *testing.B) {
 		for range b.N {
@@ -157,6 +157,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 				n = v // a longer run, e.g. to profile how the rate changes as state grows
 			}
 			before := fusion.count(b)
+			w0, b0 := writes(b, sys)
 			start := time.Now()
 			s := drive(b, a.mllp, n, 16, 0, fmt.Sprintf("M%d", run))
 			ingested := time.Since(start)
@@ -164,17 +165,33 @@ func BenchmarkEndToEnd(b *testing.B) {
 			b.ReportMetric(float64(n)/ingested.Seconds(), "ingest-msg/s")
 			b.ReportMetric(float64(n)/last.Sub(start).Seconds(), "e2e-msg/s")
 			b.ReportMetric(float64(pct(lat, 0.99).Microseconds())/1000, "p99-ms")
-		}
-		nc, _ := nats.Connect(s.natsURL)
-		js, _ := jetstream.New(nc)
-		for n := range js.ListStreams(context.Background()).Info() {
-			fmt.Printf("%-30s msgs=%d last=%d bytes=%d\n", n.Config.Name, n.State.Msgs, n.State.LastSeq, n.State.Bytes)
-		}
-		for c := range js.ListStreams(context.Background()).Info() {
-			st, _ := js.Stream(context.Background(), c.Config.Name)
-			for ci := range st.ListConsumers(context.Background()).Info() {
-				fmt.Printf("   consumer %s/%s delivered=%d acked=%d\n", c.Config.Name, ci.Name, ci.Delivered.Stream, ci.AckFloor.Stream)
-			}
+			w1, b1 := writes(b, sys)
+			b.ReportMetric(float64(w1-w0)/float64(n), "js-writes/msg")
+			b.ReportMetric(float64(b1-b0)/float64(n), "js-bytes/msg")
 		}
 	})
+}
+
+// writes sums the messages ever stored (last sequence) and the bytes held
+// over every stream: the JetStream writes a run costs. The KV stream keeps
+// one revision per key, so its bytes count the last revision only.
+func writes(tb testing.TB, s *system) (n, bytes uint64) {
+	nc, err := nats.Connect(s.natsURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l := js.ListStreams(context.Background())
+	for info := range l.Info() {
+		n += info.State.LastSeq
+		bytes += info.State.Bytes
+	}
+	if err := l.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return n, bytes
 }
