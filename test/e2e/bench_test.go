@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -158,6 +159,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			}
 			before := fusion.count(b)
 			w0, b0 := writes(b, sys)
+			cs0, cf0, ch0 := cpuTime(sys.cmd.Process.Pid), cpuTime(fusion.pid), cpuTime(os.Getpid())
 			start := time.Now()
 			s := drive(b, a.mllp, n, 16, 0, fmt.Sprintf("M%d", run))
 			ingested := time.Since(start)
@@ -165,11 +167,39 @@ func BenchmarkEndToEnd(b *testing.B) {
 			b.ReportMetric(float64(n)/ingested.Seconds(), "ingest-msg/s")
 			b.ReportMetric(float64(n)/last.Sub(start).Seconds(), "e2e-msg/s")
 			b.ReportMetric(float64(pct(lat, 0.99).Microseconds())/1000, "p99-ms")
+			cs1, cf1, ch1 := cpuTime(sys.cmd.Process.Pid), cpuTime(fusion.pid), cpuTime(os.Getpid())
+			perMsg := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+			b.ReportMetric(perMsg(cs1-cs0), "sinew-cpu-us/msg")
+			b.ReportMetric(perMsg(cf1-cf0), "fusionsim-cpu-us/msg")
+			b.ReportMetric(perMsg(ch1-ch0), "harness-cpu-us/msg")
 			w1, b1 := writes(b, sys)
 			b.ReportMetric(float64(w1-w0)/float64(n), "js-writes/msg")
 			b.ReportMetric(float64(b1-b0)/float64(n), "js-bytes/msg")
 		}
 	})
+}
+
+// cpuTime is the CPU time (user and system, every thread) process pid has
+// used so far, from /proc (0 where there is none): CPU per message is a
+// steadier figure than the rate on a shared machine.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th, in USER_HZ (100 a second on Linux).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
 }
 
 // writes sums the messages ever stored (last sequence) and the bytes held

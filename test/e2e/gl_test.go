@@ -21,6 +21,7 @@ import (
 type fusionProc struct {
 	url string
 	log *bytes.Buffer
+	pid int
 }
 
 func startFusion(t testing.TB, args ...string) *fusionProc {
@@ -35,6 +36,7 @@ func startFusion(t testing.TB, args ...string) *fusionProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	f.pid = cmd.Process.Pid
 	listening := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
