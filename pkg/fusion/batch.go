@@ -154,16 +154,26 @@ func partError(status int, payload json.RawMessage) *Error {
 	return readError(&http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(payload))})
 }
 
-// StagedFromPayload reads the payload of a batch part that created an
-// inventoryStagedTransactions row.
-func StagedFromPayload(payload json.RawMessage) (*StagedTransaction, error) {
-	var w wireInvTxn
-	if err := decodeNumbers(payload, &w); err != nil {
-		return nil, &ProtocolError{Op: "batch", Err: err}
+// StagedStatusFromPayload reads only the status of a created
+// inventoryStagedTransactions row from a batch part's payload: what a
+// poster needs, at a fraction of decoding the whole row.
+func StagedStatusFromPayload(payload json.RawMessage) (StagedStatus, error) {
+	var w struct {
+		TransactionInterfaceID json.Number `json:"TransactionInterfaceId"`
+		ProcessFlag            json.Number `json:"ProcessFlag"`
+		ErrorCode              string      `json:"ErrorCode"`
+		ErrorExplanation       string      `json:"ErrorExplanation"`
 	}
-	st, err := w.staged()
+	if err := json.Unmarshal(payload, &w); err != nil {
+		return StagedStatus{}, &ProtocolError{Op: "batch", Err: err}
+	}
+	id, err := int64Of(w.TransactionInterfaceID)
+	if err != nil || id <= 0 {
+		return StagedStatus{}, &ProtocolError{Op: "batch", Err: fmt.Errorf("TransactionInterfaceId %q", w.TransactionInterfaceID)}
+	}
+	pf, err := int64Of(w.ProcessFlag)
 	if err != nil {
-		return nil, &ProtocolError{Op: "batch", Err: err}
+		return StagedStatus{}, &ProtocolError{Op: "batch", Err: fmt.Errorf("ProcessFlag: %w", err)}
 	}
-	return &st, nil
+	return StagedStatus{TransactionInterfaceID: id, ProcessFlag: int(pf), ErrorCode: w.ErrorCode, ErrorExplanation: w.ErrorExplanation}, nil
 }

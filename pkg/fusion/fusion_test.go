@@ -197,3 +197,26 @@ func TestSplitAccount(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestStagedStatusFromPayload(t *testing.T) {
+	tests := []struct {
+		name, payload string
+		want          StagedStatus
+		wantErr       bool
+	}{
+		{"accepted", `{"TransactionInterfaceId":300000001,"ItemNumber":"RX-1","ProcessFlag":1,"ErrorCode":null,"lots":{"items":[]}}`,
+			StagedStatus{TransactionInterfaceID: 300000001, ProcessFlag: 1}, false},
+		{"in error", `{"TransactionInterfaceId":"7","ProcessFlag":"3","ErrorCode":"INV_INVALID_ITEM","ErrorExplanation":"no such item"}`,
+			StagedStatus{TransactionInterfaceID: 7, ProcessFlag: 3, ErrorCode: "INV_INVALID_ITEM", ErrorExplanation: "no such item"}, false},
+		{"no id", `{"ProcessFlag":1}`, StagedStatus{}, true},
+		{"not JSON", `<html>`, StagedStatus{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := StagedStatusFromPayload([]byte(tt.payload))
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("got %+v, %v; want %+v (error %v)", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}

@@ -66,6 +66,12 @@ type InventoryTransaction struct {
 // StagedTransaction is a row of the inventory interface as Fusion reports it.
 type StagedTransaction struct {
 	InventoryTransaction
+	StagedStatus
+}
+
+// StagedStatus is where a staged row stands: its interface id, process flag
+// and, when Fusion refused it, Fusion's error.
+type StagedStatus struct {
 	TransactionInterfaceID      int64
 	ProcessFlag                 int // 1 pending/processed ok, 3 error (as Fusion's interface)
 	ErrorCode, ErrorExplanation string

@@ -30,7 +30,7 @@ type batchItem struct {
 }
 
 type batchOutcome struct {
-	st  *fusion.StagedTransaction
+	st  fusion.StagedStatus
 	err error
 }
 
@@ -39,14 +39,14 @@ func newBatcher(c *fusion.Client, size int, linger time.Duration) *batcher {
 }
 
 // post sends t in the next batch and waits for its own outcome.
-func (b *batcher) post(ctx context.Context, t fusion.InventoryTransaction) (*fusion.StagedTransaction, error) {
+func (b *batcher) post(ctx context.Context, t fusion.InventoryTransaction) (fusion.StagedStatus, error) {
 	it := &batchItem{ctx: ctx, t: t, done: make(chan batchOutcome, 1)}
 	select {
 	case b.in <- it:
 	case <-b.stopped: // draining at shutdown
-		return b.fusion.CreateInventoryTransaction(ctx, t)
+		return createStaged(ctx, b.fusion, t)
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return fusion.StagedStatus{}, ctx.Err()
 	}
 	select {
 	case o := <-it.done:
@@ -54,7 +54,7 @@ func (b *batcher) post(ctx context.Context, t fusion.InventoryTransaction) (*fus
 	case <-ctx.Done():
 		// The batch may still land: the claim says "posting", and the
 		// next try reads Fusion before posting again.
-		return nil, ctx.Err()
+		return fusion.StagedStatus{}, ctx.Err()
 	}
 }
 
@@ -102,7 +102,7 @@ func (b *batcher) send(ctx context.Context, items []*batchItem) {
 			for i, it := range items {
 				o := batchOutcome{err: errors.New("fusion: batch: no answer for this part")}
 				if i < len(res) {
-					o.st, o.err = fusion.StagedFromPayload(res[i].Payload)
+					o.st, o.err = fusion.StagedStatusFromPayload(res[i].Payload)
 				}
 				it.done <- o
 			}
@@ -137,4 +137,13 @@ func (b *batcher) send(ctx context.Context, items []*batchItem) {
 		}
 		items = again
 	}
+}
+
+// createStaged posts one transaction on its own (no batcher).
+func createStaged(ctx context.Context, c *fusion.Client, t fusion.InventoryTransaction) (fusion.StagedStatus, error) {
+	r, err := c.CreateInventoryTransaction(ctx, t)
+	if err != nil {
+		return fusion.StagedStatus{}, err
+	}
+	return r.StagedStatus, nil
 }

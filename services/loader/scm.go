@@ -224,12 +224,12 @@ func (s *Service) loadInventory(ctx context.Context, d *bus.Delivery, cmd *sinew
 		return &effect{outcome: "rejected", fusionID: strconv.FormatInt(r.TransactionInterfaceID, 10), code: r.ErrorCode, detail: r.ErrorExplanation}, nil
 	}
 	post := func(ctx context.Context) (*effect, error) {
-		var r *fusion.StagedTransaction
+		var r fusion.StagedStatus
 		var err error
 		if s.batch != nil {
 			r, err = s.batch.post(ctx, t)
 		} else {
-			r, err = s.fusion.CreateInventoryTransaction(ctx, t)
+			r, err = createStaged(ctx, s.fusion, t)
 		}
 		if err != nil {
 			return nil, err

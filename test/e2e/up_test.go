@@ -33,23 +33,33 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	sinewBin = filepath.Join(dir, "sinew")
-	build := exec.Command("go", "build", "-o", sinewBin, "github.com/sinewhq/sinew/cmd/sinew")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building sinew:", err)
-		os.Exit(1)
+	// $SINEW_E2E_SINEW_BIN and $SINEW_E2E_FUSIONSIM_BIN run prebuilt
+	// binaries instead: two builds compared side by side in one benchmark run.
+	sinewBin, err = binary(dir, "SINEW_E2E_SINEW_BIN", "sinew", "github.com/sinewhq/sinew/cmd/sinew")
+	if err == nil {
+		fusionsimBin, err = binary(dir, "SINEW_E2E_FUSIONSIM_BIN", "fusionsim", "github.com/sinewhq/sinew/services/fusionsim/cmd/fusionsim")
 	}
-	fusionsimBin = filepath.Join(dir, "fusionsim")
-	build = exec.Command("go", "build", "-o", fusionsimBin, "github.com/sinewhq/sinew/services/fusionsim/cmd/fusionsim")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building fusionsim:", err)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// binary is $env when set, else pkg built into dir.
+func binary(dir, env, name, pkg string) (string, error) {
+	if p := os.Getenv(env); p != "" {
+		return filepath.Abs(p)
+	}
+	out := filepath.Join(dir, name)
+	build := exec.Command("go", "build", "-o", out, pkg)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("building %s: %w", name, err)
+	}
+	return out, nil
 }
 
 func repoRoot(t testing.TB) string {
