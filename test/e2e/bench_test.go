@@ -163,11 +163,15 @@ func BenchmarkEndToEnd(b *testing.B) {
 			start := time.Now()
 			s := drive(b, a.mllp, n, 16, 0, fmt.Sprintf("M%d", run))
 			ingested := time.Since(start)
+			// CPU is read when the last row lands, before the rows are read back.
+			for fusion.count(b) < before+n && time.Since(start) < 5*time.Minute {
+				time.Sleep(100 * time.Millisecond)
+			}
+			cs1, cf1, ch1 := cpuTime(sys.cmd.Process.Pid), cpuTime(fusion.pid), cpuTime(os.Getpid())
 			lat, last := accepted(b, fusion, s, before)
 			b.ReportMetric(float64(n)/ingested.Seconds(), "ingest-msg/s")
 			b.ReportMetric(float64(n)/last.Sub(start).Seconds(), "e2e-msg/s")
 			b.ReportMetric(float64(pct(lat, 0.99).Microseconds())/1000, "p99-ms")
-			cs1, cf1, ch1 := cpuTime(sys.cmd.Process.Pid), cpuTime(fusion.pid), cpuTime(os.Getpid())
 			perMsg := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
 			b.ReportMetric(perMsg(cs1-cs0), "sinew-cpu-us/msg")
 			b.ReportMetric(perMsg(cf1-cf0), "fusionsim-cpu-us/msg")
