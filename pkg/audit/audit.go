@@ -197,7 +197,7 @@ func (w *Writer) store(rec *sinewv1.AuditRecord, subject string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for delay := 50 * time.Millisecond; ; delay = min(delay*2, 2*time.Second) {
-		if _, err = w.js.PublishMsg(ctx, msg); err == nil {
+		if _, err = streams.Publish(ctx, w.js.Conn(), msg); err == nil {
 			return nil
 		}
 		select {

@@ -25,6 +25,7 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/audit"
+	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/pkg/telemetry"
 )
 
@@ -259,7 +260,7 @@ func (b *Bus) PublishRaw(ctx context.Context, m *nats.Msg, msgID string) (*jetst
 		ctx, cancel = context.WithTimeout(ctx, b.pubWait)
 		defer cancel()
 	}
-	ack, err := b.js.PublishMsg(ctx, m)
+	ack, err := streams.Publish(ctx, b.nc, m)
 	if err != nil {
 		return nil, fmt.Errorf("bus: publish %s: %w", m.Subject, err)
 	}

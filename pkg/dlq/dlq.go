@@ -60,7 +60,7 @@ func Write(ctx context.Context, js jetstream.JetStream, d *sinewv1.DeadLetter) (
 	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, MsgID(d.Stream, d.Consumer, d.StreamSeq))
-	ack, err := js.PublishMsg(ctx, msg)
+	ack, err := streams.Publish(ctx, js.Conn(), msg)
 	if err != nil {
 		return false, fmt.Errorf("dlq: write %s seq %d: %w", d.Stream, d.StreamSeq, err)
 	}
@@ -257,7 +257,7 @@ func (s *Store) Replay(ctx context.Context, seq uint64, actor, reason string, fo
 	}
 	msg.Header.Set(jetstream.MsgIDHeader, msgID)
 	msg.Header.Set(ReplayOfHeader, strconv.FormatUint(seq, 10))
-	ack, err := s.js.PublishMsg(ctx, msg)
+	ack, err := streams.Publish(ctx, s.js.Conn(), msg)
 	if err != nil {
 		return nil, fmt.Errorf("dlq: replay seq %d to %s: %w", seq, d.Subject, err)
 	}
