@@ -105,7 +105,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loader: bucket %s: %w", streams.KVIdempotency, err)
 	}
-	s := &Service{cfg: cfg, bus: b, fusion: fc, states: st, claims: claims{kv: idem}, wake: newWaker()}
+	s := &Service{cfg: cfg, bus: b, fusion: fc, states: st, claims: claims{kv: idem, nc: b.Conn()}, wake: newWaker()}
 	if cfg.BatchSize > 1 {
 		s.batch = newBatcher(fc, cfg.BatchSize, max(cfg.BatchLinger, time.Millisecond))
 	}

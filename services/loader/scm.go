@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -44,6 +45,7 @@ type claim struct {
 // claims keeps the loader's idempotency keys: one Fusion effect per key.
 type claims struct {
 	kv jetstream.KeyValue
+	nc *nats.Conn
 }
 
 func claimKey(flow, key string) string { return streams.Token(flow) + "." + bus.HashKey(key) }
@@ -63,13 +65,22 @@ func (c claims) get(ctx context.Context, key string) (*claim, uint64, error) {
 }
 
 // put writes cl with compare-and-set on rev (0: the key must be new);
-// jetstream.ErrKeyExists means someone else got there first.
+// jetstream.ErrKeyExists means someone else got there first. It is the
+// bucket's own compare-and-set (the expected last sequence of the key's
+// subject), published through streams.Publish as it runs twice for every
+// command; keys are never deleted, so "new" means "no entry at all".
 func (c claims) put(ctx context.Context, key string, rev uint64, cl *claim) (uint64, error) {
 	b, _ := json.Marshal(cl)
-	if rev == 0 {
-		return c.kv.Create(ctx, key, b)
+	m := &nats.Msg{Subject: "$KV." + c.kv.Bucket() + "." + key, Data: b, Header: nats.Header{}}
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+	ack, err := streams.Publish(ctx, c.nc, m)
+	if err != nil {
+		if rev == 0 && isWrongSeq(err) {
+			return 0, fmt.Errorf("idempotency %s: %w", key, jetstream.ErrKeyExists)
+		}
+		return 0, fmt.Errorf("idempotency %s: %w", key, err)
 	}
-	return c.kv.Update(ctx, key, b, rev)
+	return ack.Sequence, nil
 }
 
 // effect is what one command did in Fusion.
