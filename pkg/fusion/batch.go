@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -50,6 +51,67 @@ type wireBatchPart struct {
 // Error) together with an *Error (the batch's status, permanent for a 4xx):
 // nothing of the batch took effect.
 func (c *Client) Batch(ctx context.Context, parts []BatchPart) ([]BatchPartResult, error) {
+	var out struct {
+		Parts []wireBatchPart `json:"parts"`
+	}
+	if failed, err := c.postBatch(ctx, parts, &out); err != nil || len(parts) == 0 {
+		return failed, err
+	}
+	res := make([]BatchPartResult, 0, len(out.Parts))
+	for _, p := range out.Parts {
+		r := BatchPartResult{ID: p.ID, Status: http.StatusOK, Payload: p.Payload}
+		if n, err := p.Status.Int64(); err == nil && n > 0 {
+			r.Status = int(n)
+		}
+		if r.Status >= 400 {
+			r.Error = partError(r.Status, p.Payload)
+		}
+		res = append(res, r)
+	}
+	return res, nil
+}
+
+// CreateInventoryTransactions stages ts in one all-or-none batch request,
+// part i named "p<i>", and returns each one's status, read in the same pass
+// as the answer (a busy loader's batches are most of what it decodes).
+// When a part fails it returns the failing parts and an *Error, as Batch.
+func (c *Client) CreateInventoryTransactions(ctx context.Context, ts []InventoryTransaction) ([]StagedStatus, []BatchPartResult, error) {
+	parts := make([]BatchPart, len(ts))
+	for i, t := range ts {
+		parts[i] = BatchPart{ID: "p" + strconv.Itoa(i), Path: InventoryStagedTransactionsPath, Operation: OpCreate, Payload: t}
+	}
+	var out struct {
+		Parts []struct {
+			ID      string           `json:"id"`
+			Payload stagedStatusWire `json:"payload"`
+		} `json:"parts"`
+	}
+	if failed, err := c.postBatch(ctx, parts, &out); err != nil || len(ts) == 0 {
+		return nil, failed, err
+	}
+	st := make([]StagedStatus, len(ts))
+	seen := make([]bool, len(ts))
+	for _, p := range out.Parts {
+		i, err := strconv.Atoi(strings.TrimPrefix(p.ID, "p"))
+		if err != nil || i < 0 || i >= len(ts) || seen[i] {
+			return nil, nil, &ProtocolError{Op: "batch", Err: fmt.Errorf("part id %q not sent or repeated", p.ID)}
+		}
+		if st[i], err = p.Payload.status(); err != nil {
+			return nil, nil, &ProtocolError{Op: "batch", Err: fmt.Errorf("part %s: %w", p.ID, err)}
+		}
+		seen[i] = true
+	}
+	for i, ok := range seen {
+		if !ok {
+			return nil, nil, &ProtocolError{Op: "batch", Err: fmt.Errorf("no answer for part p%d", i)}
+		}
+	}
+	return st, nil, nil
+}
+
+// postBatch posts parts and decodes a 2xx answer into out; on a failed batch
+// it returns the failing parts with the error.
+func (c *Client) postBatch(ctx context.Context, parts []BatchPart, out any) ([]BatchPartResult, error) {
 	const op = "batch"
 	if len(parts) == 0 {
 		return nil, nil
@@ -73,29 +135,10 @@ func (c *Client) Batch(ctx context.Context, parts []BatchPart) ([]BatchPartResul
 		}
 		body.Parts = append(body.Parts, wireBatchPart{ID: p.ID, Path: path, Operation: p.Operation, Payload: payload})
 	}
-	var raw json.RawMessage
-	err := c.do(ctx, request{op: op, method: http.MethodPost, path: "/", body: body, contentType: BatchContentType}, &raw)
-	if err != nil {
+	if err := c.do(ctx, request{op: op, method: http.MethodPost, path: "/", body: body, contentType: BatchContentType}, out); err != nil {
 		return batchFailure(err)
 	}
-	var out struct {
-		Parts []wireBatchPart `json:"parts"`
-	}
-	if err := decodeNumbers(raw, &out); err != nil {
-		return nil, &ProtocolError{Op: op, Err: err}
-	}
-	res := make([]BatchPartResult, 0, len(out.Parts))
-	for _, p := range out.Parts {
-		r := BatchPartResult{ID: p.ID, Status: http.StatusOK, Payload: p.Payload}
-		if n, err := p.Status.Int64(); err == nil && n > 0 {
-			r.Status = int(n)
-		}
-		if r.Status >= 400 {
-			r.Error = partError(r.Status, p.Payload)
-		}
-		res = append(res, r)
-	}
-	return res, nil
+	return nil, nil
 }
 
 // marshalPayload encodes a part's payload; InventoryTransaction, Item and
@@ -154,26 +197,22 @@ func partError(status int, payload json.RawMessage) *Error {
 	return readError(&http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(payload))})
 }
 
-// StagedStatusFromPayload reads only the status of a created
-// inventoryStagedTransactions row from a batch part's payload: what a
-// poster needs, at a fraction of decoding the whole row.
-func StagedStatusFromPayload(payload json.RawMessage) (StagedStatus, error) {
-	var w struct {
-		TransactionInterfaceID json.Number `json:"TransactionInterfaceId"`
-		ProcessFlag            json.Number `json:"ProcessFlag"`
-		ErrorCode              string      `json:"ErrorCode"`
-		ErrorExplanation       string      `json:"ErrorExplanation"`
-	}
-	if err := json.Unmarshal(payload, &w); err != nil {
-		return StagedStatus{}, &ProtocolError{Op: "batch", Err: err}
-	}
+// stagedStatusWire is the status part of a staged row as Fusion writes it.
+type stagedStatusWire struct {
+	TransactionInterfaceID json.Number `json:"TransactionInterfaceId"`
+	ProcessFlag            json.Number `json:"ProcessFlag"`
+	ErrorCode              string      `json:"ErrorCode"`
+	ErrorExplanation       string      `json:"ErrorExplanation"`
+}
+
+func (w stagedStatusWire) status() (StagedStatus, error) {
 	id, err := int64Of(w.TransactionInterfaceID)
 	if err != nil || id <= 0 {
-		return StagedStatus{}, &ProtocolError{Op: "batch", Err: fmt.Errorf("TransactionInterfaceId %q", w.TransactionInterfaceID)}
+		return StagedStatus{}, fmt.Errorf("TransactionInterfaceId %q", w.TransactionInterfaceID)
 	}
 	pf, err := int64Of(w.ProcessFlag)
 	if err != nil {
-		return StagedStatus{}, &ProtocolError{Op: "batch", Err: fmt.Errorf("ProcessFlag: %w", err)}
+		return StagedStatus{}, fmt.Errorf("ProcessFlag: %w", err)
 	}
 	return StagedStatus{TransactionInterfaceID: id, ProcessFlag: int(pf), ErrorCode: w.ErrorCode, ErrorExplanation: w.ErrorExplanation}, nil
 }

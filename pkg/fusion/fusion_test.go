@@ -198,7 +198,7 @@ func TestSplitAccount(t *testing.T) {
 	}
 }
 
-func TestStagedStatusFromPayload(t *testing.T) {
+func TestStagedStatusWire(t *testing.T) {
 	tests := []struct {
 		name, payload string
 		want          StagedStatus
@@ -213,7 +213,12 @@ func TestStagedStatusFromPayload(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := StagedStatusFromPayload([]byte(tt.payload))
+			var w stagedStatusWire
+			err := json.Unmarshal([]byte(tt.payload), &w)
+			var got StagedStatus
+			if err == nil {
+				got, err = w.status()
+			}
 			if (err != nil) != tt.wantErr || got != tt.want {
 				t.Errorf("got %+v, %v; want %+v (error %v)", got, err, tt.want, tt.wantErr)
 			}

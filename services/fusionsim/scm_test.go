@@ -681,3 +681,27 @@ func TestClientReusesConnections(t *testing.T) {
 		t.Errorf("20 sequential calls opened %d connections, want 1", n)
 	}
 }
+
+func TestCreateInventoryTransactions(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	bad := issue(2)
+	bad.ItemNumber = "SUP-1002"
+	st, failed, err := e.c.CreateInventoryTransactions(ctx, []fusion.InventoryTransaction{issue(1), bad, issue(3)})
+	if err == nil || fusion.IsTemporary(err) || st != nil {
+		t.Fatalf("want a permanent error and no statuses: %v %v", st, err)
+	}
+	if len(failed) != 1 || failed[0].ID != "p1" || failed[0].Error.Details[0].Code != fusionsim.CodeInvalidItem {
+		t.Fatalf("failed parts %+v", failed)
+	}
+	st, failed, err = e.c.CreateInventoryTransactions(ctx, []fusion.InventoryTransaction{issue(1), issue(2), issue(3)})
+	if err != nil || failed != nil || len(st) != 3 {
+		t.Fatalf("%v %v %+v", err, failed, st)
+	}
+	rows := e.sim.InventoryRows()
+	for i, s := range st {
+		if s.TransactionInterfaceID == 0 || s.ProcessFlag == fusion.ProcessFlagError || s.TransactionInterfaceID != rows[i].TransactionInterfaceID {
+			t.Errorf("part %d: %+v, row %+v", i, s, rows[i].StagedStatus)
+		}
+	}
+}

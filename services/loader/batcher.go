@@ -91,20 +91,16 @@ func (b *batcher) run(ctx context.Context) {
 // rest, which did not take effect (all-or-none), go again without it.
 func (b *batcher) send(ctx context.Context, items []*batchItem) {
 	for len(items) > 0 {
-		parts := make([]fusion.BatchPart, len(items))
+		ts := make([]fusion.InventoryTransaction, len(items))
 		for i, it := range items {
-			parts[i] = fusion.BatchPart{ID: "p" + strconv.Itoa(i), Path: fusion.InventoryStagedTransactionsPath, Operation: fusion.OpCreate, Payload: it.t}
+			ts[i] = it.t
 		}
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
-		res, err := b.fusion.Batch(ctx, parts)
+		st, res, err := b.fusion.CreateInventoryTransactions(ctx, ts)
 		cancel()
 		if err == nil {
 			for i, it := range items {
-				o := batchOutcome{err: errors.New("fusion: batch: no answer for this part")}
-				if i < len(res) {
-					o.st, o.err = fusion.StagedStatusFromPayload(res[i].Payload)
-				}
-				it.done <- o
+				it.done <- batchOutcome{st: st[i]}
 			}
 			return
 		}
@@ -123,7 +119,7 @@ func (b *batcher) send(ctx context.Context, items []*batchItem) {
 		}
 		var again []*batchItem
 		for i, it := range items {
-			if pe, ok := failed[parts[i].ID]; ok {
+			if pe, ok := failed["p"+strconv.Itoa(i)]; ok { // CreateInventoryTransactions' part ids
 				it.done <- batchOutcome{err: pe}
 			} else {
 				again = append(again, it)
