@@ -235,7 +235,15 @@ type txnIn struct {
 		FromSerialNumber string `json:"FromSerialNumber"`
 		ToSerialNumber   string `json:"ToSerialNumber"`
 	} `json:"serials"`
-	DFF []map[string]any `json:"DFF"`
+	DFF []txnDFFIn `json:"DFF"`
+}
+
+// txnDFFIn holds the DFF segments the simulator reads, by their codes
+// fusion.DFF340BAttribute and fusion.DFFCostCenterAttribute (a struct: a
+// map per row was a quarter of the simulator's time on a busy run).
+type txnDFFIn struct {
+	Program340B string `json:"program340B"`
+	CostCenter  string `json:"costCenter"`
 }
 
 func parseTime(v string) (time.Time, error) {
@@ -270,8 +278,8 @@ func (s *Server) stageTxn(in txnIn, force bool, now time.Time) (*StagedRow, []fi
 		t.SerialNumber = in.Serials[0].FromSerialNumber
 	}
 	if len(in.DFF) > 0 {
-		t.Program340B = in.DFF[0][fusion.DFF340BAttribute] == "Y"
-		t.CostCenter, _ = in.DFF[0][fusion.DFFCostCenterAttribute].(string)
+		t.Program340B = in.DFF[0].Program340B == "Y"
+		t.CostCenter = in.DFF[0].CostCenter
 	}
 
 	var errs []fieldErr

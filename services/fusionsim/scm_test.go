@@ -705,3 +705,15 @@ func TestCreateInventoryTransactions(t *testing.T) {
 		}
 	}
 }
+
+// The DFF segments the simulator reads are named by pkg/fusion's codes.
+func TestTxnDFFCodes(t *testing.T) {
+	b, err := json.Marshal(fusionsim.TxnDFFIn{Program340B: "Y", CostCenter: "6010"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"` + fusion.DFF340BAttribute + `":"Y","` + fusion.DFFCostCenterAttribute + `":"6010"}`
+	if string(b) != want {
+		t.Errorf("%s, want %s", b, want)
+	}
+}
