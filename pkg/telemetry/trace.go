@@ -13,19 +13,34 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
-// NewTracerProvider returns a tracer provider for service, with the
-// resource attribute service.name. With cfg.OTLPEndpoint set, spans are
-// batched to that OTLP/HTTP collector; otherwise they are recorded nowhere,
-// but are still sampled, so trace IDs are created and propagated and a
-// collector added later sees whole traces from the other services.
+// TracerProvider is a trace.TracerProvider whose Shutdown flushes the
+// spans not yet exported.
+type TracerProvider interface {
+	trace.TracerProvider
+	Shutdown(context.Context) error
+}
+
+// NewTracerProvider returns a tracer provider for service. With
+// cfg.OTLPEndpoint set, spans (with the resource attribute service.name)
+// are batched to that OTLP/HTTP collector. Otherwise they are recorded
+// nowhere, but are still sampled, so trace IDs are created and propagated
+// and a collector added later sees whole traces from the other services.
 //
 // The provider is not installed globally; pass it (or tracers from it) to
 // whatever needs it. Call its Shutdown method on exit to flush spans.
-func NewTracerProvider(ctx context.Context, cfg Config, service string) (*sdktrace.TracerProvider, error) {
+func NewTracerProvider(ctx context.Context, cfg Config, service string) (TracerProvider, error) {
 	if service == "" {
 		return nil, errors.New("telemetry: tracer provider: empty service name")
+	}
+	if cfg.OTLPEndpoint == "" {
+		return idProvider{}, nil
+	}
+	expOpts, err := exporterOptions(cfg)
+	if err != nil {
+		return nil, err
 	}
 	res, err := resource.New(ctx,
 		resource.WithSchemaURL(semconv.SchemaURL),
@@ -35,24 +50,17 @@ func NewTracerProvider(ctx context.Context, cfg Config, service string) (*sdktra
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: tracer provider for %s: %w", service, err)
 	}
-	opts := []sdktrace.TracerProviderOption{
+	// otlptracehttp does not connect until the first export, so an
+	// unreachable collector does not stop the service from starting.
+	exp, err := otlptracehttp.New(ctx, expOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: OTLP exporter for %s: %w", cfg.OTLPEndpoint, err)
+	}
+	return sdktrace.NewTracerProvider(
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
-	}
-	if cfg.OTLPEndpoint != "" {
-		expOpts, err := exporterOptions(cfg)
-		if err != nil {
-			return nil, err
-		}
-		// otlptracehttp does not connect until the first export, so an
-		// unreachable collector does not stop the service from starting.
-		exp, err := otlptracehttp.New(ctx, expOpts...)
-		if err != nil {
-			return nil, fmt.Errorf("telemetry: OTLP exporter for %s: %w", cfg.OTLPEndpoint, err)
-		}
-		opts = append(opts, sdktrace.WithBatcher(exp))
-	}
-	return sdktrace.NewTracerProvider(opts...), nil
+		sdktrace.WithBatcher(exp),
+	), nil
 }
 
 // exporterOptions turns cfg.OTLPEndpoint into exporter options. The

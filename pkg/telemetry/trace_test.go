@@ -15,7 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-func newProvider(t *testing.T, cfg Config, service string) *sdktrace.TracerProvider {
+func newProvider(t *testing.T, cfg Config, service string) TracerProvider {
 	t.Helper()
 	tp, err := NewTracerProvider(t.Context(), cfg, service)
 	if err != nil {
@@ -130,9 +130,17 @@ func TestHeaderCarrier(t *testing.T) {
 
 func TestTracerProviderResource(t *testing.T) {
 	t.Parallel()
-	tp := newProvider(t, DefaultConfig(), "reconciler")
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	t.Cleanup(collector.Close)
+	tp := newProvider(t, Config{OTLPEndpoint: collector.URL}, "reconciler")
+	sdk, ok := tp.(*sdktrace.TracerProvider)
+	if !ok {
+		t.Fatalf("%T with a collector, want the SDK's provider", tp)
+	}
 	exp := tracetest.NewInMemoryExporter()
-	tp.RegisterSpanProcessor(sdktrace.NewSimpleSpanProcessor(exp))
+	sdk.RegisterSpanProcessor(sdktrace.NewSimpleSpanProcessor(exp))
 	_, span := tp.Tracer("test").Start(t.Context(), "x")
 	span.End()
 	spans := exp.GetSpans()
@@ -147,6 +155,32 @@ func TestTracerProviderResource(t *testing.T) {
 	}
 	if name.AsString() != "reconciler" {
 		t.Errorf("service.name = %q", name.AsString())
+	}
+}
+
+// Without a collector spans record nothing but carry span contexts as the
+// SDK's parent-based sampler would.
+func TestTracerProviderWithoutCollector(t *testing.T) {
+	t.Parallel()
+	tr := newProvider(t, DefaultConfig(), "loader").Tracer("test")
+	ctx, root := tr.Start(t.Context(), "root")
+	rsc := root.SpanContext()
+	if !rsc.IsValid() || !rsc.IsSampled() || root.IsRecording() {
+		t.Fatalf("root %+v: want valid, sampled, not recording", rsc)
+	}
+	_, child := tr.Start(ctx, "child")
+	csc := child.SpanContext()
+	if csc.TraceID() != rsc.TraceID() || csc.SpanID() == rsc.SpanID() || !csc.IsSampled() {
+		t.Errorf("child %v of %v", csc, rsc)
+	}
+	_, other := tr.Start(ctx, "new root", trace.WithNewRoot())
+	if other.SpanContext().TraceID() == rsc.TraceID() {
+		t.Error("WithNewRoot kept the parent's trace")
+	}
+	unsampled := trace.NewSpanContext(trace.SpanContextConfig{TraceID: rsc.TraceID(), SpanID: rsc.SpanID(), Remote: true})
+	_, c2 := tr.Start(trace.ContextWithRemoteSpanContext(t.Context(), unsampled), "from an unsampled parent")
+	if c2.SpanContext().IsSampled() || c2.SpanContext().TraceID() != rsc.TraceID() {
+		t.Errorf("child of an unsampled parent: %v", c2.SpanContext())
 	}
 }
 
