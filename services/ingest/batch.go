@@ -202,7 +202,7 @@ func (w *batchTaker) take(ctx context.Context, bf batchFile, flow, source string
 		Envelope: &sinewv1.Envelope{
 			EventId: bus.EventID("batch:" + sum), Flow: flow, SourceSystem: source, SourceId: name,
 			IdempotencyKey: "batch:" + sum, ReceivedAt: timestamppb.Now(),
-			BusinessKeys: map[string]string{"file": name, "sha256": sum, "format": resolute.FormatOf(name)},
+			BusinessKeys: sinewv1.Keys(map[string]string{"file": name, "sha256": sum, "format": resolute.FormatOf(name)}),
 		},
 		ObjectKey: sum, Sha256: sum, SizeBytes: size, LineCount: lines, FileName: name,
 	}
@@ -230,7 +230,7 @@ func (w *batchTaker) audit(ctx context.Context, flow, sum, name, outcome, detail
 	return w.bus.Audit().Write(ctx, &sinewv1.AuditEvent{
 		Actor: w.bus.Service(), Action: "receive", Flow: flow, Hop: "ingest", Outcome: outcome,
 		IdempotencyKey: "batch:" + sum, Stream: streams.BatchIn, Subject: streams.BatchSubject(flow),
-		BusinessKeys: map[string]string{"file": name, "sha256": sum}, Detail: detail,
+		BusinessKeys: sinewv1.Keys(map[string]string{"file": name, "sha256": sum}), Detail: detail,
 	})
 }
 

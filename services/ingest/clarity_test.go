@@ -160,7 +160,7 @@ func TestClarityExtractsToFusionCommand(t *testing.T) {
 	checkZip(cmd, lines)
 	// The original file is in the object store unchanged.
 	files, _ := js.ObjectStore(context.Background(), streams.ObjBatchFiles)
-	if stored, err := files.GetBytes(context.Background(), cmd.Envelope.BusinessKeys["sha256"]); err != nil || !bytes.Equal(stored, csv.Bytes()) {
+	if stored, err := files.GetBytes(context.Background(), cmd.Envelope.BusinessKey("sha256")); err != nil || !bytes.Equal(stored, csv.Bytes()) {
 		t.Errorf("object store copy differs from the extract: %v", err)
 	}
 

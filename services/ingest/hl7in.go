@@ -187,7 +187,7 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 	case reused:
 		detail = "control id reused with a different body"
 	}
-	ev.Envelope.BusinessKeys["stream_seq"] = strconv.FormatUint(pub.Sequence, 10)
+	ev.Envelope.BusinessKeys = sinewv1.SetKey(ev.Envelope.BusinessKeys, "stream_seq", strconv.FormatUint(pub.Sequence, 10))
 	return r.answer(ctx, m, ev, accepted, ack, detail, start)
 }
 
@@ -260,7 +260,7 @@ func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.
 		Envelope: &sinewv1.Envelope{
 			EventId: bus.EventID("hl7-rejected:" + hex.EncodeToString(sum[:])), Flow: r.cfg.HL7.DefaultFlow,
 			SourceSystem: "hl7", ReceivedAt: timestamppb.Now(),
-			BusinessKeys: map[string]string{"rejected": strconv.Itoa(perr.Code)},
+			BusinessKeys: []*sinewv1.KeyValue{{Key: "rejected", Value: strconv.Itoa(perr.Code)}},
 		},
 		Raw: raw, Listener: r.cfg.MLLPAddr, Warnings: []string{"rejected: " + perr.Error()},
 	}
@@ -326,9 +326,9 @@ func (r *receiver) event(m *hl7.Message, raw []byte, msgID, bodyHex string, reus
 		Envelope: &sinewv1.Envelope{
 			EventId: bus.EventID(msgID), Flow: flow, SourceSystem: "hl7:" + m.SendingApplication(),
 			SourceId: m.ControlID(), IdempotencyKey: msgID, ReceivedAt: timestamppb.Now(),
-			BusinessKeys: map[string]string{
-				"control_id": m.ControlID(), "facility": m.SendingFacility(), "message_type": m.Type() + "^" + m.Event(),
-				"body_sha256": bodyHex,
+			BusinessKeys: []*sinewv1.KeyValue{ // sorted by key
+				{Key: "body_sha256", Value: bodyHex}, {Key: "control_id", Value: m.ControlID()},
+				{Key: "facility", Value: m.SendingFacility()}, {Key: "message_type", Value: m.Type() + "^" + m.Event()},
 			},
 		},
 		Raw: raw, SendingApplication: m.SendingApplication(), SendingFacility: m.SendingFacility(),
@@ -361,7 +361,7 @@ func (r *receiver) audit(ctx context.Context, m *hl7.Message, ev *sinewv1.Hl7Rec
 		if id := m.Get("PID-3-1"); id != "" {
 			a.PatientRefs = []string{r.bus.PatientRef("PID-3:"+m.Get("PID-3-4"), id)}
 		}
-		if s := ev.GetEnvelope().GetBusinessKeys()["stream_seq"]; s != "" {
+		if s := ev.GetEnvelope().BusinessKey("stream_seq"); s != "" {
 			a.StreamSeq, _ = strconv.ParseUint(s, 10, 64)
 		}
 	} else {
@@ -391,7 +391,7 @@ func (r *receiver) sameBody(ctx context.Context, seq uint64, bodyHex string) (bo
 	if err := proto.Unmarshal(stored.Data, &ev); err != nil {
 		return false, fmt.Errorf("compare with stored message: %w", err)
 	}
-	return ev.GetEnvelope().GetBusinessKeys()["body_sha256"] == bodyHex, nil
+	return ev.GetEnvelope().BusinessKey("body_sha256") == bodyHex, nil
 }
 
 // expectedSeq is the next MSH-13 expected from a sender (0 = unknown).

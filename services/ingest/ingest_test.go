@@ -162,7 +162,7 @@ func TestEveryCorpusMessageIsCommittedThenAcknowledged(t *testing.T) {
 	for _, s := range stored {
 		ev := decode(t, s.Data)
 		if !strings.HasPrefix(s.Subject, "hl7.in.") || ev.Envelope.IdempotencyKey != s.Header.Get(jetstream.MsgIDHeader) ||
-			len(ev.Raw) == 0 || ev.Envelope.ReceivedAt == nil || ev.ControlId == "" && ev.Envelope.BusinessKeys["control_id"] != "" {
+			len(ev.Raw) == 0 || ev.Envelope.ReceivedAt == nil || ev.ControlId == "" && ev.Envelope.BusinessKey("control_id") != "" {
 			t.Errorf("stored %s: %+v", s.Subject, ev.Envelope)
 		}
 		if want := streams.HL7Subject(ev.SendingFacility, ev.MessageType, ev.TriggerEvent); s.Subject != want {

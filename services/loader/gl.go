@@ -108,7 +108,7 @@ func (s *Service) advance(ctx context.Context, d *bus.Delivery, cmd *sinewv1.Jou
 // admit records the batch on first sight and readies a replayed one.
 func (s *Service) admit(st *batchstate.State, cmd *sinewv1.JournalBatch) error {
 	now := time.Now()
-	bk := cmd.GetEnvelope().GetBusinessKeys()
+	bk := sinewv1.KeyMap(cmd.GetEnvelope().GetBusinessKeys())
 	if st.Step == "" {
 		at := now
 		if ra := cmd.GetEnvelope().GetReceivedAt(); ra != nil {
@@ -465,10 +465,7 @@ func (s *Service) finish(ctx context.Context, d *bus.Delivery, cmd *sinewv1.Jour
 // glResult is the batch's LoadResult. Its event id derives from the state
 // it reports, so a redelivery publishes a duplicate the stream drops.
 func glResult(cmd *sinewv1.JournalBatch, st *batchstate.State, outcome string) *sinewv1.LoadResult {
-	bk := map[string]string{}
-	for k, v := range cmd.GetEnvelope().GetBusinessKeys() {
-		bk[k] = v
-	}
+	bk := sinewv1.KeyMap(cmd.GetEnvelope().GetBusinessKeys())
 	bk["object_key"], bk["ledger"], bk["je_source"] = cmd.ObjectKey, cmd.Ledger, cmd.JeSource
 	bk["accounting_date"], bk["file_name"], bk["load_request"] = cmd.AccountingDate, st.Upload.FileName, st.Upload.RequestID
 	ids := map[string]string{"load_request": st.Upload.RequestID}
@@ -492,7 +489,7 @@ func glResult(cmd *sinewv1.JournalBatch, st *batchstate.State, outcome string) *
 		Envelope: &sinewv1.Envelope{
 			EventId: bus.EventID("load:" + st.SHA256 + ":" + sig.String()), Flow: glFlow, SourceSystem: "fusion.gl",
 			SourceId: cmd.BatchId, IdempotencyKey: env.GetIdempotencyKey(), CausedBy: env.GetEventId(),
-			ReceivedAt: env.GetReceivedAt(), CrosswalkVersion: env.GetCrosswalkVersion(), BusinessKeys: bk,
+			ReceivedAt: env.GetReceivedAt(), CrosswalkVersion: env.GetCrosswalkVersion(), BusinessKeys: sinewv1.Keys(bk),
 		},
 		Outcome: outcome, TargetSystem: "fusion", TargetIds: ids, Errors: errs,
 		CompletedAt: timestamppb.New(st.Updated), Attempts: int32(st.Upload.Attempt),

@@ -112,7 +112,7 @@ func (e *env) command(t *testing.T, batch, source string, group int64, zip []byt
 	}
 	cmd := &sinewv1.JournalBatch{
 		Envelope: &sinewv1.Envelope{EventId: bus.EventID(batch), Flow: "resolute-gl", SourceId: batch, IdempotencyKey: "resolute-gl:" + batch,
-			BusinessKeys: map[string]string{"sha256": strings.Repeat("ab", 32), "lines": "2", "debit": "10.00", "credit": "10.00"}},
+			BusinessKeys: sinewv1.Keys(map[string]string{"sha256": strings.Repeat("ab", 32), "lines": "2", "debit": "10.00", "credit": "10.00"})},
 		BatchId: batch, Ledger: "US Primary Ledger", JeSource: source, JeCategory: "Revenue", AccountingDate: "2026-01-15",
 		ObjectKey: key, Journals: []*sinewv1.Journal{{GroupId: group, Name: "B1-J1"}},
 	}

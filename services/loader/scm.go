@@ -254,15 +254,16 @@ func (s *Service) loadInventory(ctx context.Context, d *bus.Delivery, cmd *sinew
 	if err != nil {
 		return err
 	}
-	keys := map[string]string{"item": cmd.ItemNumber, "organization": cmd.Organization, "subinventory": cmd.Subinventory,
-		"quantity": cmd.GetQuantity().GetValue(), "uom": cmd.GetQuantity().GetUom(), "program_340b": strconv.FormatBool(cmd.Program_340B),
-		"source_header_id": cmd.SourceHeaderId, "source_line_id": cmd.SourceLineId,
-		"transaction_date": cmd.GetTransactionDate().AsTime().UTC().Format(time.RFC3339)}
+	keys := []*sinewv1.KeyValue{{Key: "item", Value: cmd.ItemNumber}, {Key: "organization", Value: cmd.Organization},
+		{Key: "subinventory", Value: cmd.Subinventory}, {Key: "quantity", Value: cmd.GetQuantity().GetValue()},
+		{Key: "uom", Value: cmd.GetQuantity().GetUom()}, {Key: "program_340b", Value: strconv.FormatBool(cmd.Program_340B)},
+		{Key: "source_header_id", Value: cmd.SourceHeaderId}, {Key: "source_line_id", Value: cmd.SourceLineId},
+		{Key: "transaction_date", Value: cmd.GetTransactionDate().AsTime().UTC().Format(time.RFC3339)}}
 	if cmd.LotNumber != "" {
-		keys["lot"] = cmd.LotNumber
+		keys = append(keys, &sinewv1.KeyValue{Key: "lot", Value: cmd.LotNumber})
 	}
 	if cmd.SerialNumber != "" {
-		keys["serial"] = cmd.SerialNumber
+		keys = append(keys, &sinewv1.KeyValue{Key: "serial", Value: cmd.SerialNumber})
 	}
 	return s.restResult(ctx, d, env, "transaction_interface_id", ef, keys)
 }
@@ -294,7 +295,7 @@ func (s *Service) loadItem(ctx context.Context, d *bus.Delivery, cmd *sinewv1.It
 	if err != nil {
 		return err
 	}
-	return s.restResult(ctx, d, env, "item", ef, map[string]string{"item": cmd.ItemNumber, "organization": cmd.Organization, "action": cmd.Action})
+	return s.restResult(ctx, d, env, "item", ef, []*sinewv1.KeyValue{{Key: "item", Value: cmd.ItemNumber}, {Key: "organization", Value: cmd.Organization}, {Key: "action", Value: cmd.Action}})
 }
 
 // loadSupplier creates a supplier once: one that exists is left as it is.
@@ -326,18 +327,14 @@ func (s *Service) loadSupplier(ctx context.Context, d *bus.Delivery, cmd *sinewv
 	if err != nil {
 		return err
 	}
-	return s.restResult(ctx, d, env, "supplier_id", ef, map[string]string{"supplier_number": cmd.SupplierNumber})
+	return s.restResult(ctx, d, env, "supplier_id", ef, []*sinewv1.KeyValue{{Key: "supplier_number", Value: cmd.SupplierNumber}})
 }
 
 // restResult publishes a REST command's outcome to RESULTS; a rejection is
 // also dead-lettered with Fusion's code and text, for an analyst to fix and
 // replay.
-func (s *Service) restResult(ctx context.Context, d *bus.Delivery, env *sinewv1.Envelope, idName string, ef *effect, keys map[string]string) error {
-	for k, v := range env.GetBusinessKeys() {
-		if _, ok := keys[k]; !ok {
-			keys[k] = v
-		}
-	}
+func (s *Service) restResult(ctx context.Context, d *bus.Delivery, env *sinewv1.Envelope, idName string, ef *effect, keys []*sinewv1.KeyValue) error {
+	keys = sinewv1.MergeKeys(keys, env.GetBusinessKeys())
 	r := &sinewv1.LoadResult{
 		Envelope: &sinewv1.Envelope{
 			EventId: bus.EventID("load:" + env.GetIdempotencyKey() + ":" + ef.outcome + ":" + ef.fusionID + ":" + ef.code),

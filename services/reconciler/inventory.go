@@ -90,7 +90,7 @@ func (s *Service) ReconcileInventoryDay(ctx context.Context, flow string, day ti
 		if proto.Unmarshal(m.Data(), &r) != nil {
 			return nil
 		}
-		bk := r.GetEnvelope().GetBusinessKeys()
+		bk := sinewv1.KeyMap(r.GetEnvelope().GetBusinessKeys())
 		if bk["source_header_id"] == "" || !strings.HasPrefix(bk["transaction_date"], dayKey) {
 			return nil // an item or supplier, or another day
 		}

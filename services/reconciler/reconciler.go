@@ -136,7 +136,7 @@ func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
 // final read are published, the summary last.
 func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, r *sinewv1.LoadResult) error {
 	env := r.GetEnvelope()
-	bk := env.GetBusinessKeys()
+	bk := sinewv1.KeyMap(env.GetBusinessKeys())
 	batchID, objectKey := env.GetSourceId(), bk["object_key"]
 	if batchID == "" || objectKey == "" {
 		return bus.Permanent(errors.New("load result without batch id or FBDI object key"))

@@ -131,10 +131,10 @@ func TestHL7FlowsEndToEnd(t *testing.T) {
 	for _, c := range got {
 		by[c.ItemNumber] = c
 	}
-	if c := by["RX-1002"]; c == nil || !c.Program_340B || c.Quantity.Value != "-2" || c.Envelope.BusinessKeys["program_340b"] != "true" {
+	if c := by["RX-1002"]; c == nil || !c.Program_340B || c.Quantity.Value != "-2" || c.Envelope.BusinessKey("program_340b") != "true" {
 		t.Errorf("340B dispense: %v", c)
 	}
-	if c := by["RX-1003"]; c == nil || c.Program_340B || c.Envelope.BusinessKeys["program_340b"] != "false" {
+	if c := by["RX-1003"]; c == nil || c.Program_340B || c.Envelope.BusinessKey("program_340b") != "false" {
 		t.Errorf("non-340B dispense: %v", c)
 	}
 	if c := by["IMP-3001"]; c == nil || c.LotNumber != "LOT-H4-7781" || c.SerialNumber != "SN-000991" || c.Subinventory != "OR-CORE" {

@@ -262,7 +262,7 @@ func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 	}
 	// A Clarity extract (CSV, Parquet) is converted to the Resolute record
 	// stream first; the same checks and mapping then apply.
-	format := m.GetEnvelope().GetBusinessKeys()["format"]
+	format := m.GetEnvelope().BusinessKey("format")
 	if format == "" {
 		format = resolute.FormatOf(m.FileName)
 	}
@@ -299,8 +299,8 @@ func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 			EventId: bus.EventID("fbdi:" + m.Sha256), Flow: resolutegl.Flow, SourceSystem: "epic.resolute",
 			SourceId: res.BatchID, IdempotencyKey: "resolute-gl:epic.resolute:" + res.BatchID, ReceivedAt: m.GetEnvelope().GetReceivedAt(),
 			CrosswalkVersion: res.CrosswalkVersion, CausedBy: m.GetEnvelope().GetEventId(),
-			BusinessKeys: map[string]string{"batch_id": res.BatchID, "sha256": m.Sha256, "lines": fmt.Sprint(res.Lines),
-				"debit": res.Debit.String(), "credit": res.Credit.String()},
+			BusinessKeys: sinewv1.Keys(map[string]string{"batch_id": res.BatchID, "sha256": m.Sha256, "lines": fmt.Sprint(res.Lines),
+				"debit": res.Debit.String(), "credit": res.Credit.String()}),
 		},
 		BatchId: res.BatchID, Ledger: s.gl.GL.Ledger, JeSource: s.gl.GL.Source, JeCategory: s.gl.GL.Category,
 		AccountingDate: res.Report.Header.PostingDate.Format("2006-01-02"), ObjectKey: key,

@@ -43,8 +43,9 @@ type AuditEvent struct {
 	// HMAC-SHA256 of patient identifiers (MRN, ...) under the audit secret.
 	PatientRefs []string `protobuf:"bytes,12,rep,name=patient_refs,json=patientRefs,proto3" json:"patient_refs,omitempty"`
 	// PHI-free detail (error text, control id, replay reason).
-	Detail        string            `protobuf:"bytes,13,opt,name=detail,proto3" json:"detail,omitempty"`
-	BusinessKeys  map[string]string `protobuf:"bytes,14,rep,name=business_keys,json=businessKeys,proto3" json:"business_keys,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Detail string `protobuf:"bytes,13,opt,name=detail,proto3" json:"detail,omitempty"`
+	// The event's business keys (as Envelope's).
+	BusinessKeys  []*KeyValue `protobuf:"bytes,14,rep,name=business_keys,json=businessKeys,proto3" json:"business_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -170,7 +171,7 @@ func (x *AuditEvent) GetDetail() string {
 	return ""
 }
 
-func (x *AuditEvent) GetBusinessKeys() map[string]string {
+func (x *AuditEvent) GetBusinessKeys() []*KeyValue {
 	if x != nil {
 		return x.BusinessKeys
 	}
@@ -310,7 +311,7 @@ var File_sinew_v1_audit_proto protoreflect.FileDescriptor
 
 const file_sinew_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x14sinew/v1/audit.proto\x12\bsinew.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x04\n" +
+	"\x14sinew/v1/audit.proto\x12\bsinew.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17sinew/v1/envelope.proto\"\xaf\x03\n" +
 	"\n" +
 	"AuditEvent\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x14\n" +
@@ -327,11 +328,8 @@ const file_sinew_v1_audit_proto_rawDesc = "" +
 	"\n" +
 	"stream_seq\x18\v \x01(\x04R\tstreamSeq\x12!\n" +
 	"\fpatient_refs\x18\f \x03(\tR\vpatientRefs\x12\x16\n" +
-	"\x06detail\x18\r \x01(\tR\x06detail\x12K\n" +
-	"\rbusiness_keys\x18\x0e \x03(\v2&.sinew.v1.AuditEvent.BusinessKeysEntryR\fbusinessKeys\x1a?\n" +
-	"\x11BusinessKeysEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
+	"\x06detail\x18\r \x01(\tR\x06detail\x127\n" +
+	"\rbusiness_keys\x18\x0e \x03(\v2\x12.sinew.v1.KeyValueR\fbusinessKeys\";\n" +
 	"\vAuditEvents\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.sinew.v1.AuditEventR\x06events\"\x80\x01\n" +
 	"\vAuditRecord\x12\x16\n" +
@@ -353,17 +351,17 @@ func file_sinew_v1_audit_proto_rawDescGZIP() []byte {
 	return file_sinew_v1_audit_proto_rawDescData
 }
 
-var file_sinew_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_sinew_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_sinew_v1_audit_proto_goTypes = []any{
 	(*AuditEvent)(nil),            // 0: sinew.v1.AuditEvent
 	(*AuditEvents)(nil),           // 1: sinew.v1.AuditEvents
 	(*AuditRecord)(nil),           // 2: sinew.v1.AuditRecord
-	nil,                           // 3: sinew.v1.AuditEvent.BusinessKeysEntry
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(*KeyValue)(nil),              // 4: sinew.v1.KeyValue
 }
 var file_sinew_v1_audit_proto_depIdxs = []int32{
-	4, // 0: sinew.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	3, // 1: sinew.v1.AuditEvent.business_keys:type_name -> sinew.v1.AuditEvent.BusinessKeysEntry
+	3, // 0: sinew.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	4, // 1: sinew.v1.AuditEvent.business_keys:type_name -> sinew.v1.KeyValue
 	0, // 2: sinew.v1.AuditEvents.events:type_name -> sinew.v1.AuditEvent
 	3, // [3:3] is the sub-list for method output_type
 	3, // [3:3] is the sub-list for method input_type
@@ -377,13 +375,14 @@ func file_sinew_v1_audit_proto_init() {
 	if File_sinew_v1_audit_proto != nil {
 		return
 	}
+	file_sinew_v1_envelope_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sinew_v1_audit_proto_rawDesc), len(file_sinew_v1_audit_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

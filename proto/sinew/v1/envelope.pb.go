@@ -37,8 +37,9 @@ type Envelope struct {
 	SourceSystem string `protobuf:"bytes,3,opt,name=source_system,json=sourceSystem,proto3" json:"source_system,omitempty"`
 	// The source's own id for the record (MSH-10, batch id, FHIR id, Fusion id).
 	SourceId string `protobuf:"bytes,4,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
-	// Safe business keys for tracking (batch id, journal, line key, item, ...).
-	BusinessKeys map[string]string `protobuf:"bytes,5,rep,name=business_keys,json=businessKeys,proto3" json:"business_keys,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Safe business keys for tracking (batch id, journal, line key, item, ...),
+	// one entry per key, sorted by key.
+	BusinessKeys []*KeyValue `protobuf:"bytes,5,rep,name=business_keys,json=businessKeys,proto3" json:"business_keys,omitempty"`
 	// Source system + source id + flow: the key a loader claims before posting.
 	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// W3C trace context of the producing span.
@@ -112,7 +113,7 @@ func (x *Envelope) GetSourceId() string {
 	return ""
 }
 
-func (x *Envelope) GetBusinessKeys() map[string]string {
+func (x *Envelope) GetBusinessKeys() []*KeyValue {
 	if x != nil {
 		return x.BusinessKeys
 	}
@@ -161,6 +162,63 @@ func (x *Envelope) GetCausedBy() string {
 	return ""
 }
 
+// KeyValue is one entry of a string map. On the wire a repeated KeyValue is
+// exactly a map<string, string> (each entry a message with key 1 and value
+// 2), so data written either way reads both ways; Go's protobuf encodes map
+// fields through reflection, which cost several times a list's on the
+// busiest messages.
+type KeyValue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyValue) Reset() {
+	*x = KeyValue{}
+	mi := &file_sinew_v1_envelope_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyValue) ProtoMessage() {}
+
+func (x *KeyValue) ProtoReflect() protoreflect.Message {
+	mi := &file_sinew_v1_envelope_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
+func (*KeyValue) Descriptor() ([]byte, []int) {
+	return file_sinew_v1_envelope_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *KeyValue) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KeyValue) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 // Money is an exact amount in minor units of its currency (cents for USD).
 type Money struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -172,7 +230,7 @@ type Money struct {
 
 func (x *Money) Reset() {
 	*x = Money{}
-	mi := &file_sinew_v1_envelope_proto_msgTypes[1]
+	mi := &file_sinew_v1_envelope_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -184,7 +242,7 @@ func (x *Money) String() string {
 func (*Money) ProtoMessage() {}
 
 func (x *Money) ProtoReflect() protoreflect.Message {
-	mi := &file_sinew_v1_envelope_proto_msgTypes[1]
+	mi := &file_sinew_v1_envelope_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -197,7 +255,7 @@ func (x *Money) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Money.ProtoReflect.Descriptor instead.
 func (*Money) Descriptor() ([]byte, []int) {
-	return file_sinew_v1_envelope_proto_rawDescGZIP(), []int{1}
+	return file_sinew_v1_envelope_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Money) GetCurrency() string {
@@ -225,7 +283,7 @@ type Quantity struct {
 
 func (x *Quantity) Reset() {
 	*x = Quantity{}
-	mi := &file_sinew_v1_envelope_proto_msgTypes[2]
+	mi := &file_sinew_v1_envelope_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -237,7 +295,7 @@ func (x *Quantity) String() string {
 func (*Quantity) ProtoMessage() {}
 
 func (x *Quantity) ProtoReflect() protoreflect.Message {
-	mi := &file_sinew_v1_envelope_proto_msgTypes[2]
+	mi := &file_sinew_v1_envelope_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -250,7 +308,7 @@ func (x *Quantity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quantity.ProtoReflect.Descriptor instead.
 func (*Quantity) Descriptor() ([]byte, []int) {
-	return file_sinew_v1_envelope_proto_rawDescGZIP(), []int{2}
+	return file_sinew_v1_envelope_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Quantity) GetValue() string {
@@ -271,13 +329,13 @@ var File_sinew_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_sinew_v1_envelope_proto_rawDesc = "" +
 	"\n" +
-	"\x17sinew/v1/envelope.proto\x12\bsinew.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\x03\n" +
+	"\x17sinew/v1/envelope.proto\x12\bsinew.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x03\n" +
 	"\bEnvelope\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04flow\x18\x02 \x01(\tR\x04flow\x12#\n" +
 	"\rsource_system\x18\x03 \x01(\tR\fsourceSystem\x12\x1b\n" +
-	"\tsource_id\x18\x04 \x01(\tR\bsourceId\x12I\n" +
-	"\rbusiness_keys\x18\x05 \x03(\v2$.sinew.v1.Envelope.BusinessKeysEntryR\fbusinessKeys\x12'\n" +
+	"\tsource_id\x18\x04 \x01(\tR\bsourceId\x127\n" +
+	"\rbusiness_keys\x18\x05 \x03(\v2\x12.sinew.v1.KeyValueR\fbusinessKeys\x12'\n" +
 	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\x12 \n" +
 	"\vtraceparent\x18\a \x01(\tR\vtraceparent\x12\x1e\n" +
 	"\n" +
@@ -287,10 +345,10 @@ const file_sinew_v1_envelope_proto_rawDesc = "" +
 	"receivedAt\x12+\n" +
 	"\x11crosswalk_version\x18\n" +
 	" \x01(\tR\x10crosswalkVersion\x12\x1b\n" +
-	"\tcaused_by\x18\v \x01(\tR\bcausedBy\x1a?\n" +
-	"\x11BusinessKeysEntry\x12\x10\n" +
+	"\tcaused_by\x18\v \x01(\tR\bcausedBy\"2\n" +
+	"\bKeyValue\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"D\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"D\n" +
 	"\x05Money\x12\x1a\n" +
 	"\bcurrency\x18\x01 \x01(\tR\bcurrency\x12\x1f\n" +
 	"\vminor_units\x18\x02 \x01(\x03R\n" +
@@ -314,13 +372,13 @@ func file_sinew_v1_envelope_proto_rawDescGZIP() []byte {
 var file_sinew_v1_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_sinew_v1_envelope_proto_goTypes = []any{
 	(*Envelope)(nil),              // 0: sinew.v1.Envelope
-	(*Money)(nil),                 // 1: sinew.v1.Money
-	(*Quantity)(nil),              // 2: sinew.v1.Quantity
-	nil,                           // 3: sinew.v1.Envelope.BusinessKeysEntry
+	(*KeyValue)(nil),              // 1: sinew.v1.KeyValue
+	(*Money)(nil),                 // 2: sinew.v1.Money
+	(*Quantity)(nil),              // 3: sinew.v1.Quantity
 	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
 }
 var file_sinew_v1_envelope_proto_depIdxs = []int32{
-	3, // 0: sinew.v1.Envelope.business_keys:type_name -> sinew.v1.Envelope.BusinessKeysEntry
+	1, // 0: sinew.v1.Envelope.business_keys:type_name -> sinew.v1.KeyValue
 	4, // 1: sinew.v1.Envelope.received_at:type_name -> google.protobuf.Timestamp
 	2, // [2:2] is the sub-list for method output_type
 	2, // [2:2] is the sub-list for method input_type

@@ -445,12 +445,11 @@ func (mc *mapping) required(name string, line, end int) (string, error) {
 
 func (mc *mapping) envelope(key, sourceID string, extra ...string) *sinewv1.Envelope {
 	ev := mc.ev
-	bk := map[string]string{
-		"control_id": ev.GetControlId(), "facility": ev.GetSendingFacility(),
-		"message_type": ev.GetMessageType() + "^" + ev.GetTriggerEvent(),
-	}
+	bk := make([]*sinewv1.KeyValue, 0, 3+len(extra)/2)
+	bk = append(bk, &sinewv1.KeyValue{Key: "control_id", Value: ev.GetControlId()}, &sinewv1.KeyValue{Key: "facility", Value: ev.GetSendingFacility()},
+		&sinewv1.KeyValue{Key: "message_type", Value: ev.GetMessageType() + "^" + ev.GetTriggerEvent()})
 	for i := 0; i+1 < len(extra); i += 2 {
-		bk[extra[i]] = extra[i+1]
+		bk = sinewv1.SetKey(bk, extra[i], extra[i+1])
 	}
 	return &sinewv1.Envelope{
 		EventId: bus.EventID(key), Flow: mc.mp.Flow, SourceSystem: mc.mp.SourceSystem, SourceId: sourceID,
@@ -796,7 +795,7 @@ func Event(raw []byte, receivedAt time.Time) (*sinewv1.Hl7Received, *hl7.Message
 		Envelope: &sinewv1.Envelope{
 			EventId: bus.EventID(msgID), SourceSystem: "hl7:" + m.SendingApplication(), SourceId: m.ControlID(),
 			IdempotencyKey: msgID, ReceivedAt: timestamppb.New(receivedAt),
-			BusinessKeys: map[string]string{"control_id": m.ControlID(), "facility": m.SendingFacility(), "message_type": m.Type() + "^" + m.Event()},
+			BusinessKeys: sinewv1.Keys(map[string]string{"control_id": m.ControlID(), "facility": m.SendingFacility(), "message_type": m.Type() + "^" + m.Event()}),
 		},
 		Raw: raw, SendingApplication: m.SendingApplication(), SendingFacility: m.SendingFacility(),
 		MessageType: m.Type(), TriggerEvent: m.Event(), ControlId: m.ControlID(), Version: m.Version(),

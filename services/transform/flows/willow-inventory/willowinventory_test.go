@@ -64,7 +64,8 @@ func TestChargesAndCredits(t *testing.T) {
 		if c.SourceHeaderId == "" || c.SourceHeaderId[0] == '-' || c.SourceLineId == c.SourceHeaderId {
 			t.Errorf("ids %s %s", c.SourceHeaderId, c.SourceLineId)
 		}
-		for k := range c.Envelope.BusinessKeys {
+		for _, kv := range c.Envelope.BusinessKeys {
+			k := kv.Key
 			if strings.Contains(strings.ToLower(k), "mrn") || strings.Contains(strings.ToLower(k), "patient") {
 				t.Errorf("business key %s", k)
 			}

@@ -113,7 +113,7 @@ func Map(tb testing.TB, mp *hl7flow.Mapper, t hl7flow.Tables, raw []byte) (Outco
 		if err := json.Unmarshal(js, &v); err != nil {
 			tb.Fatal(err)
 		}
-		norm, _ := json.MarshalIndent(v, "      ", "  ")
+		norm, _ := json.MarshalIndent(keysAsObjects(v), "      ", "  ")
 		out.Commands = append(out.Commands, GoldenCommand{Subject: c.Subject, MsgID: c.MsgID,
 			Type: string(proto.MessageName(c.Msg).Name()), Command: norm})
 	}
@@ -156,4 +156,34 @@ func Golden(t *testing.T, flowID string, update bool) map[string]Outcome {
 		}
 	}
 	return all
+}
+
+// keysAsObjects shows KeyValue lists (business keys) as JSON objects, as
+// they read best in a golden file.
+func keysAsObjects(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = keysAsObjects(e)
+		}
+		return x
+	case []any:
+		m := map[string]any{}
+		for _, e := range x {
+			kv, ok := e.(map[string]any)
+			key, isKey := kv["key"].(string)
+			if !ok || !isKey || len(kv) > 2 {
+				for i, e := range x {
+					x[i] = keysAsObjects(e)
+				}
+				return x
+			}
+			m[key] = kv["value"]
+		}
+		if len(x) == 0 {
+			return x
+		}
+		return m
+	}
+	return v
 }
