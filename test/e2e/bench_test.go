@@ -131,8 +131,9 @@ func pct(lat []time.Duration, p float64) time.Duration {
 // pharmacy dispenses through ingest, transform and loader on `sinew up`
 // (one process: NATS, every service) and fusionsim (another), both on
 // this machine: latency at a steady 1,000 messages/s over 8 connections,
-// and the highest rate sustained when 16 connections send as fast as they
-// are acknowledged. Run with -benchtime 1x.
+// and the highest rate sustained when 32 connections send as fast as they
+// are acknowledged ($SINEW_BENCH_MAX_CONNS another number; more senders
+// mean fuller group commits and batches downstream). Run with -benchtime 1x.
 func BenchmarkEndToEnd(b *testing.B) {
 	fusion := startFusion(b, append([]string{"-step", "50ms"}, strings.Fields(os.Getenv("SINEW_BENCH_FUSION_FLAGS"))...)...)
 	a := addrs{nats: freeAddr(b), http: freeAddr(b), mllp: freeAddr(b)}
@@ -157,11 +158,15 @@ func BenchmarkEndToEnd(b *testing.B) {
 			if v, err := strconv.Atoi(os.Getenv("SINEW_BENCH_MAX_N")); err == nil && v > 0 {
 				n = v // a longer run, e.g. to profile how the rate changes as state grows
 			}
+			conns := 32 // as many interfaces as a large site's Epic sends on
+			if v, err := strconv.Atoi(os.Getenv("SINEW_BENCH_MAX_CONNS")); err == nil && v > 0 {
+				conns = v
+			}
 			before := fusion.count(b)
 			w0, b0 := writes(b, sys)
 			cs0, cf0, ch0 := cpuTime(sys.cmd.Process.Pid), cpuTime(fusion.pid), cpuTime(os.Getpid())
 			start := time.Now()
-			s := drive(b, a.mllp, n, 16, 0, fmt.Sprintf("M%d", run))
+			s := drive(b, a.mllp, n, conns, 0, fmt.Sprintf("M%d", run))
 			ingested := time.Since(start)
 			// CPU is read when the last row lands, before the rows are read back.
 			for fusion.count(b) < before+n && time.Since(start) < 5*time.Minute {
