@@ -51,7 +51,7 @@ func (r Row) Proto(flow string, checkedAt time.Time) *sinewv1.ReconRow {
 			EventId:      bus.EventID(MsgID(flow, r, checkedAt.UTC().Format(time.RFC3339Nano))),
 			Flow:         flow,
 			SourceId:     r.Scope,
-			BusinessKeys: []*sinewv1.KeyValue{{Key: "batch", Value: r.Scope}},
+			BusinessKeys: sinewv1.KeysOf("batch", r.Scope),
 		},
 		Tier:        int32(r.Tier),
 		Scope:       r.Scope,

@@ -260,7 +260,7 @@ func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.
 		Envelope: &sinewv1.Envelope{
 			EventId: bus.EventID("hl7-rejected:" + hex.EncodeToString(sum[:])), Flow: r.cfg.HL7.DefaultFlow,
 			SourceSystem: "hl7", ReceivedAt: timestamppb.Now(),
-			BusinessKeys: []*sinewv1.KeyValue{{Key: "rejected", Value: strconv.Itoa(perr.Code)}},
+			BusinessKeys: sinewv1.KeysOf("rejected", strconv.Itoa(perr.Code)),
 		},
 		Raw: raw, Listener: r.cfg.MLLPAddr, Warnings: []string{"rejected: " + perr.Error()},
 	}
@@ -326,10 +326,8 @@ func (r *receiver) event(m *hl7.Message, raw []byte, msgID, bodyHex string, reus
 		Envelope: &sinewv1.Envelope{
 			EventId: bus.EventID(msgID), Flow: flow, SourceSystem: "hl7:" + m.SendingApplication(),
 			SourceId: m.ControlID(), IdempotencyKey: msgID, ReceivedAt: timestamppb.Now(),
-			BusinessKeys: []*sinewv1.KeyValue{ // sorted by key
-				{Key: "body_sha256", Value: bodyHex}, {Key: "control_id", Value: m.ControlID()},
-				{Key: "facility", Value: m.SendingFacility()}, {Key: "message_type", Value: m.Type() + "^" + m.Event()},
-			},
+			BusinessKeys: sinewv1.KeysOf("body_sha256", bodyHex, "control_id", m.ControlID(),
+				"facility", m.SendingFacility(), "message_type", m.Type()+"^"+m.Event()),
 		},
 		Raw: raw, SendingApplication: m.SendingApplication(), SendingFacility: m.SendingFacility(),
 		MessageType: m.Type(), TriggerEvent: m.Event(), ControlId: m.ControlID(), Version: m.Version(),

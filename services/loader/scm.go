@@ -254,17 +254,17 @@ func (s *Service) loadInventory(ctx context.Context, d *bus.Delivery, cmd *sinew
 	if err != nil {
 		return err
 	}
-	keys := []*sinewv1.KeyValue{{Key: "item", Value: cmd.ItemNumber}, {Key: "organization", Value: cmd.Organization},
-		{Key: "subinventory", Value: cmd.Subinventory}, {Key: "quantity", Value: cmd.GetQuantity().GetValue()},
-		{Key: "uom", Value: cmd.GetQuantity().GetUom()}, {Key: "program_340b", Value: strconv.FormatBool(cmd.Program_340B)},
-		{Key: "source_header_id", Value: cmd.SourceHeaderId}, {Key: "source_line_id", Value: cmd.SourceLineId},
-		{Key: "transaction_date", Value: cmd.GetTransactionDate().AsTime().UTC().Format(time.RFC3339)}}
+	pairs := []string{"item", cmd.ItemNumber, "organization", cmd.Organization, "subinventory", cmd.Subinventory,
+		"quantity", cmd.GetQuantity().GetValue(), "uom", cmd.GetQuantity().GetUom(), "program_340b", strconv.FormatBool(cmd.Program_340B),
+		"source_header_id", cmd.SourceHeaderId, "source_line_id", cmd.SourceLineId,
+		"transaction_date", cmd.GetTransactionDate().AsTime().UTC().Format(time.RFC3339)}
 	if cmd.LotNumber != "" {
-		keys = append(keys, &sinewv1.KeyValue{Key: "lot", Value: cmd.LotNumber})
+		pairs = append(pairs, "lot", cmd.LotNumber)
 	}
 	if cmd.SerialNumber != "" {
-		keys = append(keys, &sinewv1.KeyValue{Key: "serial", Value: cmd.SerialNumber})
+		pairs = append(pairs, "serial", cmd.SerialNumber)
 	}
+	keys := sinewv1.KeysOf(pairs...)
 	return s.restResult(ctx, d, env, "transaction_interface_id", ef, keys)
 }
 
@@ -295,7 +295,7 @@ func (s *Service) loadItem(ctx context.Context, d *bus.Delivery, cmd *sinewv1.It
 	if err != nil {
 		return err
 	}
-	return s.restResult(ctx, d, env, "item", ef, []*sinewv1.KeyValue{{Key: "item", Value: cmd.ItemNumber}, {Key: "organization", Value: cmd.Organization}, {Key: "action", Value: cmd.Action}})
+	return s.restResult(ctx, d, env, "item", ef, sinewv1.KeysOf("item", cmd.ItemNumber, "organization", cmd.Organization, "action", cmd.Action))
 }
 
 // loadSupplier creates a supplier once: one that exists is left as it is.
@@ -327,7 +327,7 @@ func (s *Service) loadSupplier(ctx context.Context, d *bus.Delivery, cmd *sinewv
 	if err != nil {
 		return err
 	}
-	return s.restResult(ctx, d, env, "supplier_id", ef, []*sinewv1.KeyValue{{Key: "supplier_number", Value: cmd.SupplierNumber}})
+	return s.restResult(ctx, d, env, "supplier_id", ef, sinewv1.KeysOf("supplier_number", cmd.SupplierNumber))
 }
 
 // restResult publishes a REST command's outcome to RESULTS; a rejection is

@@ -17,6 +17,9 @@ func TestKeys(t *testing.T) {
 	if Key(kv, "a") != "one" || Key(kv, "c") != "3" || Key(kv, "z") != "" || len(kv) != 3 || kv[2].Key != "c" {
 		t.Fatalf("%v", kv)
 	}
+	if kv := KeysOf("b", "1", "a", "2", "b", "3"); len(kv) != 2 || kv[0].Key != "a" || kv[1].Value != "3" {
+		t.Fatalf("KeysOf: %v", kv)
+	}
 	m := MergeKeys([]*KeyValue{{Key: "b", Value: "own"}}, kv)
 	if got := KeyMap(m); len(got) != 3 || got["b"] != "own" || got["a"] != "one" || m[0].Key != "a" {
 		t.Fatalf("%v", m)

@@ -445,12 +445,8 @@ func (mc *mapping) required(name string, line, end int) (string, error) {
 
 func (mc *mapping) envelope(key, sourceID string, extra ...string) *sinewv1.Envelope {
 	ev := mc.ev
-	bk := make([]*sinewv1.KeyValue, 0, 3+len(extra)/2)
-	bk = append(bk, &sinewv1.KeyValue{Key: "control_id", Value: ev.GetControlId()}, &sinewv1.KeyValue{Key: "facility", Value: ev.GetSendingFacility()},
-		&sinewv1.KeyValue{Key: "message_type", Value: ev.GetMessageType() + "^" + ev.GetTriggerEvent()})
-	for i := 0; i+1 < len(extra); i += 2 {
-		bk = sinewv1.SetKey(bk, extra[i], extra[i+1])
-	}
+	bk := sinewv1.KeysOf(append([]string{"control_id", ev.GetControlId(), "facility", ev.GetSendingFacility(),
+		"message_type", ev.GetMessageType() + "^" + ev.GetTriggerEvent()}, extra[:len(extra)&^1]...)...)
 	return &sinewv1.Envelope{
 		EventId: bus.EventID(key), Flow: mc.mp.Flow, SourceSystem: mc.mp.SourceSystem, SourceId: sourceID,
 		BusinessKeys: bk, IdempotencyKey: key, ReceivedAt: ev.GetEnvelope().GetReceivedAt(),
