@@ -134,13 +134,13 @@ func pct(lat []time.Duration, p float64) time.Duration {
 // and the highest rate sustained when 32 connections send as fast as they
 // are acknowledged ($SINEW_BENCH_MAX_CONNS another number; more senders
 // mean fuller group commits and batches downstream). Run with -benchtime 1x.
+//
+// Each sub-benchmark starts its own fusionsim and `sinew up`, so neither
+// measures the state the other left (the duplicate windows, the keys).
 func BenchmarkEndToEnd(b *testing.B) {
-	fusion := startFusion(b, append([]string{"-step", "50ms"}, strings.Fields(os.Getenv("SINEW_BENCH_FUSION_FLAGS"))...)...)
-	a := addrs{nats: freeAddr(b), http: freeAddr(b), mllp: freeAddr(b)}
-	sys, _ := upWith(b, b.TempDir(), a, append([]string{"--fusion-url", fusion.url}, benchFlags...), append([]string{"SINEW_RECONCILER_INVENTORY_EVERY=0s"}, glEnv...))
-	defer sys.stop(b)
 	run := 0
 	b.Run("steady1000", func(b *testing.B) {
+		fusion, a, _ := benchSystem(b)
 		for range b.N {
 			run++
 			n := 10000
@@ -152,6 +152,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 	})
 	b.Run("max", func(b *testing.B) {
+		fusion, a, sys := benchSystem(b)
 		for range b.N {
 			run++
 			n := 20000
@@ -186,6 +187,16 @@ func BenchmarkEndToEnd(b *testing.B) {
 			b.ReportMetric(float64(b1-b0)/float64(n), "js-bytes/msg")
 		}
 	})
+}
+
+// benchSystem starts fusionsim (50 ms ESS steps, no faults) and `sinew up`
+// against it, stopped when b ends.
+func benchSystem(b *testing.B) (*fusionProc, addrs, *system) {
+	fusion := startFusion(b, append([]string{"-step", "50ms"}, strings.Fields(os.Getenv("SINEW_BENCH_FUSION_FLAGS"))...)...)
+	a := addrs{nats: freeAddr(b), http: freeAddr(b), mllp: freeAddr(b)}
+	sys, _ := upWith(b, b.TempDir(), a, append([]string{"--fusion-url", fusion.url}, benchFlags...), append([]string{"SINEW_RECONCILER_INVENTORY_EVERY=0s"}, glEnv...))
+	b.Cleanup(func() { sys.stop(b) })
+	return fusion, a, sys
 }
 
 // cpuTime is the CPU time (user and system, every thread) process pid has
