@@ -51,6 +51,30 @@ const (
 	KVBatchState  = "batch_state"
 )
 
+// IdempotencyShards is how many buckets the loader's idempotency keys are
+// spread over. A key takes two writes (claim, outcome) and nats-server
+// writes and fsyncs one stream's messages in turn, so with one bucket that
+// stream capped an fsync-per-write pipeline; with two, each takes about one
+// write per message, as the other streams do.
+const IdempotencyShards = 2
+
+// IdempotencyBucket names shard i: KVIdempotency, then KVIdempotency_1, ...
+func IdempotencyBucket(i int) string {
+	if i == 0 {
+		return KVIdempotency
+	}
+	return KVIdempotency + "_" + strconv.Itoa(i)
+}
+
+// IdempotencyShard is the shard of an idempotency key: its last byte, so a
+// key ending in a hash spreads evenly.
+func IdempotencyShard(key string) int {
+	if key == "" {
+		return 0
+	}
+	return int(key[len(key)-1]) % IdempotencyShards
+}
+
 // Object stores.
 const (
 	ObjBatchFiles = "batch_files"
@@ -283,7 +307,8 @@ func New(opts Options) Topology {
 		},
 		KV: []jetstream.KeyValueConfig{
 			{Bucket: KVCrosswalk, Description: "versioned crosswalks", History: 64, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
-			{Bucket: KVIdempotency, Description: "loader idempotency keys", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: IdempotencyBucket(0), Description: "loader idempotency keys, shard 0", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: IdempotencyBucket(1), Description: "loader idempotency keys, shard 1", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVFlowState, Description: "flow state: staged, active, paused", History: 16, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVWatermarks, Description: "FHIR sync watermarks", History: 4, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVReplays, Description: "DLQ replays: who replayed which dead letter", History: 8, Replicas: opts.Replicas, Storage: jetstream.FileStorage},

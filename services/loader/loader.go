@@ -101,11 +101,16 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
 	}
-	idem, err := b.JetStream().KeyValue(ctx, streams.KVIdempotency)
-	if err != nil {
-		return nil, fmt.Errorf("loader: bucket %s: %w", streams.KVIdempotency, err)
+	cl := claims{nc: b.Conn()}
+	for i := range streams.IdempotencyShards {
+		name := streams.IdempotencyBucket(i)
+		idem, err := b.JetStream().KeyValue(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("loader: bucket %s: %w", name, err)
+		}
+		cl.kv = append(cl.kv, idem)
 	}
-	s := &Service{cfg: cfg, bus: b, fusion: fc, states: st, claims: claims{kv: idem, nc: b.Conn()}, wake: newWaker()}
+	s := &Service{cfg: cfg, bus: b, fusion: fc, states: st, claims: cl, wake: newWaker()}
 	if cfg.BatchSize > 1 {
 		s.batch = newBatcher(fc, cfg.BatchSize, max(cfg.BatchLinger, time.Millisecond))
 	}
@@ -144,6 +149,9 @@ func (s *Service) Run(ctx context.Context) error {
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
+	}
+	if err := s.claims.reshard(ctx, s.bus.Logger()); err != nil {
+		return fmt.Errorf("loader: %w", err)
 	}
 	if s.batch != nil {
 		go s.batch.run(ctx)

@@ -62,11 +62,17 @@ type env struct {
 	sim *fusionsim.Server
 }
 
-func start(t *testing.T) *env {
+func start(t *testing.T) *env { return startWith(t, nil) }
+
+// startWith runs prepare on the server before the loader starts.
+func startWith(t *testing.T, prepare func(jetstream.JetStream)) *env {
 	t.Helper()
 	opts := streams.DefaultOptions()
 	opts.LoadRetryBase = 50 * time.Millisecond
 	_, nc, js := natstest.StartWithTopology(t, opts)
+	if prepare != nil {
+		prepare(js)
+	}
 	newBus := func(name string) *bus.Bus {
 		b, err := bus.New(nc, bus.Config{}, bus.Options{Service: name, Logger: zerolog.Nop(), AuditSecret: []byte("test")})
 		if err != nil {
@@ -240,5 +246,62 @@ func TestInventoryBatches(t *testing.T) {
 	}
 	if processed != n-1 {
 		t.Errorf("%d rows processed, want %d", processed, n-1)
+	}
+}
+
+// A key a loader of one bucket recorded as done is found after the keys
+// were spread over shards: the command is not posted again.
+func TestIdempotencyKeysMovedToTheirShard(t *testing.T) {
+	ctx := context.Background()
+	const flow = "willow-inventory"
+	var idemKey, claimKey string
+	for i := 0; ; i++ {
+		idemKey = fmt.Sprintf("willow-inventory:epic.willow:rx-old-%d:1", i)
+		if claimKey = streams.Token(flow) + "." + bus.HashKey(idemKey); streams.IdempotencyShard(claimKey) == 1 {
+			break
+		}
+	}
+	e := startWith(t, func(js jetstream.JetStream) {
+		legacy, err := js.KeyValue(ctx, streams.IdempotencyBucket(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := legacy.Put(ctx, claimKey, []byte(`{"state":"done","attempt":1,"at":"2026-11-26T08:00:00Z","fusion_id":"300000042"}`)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	cmd := &sinewv1.InventoryTransaction{
+		Envelope:     &sinewv1.Envelope{EventId: bus.EventID(idemKey), Flow: flow, SourceId: "RX-OLD", IdempotencyKey: idemKey},
+		Organization: "MAIN", Subinventory: "PHARM-MAIN", ItemNumber: "RX-1002", TransactionType: "Miscellaneous Issue",
+		Quantity: &sinewv1.Quantity{Value: "-1", Uom: "EA"}, TransactionDate: timestamppb.New(time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)),
+		SourceHeaderId: "900001", SourceLineId: "1", Program_340B: true,
+	}
+	if _, err := e.pub.Publish(ctx, streams.FusionCmdSubject(flow, "inventory"), idemKey, cmd); err != nil {
+		t.Fatal(err)
+	}
+	var got *sinewv1.LoadResult
+	for deadline := time.Now().Add(10 * time.Second); got == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		_ = streams.Scan(ctx, e.js, streams.Results, "result."+flow+".*", time.Time{}, func(m jetstream.Msg) error {
+			r := &sinewv1.LoadResult{}
+			if proto.Unmarshal(m.Data(), r) == nil && r.GetEnvelope().GetIdempotencyKey() == idemKey {
+				got = r
+			}
+			return nil
+		})
+	}
+	if got == nil || got.Outcome != "accepted" || got.TargetIds["transaction_interface_id"] != "300000042" {
+		t.Fatalf("result %v, want accepted as 300000042 (already in Fusion)", got)
+	}
+	if n := len(e.sim.InventoryRows()); n != 0 {
+		t.Errorf("posted again: %d rows in Fusion", n)
+	}
+	for i, want := range []bool{false, true} {
+		kv, err := e.js.KeyValue(ctx, streams.IdempotencyBucket(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Get(ctx, claimKey); (err == nil) != want {
+			t.Errorf("shard %d holds the key: %v, want %v", i, err == nil, want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
@@ -43,15 +44,66 @@ type claim struct {
 }
 
 // claims keeps the loader's idempotency keys: one Fusion effect per key.
+// Its keys are spread over streams.IdempotencyShards buckets.
 type claims struct {
-	kv jetstream.KeyValue
+	kv []jetstream.KeyValue // by shard
 	nc *nats.Conn
+}
+
+func (c claims) shard(key string) jetstream.KeyValue { return c.kv[streams.IdempotencyShard(key)] }
+
+// layoutKey in shard 0 records that its keys of other shards were moved.
+const layoutKey = "_sharded"
+
+// reshard moves the keys a loader of one bucket wrote to shard 0 into
+// their shards, once, before any command is handled: a key read in the
+// wrong bucket would look new and be posted again. Loaders of one
+// deployment must be upgraded together (stopped, then started).
+func (c claims) reshard(ctx context.Context, log *zerolog.Logger) error {
+	zero := c.kv[0]
+	if _, err := zero.Get(ctx, layoutKey); err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("idempotency layout: %w", err)
+	}
+	keys, err := zero.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("idempotency keys: %w", err)
+	}
+	var moved int
+	for key := range keys.Keys() {
+		i := streams.IdempotencyShard(key)
+		if key == layoutKey || i == 0 {
+			continue
+		}
+		e, err := zero.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("idempotency %s: %w", key, err)
+		}
+		// An entry already in its shard is newer than the one left behind.
+		if _, err := c.kv[i].Create(ctx, key, e.Value()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("idempotency %s to shard %d: %w", key, i, err)
+		}
+		if err := zero.Purge(ctx, key); err != nil {
+			return fmt.Errorf("idempotency %s: %w", key, err)
+		}
+		moved++
+	}
+	if _, err := zero.Put(ctx, layoutKey, []byte(strconv.Itoa(streams.IdempotencyShards))); err != nil {
+		return fmt.Errorf("idempotency layout: %w", err)
+	}
+	if moved > 0 {
+		log.Info().Int("keys", moved).Msg("idempotency keys moved to their shards")
+	}
+	return nil
 }
 
 func claimKey(flow, key string) string { return streams.Token(flow) + "." + bus.HashKey(key) }
 
 func (c claims) get(ctx context.Context, key string) (*claim, uint64, error) {
-	e, err := c.kv.Get(ctx, key)
+	e, err := c.shard(key).Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, nil
 	} else if err != nil {
@@ -71,7 +123,7 @@ func (c claims) get(ctx context.Context, key string) (*claim, uint64, error) {
 // command; keys are never deleted, so "new" means "no entry at all".
 func (c claims) put(ctx context.Context, key string, rev uint64, cl *claim) (uint64, error) {
 	b, _ := json.Marshal(cl)
-	m := &nats.Msg{Subject: "$KV." + c.kv.Bucket() + "." + key, Data: b, Header: nats.Header{}}
+	m := &nats.Msg{Subject: "$KV." + c.shard(key).Bucket() + "." + key, Data: b, Header: nats.Header{}}
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
 	ack, err := streams.Publish(ctx, c.nc, m)
 	if err != nil {
