@@ -197,12 +197,13 @@ func partError(status int, payload json.RawMessage) *Error {
 	return readError(&http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(payload))})
 }
 
-// stagedStatusWire is the status part of a staged row as Fusion writes it.
+// stagedStatusWire is the status part of a staged row as Fusion writes it
+// (empty in a row being posted).
 type stagedStatusWire struct {
-	TransactionInterfaceID json.Number `json:"TransactionInterfaceId"`
-	ProcessFlag            json.Number `json:"ProcessFlag"`
-	ErrorCode              string      `json:"ErrorCode"`
-	ErrorExplanation       string      `json:"ErrorExplanation"`
+	TransactionInterfaceID json.Number `json:"TransactionInterfaceId,omitempty"`
+	ProcessFlag            json.Number `json:"ProcessFlag,omitempty"`
+	ErrorCode              string      `json:"ErrorCode,omitempty"`
+	ErrorExplanation       string      `json:"ErrorExplanation,omitempty"`
 }
 
 func (w stagedStatusWire) status() (StagedStatus, error) {

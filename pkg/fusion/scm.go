@@ -118,7 +118,7 @@ type wireSerial struct {
 type wireDFF map[string]any
 
 type wireInvTxn struct {
-	TransactionInterfaceID   json.Number      `json:"TransactionInterfaceId,omitempty"`
+	stagedStatusWire
 	OrganizationName         string           `json:"OrganizationName"`
 	SubinventoryCode         string           `json:"SubinventoryCode"`
 	ItemNumber               string           `json:"ItemNumber"`
@@ -132,9 +132,6 @@ type wireInvTxn struct {
 	TransactionReference     string           `json:"TransactionReference,omitempty"`
 	TransactionMode          string           `json:"TransactionMode,omitempty"`
 	UseCurrentCostFlag       string           `json:"UseCurrentCostFlag,omitempty"`
-	ProcessFlag              json.Number      `json:"ProcessFlag,omitempty"`
-	ErrorCode                string           `json:"ErrorCode,omitempty"`
-	ErrorExplanation         string           `json:"ErrorExplanation,omitempty"`
 	Lots                     kids[wireLot]    `json:"lots,omitempty"`
 	Serials                  kids[wireSerial] `json:"serials,omitempty"`
 	DFF                      kids[wireDFF]    `json:"DFF,omitempty"`
@@ -214,15 +211,9 @@ func (w wireInvTxn) staged() (StagedTransaction, error) {
 	if t.SourceLineID, err = int64Of(w.SourceLineID); err != nil {
 		return s, fmt.Errorf("SourceLineId: %w", err)
 	}
-	if s.TransactionInterfaceID, err = int64Of(w.TransactionInterfaceID); err != nil {
-		return s, fmt.Errorf("TransactionInterfaceId: %w", err)
+	if s.StagedStatus, err = w.status(); err != nil {
+		return s, err
 	}
-	pf, err := int64Of(w.ProcessFlag)
-	if err != nil {
-		return s, fmt.Errorf("ProcessFlag: %w", err)
-	}
-	s.ProcessFlag = int(pf)
-	s.ErrorCode, s.ErrorExplanation = w.ErrorCode, w.ErrorExplanation
 	if len(w.Lots) > 0 {
 		t.LotNumber = w.Lots[0].LotNumber
 	}
