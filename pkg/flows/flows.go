@@ -17,7 +17,7 @@ import (
 
 // States a flow can be in.
 const (
-	Staged = "staged" // input accumulates in JetStream, nothing is posted
+	Staged = "staged" // nothing is posted; not yet kept back (docs/architecture.md, Flows)
 	Active = "active"
 	Paused = "paused"
 )

@@ -17,7 +17,7 @@ type Options struct {
 	Addr string
 	// StoreDir holds JetStream's file store.
 	StoreDir string
-	// SyncAlways fsyncs every write: single-node durability (DESIGN §2).
+	// SyncAlways fsyncs every write: single-node durability (docs/architecture.md, Guarantees 9).
 	SyncAlways bool
 	// Name of the server; "sinew" when empty.
 	Name string

@@ -1,7 +1,9 @@
-// Package recon is Sinew's three-tier reconciliation of GL batches (DESIGN
-// §5): what Sinew sent to Fusion (the GlInterface lines and the control
-// totals counted at every hop) against what Fusion answered and shows
-// (posted journal lines, Journal Import's rejections, ledger balances).
+// Package recon is Sinew's three-tier reconciliation (docs/architecture.md,
+// Reconciliation). For GL batches: what Sinew sent to Fusion (the
+// GlInterface lines and the control totals counted at every hop) against
+// what Fusion answered and shows (posted journal lines, Journal Import's
+// rejections, ledger balances). Inventory days (inventory.go) and stock
+// counts against on-hand (onhand.go) use the same rows and tiers.
 //
 //   - Tier 1, control totals: every hop's line count and debit/credit sums
 //     equal the totals the source file states; debits equal credits in every

@@ -1,5 +1,5 @@
 // Package streams is Sinew's JetStream topology: the one table of streams,
-// subjects, consumers, key-value buckets and object stores (DESIGN §2) that
+// subjects, consumers, key-value buckets and object stores (docs/architecture.md, Topology) that
 // services, tests, docs and provisioning all read, and Ensure, which makes a
 // server match it.
 package streams
