@@ -1,6 +1,7 @@
 // Command sinew is Sinew's operator tool and its one-process runtime:
 // `sinew up` starts an embedded NATS server and every service; the other
-// verbs inspect and repair a running system (dead letters, audit, streams).
+// verbs inspect and repair a running system (streams, dead letters, audit,
+// batches, reconciliation, crosswalks, FBDI files, HL7).
 package main
 
 import (

@@ -1,8 +1,10 @@
-// Package ingest is Sinew's front door: it accepts HL7 v2 over MLLP (FHIR
-// R4 and batch files arrive with their own changes), commits each message
-// to JetStream and only then acknowledges the sender. A message that cannot
-// be stored is answered AE/CE so the sender resends; one that cannot be
-// parsed is answered AR/CR with an ERR segment naming the problem, and kept.
+// Package ingest is Sinew's front door: it accepts HL7 v2 over MLLP
+// (hl7in.go) and batch files from drop folders and SFTP (batch.go,
+// sftp.go), commits each message or file to JetStream and only then
+// acknowledges the sender or archives the file. A message that cannot be
+// stored is answered AE/CE so the sender resends; one that cannot be
+// parsed is answered AR/CR with an ERR segment naming the problem, and
+// kept. FHIR R4 intake is not built yet.
 package ingest
 
 import (

@@ -1,9 +1,13 @@
-// Package loader posts commands to Fusion (FBDI through erpintegrations,
-// REST) and Epic, idempotently, and publishes what they answered to
-// RESULTS. Today it runs the resolute-gl flow: a journal batch's FBDI zip is
-// uploaded once, each journal's GROUP_ID imported once, the ESS jobs
-// followed to the end by polling and by callback, and Fusion's verdict per
-// line recorded — resuming at the failed step after any crash.
+// Package loader posts FUSION_CMD commands to Fusion exactly once and
+// publishes what Fusion answered to RESULTS. For resolute-gl (gl.go) a
+// journal batch's FBDI zip is uploaded once, each journal's GROUP_ID
+// imported once, the ESS jobs followed to the end by polling and by
+// callback, and Fusion's verdict per line recorded — resuming at the failed
+// step after any crash. For the HL7 inventory flows (scm.go) inventory
+// transactions (grouped into Fusion batch requests, batcher.go), items and
+// suppliers are posted over REST, each idempotency key claimed in KV first
+// and Fusion read before any repost.
+// Posting to Epic (EPIC_CMD) is not built yet.
 package loader
 
 import (

@@ -1,8 +1,15 @@
 // Package transform maps ingested events to canonical commands, one mapper
-// per flow (flows/<flow>/). Today it runs the resolute-gl flow: a batch
-// manifest from BATCH_IN becomes a validated, mapped FBDI file in the
-// object store and a journal-batch command on FUSION_CMD; a batch that
-// fails validation is dead-lettered with its line-numbered report.
+// per flow (flows/<flow>/), and publishes them on FUSION_CMD. It runs the
+// resolute-gl flow: a batch manifest from BATCH_IN (a Resolute file or a
+// Clarity extract) becomes a validated, mapped FBDI file in the object
+// store and a journal-batch command; a batch that fails validation is
+// dead-lettered with its line-numbered report. And it runs the real-time
+// HL7 flows of flows.yaml (willow-inventory, optime-materials,
+// beaker-inventory; hl7.go): an HL7_IN message, routed by sending
+// application, becomes inventory transaction, item or supplier commands,
+// mapped with the crosswalks in KV. Beaker's stock-count files need no
+// mapping (the reconciler reads them). FHIR_IN and EPIC_CMD flows are not
+// built yet.
 package transform
 
 import (
