@@ -3,7 +3,8 @@
 // synthetic HL7 v2 traffic (registrations, updates, Willow dispenses with
 // 340B flags and pharmacy charges, OpTime case carts with implants, Beaker
 // reagent consumption, formulary, preference-card and supplier MFNs), and
-// drops Resolute and Clarity files and Beaker's stock counts.
+// drops Resolute and Clarity files and Beaker's stock counts into the drop
+// folders or serves them over SFTP (sftp.go).
 // Every patient it invents is fictitious.
 package epicsim
 
