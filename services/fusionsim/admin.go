@@ -8,7 +8,8 @@ import (
 )
 
 // adminRoutes are the /sim/ endpoints: faults, inspection and reset. They
-// need no credentials and see no faults.
+// need no credentials and see no faults. Inspection answers the Sim* shapes
+// of simjson.go: Fusion's attribute names, ids as strings.
 func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sim/health", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -43,26 +44,22 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "reset"})
 	})
 	mux.HandleFunc("GET /sim/imports", func(w http.ResponseWriter, r *http.Request) {
-		type row struct {
-			GroupID int64 `json:"groupId"`
-			GroupStats
-		}
 		m := s.GroupImports()
-		out := make([]row, 0, len(m))
+		out := make([]SimGroupImport, 0, len(m))
 		for g, st := range m {
-			out = append(out, row{GroupID: g, GroupStats: st})
+			out = append(out, SimGroupImport{GroupID: g, Imports: st.Imports, Posted: st.Posted, Held: st.Held})
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].GroupID < out[j].GroupID })
 		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("GET /sim/interface", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.InterfaceRows())
+		writeJSON(w, http.StatusOK, simInterfaceRows(s.InterfaceRows()))
 	})
 	mux.HandleFunc("GET /sim/batches", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.JournalBatches())
+		writeJSON(w, http.StatusOK, simBatches(s.JournalBatches()))
 	})
 	mux.HandleFunc("GET /sim/requests", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Requests())
+		writeJSON(w, http.StatusOK, simRequests(s.Requests()))
 	})
 	mux.HandleFunc("GET /sim/requests/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -71,10 +68,10 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 			writeError(w, http.StatusNotFound, "no such request", "")
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": s.JobStatus(id), "log": files[0], "out": files[1]})
+		writeJSON(w, http.StatusOK, SimRequestFiles{RequestID: id, RequestStatus: s.JobStatus(id), Log: files[0], Output: files[1]})
 	})
 	mux.HandleFunc("GET /sim/callbacks", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Callbacks())
+		writeJSON(w, http.StatusOK, simCallbacks(s.Callbacks()))
 	})
 	s.scmAdminRoutes(mux)
 }

@@ -171,7 +171,7 @@ func TestDuplicatePostCreatesSecondRow(t *testing.T) {
 	if err != nil || len(rows) != 2 || rows[0].TransactionInterfaceID >= rows[1].TransactionInterfaceID {
 		t.Fatalf("%v %+v", err, rows)
 	}
-	var dups []fusionsim.SourceLineStats
+	var dups []fusionsim.SimSourceLine
 	getJSON(t, e.hs.URL+"/sim/inventory/duplicates", &dups)
 	if len(dups) != 1 || dups[0].SourceLineID != 1 || dups[0].Rows != 2 || dups[0].Processed != 2 {
 		t.Fatalf("%+v", dups)
@@ -596,19 +596,19 @@ func TestSCMResetAndAdmin(t *testing.T) {
 	if _, err := e.c.UpsertItem(ctx, fusion.Item{ItemNumber: "NEW-1", OrganizationCode: "MAIN", PrimaryUOMCode: "EA"}); err != nil {
 		t.Fatal(err)
 	}
-	var oh []fusionsim.OnhandRow
+	var oh []fusionsim.SimOnhand
 	getJSON(t, e.hs.URL+"/sim/onhand", &oh)
-	if len(oh) != 40 || oh[0].Quantity == "" {
+	if len(oh) != 40 || oh[0].OnhandQuantity == "" {
 		t.Fatalf("%+v", oh[:1])
 	}
-	var rows []fusionsim.StagedRow
+	var rows []fusionsim.SimStagedRow
 	getJSON(t, e.hs.URL+"/sim/inventory", &rows)
 	if len(rows) != 1 || rows[0].TransactionInterfaceID != st.TransactionInterfaceID || rows[0].OrganizationCode != "MAIN" {
 		t.Fatalf("%+v", rows)
 	}
 	var items []fusion.Item
 	getJSON(t, e.hs.URL+"/sim/items", &items)
-	var sups []fusion.Supplier
+	var sups []fusionsim.SimSupplier
 	getJSON(t, e.hs.URL+"/sim/suppliers", &sups)
 	if len(items) != 11 || len(sups) != 1 {
 		t.Fatalf("%d items %d suppliers", len(items), len(sups))

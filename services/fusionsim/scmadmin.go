@@ -27,28 +27,28 @@ type SourceLineStats struct {
 
 func (s *Server) scmAdminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sim/inventory", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.InventoryRows())
+		writeJSON(w, http.StatusOK, simStagedRows(s.InventoryRows()))
 	})
 	mux.HandleFunc("GET /sim/inventory/count", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		n := len(s.scm.staged)
 		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]int{"rows": n})
+		writeJSON(w, http.StatusOK, map[string]int{"Rows": n})
 	})
 	mux.HandleFunc("GET /sim/inventory/lines", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.InventoryLines())
+		writeJSON(w, http.StatusOK, simSourceLines(s.InventoryLines()))
 	})
 	mux.HandleFunc("GET /sim/inventory/duplicates", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.InventoryDuplicates())
+		writeJSON(w, http.StatusOK, simSourceLines(s.InventoryDuplicates()))
 	})
 	mux.HandleFunc("GET /sim/items", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Items())
 	})
 	mux.HandleFunc("GET /sim/suppliers", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Suppliers())
+		writeJSON(w, http.StatusOK, simSuppliers(s.Suppliers()))
 	})
 	mux.HandleFunc("GET /sim/onhand", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Onhand())
+		writeJSON(w, http.StatusOK, simOnhand(s.Onhand()))
 	})
 }
 

@@ -85,8 +85,9 @@ func (f *fusionProc) faults(t *testing.T, body string) {
 	}
 }
 
+// groupImports is a row of fusionsim's /sim/imports (ids are strings there).
 type groupImports struct {
-	GroupID               int64
+	GroupID               int64 `json:"GroupId,string"`
 	Imports, Posted, Held int
 }
 
@@ -96,11 +97,12 @@ func (f *fusionProc) imports(t *testing.T) []groupImports {
 	return out
 }
 
+// simRequest is a row of fusionsim's /sim/requests.
 type simRequest struct {
-	ID        int64
-	Operation string
-	Job       string
-	Status    string
+	ID        int64  `json:"RequestId,string"`
+	Operation string `json:"OperationName"`
+	Job       string `json:"JobName"`
+	Status    string `json:"RequestStatus"`
 	FileName  string
 	GroupID   string
 }

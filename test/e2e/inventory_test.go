@@ -45,9 +45,10 @@ func sendDay(t *testing.T, addr string, g *epicsim.Generator, n int) {
 }
 
 type stagedLine struct {
-	SourceCode                   string
-	SourceHeaderID, SourceLineID int64
-	Rows, Processed, Errors      int
+	SourceCode              string
+	SourceHeaderID          int64 `json:"SourceHeaderId,string"` // ids are strings on /sim/
+	SourceLineID            int64 `json:"SourceLineId,string"`
+	Rows, Processed, Errors int
 }
 
 // reconPasses reports whether every inventory flow's latest verdict for
