@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,5 +103,65 @@ func TestAdminJSONNamingAndIDs(t *testing.T) {
 	getJSON(t, e.hs.URL+"/sim/imports", &imports)
 	if len(imports) != 1 || imports[0].GroupID != gA || imports[0].Posted != 1 {
 		t.Fatalf("imports %+v", imports)
+	}
+}
+
+// jsonNames are the JSON attribute names of struct type t and of the
+// structs it holds (slices of structs included).
+func jsonNames(t reflect.Type, out map[string]bool) {
+	for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || t.PkgPath() == "time" {
+		return
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = true
+		jsonNames(f.Type, out)
+	}
+}
+
+// TestAdminDocsListEveryAttribute: docs/fusionsim.md names every attribute
+// each /sim/ inspection endpoint sends, so the page cannot drift from the
+// code again.
+func TestAdminDocsListEveryAttribute(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "fusionsim.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(doc), "\n") {
+		if rest, ok := strings.CutPrefix(line, "| `GET "); ok {
+			ep, cell, _ := strings.Cut(rest, "` |")
+			rows[ep] = cell
+		}
+	}
+	for ep, v := range map[string]any{
+		"/sim/imports": fusionsim.SimGroupImport{}, "/sim/interface": fusionsim.SimInterfaceRow{},
+		"/sim/batches": fusionsim.SimBatch{}, "/sim/requests": fusionsim.SimRequest{},
+		"/sim/requests/{id}": fusionsim.SimRequestFiles{}, "/sim/callbacks": fusionsim.SimCallback{},
+		"/sim/inventory": fusionsim.SimStagedRow{}, "/sim/inventory/lines": fusionsim.SimSourceLine{},
+		"/sim/items": fusion.Item{}, "/sim/suppliers": fusionsim.SimSupplier{}, "/sim/onhand": fusionsim.SimOnhand{},
+	} {
+		cell, ok := rows[ep]
+		if !ok {
+			t.Errorf("docs/fusionsim.md has no row for GET %s", ep)
+			continue
+		}
+		names := map[string]bool{}
+		jsonNames(reflect.TypeOf(v), names)
+		for n := range names {
+			if !strings.Contains(cell, "`"+n+"`") {
+				t.Errorf("docs/fusionsim.md, GET %s: attribute `%s` is not listed", ep, n)
+			}
+		}
 	}
 }
