@@ -225,3 +225,42 @@ func TestDocsMatchTopology(t *testing.T) {
 		}
 	})
 }
+
+// TestNoReferencesToTheDesignCard: the design card lives beside the
+// repository, not in a clone, so docs and comments cite docs/architecture.md instead.
+// designRef matches a citation of the card by name or section.
+var designRef = regexp.MustCompile(`DESIGN( §|\.md)`)
+
+func TestNoReferencesToTheDesignCard(t *testing.T) {
+	root := filepath.Join("..", "..")
+	skip := map[string]bool{".git": true, ".tools": true, "bin": true, "var": true, "node_modules": true}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if skip[d.Name()] {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".md", ".yaml", ".yml":
+		default:
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if designRef.MatchString(line) {
+				t.Errorf("%s:%d cites the design card, which a clone lacks: cite docs/architecture.md's section", path, i+1)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
