@@ -297,21 +297,21 @@ const dryRunShown = 20
 // dlqReplayBulk replays every selected letter, after a dry run's count
 // and --yes or a typed confirmation of that count.
 func dlqReplayBulk(ctx context.Context, st *dlq.Store, w *audit.Writer, filter string, sel dlq.Selector, o bulkOptions, e *env) error {
-	entries, err := st.Select(ctx, filter, sel)
+	// One scan: letters replayed before are counted apart, so the
+	// operator sees them, and replayed again only when forced.
+	all := sel
+	all.Replayed = true
+	every, err := st.Select(ctx, filter, all)
 	if err != nil {
 		return err
 	}
-	skipped := 0
-	if !o.force {
-		// Counted apart so the operator sees them; Select left them out.
-		all := sel
-		all.Replayed = true
-		every, err := st.Select(ctx, filter, all)
-		if err != nil {
-			return err
+	var entries []*dlq.Entry
+	for _, ent := range every {
+		if sel.Match(ent) {
+			entries = append(entries, ent)
 		}
-		skipped = len(every) - len(entries)
 	}
+	skipped := len(every) - len(entries)
 	fmt.Fprintf(e.stdout, "%d dead letters selected", len(entries))
 	if skipped > 0 {
 		fmt.Fprintf(e.stdout, " (%d more replayed before, skipped; --force includes them)", skipped)
