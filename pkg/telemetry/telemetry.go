@@ -92,7 +92,7 @@ const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
 func NewLogger(w io.Writer, cfg Config, service string) zerolog.Logger {
 	level, _ := parseLevel(cfg.LogLevel)
 	if cfg.LogFormat == "console" {
-		w = zerolog.ConsoleWriter{Out: w, NoColor: !IsTerminal(w), TimeFormat: timeFormat}
+		w = zerolog.ConsoleWriter{Out: w, NoColor: !isTerminal(w), TimeFormat: timeFormat}
 	}
 	return zerolog.New(NewRedactor(w)).
 		Level(level).
@@ -104,9 +104,9 @@ func NewLogger(w io.Writer, cfg Config, service string) zerolog.Logger {
 		Logger()
 }
 
-// IsTerminal reports whether w is a terminal: an *os.File, or a writer
+// isTerminal reports whether w is a terminal: an *os.File, or a writer
 // that exposes its file's Stat, on a character device.
-func IsTerminal(w io.Writer) bool {
+func isTerminal(w io.Writer) bool {
 	f, ok := w.(interface{ Stat() (os.FileInfo, error) })
 	if !ok {
 		return false

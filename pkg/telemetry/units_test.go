@@ -77,7 +77,7 @@ func TestNoUnitlessDurationsInLogs(t *testing.T) {
 
 func TestIsTerminal(t *testing.T) {
 	t.Parallel()
-	if IsTerminal(&bytes.Buffer{}) {
+	if isTerminal(&bytes.Buffer{}) {
 		t.Error("a buffer is a terminal")
 	}
 	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
@@ -85,7 +85,7 @@ func TestIsTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if IsTerminal(f) {
+	if isTerminal(f) {
 		t.Error("a regular file is a terminal")
 	}
 	var buf bytes.Buffer
