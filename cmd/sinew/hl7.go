@@ -17,87 +17,97 @@ import (
 	"github.com/sinewhq/sinew/pkg/mllp"
 )
 
-func cmdHL7(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: sinew hl7 parse|get|ack|send")
-		return exitError(2)
+func hl7Verbs() []verb {
+	charsets := func(fs *flag.FlagSet) *hl7.Options {
+		o := &hl7.Options{}
+		fs.StringVar(&o.Charset, "charset", "", "decode text in this charset whatever MSH-18 says")
+		fs.StringVar(&o.FallbackCharset, "fallback-charset", "", "charset for undeclared non-UTF-8 text (default windows-1252)")
+		return o
 	}
-	fs := flag.NewFlagSet("sinew hl7 "+args[0], flag.ContinueOnError)
-	charset := fs.String("charset", "", "decode text in this charset whatever MSH-18 says")
-	fallback := fs.String("fallback-charset", "", "charset for undeclared non-UTF-8 text (default windows-1252)")
-	code := fs.String("code", "", "ack: MSA-1 (AA, AE, AR, CA, CE, CR); default AA, or CA in enhanced mode")
-	text := fs.String("text", "", "ack: error text for a person")
-	addr := fs.String("addr", "127.0.0.1:2575", "send: MLLP receiver host:port")
-	useTLS := fs.Bool("tls", false, "send: use TLS")
-	caFile := fs.String("ca", "", "send: CA certificate file to verify the receiver (implies --tls)")
-	certFile := fs.String("cert", "", "send: client certificate file for mutual TLS (implies --tls)")
-	keyFile := fs.String("key", "", "send: client key file for mutual TLS")
-	timeout := fs.Duration("timeout", 30*time.Second, "send: wait this long for each ACK")
-	_ = fs.Bool("json", true, "parse: JSON output (the only format)")
-	pos, err := parse(fs, args[1:], stderr)
+	return []verb{
+		{name: "hl7 parse", args: "[FILE...]", summary: "one JSON object per message (type, event, control id, charset, warnings)", setup: func(fs *flag.FlagSet) runFunc {
+			opts := charsets(fs)
+			_ = fs.Bool("json", true, "JSON lines (the only format)")
+			return func(_ context.Context, e *env, pos []string) error { return hl7Parse(pos, *opts, e.stdout) }
+		}},
+		{name: "hl7 get", args: "FILE PATH...", summary: "decoded values of fields (PID-5-1, PID-3(1)-4-2, OBX(2)-5)", setup: func(fs *flag.FlagSet) runFunc {
+			opts := charsets(fs)
+			return func(_ context.Context, e *env, pos []string) error {
+				if len(pos) < 2 {
+					return errors.New("hl7 get: want a file and at least one path (sinew hl7 get FILE PATH [PATH]...)")
+				}
+				m, err := oneMessage(pos[0], *opts)
+				if err != nil {
+					return err
+				}
+				for _, p := range pos[1:] {
+					path, err := hl7.ParsePath(p)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(e.stdout, m.Value(path))
+				}
+				return nil
+			}
+		}},
+		{name: "hl7 ack", args: "FILE", summary: "the ACK Sinew would send for a message", setup: func(fs *flag.FlagSet) runFunc {
+			opts := charsets(fs)
+			code := fs.String("code", "", "MSA-1 (AA, AE, AR, CA, CE, CR); default AA, or CA in enhanced mode")
+			text := fs.String("text", "", "error text for a person")
+			return func(_ context.Context, e *env, pos []string) error {
+				if len(pos) != 1 {
+					return fmt.Errorf("hl7 ack: usage: sinew hl7 ack [--code C] FILE")
+				}
+				return hl7Ack(pos[0], *opts, *code, *text, e.stdout)
+			}
+		}},
+		{name: "hl7 send", args: "FILE...", summary: "send over MLLP; prints MSA-1 MSA-2 per message, exits 1 unless all are accepted", setup: func(fs *flag.FlagSet) runFunc {
+			addr := fs.String("addr", "127.0.0.1:2575", "MLLP receiver host:port")
+			useTLS := fs.Bool("tls", false, "use TLS")
+			caFile := fs.String("ca", "", "CA certificate file to verify the receiver (implies --tls)")
+			certFile := fs.String("cert", "", "client certificate file for mutual TLS (implies --tls)")
+			keyFile := fs.String("key", "", "client key file for mutual TLS")
+			timeout := fs.Duration("timeout", 30*time.Second, "wait this long for each ACK")
+			return func(ctx context.Context, e *env, pos []string) error {
+				var tlsCfg *tls.Config
+				if *useTLS || *caFile != "" || *certFile != "" {
+					var err error
+					if tlsCfg, err = clientTLS(*caFile, *certFile, *keyFile); err != nil {
+						return err
+					}
+				}
+				return hl7Send(ctx, pos, *addr, tlsCfg, *timeout, e.stdout)
+			}
+		}},
+	}
+}
+
+// hl7Ack prints the ACK (or NAK) Sinew would send for the message in file.
+func hl7Ack(file string, opts hl7.Options, code, text string, stdout io.Writer) error {
+	data, err := readInput(file)
 	if err != nil {
 		return err
 	}
-	opts := hl7.Options{Charset: *charset, FallbackCharset: *fallback}
-	switch args[0] {
-	case "parse":
-		return hl7Parse(pos, opts, stdout)
-	case "get":
-		if len(pos) < 2 {
-			return errors.New("hl7 get: want a file and at least one path (sinew hl7 get FILE PATH [PATH]...)")
+	o := hl7.AckOptions{Code: code, Text: text, Application: "SINEW"}
+	m, perr := opts.Parse(data)
+	var ack []byte
+	if perr != nil {
+		if o.Code == "" {
+			o.Code = hl7.AR
 		}
-		m, err := oneMessage(pos[0], opts)
-		if err != nil {
-			return err
-		}
-		for _, p := range pos[1:] {
-			path, err := hl7.ParsePath(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(stdout, m.Value(path))
-		}
-		return nil
-	case "ack":
-		if len(pos) != 1 {
-			return fmt.Errorf("hl7 ack: usage: sinew hl7 ack [--code C] FILE")
-		}
-		data, err := readInput(pos[0])
-		if err != nil {
-			return err
-		}
-		o := hl7.AckOptions{Code: *code, Text: *text, Application: "SINEW"}
-		m, perr := opts.Parse(data)
-		var ack []byte
-		if perr != nil {
-			if o.Code == "" {
-				o.Code = hl7.AR
-			}
-			o.Errors = []*hl7.ParseError{hl7.ErrorOf(perr)}
-			ack = hl7.Nak(data, o)
-		} else {
-			if o.Code == "" {
-				o.Code = hl7.AA
-				if m.EnhancedMode() {
-					o.Code = hl7.CA
-				}
-			}
-			ack = m.Ack(o)
-		}
-		_, err = stdout.Write([]byte(strings.ReplaceAll(string(ack), "\r", "\n")))
-		return err
-	case "send":
-		var tlsCfg *tls.Config
-		if *useTLS || *caFile != "" || *certFile != "" {
-			if tlsCfg, err = clientTLS(*caFile, *certFile, *keyFile); err != nil {
-				return err
+		o.Errors = []*hl7.ParseError{hl7.ErrorOf(perr)}
+		ack = hl7.Nak(data, o)
+	} else {
+		if o.Code == "" {
+			o.Code = hl7.AA
+			if m.EnhancedMode() {
+				o.Code = hl7.CA
 			}
 		}
-		return hl7Send(ctx, pos, *addr, tlsCfg, *timeout, stdout)
-	default:
-		fmt.Fprintf(stderr, "sinew hl7: unknown verb %q\n", args[0])
-		return exitError(2)
+		ack = m.Ack(o)
 	}
+	_, err = stdout.Write([]byte(strings.ReplaceAll(string(ack), "\r", "\n")))
+	return err
 }
 
 // readInput reads a file, or stdin for "-" or no name.

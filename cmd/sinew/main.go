@@ -20,38 +20,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-const usage = `sinew — Epic ⇄ Oracle Fusion integration
-
-usage:
-  sinew up [flags]                 start NATS, every service and the simulators in one process
-  sinew dlq list [--json]          dead letters, oldest first
-  sinew dlq show SEQ [--payload]   one dead letter (--payload prints the message: audited)
-  sinew dlq replay SEQ [--force]   republish a dead letter to its original subject
-  sinew audit verify               check every writer's hash chain
-  sinew audit list [--limit N]     audit records as JSON lines
-  sinew streams ensure|ls          create/update the topology, or list streams
-  sinew hl7 parse [FILE...]        one JSON object per message (type, event, control id, charset, warnings)
-  sinew hl7 get FILE PATH...       decoded values (PID-5-1, PID-3(1)-4-2, OBX(2)-5)
-  sinew hl7 ack [--code C] FILE    the ACK Sinew would send
-  sinew hl7 send --addr H:P FILE.. send over MLLP; prints MSA-1 MSA-2 per message
-  sinew fbdi build --resolute F --crosswalk F [--out GlInterface.zip]
-                                   validate, map and write a Journal Import file (rejects bad batches whole)
-  sinew fbdi check FILE            columns, dates, amounts and balance of a GlInterface.csv or zip
-  sinew resolute generate > FILE   a synthetic, balanced Resolute journal file
-  sinew crosswalk load [--kind K] FILE
-                                   check and store a crosswalk version, make it current
-  sinew crosswalk show|versions|diff V1 [V2]  (--kind coa|item|department|uom)
-  sinew crosswalk chart pull --fusion-url URL | load FILE | show
-                                   Fusion's valid account combinations, checked before any GL file is built
-  sinew batches [--flow F] [--json]
-                                   every batch's step (received → reconciled), groups and Fusion load request
-  sinew batches show ID [--flow F] one batch's state: upload, groups, Fusion's line errors, history
-  sinew recon report [--flow F] [--batch ID] [--json]
-                                   reconciliation verdicts; exits 1 on a variance, a rejection, pending or nothing
-
-Verbs other than up talk to NATS at --nats (default $SINEW_NATS_URL or nats://127.0.0.1:4222).
-`
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -62,7 +30,7 @@ func main() {
 	case errors.As(err, &ee):
 		os.Exit(int(ee))
 	case errors.Is(err, flag.ErrHelp):
-		os.Exit(2)
+		os.Exit(0) // a verb's help, printed by parse
 	default:
 		fmt.Fprintln(os.Stderr, "sinew:", err)
 		os.Exit(1)
@@ -74,39 +42,9 @@ type exitError int
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
+// run runs the command line args (without the program name).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitError(2)
-	}
-	switch args[0] {
-	case "up":
-		return cmdUp(ctx, args[1:], stderr)
-	case "batches":
-		return cmdBatches(ctx, args[1:], stdout, stderr)
-	case "dlq":
-		return cmdDLQ(ctx, args[1:], stdout, stderr)
-	case "audit":
-		return cmdAudit(ctx, args[1:], stdout, stderr)
-	case "streams":
-		return cmdStreams(ctx, args[1:], stdout, stderr)
-	case "hl7":
-		return cmdHL7(ctx, args[1:], stdout, stderr)
-	case "fbdi":
-		return cmdFBDI(ctx, args[1:], stdout, stderr)
-	case "crosswalk":
-		return cmdCrosswalk(ctx, args[1:], stdout, stderr)
-	case "resolute":
-		return cmdResolute(ctx, args[1:], stdout, stderr)
-	case "recon":
-		return cmdRecon(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		fmt.Fprintf(stderr, "sinew: unknown command %q\n\n%s", args[0], usage)
-		return exitError(2)
-	}
+	return dispatch(ctx, args, &env{stdin: os.Stdin, stdout: stdout, stderr: stderr})
 }
 
 // client is a CLI verb's connection.
@@ -114,6 +52,21 @@ type client struct {
 	nc *nats.Conn
 	js jetstream.JetStream
 }
+
+// connFlags are the flags of every verb that talks to NATS.
+type connFlags struct {
+	url string
+}
+
+// addConnFlags defines the connection flags on fs.
+func addConnFlags(fs *flag.FlagSet) *connFlags {
+	c := &connFlags{}
+	fs.StringVar(&c.url, "nats", natsURLDefault(), "NATS URL ($SINEW_NATS_URL)")
+	return c
+}
+
+// dial connects as the flags say.
+func (c *connFlags) dial() (*client, error) { return dial(c.url) }
 
 func natsURLDefault() string {
 	if u := os.Getenv("SINEW_NATS_URL"); u != "" {
@@ -150,18 +103,15 @@ func actorDefault() string {
 	return name + "@" + host
 }
 
-// parse parses flags that may follow positional arguments (sinew dlq show 5 --payload).
+// parse parses the flags of a verb that parses its own arguments (see
+// verb.raw); flags may follow positional arguments. On -h it prints the
+// flags and returns flag.ErrHelp; on a bad flag, a usageError.
 func parse(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
 	fs.SetOutput(stderr)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	fs.Usage = func() { printDefaults(stderr, fs) }
+	pos, err := parseAll(fs, args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return nil, usageError{err}
 	}
+	return pos, err
 }

@@ -2,57 +2,87 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
-func cmdStreams(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: sinew streams ensure|ls")
-		return exitError(2)
-	}
-	fs := flag.NewFlagSet("sinew streams "+args[0], flag.ContinueOnError)
-	url := fs.String("nats", natsURLDefault(), "NATS URL")
-	replicas := fs.Int("replicas", 1, "ensure: replicas per stream (3 on a cluster)")
-	if _, err := parse(fs, args[1:], stderr); err != nil {
-		return err
-	}
-	c, err := dial(*url)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	switch args[0] {
-	case "ensure":
-		opts := streams.DefaultOptions()
-		opts.Replicas = *replicas
-		if err := streams.New(opts).Ensure(ctx, c.js); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "topology ensured")
-		return nil
-	case "ls", "list":
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "STREAM\tSUBJECTS\tMESSAGES\tBYTES\tCONSUMERS")
-		for _, want := range streams.New(streams.DefaultOptions()).Streams {
-			s, err := c.js.Stream(ctx, want.Name)
-			if err != nil {
-				fmt.Fprintf(tw, "%s\t%v\tmissing: %v\t\t\n", want.Name, want.Subjects, err)
-				continue
+func streamsVerbs() []verb {
+	return []verb{
+		{name: "streams ensure", summary: "create or update the topology's streams, consumers and buckets", setup: func(fs *flag.FlagSet) runFunc {
+			conn := addConnFlags(fs)
+			replicas := fs.Int("replicas", 1, "replicas per stream (3 on a cluster)")
+			return func(ctx context.Context, e *env, _ []string) error {
+				c, err := conn.dial()
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				opts := streams.DefaultOptions()
+				opts.Replicas = *replicas
+				if err := streams.New(opts).Ensure(ctx, c.js); err != nil {
+					return err
+				}
+				fmt.Fprintln(e.stdout, "topology ensured")
+				return nil
 			}
-			info, err := s.Info(ctx)
-			if err != nil {
+		}},
+		{name: "streams ls", aliases: []string{"list"}, summary: "the topology's streams: subjects, messages, bytes, consumers", setup: func(fs *flag.FlagSet) runFunc {
+			conn := addConnFlags(fs)
+			asJSON := fs.Bool("json", false, "one JSON object per line")
+			return func(ctx context.Context, e *env, _ []string) error {
+				c, err := conn.dial()
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				return streamsList(ctx, c.js, *asJSON, e.stdout)
+			}
+		}},
+	}
+}
+
+// streamRow is one stream as `streams ls` shows it.
+type streamRow struct {
+	Name      string   `json:"name"`
+	Subjects  []string `json:"subjects"`
+	Messages  uint64   `json:"messages"`
+	Bytes     uint64   `json:"bytes"`
+	Consumers int      `json:"consumers"`
+	Missing   string   `json:"missing,omitempty"` // why it could not be read
+}
+
+func streamsList(ctx context.Context, js jetstream.JetStream, asJSON bool, stdout io.Writer) error {
+	enc := json.NewEncoder(stdout)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	if !asJSON {
+		fmt.Fprintln(tw, "STREAM\tSUBJECTS\tMESSAGES\tBYTES\tCONSUMERS")
+	}
+	for _, want := range streams.New(streams.DefaultOptions()).Streams {
+		row := streamRow{Name: want.Name, Subjects: want.Subjects}
+		if s, err := js.Stream(ctx, want.Name); err != nil {
+			row.Missing = err.Error()
+		} else if info, err := s.Info(ctx); err != nil {
+			return err
+		} else {
+			row.Subjects, row.Messages, row.Bytes, row.Consumers = info.Config.Subjects, info.State.Msgs, info.State.Bytes, info.State.Consumers
+		}
+		switch {
+		case asJSON:
+			if err := enc.Encode(row); err != nil {
 				return err
 			}
-			fmt.Fprintf(tw, "%s\t%v\t%d\t%d\t%d\n", info.Config.Name, info.Config.Subjects, info.State.Msgs, info.State.Bytes, info.State.Consumers)
+		case row.Missing != "":
+			fmt.Fprintf(tw, "%s\t%v\tmissing: %s\t\t\n", row.Name, row.Subjects, row.Missing)
+		default:
+			fmt.Fprintf(tw, "%s\t%v\t%d\t%d\t%d\n", row.Name, row.Subjects, row.Messages, row.Bytes, row.Consumers)
 		}
-		return tw.Flush()
-	default:
-		fmt.Fprintf(stderr, "sinew streams: unknown verb %q\n", args[0])
-		return exitError(2)
 	}
+	return tw.Flush()
 }

@@ -48,6 +48,7 @@ type upFlags struct {
 	fusionURL  string
 	syncAlways bool
 	logLevel   string
+	logFormat  string
 }
 
 // unit is one service run by sinew up.
@@ -71,6 +72,7 @@ func cmdUp(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&f.syncAlways, "sync-always", true, "fsync every JetStream write (single-node durability)")
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address (profiling; off when empty)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default: each service's config, else info)")
+	fs.StringVar(&f.logFormat, "log-format", "", "json or console (default: each service's config, else json)")
 	if _, err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -81,6 +83,14 @@ func cmdUp(ctx context.Context, args []string, stderr io.Writer) error {
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer
+}
+
+// Stat is the underlying file's, so console logs are coloured on a terminal.
+func (l *lockedWriter) Stat() (os.FileInfo, error) {
+	if f, ok := l.w.(*os.File); ok {
+		return f.Stat()
+	}
+	return nil, os.ErrInvalid
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
@@ -96,6 +106,9 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 	tcfg := telemetry.DefaultConfig()
 	if f.logLevel != "" {
 		tcfg.LogLevel = f.logLevel
+	}
+	if f.logFormat != "" {
+		tcfg.LogFormat = f.logFormat
 	}
 	if err := tcfg.Validate(); err != nil {
 		return err
@@ -231,6 +244,9 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		base.Audit.Secret = string(secret)
 		if f.logLevel != "" {
 			base.Telemetry.LogLevel = f.logLevel
+		}
+		if f.logFormat != "" {
+			base.Telemetry.LogFormat = f.logFormat
 		}
 		if err := base.Check(name); err != nil {
 			return fmt.Errorf("%s: %w", name, err)

@@ -224,10 +224,13 @@ var ErrNoPayload = errors.New("dlq: payload unavailable")
 
 // Replay republishes dead letter seq to its original subject with its
 // original headers and a new message id, records the replay, and writes an
-// audit record naming actor. Replaying the same letter twice is refused
-// unless force is set; a retried replay (same count) is deduplicated by
-// JetStream, so the handler sees it once.
+// audit record naming actor and reason (required: ErrNoReason). Replaying
+// the same letter twice is refused unless force is set; a retried replay
+// (same count) is deduplicated by JetStream, so the handler sees it once.
 func (s *Store) Replay(ctx context.Context, seq uint64, actor, reason string, force bool) (*ReplayInfo, error) {
+	if strings.TrimSpace(reason) == "" {
+		return nil, ErrNoReason
+	}
 	e, err := s.Get(ctx, seq)
 	if err != nil {
 		return nil, err

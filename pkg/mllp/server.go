@@ -203,7 +203,7 @@ func (s *Server) accept(ctx context.Context, ln net.Listener) error {
 			}
 			// Out of file descriptors and the like: wait rather than spin.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn().Err(err).Dur("retry_in", delay).Msg("mllp accept failed")
+			s.log.Warn().Err(err).Int64("retry_in_ms", delay.Milliseconds()).Msg("mllp accept failed")
 			select {
 			case <-ctx.Done():
 				return nil
@@ -282,7 +282,7 @@ func (s *Server) drain() error {
 		c.forceClose()
 	}
 	s.mu.Unlock()
-	s.log.Warn().Int("connections", n).Dur("after", s.cfg.ShutdownTimeout).Msg("mllp shutdown: closing connections by force")
+	s.log.Warn().Int("connections", n).Int64("after_ms", s.cfg.ShutdownTimeout.Milliseconds()).Msg("mllp shutdown: closing connections by force")
 	select {
 	case <-done:
 		return nil
@@ -374,7 +374,7 @@ func (s *Server) serveConn(ctx context.Context, c *Conn) {
 	})
 	reason := c.serve(hctx)
 	c.log.Info().Str("reason", reason).Int("frames", c.frames).Int64("junk_bytes", c.rd.Skipped()).
-		Dur("duration", time.Since(c.opened)).Msg("mllp connection closed")
+		Int64("duration_ms", time.Since(c.opened).Milliseconds()).Msg("mllp connection closed")
 }
 
 func (s *Server) handshake(ctx context.Context, c *Conn, tc *tls.Conn) bool {
@@ -456,7 +456,7 @@ func (c *Conn) readFailed(err error) string {
 		return "shutdown"
 	case timeout(err) && c.rd.inFrame():
 		s.m.countFraming(kindReadTimeout)
-		c.log.Warn().Int64("offset", c.rd.frameOff).Int("bytes", c.rd.frameBytes()).Dur("read_timeout", s.cfg.ReadTimeout).
+		c.log.Warn().Int64("offset", c.rd.frameOff).Int("bytes", c.rd.frameBytes()).Int64("read_timeout_ms", s.cfg.ReadTimeout.Milliseconds()).
 			Msg("mllp frame not completed within the read timeout")
 		return "read timeout"
 	case timeout(err):

@@ -16,6 +16,7 @@ package telemetry
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -82,11 +83,16 @@ const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
 // NewLogger returns a logger writing one JSON object per line to w, through
 // a Redactor, with "level", "service" and "time" fields. An invalid level
 // falls back to info (see Config.Validate). With LogFormat "console" the
-// redacted lines are rendered for humans instead.
+// redacted lines are rendered for humans instead, in colour only on a
+// terminal.
+//
+// Numbers with a unit carry it in the field name: durations are logged as
+// Int64("<name>_ms", d.Milliseconds()), never with zerolog's Dur, whose
+// unit is a package-level setting the line does not show.
 func NewLogger(w io.Writer, cfg Config, service string) zerolog.Logger {
 	level, _ := parseLevel(cfg.LogLevel)
 	if cfg.LogFormat == "console" {
-		w = zerolog.ConsoleWriter{Out: w, NoColor: true, TimeFormat: timeFormat}
+		w = zerolog.ConsoleWriter{Out: w, NoColor: !isTerminal(w), TimeFormat: timeFormat}
 	}
 	return zerolog.New(NewRedactor(w)).
 		Level(level).
@@ -96,4 +102,15 @@ func NewLogger(w io.Writer, cfg Config, service string) zerolog.Logger {
 		With().
 		Str("service", service).
 		Logger()
+}
+
+// isTerminal reports whether w is a terminal: an *os.File, or a writer
+// that exposes its file's Stat, on a character device.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(interface{ Stat() (os.FileInfo, error) })
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

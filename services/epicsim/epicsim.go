@@ -148,7 +148,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
-	log.Info().Str("target", s.cfg.MLLPTarget).Float64("rate", t.Rate).Msg("synthetic HL7 traffic started")
+	log.Info().Str("target", s.cfg.MLLPTarget).Float64("rate_per_s", t.Rate).Msg("synthetic HL7 traffic started")
 	gen := NewGenerator(t.Seed, t.Facility)
 	gen.UnmappedRate = t.UnmappedRate
 	tick := time.NewTicker(time.Duration(float64(time.Second) / t.Rate))

@@ -209,7 +209,7 @@ func (r *receiver) answer(ctx context.Context, m *hl7.Message, ev *sinewv1.Hl7Re
 	r.received.WithLabelValues(m.Type(), label).Inc()
 	r.bus.Logger().Debug().Str("control_id", m.ControlID()).Str("facility", m.SendingFacility()).
 		Str("type", m.Type()+"^"+m.Event()).Str("ack", label).Str("detail", detail).
-		Dur("took", time.Since(start)).Msg("hl7 received")
+		Int64("took_ms", time.Since(start).Milliseconds()).Msg("hl7 received")
 	if !send {
 		return nil
 	}

@@ -65,7 +65,7 @@ func (s *Service) retrying(ctx context.Context, what string, step func() error) 
 			wait = ra.After
 		}
 		s.bus.Logger().Warn().Err(err).Str("key", what).Int("attempt", attempt).
-			Dur("wait", wait).Msg("Fusion step failed; resuming from the recorded state")
+			Int64("wait_ms", wait.Milliseconds()).Msg("Fusion step failed; resuming from the recorded state")
 		if err := sleep(ctx, wait); err != nil {
 			return err
 		}

@@ -366,7 +366,7 @@ func TestCrashedConsumerDeadLetteredReplayedOnceAndAudited(t *testing.T) {
 	if out, err := s.cli(t, "dlq", "replay", seq, "--reason", "worker fixed in Fusion"); err != nil {
 		t.Fatalf("dlq replay: %v\n%s", err, out)
 	}
-	if out, err := s.cli(t, "dlq", "replay", seq); err == nil {
+	if out, err := s.cli(t, "dlq", "replay", seq, "--reason", "again"); err == nil || !strings.Contains(out, "already replayed") {
 		t.Errorf("second replay succeeded:\n%s", out)
 	}
 	got := 0
