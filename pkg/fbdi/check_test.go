@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -32,10 +31,10 @@ const (
 	cLedgerName  = 91
 )
 
-// syntheticRecords returns the corpus sample's rows as fields.
+// syntheticRecords returns the in-repo sample's rows as fields.
 func syntheticRecords(t testing.TB) [][]string {
 	t.Helper()
-	r := fbdi.NewReader(bytes.NewReader(corpusFile(t, "GlInterface.synthetic.csv")))
+	r := fbdi.NewReader(bytes.NewReader(sample(t)))
 	var out [][]string
 	for {
 		rec, err := r.Read()
@@ -166,11 +165,11 @@ func checkCases() []checkCase {
 			want: []string{"1:REFERENCE10:character"}},
 		{name: "segment too long", mutate: func(r [][]string) [][]string { r[0][cSegment1] = strings.Repeat("1", 26); return r },
 			want: []string{"1:SEGMENT1:too-long"}},
-		{name: "CRLF line ends", raw: strings.ReplaceAll(string(mustRead("GlInterface.synthetic.csv")), "\n", "\r\n")},
-		{name: "no final newline", raw: strings.TrimSuffix(string(mustRead("GlInterface.synthetic.csv")), "\n")},
-		{name: "byte order mark", raw: "\ufeff" + string(mustRead("GlInterface.synthetic.csv")),
+		{name: "CRLF line ends", raw: strings.ReplaceAll(string(mustRead()), "\n", "\r\n")},
+		{name: "no final newline", raw: strings.TrimSuffix(string(mustRead()), "\n")},
+		{name: "byte order mark", raw: "\ufeff" + string(mustRead()),
 			want: []string{"1:STATUS:value"}},
-		{name: "blank line", raw: strings.Replace(string(mustRead("GlInterface.synthetic.csv")), "\n", "\n\n", 1),
+		{name: "blank line", raw: strings.Replace(string(mustRead()), "\n", "\n\n", 1),
 			want: []string{"2::fields"}},
 		{name: "empty file", raw: "", want: []string{"0::required"}},
 		{name: "garbage", raw: "PK\x03\x04\x00\x00,\"\n\x00",
@@ -178,8 +177,8 @@ func checkCases() []checkCase {
 	}
 }
 
-func mustRead(name string) []byte {
-	b, err := os.ReadFile(filepath.Join(corpusDir, name))
+func mustRead() []byte {
+	b, err := os.ReadFile(samplePath)
 	if err != nil {
 		panic(err)
 	}
@@ -191,7 +190,7 @@ func (tc checkCase) input(t testing.TB) string {
 		if tc.raw != "" || tc.name == "empty file" {
 			return tc.raw
 		}
-		return string(corpusFile(t, "GlInterface.synthetic.csv"))
+		return string(sample(t))
 	}
 	return join(tc.mutate(syntheticRecords(t)))
 }
@@ -217,11 +216,12 @@ func TestCheckFindings(t *testing.T) {
 	}
 }
 
-// TestCheckSynthetic: the sample is well formed and balanced — both journals
-// (J0002's 10.00 DR is offset by a 10.00 CR) and the one group they share.
-// Its bad account 99999 is for the simulator's EF04, beyond Check's reach.
+// TestCheckSynthetic: the in-repo sample is well formed and balanced — both
+// journals (J0002's 10.00 DR is offset by a 10.00 CR) and the one group
+// they share. Its bad account 99999 is for the simulator's EF04, beyond
+// Check's reach.
 func TestCheckSynthetic(t *testing.T) {
-	f, err := os.Open(filepath.Join(corpusDir, "GlInterface.synthetic.csv"))
+	f, err := os.Open(samplePath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,10 +238,10 @@ func TestCheckSynthetic(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	tot := rep.Totals
-	if tot.Lines != 4 || tot.DR != 126000 || tot.CR != 126000 || len(tot.Groups) != 1 || len(tot.Journals) != 2 {
+	if tot.Lines != 4 || tot.DR != 85217 || tot.CR != 85217 || len(tot.Groups) != 1 || len(tot.Journals) != 2 {
 		t.Fatalf("totals %+v", tot)
 	}
-	if j := tot.Journals[1]; j.Journal != "EPICHB-20260115-J0002" || j.DR != 1000 || j.CR != 1000 {
+	if j := tot.Journals[1]; j.Journal != "SYNHB-20260212-J0002" || j.DR != 1000 || j.CR != 1000 {
 		t.Fatalf("J0002 %+v", j)
 	}
 }
@@ -301,7 +301,7 @@ func TestCheckMaxFindings(t *testing.T) {
 }
 
 func TestCheckLongLine(t *testing.T) {
-	in := "x" + strings.Repeat(",", fbdi.MaxLineBytes) + "\n" + string(corpusFile(t, "GlInterface.synthetic.csv"))
+	in := "x" + strings.Repeat(",", fbdi.MaxLineBytes) + "\n" + string(sample(t))
 	rep, err := fbdi.CheckCSV(context.Background(), strings.NewReader(in), fbdi.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -314,7 +314,7 @@ func TestCheckLongLine(t *testing.T) {
 func TestCheckContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := fbdi.CheckCSV(ctx, strings.NewReader(string(corpusFile(t, "GlInterface.synthetic.csv"))), fbdi.Options{})
+	_, err := fbdi.CheckCSV(ctx, strings.NewReader(string(sample(t))), fbdi.Options{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Check with canceled context = %v", err)
 	}

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/sinewhq/sinew/pkg/corpus"
 	"github.com/sinewhq/sinew/pkg/fbdi"
 )
 
@@ -17,7 +19,8 @@ import (
 // findings are located inside the file and wrap an error; Check, which
 // takes the same bytes for a zip when they start like one, never panics.
 func FuzzCheck(f *testing.F) {
-	f.Add(corpusFile(f, "GlInterface.synthetic.csv"))
+	f.Add(sample(f))
+	addCorpusSeeds(f)
 	for _, tc := range checkCases() {
 		f.Add([]byte(tc.input(f)))
 	}
@@ -52,7 +55,8 @@ func FuzzCheck(f *testing.F) {
 // FuzzReader: the Reader never panics, and every record it returns,
 // written back with the Writer's quoting, reads back the same.
 func FuzzReader(f *testing.F) {
-	f.Add([]byte(corpusFile(f, "GlInterface.synthetic.csv")))
+	f.Add(sample(f))
+	addCorpusSeeds(f)
 	f.Add([]byte(`"a,b","c""d",""` + "\n" + ` "  x  " ,y` + "\r\n" + `ab"c,"open` + "\n"))
 	f.Add([]byte("\n\n\r\n\"\"\"\",\"\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -169,4 +173,14 @@ func FuzzParseAmount(f *testing.F) {
 			t.Fatalf("%q → %v → %v, %v", s, a, b, err)
 		}
 	})
+}
+
+// addCorpusSeeds adds the conformance corpus's GlInterface sample when it
+// is there: seeds only add breadth.
+func addCorpusSeeds(f *testing.F) {
+	for _, file := range corpus.Seeds(f, "fusion", "GlInterface*.csv") {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
 }

@@ -3,31 +3,27 @@ package fbdi_test
 import (
 	"errors"
 	"flag"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sinewhq/sinew/pkg/corpus"
 	"github.com/sinewhq/sinew/pkg/fbdi"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// corpusDir holds the project's Fusion facts; tests read them in place.
-const corpusDir = "../../../shared/corpus/fusion"
-
+// corpusFile reads a file of the conformance corpus's Fusion facts
+// (../shared/corpus/fusion, read in place); the test skips without it.
+// The in-repo equivalents are sample() and testdata/golden/columns.txt.
 func corpusFile(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(corpusDir, name))
-	if err != nil {
-		t.Fatalf("corpus: %v", err)
-	}
-	return b
+	return corpus.ReadFile(t, "fusion/"+name)
 }
 
-// syntheticLines re-expresses the four rows of GlInterface.synthetic.csv.
+// syntheticLines re-expresses the four rows of the corpus's
+// GlInterface.synthetic.csv; without the corpus they are just four lines.
 func syntheticLines() []*fbdi.Line {
 	day := time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)
 	mk := func(seg string, dr bool, amount fbdi.Amount, journal, desc, ref21 string) *fbdi.Line {

@@ -6,32 +6,33 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sinewhq/sinew/pkg/corpus"
 	"github.com/sinewhq/sinew/pkg/money"
 )
 
 // The end-to-end tests of this client run against fusionsim's handler in
 // services/fusionsim (a module that depends on this one). These cover
-// parsing against the corpus's payload shapes.
-
-const corpus = "../../../shared/corpus/fusion/erpintegrations_payloads.synthetic.json"
+// parsing against the conformance corpus's payload shapes (skipped
+// without ../shared) and the in-repo synthetic ones (synthetic_test.go).
 
 func corpusPart(t *testing.T, key string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(corpus)
-	if err != nil {
-		t.Skipf("corpus not available: %v", err)
-	}
+	return payloadPart(t, corpus.ReadFile(t, "fusion/erpintegrations_payloads.synthetic.json"), key)
+}
+
+// payloadPart returns one named payload of a file of example payloads.
+func payloadPart(t *testing.T, b []byte, key string) []byte {
+	t.Helper()
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(b, &all); err != nil {
 		t.Fatal(err)
 	}
 	if all[key] == nil {
-		t.Fatalf("corpus has no %s", key)
+		t.Fatalf("payloads have no %s", key)
 	}
 	return all[key]
 }

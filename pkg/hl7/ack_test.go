@@ -92,11 +92,11 @@ func TestNakForUnparseableInput(t *testing.T) {
 }
 
 func TestEnhancedMode(t *testing.T) {
-	orig, err := hl7.Parse(corpus(t, "MFN_M03__hl7spec_original_mode.hl7"))
+	orig, err := hl7.Parse(synth(t, "MFN_M03__synthetic_original_mode.hl7"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	enh, err := hl7.Parse(corpus(t, "MFN_M03__hl7spec_enhanced_mode_AL_AL.hl7"))
+	enh, err := hl7.Parse(synth(t, "MFN_M03__synthetic_enhanced_mode.hl7"))
 	if err != nil {
 		t.Fatal(err)
 	}

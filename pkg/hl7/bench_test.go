@@ -1,10 +1,9 @@
 package hl7_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/sinewhq/sinew/pkg/corpus"
 	"github.com/sinewhq/sinew/pkg/hl7"
 )
 
@@ -23,10 +22,7 @@ var pid31 = hl7.MustPath("PID-3-1")
 // same work the peer benchmark times for @medplum/core and simple-hl7.
 func BenchmarkParse(b *testing.B) {
 	for _, name := range benchFiles {
-		data, err := os.ReadFile(filepath.Join(corpusDir, name))
-		if err != nil {
-			b.Fatal(err)
-		}
+		data := corpus.ReadFile(b, corpusSub+"/"+name)
 		msg := normalize(data) // the wire form: CR terminators, no BOM
 		// A receiver reuses its Message: ParseInto allocates nothing.
 		b.Run(name, func(b *testing.B) {
@@ -62,10 +58,7 @@ func BenchmarkParse(b *testing.B) {
 
 // BenchmarkValue is decoding one field to a string on a parsed message.
 func BenchmarkValue(b *testing.B) {
-	data, err := os.ReadFile(filepath.Join(corpusDir, "RDS_O13__fhirconv_01_rxd_ft1.hl7"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	data := corpus.ReadFile(b, corpusSub+"/RDS_O13__fhirconv_01_rxd_ft1.hl7")
 	m, err := hl7.Parse(normalize(data))
 	if err != nil {
 		b.Fatal(err)

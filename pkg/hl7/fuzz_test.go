@@ -7,12 +7,14 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/sinewhq/sinew/pkg/corpus"
 	"github.com/sinewhq/sinew/pkg/hl7"
 )
 
 func addSeeds(f *testing.F) {
-	for _, dir := range []string{corpusDir, "testdata/synthetic"} {
-		files, _ := filepath.Glob(filepath.Join(dir, "*.hl7"))
+	synthetic, _ := filepath.Glob(filepath.Join("testdata", "synthetic", "*.hl7"))
+	// The corpus, when present, only adds seeds.
+	for _, files := range [][]string{synthetic, corpus.Seeds(f, corpusSub, "*.hl7")} {
 		for _, file := range files {
 			if b, err := os.ReadFile(file); err == nil {
 				f.Add(b)

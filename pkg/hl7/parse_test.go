@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sinewhq/sinew/pkg/corpus"
 	"github.com/sinewhq/sinew/pkg/hl7"
 )
 
@@ -19,9 +20,16 @@ func mustParse(t *testing.T, s string) *hl7.Message {
 	return m
 }
 
-func corpus(t *testing.T, name string) []byte {
+// corpusFile reads a file of the conformance corpus (the test skips
+// without it); synth one of testdata/synthetic.
+func corpusFile(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(corpusDir, name))
+	return corpus.ReadFile(t, corpusSub+"/"+name)
+}
+
+func synth(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "synthetic", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,30 +102,30 @@ func TestParsePath(t *testing.T) {
 }
 
 func TestDelimitersFromEachMessage(t *testing.T) {
-	brace, err := hl7.Parse(corpus(t, "BAR_P01__hapi1993_msh2_subcomp_brace.hl7"))
+	brace, err := hl7.Parse(synth(t, "BAR_P01__synthetic_msh2_brace.hl7"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := brace.Delimiters(); d.Subcomponent != '}' || d.Escape != '\\' {
 		t.Errorf("brace delimiters %+v", d)
 	}
-	doubled, err := hl7.Parse(corpus(t, "ADT_A01__lfh_lf_bad_msh2_msh13.hl7"))
+	doubled, err := hl7.Parse(synth(t, "ADT_A01__synthetic_doubled_escape_msh2.hl7"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := doubled.Delimiters(); d != hl7.DefaultDelimiters {
 		t.Errorf("doubled-escape delimiters %+v", d)
 	}
-	// The corpus notes call 764 MSH-13; counted, it is MSH-17 (country code).
-	if n, ok := doubled.SequenceNumber(); ok || doubled.Get("MSH-17") != "764" || doubled.AcceptAckType() != "AL" {
+	// A value after MSH-15/16 is MSH-17 (country code), not a sequence number.
+	if n, ok := doubled.SequenceNumber(); ok || doubled.Get("MSH-17") != "840" || doubled.AcceptAckType() != "AL" {
 		t.Errorf("MSH-13 = %d, %v; MSH-17 %q", n, ok, doubled.Get("MSH-17"))
 	}
-	seq, err := hl7.Parse(corpus(t, "ORU_R01__hapi1994_msh13_seq_msa_merged_seg.hl7"))
+	seq, err := hl7.Parse(synth(t, "ORU_R01__synthetic_msh13_seq_merged_seg.hl7"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, ok := seq.SequenceNumber(); !ok || n != 964 {
-		t.Errorf("MSH-13 = %d, %v; want 964", n, ok)
+	if n, ok := seq.SequenceNumber(); !ok || n != 512 {
+		t.Errorf("MSH-13 = %d, %v; want 512", n, ok)
 	}
 	custom := mustParse(t, "MSH#$*!@#APP#FAC###20261126##ADT$A01#X1#P#2.5\rPID###1$$$A@B*2#\r")
 	if custom.Get("PID-3-4-2") != "B" || custom.Get("PID-3(1)") != "2" || custom.Type() != "ADT" {
@@ -163,7 +171,7 @@ func TestEscapes(t *testing.T) {
 			t.Errorf("round trip %q -> %q -> %q", s, esc, back)
 		}
 	}
-	eff, err := hl7.Parse(corpus(t, "ADT_A01__efferent_bom_lf_broken_chars.hl7"))
+	eff, err := hl7.Parse(synth(t, "ORU_R01__synthetic_lf_escapes.hl7"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +180,7 @@ func TestEscapes(t *testing.T) {
 			return // an \E\ is present; decoding is covered above
 		}
 	}
-	t.Error(`expected an \E\ in the Efferent regression file`)
+	t.Error(`expected an \E\ in the escapes fixture`)
 }
 
 func TestCharsets(t *testing.T) {
@@ -193,7 +201,7 @@ func TestCharsets(t *testing.T) {
 	if got := undeclared.Get("PID-5-2"); got != "Renée" {
 		t.Errorf("PID-5-2 = %q", got)
 	}
-	mismatch, err := hl7.Parse(corpus(t, "OMI_O23__dcm4che_msh18_8859_but_utf8_bytes.hl7"))
+	mismatch, err := hl7.Parse(synth(t, "OMI_O23__synthetic_8859_declared_utf8_bytes.hl7"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +215,7 @@ func TestCharsets(t *testing.T) {
 	if !dash {
 		t.Error("en dash not kept as UTF-8")
 	}
-	forced, err := hl7.Options{Charset: "8859/1"}.Parse(corpus(t, "OMI_O23__dcm4che_msh18_8859_but_utf8_bytes.hl7"))
+	forced, err := hl7.Options{Charset: "8859/1"}.Parse(synth(t, "OMI_O23__synthetic_8859_declared_utf8_bytes.hl7"))
 	if err != nil || forced.Charset().Source != "override" || forced.Charset().Name != "ISO-8859-1" {
 		t.Errorf("override: %+v %v", forced.Charset(), err)
 	}
@@ -236,14 +244,14 @@ func hasWarning(m *hl7.Message, code string) bool {
 }
 
 func TestSplit(t *testing.T) {
-	msgs, b, err := hl7.Split(corpus(t, "BATCH_FHS_BHS__mirth_orm_o01_no_trailer_crlf.hl7"))
+	msgs, b, err := hl7.Split(synth(t, "BATCH_FHS_BHS__synthetic_no_trailers_crlf.hl7"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(msgs) != 1 || b == nil || b.FHS == nil || b.BHS == nil || len(b.Warnings) != 2 {
 		t.Fatalf("%d messages, batch %+v", len(msgs), b)
 	}
-	two := append(append(corpus(t, "ADT_A01__hapi_cr.hl7"), '\n'), corpus(t, "ORU_R01__mirth_small_cr.hl7")...)
+	two := append(append(synth(t, "ADT_A01__synthetic_cr.hl7"), '\n'), synth(t, "MFN_M03__synthetic_original_mode.hl7")...)
 	msgs, b, err = hl7.Split(two)
 	if err != nil || len(msgs) != 2 || b != nil {
 		t.Fatalf("two messages: %d, %+v, %v", len(msgs), b, err)

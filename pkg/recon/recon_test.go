@@ -14,6 +14,7 @@ import (
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
+	"github.com/sinewhq/sinew/pkg/corpus"
 	"github.com/sinewhq/sinew/pkg/fbdi"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/money"
@@ -372,10 +373,7 @@ func TestReadGlInterfaceErrors(t *testing.T) {
 // reconciles it against Fusion's documented outcome: the EF04 line holds
 // its group, the other group posts.
 func TestCorpusFile(t *testing.T) {
-	b, err := os.ReadFile("../../../shared/corpus/fusion/GlInterface.synthetic.csv")
-	if err != nil {
-		t.Skipf("corpus: %v", err)
-	}
+	b := corpus.ReadFile(t, "fusion/GlInterface.synthetic.csv")
 	var src []recon.SourceLine
 	if err := recon.ReadGlInterface(bytes.NewReader(b), int64(len(b)), func(l *recon.SourceLine) error {
 		src = append(src, *l)

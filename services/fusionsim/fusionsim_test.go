@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sinewhq/sinew/pkg/corpus"
 	"github.com/sinewhq/sinew/pkg/fbdi"
 	"github.com/sinewhq/sinew/pkg/fusion"
 	"github.com/sinewhq/sinew/pkg/money"
@@ -267,10 +267,7 @@ const corpusChart = "company,cc,account,product,interco,future\n" +
 	"101,1000,11010,000,0000,000\n101,6010,40100,300,0000,000\n101,6020,40100,300,0000,000\n"
 
 func TestCorpusFileBadAccountHoldsGroup(t *testing.T) {
-	csv, err := os.ReadFile("../../../shared/corpus/fusion/GlInterface.synthetic.csv")
-	if err != nil {
-		t.Skipf("corpus not available: %v", err)
-	}
+	csv := corpus.ReadFile(t, "fusion/GlInterface.synthetic.csv")
 	e := newEnv(t, func(c *fusionsim.SimConfig) {
 		c.ChartCSV = corpusChart
 		c.Sources = []string{"Epic Resolute HB"}

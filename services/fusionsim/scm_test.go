@@ -361,37 +361,11 @@ func TestBatchAllOrNone(t *testing.T) {
 	if n := len(e.sim.InventoryRows()); n != 2 {
 		t.Fatalf("%d rows", n)
 	}
-	// The corpus's batch example: items it names do not exist here, so
-	// both parts fail and both come back.
-	resp := post(t, e.hs.URL+fusion.APIPath+"/", fusion.BatchContentType, string(corpusBatch(t)), nil)
-	var fail struct {
-		Parts []struct {
-			ID string `json:"id"`
-		} `json:"parts"`
-	}
-	if resp.StatusCode != 400 || json.NewDecoder(resp.Body).Decode(&fail) != nil || len(fail.Parts) != 2 {
-		t.Fatalf("%s %+v", resp.Status, fail)
-	}
+	// The batch examples (corpus and synthetic): TestBatchExampleBothPartsFail.
 	// Wrong media type.
 	if resp := post(t, e.hs.URL+fusion.APIPath+"/", "application/json", `{"parts":[]}`, nil); resp.StatusCode != 415 {
 		t.Fatalf("%s", resp.Status)
 	}
-}
-
-func corpusBatch(t *testing.T) []byte {
-	b, err := os.ReadFile("../../../shared/corpus/fusion/erpintegrations_payloads.synthetic.json")
-	if err != nil {
-		t.Skipf("corpus: %v", err)
-	}
-	var all struct {
-		Batch struct {
-			Body json.RawMessage `json:"body"`
-		} `json:"batch_request_example"`
-	}
-	if err := json.Unmarshal(b, &all); err != nil {
-		t.Fatal(err)
-	}
-	return all.Batch.Body
 }
 
 func TestInventoryPagingAndFilters(t *testing.T) {
