@@ -320,11 +320,16 @@ func (s *Service) loadInventory(ctx context.Context, d *bus.Delivery, cmd *sinew
 	return s.restResult(ctx, d, env, "transaction_interface_id", ef, keys)
 }
 
-// loadItem upserts an item master record (Upsert-Mode makes a repeat harmless).
+// loadItem upserts an item master record (Upsert-Mode makes a repeat
+// harmless). Only what the command carries is sent: an unset flag, and
+// the status of a plain update, leave Fusion's values alone.
 func (s *Service) loadItem(ctx context.Context, d *bus.Delivery, cmd *sinewv1.ItemUpsert) error {
 	env := cmd.GetEnvelope()
-	status := "Active"
-	if cmd.Action == "deactivate" {
+	status := ""
+	switch cmd.Action {
+	case "create", "reactivate":
+		status = "Active"
+	case "deactivate":
 		status = "Inactive"
 	}
 	it := fusion.Item{ItemNumber: cmd.ItemNumber, OrganizationCode: cmd.Organization, Description: cmd.Description,

@@ -692,8 +692,10 @@ func (mc *mapping) master() error {
 		switch strings.ToUpper(event) {
 		case "MAD":
 			action = "create"
-		case "MUP", "MAC":
+		case "MUP":
 			action = "update"
+		case "MAC":
+			action = "reactivate"
 		case "MDL", "MDC":
 			action = "deactivate"
 		default:
@@ -722,23 +724,23 @@ func (mc *mapping) master() error {
 				desc = text
 			}
 			class, _ := mc.value("item_class", li, end)
-			lotc, _, _, err := mc.flag("lot_controlled", li, end)
-			if err != nil {
-				return err
-			}
-			serc, _, _, err := mc.flag("serial_controlled", li, end)
-			if err != nil {
-				return err
-			}
-			p340b, _, _, err := mc.flag("program_340b", li, end)
-			if err != nil {
-				return err
+			// A flag the record does not carry stays unset: the loader
+			// leaves Fusion's value alone (false would switch it off).
+			var flags [3]*bool
+			for i, name := range []string{"lot_controlled", "serial_controlled", "program_340b"} {
+				v, set, _, err := mc.flag(name, li, end)
+				if err != nil {
+					return err
+				}
+				if set {
+					flags[i] = proto.Bool(v)
+				}
 			}
 			cmd := &sinewv1.ItemUpsert{
 				Envelope:   mc.envelope(key, code, "epic_code", code, "action", action),
 				ItemNumber: row.Values[crosswalk.ItemFusionItem], Organization: row.Values[crosswalk.ItemOrganization],
 				Description: desc, PrimaryUom: row.Values[crosswalk.ItemFusionUOM], ItemClass: class,
-				LotControlled: lotc, SerialControlled: serc, Program_340B: p340b, Action: action,
+				LotControlled: flags[0], SerialControlled: flags[1], Program_340B: flags[2], Action: action,
 				Attributes: map[string]string{"epic_code": code, "epic_source": mc.mm.source, "epic_event": strings.ToUpper(event)},
 			}
 			cmds = append(cmds, Command{Subject: streams.FusionCmdSubject(mc.mp.Flow, OpItem), MsgID: key, Msg: cmd})
