@@ -14,7 +14,9 @@ import (
 // master gets "given true", "given false" and "not given" apart (issue 9
 // item 1: not given used to go out as false).
 func TestItemFlagsTriState(t *testing.T) {
-	yn := func(path string) flows.Field { return flows.Field{Path: path, True: []string{"Y"}, False: []string{"N"}} }
+	yn := func(path string) flows.Field {
+		return flows.Field{Path: path, True: []string{"Y"}, False: []string{"N"}}
+	}
 	mp, err := hl7flow.New(&flows.Flow{ID: "optime-materials", HL7: &flows.HL7{SourceSystem: "epic.optime",
 		Messages: map[string]flows.HL7Message{"MFN^M01": {Shape: hl7flow.ItemMaster, Source: "supply", Fields: map[string]flows.Field{
 			"lot_controlled": yn("ZIT-1"), "serial_controlled": yn("ZIT-2"), "program_340b": yn("ZIT-3")}}}}})
