@@ -411,7 +411,32 @@ func (s *Service) restResult(ctx context.Context, d *bus.Delivery, env *sinewv1.
 	}
 	d.AuditDetail = fmt.Sprintf("%s %s in Fusion (%s %s)", strings.TrimPrefix(d.Subject, "fusion.cmd."), ef.outcome, idName, ef.fusionID)
 	if ef.outcome != "accepted" {
-		return bus.Permanent(fmt.Errorf("refused by Fusion: %s: %s %s", env.GetIdempotencyKey(), ef.code, ef.detail))
+		// The reason goes to the DLQ, the logs and the audit trail: Fusion's
+		// text with the values it quotes (a lot, a reference) left out.
+		return bus.Permanent(fmt.Errorf("refused by Fusion: %s: %s %s", env.GetIdempotencyKey(), ef.code, unquoted(ef.detail)))
 	}
 	return nil
+}
+
+// unquoted replaces every double-quoted part of Fusion's text ("The value
+// of the attribute X isn't valid: \"…\".") by its length: Fusion quotes
+// the values it was sent, and some of those are the message's.
+func unquoted(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := strings.IndexByte(s[i+1:], '"')
+		if j < 0 {
+			b.WriteString(s[:i])
+			fmt.Fprintf(&b, "(%d bytes withheld)", len(s)-i-1)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		fmt.Fprintf(&b, "(%d bytes withheld)", j)
+		s = s[i+j+2:]
+	}
 }
