@@ -51,7 +51,6 @@ func Mapper(tb testing.TB, flowID string) *hl7flow.Mapper {
 // Secret is the golden mappers' secret for field value references.
 const Secret = "flowtest-secret"
 
-
 // Tables returns the demo crosswalks (deploy/demo).
 func Tables(tb testing.TB) hl7flow.Tables {
 	tb.Helper()
