@@ -71,8 +71,12 @@ func (e *FieldError) Error() string {
 
 // fieldErr is a permanent FieldError of the current record.
 func (mc *mapping) fieldErr(name, path string, code int, value, problem string) error {
+	rec := ""
+	if mc.recKind != "" {
+		rec = mc.recKind + " " + strconv.Itoa(mc.recN)
+	}
 	return bus.Permanent(&FieldError{Flow: mc.mp.Flow, MessageType: mc.ev.GetMessageType() + "^" + mc.ev.GetTriggerEvent(),
-		ControlID: mc.ev.GetControlId(), Record: mc.rec, Field: name, Path: path, Code: code,
+		ControlID: mc.ev.GetControlId(), Record: rec, Field: name, Path: path, Code: code,
 		Value: mc.mp.describe(value), Problem: problem})
 }
 

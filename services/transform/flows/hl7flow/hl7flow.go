@@ -306,9 +306,12 @@ type mapping struct {
 	ev  *sinewv1.Hl7Received
 	t   Tables
 	out *Result
-	rec string // the record being mapped, for error texts ("line 2")
-	buf []byte // scratch for crosswalk keys
-	arr [128]byte
+	// recKind and recN name the record being mapped in error texts
+	// ("line" 2), formatted only when there is an error.
+	recKind string
+	recN    int
+	buf     []byte // scratch for crosswalk keys
+	arr     [128]byte
 }
 
 // pathOf is field name's path, or the name when it has none.
@@ -511,7 +514,7 @@ func (mc *mapping) inventory() error {
 	msgDate := mc.date("", -1, -1)
 	for k, li := range idx {
 		end := ends[k]
-		mc.rec = "line " + strconv.Itoa(k+1)
+		mc.recKind, mc.recN = "line", k+1
 		code, codePath := mc.value("code", li, end)
 		if code == "" {
 			return mc.fieldErr("code", codePath, hl7.CodeRequiredField, "", "is empty")
@@ -713,7 +716,7 @@ func (mc *mapping) master() error {
 	var notes []string
 	for k, li := range idx {
 		end := ends[k]
-		mc.rec = "record " + strconv.Itoa(k+1)
+		mc.recKind, mc.recN = "record", k+1
 		code, codePath := mc.value("code", li, end)
 		if code == "" {
 			return mc.fieldErr("code", codePath, hl7.CodeRequiredField, "", "is empty")
