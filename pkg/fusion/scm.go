@@ -303,11 +303,20 @@ func (c *Client) stagedTransactions(ctx context.Context, op, q string) ([]Staged
 	return out, nil
 }
 
-// Item is an item of an inventory organization (itemsV2).
+// Item is an item of an inventory organization (itemsV2). A nil flag is
+// an attribute not given: an upsert leaves Fusion's value alone (an update
+// from a message that does not carry it must not switch it off), and a
+// read that did not return it (DFF not expanded) leaves it nil.
 type Item struct {
 	ItemNumber, OrganizationCode, Description, PrimaryUOMCode, ItemClass, ItemStatus string
-	LotControlled, SerialControlled, Program340B                                     bool
+	LotControlled, SerialControlled, Program340B                                     *bool
 }
+
+// Bool returns a pointer to v, for Item's flags.
+func Bool(v bool) *bool { return &v }
+
+// IsTrue reports whether flag p is given and true.
+func IsTrue(p *bool) bool { return p != nil && *p }
 
 // Control values of itemsV2 (as Fusion's lookups show them).
 const (
@@ -331,18 +340,27 @@ type wireItem struct {
 	DFF                      kids[wireDFF] `json:"DFF,omitempty"`
 }
 
+// wire sends only the attributes given: an empty string or a nil flag is
+// left out of the JSON, so Upsert-Mode keeps Fusion's value.
 func (it Item) wire() wireItem {
 	w := wireItem{
 		ItemNumber: it.ItemNumber, OrganizationCode: it.OrganizationCode, ItemDescription: it.Description,
 		PrimaryUOMCode: it.PrimaryUOMCode, ItemClass: it.ItemClass, ItemStatusValue: it.ItemStatus,
-		LotControlValue: LotControlNone, SerialNumberControlValue: SerialControlNone,
-		DFF: kids[wireDFF]{{"__FLEX_Context": DFFContext, DFF340BAttribute: yn(it.Program340B)}},
 	}
-	if it.LotControlled {
-		w.LotControlValue = LotControlFull
+	if it.LotControlled != nil {
+		w.LotControlValue = LotControlNone
+		if *it.LotControlled {
+			w.LotControlValue = LotControlFull
+		}
 	}
-	if it.SerialControlled {
-		w.SerialNumberControlValue = SerialControlAtRcpt
+	if it.SerialControlled != nil {
+		w.SerialNumberControlValue = SerialControlNone
+		if *it.SerialControlled {
+			w.SerialNumberControlValue = SerialControlAtRcpt
+		}
+	}
+	if it.Program340B != nil {
+		w.DFF = kids[wireDFF]{{"__FLEX_Context": DFFContext, DFF340BAttribute: yn(*it.Program340B)}}
 	}
 	return w
 }
@@ -351,14 +369,20 @@ func (w wireItem) item() Item {
 	it := Item{
 		ItemNumber: w.ItemNumber, OrganizationCode: w.OrganizationCode, Description: w.ItemDescription,
 		PrimaryUOMCode: w.PrimaryUOMCode, ItemClass: w.ItemClass, ItemStatus: w.ItemStatusValue,
-		LotControlled:    w.LotControlValue != "" && w.LotControlValue != LotControlNone,
-		SerialControlled: w.SerialNumberControlValue != "" && w.SerialNumberControlValue != SerialControlNone,
+	}
+	if w.LotControlValue != "" {
+		it.LotControlled = Bool(w.LotControlValue != LotControlNone)
+	}
+	if w.SerialNumberControlValue != "" {
+		it.SerialControlled = Bool(w.SerialNumberControlValue != SerialControlNone)
 	}
 	if it.PrimaryUOMCode == "" {
 		it.PrimaryUOMCode = w.PrimaryUOMValue
 	}
 	if len(w.DFF) > 0 {
-		it.Program340B = w.DFF[0][DFF340BAttribute] == "Y"
+		if v, ok := w.DFF[0][DFF340BAttribute].(string); ok {
+			it.Program340B = Bool(v == "Y")
+		}
 	}
 	return it
 }

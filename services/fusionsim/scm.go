@@ -33,6 +33,7 @@ const (
 	CodeSerialRequired      = "INV_SERIAL_REQUIRED"
 	CodeItemExists          = "EGP_ITEM_EXISTS"
 	CodeItemInvalid         = "EGP_INVALID_ATTRIBUTE"
+	CodeControlOnhand       = "EGP_CONTROL_ONHAND_EXISTS"
 	CodeSupplierExists      = "POZ_SUPPLIER_EXISTS"
 	CodeSupplierInvalid     = "POZ_INVALID_ATTRIBUTE"
 )
@@ -110,7 +111,7 @@ func newSCMState(md *SCMData, prev *scmState) *scmState {
 		}
 		st.items[k] = &fusion.Item{ItemNumber: it.Number, OrganizationCode: it.Organization, Description: it.Description,
 			PrimaryUOMCode: it.UOM, ItemClass: it.Class, ItemStatus: status,
-			LotControlled: it.LotControlled, SerialControlled: it.SerialControlled, Program340B: it.Program340B}
+			LotControlled: fusion.Bool(it.LotControlled), SerialControlled: fusion.Bool(it.SerialControlled), Program340B: fusion.Bool(it.Program340B)}
 		st.itemIDs[k] = st.nextItem
 		st.nextItem++
 		if md.StartingOnhand != "" && !fusion.Decimal(md.StartingOnhand).IsZero() {
@@ -338,10 +339,10 @@ func (s *Server) stageTxn(in txnIn, force bool, now time.Time) (*StagedRow, []fi
 			errs = append(errs, fieldErr{"TransactionUnitOfMeasure", CodeInvalidUOM,
 				fmt.Sprintf("The value of the attribute TransactionUnitOfMeasure isn't valid: %q (item %s is stocked in %s).", t.TransactionUnitOfMeasure, item.ItemNumber, item.PrimaryUOMCode)})
 		}
-		if item.LotControlled && t.LotNumber == "" {
+		if fusion.IsTrue(item.LotControlled) && t.LotNumber == "" {
 			errs = append(errs, fieldErr{"LotNumber", CodeLotRequired, fmt.Sprintf("A lot number is required for the lot-controlled item %s.", item.ItemNumber)})
 		}
-		if item.SerialControlled && t.SerialNumber == "" {
+		if fusion.IsTrue(item.SerialControlled) && t.SerialNumber == "" {
 			errs = append(errs, fieldErr{"SerialNumber", CodeSerialRequired, fmt.Sprintf("A serial number is required for the serial-controlled item %s.", item.ItemNumber)})
 		}
 	}
@@ -839,7 +840,8 @@ func (s *Server) putItem(in itemIn, upsert bool) (*fusion.Item, bool, []fieldErr
 	if old == nil && uom == "" {
 		return nil, false, []fieldErr{{"PrimaryUOMCode", CodeItemInvalid, "The attribute PrimaryUOMCode is required."}}, nil
 	}
-	it := fusion.Item{ItemNumber: in.ItemNumber, OrganizationCode: o.Code, ItemStatus: "Active"}
+	it := fusion.Item{ItemNumber: in.ItemNumber, OrganizationCode: o.Code, ItemStatus: "Active",
+		LotControlled: fusion.Bool(false), SerialControlled: fusion.Bool(false), Program340B: fusion.Bool(false)}
 	if old != nil {
 		it = *old
 	}
@@ -853,14 +855,19 @@ func (s *Server) putItem(in itemIn, upsert bool) (*fusion.Item, bool, []fieldErr
 	set(&it.ItemClass, in.ItemClass)
 	set(&it.ItemStatus, in.ItemStatusValue)
 	if in.LotControlValue != "" {
-		it.LotControlled = in.LotControlValue != fusion.LotControlNone
+		it.LotControlled = fusion.Bool(in.LotControlValue != fusion.LotControlNone)
 	}
 	if in.SerialNumberControlValue != "" {
-		it.SerialControlled = in.SerialNumberControlValue != fusion.SerialControlNone
+		it.SerialControlled = fusion.Bool(in.SerialNumberControlValue != fusion.SerialControlNone)
 	}
 	if len(in.DFF) > 0 {
 		if v, ok := in.DFF[0][fusion.DFF340BAttribute].(string); ok {
-			it.Program340B = v == "Y"
+			it.Program340B = fusion.Bool(v == "Y")
+		}
+	}
+	if old != nil {
+		if errs := s.controlChange(old, &it); len(errs) > 0 {
+			return nil, false, errs, nil
 		}
 	}
 	s.scm.items[k] = &it
@@ -875,13 +882,51 @@ func (s *Server) putItem(in itemIn, upsert bool) (*fusion.Item, bool, []fieldErr
 	return &it, old == nil, nil, undo
 }
 
+// controlChange refuses, as Fusion does, to change an item's lot or serial
+// control while the organization holds stock of it: the rows already
+// received under one control would not match the other. Called with s.mu
+// held.
+func (s *Server) controlChange(old, it *fusion.Item) []fieldErr {
+	var changed []string
+	if fusion.IsTrue(old.LotControlled) != fusion.IsTrue(it.LotControlled) {
+		changed = append(changed, "LotControlValue")
+	}
+	if fusion.IsTrue(old.SerialControlled) != fusion.IsTrue(it.SerialControlled) {
+		changed = append(changed, "SerialNumberControlValue")
+	}
+	if len(changed) == 0 || !s.hasStock(old.OrganizationCode, old.ItemNumber) {
+		return nil
+	}
+	var errs []fieldErr
+	for _, attr := range changed {
+		what := "lot control"
+		if attr == "SerialNumberControlValue" {
+			what = "serial number control"
+		}
+		errs = append(errs, fieldErr{attr, CodeControlOnhand, fmt.Sprintf(
+			"You can't change the %s of item %s in organization %s because on-hand quantity exists.", what, old.ItemNumber, old.OrganizationCode)})
+	}
+	return errs
+}
+
+// hasStock reports whether any subinventory of org holds a non-zero
+// on-hand quantity of item. Called with s.mu held.
+func (s *Server) hasStock(org, item string) bool {
+	for k, q := range s.scm.onhand {
+		if k.org == org && k.item == item && !q.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Server) itemJSON(r *http.Request, it *fusion.Item, ex expandSet) map[string]any {
 	id := s.scm.itemIDs[itemKey{it.OrganizationCode, it.ItemNumber}]
 	lot, ser := fusion.LotControlNone, fusion.SerialControlNone
-	if it.LotControlled {
+	if fusion.IsTrue(it.LotControlled) {
 		lot = fusion.LotControlFull
 	}
-	if it.SerialControlled {
+	if fusion.IsTrue(it.SerialControlled) {
 		ser = fusion.SerialControlAtRcpt
 	}
 	self := baseURL(r) + APIPath + fusion.ItemsPath + "/" + strconv.FormatInt(id, 10)
@@ -894,7 +939,7 @@ func (s *Server) itemJSON(r *http.Request, it *fusion.Item, ex expandSet) map[st
 	}
 	if ex.has("DFF") {
 		flag := "N"
-		if it.Program340B {
+		if fusion.IsTrue(it.Program340B) {
 			flag = "Y"
 		}
 		m["DFF"] = child([]any{map[string]any{"__FLEX_Context": fusion.DFFContext, fusion.DFF340BAttribute: flag}})

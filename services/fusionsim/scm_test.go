@@ -225,17 +225,17 @@ func TestOnhandAfterIssues(t *testing.T) {
 func TestUpsertItem(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	it := fusion.Item{ItemNumber: "RX-1005", OrganizationCode: "MAIN", Description: "Vancomycin 1 g vial", PrimaryUOMCode: "EA", ItemClass: "Pharmacy", Program340B: true}
+	it := fusion.Item{ItemNumber: "RX-1005", OrganizationCode: "MAIN", Description: "Vancomycin 1 g vial", PrimaryUOMCode: "EA", ItemClass: "Pharmacy", Program340B: fusion.Bool(true)}
 	got, err := e.c.UpsertItem(ctx, it)
-	if err != nil || got.ItemStatus != "Active" || !got.Program340B || got.PrimaryUOMCode != "EA" {
+	if err != nil || got.ItemStatus != "Active" || !fusion.IsTrue(got.Program340B) || got.PrimaryUOMCode != "EA" {
 		t.Fatalf("%v %+v", err, got)
 	}
-	it.Description, it.LotControlled = "Vancomycin 1 g vial (new)", true
+	it.Description, it.LotControlled = "Vancomycin 1 g vial (new)", fusion.Bool(true)
 	if _, err := e.c.UpsertItem(ctx, it); err != nil {
 		t.Fatal(err)
 	}
 	found, err := e.c.FindItem(ctx, "MAIN", "RX-1005")
-	if err != nil || found == nil || found.Description != it.Description || !found.LotControlled || !found.Program340B {
+	if err != nil || found == nil || found.Description != it.Description || !fusion.IsTrue(found.LotControlled) || !fusion.IsTrue(found.Program340B) {
 		t.Fatalf("%v %+v", err, found)
 	}
 	if n := len(e.sim.Items()); n != 11 {
@@ -245,7 +245,7 @@ func TestUpsertItem(t *testing.T) {
 		t.Fatalf("%v %+v", err, missing)
 	}
 	imp, err := e.c.FindItem(ctx, "MAIN", "IMP-3001")
-	if err != nil || !imp.LotControlled || !imp.SerialControlled || imp.Description != "Hip stem, cemented, size 4" {
+	if err != nil || !fusion.IsTrue(imp.LotControlled) || !fusion.IsTrue(imp.SerialControlled) || imp.Description != "Hip stem, cemented, size 4" {
 		t.Fatalf("%v %+v", err, imp)
 	}
 	// Without Upsert-Mode a second create is a 400.

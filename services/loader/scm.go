@@ -320,11 +320,16 @@ func (s *Service) loadInventory(ctx context.Context, d *bus.Delivery, cmd *sinew
 	return s.restResult(ctx, d, env, "transaction_interface_id", ef, keys)
 }
 
-// loadItem upserts an item master record (Upsert-Mode makes a repeat harmless).
+// loadItem upserts an item master record (Upsert-Mode makes a repeat
+// harmless). Only what the command carries is sent: an unset flag, and
+// the status of a plain update, leave Fusion's values alone.
 func (s *Service) loadItem(ctx context.Context, d *bus.Delivery, cmd *sinewv1.ItemUpsert) error {
 	env := cmd.GetEnvelope()
-	status := "Active"
-	if cmd.Action == "deactivate" {
+	status := ""
+	switch cmd.Action {
+	case "create", "reactivate":
+		status = "Active"
+	case "deactivate":
 		status = "Inactive"
 	}
 	it := fusion.Item{ItemNumber: cmd.ItemNumber, OrganizationCode: cmd.Organization, Description: cmd.Description,
@@ -406,7 +411,32 @@ func (s *Service) restResult(ctx context.Context, d *bus.Delivery, env *sinewv1.
 	}
 	d.AuditDetail = fmt.Sprintf("%s %s in Fusion (%s %s)", strings.TrimPrefix(d.Subject, "fusion.cmd."), ef.outcome, idName, ef.fusionID)
 	if ef.outcome != "accepted" {
-		return bus.Permanent(fmt.Errorf("refused by Fusion: %s: %s %s", env.GetIdempotencyKey(), ef.code, ef.detail))
+		// The reason goes to the DLQ, the logs and the audit trail: Fusion's
+		// text with the values it quotes (a lot, a reference) left out.
+		return bus.Permanent(fmt.Errorf("refused by Fusion: %s: %s %s", env.GetIdempotencyKey(), ef.code, unquoted(ef.detail)))
 	}
 	return nil
+}
+
+// unquoted replaces every double-quoted part of Fusion's text ("The value
+// of the attribute X isn't valid: \"…\".") by its length: Fusion quotes
+// the values it was sent, and some of those are the message's.
+func unquoted(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := strings.IndexByte(s[i+1:], '"')
+		if j < 0 {
+			b.WriteString(s[:i])
+			fmt.Fprintf(&b, "(%d bytes withheld)", len(s)-i-1)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		fmt.Fprintf(&b, "(%d bytes withheld)", j)
+		s = s[i+j+2:]
+	}
 }

@@ -56,6 +56,7 @@ func newHL7Side(ctx context.Context, cfg Config, st *crosswalk.Store) (*hl7Side,
 		if err != nil {
 			return nil, err
 		}
+		mp.Secret = []byte(cfg.Audit.Secret) // error texts name field values by keyed hash
 		r := &hl7Route{flow: f, mapper: mp}
 		for _, app := range f.HL7.SendingApplications {
 			h.byApp[app] = r

@@ -141,7 +141,7 @@ func TestHL7FlowsEndToEnd(t *testing.T) {
 		t.Errorf("implant: %v", c)
 	}
 
-	// An unmapped NDC is dead-lettered, naming the code; a crosswalk fix
+	// An unmapped NDC is dead-lettered, naming the code's path (not the code); a crosswalk fix
 	// and a replay deliver it.
 	publishHL7(t, ingest, fixture(t, w+"rds_o13_unmapped_ndc.hl7"))
 	waitCount(t, js, streams.DLQ, 1)
@@ -152,7 +152,7 @@ func TestHL7FlowsEndToEnd(t *testing.T) {
 	var seq uint64
 	if err := store.List(ctx, "", func(e *dlq.Entry) error {
 		seq = e.Seq
-		if !strings.Contains(e.Letter.Reason, "9999-9999-99") || !strings.Contains(e.Letter.Reason, "item") || e.Letter.Flow != "willow-inventory" {
+		if strings.Contains(e.Letter.Reason, "9999-9999-99") || !strings.Contains(e.Letter.Reason, "RXD-2-1") || !strings.Contains(e.Letter.Reason, "item") || e.Letter.Flow != "willow-inventory" {
 			t.Errorf("dead letter: %s (flow %s)", e.Letter.Reason, e.Letter.Flow)
 		}
 		return nil

@@ -430,18 +430,20 @@ func (x *InventoryTransaction) GetCostCenter() string {
 
 // ItemUpsert creates or updates an item master record (FUSION_CMD).
 type ItemUpsert struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	Envelope         *Envelope              `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
-	ItemNumber       string                 `protobuf:"bytes,2,opt,name=item_number,json=itemNumber,proto3" json:"item_number,omitempty"`
-	Organization     string                 `protobuf:"bytes,3,opt,name=organization,proto3" json:"organization,omitempty"`
-	Description      string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
-	PrimaryUom       string                 `protobuf:"bytes,5,opt,name=primary_uom,json=primaryUom,proto3" json:"primary_uom,omitempty"`
-	ItemClass        string                 `protobuf:"bytes,6,opt,name=item_class,json=itemClass,proto3" json:"item_class,omitempty"`
-	LotControlled    bool                   `protobuf:"varint,7,opt,name=lot_controlled,json=lotControlled,proto3" json:"lot_controlled,omitempty"`
-	SerialControlled bool                   `protobuf:"varint,8,opt,name=serial_controlled,json=serialControlled,proto3" json:"serial_controlled,omitempty"`
-	Program_340B     bool                   `protobuf:"varint,9,opt,name=program_340b,json=program340b,proto3" json:"program_340b,omitempty"`
-	Attributes       map[string]string      `protobuf:"bytes,10,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// "create", "update", "deactivate".
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Envelope     *Envelope              `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	ItemNumber   string                 `protobuf:"bytes,2,opt,name=item_number,json=itemNumber,proto3" json:"item_number,omitempty"`
+	Organization string                 `protobuf:"bytes,3,opt,name=organization,proto3" json:"organization,omitempty"`
+	Description  string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	PrimaryUom   string                 `protobuf:"bytes,5,opt,name=primary_uom,json=primaryUom,proto3" json:"primary_uom,omitempty"`
+	ItemClass    string                 `protobuf:"bytes,6,opt,name=item_class,json=itemClass,proto3" json:"item_class,omitempty"`
+	// The flags are optional: unset means the message did not carry the
+	// attribute and Fusion's value is left alone; false switches it off.
+	LotControlled    *bool             `protobuf:"varint,7,opt,name=lot_controlled,json=lotControlled,proto3,oneof" json:"lot_controlled,omitempty"`
+	SerialControlled *bool             `protobuf:"varint,8,opt,name=serial_controlled,json=serialControlled,proto3,oneof" json:"serial_controlled,omitempty"`
+	Program_340B     *bool             `protobuf:"varint,9,opt,name=program_340b,json=program340b,proto3,oneof" json:"program_340b,omitempty"`
+	Attributes       map[string]string `protobuf:"bytes,10,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// "create", "update", "reactivate", "deactivate".
 	Action        string `protobuf:"bytes,11,opt,name=action,proto3" json:"action,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -520,22 +522,22 @@ func (x *ItemUpsert) GetItemClass() string {
 }
 
 func (x *ItemUpsert) GetLotControlled() bool {
-	if x != nil {
-		return x.LotControlled
+	if x != nil && x.LotControlled != nil {
+		return *x.LotControlled
 	}
 	return false
 }
 
 func (x *ItemUpsert) GetSerialControlled() bool {
-	if x != nil {
-		return x.SerialControlled
+	if x != nil && x.SerialControlled != nil {
+		return *x.SerialControlled
 	}
 	return false
 }
 
 func (x *ItemUpsert) GetProgram_340B() bool {
-	if x != nil {
-		return x.Program_340B
+	if x != nil && x.Program_340B != nil {
+		return *x.Program_340B
 	}
 	return false
 }
@@ -978,7 +980,7 @@ const file_sinew_v1_commands_proto_rawDesc = "" +
 	"\rserial_number\x18\f \x01(\tR\fserialNumber\x12\x16\n" +
 	"\x06reason\x18\r \x01(\tR\x06reason\x12\x1f\n" +
 	"\vcost_center\x18\x0e \x01(\tR\n" +
-	"costCenter\"\xf7\x03\n" +
+	"costCenter\"\xc0\x04\n" +
 	"\n" +
 	"ItemUpsert\x12.\n" +
 	"\benvelope\x18\x01 \x01(\v2\x12.sinew.v1.EnvelopeR\benvelope\x12\x1f\n" +
@@ -989,10 +991,10 @@ const file_sinew_v1_commands_proto_rawDesc = "" +
 	"\vprimary_uom\x18\x05 \x01(\tR\n" +
 	"primaryUom\x12\x1d\n" +
 	"\n" +
-	"item_class\x18\x06 \x01(\tR\titemClass\x12%\n" +
-	"\x0elot_controlled\x18\a \x01(\bR\rlotControlled\x12+\n" +
-	"\x11serial_controlled\x18\b \x01(\bR\x10serialControlled\x12!\n" +
-	"\fprogram_340b\x18\t \x01(\bR\vprogram340b\x12D\n" +
+	"item_class\x18\x06 \x01(\tR\titemClass\x12*\n" +
+	"\x0elot_controlled\x18\a \x01(\bH\x00R\rlotControlled\x88\x01\x01\x120\n" +
+	"\x11serial_controlled\x18\b \x01(\bH\x01R\x10serialControlled\x88\x01\x01\x12&\n" +
+	"\fprogram_340b\x18\t \x01(\bH\x02R\vprogram340b\x88\x01\x01\x12D\n" +
 	"\n" +
 	"attributes\x18\n" +
 	" \x03(\v2$.sinew.v1.ItemUpsert.AttributesEntryR\n" +
@@ -1000,7 +1002,10 @@ const file_sinew_v1_commands_proto_rawDesc = "" +
 	"\x06action\x18\v \x01(\tR\x06action\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x11\n" +
+	"\x0f_lot_controlledB\x14\n" +
+	"\x12_serial_controlledB\x0f\n" +
+	"\r_program_340b\"\x95\x03\n" +
 	"\fWorkerChange\x12.\n" +
 	"\benvelope\x18\x01 \x01(\v2\x12.sinew.v1.EnvelopeR\benvelope\x12\x16\n" +
 	"\x06origin\x18\x02 \x01(\tR\x06origin\x12#\n" +
@@ -1102,6 +1107,7 @@ func file_sinew_v1_commands_proto_init() {
 		return
 	}
 	file_sinew_v1_envelope_proto_init()
+	file_sinew_v1_commands_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

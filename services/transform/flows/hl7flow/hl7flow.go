@@ -117,8 +117,12 @@ func (mm *message) f(name string) *field { return mm.fields[name] }
 type Mapper struct {
 	Flow         string
 	SourceSystem string
-	exact        map[string]*message // "RDS^O13"
-	byType       map[string]*message // "MFN" for "MFN^*"
+	// Secret keys the references by which error texts name field values
+	// (audit.PatientRef; transform sets the deployment's audit secret).
+	// Without it a text gives a value's length only.
+	Secret []byte
+	exact  map[string]*message // "RDS^O13"
+	byType map[string]*message // "MFN" for "MFN^*"
 }
 
 // New compiles a flow's hl7 settings.
@@ -225,10 +229,15 @@ type Result struct {
 }
 
 // UnmappedError is a code no crosswalk row maps: the message is dead-lettered
-// and delivered by `sinew dlq replay` once the crosswalk is fixed.
+// and delivered by `sinew dlq replay` once the crosswalk is fixed. Its text
+// names the code's path and describes the code (Value), never shows it: a
+// wrong field can carry an MRN where a code belongs.
 type UnmappedError struct {
-	Kind, Version, Code, Source string
-	Path, ControlID, Flow       string
+	Kind, Version         string
+	Code                  string // the code itself: for callers, never in a text
+	Value                 Value  // how a text names Code
+	Source                string
+	Path, ControlID, Flow string
 }
 
 func (e *UnmappedError) Error() string {
@@ -236,9 +245,10 @@ func (e *UnmappedError) Error() string {
 	if e.Source != "" {
 		what = e.Kind + " code (source " + e.Source + ")"
 	}
-	fix := "add it to the " + e.Kind + " crosswalk and run sinew crosswalk load --kind " + e.Kind + " FILE, then sinew dlq replay"
-	return fmt.Sprintf("unmapped %s %q from %s in message control id %s (flow %s): no row in crosswalk %s version %s; %s",
-		what, e.Code, e.Path, e.ControlID, e.Flow, e.Kind, e.Version, fix)
+	fix := "add it to the " + e.Kind + " crosswalk and run sinew crosswalk load --kind " + e.Kind +
+		" FILE, then sinew dlq replay (sinew dlq show --payload shows the message)"
+	return fmt.Sprintf("unmapped %s from %s (HL7 error %d %s; value: %s) in message control id %s (flow %s): no row in crosswalk %s version %s; %s",
+		what, e.Path, hl7.CodeTableValue, hl7.CodeText(hl7.CodeTableValue), e.Value, e.ControlID, e.Flow, e.Kind, e.Version, fix)
 }
 
 // ErrNoCrosswalk is returned (transient) while a needed crosswalk is not loaded.
@@ -296,13 +306,20 @@ type mapping struct {
 	ev  *sinewv1.Hl7Received
 	t   Tables
 	out *Result
-	buf []byte // scratch for crosswalk keys
-	arr [128]byte
+	// recKind and recN name the record being mapped in error texts
+	// ("line" 2), formatted only when there is an error.
+	recKind string
+	recN    int
+	buf     []byte // scratch for crosswalk keys
+	arr     [128]byte
 }
 
-func (mc *mapping) permanent(format string, args ...any) error {
-	return bus.Permanent(fmt.Errorf("flow %s, %s^%s control id %s: %s", mc.mp.Flow, mc.ev.GetMessageType(),
-		mc.ev.GetTriggerEvent(), mc.ev.GetControlId(), fmt.Sprintf(format, args...)))
+// pathOf is field name's path, or the name when it has none.
+func (mc *mapping) pathOf(name string) string {
+	if f := mc.mm.f(name); f != nil {
+		return f.Path
+	}
+	return name
 }
 
 // lines returns the indexes of the line segments and where each one's group ends.
@@ -418,7 +435,7 @@ func (mc *mapping) flag(name string, line, end int) (val, set bool, raw string, 
 	raw = mc.read(f, line, end)
 	if raw == "" {
 		if f.Required {
-			return false, false, "", mc.permanent("%s (%s) is empty; it is required and never guessed", name, f.Path)
+			return false, false, "", mc.fieldErr(name, f.Path, hl7.CodeRequiredField, "", "is empty; it is required and never guessed")
 		}
 		return false, false, "", nil
 	}
@@ -432,13 +449,13 @@ func (mc *mapping) flag(name string, line, end int) (val, set bool, raw string, 
 			return false, true, raw, nil
 		}
 	}
-	return false, false, raw, mc.permanent("%s (%s) is %q, neither %v nor %v", name, f.Path, raw, f.True, f.False)
+	return false, false, raw, mc.fieldErr(name, f.Path, hl7.CodeTableValue, raw, fmt.Sprintf("neither %v nor %v", f.True, f.False))
 }
 
 func (mc *mapping) required(name string, line, end int) (string, error) {
 	v, path := mc.value(name, line, end)
 	if v == "" && mc.mm.f(name) != nil && mc.mm.f(name).Required {
-		return "", mc.permanent("%s (%s) is empty", name, path)
+		return "", mc.fieldErr(name, path, hl7.CodeRequiredField, "", "is empty")
 	}
 	return v, nil
 }
@@ -481,7 +498,14 @@ func (mc *mapping) inventory() error {
 		return err
 	}
 	if set && !ok {
-		mc.out.Detail = fmt.Sprintf("%s^%s status %q is not complete: acknowledged, no command", mc.ev.GetMessageType(), mc.ev.GetTriggerEvent(), raw)
+		// Named by the configured value it matched, not the message's bytes.
+		f := mc.mm.f("status")
+		for _, v := range f.False {
+			if strings.EqualFold(v, raw) {
+				raw = v
+			}
+		}
+		mc.out.Detail = fmt.Sprintf("%s^%s status (%s) %s is not complete: acknowledged, no command", mc.ev.GetMessageType(), mc.ev.GetTriggerEvent(), f.Path, raw)
 		return nil
 	}
 	idx, ends := mc.lines()
@@ -490,13 +514,14 @@ func (mc *mapping) inventory() error {
 	msgDate := mc.date("", -1, -1)
 	for k, li := range idx {
 		end := ends[k]
+		mc.recKind, mc.recN = "line", k+1
 		code, codePath := mc.value("code", li, end)
 		if code == "" {
-			return mc.permanent("line %d: code (%s) is empty", k+1, codePath)
+			return mc.fieldErr("code", codePath, hl7.CodeRequiredField, "", "is empty")
 		}
 		credit, creditSet, creditRaw, cerr := mc.flag("credit", li, end)
 		if cerr != nil {
-			skipped = append(skipped, fmt.Sprintf("line %d type %q", k+1, creditRaw))
+			skipped = append(skipped, fmt.Sprintf("line %d type (%s, %s)", k+1, mc.pathOf("credit"), mc.mp.describe(creditRaw)))
 			continue
 		}
 		p340b, _, _, err := mc.flag("program_340b", li, end)
@@ -506,7 +531,7 @@ func (mc *mapping) inventory() error {
 		qtyRaw, qtyPath := mc.value("quantity", li, end)
 		qty, qok := parseDecimal(qtyRaw)
 		if !qok {
-			return mc.permanent("line %d: quantity (%s) %q is not a decimal", k+1, qtyPath, qtyRaw)
+			return mc.fieldErr("quantity", qtyPath, hl7.CodeDataType, qtyRaw, "is not a decimal")
 		}
 		if qty.zero() {
 			skipped = append(skipped, fmt.Sprintf("line %d quantity 0", k+1))
@@ -517,24 +542,22 @@ func (mc *mapping) inventory() error {
 			return err
 		}
 		if header == "" {
-			return mc.permanent("line %d: no business key (%s)", k+1, mc.mm.f("header_key").Path)
+			return mc.fieldErr("header_key", mc.mm.f("header_key").Path, hl7.CodeRequiredField, "", "is empty: no business key")
 		}
 		loc, err := mc.required("location", li, end)
 		if err != nil {
 			return err
 		}
 		if loc == "" {
-			return mc.permanent("line %d: no location (%s)", k+1, mc.mm.f("location").Path)
+			return mc.fieldErr("location", mc.mm.f("location").Path, hl7.CodeRequiredField, "", "is empty: no location")
 		}
 		item := mc.t.Items.Lookup(mc.buf, []byte(mc.mm.source), []byte(code))
 		if item == nil {
-			return bus.Permanent(&UnmappedError{Kind: crosswalk.Item, Version: mc.t.Items.Version, Code: code, Source: mc.mm.source,
-				Path: codePath, ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow})
+			return mc.unmapped(crosswalk.Item, mc.t.Items.Version, mc.mm.source, codePath, code)
 		}
 		dept := mc.t.Departments.Lookup(mc.buf, []byte(loc))
 		if dept == nil {
-			return bus.Permanent(&UnmappedError{Kind: crosswalk.Department, Version: mc.t.Departments.Version, Code: loc,
-				Path: mc.mm.f("location").Path, ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow})
+			return mc.unmapped(crosswalk.Department, mc.t.Departments.Version, "", mc.mm.f("location").Path, loc)
 		}
 		unit, _ := mc.value("unit", li, end)
 		factor, err := mc.factor(unit, item)
@@ -591,9 +614,14 @@ func (mc *mapping) inventory() error {
 	fmt.Fprintf(&b, "%s^%s as %s: %d inventory command(s)", mc.ev.GetMessageType(), mc.ev.GetTriggerEvent(), mc.mm.shape, len(mapped))
 	for _, l := range mapped {
 		c := l.cmd
-		fmt.Fprintf(&b, "; %s %s %s %s/%s 340B=%t", c.ItemNumber, c.Quantity.Value, c.Quantity.Uom, c.Organization, c.Subinventory, c.Program_340B)
-		if c.LotNumber != "" || c.SerialNumber != "" {
-			fmt.Fprintf(&b, " lot=%s serial=%s", c.LotNumber, c.SerialNumber)
+		// Crosswalk values and flags only: the quantity, lot and serial
+		// are the message's (they travel in the command, not the audit).
+		fmt.Fprintf(&b, "; %s %s %s/%s 340B=%t", c.ItemNumber, c.TransactionType, c.Organization, c.Subinventory, c.Program_340B)
+		if c.LotNumber != "" {
+			b.WriteString(" with lot")
+		}
+		if c.SerialNumber != "" {
+			b.WriteString(" with serial")
 		}
 	}
 	if len(skipped) > 0 {
@@ -619,9 +647,14 @@ func (mc *mapping) factor(unit string, item *crosswalk.Row) (decimal, error) {
 	if mc.t.UOM != nil {
 		version = mc.t.UOM.Version
 	}
-	return decimal{}, bus.Permanent(&UnmappedError{Kind: crosswalk.UOM, Version: version, Code: unit + "->" + fusion,
-		Source: "item " + item.Values[crosswalk.ItemFusionItem] + ", item crosswalk " + mc.t.Items.Version,
-		Path:   "unit", ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow})
+	path := "unit"
+	if f := mc.mm.f("unit"); f != nil {
+		path = f.Path
+	}
+	e := &UnmappedError{Kind: crosswalk.UOM, Version: version, Code: unit + "->" + fusion, Value: mc.mp.describe(unit),
+		Source: "item " + item.Values[crosswalk.ItemFusionItem] + ", item crosswalk " + mc.t.Items.Version + ", to " + fusion,
+		Path:   path, ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow}
+	return decimal{}, bus.Permanent(e)
 }
 
 // date reads an HL7 DTM field, then MSH-7; nil when neither parses.
@@ -683,21 +716,24 @@ func (mc *mapping) master() error {
 	var notes []string
 	for k, li := range idx {
 		end := ends[k]
+		mc.recKind, mc.recN = "record", k+1
 		code, codePath := mc.value("code", li, end)
 		if code == "" {
-			return mc.permanent("record %d: code (%s) is empty", k+1, codePath)
+			return mc.fieldErr("code", codePath, hl7.CodeRequiredField, "", "is empty")
 		}
 		event, _ := mc.value("event", li, end)
 		action := ""
 		switch strings.ToUpper(event) {
 		case "MAD":
 			action = "create"
-		case "MUP", "MAC":
+		case "MUP":
 			action = "update"
+		case "MAC":
+			action = "reactivate"
 		case "MDL", "MDC":
 			action = "deactivate"
 		default:
-			notes = append(notes, fmt.Sprintf("record %d event %q skipped", k+1, event))
+			notes = append(notes, fmt.Sprintf("record %d event (%s, %s) skipped: not MAD, MUP, MAC, MDL or MDC", k+1, mc.pathOf("event"), mc.mp.describe(event)))
 			continue
 		}
 		stamp, _ := mc.value("entered", li, end)
@@ -714,31 +750,30 @@ func (mc *mapping) master() error {
 		if mc.mm.shape == ItemMaster {
 			row := mc.t.Items.Lookup(mc.buf, []byte(mc.mm.source), []byte(code))
 			if row == nil {
-				return bus.Permanent(&UnmappedError{Kind: crosswalk.Item, Version: mc.t.Items.Version, Code: code, Source: mc.mm.source,
-					Path: codePath, ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow})
+				return mc.unmapped(crosswalk.Item, mc.t.Items.Version, mc.mm.source, codePath, code)
 			}
 			desc, _ := mc.value("description", li, end)
 			if desc == "" {
 				desc = text
 			}
 			class, _ := mc.value("item_class", li, end)
-			lotc, _, _, err := mc.flag("lot_controlled", li, end)
-			if err != nil {
-				return err
-			}
-			serc, _, _, err := mc.flag("serial_controlled", li, end)
-			if err != nil {
-				return err
-			}
-			p340b, _, _, err := mc.flag("program_340b", li, end)
-			if err != nil {
-				return err
+			// A flag the record does not carry stays unset: the loader
+			// leaves Fusion's value alone (false would switch it off).
+			var flags [3]*bool
+			for i, name := range []string{"lot_controlled", "serial_controlled", "program_340b"} {
+				v, set, _, err := mc.flag(name, li, end)
+				if err != nil {
+					return err
+				}
+				if set {
+					flags[i] = proto.Bool(v)
+				}
 			}
 			cmd := &sinewv1.ItemUpsert{
 				Envelope:   mc.envelope(key, code, "epic_code", code, "action", action),
 				ItemNumber: row.Values[crosswalk.ItemFusionItem], Organization: row.Values[crosswalk.ItemOrganization],
 				Description: desc, PrimaryUom: row.Values[crosswalk.ItemFusionUOM], ItemClass: class,
-				LotControlled: lotc, SerialControlled: serc, Program_340B: p340b, Action: action,
+				LotControlled: flags[0], SerialControlled: flags[1], Program_340B: flags[2], Action: action,
 				Attributes: map[string]string{"epic_code": code, "epic_source": mc.mm.source, "epic_event": strings.ToUpper(event)},
 			}
 			cmds = append(cmds, Command{Subject: streams.FusionCmdSubject(mc.mp.Flow, OpItem), MsgID: key, Msg: cmd})

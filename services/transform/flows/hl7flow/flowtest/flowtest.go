@@ -44,8 +44,12 @@ func Mapper(tb testing.TB, flowID string) *hl7flow.Mapper {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	mp.Secret = []byte(Secret)
 	return mp
 }
+
+// Secret is the golden mappers' secret for field value references.
+const Secret = "flowtest-secret"
 
 // Tables returns the demo crosswalks (deploy/demo).
 func Tables(tb testing.TB) hl7flow.Tables {
