@@ -114,6 +114,11 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 
 	// MSH-13 sequence-number protocol, when the sender uses it.
 	seq, useSeq := m.SequenceNumber()
+	if !(useSeq && seq == 0) { // a sequence sync carries no message to store
+		if perr := m.CheckRequired(); perr != nil {
+			return r.reject(ctx, c, raw, m, perr)
+		}
+	}
 	var seqKey string
 	var expected int64
 	var seqRev uint64
