@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -41,6 +42,7 @@ type receiver struct {
 	messages sync.Pool // of *hl7.Message, reused by ParseInto
 	seqs     jetstream.KeyValue
 	received *prometheus.CounterVec
+	seqDups  *prometheus.CounterVec
 }
 
 func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
@@ -61,8 +63,15 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 	if err != nil {
 		return nil, err
 	}
+	seqDups, err := telemetry.Register(b.Metrics(), prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sinew_ingest_hl7_sequence_duplicates_total",
+		Help: "HL7 messages whose MSH-13 was below the expected number: result=resend (same body as stored, not stored again) or kept (another body: stored and flagged).",
+	}, []string{"result"}))
+	if err != nil {
+		return nil, err
+	}
 	return &receiver{
-		cfg: cfg, bus: b, js: js, hl7in: hl7in, seqs: seqs, received: received,
+		cfg: cfg, bus: b, js: js, hl7in: hl7in, seqs: seqs, received: received, seqDups: seqDups,
 		opts:     hl7.Options{Charset: cfg.HL7.Charset, FallbackCharset: cfg.HL7.FallbackCharset},
 		messages: sync.Pool{New: func() any { return new(hl7.Message) }},
 	}, nil
@@ -112,8 +121,11 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 	}
 	ack := hl7.AckOptions{Application: r.cfg.HL7.Application, Facility: r.cfg.HL7.Facility}
 
-	// MSH-13 sequence-number protocol, when the sender uses it.
+	// MSH-13 sequence-number protocol, when the sender uses it and the
+	// connection's peer may own sequence state (by default an mTLS identity).
 	seq, useSeq := m.SequenceNumber()
+	owner, seqOn := r.sequenceOwner(c)
+	useSeq = useSeq && seqOn
 	if !(useSeq && seq == 0) { // a sequence sync carries no message to store
 		if perr := m.CheckRequired(); perr != nil {
 			return r.reject(ctx, c, raw, m, perr)
@@ -122,17 +134,21 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 	var seqKey string
 	var expected int64
 	var seqRev uint64
+	seqDup := false
 	if useSeq {
-		seqKey = bus.HashKey(facility, m.SendingApplication())
+		seqKey = bus.HashKey(owner, facility, m.SendingApplication())
 		expected, seqRev = r.expectedSeq(ctx, seqKey)
 		switch {
 		case seq == 0: // the sender asks where to start
 			next := max(expected, 1)
 			ack.ExpectedSeq = &next
 			return r.answer(ctx, m, nil, accepted, ack, "sequence sync", start)
-		case expected > 0 && seq < expected: // already committed: discard, answer positively
-			ack.ExpectedSeq = &expected
-			return r.answer(ctx, m, nil, accepted, ack, "duplicate sequence number", start)
+		case expected > 0 && seq < expected:
+			// A duplicate by number, but the number alone never drops a
+			// message: it is stored as any other, so a resend (same control
+			// id, same body) is recognised below and stored once, and
+			// anything else is kept, flagged.
+			seqDup = true
 		case expected > 0 && seq > expected:
 			ack.ExpectedSeq = &expected
 			ack.Errors = []*hl7.ParseError{{Segment: "MSH", SegmentSeq: 1, Field: 13, Code: hl7.CodeSegmentSequence,
@@ -157,7 +173,15 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 		msgID += ":" + bodyHex
 	}
 	reused := false
-	ev := r.event(m, raw, msgID, bodyHex, false, c)
+	mkEvent := func(id string, reused bool) *sinewv1.Hl7Received {
+		ev := r.event(m, raw, id, bodyHex, reused, c)
+		if seqDup {
+			ev.Warnings = append(ev.Warnings, fmt.Sprintf("sequence-duplicate: MSH-13 %d below the expected %d; kept, not dropped", seq, expected))
+			ev.Envelope.BusinessKeys = sinewv1.SetKey(ev.Envelope.BusinessKeys, "sequence_duplicate", strconv.FormatInt(seq, 10))
+		}
+		return ev
+	}
+	ev := mkEvent(msgID, false)
 	subject := streams.HL7Subject(facility, m.Type(), m.Event())
 	pub, err := r.bus.Publish(ctx, subject, msgID, ev)
 	if err == nil && pub.Duplicate && controlID != "" {
@@ -169,7 +193,7 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 		case !same:
 			reused = true
 			msgID += ":" + bodyHex
-			ev = r.event(m, raw, msgID, bodyHex, true, c)
+			ev = mkEvent(msgID, true)
 			pub, err = r.bus.Publish(ctx, subject, msgID, ev)
 		}
 	}
@@ -178,7 +202,20 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 			Msg: "message not stored (" + publishReason(err) + "); please resend"}}
 		return r.answer(ctx, m, ev, errored, ack, publishReason(err), start)
 	}
-	if useSeq {
+	switch {
+	case seqDup:
+		// The expected number stays: this one was below it.
+		ack.ExpectedSeq = &expected
+		result := "kept"
+		if pub.Duplicate {
+			result = "resend"
+		}
+		r.seqDups.WithLabelValues(result).Inc()
+		if !pub.Duplicate {
+			r.bus.Logger().Warn().Str("control_id", controlID).Str("facility", facility).Int64("msh13", seq).
+				Int64("expected", expected).Msg("hl7 sequence number below the expected one with a new body: stored and flagged")
+		}
+	case useSeq:
 		next := seq + 1
 		if err := r.storeSeq(ctx, seqKey, next, seqRev); err != nil {
 			r.bus.Logger().Warn().Err(err).Str("control_id", controlID).Msg("sequence number not stored")
@@ -187,6 +224,8 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 	}
 	detail := "stored"
 	switch {
+	case seqDup && !pub.Duplicate:
+		detail = "sequence number " + strconv.FormatInt(seq, 10) + " below the expected " + strconv.FormatInt(expected, 10) + ": stored and flagged"
 	case pub.Duplicate:
 		detail = "duplicate of stream seq " + strconv.FormatUint(pub.Sequence, 10)
 	case reused:
@@ -304,6 +343,35 @@ func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.
 		return hl7.Nak(raw, opts)
 	}
 	return r.answer(ctx, m, ev, outcomeIfParsed, opts, detail, time.Now())
+}
+
+// Sequence-number modes (HL7Config.SequenceNumbers).
+const (
+	SeqMTLS = "mtls" // MSH-13 state only for peers with a verified client certificate (default)
+	SeqAll  = "all"  // also plain MLLP peers, keyed by their IP address
+	SeqOff  = "off"  // MSH-13 ignored
+)
+
+// sequenceOwner names who owns the MSH-13 state of c's messages, and
+// whether there is one. An unauthenticated client must not be able to move
+// another sender's expected number, so by default only an mTLS identity
+// (the certificate's common name) owns state.
+func (r *receiver) sequenceOwner(c *mllp.Conn) (string, bool) {
+	mode := r.cfg.HL7.SequenceNumbers
+	if mode == SeqOff || c == nil {
+		return "", false
+	}
+	if certs := c.PeerCertificates(); len(certs) > 0 {
+		return "cn:" + certs[0].Subject.CommonName, true
+	}
+	if mode != SeqAll {
+		return "", false
+	}
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		host = c.RemoteAddr().String()
+	}
+	return "ip:" + host, true
 }
 
 // authorize checks, under mutual TLS, that the client certificate may send

@@ -80,6 +80,12 @@ type HL7Config struct {
 	// CommitTimeout bounds storing one message (and its audit record)
 	// before the sender is answered AE/CE instead.
 	CommitTimeout time.Duration `yaml:"commit_timeout"`
+	// SequenceNumbers says whose MSH-13 sequence numbers are tracked:
+	// "mtls" (default: peers with a verified client certificate, state per
+	// certificate common name), "all" (plain MLLP peers too, per IP address:
+	// any client on that address can move the expected number) or "off".
+	// MSH-13 of an untracked peer is ignored.
+	SequenceNumbers string `yaml:"sequence_numbers"`
 }
 
 // DefaultConfig returns the defaults.
@@ -92,7 +98,7 @@ func DefaultConfig() Config {
 		SFTP:          DefaultSFTPConfig(),
 		DropPoll:      time.Second,
 		DropSettle:    2 * time.Second,
-		HL7:           HL7Config{Application: "SINEW", DefaultFlow: "hl7", CommitTimeout: 5 * time.Second},
+		HL7:           HL7Config{Application: "SINEW", DefaultFlow: "hl7", CommitTimeout: 5 * time.Second, SequenceNumbers: SeqMTLS},
 	}
 	c.HTTPAddr = "127.0.0.1:9101"
 	return c
@@ -115,6 +121,13 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	tlsCfg, err := cfg.MLLP.TLS.load()
 	if err != nil {
 		return nil, err
+	}
+	switch cfg.HL7.SequenceNumbers {
+	case "":
+		cfg.HL7.SequenceNumbers = SeqMTLS
+	case SeqMTLS, SeqAll, SeqOff:
+	default:
+		return nil, fmt.Errorf("ingest: hl7.sequence_numbers %q: want %s, %s or %s", cfg.HL7.SequenceNumbers, SeqMTLS, SeqAll, SeqOff)
 	}
 	r, err := newReceiver(cfg, b)
 	if err != nil {
