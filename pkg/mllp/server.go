@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,7 +26,8 @@ import (
 const (
 	DefaultAddr            = ":2575" // the port IANA registered for HL7
 	DefaultReadTimeout     = 30 * time.Second
-	DefaultIdleTimeout     = 10 * time.Minute
+	DefaultIdleTimeout     = time.Minute // idle (or junk only) between frames
+	DefaultMaxConnsPerPeer = 32
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultMaxConns        = 256
@@ -73,12 +76,31 @@ type ServerConfig struct {
 	// and handler contexts cancelled.
 	ShutdownTimeout time.Duration
 	// MaxConns limits open connections (DefaultMaxConns if 0, negative for
-	// no limit); one more is closed as soon as it is accepted.
+	// no limit); one more is closed as soon as it is accepted, unless room
+	// can be made for it (see KnownPeers).
 	MaxConns int
+	// MaxConnsPerPeer limits open connections from one remote IP address
+	// (DefaultMaxConnsPerPeer if 0, negative for no limit), so that one
+	// host cannot take every slot. Known peers are exempt.
+	MaxConnsPerPeer int
+	// KnownPeers are the addresses of known senders (one host is a /32 or
+	// /128). Their connections are exempt from MaxConnsPerPeer, may use the
+	// ReservedConns, and when the server is full one of them closes the
+	// connection of an unknown peer that has been idle longest. A client
+	// whose certificate was verified (mutual TLS) is known too, from its
+	// handshake on: it is never closed to make room.
+	KnownPeers []netip.Prefix
+	// ReservedConns of MaxConns are kept for known peers: unknown peers are
+	// refused once MaxConns-ReservedConns connections are open. 0 means
+	// MaxConns/8 (at least 1) when KnownPeers is set, else none; negative
+	// means none. Under TLS a new connection may also close the oldest one
+	// still in its handshake, so unauthenticated clients that never finish
+	// a handshake cannot hold mutual-TLS senders out.
+	ReservedConns int
 	// Logger receives connection events; never message content.
 	Logger zerolog.Logger
 	// Metrics registers the server's metrics; a private registry when nil.
-	// Counters sinew_mllp_connections_total{result=accepted|rejected|tls_error},
+	// Counters sinew_mllp_connections_total{result=accepted|rejected|tls_error|evicted},
 	// sinew_mllp_frames_total, sinew_mllp_framing_errors_total{kind=junk|
 	// too_large|start_in_frame|missing_cr|truncated|read_timeout},
 	// sinew_mllp_handler_panics_total; gauge sinew_mllp_open_connections.
@@ -97,7 +119,9 @@ type Server struct {
 	serving bool
 	addr    net.Addr
 	conns   map[*Conn]struct{}
-	wg      sync.WaitGroup // one per tracked connection
+	live    int                // tracked connections not being closed to make room
+	perPeer map[netip.Addr]int // tracked connections per remote IP
+	wg      sync.WaitGroup     // one per tracked connection
 }
 
 // NewServer checks cfg and returns a Server that answers with h.
@@ -127,6 +151,29 @@ func NewServer(cfg ServerConfig, h Handler) (*Server, error) {
 	case cfg.MaxConns < 0:
 		cfg.MaxConns = 0 // no limit
 	}
+	switch {
+	case cfg.MaxConnsPerPeer == 0:
+		cfg.MaxConnsPerPeer = DefaultMaxConnsPerPeer
+	case cfg.MaxConnsPerPeer < 0:
+		cfg.MaxConnsPerPeer = 0
+	}
+	switch {
+	case cfg.ReservedConns == 0 && len(cfg.KnownPeers) > 0:
+		cfg.ReservedConns = max(cfg.MaxConns/8, 1)
+	case cfg.ReservedConns < 0:
+		cfg.ReservedConns = 0
+	}
+	if cfg.MaxConns == 0 {
+		cfg.ReservedConns = 0
+	}
+	if cfg.MaxConns > 0 && cfg.ReservedConns >= cfg.MaxConns {
+		return nil, fmt.Errorf("mllp: ReservedConns %d leaves no connection of MaxConns %d for other peers", cfg.ReservedConns, cfg.MaxConns)
+	}
+	for _, p := range cfg.KnownPeers {
+		if !p.IsValid() {
+			return nil, errors.New("mllp: invalid prefix in KnownPeers")
+		}
+	}
 	reg := cfg.Metrics
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -135,7 +182,7 @@ func NewServer(cfg ServerConfig, h Handler) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, h: h, log: cfg.Logger, m: m, conns: make(map[*Conn]struct{})}, nil
+	return &Server{cfg: cfg, h: h, log: cfg.Logger, m: m, conns: make(map[*Conn]struct{}), perPeer: make(map[netip.Addr]int)}, nil
 }
 
 // orDefault maps 0 to def and a negative duration to 0 (no limit).
@@ -213,11 +260,11 @@ func (s *Server) accept(ctx context.Context, ln net.Listener) error {
 		}
 		delay = 0
 		c := s.newConn(nc)
-		if !s.track(c) {
+		if why := s.track(c); why != "" {
 			nc.Close()
 			s.m.rejected.Inc()
 			s.log.Warn().Str("remote", nc.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).
-				Msg("mllp connection refused: too many connections")
+				Int("max_conns_per_peer", s.cfg.MaxConnsPerPeer).Msg("mllp connection refused: " + why)
 			continue
 		}
 		go s.serveConn(ctx, c)
@@ -237,25 +284,113 @@ func temporary(err error) bool {
 	return false
 }
 
-func (s *Server) track(c *Conn) bool {
+// track admits c, or says why not: over the per-peer limit, or full with
+// no connection that may be closed to make room.
+func (s *Server) track(c *Conn) string {
+	known := s.knownAddr(c.peerIP)
+	c.known.Store(known)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
-		return false
+	if !known && s.cfg.MaxConnsPerPeer > 0 && c.peerIP.IsValid() && s.perPeer[c.peerIP] >= s.cfg.MaxConnsPerPeer {
+		return "too many connections from this address"
+	}
+	if s.cfg.MaxConns > 0 {
+		limit := s.cfg.MaxConns
+		if !known {
+			limit -= s.cfg.ReservedConns
+		}
+		if s.live >= limit {
+			v := s.victim(known)
+			if v == nil {
+				return "too many connections"
+			}
+			v.evicted.Store(true)
+			s.live--
+			s.m.evicted.Inc()
+			v.log.Warn().Bool("for_known_peer", known).Msg("mllp connection closed to make room")
+			v.shutdown()
+		}
 	}
 	s.conns[c] = struct{}{}
+	s.live++
+	if c.peerIP.IsValid() {
+		s.perPeer[c.peerIP]++
+	}
 	s.wg.Add(1)
 	s.m.open.Inc()
-	return true
+	return ""
+}
+
+// victim picks the connection to close for a newcomer, with s.mu held: the
+// oldest one still in its TLS handshake, else, for a known newcomer, the
+// unknown one idle longest. Connections receiving or handling a frame are
+// never picked; nor known ones.
+func (s *Server) victim(forKnown bool) *Conn {
+	var hs, idle *Conn
+	var idleFrom int64
+	for c := range s.conns {
+		if c.known.Load() || c.evicted.Load() || c.isClosing() {
+			continue
+		}
+		if c.handshaking.Load() {
+			if hs == nil || c.opened.Before(hs.opened) {
+				hs = c
+			}
+			continue
+		}
+		if t := c.idleSince.Load(); forKnown && t != 0 && (idle == nil || t < idleFrom) {
+			idle, idleFrom = c, t
+		}
+	}
+	if hs != nil {
+		return hs
+	}
+	return idle
+}
+
+func (s *Server) knownAddr(ip netip.Addr) bool {
+	for _, p := range s.cfg.KnownPeers {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) untrack(c *Conn) {
 	c.nc.Close()
 	s.mu.Lock()
 	delete(s.conns, c)
+	if !c.evicted.Load() {
+		s.live--
+	}
+	if c.peerIP.IsValid() {
+		if s.perPeer[c.peerIP]--; s.perPeer[c.peerIP] <= 0 {
+			delete(s.perPeer, c.peerIP)
+		}
+	}
 	s.mu.Unlock()
 	s.m.open.Dec()
 	s.wg.Done()
+}
+
+// ParsePeers reads addresses and CIDR prefixes ("10.1.2.3", "10.1.0.0/16",
+// "::1") for ServerConfig.KnownPeers.
+func ParsePeers(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, v := range list {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("mllp: known peer %q: not an address or CIDR prefix", v)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // drain runs once accepting has stopped, so no connection is added meanwhile.
@@ -307,6 +442,13 @@ type Conn struct {
 	rd        *Reader
 	opened    time.Time
 	frames    int
+	peerIP    netip.Addr // zero when the transport is not TCP/UDP
+
+	// Read by the server when it must make room for a newcomer.
+	known       atomic.Bool  // allowlisted address or verified client certificate
+	handshaking atomic.Bool  // TLS handshake not finished
+	evicted     atomic.Bool  // closed to make room
+	idleSince   atomic.Int64 // unix ns since waiting between frames; 0 while a frame is received or handled
 
 	// Deadline bookkeeping, owned by the connection's goroutine.
 	idleFrom, frameFrom, lastRead time.Time
@@ -334,8 +476,13 @@ func (s *Server) newConn(raw net.Conn) *Conn {
 	var b [6]byte
 	rand.Read(b[:])
 	c := &Conn{id: hex.EncodeToString(b[:]), raw: raw, nc: raw, srv: s, cancel: func() {}, opened: time.Now()}
+	if ap, err := netip.ParseAddrPort(raw.RemoteAddr().String()); err == nil {
+		c.peerIP = ap.Addr().Unmap()
+	}
+	c.idleSince.Store(c.opened.UnixNano())
 	if s.cfg.TLS != nil {
 		c.nc = tls.Server(raw, s.cfg.TLS)
+		c.handshaking.Store(true)
 	}
 	c.log = s.log.With().Str("conn", c.id).Str("remote", raw.RemoteAddr().String()).Logger()
 	return c
@@ -384,15 +531,21 @@ func (s *Server) handshake(ctx context.Context, c *Conn, tc *tls.Conn) bool {
 		hctx, cancel = context.WithTimeout(ctx, s.cfg.ReadTimeout)
 		defer cancel()
 	}
-	if err := tc.HandshakeContext(hctx); err != nil {
-		if ctx.Err() != nil {
-			return false // shutting down
+	err := tc.HandshakeContext(hctx)
+	c.handshaking.Store(false)
+	if err != nil {
+		if ctx.Err() != nil || c.evicted.Load() {
+			return false // shutting down, or closed to make room
 		}
 		s.m.tlsError.Inc()
 		c.log.Warn().Err(err).Msg("mllp TLS handshake failed")
 		return false
 	}
-	c.peerCerts = tc.ConnectionState().PeerCertificates
+	st := tc.ConnectionState()
+	c.peerCerts = st.PeerCertificates
+	if len(st.VerifiedChains) > 0 {
+		c.known.Store(true)
+	}
 	return true
 }
 
@@ -402,9 +555,10 @@ func (c *Conn) serve(ctx context.Context) string {
 	var wbuf []byte
 	for {
 		if c.isClosing() {
-			return "shutdown"
+			return c.closeReason()
 		}
 		c.idleFrom, c.frameFrom = time.Now(), time.Time{}
+		c.idleSince.Store(c.idleFrom.UnixNano())
 		msg, err := c.rd.Next()
 		if err != nil {
 			if reason := c.readFailed(err); reason != "" {
@@ -412,6 +566,7 @@ func (c *Conn) serve(ctx context.Context) string {
 			}
 			continue
 		}
+		c.idleSince.Store(0)
 		c.frames++
 		s.m.frames.Inc()
 		reply, ok := c.handle(ctx, msg)
@@ -453,7 +608,7 @@ func (c *Conn) readFailed(err error) string {
 	case err == io.EOF:
 		return "closed by peer"
 	case errors.Is(err, errClosing):
-		return "shutdown"
+		return c.closeReason()
 	case timeout(err) && c.rd.inFrame():
 		s.m.countFraming(kindReadTimeout)
 		c.log.Warn().Int64("offset", c.rd.frameOff).Int("bytes", c.rd.frameBytes()).Dur("read_timeout", s.cfg.ReadTimeout).
@@ -515,6 +670,13 @@ func padding(b []byte) bool {
 	return true
 }
 
+func (c *Conn) closeReason() string {
+	if c.evicted.Load() {
+		return "closed to make room"
+	}
+	return "shutdown"
+}
+
 func (c *Conn) isClosing() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -562,6 +724,7 @@ func (c *Conn) readDeadline() (time.Time, bool) {
 	var dl time.Time
 	inFrame := c.rd.inFrame()
 	if inFrame {
+		c.idleSince.Store(0)
 		if c.frameFrom.IsZero() {
 			// The first byte came with the last read, unless that read was
 			// before this Next (a frame already buffered).
