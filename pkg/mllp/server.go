@@ -28,6 +28,7 @@ const (
 	DefaultReadTimeout     = 30 * time.Second
 	DefaultIdleTimeout     = time.Minute // idle (or junk only) between frames
 	DefaultMaxConnsPerPeer = 32
+	DefaultKeepHead        = 64 << 10 // bytes of an oversize frame given to an OversizeHandler
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultMaxConns        = 256
@@ -42,6 +43,18 @@ type Handler interface {
 	// server gives up waiting (ServerConfig.ShutdownTimeout), so that the
 	// message in hand can still be committed and answered.
 	ServeMLLP(ctx context.Context, c *Conn, msg []byte) []byte
+}
+
+// An OversizeHandler is a Handler that also answers frames over
+// MaxFrameSize. The server reads such a frame to its end marker, discarding
+// all but its first bytes (head: ServerConfig.KeepHead of them, valid only
+// during the call), and then calls ServeMLLPOversize with the payload's
+// size; the reply is written like any other. A frame cut by the read
+// timeout before its end is answered too, then the connection is closed.
+// Without an OversizeHandler such frames get no reply.
+type OversizeHandler interface {
+	Handler
+	ServeMLLPOversize(ctx context.Context, c *Conn, head []byte, size int) []byte
 }
 
 // HandlerFunc adapts a function to a Handler.
@@ -61,8 +74,12 @@ type ServerConfig struct {
 	// tls.RequireAndVerifyClientCert (and ClientCAs) for mutual TLS.
 	TLS *tls.Config
 	// MaxFrameSize bounds a message (DefaultMaxFrameSize if 0). A longer
-	// frame is dropped without a reply and the connection goes on.
+	// frame is discarded, answered by an OversizeHandler (or not at all),
+	// and the connection goes on.
 	MaxFrameSize int
+	// KeepHead is how many first bytes of an oversize frame are handed to
+	// an OversizeHandler (DefaultKeepHead if 0).
+	KeepHead int
 	// AllowMissingCR accepts frames whose end block has no CR after it.
 	AllowMissingCR bool
 	// ReadTimeout bounds receiving one frame from its first byte on; also
@@ -140,6 +157,9 @@ func NewServer(cfg ServerConfig, h Handler) (*Server, error) {
 	}
 	if cfg.MaxFrameSize == 0 {
 		cfg.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if cfg.KeepHead <= 0 {
+		cfg.KeepHead = DefaultKeepHead
 	}
 	cfg.ReadTimeout = orDefault(cfg.ReadTimeout, DefaultReadTimeout)
 	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
@@ -514,11 +534,15 @@ func (s *Server) serveConn(ctx context.Context, c *Conn) {
 	}
 	ev.Msg("mllp connection opened")
 
-	c.rd = NewReader(connReader{c}, ReaderOptions{
+	ro := ReaderOptions{
 		MaxFrameSize:   s.cfg.MaxFrameSize,
 		AllowMissingCR: s.cfg.AllowMissingCR,
 		OnJunk:         c.onJunk,
-	})
+	}
+	if _, ok := s.h.(OversizeHandler); ok {
+		ro.KeepHead = s.cfg.KeepHead
+	}
+	c.rd = NewReader(connReader{c}, ro)
 	reason := c.serve(hctx)
 	c.log.Info().Str("reason", reason).Int("frames", c.frames).Int64("junk_bytes", c.rd.Skipped()).
 		Dur("duration", time.Since(c.opened)).Msg("mllp connection closed")
@@ -561,7 +585,20 @@ func (c *Conn) serve(ctx context.Context) string {
 		c.idleSince.Store(c.idleFrom.UnixNano())
 		msg, err := c.rd.Next()
 		if err != nil {
-			if reason := c.readFailed(err); reason != "" {
+			head, size, oversize := c.oversize(err)
+			reason := c.readFailed(err)
+			if oversize {
+				oh, _ := s.h.(OversizeHandler)
+				c.idleSince.Store(0)
+				reply, ok := c.handle(func() []byte { return oh.ServeMLLPOversize(ctx, c, head, size) })
+				if !ok {
+					return "handler panic"
+				}
+				if !c.reply(&wbuf, reply) {
+					return "write error"
+				}
+			}
+			if reason != "" {
 				return reason
 			}
 			continue
@@ -569,26 +606,52 @@ func (c *Conn) serve(ctx context.Context) string {
 		c.idleSince.Store(0)
 		c.frames++
 		s.m.frames.Inc()
-		reply, ok := c.handle(ctx, msg)
+		reply, ok := c.handle(func() []byte { return s.h.ServeMLLP(ctx, c, msg) })
 		if !ok {
 			return "handler panic"
 		}
-		if reply == nil {
-			continue
-		}
-		if !ValidPayload(reply) {
-			c.log.Error().Int("bytes", len(reply)).Msg("mllp handler reply contains a framing byte; not sent")
-			continue
-		}
-		wbuf = Encode(wbuf[:0], reply)
-		if s.cfg.WriteTimeout > 0 {
-			c.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		}
-		if _, err := c.nc.Write(wbuf); err != nil {
-			c.log.Warn().Err(err).Int("bytes", len(wbuf)).Msg("mllp reply not written")
+		if !c.reply(&wbuf, reply) {
 			return "write error"
 		}
 	}
+}
+
+// oversize reports whether err ends a frame over the limit that an
+// OversizeHandler should answer: read to its end, or cut by the read
+// timeout.
+func (c *Conn) oversize(err error) (head []byte, size int, ok bool) {
+	if _, isOH := c.srv.h.(OversizeHandler); !isOH {
+		return nil, 0, false
+	}
+	var fe *FramingError
+	if errors.As(err, &fe) && errors.Is(fe.Err, ErrFrameTooLarge) {
+		return fe.Head, fe.Size, true
+	}
+	if timeout(err) {
+		return c.rd.discarding()
+	}
+	return nil, 0, false
+}
+
+// reply writes a handler's reply (nothing when nil); false when the
+// connection must close.
+func (c *Conn) reply(wbuf *[]byte, reply []byte) bool {
+	if reply == nil {
+		return true
+	}
+	if !ValidPayload(reply) {
+		c.log.Error().Int("bytes", len(reply)).Msg("mllp handler reply contains a framing byte; not sent")
+		return true
+	}
+	*wbuf = Encode((*wbuf)[:0], reply)
+	if t := c.srv.cfg.WriteTimeout; t > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(t))
+	}
+	if _, err := c.nc.Write(*wbuf); err != nil {
+		c.log.Warn().Err(err).Int("bytes", len(*wbuf)).Msg("mllp reply not written")
+		return false
+	}
+	return true
 }
 
 // readFailed logs and counts a read error; it returns why the connection
@@ -626,15 +689,16 @@ func timeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// handle calls the handler; a panic closes this connection only.
-func (c *Conn) handle(ctx context.Context, msg []byte) (reply []byte, ok bool) {
+// handle calls the handler through serve; a panic closes this connection
+// only.
+func (c *Conn) handle(serve func() []byte) (reply []byte, ok bool) {
 	defer func() {
 		p := recover()
 		if p == nil {
 			return
 		}
 		c.srv.m.panics.Inc()
-		ev := c.log.Error().Int("bytes", len(msg)).Str("stack", string(debug.Stack()))
+		ev := c.log.Error().Str("stack", string(debug.Stack()))
 		// A panic value may quote the message; a runtime error does not.
 		if re, isRuntime := p.(runtime.Error); isRuntime {
 			ev = ev.Str("panic", re.Error())
@@ -644,7 +708,7 @@ func (c *Conn) handle(ctx context.Context, msg []byte) (reply []byte, ok bool) {
 		ev.Msg("mllp handler panicked; closing connection")
 		reply, ok = nil, false
 	}()
-	return c.srv.h.ServeMLLP(ctx, c, msg), true
+	return serve(), true
 }
 
 // onJunk logs bytes found between frames: NUL or whitespace padding at
