@@ -41,6 +41,7 @@ type receiver struct {
 	hl7in    jetstream.Stream
 	messages sync.Pool // of *hl7.Message, reused by ParseInto
 	seqs     jetstream.KeyValue
+	bodies   jetstream.ObjectStore // bodies too large for one JetStream message
 	received *prometheus.CounterVec
 	seqDups  *prometheus.CounterVec
 }
@@ -57,6 +58,10 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: bucket %s: %w", streams.KVSequences, err)
 	}
+	bodies, err := js.ObjectStore(ctx, streams.ObjHL7Bodies)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: object store %s: %w", streams.ObjHL7Bodies, err)
+	}
 	received, err := telemetry.Register(b.Metrics(), prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sinew_ingest_hl7_messages_total", Help: "HL7 v2 messages received, by message type and acknowledgement code.",
 	}, []string{"type", "ack"}))
@@ -71,7 +76,7 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 		return nil, err
 	}
 	return &receiver{
-		cfg: cfg, bus: b, js: js, hl7in: hl7in, seqs: seqs, received: received, seqDups: seqDups,
+		cfg: cfg, bus: b, js: js, hl7in: hl7in, seqs: seqs, bodies: bodies, received: received, seqDups: seqDups,
 		opts:     hl7.Options{Charset: cfg.HL7.Charset, FallbackCharset: cfg.HL7.FallbackCharset},
 		messages: sync.Pool{New: func() any { return new(hl7.Message) }},
 	}, nil
@@ -108,7 +113,7 @@ const (
 // receive commits one message and returns its acknowledgement.
 func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, r.commitTimeout())
+	ctx, cancel := context.WithTimeout(ctx, r.commitTimeoutFor(len(raw)))
 	defer cancel()
 	m := r.messages.Get().(*hl7.Message)
 	defer r.messages.Put(m)
@@ -183,7 +188,11 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 	}
 	ev := mkEvent(msgID, false)
 	subject := streams.HL7Subject(facility, m.Type(), m.Event())
-	pub, err := r.bus.Publish(ctx, subject, msgID, ev)
+	var pub *jetstream.PubAck
+	err := r.fit(ctx, ev)
+	if err == nil {
+		pub, err = r.bus.Publish(ctx, subject, msgID, ev)
+	}
 	if err == nil && pub.Duplicate && controlID != "" {
 		same, cerr := r.sameBody(ctx, pub.Sequence, bodyHex)
 		switch {
@@ -194,7 +203,9 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 			reused = true
 			msgID += ":" + bodyHex
 			ev = mkEvent(msgID, true)
-			pub, err = r.bus.Publish(ctx, subject, msgID, ev)
+			if err = r.fit(ctx, ev); err == nil {
+				pub, err = r.bus.Publish(ctx, subject, msgID, ev)
+			}
 		}
 	}
 	if err != nil {
@@ -293,9 +304,36 @@ func ackCode(m *hl7.Message, o outcome) (string, bool) {
 	return "", false
 }
 
+// ServeMLLPOversize answers a frame over mllp.max_frame_size: AR (CR)
+// with an ERR saying so, after keeping its first bytes (head) in HL7_IN as
+// a rejected message, marked truncated, with the size that arrived.
+func (r *receiver) ServeMLLPOversize(ctx context.Context, c *mllp.Conn, head []byte, size int) []byte {
+	ctx, cancel := context.WithTimeout(ctx, r.commitTimeout())
+	defer cancel()
+	limit := r.cfg.MLLP.MaxFrameSize
+	if limit <= 0 {
+		limit = mllp.DefaultMaxFrameSize
+	}
+	perr := &hl7.ParseError{Code: hl7.CodeValueTooLong,
+		Msg: fmt.Sprintf("message too large: %d bytes, limit %d; first %d bytes kept", size, limit, len(head))}
+	m := r.messages.Get().(*hl7.Message)
+	defer r.messages.Put(m)
+	// The head usually holds the whole MSH: answer in the sender's mode,
+	// with its control id, when it parses.
+	if err := r.opts.ParseInto(m, head); err != nil {
+		return r.rejectSized(ctx, c, head, int64(size), nil, perr)
+	}
+	return r.rejectSized(ctx, c, head, int64(size), m, perr)
+}
+
 // reject answers a message that is not acceptable as sent (AR/CR), after
 // keeping its bytes in HL7_IN, marked, for review.
 func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.Message, perr *hl7.ParseError) []byte {
+	return r.rejectSized(ctx, c, raw, int64(len(raw)), m, perr)
+}
+
+// rejectSized is reject for raw, the first bytes of size that arrived.
+func (r *receiver) rejectSized(ctx context.Context, c *mllp.Conn, raw []byte, size int64, m *hl7.Message, perr *hl7.ParseError) []byte {
 	if perr == nil {
 		perr = &hl7.ParseError{Code: hl7.CodeInternal, Msg: "unreadable message"}
 	}
@@ -307,6 +345,7 @@ func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.
 			BusinessKeys: sinewv1.KeysOf("rejected", strconv.Itoa(perr.Code)),
 		},
 		Raw: raw, Listener: r.cfg.MLLPAddr, Warnings: []string{"rejected: " + perr.Error()},
+		RawSize: size, RawTruncated: size > int64(len(raw)),
 	}
 	if c != nil {
 		ev.Peer = c.RemoteAddr().String()
@@ -320,12 +359,14 @@ func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.
 	}
 	msg := &nats.Msg{Subject: streams.HL7Subject(facility, typ, strconv.Itoa(perr.Code)), Header: nats.Header{}}
 	msg.Header.Set(RejectedHeader, perr.Error())
-	var kept error
-	if data, err := proto.Marshal(ev); err == nil {
-		msg.Data = data
-		_, kept = r.bus.PublishRaw(ctx, msg, "hl7-rejected:"+hex.EncodeToString(sum[:16]))
-	} else {
-		kept = err
+	kept := r.fit(ctx, ev)
+	if kept == nil {
+		if data, err := proto.Marshal(ev); err == nil {
+			msg.Data = data
+			_, kept = r.bus.PublishRaw(ctx, msg, "hl7-rejected:"+hex.EncodeToString(sum[:16]))
+		} else {
+			kept = err
+		}
 	}
 	opts := hl7.AckOptions{Code: hl7.AR, Application: r.cfg.HL7.Application, Facility: r.cfg.HL7.Facility, Errors: []*hl7.ParseError{perr}}
 	detail := "rejected and kept"
@@ -405,6 +446,7 @@ func (r *receiver) event(m *hl7.Message, raw []byte, msgID, bodyHex string, reus
 		Raw: raw, SendingApplication: m.SendingApplication(), SendingFacility: m.SendingFacility(),
 		MessageType: m.Type(), TriggerEvent: m.Event(), ControlId: m.ControlID(), Version: m.Version(),
 		Charset: m.Charset().Name, Listener: r.cfg.MLLPAddr, ControlIdReused: reused,
+		RawSize: int64(len(raw)),
 	}
 	if c != nil {
 		ev.Peer = c.RemoteAddr().String()
@@ -441,6 +483,37 @@ func (r *receiver) audit(ctx context.Context, m *hl7.Message, ev *sinewv1.Hl7Rec
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.commitTimeout())
 	defer cancel()
 	return r.bus.Audit().Write(wctx, a)
+}
+
+// payloadHeadroom is left in a JetStream message for its headers
+// (Nats-Msg-Id, traceparent, sinew-rejected).
+const payloadHeadroom = 4 << 10
+
+// fit keeps ev within one JetStream message: a body too large for one
+// (over NATS's max payload) is put whole in the hl7_bodies object store,
+// named by its SHA-256 so a resend finds it there, and ev carries that name
+// (body_object) instead of the bytes. The object is written before the
+// HL7_IN message that references it, and both before the answer.
+func (r *receiver) fit(ctx context.Context, ev *sinewv1.Hl7Received) error {
+	if int64(proto.Size(ev))+payloadHeadroom <= r.bus.Conn().MaxPayload() {
+		return nil
+	}
+	sum := sha256.Sum256(ev.Raw)
+	name := "sha256-" + hex.EncodeToString(sum[:])
+	if info, err := r.bodies.GetInfo(ctx, name); err != nil || info.Size != uint64(len(ev.Raw)) {
+		if _, err := r.bodies.PutBytes(ctx, name, ev.Raw); err != nil {
+			return fmt.Errorf("keep body in object store %s: %w", streams.ObjHL7Bodies, err)
+		}
+	}
+	ev.BodyObject, ev.Raw = name, nil
+	ev.Envelope.BusinessKeys = sinewv1.SetKey(ev.Envelope.BusinessKeys, "body_object", name)
+	return nil
+}
+
+// commitTimeoutFor is the commit timeout for a message of n bytes: large
+// ones get a second more per MiB (they go to the object store in chunks).
+func (r *receiver) commitTimeoutFor(n int) time.Duration {
+	return r.commitTimeout() + time.Duration(n>>20)*time.Second
 }
 
 func (r *receiver) commitTimeout() time.Duration {
