@@ -29,7 +29,8 @@ func TestSplitErrorQuotesNoValue(t *testing.T) {
 // TestUnknownCharsetWarningQuotesNoValue: an MSH-18 that is not a table
 // 0211 code is named by its length in the warning.
 func TestUnknownCharsetWarningQuotesNoValue(t *testing.T) {
-	m := mustParse(t, "MSH|^~\\&|A|F|||20261126||ADT^A01|C1|P|2.5|||||||SMITH JOHN\rPID|1\r")
+	m := mustParse(t, "MSH|^~\\&|A|F|||20261126||ADT^A01|C1|P|2.5||||||SMITH JOHN\rPID|1\r")
+	_ = m.Charset()
 	found := false
 	for _, w := range m.Warnings() {
 		if strings.Contains(w.String(), "SMITH") {
