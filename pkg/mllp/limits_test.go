@@ -1,6 +1,8 @@
 package mllp_test
 
 import (
+	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/netip"
@@ -147,5 +149,47 @@ func TestParsePeers(t *testing.T) {
 func TestDefaultIdleTimeoutIsAtMostAMinute(t *testing.T) {
 	if mllp.DefaultIdleTimeout > time.Minute {
 		t.Errorf("DefaultIdleTimeout %v", mllp.DefaultIdleTimeout)
+	}
+}
+
+// TestUnfinishedHandshakesDoNotHoldOutMutualTLS: clients that open TCP
+// connections and never start TLS fill the server; a client with a
+// verified certificate still gets in (the oldest unfinished handshake is
+// closed for it), and once known it is never closed to make room.
+func TestUnfinishedHandshakesDoNotHoldOutMutualTLS(t *testing.T) {
+	ca := newPKI(t, "sinew")
+	ts := startServer(t, mllp.ServerConfig{MaxConns: 4, MaxConnsPerPeer: -1, ReadTimeout: time.Minute, TLS: &tls.Config{
+		Certificates: []tls.Certificate{ca.server}, ClientAuth: tls.RequireAndVerifyClientCert,
+		ClientCAs: ca.pool, MinVersion: tls.VersionTLS12,
+	}}, echo)
+	for range 4 {
+		dialRaw(t, ts.addr) // never says a word
+	}
+	eventually(t, "four open", func() bool { return ts.metric(t, "sinew_mllp_open_connections", "") == 4 })
+	var clients []*mllp.Client
+	for i := range 4 {
+		c, err := mllp.Dial(context.Background(), mllp.ClientConfig{Addr: ts.addr, Retries: -1, AckTimeout: 5 * time.Second,
+			TLS: &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{ca.client}}})
+		if err != nil {
+			t.Fatalf("mTLS client %d: %v", i, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if reply, err := c.Send(context.Background(), []byte("MSH|tls")); err != nil || string(reply) != "ACK|MSH|tls" {
+			t.Fatalf("mTLS client %d: %q, %v", i, reply, err)
+		}
+		clients = append(clients, c)
+	}
+	// Full of known clients: a fifth is refused, the four are kept.
+	if c, err := mllp.Dial(context.Background(), mllp.ClientConfig{Addr: ts.addr, Retries: -1, AckTimeout: 2 * time.Second,
+		TLS: &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{ca.client}}}); err == nil {
+		if _, err := c.Send(context.Background(), []byte("MSH|fifth")); err == nil {
+			t.Error("a fifth connection was served on a server full of known clients")
+		}
+		c.Close()
+	}
+	for i, c := range clients {
+		if _, err := c.Send(context.Background(), []byte("MSH|again")); err != nil {
+			t.Errorf("known client %d closed: %v", i, err)
+		}
 	}
 }
