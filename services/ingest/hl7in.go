@@ -87,6 +87,8 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 func (r *receiver) ServeMLLP(ctx context.Context, c *mllp.Conn, frame []byte) []byte {
 	msgs, batch, err := hl7.Split(frame)
 	if err != nil {
+		ctx, cancel := context.WithTimeout(ctx, r.commitTimeoutFor(len(frame)))
+		defer cancel()
 		return r.reject(ctx, c, frame, nil, &hl7.ParseError{Code: hl7.CodeSegmentSequence, Msg: err.Error()})
 	}
 	if len(msgs) == 1 && batch == nil {
