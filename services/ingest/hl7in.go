@@ -130,9 +130,14 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 
 	// MSH-13 sequence-number protocol, when the sender uses it and the
 	// connection's peer may own sequence state (by default an mTLS identity).
-	seq, useSeq := m.SequenceNumber()
+	seq, hasSeq := m.SequenceNumber()
 	owner, seqOn := r.sequenceOwner(c)
-	useSeq = useSeq && seqOn
+	useSeq := hasSeq && seqOn
+	if hasSeq && !seqOn && seq == 0 && m.SegmentCount() == 1 {
+		// A header-only sync request from a peer whose numbers are not
+		// tracked: nothing to store; accepted, no expected number.
+		return r.answer(ctx, m, nil, accepted, ack, "sequence sync, numbers not tracked for this peer", start)
+	}
 	if !(useSeq && seq == 0) { // a sequence sync carries no message to store
 		if perr := m.CheckRequired(); perr != nil {
 			return r.reject(ctx, c, raw, m, perr)

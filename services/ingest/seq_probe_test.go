@@ -59,6 +59,15 @@ func TestSequenceNumberAttackLosesNothing(t *testing.T) {
 		if _, ok := got["LEGIT5"]; !ok || len(got) != 3 {
 			t.Errorf("stored %v, want LEGIT4, EVIL25, LEGIT5", got)
 		}
+		// A header-only sync request is still answered positively (no
+		// MSA-4: the numbers are not tracked), and nothing is stored.
+		sync := e.send(t, []byte("MSH|^~\\&|EPIC|STMARYS|SINEW|HQ|20261126||^|S0|P|2.5|0||AL|NE\r"))
+		if sync.Get("MSA-1") != hl7.CA || sync.Get("MSA-4") != "" {
+			t.Errorf("sync: %s|%s, want CA and no MSA-4", sync.Get("MSA-1"), sync.Get("MSA-4"))
+		}
+		if n := len(e.stored(t)); n != 3 {
+			t.Errorf("%d stored after the sync, want 3", n)
+		}
 	})
 
 	t.Run("plain MLLP, tracked: kept and flagged", func(t *testing.T) {
