@@ -53,7 +53,7 @@ type MLLPConfig struct {
 	// junk between frames included (1 minute).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxConns bounds open connections (256); MaxConnsPerPeer those from one
-	// IP address (32), known peers exempt.
+	// IP address (64), known peers exempt.
 	MaxConns        int `yaml:"max_conns"`
 	MaxConnsPerPeer int `yaml:"max_conns_per_peer"`
 	// KnownPeers are addresses or CIDR prefixes of known senders: they may
