@@ -27,8 +27,8 @@ const (
 	DefaultAddr            = ":2575" // the port IANA registered for HL7
 	DefaultReadTimeout     = 30 * time.Second
 	DefaultIdleTimeout     = time.Minute // idle (or junk only) between frames
-	DefaultMaxConnsPerPeer = 64 // a large site's Epic sends on about 32 interfaces from one host
-	DefaultKeepHead        = 64 << 10 // bytes of an oversize frame given to an OversizeHandler
+	DefaultMaxConnsPerPeer = 64          // a large site's Epic sends on about 32 interfaces from one host
+	DefaultKeepHead        = 64 << 10    // bytes of an oversize frame given to an OversizeHandler
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultMaxConns        = 256
