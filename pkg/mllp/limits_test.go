@@ -193,3 +193,22 @@ func TestUnfinishedHandshakesDoNotHoldOutMutualTLS(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePeers: ParsePeers never panics, and every prefix it returns is
+// valid and masked.
+func FuzzParsePeers(f *testing.F) {
+	for _, s := range []string{"10.1.2.3", "10.1.0.0/16", "::1", "::ffff:10.0.0.1", "fe80::1%eth0", "10.9.9.9/8", "", "x/33"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ps, err := mllp.ParsePeers([]string{s})
+		if err != nil {
+			return
+		}
+		for _, p := range ps {
+			if !p.IsValid() || p != p.Masked() {
+				t.Fatalf("ParsePeers(%q) = %v", s, p)
+			}
+		}
+	})
+}
