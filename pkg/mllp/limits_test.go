@@ -212,3 +212,45 @@ func FuzzParsePeers(f *testing.F) {
 		}
 	})
 }
+
+// TestSlowDripIsCut: bytes dripped slowly, inside a frame or as junk
+// between frames, do not keep a connection open past the read timeout
+// (from the frame's first byte) or the idle timeout (from the last frame).
+func TestSlowDripIsCut(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		first string
+	}{
+		{"inside a frame", "\x0bMSH|"},
+		{"junk between frames", "j"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const limit = 400 * time.Millisecond
+			ts := startServer(t, mllp.ServerConfig{ReadTimeout: limit, IdleTimeout: limit}, echo)
+			rc := dialRaw(t, ts.addr)
+			start := time.Now()
+			rc.write(tc.first)
+			closed := make(chan time.Duration, 1)
+			go func() {
+				rc.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_, _ = io.ReadAll(rc.nc)
+				closed <- time.Since(start)
+			}()
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case took := <-closed:
+					if took < limit-50*time.Millisecond || took > limit+2*time.Second {
+						t.Errorf("closed after %v, limit %v", took, limit)
+					}
+					return
+				case <-tick.C:
+					if _, err := rc.nc.Write([]byte("x")); err != nil {
+						continue // closed: the reader reports when
+					}
+				}
+			}
+		})
+	}
+}
