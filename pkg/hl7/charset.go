@@ -2,6 +2,7 @@ package hl7
 
 import (
 	"encoding/binary"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -81,7 +82,8 @@ func (o Options) chooseCharset(m *Message) Charset {
 		name, enc, ok := lookupCharset(declared)
 		switch {
 		case !ok:
-			m.warn(WarnCharsetUnknown, "MSH-18 "+declared+" is not supported")
+			// Not a known table 0211 code: named by length only (a field value).
+			m.warn(WarnCharsetUnknown, "MSH-18 ("+strconv.Itoa(len(declared))+" bytes) is not a supported charset")
 		case ascii:
 			return Charset{Name: name, Declared: declared, Source: "msh-18", enc: enc}
 		case name == "UTF-8" && !validUTF8:

@@ -57,6 +57,9 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
+		if perr := m.CheckRequired(); perr != nil && (perr.Code != hl7.CodeRequiredField || perr.Location() == "") {
+			t.Fatalf("CheckRequired: %+v", perr)
+		}
 		enc := m.Encode()
 		again, err := hl7.Parse(enc)
 		if err != nil {

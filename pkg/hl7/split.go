@@ -75,7 +75,7 @@ func Split(data []byte) ([][]byte, *Batch, error) {
 			}
 		default:
 			if start < 0 && len(bytes.TrimSpace(line)) > 0 {
-				return nil, b, fmt.Errorf("hl7: split: %q at byte %d is outside any message", truncateName(line), pos)
+				return nil, b, fmt.Errorf("hl7: split: %s at byte %d is outside any message", lineName(line), pos)
 			}
 		}
 		pos = eol
@@ -102,10 +102,11 @@ func Split(data []byte) ([][]byte, *Batch, error) {
 	return msgs, b, nil
 }
 
-// truncateName shows at most the segment name of a stray line (no PHI).
-func truncateName(line []byte) string {
-	if len(line) > 3 {
-		return string(line[:3]) + "..."
+// lineName names a line for an error without quoting its content, which
+// may be PHI: its segment name when it starts with one, else its length.
+func lineName(line []byte) string {
+	if len(line) >= 3 && isSegName(line[:3]) && (len(line) == 3 || !isSegName(line[3:4])) {
+		return "segment " + string(line[:3])
 	}
-	return string(line)
+	return "a line of " + strconv.Itoa(len(line)) + " bytes"
 }

@@ -30,6 +30,9 @@ type ClientConfig struct {
 	// TLS, when set, makes the connection TLS (ServerName defaults to the
 	// host of Addr); add Certificates for mutual TLS.
 	TLS *tls.Config
+	// LocalAddr, when set, is the local IP (or host:port) to connect from,
+	// for multi-homed senders.
+	LocalAddr string
 	// DialTimeout bounds connecting, TLS handshake included.
 	DialTimeout time.Duration
 	// AckTimeout bounds the wait for the reply to one message, from the
@@ -98,6 +101,16 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	d := &net.Dialer{Timeout: c.cfg.DialTimeout}
+	if la := c.cfg.LocalAddr; la != "" {
+		if _, _, err := net.SplitHostPort(la); err != nil {
+			la = net.JoinHostPort(la, "0")
+		}
+		addr, err := net.ResolveTCPAddr("tcp", la)
+		if err != nil {
+			return nil, fmt.Errorf("mllp: local address: %w", err)
+		}
+		d.LocalAddr = addr
+	}
 	var nc net.Conn
 	var err error
 	if c.cfg.TLS != nil {

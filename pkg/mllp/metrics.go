@@ -14,6 +14,7 @@ const (
 	resultAccepted = "accepted"
 	resultRejected = "rejected" // over MaxConns
 	resultTLSError = "tls_error"
+	resultEvicted  = "evicted" // an open connection closed to make room for another
 )
 
 // Framing error kinds (label kind of sinew_mllp_framing_errors_total).
@@ -28,6 +29,7 @@ const (
 
 type metrics struct {
 	accepted, rejected, tlsError prometheus.Counter
+	evicted                      prometheus.Counter
 	frames                       prometheus.Counter
 	open                         prometheus.Gauge
 	panics                       prometheus.Counter
@@ -36,7 +38,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	conns, err := telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "sinew_mllp_connections_total", Help: "MLLP connections, by result (accepted, rejected over the limit, tls_error).",
+		Name: "sinew_mllp_connections_total", Help: "MLLP connections, by result (accepted, rejected over a limit, tls_error, evicted: closed to make room).",
 	}, []string{"result"}))
 	if err != nil {
 		return nil, err
@@ -69,6 +71,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		accepted: conns.WithLabelValues(resultAccepted),
 		rejected: conns.WithLabelValues(resultRejected),
 		tlsError: conns.WithLabelValues(resultTLSError),
+		evicted:  conns.WithLabelValues(resultEvicted),
 		frames:   frames,
 		open:     open,
 		panics:   panics,

@@ -39,8 +39,10 @@ const DefaultMaxFrameSize = 16 << 20
 // Errors a caller may branch on. Framing problems come wrapped in a
 // *FramingError carrying the stream offset.
 var (
-	// ErrFrameTooLarge: a payload longer than MaxFrameSize. The rest of the
-	// frame is discarded and the Reader resynchronises at the next start block.
+	// ErrFrameTooLarge: a payload longer than MaxFrameSize. The frame is
+	// read to its end and discarded (its first bytes kept when
+	// ReaderOptions.KeepHead is set), then reported; the Reader goes on with
+	// the next frame.
 	ErrFrameTooLarge = errors.New("mllp: frame too large")
 	// ErrStartInFrame: a start block arrived before the end block of the frame
 	// being read (a sender that restarted a message). The partial frame is
@@ -66,6 +68,9 @@ type FramingError struct {
 	Offset int64 // stream offset of the frame's start block
 	Size   int   // payload bytes received when the frame was dropped
 	Err    error
+	// Head holds the first payload bytes of a frame over the limit
+	// (ReaderOptions.KeepHead of them), valid until the next Next.
+	Head []byte
 }
 
 func (e *FramingError) Error() string {

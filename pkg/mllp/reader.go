@@ -20,6 +20,10 @@ type ReaderOptions struct {
 	// then returned at once rather than waiting for a CR that may never come;
 	// a CR arriving next is silently dropped.
 	AllowMissingCR bool
+	// KeepHead is how many first payload bytes of a frame over MaxFrameSize
+	// are kept and returned in its FramingError (Head), so that the frame
+	// can be answered and recorded; 0 keeps none.
+	KeepHead int
 	// OnJunk, when set, is told of every run of bytes found between frames
 	// (noise, NUL padding, stray line feeds): n is the run's length and first
 	// its first bytes (at most 16, valid only during the call). Runs are
@@ -54,6 +58,8 @@ type Reader struct {
 	limit   int // buffer size never exceeded
 	allowCR bool
 	onJunk  func(int, []byte)
+	keep    int
+	head    []byte // first bytes of the oversize frame being discarded
 
 	buf  []byte
 	r, w int   // buf[r:w] is input not consumed yet
@@ -84,14 +90,16 @@ func NewReader(rd io.Reader, o ReaderOptions) *Reader {
 		limit:   max(size+2, minBufSize), // payload, end block, CR
 		allowCR: o.AllowMissingCR,
 		onJunk:  o.OnJunk,
+		keep:    max(o.KeepHead, 0),
 	}
 }
 
 // Next returns the next frame's payload, valid until the following call.
 //
 // It returns io.EOF when the stream ends between frames, and a *FramingError
-// when a frame had to be dropped (ErrFrameTooLarge, ErrStartInFrame,
-// ErrMissingCR, or io.ErrUnexpectedEOF when the stream ends inside a frame);
+// when a frame had to be dropped (ErrFrameTooLarge once the oversize frame
+// has been read to its end, ErrStartInFrame, ErrMissingCR, or
+// io.ErrUnexpectedEOF when the stream ends inside a frame);
 // Next may be called again after a *FramingError. Other errors come from the
 // underlying reader, wrapped; after a timeout Next may be called again and
 // resumes where it stopped.
@@ -130,13 +138,14 @@ func (r *Reader) Next() ([]byte, error) {
 			i := indexFraming(data[r.scanned:lim])
 			if i < 0 {
 				if lim > r.max {
-					// Drop what was scanned; discarding finds where the
-					// frame ends in the rest.
-					err := r.frameErr(lim, ErrFrameTooLarge)
+					// Drop what was scanned (keeping its head); discarding
+					// finds where the frame ends, and only then is it
+					// reported, so that the sender can be answered.
+					r.head = append(r.head[:0], data[:min(lim, r.keep)]...)
 					r.dropped = lim
 					r.consume(lim)
 					r.state = stateDiscard
-					return nil, err
+					continue
 				}
 				r.scanned = len(data)
 				if err := r.fill(); err != nil {
@@ -198,6 +207,8 @@ func (r *Reader) Next() ([]byte, error) {
 				continue
 			}
 			r.dropped += i
+			err := r.frameErr(r.dropped, ErrFrameTooLarge)
+			err.Head = r.head
 			if data[i] == StartBlock {
 				r.consume(i)
 			} else {
@@ -205,6 +216,7 @@ func (r *Reader) Next() ([]byte, error) {
 				r.skipCR = true
 			}
 			r.state = stateBetween
+			return nil, err
 		}
 	}
 }
@@ -219,6 +231,12 @@ func (r *Reader) Offset() int64 { return r.off }
 // inFrame reports whether a frame has started and not ended: the server
 // applies its read timeout instead of its idle timeout then.
 func (r *Reader) inFrame() bool { return r.state != stateBetween }
+
+// discarding reports whether the frame being read is over the limit, and
+// its head and size so far.
+func (r *Reader) discarding() (head []byte, size int, ok bool) {
+	return r.head, r.dropped, r.state == stateDiscard
+}
 
 // frameBytes returns how many payload bytes of the unfinished frame have
 // arrived (for logs).
@@ -235,7 +253,7 @@ func (r *Reader) frameBytes() int {
 // reset makes r read a new stream, keeping its buffer.
 func (r *Reader) reset(rd io.Reader) {
 	buf, skipped := r.buf[:cap(r.buf)], r.skipped
-	*r = Reader{rd: rd, max: r.max, limit: r.limit, allowCR: r.allowCR, onJunk: r.onJunk, buf: buf, skipped: skipped}
+	*r = Reader{rd: rd, max: r.max, limit: r.limit, allowCR: r.allowCR, onJunk: r.onJunk, keep: r.keep, buf: buf, skipped: skipped}
 }
 
 func (r *Reader) consume(n int) {

@@ -24,7 +24,7 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte("\x0b"+string(bytes.Repeat([]byte("x"), 100))+"\x1c\x0d\x0bok\x1c\x0d"), uint8(7), false)
 	f.Add([]byte("\x0bA\x1c\n\x0bB"), uint8(2), true)
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8, allowCR bool) {
-		o := mllp.ReaderOptions{MaxFrameSize: fuzzMax, AllowMissingCR: allowCR}
+		o := mllp.ReaderOptions{MaxFrameSize: fuzzMax, AllowMissingCR: allowCR, KeepHead: int(chunk) % (fuzzMax + 8)}
 		whole := fuzzRead(t, bytes.NewReader(data), o, len(data))
 		split := fuzzRead(t, &chunkReader{r: bytes.NewReader(data), n: int(chunk) + 1}, o, len(data))
 		if !equal(whole, split) {
@@ -86,7 +86,13 @@ func fuzzRead(t *testing.T, rd io.Reader, o mllp.ReaderOptions, n int) []string 
 			if fe.Offset < 0 || fe.Offset >= int64(n) {
 				t.Fatalf("FramingError offset %d outside the input (%d bytes)", fe.Offset, n)
 			}
-			out = append(out, fmt.Sprintf("!%v@%d", fe.Err, fe.Offset))
+			if len(fe.Head) > o.KeepHead || (len(fe.Head) > 0 && !errors.Is(fe.Err, mllp.ErrFrameTooLarge)) {
+				t.Fatalf("FramingError %v with a head of %d bytes, KeepHead %d", fe.Err, len(fe.Head), o.KeepHead)
+			}
+			if errors.Is(fe.Err, mllp.ErrFrameTooLarge) && fe.Size <= fuzzMax {
+				t.Fatalf("frame of %d bytes reported too large (limit %d)", fe.Size, fuzzMax)
+			}
+			out = append(out, fmt.Sprintf("!%v@%d %q", fe.Err, fe.Offset, fe.Head))
 		default:
 			t.Fatalf("Next: %v", err)
 		}

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,7 +26,9 @@ import (
 const (
 	DefaultAddr            = ":2575" // the port IANA registered for HL7
 	DefaultReadTimeout     = 30 * time.Second
-	DefaultIdleTimeout     = 10 * time.Minute
+	DefaultIdleTimeout     = time.Minute // idle (or junk only) between frames
+	DefaultMaxConnsPerPeer = 64          // a large site's Epic sends on about 32 interfaces from one host
+	DefaultKeepHead        = 64 << 10    // bytes of an oversize frame given to an OversizeHandler
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultMaxConns        = 256
@@ -39,6 +43,18 @@ type Handler interface {
 	// server gives up waiting (ServerConfig.ShutdownTimeout), so that the
 	// message in hand can still be committed and answered.
 	ServeMLLP(ctx context.Context, c *Conn, msg []byte) []byte
+}
+
+// An OversizeHandler is a Handler that also answers frames over
+// MaxFrameSize. The server reads such a frame to its end marker, discarding
+// all but its first bytes (head: ServerConfig.KeepHead of them, valid only
+// during the call), and then calls ServeMLLPOversize with the payload's
+// size; the reply is written like any other. A frame cut by the read
+// timeout before its end is answered too, then the connection is closed.
+// Without an OversizeHandler such frames get no reply.
+type OversizeHandler interface {
+	Handler
+	ServeMLLPOversize(ctx context.Context, c *Conn, head []byte, size int) []byte
 }
 
 // HandlerFunc adapts a function to a Handler.
@@ -58,8 +74,12 @@ type ServerConfig struct {
 	// tls.RequireAndVerifyClientCert (and ClientCAs) for mutual TLS.
 	TLS *tls.Config
 	// MaxFrameSize bounds a message (DefaultMaxFrameSize if 0). A longer
-	// frame is dropped without a reply and the connection goes on.
+	// frame is discarded, answered by an OversizeHandler (or not at all),
+	// and the connection goes on.
 	MaxFrameSize int
+	// KeepHead is how many first bytes of an oversize frame are handed to
+	// an OversizeHandler (DefaultKeepHead if 0).
+	KeepHead int
 	// AllowMissingCR accepts frames whose end block has no CR after it.
 	AllowMissingCR bool
 	// ReadTimeout bounds receiving one frame from its first byte on; also
@@ -73,12 +93,31 @@ type ServerConfig struct {
 	// and handler contexts cancelled.
 	ShutdownTimeout time.Duration
 	// MaxConns limits open connections (DefaultMaxConns if 0, negative for
-	// no limit); one more is closed as soon as it is accepted.
+	// no limit); one more is closed as soon as it is accepted, unless room
+	// can be made for it (see KnownPeers).
 	MaxConns int
+	// MaxConnsPerPeer limits open connections from one remote IP address
+	// (DefaultMaxConnsPerPeer if 0, negative for no limit), so that one
+	// host cannot take every slot. Known peers are exempt.
+	MaxConnsPerPeer int
+	// KnownPeers are the addresses of known senders (one host is a /32 or
+	// /128). Their connections are exempt from MaxConnsPerPeer, may use the
+	// ReservedConns, and when the server is full one of them closes the
+	// connection of an unknown peer that has been idle longest. A client
+	// whose certificate was verified (mutual TLS) is known too, from its
+	// handshake on: it is never closed to make room.
+	KnownPeers []netip.Prefix
+	// ReservedConns of MaxConns are kept for known peers: unknown peers are
+	// refused once MaxConns-ReservedConns connections are open. 0 means
+	// MaxConns/8 (at least 1) when KnownPeers is set, else none; negative
+	// means none. Under TLS a new connection may also close the oldest one
+	// still in its handshake, so unauthenticated clients that never finish
+	// a handshake cannot hold mutual-TLS senders out.
+	ReservedConns int
 	// Logger receives connection events; never message content.
 	Logger zerolog.Logger
 	// Metrics registers the server's metrics; a private registry when nil.
-	// Counters sinew_mllp_connections_total{result=accepted|rejected|tls_error},
+	// Counters sinew_mllp_connections_total{result=accepted|rejected|tls_error|evicted},
 	// sinew_mllp_frames_total, sinew_mllp_framing_errors_total{kind=junk|
 	// too_large|start_in_frame|missing_cr|truncated|read_timeout},
 	// sinew_mllp_handler_panics_total; gauge sinew_mllp_open_connections.
@@ -97,7 +136,9 @@ type Server struct {
 	serving bool
 	addr    net.Addr
 	conns   map[*Conn]struct{}
-	wg      sync.WaitGroup // one per tracked connection
+	live    int                // tracked connections not being closed to make room
+	perPeer map[netip.Addr]int // tracked connections per remote IP
+	wg      sync.WaitGroup     // one per tracked connection
 }
 
 // NewServer checks cfg and returns a Server that answers with h.
@@ -117,6 +158,9 @@ func NewServer(cfg ServerConfig, h Handler) (*Server, error) {
 	if cfg.MaxFrameSize == 0 {
 		cfg.MaxFrameSize = DefaultMaxFrameSize
 	}
+	if cfg.KeepHead <= 0 {
+		cfg.KeepHead = DefaultKeepHead
+	}
 	cfg.ReadTimeout = orDefault(cfg.ReadTimeout, DefaultReadTimeout)
 	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
 	cfg.WriteTimeout = orDefault(cfg.WriteTimeout, DefaultWriteTimeout)
@@ -127,6 +171,29 @@ func NewServer(cfg ServerConfig, h Handler) (*Server, error) {
 	case cfg.MaxConns < 0:
 		cfg.MaxConns = 0 // no limit
 	}
+	switch {
+	case cfg.MaxConnsPerPeer == 0:
+		cfg.MaxConnsPerPeer = DefaultMaxConnsPerPeer
+	case cfg.MaxConnsPerPeer < 0:
+		cfg.MaxConnsPerPeer = 0
+	}
+	switch {
+	case cfg.ReservedConns == 0 && len(cfg.KnownPeers) > 0:
+		cfg.ReservedConns = max(cfg.MaxConns/8, 1)
+	case cfg.ReservedConns < 0:
+		cfg.ReservedConns = 0
+	}
+	if cfg.MaxConns == 0 {
+		cfg.ReservedConns = 0
+	}
+	if cfg.MaxConns > 0 && cfg.ReservedConns >= cfg.MaxConns {
+		return nil, fmt.Errorf("mllp: ReservedConns %d leaves no connection of MaxConns %d for other peers", cfg.ReservedConns, cfg.MaxConns)
+	}
+	for _, p := range cfg.KnownPeers {
+		if !p.IsValid() {
+			return nil, errors.New("mllp: invalid prefix in KnownPeers")
+		}
+	}
 	reg := cfg.Metrics
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -135,7 +202,7 @@ func NewServer(cfg ServerConfig, h Handler) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, h: h, log: cfg.Logger, m: m, conns: make(map[*Conn]struct{})}, nil
+	return &Server{cfg: cfg, h: h, log: cfg.Logger, m: m, conns: make(map[*Conn]struct{}), perPeer: make(map[netip.Addr]int)}, nil
 }
 
 // orDefault maps 0 to def and a negative duration to 0 (no limit).
@@ -213,11 +280,11 @@ func (s *Server) accept(ctx context.Context, ln net.Listener) error {
 		}
 		delay = 0
 		c := s.newConn(nc)
-		if !s.track(c) {
+		if why := s.track(c); why != "" {
 			nc.Close()
 			s.m.rejected.Inc()
 			s.log.Warn().Str("remote", nc.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).
-				Msg("mllp connection refused: too many connections")
+				Int("max_conns_per_peer", s.cfg.MaxConnsPerPeer).Msg("mllp connection refused: " + why)
 			continue
 		}
 		go s.serveConn(ctx, c)
@@ -237,25 +304,113 @@ func temporary(err error) bool {
 	return false
 }
 
-func (s *Server) track(c *Conn) bool {
+// track admits c, or says why not: over the per-peer limit, or full with
+// no connection that may be closed to make room.
+func (s *Server) track(c *Conn) string {
+	known := s.knownAddr(c.peerIP)
+	c.known.Store(known)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
-		return false
+	if !known && s.cfg.MaxConnsPerPeer > 0 && c.peerIP.IsValid() && s.perPeer[c.peerIP] >= s.cfg.MaxConnsPerPeer {
+		return "too many connections from this address"
+	}
+	if s.cfg.MaxConns > 0 {
+		limit := s.cfg.MaxConns
+		if !known {
+			limit -= s.cfg.ReservedConns
+		}
+		if s.live >= limit {
+			v := s.victim(known)
+			if v == nil {
+				return "too many connections"
+			}
+			v.evicted.Store(true)
+			s.live--
+			s.m.evicted.Inc()
+			v.log.Warn().Bool("for_known_peer", known).Msg("mllp connection closed to make room")
+			v.shutdown()
+		}
 	}
 	s.conns[c] = struct{}{}
+	s.live++
+	if c.peerIP.IsValid() {
+		s.perPeer[c.peerIP]++
+	}
 	s.wg.Add(1)
 	s.m.open.Inc()
-	return true
+	return ""
+}
+
+// victim picks the connection to close for a newcomer, with s.mu held: the
+// oldest one still in its TLS handshake, else, for a known newcomer, the
+// unknown one idle longest. Connections receiving or handling a frame are
+// never picked; nor known ones.
+func (s *Server) victim(forKnown bool) *Conn {
+	var hs, idle *Conn
+	var idleFrom int64
+	for c := range s.conns {
+		if c.known.Load() || c.evicted.Load() || c.isClosing() {
+			continue
+		}
+		if c.handshaking.Load() {
+			if hs == nil || c.opened.Before(hs.opened) {
+				hs = c
+			}
+			continue
+		}
+		if t := c.idleSince.Load(); forKnown && t != 0 && (idle == nil || t < idleFrom) {
+			idle, idleFrom = c, t
+		}
+	}
+	if hs != nil {
+		return hs
+	}
+	return idle
+}
+
+func (s *Server) knownAddr(ip netip.Addr) bool {
+	for _, p := range s.cfg.KnownPeers {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) untrack(c *Conn) {
 	c.nc.Close()
 	s.mu.Lock()
 	delete(s.conns, c)
+	if !c.evicted.Load() {
+		s.live--
+	}
+	if c.peerIP.IsValid() {
+		if s.perPeer[c.peerIP]--; s.perPeer[c.peerIP] <= 0 {
+			delete(s.perPeer, c.peerIP)
+		}
+	}
 	s.mu.Unlock()
 	s.m.open.Dec()
 	s.wg.Done()
+}
+
+// ParsePeers reads addresses and CIDR prefixes ("10.1.2.3", "10.1.0.0/16",
+// "::1") for ServerConfig.KnownPeers.
+func ParsePeers(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, v := range list {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("mllp: known peer %q: not an address or CIDR prefix", v)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // drain runs once accepting has stopped, so no connection is added meanwhile.
@@ -307,6 +462,13 @@ type Conn struct {
 	rd        *Reader
 	opened    time.Time
 	frames    int
+	peerIP    netip.Addr // zero when the transport is not TCP/UDP
+
+	// Read by the server when it must make room for a newcomer.
+	known       atomic.Bool  // allowlisted address or verified client certificate
+	handshaking atomic.Bool  // TLS handshake not finished
+	evicted     atomic.Bool  // closed to make room
+	idleSince   atomic.Int64 // unix ns since waiting between frames; 0 while a frame is received or handled
 
 	// Deadline bookkeeping, owned by the connection's goroutine.
 	idleFrom, frameFrom, lastRead time.Time
@@ -334,8 +496,13 @@ func (s *Server) newConn(raw net.Conn) *Conn {
 	var b [6]byte
 	rand.Read(b[:])
 	c := &Conn{id: hex.EncodeToString(b[:]), raw: raw, nc: raw, srv: s, cancel: func() {}, opened: time.Now()}
+	if ap, err := netip.ParseAddrPort(raw.RemoteAddr().String()); err == nil {
+		c.peerIP = ap.Addr().Unmap()
+	}
+	c.idleSince.Store(c.opened.UnixNano())
 	if s.cfg.TLS != nil {
 		c.nc = tls.Server(raw, s.cfg.TLS)
+		c.handshaking.Store(true)
 	}
 	c.log = s.log.With().Str("conn", c.id).Str("remote", raw.RemoteAddr().String()).Logger()
 	return c
@@ -367,11 +534,15 @@ func (s *Server) serveConn(ctx context.Context, c *Conn) {
 	}
 	ev.Msg("mllp connection opened")
 
-	c.rd = NewReader(connReader{c}, ReaderOptions{
+	ro := ReaderOptions{
 		MaxFrameSize:   s.cfg.MaxFrameSize,
 		AllowMissingCR: s.cfg.AllowMissingCR,
 		OnJunk:         c.onJunk,
-	})
+	}
+	if _, ok := s.h.(OversizeHandler); ok {
+		ro.KeepHead = s.cfg.KeepHead
+	}
+	c.rd = NewReader(connReader{c}, ro)
 	reason := c.serve(hctx)
 	c.log.Info().Str("reason", reason).Int("frames", c.frames).Int64("junk_bytes", c.rd.Skipped()).
 		Int64("duration_ms", time.Since(c.opened).Milliseconds()).Msg("mllp connection closed")
@@ -384,15 +555,21 @@ func (s *Server) handshake(ctx context.Context, c *Conn, tc *tls.Conn) bool {
 		hctx, cancel = context.WithTimeout(ctx, s.cfg.ReadTimeout)
 		defer cancel()
 	}
-	if err := tc.HandshakeContext(hctx); err != nil {
-		if ctx.Err() != nil {
-			return false // shutting down
+	err := tc.HandshakeContext(hctx)
+	c.handshaking.Store(false)
+	if err != nil {
+		if ctx.Err() != nil || c.evicted.Load() {
+			return false // shutting down, or closed to make room
 		}
 		s.m.tlsError.Inc()
 		c.log.Warn().Err(err).Msg("mllp TLS handshake failed")
 		return false
 	}
-	c.peerCerts = tc.ConnectionState().PeerCertificates
+	st := tc.ConnectionState()
+	c.peerCerts = st.PeerCertificates
+	if len(st.VerifiedChains) > 0 {
+		c.known.Store(true)
+	}
 	return true
 }
 
@@ -402,38 +579,79 @@ func (c *Conn) serve(ctx context.Context) string {
 	var wbuf []byte
 	for {
 		if c.isClosing() {
-			return "shutdown"
+			return c.closeReason()
 		}
 		c.idleFrom, c.frameFrom = time.Now(), time.Time{}
+		c.idleSince.Store(c.idleFrom.UnixNano())
 		msg, err := c.rd.Next()
 		if err != nil {
-			if reason := c.readFailed(err); reason != "" {
+			head, size, oversize := c.oversize(err)
+			reason := c.readFailed(err)
+			if oversize {
+				oh, _ := s.h.(OversizeHandler)
+				c.idleSince.Store(0)
+				reply, ok := c.handle(func() []byte { return oh.ServeMLLPOversize(ctx, c, head, size) })
+				if !ok {
+					return "handler panic"
+				}
+				if !c.reply(&wbuf, reply) {
+					return "write error"
+				}
+			}
+			if reason != "" {
 				return reason
 			}
 			continue
 		}
+		c.idleSince.Store(0)
 		c.frames++
 		s.m.frames.Inc()
-		reply, ok := c.handle(ctx, msg)
+		reply, ok := c.handle(func() []byte { return s.h.ServeMLLP(ctx, c, msg) })
 		if !ok {
 			return "handler panic"
 		}
-		if reply == nil {
-			continue
-		}
-		if !ValidPayload(reply) {
-			c.log.Error().Int("bytes", len(reply)).Msg("mllp handler reply contains a framing byte; not sent")
-			continue
-		}
-		wbuf = Encode(wbuf[:0], reply)
-		if s.cfg.WriteTimeout > 0 {
-			c.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		}
-		if _, err := c.nc.Write(wbuf); err != nil {
-			c.log.Warn().Err(err).Int("bytes", len(wbuf)).Msg("mllp reply not written")
+		if !c.reply(&wbuf, reply) {
 			return "write error"
 		}
 	}
+}
+
+// oversize reports whether err ends a frame over the limit that an
+// OversizeHandler should answer: read to its end, or cut by the read
+// timeout.
+func (c *Conn) oversize(err error) (head []byte, size int, ok bool) {
+	if _, isOH := c.srv.h.(OversizeHandler); !isOH {
+		return nil, 0, false
+	}
+	var fe *FramingError
+	if errors.As(err, &fe) && errors.Is(fe.Err, ErrFrameTooLarge) {
+		return fe.Head, fe.Size, true
+	}
+	if timeout(err) {
+		return c.rd.discarding()
+	}
+	return nil, 0, false
+}
+
+// reply writes a handler's reply (nothing when nil); false when the
+// connection must close.
+func (c *Conn) reply(wbuf *[]byte, reply []byte) bool {
+	if reply == nil {
+		return true
+	}
+	if !ValidPayload(reply) {
+		c.log.Error().Int("bytes", len(reply)).Msg("mllp handler reply contains a framing byte; not sent")
+		return true
+	}
+	*wbuf = Encode((*wbuf)[:0], reply)
+	if t := c.srv.cfg.WriteTimeout; t > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(t))
+	}
+	if _, err := c.nc.Write(*wbuf); err != nil {
+		c.log.Warn().Err(err).Int("bytes", len(*wbuf)).Msg("mllp reply not written")
+		return false
+	}
+	return true
 }
 
 // readFailed logs and counts a read error; it returns why the connection
@@ -453,7 +671,7 @@ func (c *Conn) readFailed(err error) string {
 	case err == io.EOF:
 		return "closed by peer"
 	case errors.Is(err, errClosing):
-		return "shutdown"
+		return c.closeReason()
 	case timeout(err) && c.rd.inFrame():
 		s.m.countFraming(kindReadTimeout)
 		c.log.Warn().Int64("offset", c.rd.frameOff).Int("bytes", c.rd.frameBytes()).Int64("read_timeout_ms", s.cfg.ReadTimeout.Milliseconds()).
@@ -471,15 +689,16 @@ func timeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// handle calls the handler; a panic closes this connection only.
-func (c *Conn) handle(ctx context.Context, msg []byte) (reply []byte, ok bool) {
+// handle calls the handler through serve; a panic closes this connection
+// only.
+func (c *Conn) handle(serve func() []byte) (reply []byte, ok bool) {
 	defer func() {
 		p := recover()
 		if p == nil {
 			return
 		}
 		c.srv.m.panics.Inc()
-		ev := c.log.Error().Int("bytes", len(msg)).Str("stack", string(debug.Stack()))
+		ev := c.log.Error().Str("stack", string(debug.Stack()))
 		// A panic value may quote the message; a runtime error does not.
 		if re, isRuntime := p.(runtime.Error); isRuntime {
 			ev = ev.Str("panic", re.Error())
@@ -489,7 +708,7 @@ func (c *Conn) handle(ctx context.Context, msg []byte) (reply []byte, ok bool) {
 		ev.Msg("mllp handler panicked; closing connection")
 		reply, ok = nil, false
 	}()
-	return c.srv.h.ServeMLLP(ctx, c, msg), true
+	return serve(), true
 }
 
 // onJunk logs bytes found between frames: NUL or whitespace padding at
@@ -513,6 +732,13 @@ func padding(b []byte) bool {
 		}
 	}
 	return true
+}
+
+func (c *Conn) closeReason() string {
+	if c.evicted.Load() {
+		return "closed to make room"
+	}
+	return "shutdown"
 }
 
 func (c *Conn) isClosing() bool {
@@ -562,6 +788,7 @@ func (c *Conn) readDeadline() (time.Time, bool) {
 	var dl time.Time
 	inFrame := c.rd.inFrame()
 	if inFrame {
+		c.idleSince.Store(0)
 		if c.frameFrom.IsZero() {
 			// The first byte came with the last read, unless that read was
 			// before this Next (a frame already buffered).

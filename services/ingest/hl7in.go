@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -40,7 +41,9 @@ type receiver struct {
 	hl7in    jetstream.Stream
 	messages sync.Pool // of *hl7.Message, reused by ParseInto
 	seqs     jetstream.KeyValue
+	bodies   jetstream.ObjectStore // bodies too large for one JetStream message
 	received *prometheus.CounterVec
+	seqDups  *prometheus.CounterVec
 }
 
 func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
@@ -55,14 +58,25 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: bucket %s: %w", streams.KVSequences, err)
 	}
+	bodies, err := js.ObjectStore(ctx, streams.ObjHL7Bodies)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: object store %s: %w", streams.ObjHL7Bodies, err)
+	}
 	received, err := telemetry.Register(b.Metrics(), prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sinew_ingest_hl7_messages_total", Help: "HL7 v2 messages received, by message type and acknowledgement code.",
 	}, []string{"type", "ack"}))
 	if err != nil {
 		return nil, err
 	}
+	seqDups, err := telemetry.Register(b.Metrics(), prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sinew_ingest_hl7_sequence_duplicates_total",
+		Help: "HL7 messages whose MSH-13 was below the expected number: result=resend (same body as stored, not stored again) or kept (another body: stored and flagged).",
+	}, []string{"result"}))
+	if err != nil {
+		return nil, err
+	}
 	return &receiver{
-		cfg: cfg, bus: b, js: js, hl7in: hl7in, seqs: seqs, received: received,
+		cfg: cfg, bus: b, js: js, hl7in: hl7in, seqs: seqs, bodies: bodies, received: received, seqDups: seqDups,
 		opts:     hl7.Options{Charset: cfg.HL7.Charset, FallbackCharset: cfg.HL7.FallbackCharset},
 		messages: sync.Pool{New: func() any { return new(hl7.Message) }},
 	}, nil
@@ -73,6 +87,8 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 func (r *receiver) ServeMLLP(ctx context.Context, c *mllp.Conn, frame []byte) []byte {
 	msgs, batch, err := hl7.Split(frame)
 	if err != nil {
+		ctx, cancel := context.WithTimeout(ctx, r.commitTimeoutFor(len(frame)))
+		defer cancel()
 		return r.reject(ctx, c, frame, nil, &hl7.ParseError{Code: hl7.CodeSegmentSequence, Msg: err.Error()})
 	}
 	if len(msgs) == 1 && batch == nil {
@@ -99,7 +115,7 @@ const (
 // receive commits one message and returns its acknowledgement.
 func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, r.commitTimeout())
+	ctx, cancel := context.WithTimeout(ctx, r.commitTimeoutFor(len(raw)))
 	defer cancel()
 	m := r.messages.Get().(*hl7.Message)
 	defer r.messages.Put(m)
@@ -112,22 +128,39 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 	}
 	ack := hl7.AckOptions{Application: r.cfg.HL7.Application, Facility: r.cfg.HL7.Facility}
 
-	// MSH-13 sequence-number protocol, when the sender uses it.
-	seq, useSeq := m.SequenceNumber()
+	// MSH-13 sequence-number protocol, when the sender uses it and the
+	// connection's peer may own sequence state (by default an mTLS identity).
+	seq, hasSeq := m.SequenceNumber()
+	owner, seqOn := r.sequenceOwner(c)
+	useSeq := hasSeq && seqOn
+	if hasSeq && !seqOn && seq == 0 && m.SegmentCount() == 1 {
+		// A header-only sync request from a peer whose numbers are not
+		// tracked: nothing to store; accepted, no expected number.
+		return r.answer(ctx, m, nil, accepted, ack, "sequence sync, numbers not tracked for this peer", start)
+	}
+	if !(useSeq && seq == 0) { // a sequence sync carries no message to store
+		if perr := m.CheckRequired(); perr != nil {
+			return r.reject(ctx, c, raw, m, perr)
+		}
+	}
 	var seqKey string
 	var expected int64
 	var seqRev uint64
+	seqDup := false
 	if useSeq {
-		seqKey = bus.HashKey(facility, m.SendingApplication())
+		seqKey = bus.HashKey(owner, facility, m.SendingApplication())
 		expected, seqRev = r.expectedSeq(ctx, seqKey)
 		switch {
 		case seq == 0: // the sender asks where to start
 			next := max(expected, 1)
 			ack.ExpectedSeq = &next
 			return r.answer(ctx, m, nil, accepted, ack, "sequence sync", start)
-		case expected > 0 && seq < expected: // already committed: discard, answer positively
-			ack.ExpectedSeq = &expected
-			return r.answer(ctx, m, nil, accepted, ack, "duplicate sequence number", start)
+		case expected > 0 && seq < expected:
+			// A duplicate by number, but the number alone never drops a
+			// message: it is stored as any other, so a resend (same control
+			// id, same body) is recognised below and stored once, and
+			// anything else is kept, flagged.
+			seqDup = true
 		case expected > 0 && seq > expected:
 			ack.ExpectedSeq = &expected
 			ack.Errors = []*hl7.ParseError{{Segment: "MSH", SegmentSeq: 1, Field: 13, Code: hl7.CodeSegmentSequence,
@@ -152,9 +185,21 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 		msgID += ":" + bodyHex
 	}
 	reused := false
-	ev := r.event(m, raw, msgID, bodyHex, false, c)
+	mkEvent := func(id string, reused bool) *sinewv1.Hl7Received {
+		ev := r.event(m, raw, id, bodyHex, reused, c)
+		if seqDup {
+			ev.Warnings = append(ev.Warnings, fmt.Sprintf("sequence-duplicate: MSH-13 %d below the expected %d; kept, not dropped", seq, expected))
+			ev.Envelope.BusinessKeys = sinewv1.SetKey(ev.Envelope.BusinessKeys, "sequence_duplicate", strconv.FormatInt(seq, 10))
+		}
+		return ev
+	}
+	ev := mkEvent(msgID, false)
 	subject := streams.HL7Subject(facility, m.Type(), m.Event())
-	pub, err := r.bus.Publish(ctx, subject, msgID, ev)
+	var pub *jetstream.PubAck
+	err := r.fit(ctx, ev)
+	if err == nil {
+		pub, err = r.bus.Publish(ctx, subject, msgID, ev)
+	}
 	if err == nil && pub.Duplicate && controlID != "" {
 		same, cerr := r.sameBody(ctx, pub.Sequence, bodyHex)
 		switch {
@@ -164,8 +209,10 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 		case !same:
 			reused = true
 			msgID += ":" + bodyHex
-			ev = r.event(m, raw, msgID, bodyHex, true, c)
-			pub, err = r.bus.Publish(ctx, subject, msgID, ev)
+			ev = mkEvent(msgID, true)
+			if err = r.fit(ctx, ev); err == nil {
+				pub, err = r.bus.Publish(ctx, subject, msgID, ev)
+			}
 		}
 	}
 	if err != nil {
@@ -173,7 +220,20 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 			Msg: "message not stored (" + publishReason(err) + "); please resend"}}
 		return r.answer(ctx, m, ev, errored, ack, publishReason(err), start)
 	}
-	if useSeq {
+	switch {
+	case seqDup:
+		// The expected number stays: this one was below it.
+		ack.ExpectedSeq = &expected
+		result := "kept"
+		if pub.Duplicate {
+			result = "resend"
+		}
+		r.seqDups.WithLabelValues(result).Inc()
+		if !pub.Duplicate {
+			r.bus.Logger().Warn().Str("control_id", controlID).Str("facility", facility).Int64("msh13", seq).
+				Int64("expected", expected).Msg("hl7 sequence number below the expected one with a new body: stored and flagged")
+		}
+	case useSeq:
 		next := seq + 1
 		if err := r.storeSeq(ctx, seqKey, next, seqRev); err != nil {
 			r.bus.Logger().Warn().Err(err).Str("control_id", controlID).Msg("sequence number not stored")
@@ -182,6 +242,8 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 	}
 	detail := "stored"
 	switch {
+	case seqDup && !pub.Duplicate:
+		detail = "sequence number " + strconv.FormatInt(seq, 10) + " below the expected " + strconv.FormatInt(expected, 10) + ": stored and flagged"
 	case pub.Duplicate:
 		detail = "duplicate of stream seq " + strconv.FormatUint(pub.Sequence, 10)
 	case reused:
@@ -249,9 +311,36 @@ func ackCode(m *hl7.Message, o outcome) (string, bool) {
 	return "", false
 }
 
+// ServeMLLPOversize answers a frame over mllp.max_frame_size: AR (CR)
+// with an ERR saying so, after keeping its first bytes (head) in HL7_IN as
+// a rejected message, marked truncated, with the size that arrived.
+func (r *receiver) ServeMLLPOversize(ctx context.Context, c *mllp.Conn, head []byte, size int) []byte {
+	ctx, cancel := context.WithTimeout(ctx, r.commitTimeout())
+	defer cancel()
+	limit := r.cfg.MLLP.MaxFrameSize
+	if limit <= 0 {
+		limit = mllp.DefaultMaxFrameSize
+	}
+	perr := &hl7.ParseError{Code: hl7.CodeValueTooLong,
+		Msg: fmt.Sprintf("message too large: %d bytes, limit %d; first %d bytes kept", size, limit, len(head))}
+	m := r.messages.Get().(*hl7.Message)
+	defer r.messages.Put(m)
+	// The head usually holds the whole MSH: answer in the sender's mode,
+	// with its control id, when it parses.
+	if err := r.opts.ParseInto(m, head); err != nil {
+		return r.rejectSized(ctx, c, head, int64(size), nil, perr)
+	}
+	return r.rejectSized(ctx, c, head, int64(size), m, perr)
+}
+
 // reject answers a message that is not acceptable as sent (AR/CR), after
 // keeping its bytes in HL7_IN, marked, for review.
 func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.Message, perr *hl7.ParseError) []byte {
+	return r.rejectSized(ctx, c, raw, int64(len(raw)), m, perr)
+}
+
+// rejectSized is reject for raw, the first bytes of size that arrived.
+func (r *receiver) rejectSized(ctx context.Context, c *mllp.Conn, raw []byte, size int64, m *hl7.Message, perr *hl7.ParseError) []byte {
 	if perr == nil {
 		perr = &hl7.ParseError{Code: hl7.CodeInternal, Msg: "unreadable message"}
 	}
@@ -263,6 +352,7 @@ func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.
 			BusinessKeys: sinewv1.KeysOf("rejected", strconv.Itoa(perr.Code)),
 		},
 		Raw: raw, Listener: r.cfg.MLLPAddr, Warnings: []string{"rejected: " + perr.Error()},
+		RawSize: size, RawTruncated: size > int64(len(raw)),
 	}
 	if c != nil {
 		ev.Peer = c.RemoteAddr().String()
@@ -276,12 +366,14 @@ func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.
 	}
 	msg := &nats.Msg{Subject: streams.HL7Subject(facility, typ, strconv.Itoa(perr.Code)), Header: nats.Header{}}
 	msg.Header.Set(RejectedHeader, perr.Error())
-	var kept error
-	if data, err := proto.Marshal(ev); err == nil {
-		msg.Data = data
-		_, kept = r.bus.PublishRaw(ctx, msg, "hl7-rejected:"+hex.EncodeToString(sum[:16]))
-	} else {
-		kept = err
+	kept := r.fit(ctx, ev)
+	if kept == nil {
+		if data, err := proto.Marshal(ev); err == nil {
+			msg.Data = data
+			_, kept = r.bus.PublishRaw(ctx, msg, "hl7-rejected:"+hex.EncodeToString(sum[:16]))
+		} else {
+			kept = err
+		}
 	}
 	opts := hl7.AckOptions{Code: hl7.AR, Application: r.cfg.HL7.Application, Facility: r.cfg.HL7.Facility, Errors: []*hl7.ParseError{perr}}
 	detail := "rejected and kept"
@@ -299,6 +391,35 @@ func (r *receiver) reject(ctx context.Context, c *mllp.Conn, raw []byte, m *hl7.
 		return hl7.Nak(raw, opts)
 	}
 	return r.answer(ctx, m, ev, outcomeIfParsed, opts, detail, time.Now())
+}
+
+// Sequence-number modes (HL7Config.SequenceNumbers).
+const (
+	SeqMTLS = "mtls" // MSH-13 state only for peers with a verified client certificate (default)
+	SeqAll  = "all"  // also plain MLLP peers, keyed by their IP address
+	SeqOff  = "off"  // MSH-13 ignored
+)
+
+// sequenceOwner names who owns the MSH-13 state of c's messages, and
+// whether there is one. An unauthenticated client must not be able to move
+// another sender's expected number, so by default only an mTLS identity
+// (the certificate's common name) owns state.
+func (r *receiver) sequenceOwner(c *mllp.Conn) (string, bool) {
+	mode := r.cfg.HL7.SequenceNumbers
+	if mode == SeqOff || c == nil {
+		return "", false
+	}
+	if certs := c.PeerCertificates(); len(certs) > 0 {
+		return "cn:" + certs[0].Subject.CommonName, true
+	}
+	if mode != SeqAll {
+		return "", false
+	}
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		host = c.RemoteAddr().String()
+	}
+	return "ip:" + host, true
 }
 
 // authorize checks, under mutual TLS, that the client certificate may send
@@ -332,6 +453,7 @@ func (r *receiver) event(m *hl7.Message, raw []byte, msgID, bodyHex string, reus
 		Raw: raw, SendingApplication: m.SendingApplication(), SendingFacility: m.SendingFacility(),
 		MessageType: m.Type(), TriggerEvent: m.Event(), ControlId: m.ControlID(), Version: m.Version(),
 		Charset: m.Charset().Name, Listener: r.cfg.MLLPAddr, ControlIdReused: reused,
+		RawSize: int64(len(raw)),
 	}
 	if c != nil {
 		ev.Peer = c.RemoteAddr().String()
@@ -368,6 +490,37 @@ func (r *receiver) audit(ctx context.Context, m *hl7.Message, ev *sinewv1.Hl7Rec
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.commitTimeout())
 	defer cancel()
 	return r.bus.Audit().Write(wctx, a)
+}
+
+// payloadHeadroom is left in a JetStream message for its headers
+// (Nats-Msg-Id, traceparent, sinew-rejected).
+const payloadHeadroom = 4 << 10
+
+// fit keeps ev within one JetStream message: a body too large for one
+// (over NATS's max payload) is put whole in the hl7_bodies object store,
+// named by its SHA-256 so a resend finds it there, and ev carries that name
+// (body_object) instead of the bytes. The object is written before the
+// HL7_IN message that references it, and both before the answer.
+func (r *receiver) fit(ctx context.Context, ev *sinewv1.Hl7Received) error {
+	if int64(proto.Size(ev))+payloadHeadroom <= r.bus.Conn().MaxPayload() {
+		return nil
+	}
+	sum := sha256.Sum256(ev.Raw)
+	name := "sha256-" + hex.EncodeToString(sum[:])
+	if info, err := r.bodies.GetInfo(ctx, name); err != nil || info.Size != uint64(len(ev.Raw)) {
+		if _, err := r.bodies.PutBytes(ctx, name, ev.Raw); err != nil {
+			return fmt.Errorf("keep body in object store %s: %w", streams.ObjHL7Bodies, err)
+		}
+	}
+	ev.BodyObject, ev.Raw = name, nil
+	ev.Envelope.BusinessKeys = sinewv1.SetKey(ev.Envelope.BusinessKeys, "body_object", name)
+	return nil
+}
+
+// commitTimeoutFor is the commit timeout for a message of n bytes: large
+// ones get a second more per MiB (they go to the object store in chunks).
+func (r *receiver) commitTimeoutFor(n int) time.Duration {
+	return r.commitTimeout() + time.Duration(n>>20)*time.Second
 }
 
 func (r *receiver) commitTimeout() time.Duration {

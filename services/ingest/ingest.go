@@ -43,14 +43,29 @@ type Config struct {
 	HL7  HL7Config  `yaml:"hl7"`
 }
 
-// MLLPConfig bounds the listener.
+// MLLPConfig bounds the listener (see mllp.ServerConfig). Durations: 0
+// means the default, negative no limit.
 type MLLPConfig struct {
-	MaxFrameSize   int           `yaml:"max_frame_size"`
-	ReadTimeout    time.Duration `yaml:"read_timeout"`
-	IdleTimeout    time.Duration `yaml:"idle_timeout"`
-	MaxConns       int           `yaml:"max_conns"`
-	AllowMissingCR bool          `yaml:"allow_missing_cr"`
-	TLS            TLSConfig     `yaml:"tls"`
+	// MaxFrameSize bounds one frame's payload (16 MiB).
+	MaxFrameSize int `yaml:"max_frame_size"`
+	// ReadTimeout bounds receiving one frame from its first byte on, so a
+	// frame dripped slowly is cut (30 s); also the TLS handshake.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// IdleTimeout closes a connection that sends no frame for that long,
+	// junk between frames included (1 minute).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConns bounds open connections (256); MaxConnsPerPeer those from one
+	// IP address (64), known peers exempt.
+	MaxConns        int `yaml:"max_conns"`
+	MaxConnsPerPeer int `yaml:"max_conns_per_peer"`
+	// KnownPeers are addresses or CIDR prefixes of known senders: they may
+	// use ReservedConns (default max_conns/8 when known_peers is set) and,
+	// when the listener is full, close the unknown connection idle longest.
+	// Mutual-TLS clients are known from their handshake on.
+	KnownPeers     []string  `yaml:"known_peers"`
+	ReservedConns  int       `yaml:"reserved_conns"`
+	AllowMissingCR bool      `yaml:"allow_missing_cr"`
+	TLS            TLSConfig `yaml:"tls"`
 }
 
 // TLSConfig turns the listener into TLS, or mutual TLS with ClientCAFile.
@@ -82,6 +97,12 @@ type HL7Config struct {
 	// CommitTimeout bounds storing one message (and its audit record)
 	// before the sender is answered AE/CE instead.
 	CommitTimeout time.Duration `yaml:"commit_timeout"`
+	// SequenceNumbers says whose MSH-13 sequence numbers are tracked:
+	// "mtls" (default: peers with a verified client certificate, state per
+	// certificate common name), "all" (plain MLLP peers too, per IP address:
+	// any client on that address can move the expected number) or "off".
+	// MSH-13 of an untracked peer is ignored.
+	SequenceNumbers string `yaml:"sequence_numbers"`
 }
 
 // DefaultConfig returns the defaults.
@@ -92,9 +113,13 @@ func DefaultConfig() Config {
 		DropDir:       "var/drop",
 		Drops:         map[string]string{"resolute": "resolute-gl", "clarity": "resolute-gl", "beaker-onhand": "beaker-inventory"},
 		SFTP:          DefaultSFTPConfig(),
-		DropPoll:      time.Second,
-		DropSettle:    2 * time.Second,
-		HL7:           HL7Config{Application: "SINEW", DefaultFlow: "hl7", CommitTimeout: 5 * time.Second},
+		MLLP: MLLPConfig{
+			MaxFrameSize: mllp.DefaultMaxFrameSize, ReadTimeout: mllp.DefaultReadTimeout, IdleTimeout: mllp.DefaultIdleTimeout,
+			MaxConns: mllp.DefaultMaxConns, MaxConnsPerPeer: mllp.DefaultMaxConnsPerPeer,
+		},
+		DropPoll:   time.Second,
+		DropSettle: 2 * time.Second,
+		HL7:        HL7Config{Application: "SINEW", DefaultFlow: "hl7", CommitTimeout: 5 * time.Second, SequenceNumbers: SeqMTLS},
 	}
 	c.HTTPAddr = "127.0.0.1:9101"
 	return c
@@ -118,20 +143,34 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch cfg.HL7.SequenceNumbers {
+	case "":
+		cfg.HL7.SequenceNumbers = SeqMTLS
+	case SeqMTLS, SeqAll, SeqOff:
+	default:
+		return nil, fmt.Errorf("ingest: hl7.sequence_numbers %q: want %s, %s or %s", cfg.HL7.SequenceNumbers, SeqMTLS, SeqAll, SeqOff)
+	}
+	known, err := mllp.ParsePeers(cfg.MLLP.KnownPeers)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: mllp.known_peers: %w", err)
+	}
 	r, err := newReceiver(cfg, b)
 	if err != nil {
 		return nil, err
 	}
 	srv, err := mllp.NewServer(mllp.ServerConfig{
-		Addr:           cfg.MLLPAddr,
-		TLS:            tlsCfg,
-		MaxFrameSize:   cfg.MLLP.MaxFrameSize,
-		AllowMissingCR: cfg.MLLP.AllowMissingCR,
-		ReadTimeout:    cfg.MLLP.ReadTimeout,
-		IdleTimeout:    cfg.MLLP.IdleTimeout,
-		MaxConns:       cfg.MLLP.MaxConns,
-		Logger:         *b.Logger(),
-		Metrics:        b.Metrics(),
+		Addr:            cfg.MLLPAddr,
+		TLS:             tlsCfg,
+		MaxFrameSize:    cfg.MLLP.MaxFrameSize,
+		AllowMissingCR:  cfg.MLLP.AllowMissingCR,
+		ReadTimeout:     cfg.MLLP.ReadTimeout,
+		IdleTimeout:     cfg.MLLP.IdleTimeout,
+		MaxConns:        cfg.MLLP.MaxConns,
+		MaxConnsPerPeer: cfg.MLLP.MaxConnsPerPeer,
+		KnownPeers:      known,
+		ReservedConns:   cfg.MLLP.ReservedConns,
+		Logger:          *b.Logger(),
+		Metrics:         b.Metrics(),
 	}, r)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)

@@ -262,7 +262,8 @@ func TestRefusedCommitIsAnsweredAE(t *testing.T) {
 }
 
 func TestEnhancedModeAndSequenceNumbers(t *testing.T) {
-	e := start(t, streams.DefaultOptions(), nil)
+	// Plain MLLP tracks MSH-13 only when asked to (see seq_probe_test.go).
+	e := start(t, streams.DefaultOptions(), func(c *ingest.Config) { c.HL7.SequenceNumbers = ingest.SeqAll })
 	hdr := func(ctrl, seq string) string {
 		return "MSH|^~\\&|EPIC|STMARYS|SINEW|HQ|20261126||ADT^A08|" + ctrl + "|P|2.5|" + seq + "||AL|NE\rPID|1\r"
 	}

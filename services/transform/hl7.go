@@ -131,6 +131,9 @@ func (s *Service) hl7(ctx context.Context, d *bus.Delivery) error {
 	if reason := d.Header.Get(rejectedHeader); reason != "" {
 		return bus.Permanent(fmt.Errorf("rejected at ingest (%s), control id %q: kept for review", reason, ev.GetControlId()))
 	}
+	if err := s.hl7Body(ctx, ev); err != nil {
+		return err
+	}
 	h := s.hl7s
 	route := h.byApp[ev.GetSendingApplication()]
 	if route == nil {

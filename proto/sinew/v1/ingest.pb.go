@@ -41,8 +41,16 @@ type Hl7Received struct {
 	// Set when the control id was seen before with a different body.
 	ControlIdReused bool     `protobuf:"varint,12,opt,name=control_id_reused,json=controlIdReused,proto3" json:"control_id_reused,omitempty"`
 	Warnings        []string `protobuf:"bytes,13,rep,name=warnings,proto3" json:"warnings,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// When the message is too large for one JetStream message, raw is empty
+	// and the bytes are the object of this name in the hl7_bodies object
+	// store (streams.ObjHL7Bodies); raw_size is their length either way.
+	BodyObject string `protobuf:"bytes,14,opt,name=body_object,json=bodyObject,proto3" json:"body_object,omitempty"`
+	RawSize    int64  `protobuf:"varint,15,opt,name=raw_size,json=rawSize,proto3" json:"raw_size,omitempty"`
+	// Set when raw holds only the first bytes of what arrived (a frame over
+	// the listener's limit, kept as rejected).
+	RawTruncated  bool `protobuf:"varint,16,opt,name=raw_truncated,json=rawTruncated,proto3" json:"raw_truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Hl7Received) Reset() {
@@ -164,6 +172,27 @@ func (x *Hl7Received) GetWarnings() []string {
 		return x.Warnings
 	}
 	return nil
+}
+
+func (x *Hl7Received) GetBodyObject() string {
+	if x != nil {
+		return x.BodyObject
+	}
+	return ""
+}
+
+func (x *Hl7Received) GetRawSize() int64 {
+	if x != nil {
+		return x.RawSize
+	}
+	return 0
+}
+
+func (x *Hl7Received) GetRawTruncated() bool {
+	if x != nil {
+		return x.RawTruncated
+	}
+	return false
 }
 
 // FhirResourceReceived is one FHIR R4 resource (stream FHIR_IN); the
@@ -393,7 +422,7 @@ var File_sinew_v1_ingest_proto protoreflect.FileDescriptor
 
 const file_sinew_v1_ingest_proto_rawDesc = "" +
 	"\n" +
-	"\x15sinew/v1/ingest.proto\x12\bsinew.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17sinew/v1/envelope.proto\"\xbe\x03\n" +
+	"\x15sinew/v1/ingest.proto\x12\bsinew.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17sinew/v1/envelope.proto\"\x9f\x04\n" +
 	"\vHl7Received\x12.\n" +
 	"\benvelope\x18\x01 \x01(\v2\x12.sinew.v1.EnvelopeR\benvelope\x12\x10\n" +
 	"\x03raw\x18\x02 \x01(\fR\x03raw\x12/\n" +
@@ -409,7 +438,11 @@ const file_sinew_v1_ingest_proto_rawDesc = "" +
 	" \x01(\tR\blistener\x12\x12\n" +
 	"\x04peer\x18\v \x01(\tR\x04peer\x12*\n" +
 	"\x11control_id_reused\x18\f \x01(\bR\x0fcontrolIdReused\x12\x1a\n" +
-	"\bwarnings\x18\r \x03(\tR\bwarnings\"\x98\x02\n" +
+	"\bwarnings\x18\r \x03(\tR\bwarnings\x12\x1f\n" +
+	"\vbody_object\x18\x0e \x01(\tR\n" +
+	"bodyObject\x12\x19\n" +
+	"\braw_size\x18\x0f \x01(\x03R\arawSize\x12#\n" +
+	"\rraw_truncated\x18\x10 \x01(\bR\frawTruncated\"\x98\x02\n" +
 	"\x14FhirResourceReceived\x12.\n" +
 	"\benvelope\x18\x01 \x01(\v2\x12.sinew.v1.EnvelopeR\benvelope\x12#\n" +
 	"\rresource_type\x18\x02 \x01(\tR\fresourceType\x12\x1f\n" +
