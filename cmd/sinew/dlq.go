@@ -75,7 +75,7 @@ func dlqVerbs() []verb {
 				if !*payload && !*envelope {
 					return dlqShow(ent, *asJSON, e.stdout)
 				}
-				return dlqShowContent(ctx, w, ent, *actor, *payload, e.stdout)
+				return dlqShowContent(ctx, st, w, ent, *actor, *payload, e.stdout)
 			}
 		}},
 		{name: "dlq replay", args: "[SEQ...]", summary: "republish dead letters, by SEQ or in bulk by a selection (--dry-run first); --reason required", setup: func(fs *flag.FlagSet) runFunc {
@@ -238,14 +238,14 @@ func openDLQ(ctx context.Context, conn *connFlags, actor string) (*dlq.Store, *a
 
 // dlqShowContent prints a letter's original bytes (payload) or its stored
 // event, after the audit record of the access: no record, nothing shown.
-func dlqShowContent(ctx context.Context, w *audit.Writer, ent *dlq.Entry, actor string, payload bool, stdout io.Writer) error {
+func dlqShowContent(ctx context.Context, st *dlq.Store, w *audit.Writer, ent *dlq.Entry, actor string, payload bool, stdout io.Writer) error {
 	d := ent.Letter
 	var out []byte
 	var err error
 	action, what := "view-envelope", "stored event"
 	if payload {
 		action, what = "view-payload", "original payload"
-		out, err = dlq.Original(d)
+		out, err = st.Original(ctx, d)
 	} else {
 		var ev proto.Message
 		if ev, err = dlq.Event(d); err == nil {

@@ -34,7 +34,9 @@ var eventTypes = map[string]func() proto.Message{
 // Original returns the bytes the source sent, exactly as received: an
 // HL7 message's text (HL7_IN), a FHIR resource's JSON (FHIR_IN). For
 // other streams, whose messages Sinew made, it is the stored message.
-func Original(d *sinewv1.DeadLetter) ([]byte, error) {
+// An HL7 message too large for one JetStream message is read back from
+// the hl7_bodies object store its receipt names.
+func (s *Store) Original(ctx context.Context, d *sinewv1.DeadLetter) ([]byte, error) {
 	if !d.GetPayloadAvailable() {
 		return nil, ErrNoPayload
 	}
@@ -44,6 +46,9 @@ func Original(d *sinewv1.DeadLetter) ([]byte, error) {
 	}
 	switch ev := ev.(type) {
 	case *sinewv1.Hl7Received:
+		if name := ev.GetBodyObject(); name != "" && len(ev.GetRaw()) == 0 {
+			return streams.HL7Body(ctx, s.js, name)
+		}
 		return ev.GetRaw(), nil
 	case *sinewv1.FhirResourceReceived:
 		return ev.GetJson(), nil

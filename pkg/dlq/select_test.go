@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
+	"github.com/sinewhq/sinew/pkg/natstest"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -68,7 +70,24 @@ func TestSelectorMatch(t *testing.T) {
 }
 
 func TestOriginalAndEvent(t *testing.T) {
+	ctx := context.Background()
+	_, _, js := natstest.StartWithTopology(t, streams.Options{DuplicateWindow: time.Second})
+	st, err := Open(ctx, js, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	raw := []byte("MSH|^~\\&|WILLOW|MAIN\rPID|1\r")
+	// A message too large for one JetStream message: its receipt names
+	// the object that holds it.
+	bodies, err := js.ObjectStore(ctx, streams.ObjHL7Bodies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bodies.PutBytes(ctx, "sha256-big", raw); err != nil {
+		t.Fatal(err)
+	}
+	big, _ := proto.Marshal(&sinewv1.Hl7Received{Envelope: &sinewv1.Envelope{Flow: "willow-inventory"}, BodyObject: "sha256-big", ControlId: "C2"})
+	gone, _ := proto.Marshal(&sinewv1.Hl7Received{Envelope: &sinewv1.Envelope{Flow: "willow-inventory"}, BodyObject: "sha256-gone", ControlId: "C3"})
 	hl7, _ := proto.Marshal(&sinewv1.Hl7Received{Envelope: &sinewv1.Envelope{Flow: "willow-inventory"}, Raw: raw, ControlId: "C1"})
 	fhir, _ := proto.Marshal(&sinewv1.FhirResourceReceived{Envelope: &sinewv1.Envelope{Flow: "worker-sync"}, Json: []byte(`{"resourceType":"Practitioner"}`)})
 	cmd, _ := proto.Marshal(&sinewv1.ItemUpsert{Envelope: &sinewv1.Envelope{Flow: "willow-inventory", EventId: "e9"}})
@@ -80,22 +99,24 @@ func TestOriginalAndEvent(t *testing.T) {
 		err       error
 	}{
 		{"hl7", &sinewv1.DeadLetter{Stream: streams.HL7In, Payload: hl7, PayloadAvailable: true}, string(raw), "willow-inventory", nil},
+		{"hl7 in the object store", &sinewv1.DeadLetter{Stream: streams.HL7In, Payload: big, PayloadAvailable: true}, string(raw), "willow-inventory", nil},
+		{"hl7 object missing", &sinewv1.DeadLetter{Stream: streams.HL7In, Payload: gone, PayloadAvailable: true}, "", "willow-inventory", streams.ErrBodyMissing},
 		{"fhir", &sinewv1.DeadLetter{Stream: streams.FHIRIn, Payload: fhir, PayloadAvailable: true}, `{"resourceType":"Practitioner"}`, "worker-sync", nil},
 		{"command", &sinewv1.DeadLetter{Stream: streams.FusionCmd, Payload: cmd, PayloadAvailable: true}, string(cmd), "willow-inventory", nil},
 		{"lost", &sinewv1.DeadLetter{Stream: streams.HL7In}, "", "", ErrNoPayload},
 		{"not an event", &sinewv1.DeadLetter{Stream: streams.EpicCmd, Payload: []byte("MFN^M02 worker 4711"), PayloadAvailable: true}, "MFN^M02 worker 4711", "", ErrNotAnEvent},
 	}
 	for _, tt := range tests {
-		got, err := Original(tt.d)
-		if tt.err == ErrNoPayload {
-			if !errors.Is(err, ErrNoPayload) {
+		got, err := st.Original(ctx, tt.d)
+		if tt.err == ErrNoPayload || tt.err == streams.ErrBodyMissing {
+			if !errors.Is(err, tt.err) {
 				t.Errorf("%s: Original err %v", tt.name, err)
 			}
 		} else if err != nil || string(got) != tt.original {
 			t.Errorf("%s: Original = %q, %v", tt.name, got, err)
 		}
 		ev, err := Event(tt.d)
-		if tt.err != nil {
+		if tt.err != nil && tt.err != streams.ErrBodyMissing { // the receipt itself is there
 			if !errors.Is(err, tt.err) {
 				t.Errorf("%s: Event err %v, want %v", tt.name, err, tt.err)
 			}
@@ -108,7 +129,7 @@ func TestOriginalAndEvent(t *testing.T) {
 		switch ev := ev.(type) {
 		case *sinewv1.Hl7Received:
 			flow = ev.GetEnvelope().GetFlow()
-			if ev.Raw != nil || ev.ControlId != "C1" {
+			if ev.Raw != nil || ev.ControlId == "" {
 				t.Errorf("%s: Event kept the raw bytes or lost the receipt: %v", tt.name, ev)
 			}
 		case *sinewv1.FhirResourceReceived:

@@ -321,10 +321,11 @@ func New(opts Options) Topology {
 			{Bucket: ObjBatchFiles, Description: "source batch files", Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: ObjFBDI, Description: "generated FBDI zips", Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: ObjJobLogs, Description: "Fusion ESS job logs", Replicas: opts.Replicas, Storage: jetstream.FileStorage},
-			// Kept as long as HL7_IN keeps the messages that reference them;
-			// bounded like it (a full bucket refuses: the sender gets AE).
-			{Bucket: ObjHL7Bodies, Description: "HL7 v2 messages too large for one JetStream message, referenced from HL7_IN",
-				TTL: 30 * day, MaxBytes: opts.IngestMaxBytes, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			// Kept as long as the longest holder of a reference: a dead
+			// letter (DLQ, 2 years) keeps the HL7_IN receipt, not the body.
+			// Bounded like HL7_IN (a full bucket refuses: the sender gets AE).
+			{Bucket: ObjHL7Bodies, Description: "HL7 v2 messages too large for one JetStream message, referenced from HL7_IN and dead letters",
+				TTL: 2 * year, MaxBytes: opts.IngestMaxBytes, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 		},
 	}
 	pc := func(stream, name, hop string, filter ...string) Consumer {

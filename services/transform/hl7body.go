@@ -3,9 +3,6 @@ package transform
 import (
 	"context"
 	"errors"
-	"fmt"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
@@ -22,16 +19,12 @@ func (s *Service) hl7Body(ctx context.Context, ev *sinewv1.Hl7Received) error {
 	if name == "" {
 		return nil
 	}
-	store, err := s.bus.JetStream().ObjectStore(ctx, streams.ObjHL7Bodies)
-	if err != nil {
-		return fmt.Errorf("object store %s: %w", streams.ObjHL7Bodies, err)
+	raw, err := streams.HL7Body(ctx, s.bus.JetStream(), name)
+	if errors.Is(err, streams.ErrBodyMissing) {
+		return bus.Permanent(err)
 	}
-	raw, err := store.GetBytes(ctx, name)
-	switch {
-	case errors.Is(err, jetstream.ErrObjectNotFound):
-		return bus.Permanent(fmt.Errorf("body object %s not in %s", name, streams.ObjHL7Bodies))
-	case err != nil:
-		return fmt.Errorf("read body object %s: %w", name, err)
+	if err != nil {
+		return err
 	}
 	ev.Raw = raw
 	return nil
