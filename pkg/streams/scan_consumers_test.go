@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
