@@ -53,6 +53,10 @@ type Config struct {
 	// InventoryEvery is how often today's and yesterday's inventory flows
 	// are reconciled against Fusion (0: never).
 	InventoryEvery time.Duration `yaml:"inventory_every"`
+	// InventoryGrace is how far behind the run's start an inventory
+	// reconciliation cuts: commands stored during the last InventoryGrace
+	// (still being posted, results not yet published) are the next run's.
+	InventoryGrace time.Duration `yaml:"inventory_grace"`
 	// OnhandEvery is how often the latest Beaker stock count is compared
 	// with Fusion's on-hand quantities (0: never); a new count file is
 	// compared as soon as its manifest is on BATCH_IN.
@@ -63,7 +67,7 @@ type Config struct {
 func DefaultConfig() Config {
 	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute},
 		FlowsFile: "flows.yaml", ReadLag: 2 * time.Minute, PollInterval: 2 * time.Second, Workers: 2,
-		InventoryEvery: 5 * time.Minute, OnhandEvery: time.Hour}
+		InventoryEvery: 5 * time.Minute, InventoryGrace: 30 * time.Second, OnhandEvery: time.Hour}
 	c.HTTPAddr = "127.0.0.1:9104"
 	return c
 }
