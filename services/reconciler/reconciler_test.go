@@ -254,7 +254,7 @@ func TestReconcileGLBatch(t *testing.T) {
 			explain: "10 lines: 10 matched"},
 		{name: "read back page by page", lines: append(balanced(700011, 30), balanced(700012, 8)...), verdict: recon.VerdictPass,
 			explain: "38 lines: 38 matched",
-			tune: tuning{sim: func(c *fusionsim.SimConfig) { c.ExpandLimit = 2 }, reconciler: func(c *reconciler.Config) { c.Fusion.PageSize = 4 }}},
+			tune:    tuning{sim: func(c *fusionsim.SimConfig) { c.ExpandLimit = 2 }, reconciler: func(c *reconciler.Config) { c.Fusion.PageSize = 4 }}},
 		{name: "a line Fusion rejects holds its journal", verdict: recon.VerdictRejected, explain: "1 rejected, 1 held",
 			lines: append(balanced(700021, 4), glLine{journal: "J9", group: 700022, segments: "999-1000-11010-000-000", dr: 500},
 				glLine{journal: "J9", group: 700022, segments: "101-6010-40100-300-000", cr: 500})},
