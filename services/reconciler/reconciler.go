@@ -65,7 +65,8 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute},
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute,
+		PageSize: 500}, // Fusion's largest page: a million-line read-back is 2,000 requests
 		FlowsFile: "flows.yaml", ReadLag: 2 * time.Minute, PollInterval: 2 * time.Second, Workers: 2,
 		InventoryEvery: 5 * time.Minute, InventoryGrace: 30 * time.Second, OnhandEvery: time.Hour}
 	c.HTTPAddr = "127.0.0.1:9104"

@@ -40,13 +40,16 @@ type env struct {
 	url string
 	rc  *reconciler.Service
 	// maxAnswer is the largest journalBatches answer fusionsim sent.
-	maxAnswer atomic.Int64
+	maxAnswer       atomic.Int64
+	startReconciler func()
 }
 
 type tuning struct {
 	sim        func(*fusionsim.SimConfig)
 	reconciler func(*reconciler.Config)
 	noLoader   bool
+	// noReconciler leaves the reconciler to env.startReconciler.
+	noReconciler bool
 }
 
 func start(t testing.TB, tu tuning) *env {
@@ -96,22 +99,28 @@ func start(t testing.TB, tu tuning) *env {
 		}
 		natstest.Run(t, ld)
 	}
-	rcfg := reconciler.DefaultConfig()
-	rcfg.Topology = opts
-	rcfg.FlowsFile = "../../flows.yaml"
-	rcfg.Fusion.BaseURL = hs.URL
-	rcfg.HTTPAddr = ""
-	rcfg.ReadLag, rcfg.PollInterval = 300*time.Millisecond, 20*time.Millisecond
-	rcfg.InventoryEvery, rcfg.OnhandEvery = 0, 0 // the tests run them
-	if tu.reconciler != nil {
-		tu.reconciler(&rcfg)
+	e.nc, e.js, e.pub, e.sim, e.url = nc, js, newBus("transform"), sim, hs.URL
+	e.startReconciler = func() {
+		rcfg := reconciler.DefaultConfig()
+		rcfg.Topology = opts
+		rcfg.FlowsFile = "../../flows.yaml"
+		rcfg.Fusion.BaseURL = hs.URL
+		rcfg.HTTPAddr = ""
+		rcfg.ReadLag, rcfg.PollInterval = 300*time.Millisecond, 20*time.Millisecond
+		rcfg.InventoryEvery, rcfg.OnhandEvery = 0, 0 // the tests run them
+		if tu.reconciler != nil {
+			tu.reconciler(&rcfg)
+		}
+		rc, err := reconciler.New(rcfg, newBus("reconciler"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		natstest.Run(t, rc)
+		e.rc = rc
 	}
-	rc, err := reconciler.New(rcfg, newBus("reconciler"))
-	if err != nil {
-		t.Fatal(err)
+	if !tu.noReconciler {
+		e.startReconciler()
 	}
-	natstest.Run(t, rc)
-	e.nc, e.js, e.pub, e.sim, e.url, e.rc = nc, js, newBus("transform"), sim, hs.URL, rc
 	return e
 }
 
