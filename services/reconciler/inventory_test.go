@@ -150,3 +150,66 @@ func TestInventoryUnderLiveTraffic(t *testing.T) {
 		t.Fatalf("forged row not caught: %v", v)
 	}
 }
+
+// TestInventoryDayVerdicts reconciles a quiet day of dispenses through the
+// loader and fusionsim, case by case.
+func TestInventoryDayVerdicts(t *testing.T) {
+	tests := []struct {
+		name    string
+		items   []string // one dispense each
+		verdict string
+		row     string // a row explanation the run must publish
+	}{
+		{name: "every dispense in Fusion", items: []string{"RX-1001", "RX-1002", "RX-1001"}, verdict: recon.VerdictPass,
+			row: "3 of 3 transactions match field by field"},
+		{name: "an item Fusion does not know is rejected", items: []string{"RX-1001", "RX-9999"}, verdict: recon.VerdictRejected,
+			row: "item RX-9999: Fusion"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := start(t, tuning{reconciler: func(c *reconciler.Config) { c.InventoryGrace = 0 }})
+			ctx := context.Background()
+			now := time.Now().UTC()
+			for i, item := range tc.items {
+				key := fmt.Sprintf("willow-inventory:verdicts:%d", i)
+				cmd := &sinewv1.InventoryTransaction{
+					Envelope:     &sinewv1.Envelope{EventId: bus.EventID(key), Flow: invFlow, SourceId: fmt.Sprintf("RX%d", i), IdempotencyKey: key},
+					Organization: "MAIN", Subinventory: "PHARM-MAIN", ItemNumber: item, TransactionType: "Miscellaneous Issue",
+					Quantity: &sinewv1.Quantity{Value: "-2", Uom: "EA"}, TransactionDate: timestamppb.New(now),
+					SourceHeaderId: fmt.Sprint(600000 + i), SourceLineId: "1",
+				}
+				if _, err := e.pub.Publish(ctx, streams.FusionCmdSubject(invFlow, "inventory"), key, cmd); err != nil {
+					t.Fatal(err)
+				}
+			}
+			day := now.Truncate(24 * time.Hour)
+			var sum *sinewv1.ReconRow
+			var rows []*sinewv1.ReconRow
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				from := time.Now()
+				if err := e.rc.ReconcileInventoryDay(ctx, invFlow, day); err != nil {
+					t.Fatal(err)
+				}
+				rows = e.reconRows(t, invFlow, day.Format(time.DateOnly), from)
+				for _, r := range rows {
+					if r.GetKey() == recon.SummaryKey {
+						sum = r
+					}
+				}
+				if sum != nil && sum.GetVerdict() != recon.VerdictPending && sum.GetSourceValue().GetValue() == fmt.Sprint(len(tc.items)) {
+					break
+				}
+			}
+			if sum.GetVerdict() != tc.verdict {
+				t.Fatalf("verdict %v, want %s", sum, tc.verdict)
+			}
+			var all []string
+			for _, r := range rows {
+				all = append(all, r.GetKey()+": "+r.GetExplanation())
+			}
+			if !strings.Contains(strings.Join(all, "\n"), tc.row) {
+				t.Errorf("no row %q in:\n%s", tc.row, strings.Join(all, "\n"))
+			}
+		})
+	}
+}
