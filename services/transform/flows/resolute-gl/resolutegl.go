@@ -104,11 +104,12 @@ func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*R
 	balances := map[string]*bal{} // journal|balancing segment
 	var keyBuf, lookupBuf, chartBuf []byte
 	maxFindings := 1000
-	find := func(line int, field, msg string) {
+	findSpan := func(line, last int, field, msg string) {
 		if len(res.Findings) < maxFindings {
-			res.Findings = append(res.Findings, resolute.Finding{Line: line, Field: field, Msg: msg})
+			res.Findings = append(res.Findings, resolute.Finding{Line: line, Last: last, Field: field, Msg: msg})
 		}
 	}
+	find := func(line int, field, msg string) { findSpan(line, 0, field, msg) }
 	journalKey := journalKeyer(o.Layout)
 
 	// Pass 1: validate the file, map every line, balance per journal and company.
@@ -155,10 +156,10 @@ func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*R
 		}
 		if b := balances[k]; b.dr != b.cr {
 			journal, company, _ := strings.Cut(k, "#")
-			// At the journal's first line on that segment, naming its span:
-			// a finding at "line 0" sent people looking for a line that is not there.
-			find(b.first, "", fmt.Sprintf("journal %s is unbalanced for balancing segment %s: debits %s, credits %s (%d lines, lines %d–%d)",
-				journal, company, b.dr, b.cr, b.lines, b.first, b.last))
+			// The span of the journal's lines on that segment: a finding at
+			// "line 0" sent people looking for a line that is not there.
+			findSpan(b.first, b.last, "", fmt.Sprintf("journal %s is unbalanced for balancing segment %s: debits %s, credits %s (%d of its lines)",
+				journal, company, b.dr, b.cr, b.lines))
 		}
 	}
 	if !rep.OK() || len(res.Findings) > 0 {
