@@ -8,62 +8,108 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"text/tabwriter"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
+
+	"github.com/sinewhq/sinew/pkg/audit"
 	"github.com/sinewhq/sinew/pkg/batchstate"
 )
 
-// cmdBatches lists batches and where each stands (batch_state), or shows
-// one with its Fusion request ids, groups and history.
+const batchesUsage = "usage: sinew batches [--flow F] [--json] [--stuck-after D] | sinew batches show ID [--flow F] | sinew batches resolve ID --reason TEXT [--flow F]"
+
+// cmdBatches lists every batch that arrived and where each stands
+// (batch_state, and manifests on BATCH_IN not yet a batch), shows one with
+// its Fusion request ids, groups, findings and history, or records an
+// operator's resolution of one (audited).
 func cmdBatches(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sinew batches", flag.ContinueOnError)
 	url := fs.String("nats", natsURLDefault(), "NATS URL")
 	flow := fs.String("flow", "", "only this flow's batches")
 	asJSON := fs.Bool("json", false, "JSON lines")
+	stuck := fs.Duration("stuck-after", batchstate.DefaultStuckAfter, "a batch with no progress for longer is marked stuck")
+	reason := fs.String("reason", "", "resolve: why the batch needs nothing more (goes to the audit trail)")
+	actor := fs.String("actor", actorDefault(), "who is acting, for the audit trail")
 	pos, err := parse(fs, args, stderr)
 	if err != nil {
 		return err
+	}
+	if len(pos) > 0 && (len(pos) != 2 || pos[0] != "show" && pos[0] != "resolve") {
+		fmt.Fprintln(stderr, batchesUsage)
+		return exitError(2)
+	}
+	if len(pos) == 2 && pos[0] == "resolve" && *reason == "" {
+		fmt.Fprintln(stderr, "sinew batches resolve: --reason is required")
+		return exitError(2)
 	}
 	c, err := dial(*url)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	st, err := batchstate.Open(ctx, c.js)
+	return batches(ctx, c.js, batchesOptions{Flow: *flow, JSON: *asJSON, StuckAfter: *stuck, Reason: *reason, Actor: *actor}, pos, stdout)
+}
+
+type batchesOptions struct {
+	Flow       string
+	JSON       bool
+	StuckAfter time.Duration
+	Reason     string
+	Actor      string
+	Now        time.Time // time.Now when zero
+}
+
+func batches(ctx context.Context, js jetstream.JetStream, o batchesOptions, pos []string, stdout io.Writer) error {
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	st, err := batchstate.Open(ctx, js)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		if len(pos) != 2 || pos[0] != "show" {
-			return errors.New("usage: sinew batches [--flow F] [--json] | sinew batches show BATCH_ID --flow F")
-		}
-		if *flow == "" {
-			*flow = "resolute-gl"
-		}
-		b, err := st.Get(ctx, *flow, pos[1])
+	all, err := st.Arrived(ctx, js, o.Flow, perBatchFlows)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 2 {
+		b, err := batchstate.Find(all, pos[1])
 		if err != nil {
 			return err
+		}
+		if pos[0] == "resolve" {
+			if b, err = resolveBatch(ctx, js, st, b, o.Actor, o.Reason); err != nil {
+				return err
+			}
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(b)
 	}
-	all, err := st.List(ctx, *flow)
-	if err != nil {
-		return err
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Updated.Before(all[j].Updated) })
+	problem := map[*batchstate.State]batchstate.Problem{}
+	for _, p := range batchstate.Review(all, batchstate.ReviewOptions{Now: o.Now, StuckAfter: o.StuckAfter}) {
+		problem[p.State] = p
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Updated.Before(all[j].Updated) })
-	if *asJSON {
+	if o.JSON {
 		enc := json.NewEncoder(stdout)
 		for _, b := range all {
-			if err := enc.Encode(b); err != nil {
+			out := struct {
+				*batchstate.State
+				Problem string `json:"problem,omitempty"`
+				Why     string `json:"why,omitempty"`
+			}{State: b, Problem: problem[b].Kind, Why: problem[b].Why}
+			if err := enc.Encode(out); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FLOW\tBATCH\tSTEP\tGROUPS\tLOAD REQUEST\tVERDICT\tUPDATED\tDETAIL")
+	fmt.Fprintln(tw, "FLOW\tBATCH\tSTEP\tGROUPS\tLOAD REQUEST\tVERDICT\tPROBLEM\tUPDATED\tDETAIL")
 	for _, b := range all {
 		done := 0
 		for _, g := range b.Groups {
@@ -71,8 +117,34 @@ func cmdBatches(ctx context.Context, args []string, stdout, stderr io.Writer) er
 				done++
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d imported\t%s\t%s\t%s\t%s\n", b.Flow, b.BatchID, b.Step, done, len(b.Groups),
-			b.Upload.RequestID, b.Verdict, b.Updated.Format("2006-01-02T15:04:05Z"), b.Detail)
+		verdict, prob := b.Verdict, problem[b].Kind
+		if b.IsResolved() {
+			prob = "resolved"
+		}
+		detail := b.Detail
+		if p, ok := problem[b]; ok && p.Kind != batchstate.ProblemPending {
+			detail = p.Why
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d imported\t%s\t%s\t%s\t%s\t%s\n", b.Flow, b.Name(), b.Step, done, len(b.Groups),
+			b.Upload.RequestID, verdict, prob, b.Updated.UTC().Format("2006-01-02T15:04:05Z"), detail)
 	}
 	return tw.Flush()
+}
+
+// resolveBatch records the operator's resolution and its audit record.
+func resolveBatch(ctx context.Context, js jetstream.JetStream, st *batchstate.Store, b *batchstate.State, actor, reason string) (*batchstate.State, error) {
+	if b.IsResolved() {
+		return b, errors.New("batch " + b.Name() + " is already resolved by " + b.Resolved.By)
+	}
+	was := b.Step
+	if b.Verdict != "" {
+		was += " (" + b.Verdict + ")"
+	}
+	w := audit.NewWriter(js, "cli:"+actor+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	// Audited first: a resolution nobody can trace must not exist.
+	if err := w.Write(ctx, &sinewv1.AuditEvent{Actor: actor, Action: "resolve-batch", Flow: b.Flow, Hop: "batches", Outcome: "resolved",
+		EventId: b.SHA256, Detail: fmt.Sprintf("batch %s at step %s resolved: %s", b.Name(), was, reason)}); err != nil {
+		return nil, err
+	}
+	return st.Resolve(ctx, b, actor, reason)
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
+	"github.com/sinewhq/sinew/pkg/batchstate"
 	"github.com/sinewhq/sinew/pkg/money"
 	"github.com/sinewhq/sinew/pkg/recon"
 	"github.com/sinewhq/sinew/pkg/streams"
@@ -30,6 +32,7 @@ func cmdRecon(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	flow := fs.String("flow", "", "only this flow")
 	batch := fs.String("batch", "", "only this batch id")
 	asJSON := fs.Bool("json", false, "one JSON object per row")
+	stuck := fs.Duration("stuck-after", batchstate.DefaultStuckAfter, "a batch with no progress for longer is reported stuck")
 	pos, err := parse(fs, args[1:], stderr)
 	if err != nil {
 		return err
@@ -43,25 +46,67 @@ func cmdRecon(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer c.Close()
-	return reconReport(ctx, c.js, *flow, *batch, *asJSON, stdout, stderr)
+	return reconReport(ctx, c.js, reportOptions{Flow: *flow, Batch: *batch, JSON: *asJSON, StuckAfter: *stuck}, stdout, stderr)
 }
+
+// reportOptions select and judge what `sinew recon report` shows.
+type reportOptions struct {
+	Flow, Batch string
+	JSON        bool
+	StuckAfter  time.Duration // batchstate.DefaultStuckAfter when 0
+	Now         time.Time     // the clock (tests); time.Now when zero
+}
+
+// perBatchFlows are the flows reconciled batch by batch, whose every
+// arrival is tracked in batch_state.
+var perBatchFlows = []string{"resolute-gl"}
 
 // reconReport prints the current state of every selected batch and exits
 // non-zero (exitError 1) when one is not pass, or when none is selected.
-func reconReport(ctx context.Context, js jetstream.JetStream, flow, batch string, asJSON bool, stdout, stderr io.Writer) error {
-	board, err := readRecon(ctx, js, flow, batch)
+// Besides RECON's rows it reads batch_state and BATCH_IN: a batch that
+// arrived and is rejected, failed, stuck, dead-lettered or not reconciled
+// yet fails the report too, until it is reconciled with verdict pass or
+// an operator resolves it (`sinew batches resolve`); a resolved batch's
+// failing verdict is shown and not counted.
+func reconReport(ctx context.Context, js jetstream.JetStream, o reportOptions, stdout, stderr io.Writer) error {
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	board, err := readRecon(ctx, js, o.Flow, o.Batch)
 	if err != nil {
 		return err
 	}
+	states, err := arrivedBatches(ctx, js, o.Flow)
+	if err != nil {
+		return err
+	}
+	resolved := map[string]*batchstate.State{}
+	for _, s := range states {
+		if s.IsResolved() && !s.ByFile {
+			resolved[s.Flow+"/"+s.BatchID] = s
+		}
+	}
+	var problems []batchstate.Problem
+	for _, p := range batchstate.Review(states, batchstate.ReviewOptions{Now: o.Now, StuckAfter: o.StuckAfter}) {
+		if o.Batch == "" || p.State.BatchID == o.Batch || strings.HasPrefix(p.State.SHA256, strings.TrimPrefix(o.Batch, "file:")) && len(o.Batch) >= 8 {
+			problems = append(problems, p)
+		}
+	}
 	batches := board.Batches()
-	if len(batches) == 0 {
-		fmt.Fprintf(stderr, "sinew recon: nothing reconciled matches%s\n", selection(flow, batch))
+	if len(batches) == 0 && len(problems) == 0 {
+		fmt.Fprintf(stderr, "sinew recon: nothing reconciled matches%s\n", selection(o.Flow, o.Batch))
 		return exitError(1)
 	}
-	if asJSON {
+	if o.JSON {
 		err = reconJSON(batches, stdout)
+		if err == nil {
+			err = problemsJSON(problems, o.Now, stdout)
+		}
 	} else {
 		err = reconTables(batches, stdout)
+		if err == nil {
+			err = problemsTable(problems, len(batches) > 0, stdout)
+		}
 	}
 	if err != nil {
 		return err
@@ -69,16 +114,67 @@ func reconReport(ctx context.Context, js jetstream.JetStream, flow, batch string
 	failed := 0
 	for _, b := range batches {
 		if b.Fails() {
-			failed++
 			v := b.Verdict()
 			if v == "" {
 				v = "no summary yet"
 			}
+			if r := resolved[b.Flow+"/"+b.Scope]; r != nil && v == r.Verdict {
+				fmt.Fprintf(stderr, "sinew recon: %s batch %s: %s, resolved by %s: %s\n", b.Flow, b.Scope, v, r.Resolved.By, r.Resolved.Reason)
+				continue
+			}
+			failed++
 			fmt.Fprintf(stderr, "sinew recon: %s batch %s: %s\n", b.Flow, b.Scope, v)
 		}
 	}
+	for _, p := range problems {
+		failed++
+		fmt.Fprintf(stderr, "sinew recon: %s batch %s: %s: %s\n", p.State.Flow, p.State.Name(), p.Kind, p.Why)
+	}
 	if failed > 0 {
 		return exitError(1)
+	}
+	return nil
+}
+
+// arrivedBatches is every batch of the per-batch flows (of flow, when
+// set) that arrived: batch_state and the manifests on BATCH_IN.
+func arrivedBatches(ctx context.Context, js jetstream.JetStream, flow string) ([]*batchstate.State, error) {
+	if flow != "" && !slices.Contains(perBatchFlows, flow) {
+		return nil, nil
+	}
+	st, err := batchstate.Open(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	return st.Arrived(ctx, js, flow, perBatchFlows)
+}
+
+func problemsTable(problems []batchstate.Problem, gap bool, w io.Writer) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	if gap {
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "batches not reconciled:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FLOW\tBATCH\tSTEP\tPROBLEM\tUPDATED\tWHY")
+	for _, p := range problems {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.State.Flow, p.State.Name(), p.State.Step, p.Kind,
+			p.State.Updated.UTC().Format(time.RFC3339), p.Why)
+	}
+	return tw.Flush()
+}
+
+// problemsJSON writes a tier-0 row per batch not reconciled: key
+// "batch-state", verdict the problem kind.
+func problemsJSON(problems []batchstate.Problem, now time.Time, w io.Writer) error {
+	enc := json.NewEncoder(w)
+	for _, p := range problems {
+		if err := enc.Encode(rowJSON{Flow: p.State.Flow, Batch: p.State.Name(), Tier: recon.SummaryTier, Key: "batch-state",
+			Hop: p.State.Step, Verdict: p.Kind, Explanation: p.Why, CheckedAt: now.UTC()}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

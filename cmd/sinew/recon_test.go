@@ -59,7 +59,7 @@ func runReport(t *testing.T, js jetstream.JetStream, flow, batch string, asJSON 
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err := reconReport(ctx, js, flow, batch, asJSON, &out, &errOut)
+	err := reconReport(ctx, js, reportOptions{Flow: flow, Batch: batch, JSON: asJSON}, &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 

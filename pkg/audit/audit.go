@@ -10,7 +10,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -309,54 +308,23 @@ func Read(ctx context.Context, js jetstream.JetStream, filter string, fn func(En
 	if filter == "" {
 		filter = "audit.>"
 	}
-	stream, err := js.Stream(ctx, streams.Audit)
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
-	last := info.State.LastSeq
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
-	for {
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(2*time.Second))
+	err := streams.Scan(ctx, js, streams.Audit, filter, time.Time{}, func(m jetstream.Msg) error {
+		meta, err := m.Metadata()
 		if err != nil {
-			return fmt.Errorf("audit: fetch: %w", err)
+			return fmt.Errorf("audit: %w", err)
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			meta, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("audit: %w", err)
-			}
-			e := Entry{Subject: m.Subject(), StreamSeq: meta.Sequence.Stream, Record: &sinewv1.AuditRecord{}}
-			if err := proto.Unmarshal(m.Data(), e.Record); err != nil {
-				e.Record, e.DecodeErr = nil, err
-			}
-			if e.Record != nil {
-				// Undecodable events still verify by hash; Events stays empty.
-				e.Events, _ = Events(e.Record)
-			}
-			if err := fn(e); err != nil {
-				return err
-			}
-			if meta.Sequence.Stream >= last || meta.NumPending == 0 {
-				return nil
-			}
+		e := Entry{Subject: m.Subject(), StreamSeq: meta.Sequence.Stream, Record: &sinewv1.AuditRecord{}}
+		if err := proto.Unmarshal(m.Data(), e.Record); err != nil {
+			e.Record, e.DecodeErr = nil, err
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("audit: fetch: %w", err)
+		if e.Record != nil {
+			// Undecodable events still verify by hash; Events stays empty.
+			e.Events, _ = Events(e.Record)
 		}
-		if n == 0 {
-			return nil
-		}
+		return fn(e)
+	})
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
 	}
+	return nil
 }

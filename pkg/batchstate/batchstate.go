@@ -19,7 +19,8 @@ import (
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
-// Steps of a batch, in order. Rejected and Failed end a batch early.
+// Steps of a batch, in order. Rejected and Failed end a batch early;
+// FileRejected (review.go) ends a file before it becomes a batch.
 const (
 	Received   = "received"   // the file is in the object store
 	Validated  = "validated"  // every line passed validation and mapping
@@ -59,6 +60,20 @@ type State struct {
 	Verdict string    `json:"verdict,omitempty"`
 	History []Event   `json:"history"`
 	Updated time.Time `json:"updated"`
+
+	// ByFile marks a file's own record, kept under FileID (a rejected file,
+	// or a resolved file that never became a batch).
+	ByFile   bool   `json:"by_file,omitempty"`
+	FileName string `json:"file_name,omitempty"`
+	// Findings of a rejected file (the first MaxFindings), their number
+	// and the object key of the full report in batch_files.
+	Findings      []string `json:"findings,omitempty"`
+	FindingsTotal int      `json:"findings_total,omitempty"`
+	Report        string   `json:"report,omitempty"`
+	// Recon counts the reconciler's failed attempts.
+	Recon *ReconAttempts `json:"recon,omitempty"`
+	// Resolved is an operator's resolution (see IsResolved).
+	Resolved *Resolution `json:"resolved,omitempty"`
 }
 
 // Upload is the file's trip to Fusion. IntentAt is written before the

@@ -168,51 +168,24 @@ func (s *Store) List(ctx context.Context, filter string, fn func(*Entry) error) 
 	if filter == "" {
 		filter = "dlq.>"
 	}
-	stream, err := s.js.Stream(ctx, streams.DLQ)
-	if err != nil {
-		return fmt.Errorf("dlq: %w", err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("dlq: %w", err)
-	}
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
-	if err != nil {
-		return fmt.Errorf("dlq: %w", err)
-	}
-	for {
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
+	err := streams.Scan(ctx, s.js, streams.DLQ, filter, time.Time{}, func(m jetstream.Msg) error {
+		meta, err := m.Metadata()
 		if err != nil {
 			return fmt.Errorf("dlq: %w", err)
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			meta, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("dlq: %w", err)
-			}
-			e := &Entry{Seq: meta.Sequence.Stream, Letter: &sinewv1.DeadLetter{}}
-			if err := proto.Unmarshal(m.Data(), e.Letter); err != nil {
-				return fmt.Errorf("dlq: seq %d: %w", e.Seq, err)
-			}
-			if e.Replay, err = s.replayInfo(ctx, e.Seq); err != nil {
-				return err
-			}
-			if err := fn(e); err != nil {
-				return err
-			}
-			if meta.NumPending == 0 {
-				return nil
-			}
+		e := &Entry{Seq: meta.Sequence.Stream, Letter: &sinewv1.DeadLetter{}}
+		if err := proto.Unmarshal(m.Data(), e.Letter); err != nil {
+			return fmt.Errorf("dlq: seq %d: %w", e.Seq, err)
 		}
-		if n == 0 {
-			return nil
+		if e.Replay, err = s.replayInfo(ctx, e.Seq); err != nil {
+			return err
 		}
+		return fn(e)
+	})
+	if err != nil {
+		return fmt.Errorf("dlq: %w", err)
 	}
+	return nil
 }
 
 // ErrAlreadyReplayed is returned by Replay for a dead letter replayed before

@@ -291,6 +291,7 @@ func (c *checker) record(n int, line []byte) {
 	if !c.t.hitBytes(group, f[colCurrency], f[colReference4]) {
 		c.t.use(n, group, string(f[colCurrency]), string(f[colReference4]))
 	}
+	c.t.lastF.last = n // a whole-file finding names the lines it covers
 	if err := c.t.add(dr, cr); err != nil {
 		c.findCol(n, colEnteredDR, err)
 	}

@@ -205,6 +205,9 @@ type UnbalancedError struct {
 	Currency string
 	Journal  string // REFERENCE4; ScopeJournal only
 	DR, CR   Amount
+	// First and Last are the file lines of the currency (ScopeFile only;
+	// 0 when not known).
+	First, Last int
 }
 
 func (e *UnbalancedError) Error() string {
@@ -214,6 +217,9 @@ func (e *UnbalancedError) Error() string {
 			e.Journal, e.GroupID, e.Currency, e.DR, e.CR)
 	case ScopeGroup:
 		return fmt.Sprintf("group %d unbalanced in %s: DR %v, CR %v", e.GroupID, e.Currency, e.DR, e.CR)
+	}
+	if e.First > 0 {
+		return fmt.Sprintf("file unbalanced in %s (lines %d–%d): DR %v, CR %v", e.Currency, e.First, e.Last, e.DR, e.CR)
 	}
 	return fmt.Sprintf("file unbalanced in %s: DR %v, CR %v", e.Currency, e.DR, e.CR)
 }

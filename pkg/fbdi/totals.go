@@ -47,6 +47,7 @@ func (t *Totals) Balanced() bool {
 // bal accumulates one balance scope.
 type bal struct {
 	first  int // line of the scope's first line
+	last   int // and of its last (kept for the file scope only)
 	lines  int64
 	dr, cr Amount
 }
@@ -170,7 +171,7 @@ func (t *tally) unbalanced() []*LineError {
 	}
 	for cur, b := range t.files {
 		if b.dr != b.cr {
-			out = append(out, &LineError{Err: &UnbalancedError{Scope: ScopeFile, Currency: cur, DR: b.dr, CR: b.cr}})
+			out = append(out, &LineError{Err: &UnbalancedError{Scope: ScopeFile, Currency: cur, DR: b.dr, CR: b.cr, First: b.first, Last: b.last}})
 		}
 	}
 	slices.SortStableFunc(out, compareFindings)

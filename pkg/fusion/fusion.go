@@ -373,6 +373,20 @@ const maxPages = 100000
 // collect follows a collection's pages from offset 0 until hasMore is false.
 func collect[T any](ctx context.Context, c *Client, op, path, rawQuery string) ([]T, error) {
 	var all []T
+	err := eachPage(ctx, c, op, path, rawQuery, func(items []T) error {
+		all = append(all, items...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// eachPage follows a collection's pages from offset 0 until hasMore is
+// false and gives each page's items to fn: memory is one page, whatever
+// the collection's size.
+func eachPage[T any](ctx context.Context, c *Client, op, path, rawQuery string, fn func([]T) error) error {
 	offset := 0
 	for range maxPages {
 		q := query("limit", strconv.Itoa(c.cfg.PageSize), "offset", strconv.Itoa(offset))
@@ -381,16 +395,18 @@ func collect[T any](ctx context.Context, c *Client, op, path, rawQuery string) (
 		}
 		var p page[T]
 		if err := c.do(ctx, request{op: op, method: http.MethodGet, path: path, rawQuery: q}, &p); err != nil {
-			return nil, err
+			return err
 		}
-		all = append(all, p.Items...)
+		if err := fn(p.Items); err != nil {
+			return err
+		}
 		if !p.HasMore {
-			return all, nil
+			return nil
 		}
 		if len(p.Items) == 0 {
-			return nil, &ProtocolError{Op: op, Err: errors.New("hasMore with an empty page")}
+			return &ProtocolError{Op: op, Err: errors.New("hasMore with an empty page")}
 		}
 		offset += len(p.Items)
 	}
-	return nil, &ProtocolError{Op: op, Err: errors.New("too many pages")}
+	return &ProtocolError{Op: op, Err: errors.New("too many pages")}
 }

@@ -90,20 +90,10 @@ const batchesPath = "/journalBatches"
 // including pages of expanded children.
 func (c *Client) JournalBatches(ctx context.Context, q JournalBatchQuery) ([]JournalBatch, error) {
 	const op = "journalBatches"
-	var conds []string
-	for _, kv := range [][2]string{{"BatchName", q.BatchName}, {"UserJeSourceName", q.Source}} {
-		if kv[1] == "" {
-			continue
-		}
-		if strings.ContainsAny(kv[1], "'") {
-			return nil, fmt.Errorf("fusion: %s: %s %q: quotes cannot be queried", op, kv[0], kv[1])
-		}
-		conds = append(conds, kv[0]+"='"+kv[1]+"'")
+	raw, err := batchQuery(op, q, "journalHeaders.journalLines")
+	if err != nil {
+		return nil, err
 	}
-	if q.GroupID != 0 {
-		conds = append(conds, "GroupId="+strconv.FormatInt(q.GroupID, 10))
-	}
-	raw := query("q", strings.Join(conds, ";"), "expand", "journalHeaders.journalLines", "orderBy", "JeBatchId")
 	wbs, err := collect[wireBatch](ctx, c, op, batchesPath, raw)
 	if err != nil {
 		return nil, err
@@ -212,6 +202,16 @@ func children[T any](ctx context.Context, c *Client, op string, raw json.RawMess
 		return p.Items, nil
 	}
 	// Truncated: read the whole child collection from its link.
+	path, err := childPath(op, links, name)
+	if err != nil {
+		return nil, err
+	}
+	return collect[T](ctx, c, op, path, query("expand", expand))
+}
+
+// childPath is the path (below APIPath) of a resource's child collection
+// name, from its links.
+func childPath(op string, links []link, name string) (string, error) {
 	var href string
 	for _, l := range links {
 		if l.Rel == "child" && l.Name == name {
@@ -219,17 +219,94 @@ func children[T any](ctx context.Context, c *Client, op string, raw json.RawMess
 		}
 	}
 	if href == "" {
-		return nil, &ProtocolError{Op: op, Err: fmt.Errorf("%s truncated and no child link", name)}
+		return "", &ProtocolError{Op: op, Err: fmt.Errorf("no %s child link", name)}
 	}
 	u, err := url.Parse(href)
 	if err != nil {
-		return nil, &ProtocolError{Op: op, Err: fmt.Errorf("%s link: %w", name, err)}
+		return "", &ProtocolError{Op: op, Err: fmt.Errorf("%s link: %w", name, err)}
 	}
 	i := strings.Index(u.Path, APIPath)
 	if i < 0 {
-		return nil, &ProtocolError{Op: op, Err: fmt.Errorf("%s link %q outside %s", name, href, APIPath)}
+		return "", &ProtocolError{Op: op, Err: fmt.Errorf("%s link %q outside %s", name, href, APIPath)}
 	}
-	return collect[T](ctx, c, op, u.Path[i+len(APIPath):], query("expand", expand))
+	return u.Path[i+len(APIPath):], nil
+}
+
+// JournalLines calls fn for every line of the batches matching q, page
+// by page: the batches are read with their journal headers only, and each
+// header's lines from its journalLines child collection (PageSize lines a
+// request). Unlike JournalBatches, memory does not grow with the batch:
+// a batch of a million lines is never one answer. b and h are the line's
+// batch and journal (h.Lines is empty); fn must not keep them past the call.
+func (c *Client) JournalLines(ctx context.Context, q JournalBatchQuery, fn func(b *JournalBatch, h *JournalHeader, l *JournalLine) error) error {
+	const op = "journalBatches"
+	raw, err := batchQuery(op, q, "journalHeaders")
+	if err != nil {
+		return err
+	}
+	return eachPage(ctx, c, op, batchesPath, raw, func(wbs []wireBatch) error {
+		for _, wb := range wbs {
+			b := JournalBatch{Name: wb.BatchName, Status: wb.StatusMeaning, Source: wb.UserJeSourceName, Period: wb.AccountingPeriodName}
+			if b.Status == "" {
+				b.Status = wb.Status
+			}
+			if b.Period == "" {
+				b.Period = wb.DefaultPeriodName
+			}
+			var err error
+			if b.ID, err = optInt(wb.JeBatchID); err != nil {
+				return &ProtocolError{Op: op, Err: fmt.Errorf("JeBatchId: %w", err)}
+			}
+			if b.GroupID, err = optInt(wb.GroupID); err != nil {
+				return &ProtocolError{Op: op, Err: fmt.Errorf("GroupId: %w", err)}
+			}
+			whs, err := children[wireHeader](ctx, c, op, wb.JournalHeaders, wb.Links, "journalHeaders", "")
+			if err != nil {
+				return err
+			}
+			for _, wh := range whs {
+				h := JournalHeader{Name: wh.JournalName, Category: wh.UserJeCategoryName, Currency: wh.CurrencyCode, Period: wh.AccountingPeriodName, Status: wh.Status}
+				path, err := childPath(op, wh.Links, "journalLines")
+				if err != nil {
+					return err
+				}
+				err = eachPage(ctx, c, op, path, "", func(wls []wireLine) error {
+					for _, wl := range wls {
+						l, err := line(wl)
+						if err != nil {
+							return &ProtocolError{Op: op, Err: fmt.Errorf("batch %d: %w", b.ID, err)}
+						}
+						if err := fn(&b, &h, &l); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// batchQuery is the query string of journalBatches for q.
+func batchQuery(op string, q JournalBatchQuery, expand string) (string, error) {
+	var conds []string
+	for _, kv := range [][2]string{{"BatchName", q.BatchName}, {"UserJeSourceName", q.Source}} {
+		if kv[1] == "" {
+			continue
+		}
+		if strings.ContainsAny(kv[1], "'") {
+			return "", fmt.Errorf("fusion: %s: %s %q: quotes cannot be queried", op, kv[0], kv[1])
+		}
+		conds = append(conds, kv[0]+"='"+kv[1]+"'")
+	}
+	if q.GroupID != 0 {
+		conds = append(conds, "GroupId="+strconv.FormatInt(q.GroupID, 10))
+	}
+	return query("q", strings.Join(conds, ";"), "expand", expand, "orderBy", "JeBatchId"), nil
 }
 
 func optInt(n json.Number) (int64, error) {

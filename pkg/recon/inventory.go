@@ -84,6 +84,13 @@ type InventoryInput struct {
 	// Unsettled counts sent lines whose Fusion effect is not known yet
 	// (no result): pending unless Final.
 	Final bool
+	// BeyondCut counts Fusion rows left out because their commands are
+	// after the run's cut or their results not published yet: the next
+	// run's, never a variance (see services/reconciler).
+	BeyondCut int64
+	// InFlight counts commands of the cut without a result yet: pending
+	// unless Final.
+	InFlight int64
 }
 
 // ReconcileInventory reconciles a day of an inventory flow at three tiers:
@@ -187,7 +194,7 @@ func ReconcileInventory(in *InventoryInput) *Result {
 		}
 	}
 	sum.Posted = fusionEffective
-	pending := sum.Pending > 0 && !in.Final
+	pending := (sum.Pending > 0 || in.InFlight > 0) && !in.Final
 
 	// Tier 1: counts per hop.
 	hop := func(name string, n int64, why string) {
@@ -225,6 +232,10 @@ func ReconcileInventory(in *InventoryInput) *Result {
 		}
 		row(TierLines, "pending", HopFusion, UnitLines, money.Amount(sum.Pending), 0, VerdictPending,
 			"not visible in Fusion yet: "+strings.Join(open, ", "))
+	}
+	if in.BeyondCut > 0 {
+		row(TierLines, "after-cut", HopFusion, UnitLines, 0, money.Amount(in.BeyondCut), VerdictPass,
+			fmt.Sprintf("%d Fusion transactions of commands after this run's cut (or awaiting their result): the next run's", in.BeyondCut))
 	}
 	row(TierLines, "matched", HopFusion, UnitLines, money.Amount(sum.Lines), money.Amount(sum.Matched), VerdictPass,
 		fmt.Sprintf("%d of %d transactions match field by field (item, quantity, unit, 340B, lot, serial)", sum.Matched, sum.Lines))

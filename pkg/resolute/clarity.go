@@ -185,19 +185,26 @@ func (c *Conversion) Locate(fs []Finding) {
 		if f.Unit != "" {
 			continue
 		}
-		switch {
-		case f.Line <= 0 || f.Line >= c.trailer:
-			f.Line = 0
-		case f.Line == 1:
-			f.Line = c.first
-		default:
-			k := sort.Search(len(c.breaks), func(j int) bool { return c.breaks[j].line > f.Line }) - 1
-			if k >= 0 {
-				f.Line += c.breaks[k].delta
-			}
+		f.Line = c.locate(f.Line)
+		if f.Last > 0 {
+			f.Last = c.locate(f.Last)
 		}
 		f.Unit = c.Unit
 	}
+}
+
+// locate is the extract's line (or row) of line n of the converted stream.
+func (c *Conversion) locate(n int) int {
+	switch {
+	case n <= 0 || n >= c.trailer:
+		return 0
+	case n == 1:
+		return c.first
+	}
+	if k := sort.Search(len(c.breaks), func(j int) bool { return c.breaks[j].line > n }) - 1; k >= 0 {
+		n += c.breaks[k].delta
+	}
+	return n
 }
 
 // ConvertClarity writes the extract's rows to w as a Resolute file in

@@ -85,7 +85,10 @@ func (l *Line) Amount() money.Amount { return l.Debit - l.Credit }
 
 // Finding is one reason a batch is rejected, located by line and field.
 type Finding struct {
-	Line  int
+	Line int
+	// Last, when after Line, makes the finding a span: lines Line to Last
+	// (a journal's lines on one balancing segment).
+	Last  int
 	Field string
 	Msg   string
 	// Unit names what Line counts when it is not a line of a Resolute
@@ -95,12 +98,16 @@ type Finding struct {
 }
 
 func (f Finding) String() string {
-	where := fmt.Sprintf("line %d", f.Line)
+	unit := f.Unit
+	if unit == "" {
+		unit = "line"
+	}
+	where := fmt.Sprintf("%s %d", unit, f.Line)
 	switch {
 	case f.Unit != "" && f.Line == 0:
 		where = "batch"
-	case f.Unit != "":
-		where = fmt.Sprintf("%s %d", f.Unit, f.Line)
+	case f.Last > f.Line && f.Line > 0:
+		where = fmt.Sprintf("%ss %d–%d", unit, f.Line, f.Last)
 	}
 	if f.Field == "" {
 		return where + ": " + f.Msg

@@ -305,9 +305,11 @@ func (s *Server) linesGet(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, j := range b.Journals {
 		if strconv.FormatInt(j.ID, 10) == r.PathValue("hid") {
-			items := make([]any, 0, len(j.Lines))
-			for _, l := range j.Lines {
-				items = append(items, lineItem(l, j.Currency))
+			// Only the page asked for is built: the reconciler pages through
+			// journals of tens of thousands of lines.
+			items := make([]any, len(j.Lines))
+			for i := offset; i < min(offset+limit, len(j.Lines)); i++ {
+				items[i] = lineItem(j.Lines[i], j.Currency)
 			}
 			writeJSON(w, http.StatusOK, collection(r, q, items, limit, offset))
 			return

@@ -61,30 +61,67 @@ func (s *Service) runInventory(ctx context.Context) {
 // ReconcileInventoryDay reconciles one day of an inventory flow and
 // publishes its rows: the transactions Sinew commanded (FUSION_CMD), what
 // the loader recorded (RESULTS) and what Fusion shows.
+//
+// It reconciles a consistent cut, so traffic during the run raises no
+// variance. The cut is a time T (the run's start less InventoryGrace, the
+// loader's time to post a command and publish its result): the day's
+// commands stored on FUSION_CMD up to T, their results on RESULTS (read to
+// the stream's end) and, of Fusion's rows, those of these commands. A
+// Fusion row of a command stored after T — or of one whose result is not
+// published yet — is beyond the cut and left to the next run; FUSION_CMD
+// is read again after Fusion (to its new end) so that every row Sinew
+// posted during the run is known by its command. Only a row no command
+// ever asked for is "no source transaction".
 func (s *Service) ReconcileInventoryDay(ctx context.Context, flow string, day time.Time) error {
+	res, err := s.reconcileInventoryCut(ctx, flow, day, time.Now().Add(-s.cfg.InventoryGrace))
+	if err != nil || res == nil {
+		return err
+	}
+	return s.publish(ctx, flow, res)
+}
+
+// reconcileInventoryCut reconciles flow's day as of cut (see
+// ReconcileInventoryDay); nil when the flow had nothing that day.
+func (s *Service) reconcileInventoryCut(ctx context.Context, flow string, day, cut time.Time) (*recon.Result, error) {
 	day = day.UTC().Truncate(24 * time.Hour)
 	dayKey := day.Format(time.DateOnly)
 	// Commands and results are stored after the transactions they carry;
 	// start a day early so a late day's first transactions are seen.
 	since := day.Add(-24 * time.Hour)
 	in := &recon.InventoryInput{Scope: dayKey}
-	keys := map[string]bool{}
+	inCut := map[string]bool{}     // the cut's commands, by source key
+	commanded := map[string]bool{} // every command seen, by source key
+	keys := map[string]bool{}      // idempotency keys of the cut's commands
 	js := s.bus.JetStream()
-	err := streams.Scan(ctx, js, streams.FusionCmd, streams.FusionCmdSubject(flow, "inventory"), since, func(m jetstream.Msg) error {
+	cmdFilter := streams.FusionCmdSubject(flow, "inventory")
+	command := func(m jetstream.Msg, during bool) {
 		var c sinewv1.InventoryTransaction
-		if proto.Unmarshal(m.Data(), &c) != nil || c.GetTransactionDate().AsTime().UTC().Format(time.DateOnly) != dayKey {
-			return nil
+		if proto.Unmarshal(m.Data(), &c) != nil {
+			return
 		}
+		key := c.GetSourceHeaderId() + "/" + c.GetSourceLineId()
+		commanded[key] = true
+		if during || c.GetTransactionDate().AsTime().UTC().Format(time.DateOnly) != dayKey {
+			return
+		}
+		if meta, err := m.Metadata(); err != nil || meta.Timestamp.After(cut) {
+			return // after the cut: the next run's
+		}
+		inCut[key] = true
 		if k := c.GetEnvelope().GetIdempotencyKey(); !keys[k] {
 			keys[k] = true
 			in.Commands++
 		}
+	}
+	cmdEnd, err := streams.ScanRange(ctx, js, streams.FusionCmd, streams.ScanOptions{Filter: cmdFilter, Since: since}, func(m jetstream.Msg) error {
+		command(m, false)
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	latest := map[string]int{} // idempotency key → index in Sent
+	results := map[string]bool{}
 	err = streams.Scan(ctx, js, streams.Results, "result."+streams.Token(flow)+".*", since, func(m jetstream.Msg) error {
 		var r sinewv1.LoadResult
 		if proto.Unmarshal(m.Data(), &r) != nil {
@@ -94,11 +131,15 @@ func (s *Service) ReconcileInventoryDay(ctx context.Context, flow string, day ti
 		if bk["source_header_id"] == "" || !strings.HasPrefix(bk["transaction_date"], dayKey) {
 			return nil // an item or supplier, or another day
 		}
+		key := bk["source_header_id"] + "/" + bk["source_line_id"]
+		if !inCut[key] {
+			return nil // its command is after the cut (or not of this flow's day)
+		}
 		q, err := recon.ParseQty(bk["quantity"])
 		if err != nil {
 			return nil
 		}
-		l := recon.InventoryLine{Key: bk["source_header_id"] + "/" + bk["source_line_id"], Organization: bk["organization"],
+		l := recon.InventoryLine{Key: key, Organization: bk["organization"],
 			Subinventory: bk["subinventory"], Item: bk["item"], UOM: bk["uom"], Quantity: q, Day: dayKey,
 			Program340B: bk["program_340b"] == "true", Lot: bk["lot"], Serial: bk["serial"]}
 		if r.GetOutcome() != "accepted" {
@@ -109,6 +150,7 @@ func (s *Service) ReconcileInventoryDay(ctx context.Context, flow string, day ti
 				l.Rejected = r.GetOutcome()
 			}
 		}
+		results[key] = true
 		k := r.GetEnvelope().GetIdempotencyKey()
 		if i, ok := latest[k]; ok {
 			in.Sent[i] = l // a replay's later outcome wins
@@ -120,21 +162,38 @@ func (s *Service) ReconcileInventoryDay(ctx context.Context, flow string, day ti
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if in.Commands == 0 && in.Results == 0 {
-		return nil // nothing of this flow that day
+		return nil, nil // nothing of this flow that day
+	}
+	for k := range inCut {
+		if !results[k] {
+			in.InFlight++
+		}
 	}
 	rows, err := s.fusion.InventoryTransactions(ctx, fusion.InventoryQuery{SourceCode: flows.SourceCode(flow), From: day, To: day.Add(24 * time.Hour)})
 	if err != nil {
-		return fmt.Errorf("inventoryStagedTransactions: %w", err)
+		return nil, fmt.Errorf("inventoryStagedTransactions: %w", err)
+	}
+	// Commands stored while Fusion was read: their rows may be in the answer.
+	if _, err := streams.ScanRange(ctx, js, streams.FusionCmd, streams.ScanOptions{Filter: cmdFilter, StartSeq: cmdEnd + 1}, func(m jetstream.Msg) error {
+		command(m, true)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	for _, r := range rows {
 		q, err := recon.ParseQty(string(r.TransactionQuantity))
 		if err != nil {
 			continue
 		}
-		l := recon.InventoryLine{Key: strconv.FormatInt(r.SourceHeaderID, 10) + "/" + strconv.FormatInt(r.SourceLineID, 10),
+		key := strconv.FormatInt(r.SourceHeaderID, 10) + "/" + strconv.FormatInt(r.SourceLineID, 10)
+		if commanded[key] && !results[key] {
+			in.BeyondCut++ // posted during the run, or its result not published yet
+			continue
+		}
+		l := recon.InventoryLine{Key: key,
 			Organization: r.OrganizationName, Subinventory: r.SubinventoryCode, Item: r.ItemNumber, UOM: r.TransactionUnitOfMeasure,
 			Quantity: q, Day: r.TransactionDate.UTC().Format(time.DateOnly), Program340B: r.Program340B, Lot: r.LotNumber,
 			Serial: r.SerialNumber, FusionID: strconv.FormatInt(r.TransactionInterfaceID, 10)}
@@ -145,8 +204,7 @@ func (s *Service) ReconcileInventoryDay(ctx context.Context, flow string, day ti
 	}
 	// Transactions of the last ReadLag may not be readable yet.
 	in.Final = time.Since(day.Add(24*time.Hour)) > s.cfg.ReadLag
-	res := recon.ReconcileInventory(in)
-	return s.publish(ctx, flow, res)
+	return recon.ReconcileInventory(in), nil
 }
 
 // publish sends a reconciliation's rows to RECON, summary last, and a

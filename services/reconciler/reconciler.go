@@ -9,14 +9,16 @@
 package reconciler
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
@@ -51,6 +53,10 @@ type Config struct {
 	// InventoryEvery is how often today's and yesterday's inventory flows
 	// are reconciled against Fusion (0: never).
 	InventoryEvery time.Duration `yaml:"inventory_every"`
+	// InventoryGrace is how far behind the run's start an inventory
+	// reconciliation cuts: commands stored during the last InventoryGrace
+	// (still being posted, results not yet published) are the next run's.
+	InventoryGrace time.Duration `yaml:"inventory_grace"`
 	// OnhandEvery is how often the latest Beaker stock count is compared
 	// with Fusion's on-hand quantities (0: never); a new count file is
 	// compared as soon as its manifest is on BATCH_IN.
@@ -59,9 +65,10 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute},
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute,
+		PageSize: 500}, // Fusion's largest page: a million-line read-back is 2,000 requests
 		FlowsFile: "flows.yaml", ReadLag: 2 * time.Minute, PollInterval: 2 * time.Second, Workers: 2,
-		InventoryEvery: 5 * time.Minute, OnhandEvery: time.Hour}
+		InventoryEvery: 5 * time.Minute, InventoryGrace: 30 * time.Second, OnhandEvery: time.Hour}
 	c.HTTPAddr = "127.0.0.1:9104"
 	return c
 }
@@ -78,6 +85,9 @@ type Service struct {
 	// counts caches the count files read, by SHA-256.
 	countsMu sync.Mutex
 	counts   map[string]*countFile
+	// maxDeliver is the results consumer's: the last delivery's failure
+	// dead-letters the result.
+	maxDeliver int
 }
 
 // New returns the service on bus b.
@@ -112,6 +122,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if !ok {
 		return errors.New("reconciler: no results consumer in the topology")
 	}
+	s.maxDeliver = c.MaxDeliver
 	go s.runInventory(ctx)
 	go s.runOnhand(ctx)
 	return s.bus.Consume(ctx, c, s.route, bus.ConsumeOptions{
@@ -135,6 +146,21 @@ func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
 // every imported group is visible or the read lag is over; the rows of the
 // final read are published, the summary last.
 func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, r *sinewv1.LoadResult) error {
+	err := s.reconcileGLBatch(ctx, d, r)
+	if batchID := r.GetEnvelope().GetSourceId(); err != nil && batchID != "" && ctx.Err() == nil {
+		// Recorded so that a batch whose reconciliation keeps failing (or
+		// is dead-lettered) fails `sinew recon report` instead of sitting
+		// at its last step unnoticed.
+		var perm *bus.PermanentError
+		final := errors.As(err, &perm) || s.maxDeliver > 0 && d.NumDelivered >= uint64(s.maxDeliver)
+		if rerr := s.states.RecordReconFailure(ctx, glFlow, batchID, err, final); rerr != nil {
+			s.bus.Logger().Warn().Err(rerr).Str("batch", batchID).Msg("recording a failed reconciliation")
+		}
+	}
+	return err
+}
+
+func (s *Service) reconcileGLBatch(ctx context.Context, d *bus.Delivery, r *sinewv1.LoadResult) error {
 	env := r.GetEnvelope()
 	bk := sinewv1.KeyMap(env.GetBusinessKeys())
 	batchID, objectKey := env.GetSourceId(), bk["object_key"]
@@ -153,9 +179,23 @@ func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, r *sinewv1.L
 	if err != nil {
 		return err
 	}
-	zip, err := store.GetBytes(ctx, objectKey)
+	// The zip goes to a temporary file, not memory: a million-line batch's
+	// file is tens of megabytes.
+	zip, err := os.CreateTemp("", "recon-*.zip")
 	if err != nil {
+		return err
+	}
+	defer os.Remove(zip.Name())
+	defer zip.Close()
+	if err := store.GetFile(ctx, objectKey, zip.Name()); err != nil {
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			return bus.Permanent(fmt.Errorf("FBDI %s: %w", objectKey, err))
+		}
 		return fmt.Errorf("FBDI %s: %w", objectKey, err)
+	}
+	zipInfo, err := zip.Stat()
+	if err != nil {
+		return err
 	}
 	in := &recon.Input{Batch: batchID, Tolerance: tol}
 	if n, err := strconv.ParseInt(bk["lines"], 10, 64); err == nil {
@@ -187,7 +227,7 @@ func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, r *sinewv1.L
 		}
 		in.Final = !expectVisible || time.Now().After(deadline)
 		rc := recon.NewReconciler(in)
-		if err := recon.ReadGlInterface(bytes.NewReader(zip), int64(len(zip)), rc.Add); err != nil {
+		if err := recon.ReadGlInterface(zip, zipInfo.Size(), rc.Add); err != nil {
 			return bus.Permanent(fmt.Errorf("reading %s: %w", objectKey, err))
 		}
 		res = rc.Result()
@@ -205,7 +245,7 @@ func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, r *sinewv1.L
 	}
 	sum, now := res.Summary, time.Now().UTC()
 	if _, err := s.states.Update(ctx, glFlow, batchID, func(st *batchstate.State) error {
-		st.Verdict = sum.Verdict
+		st.Verdict, st.Recon = sum.Verdict, nil
 		st.Advance(batchstate.Reconciled, sum.Verdict+": "+sum.Explain(), now)
 		return nil
 	}); err != nil {
@@ -215,28 +255,48 @@ func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, r *sinewv1.L
 	return nil
 }
 
-// readBack fills in.Posted with what Fusion shows of the batch.
+// readBack fills in.Posted with what Fusion shows of the batch, page by
+// page (fusion.Client.JournalLines): a batch of a million lines is never
+// held as one answer. The strings lines share (ledger, period, currency,
+// account) are kept once.
 func (s *Service) readBack(ctx context.Context, in *recon.Input, source, batchID, ledger string) error {
-	batches, err := s.fusion.JournalBatches(ctx, fusion.JournalBatchQuery{Source: source, BatchName: batchID})
+	in.Posted = in.Posted[:0]
+	intern := map[string]string{}
+	one := func(v string) string {
+		if w, ok := intern[v]; ok {
+			return w
+		}
+		intern[v] = v
+		return v
+	}
+	var acct []byte
+	err := s.fusion.JournalLines(ctx, fusion.JournalBatchQuery{Source: source, BatchName: batchID}, func(b *fusion.JournalBatch, h *fusion.JournalHeader, l *fusion.JournalLine) error {
+		period := h.Period
+		if period == "" {
+			period = b.Period
+		}
+		acct = acct[:0]
+		for i, seg := range l.Segments {
+			if i > 0 {
+				acct = append(acct, '-')
+			}
+			acct = append(acct, seg...)
+		}
+		a, ok := intern[string(acct)]
+		if !ok {
+			a = string(acct)
+			intern[a] = a
+		}
+		in.Posted = append(in.Posted, recon.PostedLine{Reference21: l.Reference21, GroupID: b.GroupID, JeBatchID: b.ID,
+			Account: a, DR: l.DR, CR: l.CR, Ledger: ledger, Period: one(period), Currency: one(h.Currency)})
+		return nil
+	})
 	if err != nil {
 		var fe *fusion.Error
 		if errors.As(err, &fe) && !fe.Temporary() {
 			return bus.Permanent(fmt.Errorf("journalBatches: %w", err))
 		}
 		return fmt.Errorf("journalBatches: %w", err)
-	}
-	in.Posted = in.Posted[:0]
-	for _, b := range batches {
-		for _, h := range b.Journals {
-			period := h.Period
-			if period == "" {
-				period = b.Period
-			}
-			for _, l := range h.Lines {
-				in.Posted = append(in.Posted, recon.PostedLine{Reference21: l.Reference21, GroupID: b.GroupID, JeBatchID: b.ID,
-					Account: strings.Join(l.Segments, "-"), DR: l.DR, CR: l.CR, Ledger: ledger, Period: period, Currency: h.Currency})
-			}
-		}
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ import (
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
+	"github.com/sinewhq/sinew/pkg/batchstate"
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/crosswalk"
 	"github.com/sinewhq/sinew/pkg/flows"
@@ -362,10 +363,35 @@ func (s *Service) reject(ctx context.Context, files jetstream.ObjectStore, m *si
 	if _, err := files.PutString(ctx, reportKey, b.String()); err != nil {
 		return fmt.Errorf("store rejection report: %w", err) // retried: the dead letter must point at it
 	}
+	found := make([]string, 0, min(len(all), batchstate.MaxFindings))
+	for _, f := range all[:min(len(all), batchstate.MaxFindings)] {
+		found = append(found, f.String())
+	}
+	if err := s.recordRejected(ctx, m, res.BatchID, found, len(all)+res.Report.FindingsDropped, reportKey); err != nil {
+		return err
+	}
 	first := ""
 	if len(all) > 0 {
 		first = "; first: " + all[0].String()
 	}
 	return bus.Permanent(fmt.Errorf("batch %s rejected with %d findings (report: object %s in %s)%s",
 		res.BatchID, len(all)+res.Report.FindingsDropped, reportKey, streams.ObjBatchFiles, first))
+}
+
+// recordRejected lists a refused file in batch_state (`sinew batches`,
+// `sinew recon report`), keyed by its hash: a corrected file with the
+// same batch id is a batch of its own.
+func (s *Service) recordRejected(ctx context.Context, m *sinewv1.BatchManifest, batchID string, findings []string, total int, report string) error {
+	st, err := batchstate.Open(ctx, s.bus.JetStream())
+	if err != nil {
+		return err
+	}
+	received := time.Now()
+	if ra := m.GetEnvelope().GetReceivedAt(); ra != nil {
+		received = ra.AsTime()
+	}
+	if err := st.RecordRejectedFile(ctx, resolutegl.Flow, batchID, m.Sha256, m.FileName, received, findings, total, report); err != nil {
+		return fmt.Errorf("record rejected batch: %w", err) // retried: the rejection must be listed
+	}
+	return nil
 }

@@ -96,15 +96,20 @@ func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*R
 		o.Period = func(t time.Time) string { return t.Format("Jan-06") }
 	}
 	res := &Result{CrosswalkVersion: o.Crosswalk.Version}
-	type bal struct{ dr, cr money.Amount }
+	type bal struct {
+		dr, cr      money.Amount
+		first, last int // the file lines of the journal on this balancing segment
+		lines       int64
+	}
 	balances := map[string]*bal{} // journal|balancing segment
 	var keyBuf, lookupBuf, chartBuf []byte
 	maxFindings := 1000
-	find := func(line int, field, msg string) {
+	findSpan := func(line, last int, field, msg string) {
 		if len(res.Findings) < maxFindings {
-			res.Findings = append(res.Findings, resolute.Finding{Line: line, Field: field, Msg: msg})
+			res.Findings = append(res.Findings, resolute.Finding{Line: line, Last: last, Field: field, Msg: msg})
 		}
 	}
+	find := func(line int, field, msg string) { findSpan(line, 0, field, msg) }
 	journalKey := journalKeyer(o.Layout)
 
 	// Pass 1: validate the file, map every line, balance per journal and company.
@@ -125,9 +130,11 @@ func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*R
 		keyBuf = append(keyBuf, segs[min(o.BalancingSegment, len(segs)-1)]...)
 		b := balances[string(keyBuf)]
 		if b == nil {
-			b = &bal{}
+			b = &bal{first: l.Number}
 			balances[string(keyBuf)] = b
 		}
+		b.last = l.Number
+		b.lines++
 		b.dr += l.Debit
 		b.cr += l.Credit
 		return ctx.Err()
@@ -149,7 +156,10 @@ func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*R
 		}
 		if b := balances[k]; b.dr != b.cr {
 			journal, company, _ := strings.Cut(k, "#")
-			find(0, "", fmt.Sprintf("journal %s is unbalanced for balancing segment %s: debits %s, credits %s", journal, company, b.dr, b.cr))
+			// The span of the journal's lines on that segment: a finding at
+			// "line 0" sent people looking for a line that is not there.
+			findSpan(b.first, b.last, "", fmt.Sprintf("journal %s is unbalanced for balancing segment %s: debits %s, credits %s (%d of its lines)",
+				journal, company, b.dr, b.cr, b.lines))
 		}
 	}
 	if !rep.OK() || len(res.Findings) > 0 {
