@@ -20,38 +20,61 @@ import (
 	"github.com/sinewhq/sinew/pkg/batchstate"
 )
 
-const batchesUsage = "usage: sinew batches [--flow F] [--json] [--stuck-after D] | sinew batches show ID [--flow F] | sinew batches resolve ID --reason TEXT [--flow F]"
-
-// cmdBatches lists every batch that arrived and where each stands
-// (batch_state, and manifests on BATCH_IN not yet a batch), shows one with
-// its Fusion request ids, groups, findings and history, or records an
-// operator's resolution of one (audited).
-func cmdBatches(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sinew batches", flag.ContinueOnError)
-	url := fs.String("nats", natsURLDefault(), "NATS URL")
-	flow := fs.String("flow", "", "only this flow's batches")
-	asJSON := fs.Bool("json", false, "JSON lines")
-	stuck := fs.Duration("stuck-after", batchstate.DefaultStuckAfter, "a batch with no progress for longer is marked stuck")
-	reason := fs.String("reason", "", "resolve: why the batch needs nothing more (goes to the audit trail)")
-	actor := fs.String("actor", actorDefault(), "who is acting, for the audit trail")
-	pos, err := parse(fs, args, stderr)
-	if err != nil {
-		return err
+func batchesVerbs() []verb {
+	// list, show and resolve share the selection; each parses only its own flags.
+	common := func(fs *flag.FlagSet) (*connFlags, *string) {
+		return addConnFlags(fs), fs.String("flow", "", "only this flow's batches")
 	}
-	if len(pos) > 0 && (len(pos) != 2 || pos[0] != "show" && pos[0] != "resolve") {
-		fmt.Fprintln(stderr, batchesUsage)
-		return exitError(2)
+	run := func(conn *connFlags, o *batchesOptions, sub string) runFunc {
+		return func(ctx context.Context, e *env, pos []string) error {
+			want := 0
+			if sub != "" {
+				want = 1
+			}
+			if len(pos) != want {
+				if sub == "" {
+					return usageError{fmt.Errorf("batches: unexpected argument %q", pos[0])}
+				}
+				return usageError{fmt.Errorf("batches %s: one batch id (or file hash or name) expected", sub)}
+			}
+			if sub == "resolve" && o.Reason == "" {
+				return usageError{errors.New("batches resolve: --reason is required")}
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if sub != "" {
+				pos = append([]string{sub}, pos...)
+			}
+			return batches(ctx, c.js, *o, pos, e.stdout)
+		}
 	}
-	if len(pos) == 2 && pos[0] == "resolve" && *reason == "" {
-		fmt.Fprintln(stderr, "sinew batches resolve: --reason is required")
-		return exitError(2)
+	return []verb{
+		{name: "batches", summary: "every batch's step (received → reconciled), groups and Fusion load request", setup: func(fs *flag.FlagSet) runFunc {
+			var o batchesOptions
+			conn, flow := common(fs)
+			fs.BoolVar(&o.JSON, "json", false, "JSON lines")
+			fs.DurationVar(&o.StuckAfter, "stuck-after", batchstate.DefaultStuckAfter, "a batch with no progress for longer is marked stuck")
+			r := run(conn, &o, "")
+			return func(ctx context.Context, e *env, pos []string) error { o.Flow = *flow; return r(ctx, e, pos) }
+		}},
+		{name: "batches show", args: "ID", summary: "one batch's state: upload, groups, findings, Fusion's line errors, history (JSON)", setup: func(fs *flag.FlagSet) runFunc {
+			var o batchesOptions
+			conn, flow := common(fs)
+			r := run(conn, &o, "show")
+			return func(ctx context.Context, e *env, pos []string) error { o.Flow = *flow; return r(ctx, e, pos) }
+		}},
+		{name: "batches resolve", args: "ID", summary: "record that a rejected, failed or stuck batch needs nothing more (audited)", setup: func(fs *flag.FlagSet) runFunc {
+			var o batchesOptions
+			conn, flow := common(fs)
+			fs.StringVar(&o.Reason, "reason", "", "why the batch needs nothing more (required; goes to the audit trail)")
+			fs.StringVar(&o.Actor, "actor", actorDefault(), "who is acting, for the audit trail")
+			r := run(conn, &o, "resolve")
+			return func(ctx context.Context, e *env, pos []string) error { o.Flow = *flow; return r(ctx, e, pos) }
+		}},
 	}
-	c, err := dial(*url)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return batches(ctx, c.js, batchesOptions{Flow: *flow, JSON: *asJSON, StuckAfter: *stuck, Reason: *reason, Actor: *actor}, pos, stdout)
 }
 
 type batchesOptions struct {

@@ -60,18 +60,8 @@ func verbs() []verb {
 	vs = append(vs, hl7Verbs()...)
 	vs = append(vs, fbdiVerbs()...)
 	vs = append(vs, crosswalkVerbs()...)
-	vs = append(vs,
-		verb{name: "batches", summary: "every batch's step (received → reconciled), groups and Fusion load request",
-			raw: cmdBatches},
-		verb{name: "batches show", args: "ID", summary: "one batch's state: upload, groups, Fusion's line errors, history",
-			raw: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-				return cmdBatches(ctx, append([]string{"show"}, args...), stdout, stderr)
-			}},
-		verb{name: "recon report", summary: "reconciliation verdicts; exits 1 on a variance, a rejection, pending or nothing",
-			raw: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-				return cmdRecon(ctx, append([]string{"report"}, args...), stdout, stderr)
-			}},
-	)
+	vs = append(vs, batchesVerbs()...)
+	vs = append(vs, reconVerbs()...)
 	return vs
 }
 
@@ -156,6 +146,9 @@ func dispatch(ctx context.Context, args []string, e *env) error {
 		}
 		return err
 	}
+	if len(rest) > 0 && rest[0] == "help" && len(subVerbs(vs, v.name)) > 0 {
+		return printVerb(ctx, e.stdout, v)
+	}
 	fs := flag.NewFlagSet("sinew "+v.name, flag.ContinueOnError)
 	fs.Usage = func() {}
 	fs.SetOutput(e.stderr)
@@ -169,7 +162,16 @@ func dispatch(ctx context.Context, args []string, e *env) error {
 		printFlags(e.stderr, v, fs)
 		return exitError(2)
 	}
-	return runVerb(ctx, e, pos)
+	err = runVerb(ctx, e, pos)
+	var ue usageError
+	if errors.As(err, &ue) {
+		// A verb's own check of its arguments (a missing --reason): say
+		// what is wrong and what the verb takes.
+		fmt.Fprintf(e.stderr, "sinew: %v\n\n", ue.error)
+		printFlags(e.stderr, v, fs)
+		return exitError(2)
+	}
+	return err
 }
 
 func beforeDashes(args []string) []string {
@@ -232,6 +234,14 @@ func printVerb(ctx context.Context, w io.Writer, v *verb) error {
 		fmt.Fprintln(w)
 		printDefaults(w, fs)
 	}
+	if subs := subVerbs(verbs(), v.name); len(subs) > 0 { // a verb that also leads to verbs (sinew batches show)
+		fmt.Fprintln(w, "\nverbs:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, sv := range subs {
+			fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(strings.TrimPrefix(sv.name+" "+sv.args, v.name+" ")), sv.summary)
+		}
+		tw.Flush()
+	}
 	return nil
 }
 
@@ -262,6 +272,17 @@ func printGroup(w io.Writer, vs []verb, group string) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n`sinew %s VERB --help` shows a verb's flags.\n", group)
+}
+
+// subVerbs are the verbs whose name continues name (batches → batches show).
+func subVerbs(vs []verb, name string) []verb {
+	var subs []verb
+	for _, v := range vs {
+		if strings.HasPrefix(v.name, name+" ") {
+			subs = append(subs, v)
+		}
+	}
+	return subs
 }
 
 // printUsage lists every verb.

@@ -22,31 +22,26 @@ import (
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
-func cmdRecon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "report" {
-		fmt.Fprintln(stderr, "usage: sinew recon report [--flow F] [--batch ID] [--json]")
-		return exitError(2)
-	}
-	fs := flag.NewFlagSet("sinew recon report", flag.ContinueOnError)
-	url := fs.String("nats", natsURLDefault(), "NATS URL")
-	flow := fs.String("flow", "", "only this flow")
-	batch := fs.String("batch", "", "only this batch id")
-	asJSON := fs.Bool("json", false, "one JSON object per row")
-	stuck := fs.Duration("stuck-after", batchstate.DefaultStuckAfter, "a batch with no progress for longer is reported stuck")
-	pos, err := parse(fs, args[1:], stderr)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "sinew recon report: unexpected argument %q\n", pos[0])
-		return exitError(2)
-	}
-	c, err := dial(*url)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return reconReport(ctx, c.js, reportOptions{Flow: *flow, Batch: *batch, JSON: *asJSON, StuckAfter: *stuck}, stdout, stderr)
+func reconVerbs() []verb {
+	return []verb{{name: "recon report", summary: "reconciliation verdicts; exits 1 on a variance, a rejected, stuck or unreconciled batch, pending or nothing", setup: func(fs *flag.FlagSet) runFunc {
+		var o reportOptions
+		conn := addConnFlags(fs)
+		fs.StringVar(&o.Flow, "flow", "", "only this flow")
+		fs.StringVar(&o.Batch, "batch", "", "only this batch id")
+		fs.BoolVar(&o.JSON, "json", false, "one JSON object per row")
+		fs.DurationVar(&o.StuckAfter, "stuck-after", batchstate.DefaultStuckAfter, "a batch with no progress for longer is reported stuck")
+		return func(ctx context.Context, e *env, pos []string) error {
+			if len(pos) > 0 {
+				return usageError{fmt.Errorf("recon report: unexpected argument %q", pos[0])}
+			}
+			c, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return reconReport(ctx, c.js, o, e.stdout, e.stderr)
+		}
+	}}}
 }
 
 // reportOptions select and judge what `sinew recon report` shows.
