@@ -18,13 +18,13 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return exitError(2)
 	}
 	fs := flag.NewFlagSet("sinew audit "+args[0], flag.ContinueOnError)
-	url := fs.String("nats", natsURLDefault(), "NATS URL")
+	url := natsFlags(fs)
 	filter := fs.String("subject", "audit.>", "list: subject filter, e.g. audit.resolute-gl.>")
 	limit := fs.Int("limit", 0, "list: at most this many records (0 = all)")
 	if _, err := parse(fs, args[1:], stderr); err != nil {
 		return err
 	}
-	c, err := dial(*url)
+	c, err := dial(url)
 	if err != nil {
 		return err
 	}

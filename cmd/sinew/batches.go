@@ -17,14 +17,14 @@ import (
 // one with its Fusion request ids, groups and history.
 func cmdBatches(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sinew batches", flag.ContinueOnError)
-	url := fs.String("nats", natsURLDefault(), "NATS URL")
+	url := natsFlags(fs)
 	flow := fs.String("flow", "", "only this flow's batches")
 	asJSON := fs.Bool("json", false, "JSON lines")
 	pos, err := parse(fs, args, stderr)
 	if err != nil {
 		return err
 	}
-	c, err := dial(*url)
+	c, err := dial(url)
 	if err != nil {
 		return err
 	}

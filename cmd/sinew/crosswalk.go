@@ -24,7 +24,7 @@ func cmdCrosswalk(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return cmdChart(ctx, args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("sinew crosswalk "+args[0], flag.ContinueOnError)
-	url := fs.String("nats", natsURLDefault(), "NATS URL")
+	url := natsFlags(fs)
 	name := fs.String("name", crosswalk.COA, "which crosswalk (same as --kind)")
 	kind := fs.String("kind", "", "which crosswalk: "+strings.Join(crosswalk.Kinds(), ", ")+" (default coa)")
 	version := fs.String("version", "", "load: name the version (default: content hash); show: which version (default: current)")
@@ -32,7 +32,7 @@ func cmdCrosswalk(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	st, done, err := openCrosswalks(ctx, *url)
+	st, done, err := openCrosswalks(ctx, url)
 	if err != nil {
 		return err
 	}
@@ -198,7 +198,7 @@ func codesVerb(ctx context.Context, st *crosswalk.Store, verb, kind, version str
 // from an exported CSV, into the crosswalk bucket.
 func cmdChart(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sinew crosswalk chart", flag.ContinueOnError)
-	url := fs.String("nats", natsURLDefault(), "NATS URL")
+	url := natsFlags(fs)
 	fusionURL := fs.String("fusion-url", os.Getenv("SINEW_FUSION_URL"), "pull: Fusion's base URL")
 	user := fs.String("fusion-user", os.Getenv("SINEW_FUSION_USER"), "pull: Basic user ($SINEW_FUSION_USER)")
 	password := os.Getenv("SINEW_FUSION_PASSWORD") // not a flag: it would show in ps
@@ -209,7 +209,7 @@ func cmdChart(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) == 0 {
 		return errors.New("usage: sinew crosswalk chart pull --fusion-url URL | load FILE | show")
 	}
-	st, done, err := openCrosswalks(ctx, *url)
+	st, done, err := openCrosswalks(ctx, url)
 	if err != nil {
 		return err
 	}
@@ -273,7 +273,7 @@ func printChanges(w io.Writer, changes []crosswalk.Change, from, to string) {
 
 // openCrosswalks connects to NATS at url and returns the crosswalk store
 // and the function that disconnects.
-func openCrosswalks(ctx context.Context, url string) (*crosswalk.Store, func(), error) {
+func openCrosswalks(ctx context.Context, url *connFlags) (*crosswalk.Store, func(), error) {
 	c, err := dial(url)
 	if err != nil {
 		return nil, nil, err

@@ -25,7 +25,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return exitError(2)
 	}
 	fs := flag.NewFlagSet("sinew dlq "+args[0], flag.ContinueOnError)
-	url := fs.String("nats", natsURLDefault(), "NATS URL")
+	url := natsFlags(fs)
 	asJSON := fs.Bool("json", false, "JSON output")
 	filter := fs.String("subject", "", "only dead letters on this DLQ subject filter (e.g. dlq.HL7_IN.>)")
 	payload := fs.Bool("payload", false, "show: print the original payload (PHI: the access is audited)")
@@ -36,7 +36,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	c, err := dial(*url)
+	c, err := dial(url)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ func cmdRecon(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return exitError(2)
 	}
 	fs := flag.NewFlagSet("sinew recon report", flag.ContinueOnError)
-	url := fs.String("nats", natsURLDefault(), "NATS URL")
+	url := natsFlags(fs)
 	flow := fs.String("flow", "", "only this flow")
 	batch := fs.String("batch", "", "only this batch id")
 	asJSON := fs.Bool("json", false, "one JSON object per row")
@@ -38,7 +38,7 @@ func cmdRecon(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "sinew recon report: unexpected argument %q\n", pos[0])
 		return exitError(2)
 	}
-	c, err := dial(*url)
+	c, err := dial(url)
 	if err != nil {
 		return err
 	}

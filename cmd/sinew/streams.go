@@ -16,12 +16,12 @@ func cmdStreams(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return exitError(2)
 	}
 	fs := flag.NewFlagSet("sinew streams "+args[0], flag.ContinueOnError)
-	url := fs.String("nats", natsURLDefault(), "NATS URL")
+	url := natsFlags(fs)
 	replicas := fs.Int("replicas", 1, "ensure: replicas per stream (3 on a cluster)")
 	if _, err := parse(fs, args[1:], stderr); err != nil {
 		return err
 	}
-	c, err := dial(*url)
+	c, err := dial(url)
 	if err != nil {
 		return err
 	}
