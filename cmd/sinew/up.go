@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
 
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/config"
@@ -130,6 +131,7 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 	}
 	srv, err := natsembed.Start(natsembed.Options{
 		Addr: f.natsAddr, StoreDir: filepath.Join(f.dataDir, "jetstream"), SyncAlways: f.syncAlways, Users: users,
+		Log: natsLog(telemetry.NewLogger(logw, tcfg, "nats")),
 	})
 	if err != nil {
 		return err
@@ -336,6 +338,26 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		}
 	}
 	return units, nil
+}
+
+// natsLog passes the embedded server's warnings and errors (a permission
+// violation names the user and subject, never a payload) to the log.
+func natsLog(l zerolog.Logger) func(level, msg string) {
+	return func(level, msg string) {
+		switch {
+		case strings.HasPrefix(msg, "Plaintext passwords"):
+			// the clients' passwords are in the data dir (0600) anyway
+			level = "debug"
+		}
+		switch level {
+		case "error":
+			l.Error().Msg(msg)
+		case "warn":
+			l.Warn().Msg(msg)
+		default:
+			l.Debug().Msg(msg)
+		}
+	}
 }
 
 // httpHandler is sinew up's HTTP listener: the operational endpoints, and

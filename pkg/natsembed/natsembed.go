@@ -26,7 +26,20 @@ type Options struct {
 	// Users, when set, are the only clients the server accepts (user and
 	// password, each with its permissions); none means no authentication.
 	Users []User
+	// Log, when set, receives the server's notices, warnings and errors
+	// (permission violations among them); the server is silent otherwise.
+	Log func(level, msg string)
 }
+
+// logger adapts Options.Log to the server's logger.
+type logger func(level, msg string)
+
+func (l logger) Noticef(f string, v ...any) { l("info", fmt.Sprintf(f, v...)) }
+func (l logger) Warnf(f string, v ...any)   { l("warn", fmt.Sprintf(f, v...)) }
+func (l logger) Fatalf(f string, v ...any)  { l("error", fmt.Sprintf(f, v...)) }
+func (l logger) Errorf(f string, v ...any)  { l("error", fmt.Sprintf(f, v...)) }
+func (l logger) Debugf(f string, v ...any)  {}
+func (l logger) Tracef(f string, v ...any)  {}
 
 // User is one client identity of the embedded server.
 type User struct {
@@ -87,6 +100,9 @@ func Start(o Options) (*server.Server, error) {
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: %w", err)
+	}
+	if o.Log != nil {
+		s.SetLoggerV2(logger(o.Log), false, false, false)
 	}
 	go s.Start()
 	wait := o.ReadyTimeout

@@ -86,9 +86,10 @@ func (t Topology) Grants() []Grant {
 			Publish:   []string{"fusion.cmd.>", "epic.cmd.>"},
 			Consume:   []string{TransformHL7, TransformFHIR, TransformBatch},
 			AuditHops: hops(TransformHL7, TransformFHIR, TransformBatch),
-			KV:        []string{KVBatchSeen},
-			KVRead:    []string{KVCrosswalk, KVFlowState},
-			Objects:   []string{ObjBatchFiles, ObjFBDI},
+			// transform stores the crosswalks its configuration names
+			KV:      []string{KVBatchSeen, KVCrosswalk},
+			KVRead:  []string{KVFlowState},
+			Objects: []string{ObjBatchFiles, ObjFBDI},
 		},
 		{
 			User:      UserLoader,
