@@ -41,7 +41,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer c.Close()
-	w := audit.NewWriter(c.js, "cli:"+*actor+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	w := audit.NewWriter(c.js, "cli:"+*actor+"-"+strconv.FormatInt(time.Now().UnixNano(), 36)).Keyed(cliAuditKey(url.dataDir))
 	st, err := dlq.Open(ctx, c.js, w)
 	if err != nil {
 		return err
