@@ -31,6 +31,7 @@ usage:
   sinew audit verify               check every writer's hash chain
   sinew audit list [--limit N]     audit records as JSON lines
   sinew streams ensure|ls          create/update the topology, or list streams
+  sinew streams accounts           the NATS users and permissions (deploy/compose/nats/accounts.conf)
   sinew hl7 parse [FILE...]        one JSON object per message (type, event, control id, charset, warnings)
   sinew hl7 get FILE PATH...       decoded values (PID-5-1, PID-3(1)-4-2, OBX(2)-5)
   sinew hl7 ack [--code C] FILE    the ACK Sinew would send

@@ -12,13 +12,22 @@ import (
 
 func cmdStreams(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: sinew streams ensure|ls")
+		fmt.Fprintln(stderr, "usage: sinew streams ensure|ls|accounts")
 		return exitError(2)
 	}
 	fs := flag.NewFlagSet("sinew streams "+args[0], flag.ContinueOnError)
 	url := natsFlags(fs)
 	replicas := fs.Int("replicas", 1, "ensure: replicas per stream (3 on a cluster)")
 	if _, err := parse(fs, args[1:], stderr); err != nil {
+		return err
+	}
+	if args[0] == "accounts" {
+		// deploy/compose/nats/accounts.conf, from the permission table
+		conf, err := streams.New(streams.DefaultOptions()).AccountsConf()
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(stdout, conf)
 		return err
 	}
 	c, err := dial(url)

@@ -277,28 +277,21 @@ accounts {
 			continue
 		}
 		b.WriteString(",\n        permissions: {\n")
-		list := func(name string, subs []string) {
-			if len(subs) == 0 {
-				subs = nil
+		list := func(indent, name string, subs []string) {
+			fmt.Fprintf(&b, "%s%s: [\n", indent, name)
+			for _, s := range subs {
+				fmt.Fprintf(&b, "%s  %q\n", indent, s)
 			}
-			fmt.Fprintf(&b, "          %s: [", name)
-			for i, s := range subs {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				fmt.Fprintf(&b, "%q", s)
-			}
-			b.WriteString("]\n")
+			fmt.Fprintf(&b, "%s]\n", indent)
 		}
-		b.WriteString("        publish: {\n  ")
-		list("allow", p.PublishAllow)
+		b.WriteString("          publish: {\n")
+		list("            ", "allow", p.PublishAllow)
 		if len(p.PublishDeny) > 0 {
-			b.WriteString("  ")
-			list("deny", p.PublishDeny)
+			list("            ", "deny", p.PublishDeny)
 		}
-		b.WriteString("        }\n        subscribe: {\n  ")
-		list("allow", p.SubscribeAllow)
-		b.WriteString("        }\n      } }\n")
+		b.WriteString("          }\n          subscribe: {\n")
+		list("            ", "allow", p.SubscribeAllow)
+		b.WriteString("          }\n        }\n      }\n")
 	}
 	b.WriteString(`    ]
   }
