@@ -19,7 +19,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/rs/zerolog"
 
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/config"
@@ -118,6 +117,21 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 	} else if err := config.LoadEnv("SINEW_TOPOLOGY", &topo, nil); err != nil {
 		return err
 	}
+	// The server's warnings and errors go to the log: a permission
+	// violation names the user and subject, never a payload.
+	nlog := telemetry.NewLogger(logw, tcfg, "nats")
+	natsLog := func(level, msg string) {
+		switch {
+		case strings.HasPrefix(msg, "Plaintext passwords"):
+			// the clients' passwords are in the data dir (0600) anyway
+		case level == "error":
+			nlog.Error().Msg(msg)
+		case level == "warn":
+			nlog.Warn().Msg(msg)
+		default:
+			nlog.Debug().Msg(msg)
+		}
+	}
 	// The same least-privilege users as production (streams.Grants), with
 	// passwords kept 0600 in the data dir.
 	topology := streams.New(topo)
@@ -131,7 +145,7 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 	}
 	srv, err := natsembed.Start(natsembed.Options{
 		Addr: f.natsAddr, StoreDir: filepath.Join(f.dataDir, "jetstream"), SyncAlways: f.syncAlways, Users: users,
-		Log: natsLog(telemetry.NewLogger(logw, tcfg, "nats")),
+		Log: natsLog,
 	})
 	if err != nil {
 		return err
@@ -338,26 +352,6 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		}
 	}
 	return units, nil
-}
-
-// natsLog passes the embedded server's warnings and errors (a permission
-// violation names the user and subject, never a payload) to the log.
-func natsLog(l zerolog.Logger) func(level, msg string) {
-	return func(level, msg string) {
-		switch {
-		case strings.HasPrefix(msg, "Plaintext passwords"):
-			// the clients' passwords are in the data dir (0600) anyway
-			level = "debug"
-		}
-		switch level {
-		case "error":
-			l.Error().Msg(msg)
-		case "warn":
-			l.Warn().Msg(msg)
-		default:
-			l.Debug().Msg(msg)
-		}
-	}
 }
 
 // httpHandler is sinew up's HTTP listener: the operational endpoints, and
