@@ -34,6 +34,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	accept := fs.Uint64("accept", 0, "verify: mark the problem of this AUDIT stream sequence as reviewed (needs --reason)")
 	reason := fs.String("reason", "", "verify --accept: why the record's problem is accepted")
 	noMAC := fs.Bool("no-mac", false, "verify: without the audit secret, check hashes and links only")
+	unsignedBefore := fs.Uint64("unsigned-before", 0, "verify: records below this AUDIT stream sequence predate MACs (kept in the checkpoint)")
 	if _, err := parse(fs, args[1:], stderr); err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch args[0] {
 	case "verify":
 		return auditVerify(ctx, c, url.dataDir, auditVerifyFlags{checkpoint: *checkpoint, replicas: *replicas,
-			accept: *accept, reason: *reason, noMAC: *noMAC}, stdout)
+			accept: *accept, reason: *reason, noMAC: *noMAC, unsignedBefore: *unsignedBefore}, stdout)
 	case "list", "ls":
 		n := 0
 		stop := fmt.Errorf("limit")
@@ -85,11 +86,12 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 type auditVerifyFlags struct {
-	checkpoint string
-	replicas   int
-	accept     uint64
-	reason     string
-	noMAC      bool
+	checkpoint     string
+	replicas       int
+	accept         uint64
+	reason         string
+	noMAC          bool
+	unsignedBefore uint64
 }
 
 // auditVerify checks AUDIT's configuration, state and every chain against
@@ -119,6 +121,9 @@ func auditVerify(ctx context.Context, c *client, dataDir string, f auditVerifyFl
 			cp.Accepted = map[string]string{}
 		}
 		cp.Accepted[strconv.FormatUint(f.accept, 10)] = actorDefault() + " " + time.Now().UTC().Format(time.RFC3339) + ": " + f.reason
+	}
+	if f.unsignedBefore > 0 {
+		cp.UnsignedBefore = f.unsignedBefore
 	}
 	var secret []byte
 	if !f.noMAC {

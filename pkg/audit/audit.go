@@ -301,11 +301,13 @@ func (p Problem) String() string {
 // altered) is named and skipped: the chain goes on from its last good
 // record, so the genuine record after a forgery is not blamed.
 type Verifier struct {
-	heads    map[string]head
-	key      []byte
-	hops     map[string][]string // hop → services that may write it
-	Records  int
-	Problems []Problem
+	heads map[string]head
+	key   []byte
+	hops  map[string][]string // hop → services that may write it
+	// unsignedBefore: records below this stream sequence predate MACs
+	unsignedBefore uint64
+	Records        int
+	Problems       []Problem
 }
 
 type head struct {
@@ -342,7 +344,7 @@ func (v *Verifier) AddEntry(e Entry) {
 		v.AddUndecodable(e.StreamSeq, err)
 		return
 	}
-	v.add(e, v.key != nil)
+	v.add(e, v.key != nil && e.StreamSeq >= v.unsignedBefore)
 }
 
 func (v *Verifier) add(e Entry, checkMAC bool) {

@@ -30,6 +30,9 @@ type Checkpoint struct {
 	// Accepted maps a stream sequence to the operator's review of its
 	// problem ("who, when, why"): reported, no longer failing.
 	Accepted map[string]string `json:"accepted,omitempty"`
+	// UnsignedBefore: records below this stream sequence were written
+	// before records carried a MAC; they are checked by hash and link only.
+	UnsignedBefore uint64 `json:"unsigned_before,omitempty"`
 	// At is when the checkpoint was written.
 	At time.Time `json:"at"`
 }
@@ -121,7 +124,8 @@ func (v *Verifier) CheckAgainst(cp Checkpoint, lastSeq uint64) {
 // Checkpoint is cp advanced to what v verified: chain marks never go back,
 // and the stream's last sequence is lastSeq.
 func (v *Verifier) Checkpoint(cp Checkpoint, lastSeq uint64) Checkpoint {
-	out := Checkpoint{LastSeq: max(cp.LastSeq, lastSeq), Writers: map[string]Mark{}, Accepted: cp.Accepted, At: time.Now().UTC()}
+	out := Checkpoint{LastSeq: max(cp.LastSeq, lastSeq), Writers: map[string]Mark{}, Accepted: cp.Accepted,
+		UnsignedBefore: cp.UnsignedBefore, At: time.Now().UTC()}
 	for id, m := range cp.Writers {
 		out.Writers[id] = m
 	}
@@ -208,6 +212,7 @@ func Verify(ctx context.Context, js jetstream.JetStream, o VerifyOptions) (*Veri
 		v = NewKeyedVerifier(o.Secret)
 	}
 	v.hops = o.HopWriters
+	v.unsignedBefore = o.Checkpoint.UnsignedBefore
 	cp := o.Checkpoint
 	if cp.Writers == nil {
 		cp.Writers = map[string]Mark{}

@@ -130,6 +130,27 @@ func TestVerifyNamesForgedRecordNotTheGenuineOne(t *testing.T) {
 	}
 }
 
+// Records from before MACs (an upgraded deployment) verify by hash and link
+// once the checkpoint says where signing began; later ones need a MAC.
+func TestVerifyUnsignedBefore(t *testing.T) {
+	tr := newTrail(t)
+	old := audit.NewWriter(tr.js, "ingest@h0-old") // no key: a previous version
+	if err := old.Write(context.Background(), &sinewv1.AuditEvent{Flow: "hl7", Hop: "ingest"}); err != nil {
+		t.Fatal(err)
+	}
+	tr.write(2)
+	v, _ := tr.verify(audit.Checkpoint{})
+	onlyProblem(t, v, audit.ProblemForged, 1)
+	if v, _ = tr.verify(audit.Checkpoint{UnsignedBefore: 2}); !v.OK() {
+		t.Errorf("unsigned-before 2: %v", v.Problems)
+	}
+	if err := old.Write(context.Background(), &sinewv1.AuditEvent{Flow: "hl7", Hop: "ingest"}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ = tr.verify(audit.Checkpoint{UnsignedBefore: 2})
+	onlyProblem(t, v, audit.ProblemForged, 4)
+}
+
 func TestVerifyNamesAnotherServicesChainOnThisHop(t *testing.T) {
 	tr := newTrail(t)
 	tr.write(1)
