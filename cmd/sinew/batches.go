@@ -48,6 +48,9 @@ func batchesVerbs() []verb {
 			if sub != "" {
 				pos = append([]string{sub}, pos...)
 			}
+			if sub == "resolve" {
+				o.AuditKey = cliAuditKey(conn.dataDir)
+			}
 			return batches(ctx, c.js, *o, pos, e.stdout)
 		}
 	}
@@ -83,6 +86,7 @@ type batchesOptions struct {
 	StuckAfter time.Duration
 	Reason     string
 	Actor      string
+	AuditKey   []byte    // the audit secret, for the records' MAC
 	Now        time.Time // time.Now when zero
 }
 
@@ -104,7 +108,7 @@ func batches(ctx context.Context, js jetstream.JetStream, o batchesOptions, pos 
 			return err
 		}
 		if pos[0] == "resolve" {
-			if b, err = resolveBatch(ctx, js, st, b, o.Actor, o.Reason); err != nil {
+			if b, err = resolveBatch(ctx, js, st, b, o.Actor, o.Reason, o.AuditKey); err != nil {
 				return err
 			}
 		}
@@ -155,7 +159,7 @@ func batches(ctx context.Context, js jetstream.JetStream, o batchesOptions, pos 
 }
 
 // resolveBatch records the operator's resolution and its audit record.
-func resolveBatch(ctx context.Context, js jetstream.JetStream, st *batchstate.Store, b *batchstate.State, actor, reason string) (*batchstate.State, error) {
+func resolveBatch(ctx context.Context, js jetstream.JetStream, st *batchstate.Store, b *batchstate.State, actor, reason string, key []byte) (*batchstate.State, error) {
 	if b.IsResolved() {
 		return b, errors.New("batch " + b.Name() + " is already resolved by " + b.Resolved.By)
 	}
@@ -163,7 +167,7 @@ func resolveBatch(ctx context.Context, js jetstream.JetStream, st *batchstate.St
 	if b.Verdict != "" {
 		was += " (" + b.Verdict + ")"
 	}
-	w := audit.NewWriter(js, "cli:"+actor+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	w := audit.NewWriter(js, "cli:"+actor+"-"+strconv.FormatInt(time.Now().UnixNano(), 36)).Keyed(key)
 	// Audited first: a resolution nobody can trace must not exist.
 	if err := w.Write(ctx, &sinewv1.AuditEvent{Actor: actor, Action: "resolve-batch", Flow: b.Flow, Hop: "batches", Outcome: "resolved",
 		EventId: b.SHA256, Detail: fmt.Sprintf("batch %s at step %s resolved: %s", b.Name(), was, reason)}); err != nil {

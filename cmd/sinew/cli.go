@@ -296,7 +296,9 @@ func printUsage(w io.Writer, vs []verb) {
 	tw.Flush()
 	fmt.Fprint(w, `
 `+"`sinew help VERB...`"+` or `+"`sinew VERB... --help`"+` shows a verb's flags.
-Verbs that talk to NATS connect to --nats (default $SINEW_NATS_URL or nats://127.0.0.1:4222).
+Verbs that talk to NATS connect to --nats (default $SINEW_NATS_URL or nats://127.0.0.1:4222)
+as --creds FILE ($SINEW_NATS_CREDS), --context NAME|FILE ($SINEW_NATS_CONTEXT) or, by default,
+sinew up's admin in --data-dir ($SINEW_DATA_DIR, ./var): var/nats/admin.json.
 `)
 }
 

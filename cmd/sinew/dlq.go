@@ -226,7 +226,7 @@ func openDLQ(ctx context.Context, conn *connFlags, actor string) (*dlq.Store, *a
 	}
 	var w *audit.Writer
 	if actor != "" {
-		w = audit.NewWriter(c.js, "cli:"+actor+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+		w = audit.NewWriter(c.js, "cli:"+actor+"-"+strconv.FormatInt(time.Now().UnixNano(), 36)).Keyed(cliAuditKey(conn.dataDir))
 	}
 	st, err := dlq.Open(ctx, c.js, w)
 	if err != nil {

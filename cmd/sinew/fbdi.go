@@ -83,14 +83,6 @@ func fbdiVerbs() []verb {
 	}
 }
 
-// dataDirDefault is sinew up's data dir: $SINEW_DATA_DIR, else ./var.
-func dataDirDefault() string {
-	if d := os.Getenv("SINEW_DATA_DIR"); d != "" {
-		return d
-	}
-	return "./var"
-}
-
 // findFlows returns the flows.yaml to read: the flag's, else the
 // environment's, else the data dir's, else the working directory's.
 func findFlows(flagPath, envPath, dataDir string) (string, error) {

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -53,21 +55,6 @@ type client struct {
 	js jetstream.JetStream
 }
 
-// connFlags are the flags of every verb that talks to NATS.
-type connFlags struct {
-	url string
-}
-
-// addConnFlags defines the connection flags on fs.
-func addConnFlags(fs *flag.FlagSet) *connFlags {
-	c := &connFlags{}
-	fs.StringVar(&c.url, "nats", natsURLDefault(), "NATS URL ($SINEW_NATS_URL)")
-	return c
-}
-
-// dial connects as the flags say.
-func (c *connFlags) dial() (*client, error) { return dial(c.url) }
-
 func natsURLDefault() string {
 	if u := os.Getenv("SINEW_NATS_URL"); u != "" {
 		return u
@@ -75,8 +62,74 @@ func natsURLDefault() string {
 	return nats.DefaultURL
 }
 
-func dial(url string) (*client, error) {
-	nc, err := nats.Connect(url, nats.Name("sinew-cli"), nats.Timeout(5*time.Second))
+// connFlags are the connection flags of every verb that talks to NATS.
+type connFlags struct {
+	url, creds, context, dataDir string
+	fs                           *flag.FlagSet
+}
+
+// addConnFlags registers --nats, --creds, --context and --data-dir on fs.
+func addConnFlags(fs *flag.FlagSet) *connFlags {
+	c := &connFlags{fs: fs}
+	fs.StringVar(&c.url, "nats", natsURLDefault(), "NATS URL (default: the context's, else $SINEW_NATS_URL or nats://127.0.0.1:4222)")
+	fs.StringVar(&c.creds, "creds", os.Getenv("SINEW_NATS_CREDS"), "NATS credentials file (JWT + nkey); default $SINEW_NATS_CREDS")
+	fs.StringVar(&c.context, "context", os.Getenv("SINEW_NATS_CONTEXT"), "nats CLI context: a name in ~/.config/nats/context or a .json path")
+	fs.StringVar(&c.dataDir, "data-dir", dataDirDefault(), "sinew up's data dir: its admin credential (nats/admin.json) is used when no --creds or --context is given")
+	return c
+}
+
+// dataDirDefault is sinew up's data dir: $SINEW_DATA_DIR, else ./var.
+func dataDirDefault() string {
+	if d := os.Getenv("SINEW_DATA_DIR"); d != "" {
+		return d
+	}
+	return "./var"
+}
+
+// dial connects as the flags say: --creds, else --context, else sinew up's
+// admin context in the data dir (when present), else unauthenticated.
+func (cf *connFlags) dial() (*client, error) {
+	url := cf.url
+	urlSet := false
+	cf.fs.Visit(func(f *flag.Flag) { urlSet = urlSet || f.Name == "nats" })
+	urlSet = urlSet || os.Getenv("SINEW_NATS_URL") != ""
+	opts := []nats.Option{nats.Name("sinew-cli"), nats.Timeout(5 * time.Second)}
+	var ctx natsContext
+	switch {
+	case cf.creds != "":
+		opts = append(opts, nats.UserCredentials(expandHome(cf.creds)))
+	case cf.context != "":
+		c, err := readContext(expandHome(cf.context))
+		if err != nil {
+			return nil, err
+		}
+		ctx = c
+	default:
+		c, err := readContext(filepath.Join(natsDir(cf.dataDir), "admin.json"))
+		if err == nil {
+			ctx = c
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	switch {
+	case ctx.Creds != "":
+		opts = append(opts, nats.UserCredentials(expandHome(ctx.Creds)))
+	case ctx.NKey != "":
+		o, err := nats.NkeyOptionFromSeed(expandHome(ctx.NKey))
+		if err != nil {
+			return nil, fmt.Errorf("nats context nkey: %w", err)
+		}
+		opts = append(opts, o)
+	case ctx.User != "":
+		opts = append(opts, nats.UserInfo(ctx.User, ctx.Password))
+	case ctx.Token != "":
+		opts = append(opts, nats.Token(ctx.Token))
+	}
+	if ctx.URL != "" && !urlSet {
+		url = ctx.URL
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", url, err)
 	}
@@ -86,6 +139,15 @@ func dial(url string) (*client, error) {
 		return nil, err
 	}
 	return &client{nc: nc, js: js}, nil
+}
+
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
 }
 
 func (c *client) Close() { c.nc.Close() }

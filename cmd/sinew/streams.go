@@ -45,6 +45,16 @@ func streamsVerbs() []verb {
 				return streamsList(ctx, c.js, *asJSON, e.stdout)
 			}
 		}},
+		{name: "streams accounts", summary: "the NATS users and permissions from the permission table (deploy/compose/nats/accounts.conf)", setup: func(fs *flag.FlagSet) runFunc {
+			return func(ctx context.Context, e *env, _ []string) error {
+				conf, err := streams.New(streams.DefaultOptions()).AccountsConf()
+				if err != nil {
+					return err
+				}
+				_, err = io.WriteString(e.stdout, conf)
+				return err
+			}
+		}},
 	}
 }
 

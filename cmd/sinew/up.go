@@ -130,22 +130,55 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 	} else if err := config.LoadEnv("SINEW_TOPOLOGY", &topo, nil); err != nil {
 		return err
 	}
+	// The server's warnings and errors go to the log: a permission
+	// violation names the user and subject, never a payload.
+	nlog := telemetry.NewLogger(logw, tcfg, "nats")
+	natsLog := func(level, msg string) {
+		switch {
+		case strings.HasPrefix(msg, "Plaintext passwords"):
+			// the clients' passwords are in the data dir (0600) anyway
+		case level == "error":
+			nlog.Error().Msg(msg)
+		case level == "warn":
+			nlog.Warn().Msg(msg)
+		default:
+			nlog.Debug().Msg(msg)
+		}
+	}
+	// The same least-privilege users as production (streams.Grants), with
+	// passwords kept 0600 in the data dir.
+	topology := streams.New(topo)
+	passwords, err := natsPasswords(f.dataDir, topology.Grants())
+	if err != nil {
+		return err
+	}
+	users, err := embeddedUsers(topology, passwords)
+	if err != nil {
+		return err
+	}
 	srv, err := natsembed.Start(natsembed.Options{
-		Addr: f.natsAddr, StoreDir: filepath.Join(f.dataDir, "jetstream"), SyncAlways: f.syncAlways,
+		Addr: f.natsAddr, StoreDir: filepath.Join(f.dataDir, "jetstream"), SyncAlways: f.syncAlways, Users: users,
+		Log: natsLog,
 	})
 	if err != nil {
 		return err
 	}
 	defer natsembed.Stop(srv)
 	natsURL := srv.ClientURL()
-	log.Info().Str("nats", natsURL).Str("data_dir", f.dataDir).Msg("embedded NATS with JetStream started")
+	if err := writeContexts(f.dataDir, natsURL, passwords); err != nil {
+		return err
+	}
+	log.Info().Str("nats", natsURL).Str("data_dir", f.dataDir).
+		Str("operator_context", filepath.Join(natsDir(f.dataDir), streams.UserAdmin+".json")).
+		Msg("embedded NATS with JetStream started, per-service users")
 
-	boot, err := bus.Connect(ctx, bus.Config{URL: natsURL}, bus.Options{Service: "sinew", Logger: log})
+	boot, err := bus.Connect(ctx, bus.Config{URL: natsURL, User: streams.UserAdmin, Password: passwords[streams.UserAdmin]},
+		bus.Options{Service: "sinew", Logger: log})
 	if err != nil {
 		return err
 	}
 	ensureCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = streams.New(topo).Ensure(ensureCtx, boot.JetStream())
+	err = topology.Ensure(ensureCtx, boot.JetStream())
 	cancel()
 	boot.Close()
 	if err != nil {
@@ -154,7 +187,7 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	units, err := buildUnits(ctx, f, topo, natsURL, secret, logw, reg)
+	units, err := buildUnits(ctx, f, topo, natsURL, passwords, secret, logw, reg)
 	defer func() {
 		for _, u := range units {
 			u.bus.Close()
@@ -234,12 +267,17 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 }
 
 // buildUnits connects and builds every service from its config section.
-func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL string, secret []byte, logw io.Writer, reg *prometheus.Registry) ([]unit, error) {
+func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL string, passwords map[string]string, secret []byte, logw io.Writer, reg *prometheus.Registry) ([]unit, error) {
 	var units []unit
 	add := func(name string, base *bus.ServiceConfig, build func(*bus.Bus) (bus.Service, error)) error {
 		// One process, one server, one topology and one audit secret: these
 		// are sinew up's, whatever a service section says.
 		base.NATS.URL = natsURL
+		// Each unit is its own NATS user (streams.Grants), as in production.
+		base.NATS.User, base.NATS.Password, base.NATS.CredsFile = name, passwords[name], ""
+		if base.NATS.Password == "" {
+			return fmt.Errorf("%s: no NATS user in the permission table", name)
+		}
 		base.Topology = topo
 		base.Audit.Secret = string(secret)
 		if f.logLevel != "" {

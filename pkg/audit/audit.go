@@ -10,8 +10,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +64,7 @@ func Hash(prev, events []byte) []byte {
 type Writer struct {
 	js   jetstream.JetStream
 	base string
+	key  []byte // MAC key (ChainKey of the deployment's secret); nil: no MAC
 
 	mu       sync.Mutex
 	id       string // base, or base~N after N chains were ended by a failure
@@ -88,6 +92,17 @@ const maxBatch = 256
 // its old one ended).
 func NewWriter(js jetstream.JetStream, id string) *Writer {
 	return &Writer{js: js, base: id, id: id}
+}
+
+// Keyed makes w sign every record with a MAC under the deployment's audit
+// secret (the MACHeader), so a record published by anyone without the
+// secret is named by Verify instead of breaking the genuine chain. It
+// returns w; call it before the first Write.
+func (w *Writer) Keyed(secret []byte) *Writer {
+	if len(secret) > 0 {
+		w.key = ChainKey(secret)
+	}
+	return w
 }
 
 // ID is the writer's current chain id.
@@ -189,6 +204,9 @@ func (w *Writer) store(rec *sinewv1.AuditRecord, subject string) error {
 	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, "audit:"+rec.Writer+":"+strconv.FormatUint(rec.Seq, 10))
+	if w.key != nil {
+		msg.Header.Set(MACHeader, hex.EncodeToString(MAC(w.key, subject, rec)))
+	}
 	timeout := w.timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -207,6 +225,32 @@ func (w *Writer) store(rec *sinewv1.AuditRecord, subject string) error {
 	}
 }
 
+// MACHeader carries a record's MAC (hex): HMAC-SHA256 under ChainKey of
+// its subject, writer, seq and hash. The hash chains the records; the MAC
+// proves a record was written by a holder of the audit secret.
+const MACHeader = "Sinew-Audit-Mac"
+
+// ChainKey derives the records' MAC key from the deployment's audit secret
+// (kept apart from the key of PatientRef).
+func ChainKey(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("sinew audit chain v1"))
+	return m.Sum(nil)
+}
+
+// MAC is a record's MAC under key (ChainKey).
+func MAC(key []byte, subject string, rec *sinewv1.AuditRecord) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(subject))
+	m.Write([]byte{0})
+	m.Write([]byte(rec.Writer))
+	m.Write([]byte{0})
+	m.Write(strconv.AppendUint(nil, rec.Seq, 10))
+	m.Write([]byte{0})
+	m.Write(rec.Hash)
+	return m.Sum(nil)
+}
+
 // Events decodes a record's events.
 func Events(rec *sinewv1.AuditRecord) ([]*sinewv1.AuditEvent, error) {
 	var all sinewv1.AuditEvents
@@ -223,6 +267,13 @@ const (
 	ProblemGap    = "gap"           // a sequence number is missing
 	ProblemRepeat = "repeat"        // a sequence number appears twice
 	ProblemDecode = "undecodable"
+	// ProblemForged: no MAC, or one that does not verify under the audit
+	// secret — not written by a Sinew writer.
+	ProblemForged = "forged"
+	// ProblemMissing: records the checkpoint saw are gone from the stream.
+	ProblemMissing = "missing"
+	// ProblemConfig: AUDIT's configuration is weaker than the topology's.
+	ProblemConfig = "weak-config"
 )
 
 // Problem is one finding of Verify.
@@ -232,36 +283,93 @@ type Problem struct {
 	StreamSeq uint64
 	Kind      string
 	Detail    string
+	// Accepted is set when an operator reviewed this record's problem
+	// (Checkpoint.Accepted): reported, but it does not fail verification.
+	Accepted string `json:",omitempty"`
 }
 
 func (p Problem) String() string {
-	return fmt.Sprintf("%s writer=%s seq=%d stream_seq=%d %s", p.Kind, p.Writer, p.Seq, p.StreamSeq, p.Detail)
+	s := fmt.Sprintf("%s writer=%s seq=%d stream_seq=%d %s", p.Kind, p.Writer, p.Seq, p.StreamSeq, p.Detail)
+	if p.Accepted != "" {
+		s += " (accepted: " + p.Accepted + ")"
+	}
+	return s
 }
 
 // Verifier checks chains record by record, in stream order, keeping only
-// the head of each chain.
+// the head of each chain. A record that is itself bad (undecodable, forged,
+// altered) is named and skipped: the chain goes on from its last good
+// record, so the genuine record after a forgery is not blamed.
 type Verifier struct {
-	heads    map[string]head
-	Records  int
-	Problems []Problem
+	heads map[string]head
+	key   []byte
+	hops  map[string][]string // hop → services that may write it
+	// unsignedBefore: records below this stream sequence predate MACs
+	unsignedBefore uint64
+	Records        int
+	Problems       []Problem
 }
 
 type head struct {
-	seq  uint64
-	hash []byte
+	seq       uint64
+	hash      []byte
+	streamSeq uint64
 }
 
-// NewVerifier returns an empty verifier.
+// NewVerifier returns an empty verifier that checks hashes and links only.
 func NewVerifier() *Verifier { return &Verifier{heads: map[string]head{}} }
 
-// Add checks the next record; streamSeq is only for the report.
+// NewKeyedVerifier also checks every record's MAC under the deployment's
+// audit secret (Writer.Keyed).
+func NewKeyedVerifier(secret []byte) *Verifier {
+	v := NewVerifier()
+	v.key = ChainKey(secret)
+	return v
+}
+
+// Add checks the next record without its MAC; streamSeq is only for the
+// report. Keyed verifiers use AddEntry.
 func (v *Verifier) Add(rec *sinewv1.AuditRecord, streamSeq uint64) {
+	v.add(Entry{Record: rec, StreamSeq: streamSeq}, false)
+}
+
+// AddEntry checks the next stored entry: its MAC (keyed verifiers), hash,
+// sequence and link.
+func (v *Verifier) AddEntry(e Entry) {
+	if e.DecodeErr != nil || e.Record == nil {
+		err := e.DecodeErr
+		if err == nil {
+			err = errors.New("no record")
+		}
+		v.AddUndecodable(e.StreamSeq, err)
+		return
+	}
+	v.add(e, v.key != nil && e.StreamSeq >= v.unsignedBefore)
+}
+
+func (v *Verifier) add(e Entry, checkMAC bool) {
+	rec, streamSeq := e.Record, e.StreamSeq
 	v.Records++
 	bad := func(kind, detail string) {
 		v.Problems = append(v.Problems, Problem{Writer: rec.Writer, Seq: rec.Seq, StreamSeq: streamSeq, Kind: kind, Detail: detail})
 	}
+	if checkMAC {
+		switch {
+		case len(e.MAC) == 0:
+			bad(ProblemForged, "no MAC: not written by a Sinew writer; skipped")
+			return
+		case !hmac.Equal(e.MAC, MAC(v.key, e.Subject, rec)):
+			bad(ProblemForged, "MAC does not verify under the audit secret; skipped")
+			return
+		}
+	}
+	if svc, hop, ok := v.foreign(e.Subject, rec.Writer); ok {
+		bad(ProblemForged, fmt.Sprintf("%s may not write hop %s; skipped", svc, hop))
+		return
+	}
 	if !bytes.Equal(Hash(rec.PrevHash, rec.Events), rec.Hash) {
-		bad(ProblemHash, "content does not match its hash")
+		bad(ProblemHash, "content does not match its hash; skipped")
+		return
 	}
 	h, seen := v.heads[rec.Writer]
 	switch {
@@ -277,14 +385,35 @@ func (v *Verifier) Add(rec *sinewv1.AuditRecord, streamSeq uint64) {
 	case seen && !bytes.Equal(rec.PrevHash, h.hash):
 		bad(ProblemLink, "prev_hash differs from the previous record's hash")
 	}
-	v.heads[rec.Writer] = head{seq: rec.Seq, hash: rec.Hash}
+	v.heads[rec.Writer] = head{seq: rec.Seq, hash: rec.Hash, streamSeq: streamSeq}
+}
+
+// foreign reports a record on a hop its writer's service may not write.
+func (v *Verifier) foreign(subject, writer string) (svc, hop string, bad bool) {
+	if v.hops == nil || subject == "" {
+		return "", "", false
+	}
+	hop = subject[strings.LastIndexByte(subject, '.')+1:]
+	allowed, ok := v.hops[hop]
+	if !ok {
+		return "", "", false
+	}
+	svc, _, _ = strings.Cut(writer, "@")
+	return svc, hop, !slices.Contains(allowed, svc)
 }
 
 // Writers is the number of chains seen.
 func (v *Verifier) Writers() int { return len(v.heads) }
 
-// OK reports whether no problem was found.
-func (v *Verifier) OK() bool { return len(v.Problems) == 0 }
+// OK reports whether no problem was found (accepted ones aside).
+func (v *Verifier) OK() bool {
+	for _, p := range v.Problems {
+		if p.Accepted == "" {
+			return false
+		}
+	}
+	return true
+}
 
 // Entry is one stored audit record with its decoded events. DecodeErr is
 // set (and Record nil) when the stored bytes are not an AuditRecord.
@@ -294,12 +423,14 @@ type Entry struct {
 	Record    *sinewv1.AuditRecord
 	Events    []*sinewv1.AuditEvent
 	DecodeErr error
+	// MAC is the record's MACHeader, decoded; nil when absent or not hex.
+	MAC []byte
 }
 
 // AddUndecodable records a stored message that is not an audit record.
 func (v *Verifier) AddUndecodable(streamSeq uint64, err error) {
 	v.Records++
-	v.Problems = append(v.Problems, Problem{StreamSeq: streamSeq, Kind: ProblemDecode, Detail: err.Error()})
+	v.Problems = append(v.Problems, Problem{StreamSeq: streamSeq, Kind: ProblemDecode, Detail: err.Error() + "; skipped"})
 }
 
 // Read calls fn for every record on subjects matching filter ("audit.>"
@@ -314,6 +445,9 @@ func Read(ctx context.Context, js jetstream.JetStream, filter string, fn func(En
 			return fmt.Errorf("audit: %w", err)
 		}
 		e := Entry{Subject: m.Subject(), StreamSeq: meta.Sequence.Stream, Record: &sinewv1.AuditRecord{}}
+		if h := m.Headers(); h != nil {
+			e.MAC, _ = hex.DecodeString(h.Get(MACHeader))
+		}
 		if err := proto.Unmarshal(m.Data(), e.Record); err != nil {
 			e.Record, e.DecodeErr = nil, err
 		}

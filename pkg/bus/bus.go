@@ -160,7 +160,7 @@ func New(nc *nats.Conn, cfg Config, opts Options) (*Bus, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		tracer:  tp.Tracer("github.com/sinewhq/sinew/pkg/bus"),
-		audit:   audit.NewWriter(js, writerID(opts.Service)),
+		audit:   audit.NewWriter(js, writerID(opts.Service)).Keyed(opts.AuditSecret),
 		metrics: m,
 		pubWait: wait,
 	}, nil

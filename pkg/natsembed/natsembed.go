@@ -23,6 +23,44 @@ type Options struct {
 	Name string
 	// ReadyTimeout bounds the wait for the listener; 10 s when zero.
 	ReadyTimeout time.Duration
+	// Users, when set, are the only clients the server accepts (user and
+	// password, each with its permissions); none means no authentication.
+	Users []User
+	// Log, when set, receives the server's notices, warnings and errors
+	// (permission violations among them); the server is silent otherwise.
+	Log func(level, msg string)
+}
+
+// logger adapts Options.Log to the server's logger.
+type logger func(level, msg string)
+
+func (l logger) Noticef(f string, v ...any) { l("info", fmt.Sprintf(f, v...)) }
+func (l logger) Warnf(f string, v ...any)   { l("warn", fmt.Sprintf(f, v...)) }
+func (l logger) Fatalf(f string, v ...any)  { l("error", fmt.Sprintf(f, v...)) }
+func (l logger) Errorf(f string, v ...any)  { l("error", fmt.Sprintf(f, v...)) }
+func (l logger) Debugf(f string, v ...any)  {}
+func (l logger) Tracef(f string, v ...any)  {}
+
+// User is one client identity of the embedded server.
+type User struct {
+	Name, Password string
+	// Admin users have no restriction; the others only the subjects below.
+	Admin                         bool
+	PublishAllow, PublishDeny     []string
+	SubscribeAllow, SubscribeDeny []string
+}
+
+func (u User) permissions() *server.Permissions {
+	if u.Admin {
+		return nil
+	}
+	sp := func(allow, deny []string) *server.SubjectPermission {
+		if len(allow) == 0 { // an empty allow list would allow everything
+			return &server.SubjectPermission{Deny: []string{">"}}
+		}
+		return &server.SubjectPermission{Allow: allow, Deny: deny}
+	}
+	return &server.Permissions{Publish: sp(u.PublishAllow, u.PublishDeny), Subscribe: sp(u.SubscribeAllow, u.SubscribeDeny)}
 }
 
 // Start starts the server and waits until it accepts clients.
@@ -53,9 +91,18 @@ func Start(o Options) (*server.Server, error) {
 		// Payloads carry whole batch manifests and HL7 messages; 8 MiB leaves room.
 		MaxPayload: 8 << 20,
 	}
+	for _, u := range o.Users {
+		if u.Name == "" || u.Password == "" {
+			return nil, fmt.Errorf("natsembed: user %q without a name or password", u.Name)
+		}
+		opts.Users = append(opts.Users, &server.User{Username: u.Name, Password: u.Password, Permissions: u.permissions()})
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: %w", err)
+	}
+	if o.Log != nil {
+		s.SetLoggerV2(logger(o.Log), false, false, false)
 	}
 	go s.Start()
 	wait := o.ReadyTimeout

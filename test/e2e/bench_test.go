@@ -226,7 +226,7 @@ func cpuTime(pid int) time.Duration {
 // over every stream: the JetStream writes a run costs. The KV stream keeps
 // one revision per key, so its bytes count the last revision only.
 func writes(tb testing.TB, s *system) (n, bytes uint64) {
-	nc, err := nats.Connect(s.natsURL)
+	nc, err := nats.Connect(s.natsURL, s.admin(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}

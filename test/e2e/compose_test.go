@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,10 +18,38 @@ import (
 
 const composeDir = "../../deploy/compose"
 
-// composeEnv sets the passwords the NATS configuration reads.
+// composeEnv sets the passwords the NATS configuration reads: one per
+// user of the permission table, and the system account's.
 func composeEnv(t *testing.T) {
-	for _, u := range []string{"PROVISION", "INGEST", "TRANSFORM", "LOADER", "RECONCILER", "DEADLETTER", "CONSOLE", "SYS"} {
-		t.Setenv("SINEW_"+u+"_PASSWORD", "pw-"+u)
+	for _, g := range streams.New(streams.DefaultOptions()).Grants() {
+		t.Setenv("SINEW_"+strings.ToUpper(g.User)+"_PASSWORD", "pw-"+g.User)
+	}
+	t.Setenv("SINEW_SYS_PASSWORD", "pw-sys")
+}
+
+// TestAccountsConfIsGenerated: accounts.conf is the permission table of
+// pkg/streams (`sinew streams accounts`), so production and sinew up
+// cannot drift apart.
+func TestAccountsConfIsGenerated(t *testing.T) {
+	want, err := streams.New(streams.DefaultOptions()).AccountsConf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(composeDir, "nats", "accounts.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Fatal("deploy/compose/nats/accounts.conf is stale: run `go run ./cmd/sinew streams accounts > deploy/compose/nats/accounts.conf`")
+	}
+	env, err := os.ReadFile(filepath.Join(composeDir, ".env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range streams.New(streams.DefaultOptions()).Grants() {
+		if v := "SINEW_" + strings.ToUpper(g.User) + "_PASSWORD="; !strings.Contains(string(env), v) {
+			t.Errorf(".env.example lacks %s", v)
+		}
 	}
 }
 
@@ -37,7 +67,7 @@ func TestComposeClusterConfigParses(t *testing.T) {
 }
 
 // TestServiceUsersCannotTouchAudit starts a real nats-server with the
-// deployment's accounts and permissions: the provision user creates the
+// deployment's accounts and permissions: the admin user creates the
 // topology; a service user can publish, consume and use buckets, but can
 // neither purge, shorten nor delete AUDIT.
 func TestServiceUsersCannotTouchAudit(t *testing.T) {
@@ -59,8 +89,7 @@ func TestServiceUsersCannotTouchAudit(t *testing.T) {
 	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
 	ctx := context.Background()
 	connect := func(user string) jetstream.JetStream {
-		nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(user, os.Getenv("SINEW_"+map[string]string{
-			"provision": "PROVISION", "ingest": "INGEST"}[user]+"_PASSWORD")))
+		nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(user, os.Getenv("SINEW_"+strings.ToUpper(user)+"_PASSWORD")))
 		if err != nil {
 			t.Fatalf("%s: %v", user, err)
 		}
@@ -71,8 +100,9 @@ func TestServiceUsersCannotTouchAudit(t *testing.T) {
 		}
 		return js
 	}
-	if err := streams.Ensure(ctx, connect("provision")); err != nil {
-		t.Fatalf("provision: %v", err)
+	admin := connect("admin")
+	if err := streams.Ensure(ctx, admin); err != nil {
+		t.Fatalf("admin: %v", err)
 	}
 	js := connect("ingest")
 	if _, err := js.Publish(ctx, "hl7.in.STMARYS.ADT.A01", []byte("MSH|..."), jetstream.WithMsgID("x")); err != nil {
@@ -88,7 +118,12 @@ func TestServiceUsersCannotTouchAudit(t *testing.T) {
 	if _, err := kv.Put(ctx, "k", []byte("1")); err != nil {
 		t.Errorf("ingest cannot use its bucket: %v", err)
 	}
-	audit, err := js.Stream(ctx, streams.Audit)
+	// A writer may not even read AUDIT's configuration; the admin's copy
+	// is what the probes send.
+	if _, err := js.Stream(ctx, streams.Audit); err == nil {
+		t.Error("ingest could read AUDIT's stream info")
+	}
+	audit, err := admin.Stream(ctx, streams.Audit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +135,8 @@ func TestServiceUsersCannotTouchAudit(t *testing.T) {
 	defer cancel()
 	denied := map[string]error{
 		"delete stream": js.DeleteStream(short, streams.Audit),
-		"purge":         audit.Purge(short),
-		"delete msg":    audit.DeleteMsg(short, 1),
+		"purge":         request(short, js, "$JS.API.STREAM.PURGE."+streams.Audit, "{}"),
+		"delete msg":    request(short, js, "$JS.API.STREAM.MSG.DELETE."+streams.Audit, `{"seq":1}`),
 	}
 	_, denied["update"] = js.UpdateStream(short, cfg)
 	for what, err := range denied {
@@ -112,4 +147,17 @@ func TestServiceUsersCannotTouchAudit(t *testing.T) {
 	if info, err := audit.Info(ctx); err != nil || info.Config.MaxAge != 6*365*24*time.Hour {
 		t.Errorf("AUDIT changed: %v %v", info.Config.MaxAge, err)
 	}
+}
+
+// request sends a raw JetStream API request as js's user; a denied one
+// gets no answer, an allowed one an answer without an error.
+func request(ctx context.Context, js jetstream.JetStream, subject, body string) error {
+	msg, err := js.Conn().RequestWithContext(ctx, subject, []byte(body))
+	if err != nil {
+		return err
+	}
+	if strings.Contains(string(msg.Data), `"error"`) {
+		return fmt.Errorf("%s: %s", subject, msg.Data)
+	}
+	return nil
 }

@@ -128,6 +128,7 @@ func ephemeralLow() int {
 type system struct {
 	cmd      *exec.Cmd
 	natsURL  string
+	dataDir  string
 	httpAddr string
 	log      *bytes.Buffer
 	exited   chan error
@@ -149,7 +150,7 @@ func up(t *testing.T, dataDir string, a addrs) (*system, time.Duration) {
 // upWith is up with more flags and environment variables.
 func upWith(t testing.TB, dataDir string, a addrs, flags, env []string) (*system, time.Duration) {
 	t.Helper()
-	s := &system{natsURL: "nats://" + a.nats, httpAddr: a.http, log: &bytes.Buffer{}, exited: make(chan error, 1)}
+	s := &system{natsURL: "nats://" + a.nats, dataDir: dataDir, httpAddr: a.http, log: &bytes.Buffer{}, exited: make(chan error, 1)}
 	if a.fusion == "" {
 		a.fusion = freeAddr(t)
 	}
@@ -208,18 +209,40 @@ func (s *system) stop(t testing.TB) {
 	}
 }
 
-// cli runs a sinew verb against the system.
+// cli runs a sinew verb against the system, as its admin (the CLI reads
+// the credential sinew up keeps in the data dir).
 func (s *system) cli(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(sinewBin, append(args, "--nats", s.natsURL)...)
+	cmd := exec.Command(sinewBin, append(args, "--nats", s.natsURL, "--data-dir", s.dataDir)...)
 	cmd.Env = append(os.Environ(), "SINEW_ACTOR=e2e-operator")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
+// natsUser is the nats.Option that authenticates as user (admin, ingest,
+// ...) with the password sinew up keeps in <data dir>/nats/users.json.
+func (s *system) natsUser(t testing.TB, user string) nats.Option {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dataDir, "nats", "users.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pw map[string]string
+	if err := json.Unmarshal(b, &pw); err != nil {
+		t.Fatal(err)
+	}
+	if pw[user] == "" {
+		t.Fatalf("no NATS user %s in users.json", user)
+	}
+	return nats.UserInfo(user, pw[user])
+}
+
+// admin is natsUser(t, "admin").
+func (s *system) admin(t testing.TB) nats.Option { return s.natsUser(t, "admin") }
+
 func (s *system) js(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(s.natsURL)
+	nc, err := nats.Connect(s.natsURL, s.admin(t))
 	if err != nil {
 		t.Fatal(err)
 	}

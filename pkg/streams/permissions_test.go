@@ -1,0 +1,137 @@
+package streams_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sinewhq/sinew/pkg/natsembed"
+	"github.com/sinewhq/sinew/pkg/streams"
+)
+
+// permServer starts an embedded server with every user of the table
+// (password = user name) and the topology ensured by the admin.
+func permServer(t *testing.T) (string, streams.Topology) {
+	t.Helper()
+	topo := streams.New(streams.DefaultOptions())
+	var users []natsembed.User
+	for _, g := range topo.Grants() {
+		p, err := topo.Permissions(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, natsembed.User{Name: g.User, Password: g.User, Admin: g.Admin,
+			PublishAllow: p.PublishAllow, PublishDeny: p.PublishDeny, SubscribeAllow: p.SubscribeAllow})
+	}
+	srv, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: t.TempDir(), Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { natsembed.Stop(srv) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := topo.Ensure(ctx, connect(t, srv.ClientURL(), streams.UserAdmin)); err != nil {
+		t.Fatal(err)
+	}
+	return srv.ClientURL(), topo
+}
+
+func connect(t *testing.T, url, user string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.UserInfo(user, user), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatalf("%s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func TestPermissionTableOnARealServer(t *testing.T) {
+	url, topo := permServer(t)
+	if _, err := nats.Connect(url); err == nil {
+		t.Fatal("an unauthenticated client was accepted")
+	}
+	// who may publish what: only transform commands, only a writer its
+	// own audit hop, only ingest the intake subjects
+	subjects := map[string]string{
+		"fusion.cmd.willow-inventory.inventory": streams.UserTransform,
+		"epic.cmd.worker-sync.mfn":              streams.UserTransform,
+		"hl7.in.STMARYS.RDS.O13":                streams.UserIngest,
+		"batch.in.resolute-gl":                  streams.UserIngest,
+		"audit.hl7.ingest":                      streams.UserIngest,
+		"audit.hl7.transform":                   streams.UserTransform,
+		"audit.resolute-gl.load":                streams.UserLoader,
+		"result.resolute-gl.accepted":           streams.UserLoader,
+		"recon.resolute-gl.totals":              streams.UserReconciler,
+		"dlq.FUSION_CMD.loader-fusion.7":        streams.UserLoader,
+	}
+	ctx := context.Background()
+	t.Run("users", func(t *testing.T) {
+		for _, g := range topo.Grants() {
+			if g.Admin {
+				continue
+			}
+			t.Run(g.User, func(t *testing.T) {
+				t.Parallel()
+				js := connect(t, url, g.User)
+				for subj, owner := range subjects {
+					short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+					_, err := js.Publish(short, subj, []byte("probe"), jetstream.WithMsgID(g.User+subj))
+					cancel()
+					allowed := g.User == owner || (g.User == streams.UserDeadletter && subj[:4] == "dlq.")
+					if allowed && err != nil {
+						t.Errorf("%s cannot publish %s: %v", g.User, subj, err)
+					}
+					if !allowed && err == nil {
+						t.Errorf("%s could publish %s", g.User, subj)
+					}
+				}
+				// nobody but the admin edits or deletes streams, purges or deletes messages
+				short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+				cfg, _ := topo.Stream(streams.Audit)
+				cfg.MaxAge, cfg.Duplicates = time.Second, time.Second
+				if _, err := js.UpdateStream(short, cfg); err == nil {
+					t.Errorf("%s could shorten AUDIT", g.User)
+				}
+				for _, s := range []string{streams.Audit, streams.DLQ, streams.FusionCmd} {
+					if err := js.DeleteStream(short, s); err == nil {
+						t.Errorf("%s could delete %s", g.User, s)
+					}
+				}
+				if err := js.DeleteConsumer(short, streams.FusionCmd, streams.LoaderFusion); err == nil {
+					t.Errorf("%s could delete a durable consumer", g.User)
+				}
+				cancel()
+			})
+		}
+	})
+	admin := connect(t, url, streams.UserAdmin)
+	for _, s := range []string{streams.Audit, streams.DLQ, streams.FusionCmd} {
+		if _, err := admin.Stream(ctx, s); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+	if _, err := admin.Consumer(ctx, streams.FusionCmd, streams.LoaderFusion); err != nil {
+		t.Errorf("loader-fusion: %v", err)
+	}
+}
+
+func TestPermissionsNameKnownStreamsAndBuckets(t *testing.T) {
+	topo := streams.New(streams.DefaultOptions())
+	for _, g := range topo.Grants() {
+		if _, err := topo.Permissions(g); err != nil {
+			t.Error(err)
+		}
+	}
+	hops := topo.HopUsers()
+	if len(hops["transform"]) != 1 || hops["transform"][0] != streams.UserTransform || hops["ingest"][0] != streams.UserIngest {
+		t.Errorf("hop owners %v", hops)
+	}
+}
