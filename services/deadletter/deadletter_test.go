@@ -155,7 +155,7 @@ func TestUnavailablePayloadStillRecorded(t *testing.T) {
 	if d.PayloadAvailable || d.StreamSeq != 999 || d.Kind != dlq.KindMaxDeliveries {
 		t.Errorf("letter %+v", d)
 	}
-	if _, err := e.dlq.Replay(context.Background(), e.letters(t)[0].Seq, "op", "", false); !errors.Is(err, dlq.ErrNoPayload) {
+	if _, err := e.dlq.Replay(context.Background(), e.letters(t)[0].Seq, "op", "payload lost upstream", false); !errors.Is(err, dlq.ErrNoPayload) {
 		t.Errorf("replay of a letter without payload: %v", err)
 	}
 }
