@@ -55,8 +55,7 @@ func (s *Service) retrying(ctx context.Context, what string, step func() error) 
 	delay := s.cfg.PollInterval
 	for attempt := 1; ; attempt++ {
 		err := step()
-		var perm *bus.PermanentError
-		if err == nil || errors.As(err, &perm) || attempt >= s.cfg.FusionAttempts || ctx.Err() != nil {
+		if err == nil || bus.IsPermanent(err) || attempt >= s.cfg.FusionAttempts || ctx.Err() != nil {
 			return err
 		}
 		wait := delay

@@ -151,8 +151,7 @@ func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, r *sinewv1.L
 		// Recorded so that a batch whose reconciliation keeps failing (or
 		// is dead-lettered) fails `sinew recon report` instead of sitting
 		// at its last step unnoticed.
-		var perm *bus.PermanentError
-		final := errors.As(err, &perm) || s.maxDeliver > 0 && d.NumDelivered >= uint64(s.maxDeliver)
+		final := bus.IsPermanent(err) || s.maxDeliver > 0 && d.NumDelivered >= uint64(s.maxDeliver)
 		if rerr := s.states.RecordReconFailure(ctx, glFlow, batchID, err, final); rerr != nil {
 			s.bus.Logger().Warn().Err(rerr).Str("batch", batchID).Msg("recording a failed reconciliation")
 		}
