@@ -23,10 +23,10 @@ import (
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
-	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/crosswalk"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/ids"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -274,8 +274,8 @@ func (mp *Mapper) lookup(typ, event string) *message {
 
 // Map maps message m, received as ev, with tables t, into out. A message
 // type the flow does not map, and a skip shape, give no command and a
-// detail. Errors wrapped by bus.Permanent are the message's fault
-// (UnmappedError among them); others are transient.
+// detail. Errors with a Permanent() method (FieldError, UnmappedError) are the message's fault
+// and carry a reason code; others are transient.
 func (mp *Mapper) Map(m *hl7.Message, ev *sinewv1.Hl7Received, t Tables, out *Result) error {
 	out.Commands = out.Commands[:0]
 	out.Detail = ""
@@ -465,7 +465,7 @@ func (mc *mapping) envelope(key, sourceID string, extra ...string) *sinewv1.Enve
 	bk := sinewv1.KeysOf(append([]string{"control_id", ev.GetControlId(), "facility", ev.GetSendingFacility(),
 		"message_type", ev.GetMessageType() + "^" + ev.GetTriggerEvent()}, extra[:len(extra)&^1]...)...)
 	return &sinewv1.Envelope{
-		EventId: bus.EventID(key), Flow: mc.mp.Flow, SourceSystem: mc.mp.SourceSystem, SourceId: sourceID,
+		EventId: ids.EventID(key), Flow: mc.mp.Flow, SourceSystem: mc.mp.SourceSystem, SourceId: sourceID,
 		BusinessKeys: bk, IdempotencyKey: key, ReceivedAt: ev.GetEnvelope().GetReceivedAt(),
 		CrosswalkVersion: mc.t.Version(), CausedBy: ev.GetEnvelope().GetEventId(),
 	}
@@ -654,7 +654,7 @@ func (mc *mapping) factor(unit string, item *crosswalk.Row) (decimal, error) {
 	e := &UnmappedError{Kind: crosswalk.UOM, Version: version, Code: unit + "->" + fusion, Value: mc.mp.describe(unit),
 		Source: "item " + item.Values[crosswalk.ItemFusionItem] + ", item crosswalk " + mc.t.Items.Version + ", to " + fusion,
 		Path:   path, ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow}
-	return decimal{}, bus.Permanent(e)
+	return decimal{}, e
 }
 
 // date reads an HL7 DTM field, then MSH-7; nil when neither parses.
@@ -742,7 +742,7 @@ func (mc *mapping) master() error {
 			for j := li; j < end; j++ {
 				group = append(append(group, mc.m.Segment(j)...), '\r')
 			}
-			stamp = "h" + bus.HashKey(string(group))[:16]
+			stamp = "h" + ids.HashKey(string(group))[:16]
 		}
 		headerKey := mc.mm.def.prefix + "-" + code
 		key := mc.mp.Flow + ":" + mc.mp.SourceSystem + ":" + headerKey + ":" + stamp
@@ -824,7 +824,7 @@ func Event(raw []byte, receivedAt time.Time) (*sinewv1.Hl7Received, *hl7.Message
 	msgID := "hl7:" + m.SendingFacility() + ":" + m.SendingApplication() + ":" + m.ControlID()
 	return &sinewv1.Hl7Received{
 		Envelope: &sinewv1.Envelope{
-			EventId: bus.EventID(msgID), SourceSystem: "hl7:" + m.SendingApplication(), SourceId: m.ControlID(),
+			EventId: ids.EventID(msgID), SourceSystem: "hl7:" + m.SendingApplication(), SourceId: m.ControlID(),
 			IdempotencyKey: msgID, ReceivedAt: timestamppb.New(receivedAt),
 			BusinessKeys: sinewv1.Keys(map[string]string{"control_id": m.ControlID(), "facility": m.SendingFacility(), "message_type": m.Type() + "^" + m.Event()}),
 		},
