@@ -51,6 +51,8 @@ const (
 	TransformBatchChanged Code = "SINEW-TRANSFORM-003"
 	// TransformBatchRejected batch rejected by validation with findings
 	TransformBatchRejected Code = "SINEW-TRANSFORM-004"
+	// TransformBodyMissing a large HL7 message's body is missing from the object store hl7_bodies
+	TransformBodyMissing Code = "SINEW-TRANSFORM-005"
 	// LoaderNoRoute no loader for the command's subject
 	LoaderNoRoute Code = "SINEW-LOADER-001"
 	// LoaderCommandInvalid command incomplete or malformed (missing key, ids, journals or FBDI object)
@@ -92,6 +94,7 @@ var catalogue = [...]Entry{
 	{Code: TransformBatchInvalid, Constant: "TransformBatchInvalid", Text: "batch manifest invalid or its file missing from the object store", Action: "Re-drop the file in the flow's folder; discard the dead letter.", Permanent: true},
 	{Code: TransformBatchChanged, Constant: "TransformBatchChanged", Text: "batch already mapped from other bytes: not posted twice", Action: "Decide which file is right: discard this dead letter, or cancel the first batch in Fusion and re-drop with a new batch id.", Permanent: true},
 	{Code: TransformBatchRejected, Constant: "TransformBatchRejected", Text: "batch rejected by validation with findings", Action: "Open the findings report named in the detail, fix the source file and re-drop it.", Permanent: true},
+	{Code: TransformBodyMissing, Constant: "TransformBodyMissing", Text: "a large HL7 message's body is missing from the object store hl7_bodies", Action: "The body was removed or never stored: have the sender resend the message; discard the dead letter.", Permanent: true},
 	{Code: LoaderNoRoute, Constant: "LoaderNoRoute", Text: "no loader for the command's subject", Action: "A producer published a command the loader does not know: upgrade the loader, then replay.", Permanent: true},
 	{Code: LoaderCommandInvalid, Constant: "LoaderCommandInvalid", Text: "command incomplete or malformed (missing key, ids, journals or FBDI object)", Action: "A bug upstream of the loader: report it; replay after the fix or discard.", Permanent: true},
 	{Code: FusionRefused, Constant: "FusionRefused", Text: "refused by Fusion (validation error)", Action: "The detail has Fusion's code: fix the data or the Fusion setup (item, organization, UOM, subinventory), then replay.", Permanent: true},

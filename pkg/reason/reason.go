@@ -13,6 +13,10 @@ import (
 	"strconv"
 )
 
+// Header carries a code on a message kept although it was refused (ingest
+// sets it beside ingest.RejectedHeader; transform records it).
+const Header = "sinew-reason-code"
+
 // Code identifies a reason: SINEW-<AREA>-<number>.
 type Code string
 

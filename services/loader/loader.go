@@ -26,6 +26,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/fusion"
+	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -191,7 +192,7 @@ func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
 	case "supplier":
 		return bus.Proto(s.loadSupplier)(ctx, d)
 	}
-	return bus.Permanent(fmt.Errorf("no loader for subject %s", d.Subject))
+	return bus.Permanent(reason.Wrap(reason.LoaderNoRoute, fmt.Errorf("no loader for subject %s", d.Subject)))
 }
 
 // callbackURL is the URL Fusion is given for ESS callbacks ("" for none).
@@ -289,7 +290,7 @@ func busError(op string, err error) error {
 	var fe *fusion.Error
 	if errors.As(err, &fe) {
 		if !fe.Temporary() {
-			return bus.Permanent(fmt.Errorf("%s: %w", op, err))
+			return bus.Permanent(reason.Wrap(reason.FusionRefused, fmt.Errorf("%s: %w", op, err)))
 		}
 		if fe.RetryAfter > 0 {
 			return bus.RetryAfter(fe.RetryAfter, fmt.Errorf("%s: %w", op, err))
