@@ -665,45 +665,10 @@ func (mc *mapping) date(name string, line, end int) *timestamppb.Timestamp {
 	} else {
 		v = text(mc.m, hl7.Path{Segment: "MSH", Field: 7})
 	}
-	if t, ok := ParseDTM(v); ok {
+	if t, ok := hl7.ParseDTM(v); ok {
 		return timestamppb.New(t)
 	}
 	return nil
-}
-
-// ParseDTM reads an HL7 date/time: YYYY[MM[DD[HH[MM[SS[.S+]]]]]][+/-ZZZZ].
-// Without an offset the time is UTC.
-func ParseDTM(s string) (time.Time, bool) {
-	s = strings.TrimSpace(s)
-	loc := time.UTC
-	if i := strings.IndexAny(s, "+-"); i >= 0 {
-		z := s[i:]
-		s = s[:i]
-		if len(z) == 5 {
-			h, err1 := strconv.Atoi(z[1:3])
-			m, err2 := strconv.Atoi(z[3:5])
-			if err1 == nil && err2 == nil {
-				off := h*3600 + m*60
-				if z[0] == '-' {
-					off = -off
-				}
-				loc = time.FixedZone("", off)
-			}
-		}
-	}
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		s = s[:i]
-	}
-	layouts := map[int]string{4: "2006", 6: "200601", 8: "20060102", 10: "2006010215", 12: "200601021504", 14: "20060102150405"}
-	layout, ok := layouts[len(s)]
-	if !ok {
-		return time.Time{}, false
-	}
-	t, err := time.ParseInLocation(layout, s, loc)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return t.UTC(), true
 }
 
 // master maps the MFE records of an MFN.
