@@ -64,7 +64,7 @@ func (s *Service) retrying(ctx context.Context, what string, step func() error) 
 		if errors.As(err, &ra) && ra.After > wait {
 			wait = ra.After
 		}
-		s.bus.Logger().Warn().Err(err).Str("key", what).Int("attempt", attempt).
+		s.log.Warn().Err(err).Str("key", what).Int("attempt", attempt).
 			Int64("wait_ms", wait.Milliseconds()).Msg("Fusion step failed; resuming from the recorded state")
 		if err := sleep(ctx, wait); err != nil {
 			return err
@@ -172,7 +172,7 @@ func (s *Service) upload(ctx context.Context, cmd *sinewv1.JournalBatch, st *bat
 		}
 		if len(ids) > 0 {
 			id := ids[len(ids)-1]
-			s.bus.Logger().Warn().Str("batch_key", batchstate.Key(glFlow, cmd.BatchId)).Str("request", id).
+			s.log.Warn().Str("batch_key", batchstate.Key(glFlow, cmd.BatchId)).Str("request", id).
 				Msg("earlier upload found in Fusion: following it, not uploading again")
 			return s.update(ctx, cmd.BatchId, func(st *batchstate.State) {
 				st.Upload.RequestID = id
@@ -512,7 +512,7 @@ func (s *Service) waitJobs(ctx context.Context, id string, done func([]fusion.Jo
 		case err != nil && !temporary(err):
 			return nil, busError("ESS execution details of request "+id, err)
 		case err != nil:
-			s.bus.Logger().Warn().Err(err).Str("request", id).Msg("polling Fusion: will poll again")
+			s.log.Warn().Err(err).Str("request", id).Msg("polling Fusion: will poll again")
 			var fe *fusion.Error
 			if errors.As(err, &fe) && fe.RetryAfter > wait {
 				wait = fe.RetryAfter
@@ -560,7 +560,7 @@ func (s *Service) keepLog(ctx context.Context, batchID, requestID string, files 
 	for name, b := range files {
 		key := streams.Token(batchID) + "/" + requestID + "/" + name
 		if _, err := store.PutBytes(ctx, key, b); err != nil {
-			s.bus.Logger().Warn().Err(err).Str("request", requestID).Msg("keeping ESS output")
+			s.log.Warn().Err(err).Str("request", requestID).Msg("keeping ESS output")
 		}
 	}
 }
