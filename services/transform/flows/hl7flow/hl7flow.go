@@ -24,6 +24,7 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/crosswalk"
+	"github.com/sinewhq/sinew/pkg/decimal"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/ids"
@@ -529,11 +530,11 @@ func (mc *mapping) inventory() error {
 			return err
 		}
 		qtyRaw, qtyPath := mc.value("quantity", li, end)
-		qty, qok := parseDecimal(qtyRaw)
-		if !qok {
+		qty, qerr := decimal.ParsePlain(qtyRaw)
+		if qerr != nil {
 			return mc.fieldErr("quantity", qtyPath, hl7.CodeDataType, qtyRaw, "is not a decimal")
 		}
-		if qty.zero() {
+		if qty.IsZero() {
 			skipped = append(skipped, fmt.Sprintf("line %d quantity 0", k+1))
 			continue
 		}
@@ -564,16 +565,20 @@ func (mc *mapping) inventory() error {
 		if err != nil {
 			return err
 		}
-		fq := qty.mul(factor)
+		fq, err := qty.Mul(factor)
+		if err != nil {
+			return mc.fieldErr("quantity", qtyPath, hl7.CodeDataType, qtyRaw, "times the unit factor is not a decimal")
+		}
+		fq = fq.Normal()
 		// Consumption is an issue (negative quantity); a negative dispense
 		// or charge, or a credit, puts stock back (a receipt, positive).
-		consumed := !qty.neg
+		consumed := qty.Sign() > 0
 		if credit {
 			consumed = !consumed
 		}
-		txType, value := Issue, fq.abs().negate()
+		txType, value := Issue, fq.Abs().Neg()
 		if !consumed {
-			txType, value = Receipt, fq.abs()
+			txType, value = Receipt, fq.Abs()
 		}
 		lineID, _ := mc.value("line_id", li, end)
 		if lineID == "" {
@@ -634,12 +639,12 @@ func (mc *mapping) inventory() error {
 
 // factor converts the message's unit to the item's Fusion UOM
 // (crosswalk.UnitFactor).
-func (mc *mapping) factor(unit string, item *crosswalk.Row) (decimal, error) {
+func (mc *mapping) factor(unit string, item *crosswalk.Row) (decimal.Decimal, error) {
 	if f, ok := crosswalk.UnitFactor(mc.buf, item, mc.t.UOM, unit); ok {
 		if f == "1" {
-			return one, nil
+			return "1", nil
 		}
-		d, _ := parseDecimal(f) // checked when the crosswalk was loaded
+		d, _ := decimal.ParsePlain(f) // checked when the crosswalk was loaded
 		return d, nil
 	}
 	fusion := item.Values[crosswalk.ItemFusionUOM]
@@ -654,7 +659,7 @@ func (mc *mapping) factor(unit string, item *crosswalk.Row) (decimal, error) {
 	e := &UnmappedError{Kind: crosswalk.UOM, Version: version, Code: unit + "->" + fusion, Value: mc.mp.describe(unit),
 		Source: "item " + item.Values[crosswalk.ItemFusionItem] + ", item crosswalk " + mc.t.Items.Version + ", to " + fusion,
 		Path:   path, ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow}
-	return decimal{}, e
+	return "", e
 }
 
 // date reads an HL7 DTM field, then MSH-7; nil when neither parses.
