@@ -58,7 +58,13 @@ func MustParse(s string) Decimal {
 }
 
 // FromUnits is n / 10^scale ("-250", 2 → "-2.50").
-func FromUnits(n int64, scale int) Decimal { return format(big.NewInt(n), scale) }
+func FromUnits(n int64, scale int) Decimal {
+	u := uint64(n)
+	if n < 0 {
+		u = -u
+	}
+	return place(n < 0, strconv.FormatUint(u, 10), scale)
+}
 
 // String is d's text.
 func (d Decimal) String() string { return string(d) }
@@ -348,8 +354,11 @@ func align(a *big.Int, as int, b *big.Int, bs int) (*big.Int, *big.Int, int) {
 }
 
 func format(u *big.Int, scale int) Decimal {
-	neg := u.Sign() < 0
-	digits := new(big.Int).Abs(u).String()
+	return place(u.Sign() < 0, new(big.Int).Abs(u).String(), scale)
+}
+
+// place writes digits (no sign) with the point scale digits from the right.
+func place(neg bool, digits string, scale int) Decimal {
 	if scale > 0 {
 		if len(digits) <= scale {
 			digits = strings.Repeat("0", scale-len(digits)+1) + digits

@@ -76,6 +76,9 @@ func TestUnits(t *testing.T) {
 	if d := decimal.FromUnits(-250, 2); d != "-2.50" || d.Normal() != "-2.5" {
 		t.Errorf("FromUnits(-250, 2) = %s", d)
 	}
+	if d := decimal.FromUnits(-9223372036854775808, 4); d != "-922337203685477.5808" {
+		t.Errorf("FromUnits(MinInt64, 4) = %s", d)
+	}
 	if d := decimal.FromUnits(5, 4); d != "0.0005" {
 		t.Errorf("FromUnits(5, 4) = %s", d)
 	}
