@@ -265,10 +265,7 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 // plain reports whether d is -?digits[.digits] (no '+', exponent or
 // space), which the sign methods read without big.Int.
 func plain(d Decimal) bool {
-	s := string(d)
-	if strings.HasPrefix(s, "-") {
-		s = s[1:]
-	}
+	s := strings.TrimPrefix(string(d), "-")
 	ip, fp, dot := strings.Cut(s, ".")
 	if ip == "" || dot && fp == "" {
 		return false
