@@ -15,8 +15,13 @@ func healthVerbs() []verb {
 		{name: "health", summary: "exit 0 when a health URL (a service's /readyz, a NATS node's /healthz) answers 200", setup: func(fs *flag.FlagSet) runFunc {
 			url := fs.String("url", "http://127.0.0.1:8080/readyz", "URL to GET")
 			timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
-			return func(ctx context.Context, _ *env, _ []string) error {
-				return telemetry.Probe(ctx, *url, *timeout)
+			show := fs.Bool("print", false, "write the answer's body to stdout (e.g. a container's /metrics)")
+			return func(ctx context.Context, e *env, _ []string) error {
+				body, err := telemetry.Probe(ctx, *url, *timeout)
+				if err == nil && *show {
+					_, err = e.stdout.Write(body)
+				}
+				return err
 			}
 		}},
 	}

@@ -117,7 +117,8 @@ func probe(httpAddr string) error {
 	if err != nil {
 		return err
 	}
-	return telemetry.Probe(context.Background(), url, 3*time.Second)
+	_, err = telemetry.Probe(context.Background(), url, 3*time.Second)
+	return err
 }
 
 func runMain[C Configurable](ctx context.Context, name string, cfg C, build func(C, *Bus) (Service, error)) error {

@@ -31,12 +31,12 @@ func TestProbe(t *testing.T) {
 	var notReady error = errors.New("nats: not connected")
 	srv := httptest.NewServer(Handler(nil, func() error { return notReady }))
 	defer srv.Close()
-	err := Probe(context.Background(), srv.URL+"/readyz", time.Second)
+	_, err := Probe(context.Background(), srv.URL+"/readyz", time.Second)
 	if err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("not ready: %v, want a 503 error", err)
 	}
 	notReady = nil
-	if err := Probe(context.Background(), srv.URL+"/readyz", time.Second); err != nil {
-		t.Fatalf("ready: %v", err)
+	if body, err := Probe(context.Background(), srv.URL+"/readyz", time.Second); err != nil || string(body) != "ready\n" {
+		t.Fatalf("ready: %q %v", body, err)
 	}
 }
