@@ -278,6 +278,14 @@ func TestComposeSystem(t *testing.T) {
 	if n := streamMsgs(t, js, streams.DLQ); n != 0 {
 		t.Errorf("%d messages dead-lettered", n)
 	}
+	// Every container ran within its NATS user's permissions.
+	logs, err := c.run(2*time.Minute, "logs", "--no-color")
+	if err != nil {
+		t.Fatalf("compose logs: %v", err)
+	}
+	if n := bytes.Count(logs, []byte("Permissions Violation")); n > 0 {
+		t.Errorf("%d permission violations in the cluster's logs", n)
+	}
 }
 
 func firstLines(s string, n int) string {
