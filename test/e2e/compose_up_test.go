@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,7 +66,11 @@ func upCompose(t *testing.T, extraEnv ...string) *composeSys {
 	cmd := composeCommand(t)
 	root := repoRoot(t)
 	dir := filepath.Join(root, "deploy", "compose")
-	env := append(os.Environ(), "SINEW_IMAGE_TAG=e2e",
+	// One image tag per checkout: worktrees side by side on one engine do
+	// not overwrite each other's images; a rerun reuses its build cache.
+	h := fnv.New32a()
+	h.Write([]byte(root))
+	env := append(os.Environ(), fmt.Sprintf("SINEW_IMAGE_TAG=e2e-%08x", h.Sum32()),
 		// 127.0.0.1::PORT: the engine picks free host ports (helpers and CI run side by side).
 		"SINEW_PUBLISH_NATS=127.0.0.1:", "SINEW_PUBLISH_MLLP=127.0.0.1:", "SINEW_PUBLISH_FUSION=127.0.0.1:", "SINEW_PUBLISH_CONSOLE=127.0.0.1:")
 	env = append(env, extraEnv...)
