@@ -60,4 +60,38 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS) | tee bench.out
 
 clean:
-	rm -rf $(BIN) $(TOOLS) var bench.out
+	rm -rf $(BIN) $(TOOLS) var bench.out .images
+
+# deploy/compose: FROM scratch images of static binaries (no registry is
+# needed), demo TLS certificates and generated secrets.
+COMPOSE_DIR := deploy/compose
+# docker compose (v2 plugin) or docker-compose (v1), whichever is installed.
+COMPOSE     ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
+IMAGES_DIR  := $(CURDIR)/.images
+NATS_SERVER_VERSION := $(shell cd pkg && $(GO) list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
+SINEW_IMAGE_TAG ?= local
+export SINEW_IMAGE_TAG
+STATIC := CGO_ENABLED=0 $(GO) build -trimpath -tags timetzdata -ldflags=-s
+
+.PHONY: images certs compose-env compose-up compose-down
+images:
+	@mkdir -p $(IMAGES_DIR)/bin $(IMAGES_DIR)/empty
+	$(STATIC) -o $(IMAGES_DIR)/bin/sinew ./cmd/sinew
+	@for s in services/*/cmd/*; do $(STATIC) -o $(IMAGES_DIR)/bin/$$(basename $$s) ./$$s || exit 1; done
+	cd pkg && $(STATIC) -o $(IMAGES_DIR)/bin/nats-server github.com/nats-io/nats-server/v2
+	cp /etc/ssl/certs/ca-certificates.crt $(IMAGES_DIR)/ca-certificates.crt
+	docker build -q -f $(COMPOSE_DIR)/Dockerfile -t sinew:$(SINEW_IMAGE_TAG) .
+	docker build -q -f $(COMPOSE_DIR)/nats.Dockerfile -t sinew-nats:$(SINEW_IMAGE_TAG) --label nats-server=$(NATS_SERVER_VERSION) .
+
+certs:
+	$(COMPOSE_DIR)/gen-certs.sh $(COMPOSE_DIR)/certs
+
+compose-env:
+	$(COMPOSE_DIR)/gen-env.sh $(COMPOSE_DIR)/.env
+
+# The whole system in containers: three NATS nodes, every service, epicsim and fusionsim.
+compose-up: images certs compose-env
+	$(COMPOSE) -f $(COMPOSE_DIR)/docker-compose.yml up -d
+
+compose-down:
+	$(COMPOSE) -f $(COMPOSE_DIR)/docker-compose.yml down -v

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -64,8 +65,8 @@ func natsURLDefault() string {
 
 // connFlags are the connection flags of every verb that talks to NATS.
 type connFlags struct {
-	url, creds, context, dataDir string
-	fs                           *flag.FlagSet
+	url, creds, context, dataDir, ca string
+	fs                               *flag.FlagSet
 }
 
 // addConnFlags registers --nats, --creds, --context and --data-dir on fs.
@@ -74,6 +75,7 @@ func addConnFlags(fs *flag.FlagSet) *connFlags {
 	fs.StringVar(&c.url, "nats", natsURLDefault(), "NATS URL (default: the context's, else $SINEW_NATS_URL or nats://127.0.0.1:4222)")
 	fs.StringVar(&c.creds, "creds", os.Getenv("SINEW_NATS_CREDS"), "NATS credentials file (JWT + nkey); default $SINEW_NATS_CREDS")
 	fs.StringVar(&c.context, "context", os.Getenv("SINEW_NATS_CONTEXT"), "nats CLI context: a name in ~/.config/nats/context or a .json path")
+	fs.StringVar(&c.ca, "tls-ca", os.Getenv("SINEW_NATS_CA"), "CA certificate (PEM) verifying tls:// servers; default the context's, else $SINEW_NATS_CA")
 	fs.StringVar(&c.dataDir, "data-dir", dataDirDefault(), "sinew up's data dir: its admin credential (nats/admin.json) is used when no --creds or --context is given")
 	return c
 }
@@ -128,6 +130,12 @@ func (cf *connFlags) dial() (*client, error) {
 	}
 	if ctx.URL != "" && !urlSet {
 		url = ctx.URL
+	}
+	if ca := cmp.Or(cf.ca, ctx.CA); ca != "" {
+		opts = append(opts, nats.RootCAs(expandHome(ca)))
+	}
+	if ctx.Cert != "" {
+		opts = append(opts, nats.ClientCert(expandHome(ctx.Cert), expandHome(ctx.Key)))
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {

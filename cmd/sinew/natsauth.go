@@ -28,6 +28,10 @@ type natsContext struct {
 	Creds       string `json:"creds,omitempty"`
 	NKey        string `json:"nkey,omitempty"`
 	Token       string `json:"token,omitempty"`
+	// TLS: the nats CLI's context keys (PEM files).
+	CA   string `json:"ca,omitempty"`
+	Cert string `json:"cert,omitempty"`
+	Key  string `json:"key,omitempty"`
 }
 
 // natsPasswords returns a password per user of the table: generated at

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -18,16 +19,33 @@ func streamsVerbs() []verb {
 		{name: "streams ensure", summary: "create or update the topology's streams, consumers and buckets", setup: func(fs *flag.FlagSet) runFunc {
 			conn := addConnFlags(fs)
 			replicas := fs.Int("replicas", 1, "replicas per stream (3 on a cluster)")
+			retry := fs.Duration("retry", 0, "keep trying this long while the servers are unreachable or the cluster cannot place the replicas yet (provisioning beside a starting cluster)")
 			return func(ctx context.Context, e *env, _ []string) error {
-				c, err := conn.dial()
-				if err != nil {
-					return err
-				}
-				defer c.Close()
 				opts := streams.DefaultOptions()
 				opts.Replicas = *replicas
-				if err := streams.New(opts).Ensure(ctx, c.js); err != nil {
-					return err
+				ensure := func() error {
+					c, err := conn.dial()
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					return streams.New(opts).Ensure(ctx, c.js)
+				}
+				deadline := time.Now().Add(*retry)
+				for delay := 500 * time.Millisecond; ; delay = min(delay*2, 5*time.Second) {
+					err := ensure()
+					if err == nil {
+						break
+					}
+					if time.Now().Add(delay).After(deadline) {
+						return err
+					}
+					fmt.Fprintf(e.stderr, "streams ensure: %v (retrying)\n", err)
+					select {
+					case <-ctx.Done():
+						return err
+					case <-time.After(delay):
+					}
 				}
 				fmt.Fprintln(e.stdout, "topology ensured")
 				return nil

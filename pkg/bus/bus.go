@@ -40,6 +40,28 @@ type Config struct {
 	Password string `yaml:"password"`
 	// PublishTimeout bounds a publish waiting for its ack.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// TLS to the servers (deploy/compose: tls:// URLs, the demo CA).
+	TLS TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig names PEM files; all optional. CAFile verifies the servers;
+// CertFile and KeyFile are a client certificate for servers that ask one.
+type TLSConfig struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Options are the nats.go options of c; none when c is empty.
+func (c TLSConfig) Options() []nats.Option {
+	var o []nats.Option
+	if c.CAFile != "" {
+		o = append(o, nats.RootCAs(c.CAFile))
+	}
+	if c.CertFile != "" {
+		o = append(o, nats.ClientCert(c.CertFile, c.KeyFile))
+	}
+	return o
 }
 
 // DefaultConfig connects to the local `sinew up` server.
@@ -89,6 +111,7 @@ func Connect(ctx context.Context, cfg Config, opts Options) (*Bus, error) {
 	if cfg.User != "" {
 		no = append(no, nats.UserInfo(cfg.User, cfg.Password))
 	}
+	no = append(no, cfg.TLS.Options()...)
 	log := opts.Logger
 	no = append(no,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -75,13 +76,28 @@ func EnvPrefix(service string) string {
 // Main runs one service as its own binary: -config FILE (YAML, then
 // SINEW_<NAME>_* environment overrides), JSON logs, traces, metrics, the
 // bus, the health endpoints and SIGINT/SIGTERM for a graceful stop.
+//
+// "NAME health" loads the same configuration and exits 0 when the
+// service's /readyz on its http_addr answers 200, else 1: the container
+// healthcheck of a FROM scratch image (deploy/compose).
 func Main[C Configurable](name string, cfg C, build func(C, *Bus) (Service, error)) {
+	health := len(os.Args) > 1 && os.Args[1] == "health"
+	if health {
+		os.Args = append(os.Args[:1], os.Args[2:]...)
+	}
 	fs := flag.NewFlagSet(name, flag.ExitOnError)
 	path := fs.String("config", os.Getenv(EnvPrefix(name)+"_CONFIG"), "YAML configuration file")
 	_ = fs.Parse(os.Args[1:])
 	if err := config.Load(*path, EnvPrefix(name), cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(2)
+	}
+	if health {
+		if err := probe(cfg.Base().HTTPAddr); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := cfg.Base().Check(name); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
@@ -93,6 +109,16 @@ func Main[C Configurable](name string, cfg C, build func(C, *Bus) (Service, erro
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
+}
+
+// probe is the health verb: the service's own /readyz.
+func probe(httpAddr string) error {
+	url, err := telemetry.ProbeURL(httpAddr, "/readyz")
+	if err != nil {
+		return err
+	}
+	_, err = telemetry.Probe(context.Background(), url, 3*time.Second)
+	return err
 }
 
 func runMain[C Configurable](ctx context.Context, name string, cfg C, build func(C, *Bus) (Service, error)) error {

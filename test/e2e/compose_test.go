@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +26,7 @@ func composeEnv(t *testing.T) {
 		t.Setenv("SINEW_"+strings.ToUpper(g.User)+"_PASSWORD", "pw-"+g.User)
 	}
 	t.Setenv("SINEW_SYS_PASSWORD", "pw-sys")
+	t.Setenv("SINEW_JETSTREAM_KEY", "test-jetstream-key")
 }
 
 // TestAccountsConfIsGenerated: accounts.conf is the permission table of
@@ -56,12 +58,19 @@ func TestAccountsConfIsGenerated(t *testing.T) {
 func TestComposeClusterConfigParses(t *testing.T) {
 	composeEnv(t)
 	for _, n := range []string{"nats-1.conf", "nats-2.conf", "nats-3.conf"} {
-		opts, err := server.ProcessConfigFile(filepath.Join(composeDir, "nats", n))
+		opts, err := server.ProcessConfigFile(composeConfCopy(t, n))
 		if err != nil {
 			t.Fatalf("%s: %v", n, err)
 		}
 		if !opts.JetStream || opts.Cluster.Name != "sinew" || len(opts.Routes) != 3 || len(opts.Accounts) < 2 {
 			t.Errorf("%s: jetstream %v cluster %q routes %d accounts %d", n, opts.JetStream, opts.Cluster.Name, len(opts.Routes), len(opts.Accounts))
+		}
+		// TLS for clients and for routes (both sides verified), encryption at rest.
+		if opts.TLSConfig == nil || opts.Cluster.TLSConfig == nil || opts.Cluster.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert {
+			t.Errorf("%s: client TLS %v, route TLS %v", n, opts.TLSConfig != nil, opts.Cluster.TLSConfig != nil)
+		}
+		if opts.JetStreamCipher != server.ChaCha || opts.JetStreamKey != "test-jetstream-key" {
+			t.Errorf("%s: JetStream cipher %v, key from $SINEW_JETSTREAM_KEY %v", n, opts.JetStreamCipher, opts.JetStreamKey != "")
 		}
 	}
 }
