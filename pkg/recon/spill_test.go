@@ -1,6 +1,7 @@
 package recon_test
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -128,9 +129,18 @@ func TestSpilledOddBatch(t *testing.T) {
 			Account: accounts[0], DR: 1, Ledger: "L", Period: "Jan-26", Currency: "USD"})
 	}
 	rng.Shuffle(len(in.Posted), func(i, j int) { in.Posted[i], in.Posted[j] = in.Posted[j], in.Posted[i] })
+	// The SHA-256 of the rows the engine gave before its merge-join, when
+	// it indexed posted lines in a map.
+	before := map[bool]string{
+		false: "ce1b1664fe3fd7562519eca682d12044b09b69e2de61a13a88535e82a36726cf",
+		true:  "9d1d9825cfc1b7bb3311de58dd5f086a690dba7a868e27261d4d3ec3464ac244",
+	}
 	for _, final := range []bool{false, true} {
 		in.Final = final
 		mem, spilledMem := reconcile(t, in, src, 1<<30)
+		if h := fmt.Sprintf("%x", sha256.Sum256([]byte(rowsText(mem)))); h != before[final] {
+			t.Errorf("final %v: rows hash %s, want %s", final, h, before[final])
+		}
 		disk, spilled := reconcile(t, in, src, 16<<10)
 		if spilledMem || !spilled {
 			t.Fatalf("spilled: %v in memory, %v on disk", spilledMem, spilled)
