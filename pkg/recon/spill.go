@@ -15,8 +15,8 @@ import (
 )
 
 // DefaultMemoryBudget is the line index's memory when Input.MemoryBudget
-// is 0: about 200,000 lines; a larger batch is sorted in runs on disk.
-const DefaultMemoryBudget = 32 << 20
+// is 0: about 100,000 lines; a larger batch is sorted in runs on disk.
+const DefaultMemoryBudget = 16 << 20
 
 // entry is one posted or source line as tier 3's merge-join needs it.
 // seq orders lines of one REFERENCE21: a source line's position among
