@@ -15,7 +15,7 @@ import (
 )
 
 // DefaultMemoryBudget is the line index's memory when Input.MemoryBudget
-// is 0: about 100,000 lines; a larger batch is sorted in runs on disk.
+// is 0: about 60,000 lines each of posted and source; a larger batch is sorted in runs on disk.
 const DefaultMemoryBudget = 16 << 20
 
 // entry is one posted or source line as tier 3's merge-join needs it.
