@@ -94,7 +94,7 @@ func dlqVerbs() []verb {
 				}
 				bulk := *all || filter != "" || !s.Empty()
 				if bulk == (len(pos) > 0) {
-					return errors.New("dlq replay: want SEQ..., or a selection (--flow, --kind, --error, --subject, --stream, --consumer, --since, --until, --all)")
+					return errors.New("dlq replay: want SEQ..., or a selection (--flow, --kind, --error, --reason-code, --subject, --stream, --consumer, --since, --until, --all)")
 				}
 				if strings.TrimSpace(*reason) == "" && !*dryRun {
 					return errors.New("dlq replay: --reason is required: say why, for the audit trail")
@@ -115,12 +115,13 @@ func dlqVerbs() []verb {
 				return dlqReplayBulk(ctx, st, w, filter, s, bulkOptions{actor: *actor, reason: *reason, force: *force, dryRun: *dryRun, yes: *yes, desc: sel.describe(*all)}, e)
 			}
 		}},
+		dlqReasonsVerb(),
 	}
 }
 
 // selectFlags choose dead letters (dlq list, dlq replay).
 type selectFlags struct {
-	flow, kind, reason, subject, stream, consumer, since, until string
+	flow, kind, reason, code, subject, stream, consumer, since, until string
 }
 
 func addSelectFlags(fs *flag.FlagSet) *selectFlags {
@@ -128,6 +129,7 @@ func addSelectFlags(fs *flag.FlagSet) *selectFlags {
 	fs.StringVar(&f.flow, "flow", "", "only dead letters of this flow")
 	fs.StringVar(&f.kind, "kind", "", "only this kind: "+dlq.KindPermanent+", "+dlq.KindExhausted+", "+dlq.KindMaxDeliveries+", "+dlq.KindTerminated)
 	fs.StringVar(&f.reason, "error", "", "only dead letters whose reason contains this text, ignoring case (an error code such as EF04, or words)")
+	fs.StringVar(&f.code, "reason-code", "", "only dead letters with this reason code, e.g. SINEW-HL7-103 (sinew dlq reasons lists them; - for none)")
 	fs.StringVar(&f.subject, "subject", "", "only dead letters whose original subject matches this filter (wildcards * and >, e.g. 'hl7.in.*.RDS.>')")
 	fs.StringVar(&f.stream, "stream", "", "only dead letters from this stream (e.g. HL7_IN)")
 	fs.StringVar(&f.consumer, "consumer", "", "only dead letters of this consumer (e.g. transform-hl7; with --stream)")
@@ -138,7 +140,7 @@ func addSelectFlags(fs *flag.FlagSet) *selectFlags {
 
 // selector is the DLQ subject filter ("" for all) and the selection.
 func (f *selectFlags) selector() (string, dlq.Selector, error) {
-	s := dlq.Selector{Flow: f.flow, Kind: f.kind, Reason: f.reason, Subject: f.subject}
+	s := dlq.Selector{Flow: f.flow, Kind: f.kind, Reason: f.reason, Code: f.code, Subject: f.subject}
 	if strings.HasPrefix(f.subject, "dlq.") {
 		return "", s, fmt.Errorf("--subject %s: it matches the original subject; choose a stream or consumer with --stream and --consumer", f.subject)
 	}
@@ -172,6 +174,7 @@ func (f *selectFlags) describe(all bool) string {
 	add("flow", f.flow)
 	add("kind", f.kind)
 	add("error", f.reason)
+	add("reason-code", f.code)
 	add("subject", f.subject)
 	add("stream", f.stream)
 	add("consumer", f.consumer)
@@ -390,6 +393,7 @@ type letterView struct {
 	Flow             string              `json:"flow,omitempty"`
 	EventID          string              `json:"event_id,omitempty"`
 	Reason           string              `json:"reason"`
+	ReasonCode       string              `json:"reason_code,omitempty"`
 	RecordedBy       string              `json:"recorded_by"`
 	PayloadAvailable bool                `json:"payload_available"`
 	PayloadBytes     int                 `json:"payload_bytes"`
@@ -403,7 +407,7 @@ func view(e *dlq.Entry) letterView {
 	v := letterView{
 		Seq: e.Seq, DeadAt: d.DeadAt.AsTime(), Kind: d.Kind, Stream: d.Stream, Consumer: d.Consumer,
 		Subject: d.Subject, StreamSeq: d.StreamSeq, Deliveries: d.Deliveries, Flow: d.Flow, EventID: d.EventId,
-		Reason: d.Reason, RecordedBy: d.RecordedBy, PayloadAvailable: d.PayloadAvailable,
+		Reason: d.Reason, ReasonCode: d.ReasonCode, RecordedBy: d.RecordedBy, PayloadAvailable: d.PayloadAvailable,
 		PayloadBytes: len(d.Payload), Replay: e.Replay,
 	}
 	if d.PayloadAvailable {
@@ -423,7 +427,7 @@ func dlqList(ctx context.Context, st *dlq.Store, filter string, sel dlq.Selector
 	enc := json.NewEncoder(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	if !asJSON {
-		fmt.Fprintln(tw, "SEQ\tDEAD AT\tKIND\tSTREAM/CONSUMER\tSUBJECT\tDELIVERIES\tREPLAYED\tREASON")
+		fmt.Fprintln(tw, "SEQ\tDEAD AT\tKIND\tSTREAM/CONSUMER\tSUBJECT\tDELIVERIES\tREPLAYED\tCODE\tREASON")
 	}
 	err := st.List(ctx, filter, func(e *dlq.Entry) error {
 		if !sel.Match(e) {
@@ -438,8 +442,8 @@ func dlqList(ctx context.Context, st *dlq.Store, filter string, sel dlq.Selector
 			replayed = fmt.Sprintf("%s by %s", v.Replay.At.Format(time.RFC3339), v.Replay.Actor)
 		}
 		reason := shorten(v.Reason, 80)
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s/%s\t%s\t%d\t%s\t%s\n", v.Seq, v.DeadAt.Format(time.RFC3339), v.Kind,
-			v.Stream, v.Consumer, v.Subject, v.Deliveries, replayed, reason)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s/%s\t%s\t%d\t%s\t%s\t%s\n", v.Seq, v.DeadAt.Format(time.RFC3339), v.Kind,
+			v.Stream, v.Consumer, v.Subject, v.Deliveries, replayed, orDash(v.ReasonCode), reason)
 		return nil
 	})
 	if err != nil {
@@ -461,6 +465,7 @@ func dlqShow(e *dlq.Entry, asJSON bool, stdout io.Writer) error {
 	row("dead at", v.DeadAt.Format(time.RFC3339Nano))
 	row("kind", v.Kind)
 	row("reason", v.Reason)
+	row("reason code", orDash(v.ReasonCode))
 	row("origin", fmt.Sprintf("%s seq %d via consumer %s", v.Stream, v.StreamSeq, v.Consumer))
 	row("subject", v.Subject)
 	row("deliveries", v.Deliveries)

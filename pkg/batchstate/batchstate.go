@@ -15,7 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/ids"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -161,7 +161,7 @@ func Open(ctx context.Context, js jetstream.JetStream) (*Store, error) {
 
 // Key is the bucket key of a batch: batch ids are the source's and may hold
 // characters keys cannot.
-func Key(flow, batchID string) string { return flow + "." + bus.HashKey(batchID) }
+func Key(flow, batchID string) string { return flow + "." + ids.HashKey(batchID) }
 
 // ErrNotFound means no state was recorded for the batch.
 var ErrNotFound = errors.New("batchstate: no such batch")

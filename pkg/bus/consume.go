@@ -20,6 +20,7 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/dlq"
+	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/pkg/telemetry"
 )
@@ -49,7 +50,8 @@ type Delivery struct {
 func (d *Delivery) InProgress() error { return d.msg.InProgress() }
 
 // Handler handles one delivery. Returning nil acknowledges it; an error
-// wrapped by Permanent dead-letters it at once; any other error retries it.
+// that is permanent (IsPermanent) dead-letters it at once; any other error
+// retries it. The dead letter records the error's reason code (reason.Of).
 type Handler func(ctx context.Context, d *Delivery) error
 
 // Proto adapts a typed handler: the payload is decoded into a new T (an
@@ -60,7 +62,7 @@ func Proto[T proto.Message](h func(ctx context.Context, d *Delivery, ev T) error
 	return func(ctx context.Context, d *Delivery) error {
 		ev := mt.New().Interface().(T)
 		if err := proto.Unmarshal(d.Data, ev); err != nil {
-			return Permanent(fmt.Errorf("decode %s: %w", mt.Descriptor().FullName(), err))
+			return Permanent(reason.Wrap(reason.BusUndecodable, fmt.Errorf("decode %s: %w", mt.Descriptor().FullName(), err)))
 		}
 		if e, ok := any(ev).(interface{ GetEnvelope() *sinewv1.Envelope }); ok {
 			d.Envelope = e.GetEnvelope()
@@ -75,6 +77,17 @@ type PermanentError struct{ Err error }
 
 func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent reports true: the runtime recognises any error in the chain
+// with this method, so pure packages mark errors without importing bus.
+func (e *PermanentError) Permanent() bool { return true }
+
+// IsPermanent reports whether an error in err's chain has a
+// Permanent() bool method that returns true.
+func IsPermanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
+}
 
 // Permanent marks err as permanent.
 func Permanent(err error) error {
@@ -284,7 +297,7 @@ func (l *loop) deliver(ctx context.Context, s *slot, msg jetstream.Msg) {
 func (l *loop) run(ctx context.Context, d *Delivery) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = Permanent(fmt.Errorf("handler panic: %v", r))
+			err = Permanent(reason.Wrap(reason.BusHandlerPanic, fmt.Errorf("handler panic: %v", r)))
 		}
 	}()
 	return l.h(ctx, d)
@@ -324,12 +337,11 @@ func (b *Bus) settle(ctx context.Context, c streams.Consumer, o ConsumeOptions, 
 		logger().Warn().Err(herr).Msg("handler abandoned at shutdown")
 		return OutcomeAbandoned
 	}
-	var perm *PermanentError
 	switch {
-	case errors.As(herr, &perm):
-		return b.deadLetter(ctx, c, o, d, dlq.KindPermanent, "permanent: "+herr.Error())
+	case IsPermanent(herr):
+		return b.deadLetter(ctx, c, o, d, dlq.KindPermanent, codeOr(herr, reason.BusPermanent), "permanent: "+herr.Error())
 	case c.MaxDeliver > 0 && d.NumDelivered >= uint64(c.MaxDeliver):
-		return b.deadLetter(ctx, c, o, d, dlq.KindExhausted,
+		return b.deadLetter(ctx, c, o, d, dlq.KindExhausted, codeOr(herr, reason.BusRetriesExhausted),
 			fmt.Sprintf("retries exhausted after %d deliveries: %s", d.NumDelivered, herr))
 	default:
 		logger().Warn().Err(herr).Msg("handler failed; retrying")
@@ -338,6 +350,14 @@ func (b *Bus) settle(ctx context.Context, c streams.Consumer, o ConsumeOptions, 
 		}
 		return b.retry(c, d, herr)
 	}
+}
+
+// codeOr is err's reason code, or def when it carries none.
+func codeOr(err error, def reason.Code) reason.Code {
+	if c := reason.Of(err); c != "" {
+		return c
+	}
+	return def
 }
 
 // retry naks with delay base·2^(n-1), or Retry-After if longer.
@@ -370,12 +390,12 @@ func RetryDelay(base time.Duration, n uint64) time.Duration {
 // deadLetter writes the DLQ record, then terminates the message so the
 // server stops redelivering. If the record cannot be written the message is
 // retried instead; nothing is terminated without its record.
-func (b *Bus) deadLetter(ctx context.Context, c streams.Consumer, o ConsumeOptions, d *Delivery, kind, reason string) string {
-	reason = truncate(reason)
+func (b *Bus) deadLetter(ctx context.Context, c streams.Consumer, o ConsumeOptions, d *Delivery, kind string, code reason.Code, why string) string {
+	why = truncate(why)
 	rec := &sinewv1.DeadLetter{
 		Stream: d.Stream, Consumer: d.Consumer, Subject: d.Subject, StreamSeq: d.StreamSeq,
 		Headers: dlq.Headers(d.Header), Payload: d.Data, PayloadAvailable: true,
-		Reason: reason, Kind: kind, Deliveries: d.NumDelivered,
+		Reason: why, ReasonCode: string(code), Kind: kind, Deliveries: d.NumDelivered,
 		PublishedAt: timestamppb.New(d.Published), RecordedBy: "bus:" + b.opts.Service,
 	}
 	if d.Envelope != nil {
@@ -389,12 +409,12 @@ func (b *Bus) deadLetter(ctx context.Context, c streams.Consumer, o ConsumeOptio
 		return b.retry(c, d, err)
 	}
 	if !o.NoAudit {
-		_ = b.auditHop(ctx, c, d, "dead-lettered", reason)
+		_ = b.auditHop(ctx, c, d, "dead-lettered", why)
 	}
-	if err := d.msg.TermWithReason(reason); err != nil {
+	if err := d.msg.TermWithReason(why); err != nil {
 		log.Warn().Err(err).Msg("term failed")
 	}
-	log.Warn().Str("kind", kind).Str("reason", reason).Msg("dead-lettered")
+	log.Warn().Str("kind", kind).Str("reason_code", string(code)).Str("reason", why).Msg("dead-lettered")
 	b.metrics.dead.WithLabelValues(c.Name, kind).Inc()
 	return OutcomeDead
 }

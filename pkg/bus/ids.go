@@ -1,21 +1,9 @@
 package bus
 
-import (
-	"crypto/sha256"
-	"encoding/hex"
-	"strings"
-)
+import "github.com/sinewhq/sinew/pkg/ids"
 
-// EventID is a UUID-shaped id derived from a key (a message id, a file
-// hash): a redelivered or resent input keeps its event id.
-func EventID(key string) string {
-	x := HashKey(key)
-	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
-}
+// EventID is ids.EventID, kept for callers of the runtime.
+func EventID(key string) string { return ids.EventID(key) }
 
-// HashKey is a 32-hex-digit key for identifiers that may hold any
-// character (KV keys, subject tokens): SHA-256 of the parts joined by NUL.
-func HashKey(parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return hex.EncodeToString(h[:16])
-}
+// HashKey is ids.HashKey, kept for callers of the runtime.
+func HashKey(parts ...string) string { return ids.HashKey(parts...) }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/sinewhq/sinew/pkg/decimal"
 )
 
 // Code-table kinds, each versioned on its own in the store next to COA.
@@ -201,23 +203,11 @@ func checkRow(kind string, rec []string) string {
 	return ""
 }
 
-// positiveDecimal reports whether s is digits with at most one '.', not zero.
+// positiveDecimal reports whether s is digits with at most one '.', not
+// zero, and no sign.
 func positiveDecimal(s string) bool {
-	dot, nonzero := false, false
-	if s == "" || s == "." {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '.' && !dot:
-			dot = true
-		case c >= '0' && c <= '9':
-			nonzero = nonzero || c != '0'
-		default:
-			return false
-		}
-	}
-	return nonzero
+	d, err := decimal.ParsePlain(s)
+	return err == nil && s[0] != '+' && d.Sign() > 0
 }
 
 func joinKey(parts []string) string { return strings.Join(parts, "\x00") }

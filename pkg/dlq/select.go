@@ -128,6 +128,9 @@ type Selector struct {
 	// Reason matches letters whose reason contains it, ignoring case: an
 	// error code (EF04, "code 103") or any words of the text.
 	Reason string
+	// Code matches letters with this reason code (reason_code, e.g.
+	// SINEW-HL7-103), ignoring case; "-" matches letters without one.
+	Code string
 	// Subject is a NATS subject filter (wildcards * and >) on the
 	// original subject, e.g. hl7.in.*.RDS.>.
 	Subject      string
@@ -145,6 +148,7 @@ func (s Selector) Match(e *Entry) bool {
 	case s.Flow != "" && d.GetFlow() != s.Flow,
 		s.Kind != "" && d.GetKind() != s.Kind,
 		s.Reason != "" && !strings.Contains(strings.ToLower(d.GetReason()), strings.ToLower(s.Reason)),
+		s.Code != "" && !codeMatches(s.Code, d.GetReasonCode()),
 		s.Subject != "" && !SubjectMatches(s.Subject, d.GetSubject()),
 		!s.Since.IsZero() && at.Before(s.Since),
 		!s.Until.IsZero() && !at.Before(s.Until),
@@ -156,7 +160,15 @@ func (s Selector) Match(e *Entry) bool {
 
 // Empty reports whether s selects by nothing but Replayed.
 func (s Selector) Empty() bool {
-	return s.Flow == "" && s.Kind == "" && s.Reason == "" && s.Subject == "" && s.Since.IsZero() && s.Until.IsZero()
+	return s.Flow == "" && s.Kind == "" && s.Reason == "" && s.Code == "" && s.Subject == "" && s.Since.IsZero() && s.Until.IsZero()
+}
+
+// codeMatches reports whether a letter's code is want ("-": no code).
+func codeMatches(want, code string) bool {
+	if want == "-" {
+		return code == ""
+	}
+	return strings.EqualFold(want, code)
 }
 
 // SubjectMatches reports whether subject matches the NATS filter: "*"

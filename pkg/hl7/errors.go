@@ -3,6 +3,8 @@ package hl7
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/sinewhq/sinew/pkg/reason"
 )
 
 // Error codes from HL7 table 0357 (message error condition codes).
@@ -81,6 +83,9 @@ func (e *ParseError) Error() string {
 }
 
 // Location is the Terser-style place of the error, e.g. "PID-3" or "MSH".
+// ReasonCode is the dead-letter code of e's table 0357 code.
+func (e *ParseError) ReasonCode() reason.Code { return reason.HL7(e.Code) }
+
 func (e *ParseError) Location() string {
 	if e.Segment == "" {
 		return ""

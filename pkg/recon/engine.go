@@ -201,7 +201,8 @@ type seqRow struct {
 	Row
 }
 
-// NewReconciler indexes in's read-back. in must not change until Result.
+// NewReconciler takes in and its posted lines. in must not change until
+// Finish, but for Final (see Input).
 func NewReconciler(in *Input) *Reconciler {
 	budget := in.MemoryBudget
 	if budget <= 0 {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sinewhq/sinew/pkg/decimal"
 	"github.com/sinewhq/sinew/pkg/money"
 )
 
@@ -20,40 +21,29 @@ type Qty int64
 // qtyScale is the number of Qty in one unit.
 const qtyScale = 10000
 
-// ParseQty parses a decimal quantity ("-2", "2.5", "0.0001").
+// ParseQty parses a decimal quantity ("-2", "2.5", "0.0001"): at most 14
+// whole digits and 4 decimals, no exponent.
 func ParseQty(s string) (Qty, error) {
-	neg := strings.HasPrefix(s, "-")
-	t := strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+")
-	whole, frac, _ := strings.Cut(t, ".")
-	if whole == "" && frac == "" || len(frac) > 4 || len(whole) > 14 {
-		return 0, fmt.Errorf("recon: quantity %q: want at most 14 digits and 4 decimals", s)
+	d, err := decimal.ParsePlain(s)
+	if err != nil {
+		return 0, fmt.Errorf("recon: quantity: %w", err)
 	}
-	var n int64
-	for _, c := range whole + frac + strings.Repeat("0", 4-len(frac)) {
-		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("recon: quantity %q: not a decimal", s)
-		}
-		n = n*10 + int64(c-'0')
+	whole, _, _ := strings.Cut(strings.TrimPrefix(string(d), "-"), ".")
+	if d.Scale() > 4 || len(whole) > 14 {
+		return 0, fmt.Errorf("recon: quantity of %d bytes: want at most 14 digits and 4 decimals", len(s))
 	}
-	if neg {
-		n = -n
+	n, err := d.Units(4)
+	if err != nil {
+		return 0, fmt.Errorf("recon: quantity: %w", err)
 	}
 	return Qty(n), nil
 }
 
+// Decimal is q as a decimal, without trailing zeros.
+func (q Qty) Decimal() decimal.Decimal { return decimal.FromUnits(int64(q), 4).Normal() }
+
 // String formats q with the decimals it needs.
-func (q Qty) String() string {
-	sign := ""
-	n := int64(q)
-	if n < 0 {
-		sign, n = "-", -n
-	}
-	s := sign + strconv.FormatInt(n/qtyScale, 10)
-	if f := n % qtyScale; f != 0 {
-		s += strings.TrimRight(fmt.Sprintf(".%04d", f), "0")
-	}
-	return s
-}
+func (q Qty) String() string { return string(q.Decimal()) }
 
 // InventoryLine is one inventory transaction: as Sinew sent it (a command
 // and its result) or as Fusion shows it (a staged transaction).

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/sinewhq/sinew/pkg/decimal"
 	"github.com/sinewhq/sinew/pkg/money"
 )
 
@@ -89,17 +89,19 @@ func ConvertQty(q Qty, factor string) (Qty, error) {
 	if factor == "1" || factor == "" {
 		return q, nil
 	}
-	whole, frac, _ := strings.Cut(factor, ".")
-	f, ok := new(big.Int).SetString("0"+whole+frac, 10)
-	if !ok {
-		return 0, fmt.Errorf("recon: factor %q is not a decimal", factor)
+	f, err := decimal.ParsePlain(factor)
+	if err != nil {
+		return 0, fmt.Errorf("recon: factor: %w", err)
 	}
-	p := new(big.Int).Mul(big.NewInt(int64(q)), f)
-	d, m := new(big.Int).QuoRem(p, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(frac))), nil), new(big.Int))
-	if m.Sign() != 0 || !d.IsInt64() {
+	p, err := q.Decimal().Mul(f)
+	if err != nil {
+		return 0, err
+	}
+	n, err := p.Units(4)
+	if err != nil {
 		return 0, fmt.Errorf("recon: %s × %s does not fit a quantity with four decimals", q, factor)
 	}
-	return Qty(d.Int64()), nil
+	return Qty(n), nil
 }
 
 // OnhandCount is one count row mapped to Fusion's terms by the caller

@@ -10,7 +10,7 @@ import (
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
-	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/ids"
 	"github.com/sinewhq/sinew/pkg/money"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
@@ -36,7 +36,7 @@ func SubjectFilter(flow string) string {
 // (run names it, e.g. the read-back's time): the same run republished is
 // stored once, a later run's row is a new message and the latest state.
 func MsgID(flow string, r Row, run string) string {
-	return "recon:" + bus.HashKey(flow, r.Scope, strconv.Itoa(r.Tier), r.Key, run)
+	return "recon:" + ids.HashKey(flow, r.Scope, strconv.Itoa(r.Tier), r.Key, run)
 }
 
 // Proto is the row as published on RECON. Values are exact decimals:
@@ -48,7 +48,7 @@ func (r Row) Proto(flow string, checkedAt time.Time) *sinewv1.ReconRow {
 	}
 	return &sinewv1.ReconRow{
 		Envelope: &sinewv1.Envelope{
-			EventId:      bus.EventID(MsgID(flow, r, checkedAt.UTC().Format(time.RFC3339Nano))),
+			EventId:      ids.EventID(MsgID(flow, r, checkedAt.UTC().Format(time.RFC3339Nano))),
 			Flow:         flow,
 			SourceId:     r.Scope,
 			BusinessKeys: sinewv1.KeysOf("batch", r.Scope),

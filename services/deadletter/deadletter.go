@@ -18,6 +18,7 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/dlq"
+	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -88,7 +89,7 @@ const (
 func (s *Service) handle(ctx context.Context, d *bus.Delivery) error {
 	var a advisory
 	if err := json.Unmarshal(d.Data, &a); err != nil {
-		return bus.Permanent(fmt.Errorf("advisory: %w", err))
+		return bus.Permanent(reason.Wrap(reason.BusUndecodable, fmt.Errorf("advisory: %w", err)))
 	}
 	if a.Stream == streams.Advisories || a.Stream == streams.DLQ || a.Stream == "" {
 		return nil // never dead-letter the dead-letter machinery itself
@@ -99,10 +100,10 @@ func (s *Service) handle(ctx context.Context, d *bus.Delivery) error {
 	}
 	switch a.Type {
 	case typeMaxDeliver:
-		rec.Kind = dlq.KindMaxDeliveries
+		rec.Kind, rec.ReasonCode = dlq.KindMaxDeliveries, string(reason.DLQMaxDeliveries)
 		rec.Reason = fmt.Sprintf("max deliveries (%d) reached without acknowledgement", a.Deliveries)
 	case typeTerminated:
-		rec.Kind = dlq.KindTerminated
+		rec.Kind, rec.ReasonCode = dlq.KindTerminated, string(reason.DLQTerminated)
 		rec.Reason = "terminated"
 		if a.Reason != "" {
 			rec.Reason = "terminated: " + a.Reason

@@ -24,6 +24,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mllp"
+	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/pkg/telemetry"
 )
@@ -366,6 +367,7 @@ func (r *receiver) rejectSized(ctx context.Context, c *mllp.Conn, raw []byte, si
 	}
 	msg := &nats.Msg{Subject: streams.HL7Subject(facility, typ, strconv.Itoa(perr.Code)), Header: nats.Header{}}
 	msg.Header.Set(RejectedHeader, perr.Error())
+	msg.Header.Set(reason.Header, string(perr.ReasonCode()))
 	kept := r.fit(ctx, ev)
 	if kept == nil {
 		if data, err := proto.Marshal(ev); err == nil {

@@ -47,7 +47,9 @@ func batchCount(t *testing.T, e *env) uint64 {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// Each poll is a new SSH session: under the race detector on a loaded
+	// 2-core machine two polls and a take have taken over 10 s.
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

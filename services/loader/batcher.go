@@ -16,7 +16,7 @@ import (
 // one effect holds as with single posts: a batch is all-or-none, and a
 // batch whose answer is lost is settled row by row by reading Fusion.
 type batcher struct {
-	fusion  *fusion.Client
+	fusion  stagedPoster
 	size    int
 	linger  time.Duration
 	in      chan *batchItem
@@ -34,7 +34,7 @@ type batchOutcome struct {
 	err error
 }
 
-func newBatcher(c *fusion.Client, size int, linger time.Duration) *batcher {
+func newBatcher(c stagedPoster, size int, linger time.Duration) *batcher {
 	return &batcher{fusion: c, size: size, linger: linger, in: make(chan *batchItem), stopped: make(chan struct{})}
 }
 
@@ -136,7 +136,7 @@ func (b *batcher) send(ctx context.Context, items []*batchItem) {
 }
 
 // createStaged posts one transaction on its own (no batcher).
-func createStaged(ctx context.Context, c *fusion.Client, t fusion.InventoryTransaction) (fusion.StagedStatus, error) {
+func createStaged(ctx context.Context, c stagedPoster, t fusion.InventoryTransaction) (fusion.StagedStatus, error) {
 	r, err := c.CreateInventoryTransaction(ctx, t)
 	if err != nil {
 		return fusion.StagedStatus{}, err

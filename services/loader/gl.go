@@ -16,6 +16,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/batchstate"
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/fusion"
+	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -55,8 +56,7 @@ func (s *Service) retrying(ctx context.Context, what string, step func() error) 
 	delay := s.cfg.PollInterval
 	for attempt := 1; ; attempt++ {
 		err := step()
-		var perm *bus.PermanentError
-		if err == nil || errors.As(err, &perm) || attempt >= s.cfg.FusionAttempts || ctx.Err() != nil {
+		if err == nil || bus.IsPermanent(err) || attempt >= s.cfg.FusionAttempts || ctx.Err() != nil {
 			return err
 		}
 		wait := delay
@@ -64,7 +64,7 @@ func (s *Service) retrying(ctx context.Context, what string, step func() error) 
 		if errors.As(err, &ra) && ra.After > wait {
 			wait = ra.After
 		}
-		s.bus.Logger().Warn().Err(err).Str("key", what).Int("attempt", attempt).
+		s.log.Warn().Err(err).Str("key", what).Int("attempt", attempt).
 			Int64("wait_ms", wait.Milliseconds()).Msg("Fusion step failed; resuming from the recorded state")
 		if err := sleep(ctx, wait); err != nil {
 			return err
@@ -76,10 +76,10 @@ func (s *Service) retrying(ctx context.Context, what string, step func() error) 
 // advance takes the batch as far as it goes.
 func (s *Service) advance(ctx context.Context, d *bus.Delivery, cmd *sinewv1.JournalBatch) error {
 	if len(cmd.GetJournals()) == 0 {
-		return bus.Permanent(errors.New("journal batch without journals"))
+		return bus.Permanent(reason.New(reason.LoaderCommandInvalid, "journal batch without journals"))
 	}
 	if cmd.GetObjectKey() == "" {
-		return bus.Permanent(errors.New("journal batch without an FBDI object"))
+		return bus.Permanent(reason.New(reason.LoaderCommandInvalid, "journal batch without an FBDI object"))
 	}
 	st, err := s.states.Update(ctx, glFlow, cmd.BatchId, func(st *batchstate.State) error { return s.admit(st, cmd) })
 	if err != nil {
@@ -125,8 +125,8 @@ func (s *Service) admit(st *batchstate.State, cmd *sinewv1.JournalBatch) error {
 	}
 	if st.ObjectKey != cmd.ObjectKey {
 		if st.Upload.RequestID != "" && st.Upload.Status != string(fusion.StatusError) {
-			return bus.Permanent(fmt.Errorf("batch %s was already submitted to Fusion from %s; %s is not submitted again",
-				cmd.BatchId, st.ObjectKey, cmd.ObjectKey))
+			return bus.Permanent(reason.Wrap(reason.FusionBatchAlreadySubmitted, fmt.Errorf("batch %s was already submitted to Fusion from %s; %s is not submitted again",
+				cmd.BatchId, st.ObjectKey, cmd.ObjectKey)))
 		}
 		st.ObjectKey = cmd.ObjectKey // rebuilt (a crosswalk fix) before anything reached Fusion
 		st.Advance(batchstate.Built, cmd.ObjectKey+" (rebuilt)", now)
@@ -172,7 +172,7 @@ func (s *Service) upload(ctx context.Context, cmd *sinewv1.JournalBatch, st *bat
 		}
 		if len(ids) > 0 {
 			id := ids[len(ids)-1]
-			s.bus.Logger().Warn().Str("batch_key", batchstate.Key(glFlow, cmd.BatchId)).Str("request", id).
+			s.log.Warn().Str("batch_key", batchstate.Key(glFlow, cmd.BatchId)).Str("request", id).
 				Msg("earlier upload found in Fusion: following it, not uploading again")
 			return s.update(ctx, cmd.BatchId, func(st *batchstate.State) {
 				st.Upload.RequestID = id
@@ -182,7 +182,7 @@ func (s *Service) upload(ctx context.Context, cmd *sinewv1.JournalBatch, st *bat
 	}
 	first := firstGroup(st, batchstate.GroupPending)
 	if first == nil {
-		return nil, bus.Permanent(fmt.Errorf("batch %s has no group left to import", cmd.BatchId))
+		return nil, bus.Permanent(reason.Wrap(reason.LoaderCommandInvalid, fmt.Errorf("batch %s has no group left to import", cmd.BatchId)))
 	}
 	store, err := s.bus.JetStream().ObjectStore(ctx, streams.ObjFBDI)
 	if err != nil {
@@ -354,7 +354,7 @@ func (s *Service) groupVerdict(ctx context.Context, cmd *sinewv1.JournalBatch, g
 	s.keepLog(ctx, cmd.BatchId, reportJob.RequestID, files)
 	rep, err := fusion.ParseImportReport(files)
 	if err != nil {
-		return g, bus.Permanent(fmt.Errorf("group %d: execution report of request %s: %w", g.ID, reportJob.RequestID, err))
+		return g, bus.Permanent(reason.Wrap(reason.FusionBatchFailed, fmt.Errorf("group %d: execution report of request %s: %w", g.ID, reportJob.RequestID, err)))
 	}
 	g.Errors = nil
 	for _, e := range rep.Errors {
@@ -457,7 +457,7 @@ func (s *Service) finish(ctx context.Context, d *bus.Delivery, cmd *sinewv1.Jour
 	}
 	d.AuditDetail = fmt.Sprintf("batch %s: %s (load request %s, file %s): %s", cmd.BatchId, outcome, st.Upload.RequestID, st.Upload.FileName, detail)
 	if outcome == OutcomeFailed {
-		return bus.Permanent(fmt.Errorf("batch %s failed in Fusion: %s", cmd.BatchId, clip(strings.Join(why, "; "), 400)))
+		return bus.Permanent(reason.Wrap(reason.FusionBatchFailed, fmt.Errorf("batch %s failed in Fusion: %s", cmd.BatchId, clip(strings.Join(why, "; "), 400))))
 	}
 	return nil
 }
@@ -512,7 +512,7 @@ func (s *Service) waitJobs(ctx context.Context, id string, done func([]fusion.Jo
 		case err != nil && !temporary(err):
 			return nil, busError("ESS execution details of request "+id, err)
 		case err != nil:
-			s.bus.Logger().Warn().Err(err).Str("request", id).Msg("polling Fusion: will poll again")
+			s.log.Warn().Err(err).Str("request", id).Msg("polling Fusion: will poll again")
 			var fe *fusion.Error
 			if errors.As(err, &fe) && fe.RetryAfter > wait {
 				wait = fe.RetryAfter
@@ -560,7 +560,7 @@ func (s *Service) keepLog(ctx context.Context, batchID, requestID string, files 
 	for name, b := range files {
 		key := streams.Token(batchID) + "/" + requestID + "/" + name
 		if _, err := store.PutBytes(ctx, key, b); err != nil {
-			s.bus.Logger().Warn().Err(err).Str("request", requestID).Msg("keeping ESS output")
+			s.log.Warn().Err(err).Str("request", requestID).Msg("keeping ESS output")
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/dlq"
 	"github.com/sinewhq/sinew/pkg/fusion"
+	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -71,14 +72,18 @@ func TestItemUpsertSendsOnlyWhatItCarries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var reasons []string
+	var reasons, codes []string
 	for deadline := time.Now().Add(5 * time.Second); len(reasons) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		_ = store.List(ctx, "", func(en *dlq.Entry) error {
 			reasons = append(reasons, en.Letter.Reason)
+			codes = append(codes, en.Letter.ReasonCode)
 			return nil
 		})
 	}
 	if len(reasons) != 1 || !strings.HasPrefix(reasons[0], "permanent: refused by Fusion: "+cmds[2].Envelope.IdempotencyKey+": EGP_CONTROL_ONHAND_EXISTS") {
 		t.Errorf("dead letters %q", reasons)
+	}
+	if len(codes) != 1 || codes[0] != string(reason.FusionOnhandControlExists) {
+		t.Errorf("reason codes %q, want %s", codes, reason.FusionOnhandControlExists)
 	}
 }

@@ -20,12 +20,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/batchstate"
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/fusion"
+	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -83,10 +86,13 @@ func DefaultConfig() Config {
 // Service is the running loader service.
 type Service struct {
 	cfg    Config
-	bus    *bus.Bus
-	fusion *fusion.Client
+	bus    *bus.Bus // consuming, object stores; nil in unit tests of posting
+	pub    publisher
+	log    *zerolog.Logger
+	fusion fusionPoster
 	states *batchstate.Store
-	claims claims
+	claims claimStore
+	shards claims      // the KV buckets behind claims, for reshard
 	batch  *batcher    // nil: one post per transaction
 	gl     *flows.Flow // nil when the resolute-gl flow is not configured
 	wake   *waker
@@ -114,7 +120,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		}
 		cl.kv = append(cl.kv, idem)
 	}
-	s := &Service{cfg: cfg, bus: b, fusion: fc, states: st, claims: cl, wake: newWaker()}
+	s := &Service{cfg: cfg, bus: b, pub: b, log: b.Logger(), fusion: fc, states: st, claims: cl, shards: cl, wake: newWaker()}
 	if cfg.BatchSize > 1 {
 		s.batch = newBatcher(fc, cfg.BatchSize, max(cfg.BatchLinger, time.Millisecond))
 	}
@@ -154,7 +160,7 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}
-	if err := s.claims.reshard(ctx, s.bus.Logger()); err != nil {
+	if err := s.shards.reshard(ctx, s.log); err != nil {
 		return fmt.Errorf("loader: %w", err)
 	}
 	if s.batch != nil {
@@ -191,7 +197,7 @@ func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
 	case "supplier":
 		return bus.Proto(s.loadSupplier)(ctx, d)
 	}
-	return bus.Permanent(fmt.Errorf("no loader for subject %s", d.Subject))
+	return bus.Permanent(reason.Wrap(reason.LoaderNoRoute, fmt.Errorf("no loader for subject %s", d.Subject)))
 }
 
 // callbackURL is the URL Fusion is given for ESS callbacks ("" for none).
@@ -225,7 +231,7 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	ids := cb.RequestIDs()
 	s.wake.wake(ids...)
-	s.bus.Logger().Debug().Strs("requests", ids).Str("status", string(cb.SummaryStatus)).Msg("ESS callback")
+	s.log.Debug().Strs("requests", ids).Str("status", string(cb.SummaryStatus)).Msg("ESS callback")
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -289,7 +295,7 @@ func busError(op string, err error) error {
 	var fe *fusion.Error
 	if errors.As(err, &fe) {
 		if !fe.Temporary() {
-			return bus.Permanent(fmt.Errorf("%s: %w", op, err))
+			return bus.Permanent(reason.Wrap(reason.FusionRefused, fmt.Errorf("%s: %w", op, err)))
 		}
 		if fe.RetryAfter > 0 {
 			return bus.RetryAfter(fe.RetryAfter, fmt.Errorf("%s: %w", op, err))
@@ -301,7 +307,7 @@ func busError(op string, err error) error {
 // result publishes a batch's outcome to RESULTS; the message id makes a
 // repeat (a redelivery after the publish) a no-op.
 func (s *Service) result(ctx context.Context, flow, outcome, msgID string, r *sinewv1.LoadResult) error {
-	_, err := s.bus.Publish(ctx, streams.ResultSubject(flow, outcome), msgID, r)
+	_, err := s.pub.Publish(ctx, streams.ResultSubject(flow, outcome), msgID, r)
 	return err
 }
 

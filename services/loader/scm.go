@@ -20,6 +20,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/dlq"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/fusion"
+	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -259,12 +260,12 @@ func fusionCode(fe *fusion.Error) string {
 func (s *Service) loadInventory(ctx context.Context, d *bus.Delivery, cmd *sinewv1.InventoryTransaction) error {
 	env := cmd.GetEnvelope()
 	if env.GetIdempotencyKey() == "" {
-		return bus.Permanent(errors.New("inventory transaction without an idempotency key"))
+		return bus.Permanent(reason.New(reason.LoaderCommandInvalid, "inventory transaction without an idempotency key"))
 	}
 	header, err1 := strconv.ParseInt(cmd.SourceHeaderId, 10, 64)
 	line, err2 := strconv.ParseInt(cmd.SourceLineId, 10, 64)
 	if err1 != nil || err2 != nil || header <= 0 || line <= 0 {
-		return bus.Permanent(fmt.Errorf("source header/line id %q/%q are not positive integers", cmd.SourceHeaderId, cmd.SourceLineId))
+		return bus.Permanent(reason.Wrap(reason.LoaderCommandInvalid, fmt.Errorf("source header/line id %q/%q are not positive integers", cmd.SourceHeaderId, cmd.SourceLineId)))
 	}
 	t := fusion.InventoryTransaction{
 		OrganizationName: cmd.Organization, SubinventoryCode: cmd.Subinventory, ItemNumber: cmd.ItemNumber,
@@ -387,6 +388,15 @@ func (s *Service) loadSupplier(ctx context.Context, d *bus.Delivery, cmd *sinewv
 	return s.restResult(ctx, d, env, "supplier_id", ef, sinewv1.KeysOf("supplier_number", cmd.SupplierNumber))
 }
 
+// refusalCode is the reason code of a Fusion error code: one with its own
+// catalogue entry, else FusionRefused.
+func refusalCode(code string) reason.Code {
+	if code == "EGP_CONTROL_ONHAND_EXISTS" {
+		return reason.FusionOnhandControlExists
+	}
+	return reason.FusionRefused
+}
+
 // restResult publishes a REST command's outcome to RESULTS; a rejection is
 // also dead-lettered with Fusion's code and text, for an analyst to fix and
 // replay.
@@ -413,7 +423,7 @@ func (s *Service) restResult(ctx context.Context, d *bus.Delivery, env *sinewv1.
 	if ef.outcome != "accepted" {
 		// The reason goes to the DLQ, the logs and the audit trail: Fusion's
 		// text with the values it quotes (a lot, a reference) left out.
-		return bus.Permanent(fmt.Errorf("refused by Fusion: %s: %s %s", env.GetIdempotencyKey(), ef.code, unquoted(ef.detail)))
+		return bus.Permanent(reason.Wrap(refusalCode(ef.code), fmt.Errorf("refused by Fusion: %s: %s %s", env.GetIdempotencyKey(), ef.code, unquoted(ef.detail))))
 	}
 	return nil
 }

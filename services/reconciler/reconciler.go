@@ -28,6 +28,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/fusion"
 	"github.com/sinewhq/sinew/pkg/money"
+	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/recon"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
@@ -151,8 +152,7 @@ func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, r *sinewv1.L
 		// Recorded so that a batch whose reconciliation keeps failing (or
 		// is dead-lettered) fails `sinew recon report` instead of sitting
 		// at its last step unnoticed.
-		var perm *bus.PermanentError
-		final := errors.As(err, &perm) || s.maxDeliver > 0 && d.NumDelivered >= uint64(s.maxDeliver)
+		final := bus.IsPermanent(err) || s.maxDeliver > 0 && d.NumDelivered >= uint64(s.maxDeliver)
 		if rerr := s.states.RecordReconFailure(ctx, glFlow, batchID, err, final); rerr != nil {
 			s.bus.Logger().Warn().Err(rerr).Str("batch", batchID).Msg("recording a failed reconciliation")
 		}
@@ -165,15 +165,15 @@ func (s *Service) reconcileGLBatch(ctx context.Context, d *bus.Delivery, r *sine
 	bk := sinewv1.KeyMap(env.GetBusinessKeys())
 	batchID, objectKey := env.GetSourceId(), bk["object_key"]
 	if batchID == "" || objectKey == "" {
-		return bus.Permanent(errors.New("load result without batch id or FBDI object key"))
+		return bus.Permanent(reason.Wrap(reason.ReconInputInvalid, errors.New("load result without batch id or FBDI object key")))
 	}
 	flow, ok := s.inv.Get(glFlow)
 	if !ok {
-		return bus.Permanent(fmt.Errorf("flow %s not in %s", glFlow, s.cfg.FlowsFile))
+		return bus.Permanent(reason.Wrap(reason.ReconInputInvalid, fmt.Errorf("flow %s not in %s", glFlow, s.cfg.FlowsFile)))
 	}
 	tol, err := recon.ParseTolerance(flow.Tolerances)
 	if err != nil {
-		return bus.Permanent(err)
+		return bus.Permanent(reason.Wrap(reason.ReconInputInvalid, err))
 	}
 	store, err := s.bus.JetStream().ObjectStore(ctx, streams.ObjFBDI)
 	if err != nil {
@@ -189,7 +189,7 @@ func (s *Service) reconcileGLBatch(ctx context.Context, d *bus.Delivery, r *sine
 	defer zip.Close()
 	if err := store.GetFile(ctx, objectKey, zip.Name()); err != nil {
 		if errors.Is(err, jetstream.ErrObjectNotFound) {
-			return bus.Permanent(fmt.Errorf("FBDI %s: %w", objectKey, err))
+			return bus.Permanent(reason.Wrap(reason.ReconInputInvalid, fmt.Errorf("FBDI %s: %w", objectKey, err)))
 		}
 		return fmt.Errorf("FBDI %s: %w", objectKey, err)
 	}
@@ -240,7 +240,7 @@ func (s *Service) reconcileGLBatch(ctx context.Context, d *bus.Delivery, r *sine
 			if addErr != nil { // spilling lines to disk: worth another delivery
 				return fmt.Errorf("reconciling %s: %w", objectKey, addErr)
 			}
-			return bus.Permanent(fmt.Errorf("reading %s: %w", objectKey, err))
+			return bus.Permanent(reason.Wrap(reason.ReconInputInvalid, fmt.Errorf("reading %s: %w", objectKey, err)))
 		}
 		res, err = rc.Finish()
 		if err != nil {
@@ -308,7 +308,7 @@ func (s *Service) readBack(ctx context.Context, rc *recon.Reconciler, source, ba
 	if err != nil {
 		var fe *fusion.Error
 		if errors.As(err, &fe) && !fe.Temporary() {
-			return bus.Permanent(fmt.Errorf("journalBatches: %w", err))
+			return bus.Permanent(reason.Wrap(reason.ReconInputInvalid, fmt.Errorf("journalBatches: %w", err)))
 		}
 		return fmt.Errorf("journalBatches: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/crosswalk"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/services/transform/flows/hl7flow"
 )
 
@@ -125,11 +126,15 @@ func (h *hl7Side) refresh(ctx context.Context, t hl7flow.Tables) (hl7flow.Tables
 func (s *Service) hl7(ctx context.Context, d *bus.Delivery) error {
 	ev := &sinewv1.Hl7Received{}
 	if err := proto.Unmarshal(d.Data, ev); err != nil {
-		return bus.Permanent(fmt.Errorf("decode sinew.v1.Hl7Received: %w", err))
+		return bus.Permanent(reason.Wrap(reason.BusUndecodable, fmt.Errorf("decode sinew.v1.Hl7Received: %w", err)))
 	}
 	d.Envelope = ev.GetEnvelope()
-	if reason := d.Header.Get(rejectedHeader); reason != "" {
-		return bus.Permanent(fmt.Errorf("rejected at ingest (%s), control id %q: kept for review", reason, ev.GetControlId()))
+	if why := d.Header.Get(rejectedHeader); why != "" {
+		code := reason.Code(d.Header.Get(reason.Header))
+		if _, ok := reason.Lookup(code); !ok {
+			code = reason.IngestRejected
+		}
+		return bus.Permanent(reason.Wrap(code, fmt.Errorf("rejected at ingest (%s), control id %q: kept for review", why, ev.GetControlId())))
 	}
 	if err := s.hl7Body(ctx, ev); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -21,7 +22,7 @@ func (s *Service) hl7Body(ctx context.Context, ev *sinewv1.Hl7Received) error {
 	}
 	raw, err := streams.HL7Body(ctx, s.bus.JetStream(), name)
 	if errors.Is(err, streams.ErrBodyMissing) {
-		return bus.Permanent(err)
+		return bus.Permanent(reason.Wrap(reason.TransformBodyMissing, err))
 	}
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/crosswalk"
 	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/resolute"
 	"github.com/sinewhq/sinew/pkg/streams"
 	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
@@ -213,10 +214,10 @@ func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 			d.AuditDetail = fmt.Sprintf("file %s (sha256 %.12s): nothing to map; %s", m.GetFileName(), m.GetSha256(), why)
 			return nil
 		}
-		return bus.Permanent(fmt.Errorf("no mapper for flow %q", f))
+		return bus.Permanent(reason.Wrap(reason.TransformNoMapper, fmt.Errorf("no mapper for flow %q", f)))
 	}
 	if len(m.Sha256) != 64 {
-		return bus.Permanent(fmt.Errorf("manifest without a SHA-256 (%d characters)", len(m.Sha256)))
+		return bus.Permanent(reason.Wrap(reason.TransformBatchInvalid, fmt.Errorf("manifest without a SHA-256 (%d characters)", len(m.Sha256))))
 	}
 	js := s.bus.JetStream()
 	files, err := js.ObjectStore(ctx, streams.ObjBatchFiles)
@@ -231,7 +232,7 @@ func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 	defer src.Close()
 	obj, err := files.Get(ctx, m.ObjectKey)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return bus.Permanent(fmt.Errorf("batch file %s is not in the object store", m.ObjectKey))
+		return bus.Permanent(reason.Wrap(reason.TransformBatchInvalid, fmt.Errorf("batch file %s is not in the object store", m.ObjectKey)))
 	} else if err != nil {
 		return err
 	}
@@ -341,8 +342,8 @@ func (s *Service) claimBatch(ctx context.Context, batchID, sum string) error {
 		return err
 	}
 	if string(e.Value()) != sum {
-		return bus.Permanent(fmt.Errorf("batch %s was already mapped from other bytes (sha256 %s, now %s): not posted twice; review which file is right",
-			batchID, string(e.Value())[:12], sum[:12]))
+		return bus.Permanent(reason.Wrap(reason.TransformBatchChanged, fmt.Errorf("batch %s was already mapped from other bytes (sha256 %s, now %s): not posted twice; review which file is right",
+			batchID, string(e.Value())[:12], sum[:12])))
 	}
 	return nil // the same file again (a redelivery): go on, the command is deduplicated
 }
@@ -374,8 +375,8 @@ func (s *Service) reject(ctx context.Context, files jetstream.ObjectStore, m *si
 	if len(all) > 0 {
 		first = "; first: " + all[0].String()
 	}
-	return bus.Permanent(fmt.Errorf("batch %s rejected with %d findings (report: object %s in %s)%s",
-		res.BatchID, len(all)+res.Report.FindingsDropped, reportKey, streams.ObjBatchFiles, first))
+	return bus.Permanent(reason.Wrap(reason.TransformBatchRejected, fmt.Errorf("batch %s rejected with %d findings (report: object %s in %s)%s",
+		res.BatchID, len(all)+res.Report.FindingsDropped, reportKey, streams.ObjBatchFiles, first)))
 }
 
 // recordRejected lists a refused file in batch_state (`sinew batches`,

@@ -43,7 +43,10 @@ type DeadLetter struct {
 	Flow        string                 `protobuf:"bytes,13,opt,name=flow,proto3" json:"flow,omitempty"`
 	EventId     string                 `protobuf:"bytes,14,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	// Who wrote this record ("bus:<service>" or "deadletter").
-	RecordedBy    string `protobuf:"bytes,15,opt,name=recorded_by,json=recordedBy,proto3" json:"recorded_by,omitempty"`
+	RecordedBy string `protobuf:"bytes,15,opt,name=recorded_by,json=recordedBy,proto3" json:"recorded_by,omitempty"`
+	// The reason's code in the catalogue (pkg/reason/reasons.json,
+	// "SINEW-HL7-103"); empty on records from before the codes.
+	ReasonCode    string `protobuf:"bytes,16,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -183,6 +186,13 @@ func (x *DeadLetter) GetRecordedBy() string {
 	return ""
 }
 
+func (x *DeadLetter) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
 type HeaderValues struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Values        []string               `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
@@ -231,7 +241,7 @@ var File_sinew_v1_deadletter_proto protoreflect.FileDescriptor
 
 const file_sinew_v1_deadletter_proto_rawDesc = "" +
 	"\n" +
-	"\x19sinew/v1/deadletter.proto\x12\bsinew.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x04\n" +
+	"\x19sinew/v1/deadletter.proto\x12\bsinew.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x05\n" +
 	"\n" +
 	"DeadLetter\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1a\n" +
@@ -253,7 +263,9 @@ const file_sinew_v1_deadletter_proto_rawDesc = "" +
 	"\x04flow\x18\r \x01(\tR\x04flow\x12\x19\n" +
 	"\bevent_id\x18\x0e \x01(\tR\aeventId\x12\x1f\n" +
 	"\vrecorded_by\x18\x0f \x01(\tR\n" +
-	"recordedBy\x1aR\n" +
+	"recordedBy\x12\x1f\n" +
+	"\vreason_code\x18\x10 \x01(\tR\n" +
+	"reasonCode\x1aR\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.sinew.v1.HeaderValuesR\x05value:\x028\x01\"&\n" +

@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/sinewhq/sinew/pkg/audit"
-	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/reason"
 )
 
 // Error texts of the mapper end up in warn logs, DLQ reasons and audit
@@ -69,19 +69,32 @@ func (e *FieldError) Error() string {
 	return b.String()
 }
 
+// Permanent reports true: no retry maps the message (pkg/bus dead-letters
+// it at once).
+func (e *FieldError) Permanent() bool { return true }
+
+// ReasonCode is the dead-letter code of e's table 0357 code.
+func (e *FieldError) ReasonCode() reason.Code { return reason.HL7(e.Code) }
+
+// Permanent reports true: the message waits in the DLQ for the crosswalk.
+func (e *UnmappedError) Permanent() bool { return true }
+
+// ReasonCode is table 0357's 103, table value not found.
+func (e *UnmappedError) ReasonCode() reason.Code { return reason.HL7TableValueNotFound }
+
 // fieldErr is a permanent FieldError of the current record.
 func (mc *mapping) fieldErr(name, path string, code int, value, problem string) error {
 	rec := ""
 	if mc.recKind != "" {
 		rec = mc.recKind + " " + strconv.Itoa(mc.recN)
 	}
-	return bus.Permanent(&FieldError{Flow: mc.mp.Flow, MessageType: mc.ev.GetMessageType() + "^" + mc.ev.GetTriggerEvent(),
+	return &FieldError{Flow: mc.mp.Flow, MessageType: mc.ev.GetMessageType() + "^" + mc.ev.GetTriggerEvent(),
 		ControlID: mc.ev.GetControlId(), Record: rec, Field: name, Path: path, Code: code,
-		Value: mc.mp.describe(value), Problem: problem})
+		Value: mc.mp.describe(value), Problem: problem}
 }
 
 // unmapped is a permanent UnmappedError for code read from path.
 func (mc *mapping) unmapped(kind, version, source, path, code string) error {
-	return bus.Permanent(&UnmappedError{Kind: kind, Version: version, Code: code, Value: mc.mp.describe(code), Source: source,
-		Path: path, ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow})
+	return &UnmappedError{Kind: kind, Version: version, Code: code, Value: mc.mp.describe(code), Source: source,
+		Path: path, ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow}
 }

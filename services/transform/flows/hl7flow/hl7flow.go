@@ -23,10 +23,11 @@ import (
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
-	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/crosswalk"
+	"github.com/sinewhq/sinew/pkg/decimal"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/ids"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -274,8 +275,8 @@ func (mp *Mapper) lookup(typ, event string) *message {
 
 // Map maps message m, received as ev, with tables t, into out. A message
 // type the flow does not map, and a skip shape, give no command and a
-// detail. Errors wrapped by bus.Permanent are the message's fault
-// (UnmappedError among them); others are transient.
+// detail. Errors with a Permanent() method (FieldError, UnmappedError) are the message's fault
+// and carry a reason code; others are transient.
 func (mp *Mapper) Map(m *hl7.Message, ev *sinewv1.Hl7Received, t Tables, out *Result) error {
 	out.Commands = out.Commands[:0]
 	out.Detail = ""
@@ -465,7 +466,7 @@ func (mc *mapping) envelope(key, sourceID string, extra ...string) *sinewv1.Enve
 	bk := sinewv1.KeysOf(append([]string{"control_id", ev.GetControlId(), "facility", ev.GetSendingFacility(),
 		"message_type", ev.GetMessageType() + "^" + ev.GetTriggerEvent()}, extra[:len(extra)&^1]...)...)
 	return &sinewv1.Envelope{
-		EventId: bus.EventID(key), Flow: mc.mp.Flow, SourceSystem: mc.mp.SourceSystem, SourceId: sourceID,
+		EventId: ids.EventID(key), Flow: mc.mp.Flow, SourceSystem: mc.mp.SourceSystem, SourceId: sourceID,
 		BusinessKeys: bk, IdempotencyKey: key, ReceivedAt: ev.GetEnvelope().GetReceivedAt(),
 		CrosswalkVersion: mc.t.Version(), CausedBy: ev.GetEnvelope().GetEventId(),
 	}
@@ -529,11 +530,11 @@ func (mc *mapping) inventory() error {
 			return err
 		}
 		qtyRaw, qtyPath := mc.value("quantity", li, end)
-		qty, qok := parseDecimal(qtyRaw)
-		if !qok {
+		qty, qerr := decimal.ParsePlain(qtyRaw)
+		if qerr != nil {
 			return mc.fieldErr("quantity", qtyPath, hl7.CodeDataType, qtyRaw, "is not a decimal")
 		}
-		if qty.zero() {
+		if qty.IsZero() {
 			skipped = append(skipped, fmt.Sprintf("line %d quantity 0", k+1))
 			continue
 		}
@@ -564,16 +565,20 @@ func (mc *mapping) inventory() error {
 		if err != nil {
 			return err
 		}
-		fq := qty.mul(factor)
+		fq, err := qty.Mul(factor)
+		if err != nil {
+			return mc.fieldErr("quantity", qtyPath, hl7.CodeDataType, qtyRaw, "times the unit factor is not a decimal")
+		}
+		fq = fq.Normal()
 		// Consumption is an issue (negative quantity); a negative dispense
 		// or charge, or a credit, puts stock back (a receipt, positive).
-		consumed := !qty.neg
+		consumed := qty.Sign() > 0
 		if credit {
 			consumed = !consumed
 		}
-		txType, value := Issue, fq.abs().negate()
+		txType, value := Issue, fq.Abs().Neg()
 		if !consumed {
-			txType, value = Receipt, fq.abs()
+			txType, value = Receipt, fq.Abs()
 		}
 		lineID, _ := mc.value("line_id", li, end)
 		if lineID == "" {
@@ -634,12 +639,12 @@ func (mc *mapping) inventory() error {
 
 // factor converts the message's unit to the item's Fusion UOM
 // (crosswalk.UnitFactor).
-func (mc *mapping) factor(unit string, item *crosswalk.Row) (decimal, error) {
+func (mc *mapping) factor(unit string, item *crosswalk.Row) (decimal.Decimal, error) {
 	if f, ok := crosswalk.UnitFactor(mc.buf, item, mc.t.UOM, unit); ok {
 		if f == "1" {
-			return one, nil
+			return "1", nil
 		}
-		d, _ := parseDecimal(f) // checked when the crosswalk was loaded
+		d, _ := decimal.ParsePlain(f) // checked when the crosswalk was loaded
 		return d, nil
 	}
 	fusion := item.Values[crosswalk.ItemFusionUOM]
@@ -654,7 +659,7 @@ func (mc *mapping) factor(unit string, item *crosswalk.Row) (decimal, error) {
 	e := &UnmappedError{Kind: crosswalk.UOM, Version: version, Code: unit + "->" + fusion, Value: mc.mp.describe(unit),
 		Source: "item " + item.Values[crosswalk.ItemFusionItem] + ", item crosswalk " + mc.t.Items.Version + ", to " + fusion,
 		Path:   path, ControlID: mc.ev.GetControlId(), Flow: mc.mp.Flow}
-	return decimal{}, bus.Permanent(e)
+	return "", e
 }
 
 // date reads an HL7 DTM field, then MSH-7; nil when neither parses.
@@ -665,45 +670,10 @@ func (mc *mapping) date(name string, line, end int) *timestamppb.Timestamp {
 	} else {
 		v = text(mc.m, hl7.Path{Segment: "MSH", Field: 7})
 	}
-	if t, ok := ParseDTM(v); ok {
+	if t, ok := hl7.ParseDTM(v); ok {
 		return timestamppb.New(t)
 	}
 	return nil
-}
-
-// ParseDTM reads an HL7 date/time: YYYY[MM[DD[HH[MM[SS[.S+]]]]]][+/-ZZZZ].
-// Without an offset the time is UTC.
-func ParseDTM(s string) (time.Time, bool) {
-	s = strings.TrimSpace(s)
-	loc := time.UTC
-	if i := strings.IndexAny(s, "+-"); i >= 0 {
-		z := s[i:]
-		s = s[:i]
-		if len(z) == 5 {
-			h, err1 := strconv.Atoi(z[1:3])
-			m, err2 := strconv.Atoi(z[3:5])
-			if err1 == nil && err2 == nil {
-				off := h*3600 + m*60
-				if z[0] == '-' {
-					off = -off
-				}
-				loc = time.FixedZone("", off)
-			}
-		}
-	}
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		s = s[:i]
-	}
-	layouts := map[int]string{4: "2006", 6: "200601", 8: "20060102", 10: "2006010215", 12: "200601021504", 14: "20060102150405"}
-	layout, ok := layouts[len(s)]
-	if !ok {
-		return time.Time{}, false
-	}
-	t, err := time.ParseInLocation(layout, s, loc)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return t.UTC(), true
 }
 
 // master maps the MFE records of an MFN.
@@ -742,7 +712,7 @@ func (mc *mapping) master() error {
 			for j := li; j < end; j++ {
 				group = append(append(group, mc.m.Segment(j)...), '\r')
 			}
-			stamp = "h" + bus.HashKey(string(group))[:16]
+			stamp = "h" + ids.HashKey(string(group))[:16]
 		}
 		headerKey := mc.mm.def.prefix + "-" + code
 		key := mc.mp.Flow + ":" + mc.mp.SourceSystem + ":" + headerKey + ":" + stamp
@@ -824,7 +794,7 @@ func Event(raw []byte, receivedAt time.Time) (*sinewv1.Hl7Received, *hl7.Message
 	msgID := "hl7:" + m.SendingFacility() + ":" + m.SendingApplication() + ":" + m.ControlID()
 	return &sinewv1.Hl7Received{
 		Envelope: &sinewv1.Envelope{
-			EventId: bus.EventID(msgID), SourceSystem: "hl7:" + m.SendingApplication(), SourceId: m.ControlID(),
+			EventId: ids.EventID(msgID), SourceSystem: "hl7:" + m.SendingApplication(), SourceId: m.ControlID(),
 			IdempotencyKey: msgID, ReceivedAt: timestamppb.New(receivedAt),
 			BusinessKeys: sinewv1.Keys(map[string]string{"control_id": m.ControlID(), "facility": m.SendingFacility(), "message_type": m.Type() + "^" + m.Event()}),
 		},

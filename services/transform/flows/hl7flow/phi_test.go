@@ -53,8 +53,7 @@ func TestErrorsNameThePathNotTheValue(t *testing.T) {
 			}
 			var res hl7flow.Result
 			err = mp.Map(m, ev, tabs, &res)
-			var pe *bus.PermanentError
-			if err == nil || !errors.As(err, &pe) {
+			if err == nil || !bus.IsPermanent(err) {
 				t.Fatalf("want a permanent error, got %v", err)
 			}
 			text := err.Error()

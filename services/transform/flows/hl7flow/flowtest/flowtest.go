@@ -99,8 +99,7 @@ func Map(tb testing.TB, mp *hl7flow.Mapper, t hl7flow.Tables, raw []byte) (Outco
 	out := Outcome{Commands: []GoldenCommand{}}
 	if err := mp.Map(m, ev, t, &res); err != nil {
 		out.Error = err.Error()
-		var pe *bus.PermanentError
-		out.Permanent = errors.As(err, &pe)
+		out.Permanent = bus.IsPermanent(err)
 		var ue *hl7flow.UnmappedError
 		if errors.As(err, &ue) {
 			out.Unmapped = &UnmappedSummary{Kind: ue.Kind, Code: ue.Code, Version: ue.Version}
