@@ -43,29 +43,8 @@ func benchmarkReconcileGL(b *testing.B, batch string, journals int) {
 		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		metrics.Read(live)
 		base := live[0].Value.Uint64()
-		var peak, peakInuse, peakGC atomic.Uint64
+		var peak, peakInuse atomic.Uint64
 		done := make(chan struct{})
-		go func() {
-			// The live heap after a forced GC, once a second: the figure
-			// above also counts what is allocated while a GC marks (the
-			// batch's 400 MB take long to mark), this one only what is
-			// reachable.
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-				}
-				runtime.GC()
-				s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-				metrics.Read(s)
-				if v := s[0].Value.Uint64(); v > peakGC.Load() {
-					peakGC.Store(v)
-				}
-			}
-		}()
 		go func() {
 			t := time.NewTicker(20 * time.Millisecond)
 			defer t.Stop()
@@ -96,7 +75,6 @@ func benchmarkReconcileGL(b *testing.B, batch string, journals int) {
 			b.Fatalf("%s: %s", s.Verdict, s.Detail)
 		}
 		b.ReportMetric(float64(peak.Load()-min(base, peak.Load()))/(1<<20), "peak-live-MB")
-		b.ReportMetric(float64(peakGC.Load()-min(base, peakGC.Load()))/(1<<20), "peak-live-gc-MB")
 		b.ReportMetric(float64(base)/(1<<20), "base-live-MB")
 		b.ReportMetric(float64(peakInuse.Load())/(1<<20), "peak-inuse-MB")
 		if st, err := os.ReadFile("/proc/self/status"); err == nil {
