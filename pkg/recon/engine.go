@@ -23,7 +23,8 @@ type Input struct {
 	// Hops are the control totals Sinew counted, in pipeline order.
 	Hops []HopTotals
 
-	// Fusion's read-back.
+	// Fusion's read-back. Posted may instead stream through
+	// Reconciler.Post, before the first Add.
 	Posted         []PostedLine
 	Rejected       []RejectedLine
 	RejectedGroups []int64   // GROUP_IDs Journal Import held
@@ -32,8 +33,16 @@ type Input struct {
 	Tolerance Tolerance
 
 	// Final says Fusion's read lag is over: what Fusion does not show now
-	// is missing (variance) rather than pending.
+	// is missing (variance) rather than pending. It may be set until the
+	// first Add.
 	Final bool
+
+	// MemoryBudget bounds the memory of tier 3's line index, in bytes (0:
+	// DefaultMemoryBudget). Within it posted and source lines are sorted
+	// in memory; beyond it in runs written to TempDir ("": os.TempDir()).
+	// The results are the same either way.
+	MemoryBudget int64
+	TempDir      string
 }
 
 // Summary is a batch's verdict and counts. Verdict is the worst of its
@@ -91,13 +100,17 @@ func (r *Result) Publishable() []Row {
 func Reconcile(in *Input, lines []SourceLine) *Result {
 	rc := NewReconciler(in)
 	for i := range lines {
-		_ = rc.Add(&lines[i]) // fails only after Result
+		_ = rc.Add(&lines[i]) // fails only after Result, or on spilling
 	}
 	return rc.Result()
 }
 
-// ErrFinished is returned by Add after Result.
+// ErrFinished is returned by Add and Post after Result.
 var ErrFinished = errors.New("recon: reconciliation already finished")
+
+// ErrPostAfterAdd is returned by Post after the first Add: a source line
+// is judged knowing which groups Fusion shows.
+var ErrPostAfterAdd = errors.New("recon: posted line after the first source line")
 
 type journalKey struct {
 	group             int64
@@ -125,18 +138,31 @@ type group struct {
 }
 
 // Reconciler reconciles one batch: build it with NewReconciler (which
-// indexes Fusion's read-back), stream the source lines through Add (for
-// example as ReadGlInterface's callback), then call Result once.
+// takes in.Posted), stream the rest of Fusion's posted lines through Post
+// (for example as fusion.Client.JournalLines' callback), then the source
+// lines through Add (as ReadGlInterface's callback), then call Finish (or
+// Result) once.
 //
-// Memory is the read-back (posted lines and an index of their keys) plus
-// one entry per journal, group and account, plus the rows of lines that
-// did not pass; source lines are not kept. A Reconciler is not safe for
-// concurrent use.
+// Tiers 1 and 2 and the groups are counted as the lines stream by: one
+// entry per journal, group and account. Tier 3 matches lines by
+// REFERENCE21 with a merge-join: posted and source lines are each sorted
+// by (REFERENCE21, order of arrival) and joined in Finish, then the rows
+// of lines that did not pass are put back in source order. Each sort
+// holds at most half of in.MemoryBudget and writes sorted runs to
+// temporary files beyond it (at most 64 merged at once, 16 KiB of buffer
+// each), so the memory does not grow with the batch: only in.Posted when
+// given, in.Rejected, the rows of lines that did not pass and the
+// per-journal, group and account entries do. Source and posted lines are
+// not kept otherwise. A Reconciler is not safe for concurrent use; Close
+// (or Finish) removes its files.
 type Reconciler struct {
 	in *Input
 
-	byRef    map[string]int32 // posted line by REFERENCE21 (the first, if Fusion shows it twice)
-	matched  []bool           // posted lines matched to a source line
+	postedSort, sourceSort *sorter
+	nPosted, nSource       int64 // seq of the next posted and source line
+	lastVisible            int64
+	haveVisible            bool
+
 	visible  map[int64]bool   // GROUP_IDs with posted lines
 	rejByRef map[string]int32 // Journal Import's rejected lines by REFERENCE21
 	rejSeen  []bool
@@ -159,38 +185,46 @@ type Reconciler struct {
 	lastAK acctKey
 	lastA  *acct
 
-	lineRows []Row
+	lineRows []seqRow // rows of source lines, by seq once Finish sorts them
+	extras   []seqRow // rows of posted lines no source line claimed, by seq
+	other    []Row    // rows of rejections of lines never sent
 	sum      Summary
+	added    bool
 	done     bool
+	err      error // spilling failed: Add and Finish return it
+	res      *Result
 }
 
-// NewReconciler indexes in's read-back. in must not change until Result.
+// seqRow is a row and the seq of the line it is about.
+type seqRow struct {
+	seq int64
+	Row
+}
+
+// NewReconciler takes in and its posted lines. in must not change until
+// Finish, but for Final (see Input).
 func NewReconciler(in *Input) *Reconciler {
-	r := &Reconciler{
-		in:       in,
-		byRef:    make(map[string]int32, len(in.Posted)),
-		matched:  make([]bool, len(in.Posted)),
-		visible:  make(map[int64]bool),
-		rejByRef: make(map[string]int32, len(in.Rejected)),
-		rejSeen:  make([]bool, len(in.Rejected)),
-		heldBy:   make(map[int64]string),
-		journals: make(map[journalKey]*ControlTotals),
-		byID:     make(map[int64]*group),
-		accts:    make(map[acctKey]*acct),
-		sum:      Summary{Scope: in.Batch, Posted: int64(len(in.Posted))},
+	budget := in.MemoryBudget
+	if budget <= 0 {
+		budget = DefaultMemoryBudget
 	}
-	lastGroup, haveLast := int64(0), false
+	r := &Reconciler{
+		in:         in,
+		postedSort: newSorter(in.TempDir, budget/2),
+		sourceSort: newSorter(in.TempDir, budget/2),
+		visible:    make(map[int64]bool),
+		rejByRef:   make(map[string]int32, len(in.Rejected)),
+		rejSeen:    make([]bool, len(in.Rejected)),
+		heldBy:     make(map[int64]string),
+		journals:   make(map[journalKey]*ControlTotals),
+		byID:       make(map[int64]*group),
+		accts:      make(map[acctKey]*acct),
+		sum:        Summary{Scope: in.Batch},
+	}
 	for i := range in.Posted {
-		p := &in.Posted[i]
-		if _, dup := r.byRef[p.Reference21]; !dup { // a repeat stays unmatched: an extra
-			r.byRef[p.Reference21] = int32(i)
+		if r.err = r.post(&in.Posted[i]); r.err != nil {
+			break
 		}
-		if !haveLast || p.GroupID != lastGroup { // lines of a group come together
-			r.visible[p.GroupID] = true
-			lastGroup, haveLast = p.GroupID, true
-		}
-		r.posted.add(p.DR, p.CR)
-		r.acct(p.Ledger, p.Period, p.Currency, p.Account).posted += p.DR - p.CR
 	}
 	for i := range in.Balances {
 		b := &in.Balances[i]
@@ -214,6 +248,32 @@ func NewReconciler(in *Input) *Reconciler {
 		}
 	}
 	return r
+}
+
+// Post adds one posted line of Fusion's read-back, after in.Posted's. Call
+// it before the first Add. It keeps none of p's memory but its strings.
+func (r *Reconciler) Post(p *PostedLine) error {
+	switch {
+	case r.done:
+		return ErrFinished
+	case r.added:
+		return ErrPostAfterAdd
+	}
+	return r.post(p)
+}
+
+func (r *Reconciler) post(p *PostedLine) error {
+	if !r.haveVisible || p.GroupID != r.lastVisible { // lines of a group come together
+		r.visible[p.GroupID] = true
+		r.lastVisible, r.haveVisible = p.GroupID, true
+	}
+	r.sum.Posted++
+	r.posted.add(p.DR, p.CR)
+	r.acct(p.Ledger, p.Period, p.Currency, p.Account).posted += p.DR - p.CR
+	e := entry{ref: p.Reference21, seq: r.nPosted, group: p.GroupID, jeBatch: p.JeBatchID, dr: p.DR, cr: p.CR,
+		account: p.Account, ledger: p.Ledger, period: p.Period, currency: p.Currency}
+	r.nPosted++
+	return r.postedSort.add(&e)
 }
 
 func fusionError(rl *RejectedLine) string {
@@ -261,6 +321,12 @@ func (r *Reconciler) Add(l *SourceLine) error {
 	if r.done {
 		return ErrFinished
 	}
+	if r.err != nil {
+		return r.err
+	}
+	r.added = true
+	seq := r.nSource
+	r.nSource++
 	r.sum.Lines++
 	r.file.add(l.DR, l.CR)
 	switch {
@@ -298,22 +364,36 @@ func (r *Reconciler) Add(l *SourceLine) error {
 		}
 	}
 
-	// Tier 3.
-	row := Row{Tier: TierLines, Scope: r.in.Batch, Key: l.Reference21, Hop: HopFusion, Unit: l.Currency, Source: net}
+	// Tier 3: a rejected line is judged now; the others once joined with
+	// the posted lines (Finish).
 	if ri, ok := r.rejByRef[l.Reference21]; ok {
 		r.rejSeen[ri] = true
 		g.rejLines++
 		r.sum.Rejected++
+		row := Row{Tier: TierLines, Scope: r.in.Batch, Key: l.Reference21, Hop: HopFusion, Unit: l.Currency, Source: net}
 		row.Verdict = VerdictRejected
 		row.Variance = -net
 		row.Explanation = "Fusion rejected the line: " + fusionError(&r.in.Rejected[ri])
 		if rl := &r.in.Rejected[ri]; rl.GroupID != l.GroupID {
 			row.Explanation += fmt.Sprintf(" (Fusion reports GROUP_ID %d, Sinew sent %d)", rl.GroupID, l.GroupID)
 		}
-		r.lineRows = append(r.lineRows, row)
+		r.lineRows = append(r.lineRows, seqRow{seq, row})
 		return nil
 	}
-	pi, posted := r.byRef[l.Reference21]
+	e := entry{ref: l.Reference21, seq: seq, group: l.GroupID, dr: l.DR, cr: l.CR,
+		account: l.Account, ledger: l.Ledger, period: l.Period, currency: l.Currency}
+	r.err = r.sourceSort.add(&e)
+	return r.err
+}
+
+// line judges source line l against p, the first posted line of its
+// REFERENCE21 (nil: none); matched says whether an earlier source line
+// claimed p.
+func (r *Reconciler) line(l *entry, p *entry, matched *bool) {
+	g := r.group(l.group)
+	net := l.dr - l.cr
+	row := Row{Tier: TierLines, Scope: r.in.Batch, Key: l.ref, Hop: HopFusion, Unit: l.currency, Source: net}
+	posted := p != nil
 	if g.rejected {
 		g.held++
 		r.sum.Held++
@@ -323,39 +403,37 @@ func (r *Reconciler) Add(l *SourceLine) error {
 		if why == "" {
 			why = "Journal Import rejected the group"
 		}
-		row.Explanation = fmt.Sprintf("GROUP_ID %d not posted: %s", l.GroupID, why)
+		row.Explanation = fmt.Sprintf("GROUP_ID %d not posted: %s", l.group, why)
 		if posted {
 			// A held line must not be in Fusion: that is a variance.
-			r.matched[pi] = true
-			p := &r.in.Posted[pi]
+			*matched = true
 			row.Verdict = VerdictVariance
-			row.Target = p.DR - p.CR
+			row.Target = p.dr - p.cr
 			row.Variance = row.Target - net
-			row.Explanation = fmt.Sprintf("posted in JE batch %d although GROUP_ID %d was rejected (%s)", p.JeBatchID, l.GroupID, why)
+			row.Explanation = fmt.Sprintf("posted in JE batch %d although GROUP_ID %d was rejected (%s)", p.jeBatch, l.group, why)
 		}
-		r.lineRows = append(r.lineRows, row)
-		return nil
+		r.lineRows = append(r.lineRows, seqRow{l.seq, row})
+		return
 	}
 	switch {
-	case posted && r.matched[pi]:
+	case posted && *matched:
 		g.mismatched++
 		r.sum.Mismatched++
 		row.Verdict = VerdictVariance
 		row.Explanation = "REFERENCE21 repeated among the source lines; the posted line is matched to an earlier one"
 		row.Variance = -net
-		r.lineRows = append(r.lineRows, row)
+		r.lineRows = append(r.lineRows, seqRow{l.seq, row})
 	case posted:
-		r.matched[pi] = true
-		p := &r.in.Posted[pi]
+		*matched = true
 		if diff := lineDiff(l, p); diff != "" {
 			g.mismatched++
 			r.sum.Mismatched++
 			row.Verdict = VerdictVariance
-			row.Target = p.DR - p.CR
+			row.Target = p.dr - p.cr
 			row.Variance = row.Target - net
-			row.Explanation = fmt.Sprintf("posted in JE batch %d with %s", p.JeBatchID, diff)
-			r.lineRows = append(r.lineRows, row)
-			return nil
+			row.Explanation = fmt.Sprintf("posted in JE batch %d with %s", p.jeBatch, diff)
+			r.lineRows = append(r.lineRows, seqRow{l.seq, row})
+			return
 		}
 		g.matched++
 		r.sum.Matched++
@@ -366,8 +444,8 @@ func (r *Reconciler) Add(l *SourceLine) error {
 		r.sum.Missing++
 		row.Verdict = VerdictVariance
 		row.Variance = -net
-		row.Explanation = fmt.Sprintf("missing in Fusion: GROUP_ID %d is posted without this line", l.GroupID)
-		r.lineRows = append(r.lineRows, row)
+		row.Explanation = fmt.Sprintf("missing in Fusion: GROUP_ID %d is posted without this line", l.group)
+		r.lineRows = append(r.lineRows, seqRow{l.seq, row})
 	case r.in.Final:
 		// The whole group is absent: its group row says so, once.
 		g.missing++
@@ -377,46 +455,140 @@ func (r *Reconciler) Add(l *SourceLine) error {
 		g.pending++
 		r.sum.Pending++
 	}
+}
+
+// join merge-joins the sorted posted and source lines by REFERENCE21.
+// Of posted lines sharing one, the first (in read-back order) is the one
+// a source line may claim; the others are extras.
+func (r *Reconciler) join() error {
+	ps, err := r.postedSort.iter()
+	if err != nil {
+		return err
+	}
+	ss, err := r.sourceSort.iter()
+	if err != nil {
+		return err
+	}
+	var p, l, first entry
+	pok, err := ps.next(&p)
+	if err != nil {
+		return err
+	}
+	lok, err := ss.next(&l)
+	if err != nil {
+		return err
+	}
+	for pok || lok {
+		ref := p.ref
+		if !pok || lok && l.ref < ref {
+			ref = l.ref
+		}
+		have := false
+		for pok && p.ref == ref {
+			if !have {
+				first, have = p, true
+			} else {
+				r.extra(&p, fmt.Sprintf("posted twice: JE batch %d repeats the line of JE batch %d", p.jeBatch, first.jeBatch))
+			}
+			if pok, err = ps.next(&p); err != nil {
+				return err
+			}
+		}
+		matched := false
+		for lok && l.ref == ref {
+			if have {
+				r.line(&l, &first, &matched)
+			} else {
+				r.line(&l, nil, &matched)
+			}
+			if lok, err = ss.next(&l); err != nil {
+				return err
+			}
+		}
+		if have && !matched {
+			r.extra(&first, fmt.Sprintf("posted in JE batch %d (GROUP_ID %d, account %s) with no source line", first.jeBatch, first.group, first.account))
+		}
+	}
 	return nil
 }
 
+func (r *Reconciler) extra(p *entry, expl string) {
+	net := p.dr - p.cr
+	r.sum.Extra++
+	r.extras = append(r.extras, seqRow{p.seq, Row{Tier: TierLines, Scope: r.in.Batch, Key: p.ref, Hop: HopFusion,
+		Unit: p.currency, Target: net, Variance: net, Verdict: VerdictVariance, Explanation: expl}})
+}
+
 // lineDiff names what differs between a source line and its posted line.
-func lineDiff(l *SourceLine, p *PostedLine) string {
+func lineDiff(l, p *entry) string {
 	var d []string
-	if l.Account != p.Account {
-		d = append(d, "account "+p.Account+" (sent "+l.Account+")")
+	if l.account != p.account {
+		d = append(d, "account "+p.account+" (sent "+l.account+")")
 	}
-	if l.DR != p.DR {
-		d = append(d, "DR "+p.DR.String()+" (sent "+l.DR.String()+")")
+	if l.dr != p.dr {
+		d = append(d, "DR "+p.dr.String()+" (sent "+l.dr.String()+")")
 	}
-	if l.CR != p.CR {
-		d = append(d, "CR "+p.CR.String()+" (sent "+l.CR.String()+")")
+	if l.cr != p.cr {
+		d = append(d, "CR "+p.cr.String()+" (sent "+l.cr.String()+")")
 	}
-	if l.GroupID != p.GroupID {
-		d = append(d, fmt.Sprintf("GROUP_ID %d (sent %d)", p.GroupID, l.GroupID))
+	if l.group != p.group {
+		d = append(d, fmt.Sprintf("GROUP_ID %d (sent %d)", p.group, l.group))
 	}
-	if l.Ledger != p.Ledger {
-		d = append(d, "ledger "+p.Ledger+" (sent "+l.Ledger+")")
+	if l.ledger != p.ledger {
+		d = append(d, "ledger "+p.ledger+" (sent "+l.ledger+")")
 	}
-	if l.Period != p.Period {
-		d = append(d, "period "+p.Period+" (sent "+l.Period+")")
+	if l.period != p.period {
+		d = append(d, "period "+p.period+" (sent "+l.period+")")
 	}
-	if l.Currency != p.Currency {
-		d = append(d, "currency "+p.Currency+" (sent "+l.Currency+")")
+	if l.currency != p.currency {
+		d = append(d, "currency "+p.currency+" (sent "+l.currency+")")
 	}
 	return strings.Join(d, ", ")
 }
 
-// Result finishes the reconciliation: posted lines no source line claimed,
-// rejections of lines never sent, then the rows of tiers 1, 2 and 3 and
-// the summary. Call it once, after the last Add.
+// Result is Finish for callers whose reconciliation cannot fail: one
+// that never exceeds in.MemoryBudget does no I/O. It panics if Finish
+// fails.
 func (r *Reconciler) Result() *Result {
+	res, err := r.Finish()
+	if err != nil {
+		panic(err)
+	}
+	return res
+}
+
+// Finish finishes the reconciliation: the merge-join of tier 3, posted
+// lines no source line claimed, rejections of lines never sent, then the
+// rows of tiers 1, 2 and 3 and the summary. Call it after the last Add;
+// later calls return the same. It fails only on reading or writing
+// spilled lines.
+func (r *Reconciler) Finish() (*Result, error) {
+	if r.done {
+		return r.res, r.err
+	}
 	r.done = true
-	r.extras()
+	defer r.Close()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if r.err = r.join(); r.err != nil {
+		return nil, r.err
+	}
+	r.rejectedUnsent()
 	var rows []Row
 	rows = r.tier1(rows)
 	rows = r.tier2(rows)
-	rows = append(rows, r.lineRows...)
+	slices.SortFunc(r.lineRows, func(a, b seqRow) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(r.extras, func(a, b seqRow) int { return cmp.Compare(a.seq, b.seq) })
+	rows = slices.Grow(rows, len(r.lineRows)+len(r.extras)+len(r.other))
+	for _, sr := range r.lineRows {
+		rows = append(rows, sr.Row)
+	}
+	for _, sr := range r.extras {
+		rows = append(rows, sr.Row)
+	}
+	rows = append(rows, r.other...)
+	r.lineRows, r.extras, r.other = nil, nil, nil
 	rows = r.groupRows(rows)
 	r.sum.Groups = int64(len(r.groups))
 	r.sum.Verdict = VerdictPass
@@ -431,30 +603,31 @@ func (r *Reconciler) Result() *Result {
 	if r.sum.Verdict == VerdictHeld {
 		r.sum.Verdict = VerdictRejected
 	}
-	return &Result{Rows: rows, Summary: r.sum}
+	r.res = &Result{Rows: rows, Summary: r.sum}
+	return r.res, nil
 }
 
-func (r *Reconciler) extras() {
-	for i, m := range r.matched {
-		if m {
-			continue
-		}
-		p := &r.in.Posted[i]
-		net := p.DR - p.CR
-		r.sum.Extra++
-		expl := fmt.Sprintf("posted in JE batch %d (GROUP_ID %d, account %s) with no source line", p.JeBatchID, p.GroupID, p.Account)
-		if j, ok := r.byRef[p.Reference21]; ok && int(j) != i {
-			expl = fmt.Sprintf("posted twice: JE batch %d repeats the line of JE batch %d", p.JeBatchID, r.in.Posted[j].JeBatchID)
-		}
-		r.lineRows = append(r.lineRows, Row{Tier: TierLines, Scope: r.in.Batch, Key: p.Reference21, Hop: HopFusion,
-			Unit: p.Currency, Target: net, Variance: net, Verdict: VerdictVariance, Explanation: expl})
-	}
+// Close removes the reconciliation's temporary files: call it (or
+// Finish) when giving up on one. It may be called more than once.
+func (r *Reconciler) Close() {
+	r.postedSort.close()
+	r.sourceSort.close()
+}
+
+// Spilled reports whether lines went to temporary files (the batch
+// exceeded in.MemoryBudget).
+func (r *Reconciler) Spilled() bool {
+	return r.postedSort.spilled() || r.sourceSort.spilled()
+}
+
+// rejectedUnsent reports the rejections of lines never sent.
+func (r *Reconciler) rejectedUnsent() {
 	for i, seen := range r.rejSeen {
 		if seen {
 			continue
 		}
 		rl := &r.in.Rejected[i]
-		r.lineRows = append(r.lineRows, Row{Tier: TierLines, Scope: r.in.Batch, Key: rl.Reference21, Hop: HopFusion,
+		r.other = append(r.other, Row{Tier: TierLines, Scope: r.in.Batch, Key: rl.Reference21, Hop: HopFusion,
 			Verdict: VerdictVariance, Explanation: fmt.Sprintf("Fusion rejected a line Sinew did not send (GROUP_ID %d, %s)", rl.GroupID, fusionError(rl))})
 	}
 }

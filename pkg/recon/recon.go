@@ -23,6 +23,13 @@
 // tier and key conventions (see Subject, SummaryTier, SummaryKey) so they
 // agree.
 //
+// Memory is bounded whatever the batch's size: tier 3 merge-joins posted
+// and source lines sorted by REFERENCE21 within Input.MemoryBudget,
+// spilling sorted runs to temporary files beyond it (Reconciler, spill.go);
+// tiers 1 and 2 keep one entry per journal, group and account. A
+// Reconciler is for one goroutine; reconcile batches in parallel with one
+// each.
+//
 // Money is exact: money.Amount minor units everywhere, percent tolerances
 // in basis points, compared with integer arithmetic. Sums are plain int64
 // additions: a batch would need more than 10^16 currency units to

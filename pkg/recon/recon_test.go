@@ -96,62 +96,64 @@ func input() *recon.Input {
 	}
 }
 
+// goldenCases are the scenarios of testdata/*.golden.
+var goldenCases = []struct {
+	name    string
+	edit    func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine
+	verdict string
+}{
+	{"clean", nil, recon.VerdictPass},
+	{"ef04_holds_group", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
+		in.Posted = without(in.Posted, "4", "5")
+		in.Rejected = []recon.RejectedLine{{GroupID: g2, Reference21: batch + ":5", Code: "EF04",
+			Text: "FLEX-VALUE DOES NOT EXIST (SEGMENT=Account) (VALUESET=ACCOUNT) (VALUE=99999)"}}
+		in.RejectedGroups = []int64{g2}
+		in.Hops[3].ControlTotals = totals(3, 100_00, 100_00)
+		return src
+	}, recon.VerdictRejected},
+	{"missing_line_and_extra", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
+		in.Posted = without(in.Posted, "3")
+		in.Posted = append(in.Posted, recon.PostedLine{Reference21: "B20260114:9", GroupID: g1, JeBatchID: 5001,
+			Account: "101-6020-40100", CR: 40_00, Ledger: ledger, Period: period, Currency: "USD"})
+		return src
+	}, recon.VerdictVariance},
+	{"amount_mismatch", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
+		in.Posted[0].DR = 100_01
+		in.Posted[1].Account = "101-6010-40200"
+		return src
+	}, recon.VerdictVariance},
+	{"tolerance_edges", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
+		// 0.5 % of 100.00 is 0.50: 0.50 off passes, 0.51 off does not;
+		// the absolute 0.10 lets 0.10 pass on 25.50, where 0.5 % is 0.12.
+		in.Tolerance = recon.Tolerance{Absolute: 10, BasisPoints: 50}
+		in.Balances = []recon.Balance{
+			{Ledger: ledger, Period: period, Currency: "USD", Account: "101-6010-11010", Activity: 100_50},
+			{Ledger: ledger, Period: period, Currency: "USD", Account: "101-6010-40100", Activity: -60_31},
+			{Ledger: ledger, Period: period, Currency: "USD", Account: "101-6020-40100", Activity: -40_00},
+			{Ledger: ledger, Period: period, Currency: "USD", Account: "102-6010-11010", Activity: 25_60},
+			{Ledger: ledger, Period: period, Currency: "USD", Account: "102-6020-99999", Activity: -25_63},
+		}
+		return src
+	}, recon.VerdictVariance},
+	{"read_lag_pending", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
+		in.Posted = without(in.Posted, "4", "5")
+		return src
+	}, recon.VerdictPending},
+	{"read_lag_over", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
+		in.Posted = without(in.Posted, "4", "5")
+		in.Final = true
+		return src
+	}, recon.VerdictVariance},
+	{"unbalanced_journal_and_hop", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
+		src[2].CR = 39_00
+		in.Posted[2].CR = 39_00
+		in.Hops[1].ControlTotals = totals(4, 125_50, 125_50)
+		return src
+	}, recon.VerdictVariance},
+}
+
 func TestReconcileGolden(t *testing.T) {
-	cases := []struct {
-		name    string
-		edit    func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine
-		verdict string
-	}{
-		{"clean", nil, recon.VerdictPass},
-		{"ef04_holds_group", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
-			in.Posted = without(in.Posted, "4", "5")
-			in.Rejected = []recon.RejectedLine{{GroupID: g2, Reference21: batch + ":5", Code: "EF04",
-				Text: "FLEX-VALUE DOES NOT EXIST (SEGMENT=Account) (VALUESET=ACCOUNT) (VALUE=99999)"}}
-			in.RejectedGroups = []int64{g2}
-			in.Hops[3].ControlTotals = totals(3, 100_00, 100_00)
-			return src
-		}, recon.VerdictRejected},
-		{"missing_line_and_extra", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
-			in.Posted = without(in.Posted, "3")
-			in.Posted = append(in.Posted, recon.PostedLine{Reference21: "B20260114:9", GroupID: g1, JeBatchID: 5001,
-				Account: "101-6020-40100", CR: 40_00, Ledger: ledger, Period: period, Currency: "USD"})
-			return src
-		}, recon.VerdictVariance},
-		{"amount_mismatch", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
-			in.Posted[0].DR = 100_01
-			in.Posted[1].Account = "101-6010-40200"
-			return src
-		}, recon.VerdictVariance},
-		{"tolerance_edges", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
-			// 0.5 % of 100.00 is 0.50: 0.50 off passes, 0.51 off does not;
-			// the absolute 0.10 lets 0.10 pass on 25.50, where 0.5 % is 0.12.
-			in.Tolerance = recon.Tolerance{Absolute: 10, BasisPoints: 50}
-			in.Balances = []recon.Balance{
-				{Ledger: ledger, Period: period, Currency: "USD", Account: "101-6010-11010", Activity: 100_50},
-				{Ledger: ledger, Period: period, Currency: "USD", Account: "101-6010-40100", Activity: -60_31},
-				{Ledger: ledger, Period: period, Currency: "USD", Account: "101-6020-40100", Activity: -40_00},
-				{Ledger: ledger, Period: period, Currency: "USD", Account: "102-6010-11010", Activity: 25_60},
-				{Ledger: ledger, Period: period, Currency: "USD", Account: "102-6020-99999", Activity: -25_63},
-			}
-			return src
-		}, recon.VerdictVariance},
-		{"read_lag_pending", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
-			in.Posted = without(in.Posted, "4", "5")
-			return src
-		}, recon.VerdictPending},
-		{"read_lag_over", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
-			in.Posted = without(in.Posted, "4", "5")
-			in.Final = true
-			return src
-		}, recon.VerdictVariance},
-		{"unbalanced_journal_and_hop", func(in *recon.Input, src []recon.SourceLine) []recon.SourceLine {
-			src[2].CR = 39_00
-			in.Posted[2].CR = 39_00
-			in.Hops[1].ControlTotals = totals(4, 125_50, 125_50)
-			return src
-		}, recon.VerdictVariance},
-	}
-	for _, c := range cases {
+	for _, c := range goldenCases {
 		t.Run(c.name, func(t *testing.T) {
 			in, src := input(), source()
 			if c.edit != nil {

@@ -222,15 +222,30 @@ func (s *Service) reconcileGLBatch(ctx context.Context, d *bus.Delivery, r *sine
 	deadline := time.Now().Add(s.cfg.ReadLag)
 	var res *recon.Result
 	for {
-		if err := s.readBack(ctx, in, bk["je_source"], batchID, bk["ledger"]); err != nil {
+		// Fusion's pages and the zip's lines stream through the engine,
+		// which holds them within its memory budget (recon.Reconciler).
+		rc := recon.NewReconciler(in)
+		if err := s.readBack(ctx, rc, bk["je_source"], batchID, bk["ledger"]); err != nil {
+			rc.Close()
 			return err
 		}
 		in.Final = !expectVisible || time.Now().After(deadline)
-		rc := recon.NewReconciler(in)
-		if err := recon.ReadGlInterface(zip, zipInfo.Size(), rc.Add); err != nil {
+		var addErr error
+		add := func(l *recon.SourceLine) error {
+			addErr = rc.Add(l)
+			return addErr
+		}
+		if err := recon.ReadGlInterface(zip, zipInfo.Size(), add); err != nil {
+			rc.Close()
+			if addErr != nil { // spilling lines to disk: worth another delivery
+				return fmt.Errorf("reconciling %s: %w", objectKey, addErr)
+			}
 			return bus.Permanent(reason.Wrap(reason.ReconInputInvalid, fmt.Errorf("reading %s: %w", objectKey, err)))
 		}
-		res = rc.Result()
+		res, err = rc.Finish()
+		if err != nil {
+			return fmt.Errorf("reconciling %s: %w", objectKey, err)
+		}
 		if res.Summary.Verdict != recon.VerdictPending || in.Final {
 			break
 		}
@@ -255,12 +270,11 @@ func (s *Service) reconcileGLBatch(ctx context.Context, d *bus.Delivery, r *sine
 	return nil
 }
 
-// readBack fills in.Posted with what Fusion shows of the batch, page by
-// page (fusion.Client.JournalLines): a batch of a million lines is never
-// held as one answer. The strings lines share (ledger, period, currency,
-// account) are kept once.
-func (s *Service) readBack(ctx context.Context, in *recon.Input, source, batchID, ledger string) error {
-	in.Posted = in.Posted[:0]
+// readBack posts to rc what Fusion shows of the batch, page by page
+// (fusion.Client.JournalLines): a batch of a million lines is never held
+// as one answer, nor as one slice. The strings lines share (ledger,
+// period, currency, account) are kept once.
+func (s *Service) readBack(ctx context.Context, rc *recon.Reconciler, source, batchID, ledger string) error {
 	intern := map[string]string{}
 	one := func(v string) string {
 		if w, ok := intern[v]; ok {
@@ -287,9 +301,9 @@ func (s *Service) readBack(ctx context.Context, in *recon.Input, source, batchID
 			a = string(acct)
 			intern[a] = a
 		}
-		in.Posted = append(in.Posted, recon.PostedLine{Reference21: l.Reference21, GroupID: b.GroupID, JeBatchID: b.ID,
-			Account: a, DR: l.DR, CR: l.CR, Ledger: ledger, Period: one(period), Currency: one(h.Currency)})
-		return nil
+		p := recon.PostedLine{Reference21: l.Reference21, GroupID: b.GroupID, JeBatchID: b.ID,
+			Account: a, DR: l.DR, CR: l.CR, Ledger: ledger, Period: one(period), Currency: one(h.Currency)}
+		return rc.Post(&p)
 	})
 	if err != nil {
 		var fe *fusion.Error
