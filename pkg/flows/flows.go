@@ -213,3 +213,15 @@ func (inv *Inventory) Get(id string) (*Flow, bool) {
 	}
 	return nil, false
 }
+
+// HL7IDs are the ids of the flows with hl7 settings, in file order: each
+// has its own subjects and consumer (streams.Options.HL7Flows).
+func (inv *Inventory) HL7IDs() []string {
+	var ids []string
+	for _, f := range inv.Flows {
+		if f.HL7 != nil {
+			ids = append(ids, f.ID)
+		}
+	}
+	return ids
+}

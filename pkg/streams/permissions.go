@@ -67,6 +67,10 @@ func (t Topology) Grants() []Grant {
 	for _, s := range t.Streams {
 		allStreams = append(allStreams, s.Name)
 	}
+	transformConsumers := []string{TransformHL7, TransformFHIR, TransformBatch}
+	for _, f := range t.hl7Flows {
+		transformConsumers = append(transformConsumers, TransformHL7Flow(f))
+	}
 	idem := make([]string, IdempotencyShards)
 	for i := range idem {
 		idem[i] = IdempotencyBucket(i)
@@ -84,8 +88,8 @@ func (t Topology) Grants() []Grant {
 		{
 			User:      UserTransform,
 			Publish:   []string{"fusion.cmd.>", "epic.cmd.>"},
-			Consume:   []string{TransformHL7, TransformFHIR, TransformBatch},
-			AuditHops: hops(TransformHL7, TransformFHIR, TransformBatch),
+			Consume:   transformConsumers,
+			AuditHops: hops(transformConsumers...),
 			// transform stores the crosswalks its configuration names and
 			// records the batch files it rejects
 			KV:      []string{KVBatchSeen, KVCrosswalk, KVBatchState},

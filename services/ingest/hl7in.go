@@ -22,6 +22,7 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mllp"
 	"github.com/sinewhq/sinew/pkg/streams"
@@ -44,6 +45,9 @@ type receiver struct {
 	bodies   jetstream.ObjectStore // bodies too large for one JetStream message
 	received *prometheus.CounterVec
 	seqDups  *prometheus.CounterVec
+	// routed maps a sending application to the flows.yaml HL7 flow whose
+	// subjects (and consumer) its messages take.
+	routed map[string]string
 }
 
 func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
@@ -75,8 +79,22 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 	if err != nil {
 		return nil, err
 	}
+	routed := map[string]string{}
+	if cfg.FlowsFile != "" {
+		inv, err := flows.Load(cfg.FlowsFile)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		for _, f := range inv.Flows {
+			if f.HL7 != nil {
+				for _, app := range f.HL7.SendingApplications {
+					routed[app] = f.ID
+				}
+			}
+		}
+	}
 	return &receiver{
-		cfg: cfg, bus: b, js: js, hl7in: hl7in, seqs: seqs, bodies: bodies, received: received, seqDups: seqDups,
+		cfg: cfg, bus: b, js: js, hl7in: hl7in, seqs: seqs, bodies: bodies, received: received, seqDups: seqDups, routed: routed,
 		opts:     hl7.Options{Charset: cfg.HL7.Charset, FallbackCharset: cfg.HL7.FallbackCharset},
 		messages: sync.Pool{New: func() any { return new(hl7.Message) }},
 	}, nil
@@ -194,7 +212,7 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 		return ev
 	}
 	ev := mkEvent(msgID, false)
-	subject := streams.HL7Subject(facility, m.Type(), m.Event())
+	subject := r.subject(m)
 	var pub *jetstream.PubAck
 	err := r.fit(ctx, ev)
 	if err == nil {
@@ -438,8 +456,20 @@ func (r *receiver) authorize(c *mllp.Conn, facility string) *hl7.ParseError {
 }
 
 // event is the Hl7Received committed for m.
+// subject is where m is kept: its flow's subjects when flows.yaml routes
+// its sending application, else the default four-token subject.
+func (r *receiver) subject(m *hl7.Message) string {
+	if flow, ok := r.routed[m.SendingApplication()]; ok {
+		return streams.HL7FlowSubject(flow, m.SendingFacility(), m.Type(), m.Event())
+	}
+	return streams.HL7Subject(m.SendingFacility(), m.Type(), m.Event())
+}
+
 func (r *receiver) event(m *hl7.Message, raw []byte, msgID, bodyHex string, reused bool, c *mllp.Conn) *sinewv1.Hl7Received {
-	flow := r.cfg.HL7.Flows[m.SendingApplication()]
+	flow := r.routed[m.SendingApplication()]
+	if f := r.cfg.HL7.Flows[m.SendingApplication()]; f != "" {
+		flow = f
+	}
 	if flow == "" {
 		flow = r.cfg.HL7.DefaultFlow
 	}
@@ -476,7 +506,7 @@ func (r *receiver) audit(ctx context.Context, m *hl7.Message, ev *sinewv1.Hl7Rec
 		Stream: streams.HL7In, BusinessKeys: ev.GetEnvelope().GetBusinessKeys(),
 	}
 	if m != nil {
-		a.Subject = streams.HL7Subject(m.SendingFacility(), m.Type(), m.Event())
+		a.Subject = r.subject(m)
 		a.Detail = fmt.Sprintf("control_id=%s facility=%s type=%s^%s ack=%s: %s", m.ControlID(), m.SendingFacility(), m.Type(), m.Event(), code, detail)
 		if id := m.Get("PID-3-1"); id != "" {
 			a.PatientRefs = []string{r.bus.PatientRef("PID-3:"+m.Get("PID-3-4"), id)}

@@ -41,6 +41,11 @@ type Config struct {
 	SFTP SFTPConfig `yaml:"sftp"`
 	MLLP MLLPConfig `yaml:"mllp"`
 	HL7  HL7Config  `yaml:"hl7"`
+	// FlowsFile is the integration inventory (flows.yaml): its HL7 flows'
+	// sending applications route messages to the flows' own subjects
+	// (streams.HL7FlowSubject), where a staged or paused flow's input waits.
+	// Empty: every message takes the default subject.
+	FlowsFile string `yaml:"flows_file"`
 }
 
 // MLLPConfig bounds the listener (see mllp.ServerConfig). Durations: 0

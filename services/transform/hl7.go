@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -144,7 +145,11 @@ func (s *Service) hl7(ctx context.Context, d *bus.Delivery) error {
 	if ev.Envelope != nil {
 		ev.Envelope.Flow = route.flow.ID // audit and dead letters under the flow
 	}
-	if route.flow.State != flows.Active {
+	// A message on its flow's own subjects is here because the flow's
+	// consumer is running (flowstate): the flow is active. One on the
+	// default subjects (stored before ingest routed by flow) still obeys
+	// flows.yaml's state.
+	if !strings.HasSuffix(d.Subject, "."+route.flow.ID) && route.flow.State != flows.Active {
 		d.AuditDetail = fmt.Sprintf("flow %s is %s: %s^%s control id %s acknowledged, not mapped",
 			route.flow.ID, route.flow.State, ev.GetMessageType(), ev.GetTriggerEvent(), ev.GetControlId())
 		return nil

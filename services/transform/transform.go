@@ -169,6 +169,17 @@ func (s *Service) Run(ctx context.Context) error {
 		loops = append(loops, func(ready func()) error {
 			return s.bus.Consume(ctx, c, s.hl7, bus.ConsumeOptions{Workers: max(s.cfg.HL7Workers, 1), Ready: ready})
 		})
+		// Each HL7 flow's own consumer: paused server-side while the flow
+		// is staged or paused (pkg/flowstate), so its input waits in HL7_IN.
+		for _, id := range s.cfg.Topology.HL7Flows {
+			fc, ok := topo.Consumer(streams.TransformHL7Flow(id))
+			if !ok {
+				return fmt.Errorf("transform: no hl7 consumer for flow %s in the topology", id)
+			}
+			loops = append(loops, func(ready func()) error {
+				return s.bus.Consume(ctx, fc, s.hl7, bus.ConsumeOptions{Workers: max(s.cfg.HL7Workers, 1), Ready: ready})
+			})
+		}
 	}
 	if len(loops) == 0 {
 		s.ready.Mark()
