@@ -18,12 +18,12 @@ import (
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
-// inventoryFlows are the active flows whose commands are inventory or
-// materials transactions.
+// inventoryFlows are the active flows reconciled as inventory
+// (flows.yaml reconcile.kind inventory).
 func (s *Service) inventoryFlows() []string {
 	var out []string
-	for _, f := range s.inv.Flows {
-		if f.State == "active" && (strings.HasPrefix(f.Target, "fusion.inventory") || strings.HasPrefix(f.Target, "fusion.materials")) {
+	for _, f := range s.inv.ByReconcile(flows.ReconcileInventory) {
+		if f.State == flows.Active {
 			out = append(out, f.ID)
 		}
 	}
@@ -172,7 +172,11 @@ func (s *Service) reconcileInventoryCut(ctx context.Context, flow string, day, c
 			in.InFlight++
 		}
 	}
-	rows, err := s.fusion.InventoryTransactions(ctx, fusion.InventoryQuery{SourceCode: flows.SourceCode(flow), From: day, To: day.Add(24 * time.Hour)})
+	code, ok := s.inv.SourceCode(flow)
+	if !ok {
+		return nil, fmt.Errorf("flow %s has no fusion_source in %s", flow, s.cfg.FlowsFile)
+	}
+	rows, err := s.fusion.InventoryTransactions(ctx, fusion.InventoryQuery{SourceCode: code, From: day, To: day.Add(24 * time.Hour)})
 	if err != nil {
 		return nil, fmt.Errorf("inventoryStagedTransactions: %w", err)
 	}
