@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -72,12 +73,15 @@ func DefaultConfig() Config {
 
 // Service is the running transform service.
 type Service struct {
-	cfg   Config
-	bus   *bus.Bus
-	gl    *resolutegl.Options // nil when the flow is not configured here
-	xw    *crosswalk.Store
-	hl7s  *hl7Side // nil when no HL7 flow is configured here
-	ready bus.Started
+	cfg  Config
+	bus  *bus.Bus
+	gl   *resolutegl.Options // nil when the flow is not configured here
+	xw   *crosswalk.Store
+	hl7s *hl7Side // nil when no HL7 flow is configured here
+	// onhand are the flows whose batch files are stock counts (flows.yaml
+	// reconcile.onhand): acknowledged for the reconciler, not mapped.
+	onhand []string
+	ready  bus.Started
 }
 
 // New returns the service on bus b. A flow whose settings cannot be read
@@ -91,6 +95,13 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		return nil, fmt.Errorf("transform: bucket %s: %w", streams.KVCrosswalk, err)
 	}
 	s.xw = crosswalk.NewStore(kv)
+	if inv, err := flows.Load(cfg.FlowsFile); err == nil {
+		for _, f := range inv.Flows {
+			if f.Reconcile.Onhand {
+				s.onhand = append(s.onhand, f.ID)
+			}
+		}
+	}
 	gl, err := loadResoluteGL(ctx, cfg, s.xw)
 	if err != nil {
 		b.Logger().Warn().Err(err).Msg("resolute-gl flow not configured: batch manifests wait in BATCH_IN")
@@ -209,19 +220,14 @@ func (s *Service) Run(ctx context.Context) error {
 // Ready is nil once consuming.
 func (s *Service) Ready() error { return s.ready.Ready(s.bus, "transform") }
 
-// reconciledFromFile are the flows whose batch files carry nothing to post:
-// the reconciler reads them from the object store itself. Their manifests
-// are acknowledged, not dead-lettered.
-var reconciledFromFile = map[string]string{
-	"beaker-inventory": "Beaker stock count, compared with Fusion's on-hand by the reconciler",
-}
-
 // batch maps one Resolute file: object store → temp file → validate and
 // map (two passes) → FBDI zip in the object store → command on FUSION_CMD.
 func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchManifest) error {
 	if f := m.GetEnvelope().GetFlow(); f != resolutegl.Flow {
-		if why, ok := reconciledFromFile[f]; ok {
-			d.AuditDetail = fmt.Sprintf("file %s (sha256 %.12s): nothing to map; %s", m.GetFileName(), m.GetSha256(), why)
+		// A stock-count flow's files (reconcile.onhand) carry nothing to
+		// post: the reconciler reads them from the object store itself.
+		if slices.Contains(s.onhand, f) {
+			d.AuditDetail = fmt.Sprintf("file %s (sha256 %.12s): nothing to map; stock count, compared with Fusion's on-hand by the reconciler", m.GetFileName(), m.GetSha256())
 			return nil
 		}
 		return bus.Permanent(fmt.Errorf("no mapper for flow %q", f))
