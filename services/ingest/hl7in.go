@@ -24,6 +24,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/hl7receipt"
 	"github.com/sinewhq/sinew/pkg/mllp"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/pkg/telemetry"
@@ -187,9 +188,7 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 		}
 	}
 
-	h := sha256.New()
-	_, _ = m.WriteTo(h)
-	bodyHex := hex.EncodeToString(h.Sum(nil)[:16])
+	bodyHex := hl7receipt.BodyHash(m)
 	controlID := m.ControlID()
 	// The first message with a control id is stored under facility + MSH-10;
 	// a duplicate answer from JetStream then means a resend (same body: the
@@ -198,10 +197,7 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 	// within the stream's duplicate window.
 	// Sender = facility + application: two interfaces of one facility keep
 	// independent MSH-10 counters.
-	msgID := "hl7:" + facility + ":" + m.SendingApplication() + ":" + controlID
-	if controlID == "" {
-		msgID += ":" + bodyHex
-	}
+	msgID := hl7receipt.MsgID(m, bodyHex)
 	reused := false
 	mkEvent := func(id string, reused bool) *sinewv1.Hl7Received {
 		ev := r.event(m, raw, id, bodyHex, reused, c)
@@ -473,26 +469,10 @@ func (r *receiver) event(m *hl7.Message, raw []byte, msgID, bodyHex string, reus
 	if flow == "" {
 		flow = r.cfg.HL7.DefaultFlow
 	}
-	ev := &sinewv1.Hl7Received{
-		Envelope: &sinewv1.Envelope{
-			EventId: bus.EventID(msgID), Flow: flow, SourceSystem: "hl7:" + m.SendingApplication(),
-			SourceId: m.ControlID(), IdempotencyKey: msgID, ReceivedAt: timestamppb.Now(),
-			BusinessKeys: sinewv1.KeysOf("body_sha256", bodyHex, "control_id", m.ControlID(),
-				"facility", m.SendingFacility(), "message_type", m.Type()+"^"+m.Event()),
-		},
-		Raw: raw, SendingApplication: m.SendingApplication(), SendingFacility: m.SendingFacility(),
-		MessageType: m.Type(), TriggerEvent: m.Event(), ControlId: m.ControlID(), Version: m.Version(),
-		Charset: m.Charset().Name, Listener: r.cfg.MLLPAddr, ControlIdReused: reused,
-		RawSize: int64(len(raw)),
-	}
+	ev := hl7receipt.New(m, raw, hl7receipt.Receipt{MsgID: msgID, BodySHA256: bodyHex, Flow: flow,
+		Listener: r.cfg.MLLPAddr, Reused: reused, ReceivedAt: time.Now()})
 	if c != nil {
 		ev.Peer = c.RemoteAddr().String()
-	}
-	for _, w := range m.Warnings() {
-		ev.Warnings = append(ev.Warnings, w.String())
-	}
-	if reused {
-		ev.Warnings = append(ev.Warnings, "control-id-reused: MSH-10 seen before with a different body")
 	}
 	return ev
 }
