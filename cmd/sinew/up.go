@@ -152,11 +152,18 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 		}
 	}
 	// Each HL7 flow has its own subjects and consumer (flow state pauses it).
-	if f.flowsFile == "" {
-		f.flowsFile = "flows.yaml"
+	flowsFile := f.flowsFile
+	if flowsFile == "" {
+		flowsFile = "flows.yaml"
 	}
-	inv, err := flows.Load(f.flowsFile)
-	if err != nil {
+	inv, err := flows.Load(flowsFile)
+	switch {
+	case err == nil:
+		f.flowsFile = flowsFile
+	case f.flowsFile == "" && errors.Is(err, os.ErrNotExist):
+		// No inventory here: the services run without flows (and say so).
+		inv = &flows.Inventory{}
+	default:
 		return err
 	}
 	topo.HL7Flows = inv.HL7IDs()
@@ -386,7 +393,9 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 			ld.Fusion.BaseURL, rc.Fusion.BaseURL = f.fusionURL, f.fusionURL
 		}
 		ld.CallbackAddr, ld.CallbackURL = "", "http://"+f.httpAddr+loader.CallbackPath
-		ing.FlowsFile, tr.FlowsFile, ld.FlowsFile, rc.FlowsFile = f.flowsFile, f.flowsFile, f.flowsFile, f.flowsFile
+		if f.flowsFile != "" {
+			ing.FlowsFile, tr.FlowsFile, ld.FlowsFile, rc.FlowsFile = f.flowsFile, f.flowsFile, f.flowsFile, f.flowsFile
+		}
 		if s.name == "fusionsim" && f.fusionURL != "" {
 			continue
 		}
