@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/bus"
@@ -123,12 +121,7 @@ func (h *hl7Side) refresh(ctx context.Context, t hl7flow.Tables) (hl7flow.Tables
 // hl7 maps one HL7_IN message: route by MSH-3 to a flow, parse, map with
 // the current crosswalks, publish the commands (message id = idempotency
 // key, so a resend of the same business event is stored once).
-func (s *Service) hl7(ctx context.Context, d *bus.Delivery) error {
-	ev := &sinewv1.Hl7Received{}
-	if err := proto.Unmarshal(d.Data, ev); err != nil {
-		return bus.Permanent(fmt.Errorf("decode sinew.v1.Hl7Received: %w", err))
-	}
-	d.Envelope = ev.GetEnvelope()
+func (s *Service) hl7(ctx context.Context, d *bus.Delivery, ev *sinewv1.Hl7Received) error {
 	if reason := d.Header.Get(rejectedHeader); reason != "" {
 		return bus.Permanent(fmt.Errorf("rejected at ingest (%s), control id %q: kept for review", reason, ev.GetControlId()))
 	}

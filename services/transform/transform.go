@@ -20,7 +20,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -154,14 +153,14 @@ func loadResoluteGL(ctx context.Context, cfg Config, xws *crosswalk.Store) (*res
 // Run consumes until ctx ends: batch manifests (BATCH_IN) and HL7
 // messages (HL7_IN), each on its own consumer.
 func (s *Service) Run(ctx context.Context) error {
-	var loops []func(ready func()) error
+	var loops []bus.Loop
 	topo := streams.New(s.cfg.Topology)
 	if s.gl != nil {
 		c, ok := topo.Consumer(streams.TransformBatch)
 		if !ok {
 			return errors.New("transform: no batch consumer in the topology")
 		}
-		loops = append(loops, func(ready func()) error {
+		loops = append(loops, func(ctx context.Context, ready func()) error {
 			return s.bus.Consume(ctx, c, bus.Proto(s.batch), bus.ConsumeOptions{
 				Workers: 1, // one batch at a time: files are large, order is the drop order
 				Buffer:  1, // queued batches would wait out their AckWait behind a long one
@@ -177,8 +176,10 @@ func (s *Service) Run(ctx context.Context) error {
 		if err := s.hl7s.follow(ctx); err != nil {
 			return fmt.Errorf("transform: follow crosswalks: %w", err)
 		}
-		loops = append(loops, func(ready func()) error {
-			return s.bus.Consume(ctx, c, s.hl7, bus.ConsumeOptions{Workers: max(s.cfg.HL7Workers, 1), Ready: ready})
+		// Every HL7 consumer has the same route: HL7_IN receipts, decoded once.
+		hl7 := bus.Routes(bus.On("hl7.in.>", s.hl7))
+		loops = append(loops, func(ctx context.Context, ready func()) error {
+			return s.bus.Consume(ctx, c, hl7, bus.ConsumeOptions{Workers: max(s.cfg.HL7Workers, 1), Ready: ready})
 		})
 		// Each HL7 flow's own consumer: paused server-side while the flow
 		// is staged or paused (pkg/flowstate), so its input waits in HL7_IN.
@@ -187,34 +188,12 @@ func (s *Service) Run(ctx context.Context) error {
 			if !ok {
 				return fmt.Errorf("transform: no hl7 consumer for flow %s in the topology", id)
 			}
-			loops = append(loops, func(ready func()) error {
-				return s.bus.Consume(ctx, fc, s.hl7, bus.ConsumeOptions{Workers: max(s.cfg.HL7Workers, 1), Ready: ready})
+			loops = append(loops, func(ctx context.Context, ready func()) error {
+				return s.bus.Consume(ctx, fc, hl7, bus.ConsumeOptions{Workers: max(s.cfg.HL7Workers, 1), Ready: ready})
 			})
 		}
 	}
-	if len(loops) == 0 {
-		s.ready.Mark()
-		<-ctx.Done()
-		return nil
-	}
-	var pending atomic.Int32
-	pending.Store(int32(len(loops)))
-	ready := func() {
-		if pending.Add(-1) == 0 {
-			s.ready.Mark()
-		}
-	}
-	errs := make(chan error, len(loops))
-	for _, loop := range loops {
-		go func() { errs <- loop(ready) }()
-	}
-	var first error
-	for range loops {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+	return bus.RunLoops(ctx, &s.ready, loops...)
 }
 
 // Ready is nil once consuming.
