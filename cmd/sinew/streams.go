@@ -6,10 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/flowstate"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -18,7 +21,16 @@ func streamsVerbs() []verb {
 		{name: "streams ensure", summary: "create or update the topology's streams, consumers and buckets", setup: func(fs *flag.FlagSet) runFunc {
 			conn := addConnFlags(fs)
 			replicas := fs.Int("replicas", 1, "replicas per stream (3 on a cluster)")
+			flowsFile := fs.String("flows", "", "flows.yaml: each HL7 flow's consumer, paused or resumed to its state (default $SINEW_FLOWS, <data dir>/flows.yaml, ./flows.yaml; none found: no per-flow consumers)")
 			return func(ctx context.Context, e *env, _ []string) error {
+				var inv *flows.Inventory
+				if path, err := findFlows(*flowsFile, os.Getenv("SINEW_FLOWS"), conn.dataDir); err == nil {
+					if inv, err = flows.Load(path); err != nil {
+						return err
+					}
+				} else if *flowsFile != "" {
+					return err
+				}
 				c, err := conn.dial()
 				if err != nil {
 					return err
@@ -26,8 +38,20 @@ func streamsVerbs() []verb {
 				defer c.Close()
 				opts := streams.DefaultOptions()
 				opts.Replicas = *replicas
+				if inv != nil {
+					opts.HL7Flows = inv.HL7IDs()
+				}
 				if err := streams.New(opts).Ensure(ctx, c.js); err != nil {
 					return err
+				}
+				if inv != nil {
+					st, err := flowstate.Open(ctx, c.js)
+					if err != nil {
+						return err
+					}
+					if _, err := st.Sync(ctx, inv); err != nil {
+						return err
+					}
 				}
 				fmt.Fprintln(e.stdout, "topology ensured")
 				return nil
