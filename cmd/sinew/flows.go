@@ -60,7 +60,7 @@ func flowsVerbs() []verb {
 		}}
 	}
 	return []verb{
-		{name: "flows", aliases: []string{"ls"}, summary: "every flow: state, input rate, backlog, oldest waiting, dead letters, last reconciliation", setup: func(fs *flag.FlagSet) runFunc {
+		{name: "flows", summary: "every flow: state, input rate, backlog, oldest waiting, dead letters, last reconciliation", setup: func(fs *flag.FlagSet) runFunc {
 			conn, file := common(fs)
 			asJSON := fs.Bool("json", false, "one JSON object per flow")
 			sample := fs.Duration("sample", time.Second, "how long input is counted for the rate")
