@@ -62,6 +62,7 @@ func verbs() []verb {
 	vs = append(vs, crosswalkVerbs()...)
 	vs = append(vs, batchesVerbs()...)
 	vs = append(vs, reconVerbs()...)
+	vs = append(vs, flowsVerbs()...)
 	vs = append(vs, healthVerbs()...)
 	return vs
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/money"
 	"github.com/sinewhq/sinew/pkg/recon"
 	"github.com/sinewhq/sinew/pkg/streams"
+	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
 )
 
 func reconVerbs() []verb {
@@ -54,7 +55,7 @@ type reportOptions struct {
 
 // perBatchFlows are the flows reconciled batch by batch, whose every
 // arrival is tracked in batch_state.
-var perBatchFlows = []string{"resolute-gl"}
+var perBatchFlows = []string{resolutegl.Flow}
 
 // reconReport prints the current state of every selected batch and exits
 // non-zero (exitError 1) when one is not pass, or when none is selected.

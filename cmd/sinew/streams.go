@@ -6,11 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/flowstate"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -20,16 +23,31 @@ func streamsVerbs() []verb {
 			conn := addConnFlags(fs)
 			replicas := fs.Int("replicas", 1, "replicas per stream (3 on a cluster)")
 			retry := fs.Duration("retry", 0, "keep trying this long while the servers are unreachable or the cluster cannot place the replicas yet (provisioning beside a starting cluster)")
+			flowsFile := fs.String("flows", "", "flows.yaml: each HL7 flow's consumer, paused or resumed to its state (default $SINEW_FLOWS, <data dir>/flows.yaml, ./flows.yaml; none found: no per-flow consumers)")
 			return func(ctx context.Context, e *env, _ []string) error {
-				opts := streams.DefaultOptions()
-				opts.Replicas = *replicas
-				ensure := func() error {
-					c, err := conn.dial()
-					if err != nil {
+				var inv *flows.Inventory
+				if path, err := findFlows(*flowsFile, os.Getenv("SINEW_FLOWS"), conn.dataDir); err == nil {
+					if inv, err = flows.Load(path); err != nil {
 						return err
 					}
-					defer c.Close()
-					return streams.New(opts).Ensure(ctx, c.js)
+				} else if *flowsFile != "" {
+					return err
+				}
+				opts := streams.DefaultOptions()
+				opts.Replicas = *replicas
+				if inv != nil {
+					opts.HL7Flows = inv.HL7IDs()
+				}
+				var c *client
+				ensure := func() error {
+					var err error
+					if c, err = conn.dial(); err != nil {
+						return err
+					}
+					if err = streams.New(opts).Ensure(ctx, c.js); err != nil {
+						c.Close()
+					}
+					return err
 				}
 				deadline := time.Now().Add(*retry)
 				for delay := 500 * time.Millisecond; ; delay = min(delay*2, 5*time.Second) {
@@ -45,6 +63,16 @@ func streamsVerbs() []verb {
 					case <-ctx.Done():
 						return err
 					case <-time.After(delay):
+					}
+				}
+				defer c.Close()
+				if inv != nil {
+					st, err := flowstate.Open(ctx, c.js)
+					if err != nil {
+						return err
+					}
+					if _, err := st.Sync(ctx, inv); err != nil {
+						return err
 					}
 				}
 				fmt.Fprintln(e.stdout, "topology ensured")

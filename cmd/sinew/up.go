@@ -22,6 +22,8 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/config"
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/flowstate"
 	"github.com/sinewhq/sinew/pkg/natsembed"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/pkg/telemetry"
@@ -49,6 +51,9 @@ type upFlags struct {
 	syncAlways bool
 	logLevel   string
 	logFormat  string
+	// flowsFile is the integration inventory every service reads; empty
+	// leaves each service's own setting (flows.yaml in the working dir).
+	flowsFile string
 }
 
 // unit is one service run by sinew up.
@@ -73,6 +78,7 @@ func cmdUp(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address (profiling; off when empty)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default: each service's config, else info)")
 	fs.StringVar(&f.logFormat, "log-format", "", "json or console (default: each service's config, else json)")
+	fs.StringVar(&f.flowsFile, "flows", "", "the integration inventory every service reads (default ./flows.yaml)")
 	if _, err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -145,6 +151,22 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 			nlog.Debug().Msg(msg)
 		}
 	}
+	// Each HL7 flow has its own subjects and consumer (flow state pauses it).
+	flowsFile := f.flowsFile
+	if flowsFile == "" {
+		flowsFile = "flows.yaml"
+	}
+	inv, err := flows.Load(flowsFile)
+	switch {
+	case err == nil:
+		f.flowsFile = flowsFile
+	case f.flowsFile == "" && errors.Is(err, os.ErrNotExist):
+		// No inventory here: the services run without flows (and say so).
+		inv = &flows.Inventory{}
+	default:
+		return err
+	}
+	topo.HL7Flows = inv.HL7IDs()
 	// The same least-privilege users as production (streams.Grants), with
 	// passwords kept 0600 in the data dir.
 	topology := streams.New(topo)
@@ -179,6 +201,17 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 	}
 	ensureCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = topology.Ensure(ensureCtx, boot.JetStream())
+	if err == nil {
+		// Before any service consumes: held flows stay held across restarts.
+		var st *flowstate.Store
+		if st, err = flowstate.Open(ensureCtx, boot.JetStream()); err == nil {
+			var seeded []string
+			seeded, err = st.Sync(ensureCtx, inv)
+			if len(seeded) > 0 {
+				log.Info().Strs("flows", seeded).Msg("flow states seeded from flows.yaml")
+			}
+		}
+	}
 	cancel()
 	boot.Close()
 	if err != nil {
@@ -360,6 +393,9 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 			ld.Fusion.BaseURL, rc.Fusion.BaseURL = f.fusionURL, f.fusionURL
 		}
 		ld.CallbackAddr, ld.CallbackURL = "", "http://"+f.httpAddr+loader.CallbackPath
+		if f.flowsFile != "" {
+			ing.FlowsFile, tr.FlowsFile, ld.FlowsFile, rc.FlowsFile = f.flowsFile, f.flowsFile, f.flowsFile, f.flowsFile
+		}
 		if s.name == "fusionsim" && f.fusionURL != "" {
 			continue
 		}

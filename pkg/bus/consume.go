@@ -25,7 +25,11 @@ import (
 	"github.com/sinewhq/sinew/pkg/telemetry"
 )
 
-// Delivery is one delivery of a stream message to a handler.
+// Delivery is one delivery of a stream message to a handler. It lives for
+// one handler call: the loop settles (acks, naks, dead-letters) and reuses
+// nothing of it after the handler returns, so a handler must not keep it,
+// its Header or its Data past its return (copy what it needs). Only the
+// handler's goroutine may write its fields.
 type Delivery struct {
 	Subject      string
 	Header       nats.Header
@@ -52,6 +56,15 @@ func (d *Delivery) InProgress() error { return d.msg.InProgress() }
 // Handler handles one delivery. Returning nil acknowledges it; an error
 // that is permanent (IsPermanent) dead-letters it at once; any other error
 // retries it. The dead letter records the error's reason code (reason.Of).
+//
+// Contract: with ConsumeOptions.Workers > 1 the same Handler is called
+// concurrently, on different deliveries, and in no particular order (only
+// Workers 1 keeps stream order), so it must be safe for concurrent use.
+// Whatever it publishes it must have committed (streams.Publish answered)
+// before returning nil: the loop acknowledges right after. It may be
+// called again for the same message (a redelivery after a crash or
+// AckWait), so what it publishes carries the message's idempotency key.
+// ctx ends MaxHandlerTime after the call or ShutdownGrace after shutdown.
 type Handler func(ctx context.Context, d *Delivery) error
 
 // Proto adapts a typed handler: the payload is decoded into a new T (an

@@ -36,6 +36,21 @@ type Flow struct {
 	Description string     `yaml:"description"`
 	State       string     `yaml:"state"`
 	Tolerances  Tolerances `yaml:"tolerances"`
+	// FusionSource is the SourceCode of the flow's rows in Fusion
+	// (EPIC-WILLOW): unique, so each flow's rows are read back and
+	// reconciled apart from every other's. Required for flows that post
+	// inventory transactions (reconcile.kind inventory).
+	FusionSource string `yaml:"fusion_source"`
+	// Reconcile says how the flow is reconciled; none when absent.
+	Reconcile Reconcile `yaml:"reconcile"`
+	// Intake names the drop folders and SFTP directories whose files are
+	// the flow's (a batch flow's input).
+	Intake Intake `yaml:"intake"`
+	// Schedule is when a scheduled flow runs (a cron expression); empty
+	// for flows driven by their input.
+	Schedule string `yaml:"schedule,omitempty"`
+	// Conflicts are a two-way flow's rules: which side wins each field.
+	Conflicts []Conflict `yaml:"conflicts,omitempty"`
 	// Resolute is the journal file layout of a batch GL flow.
 	Resolute *resolute.Layout `yaml:"resolute,omitempty"`
 	// Clarity names the columns of the flow's Clarity extracts (CSV, Parquet).
@@ -108,6 +123,34 @@ func (f *Field) UnmarshalYAML(n *yaml.Node) error {
 	return n.Decode((*plain)(f))
 }
 
+// Reconciliation kinds.
+const (
+	ReconcileNone      = "none"      // not reconciled (yet)
+	ReconcileGLBatch   = "gl-batch"  // batch by batch, against Journal Import's result and balances
+	ReconcileInventory = "inventory" // per day, the flow's commands against Fusion's rows of its source code
+)
+
+// Reconcile is how a flow is reconciled (docs/architecture.md, Flows).
+type Reconcile struct {
+	Kind string `yaml:"kind"`
+	// Onhand: the flow's stock-count files (its intake) are compared with
+	// Fusion's on-hand; their batch manifests carry nothing to post.
+	Onhand bool `yaml:"onhand"`
+}
+
+// Intake is where a flow's batch files come from: folder names under
+// ingest's drop directory and directory names on the SFTP server.
+type Intake struct {
+	Drops []string `yaml:"drops"`
+	SFTP  []string `yaml:"sftp"`
+}
+
+// Conflict is one field of a two-way flow and the side that wins it.
+type Conflict struct {
+	Field string `yaml:"field"`
+	Wins  string `yaml:"wins"` // source or target
+}
+
 // Tolerances bound a reconciliation variance: absolute in the flow's unit
 // (an exact decimal) and percent of the source value.
 type Tolerances struct {
@@ -138,7 +181,10 @@ func Parse(r io.Reader) (*Inventory, error) {
 		return nil, fmt.Errorf("flows: %w", err)
 	}
 	seen := map[string]bool{}
-	apps := map[string]string{} // HL7 sending application -> flow
+	apps := map[string]string{}    // HL7 sending application -> flow
+	sources := map[string]string{} // Fusion source code -> flow
+	drops := map[string]string{}   // drop folder -> flow
+	dirs := map[string]string{}    // SFTP directory -> flow
 	for i, f := range inv.Flows {
 		where := fmt.Sprintf("flows: flow %d (%s)", i+1, f.ID)
 		if !idPattern.MatchString(f.ID) {
@@ -158,6 +204,39 @@ func Parse(r io.Reader) (*Inventory, error) {
 		}
 		if _, err := money.Parse(f.Tolerances.Percent); err != nil {
 			return nil, fmt.Errorf("%s: tolerances.percent: %w", where, err)
+		}
+		switch f.Reconcile.Kind {
+		case "":
+			inv.Flows[i].Reconcile.Kind = ReconcileNone
+		case ReconcileNone, ReconcileGLBatch, ReconcileInventory:
+		default:
+			return nil, fmt.Errorf("%s: reconcile.kind %q is not none, gl-batch or inventory", where, f.Reconcile.Kind)
+		}
+		if f.Reconcile.Kind == ReconcileInventory && f.FusionSource == "" {
+			return nil, fmt.Errorf("%s: an inventory-reconciled flow needs fusion_source", where)
+		}
+		if f.FusionSource != "" {
+			if other, dup := sources[f.FusionSource]; dup {
+				return nil, fmt.Errorf("%s: fusion_source %s is %s's already: each flow's rows must be told apart", where, f.FusionSource, other)
+			}
+			sources[f.FusionSource] = f.ID
+		}
+		for _, d := range f.Intake.Drops {
+			if other, dup := drops[d]; dup {
+				return nil, fmt.Errorf("%s: drop folder %s is %s's already", where, d, other)
+			}
+			drops[d] = f.ID
+		}
+		for _, d := range f.Intake.SFTP {
+			if other, dup := dirs[d]; dup {
+				return nil, fmt.Errorf("%s: SFTP directory %s is %s's already", where, d, other)
+			}
+			dirs[d] = f.ID
+		}
+		for _, c := range f.Conflicts {
+			if c.Field == "" || (c.Wins != "source" && c.Wins != "target") {
+				return nil, fmt.Errorf("%s: conflict rule %+v needs a field and wins: source or target", where, c)
+			}
 		}
 		if f.HL7 != nil {
 			if len(f.HL7.SendingApplications) == 0 {
@@ -212,4 +291,78 @@ func (inv *Inventory) Get(id string) (*Flow, bool) {
 		}
 	}
 	return nil, false
+}
+
+// HL7IDs are the ids of the flows with hl7 settings, in file order: each
+// has its own subjects and consumer (streams.Options.HL7Flows).
+func (inv *Inventory) HL7IDs() []string {
+	var ids []string
+	for _, f := range inv.Flows {
+		if f.HL7 != nil {
+			ids = append(ids, f.ID)
+		}
+	}
+	return ids
+}
+
+// SourceCode returns the Fusion SourceCode flows.yaml declares for flow.
+func (inv *Inventory) SourceCode(flow string) (string, bool) {
+	f, ok := inv.Get(flow)
+	if !ok || f.FusionSource == "" {
+		return "", false
+	}
+	return f.FusionSource, true
+}
+
+// ByReconcile returns the flows reconciled the kind way, in file order.
+func (inv *Inventory) ByReconcile(kind string) []*Flow {
+	var out []*Flow
+	for i := range inv.Flows {
+		if inv.Flows[i].Reconcile.Kind == kind {
+			out = append(out, &inv.Flows[i])
+		}
+	}
+	return out
+}
+
+// Onhand returns the flow whose stock counts are compared with Fusion's on-hand.
+func (inv *Inventory) Onhand() (*Flow, bool) {
+	for i := range inv.Flows {
+		if inv.Flows[i].Reconcile.Onhand {
+			return &inv.Flows[i], true
+		}
+	}
+	return nil, false
+}
+
+// GLFlow returns the batch GL flow: the one with gl settings.
+func (inv *Inventory) GLFlow() (*Flow, bool) {
+	for i := range inv.Flows {
+		if inv.Flows[i].GL != nil {
+			return &inv.Flows[i], true
+		}
+	}
+	return nil, false
+}
+
+// Drops maps each drop folder to its flow; SFTPDirs each SFTP directory.
+func (inv *Inventory) Drops() map[string]string {
+	m := map[string]string{}
+	for _, f := range inv.Flows {
+		for _, d := range f.Intake.Drops {
+			m[d] = f.ID
+		}
+	}
+	return m
+}
+
+// SFTPDirs maps each SFTP directory to its flow.
+func (inv *Inventory) SFTPDirs() map[string]string {
+	m := map[string]string{}
+	for _, f := range inv.Flows {
+		for _, d := range f.Intake.SFTP {
+			m[d] = f.ID
+		}
+	}
+	return m
 }

@@ -39,6 +39,8 @@ const (
 	BusRetriesExhausted Code = "SINEW-BUS-003"
 	// BusPermanent permanent failure without a more specific code
 	BusPermanent Code = "SINEW-BUS-004"
+	// BusNoRoute no route for the delivery's subject in the service's route table
+	BusNoRoute Code = "SINEW-BUS-005"
 	// DLQMaxDeliveries max deliveries reached without acknowledgement
 	DLQMaxDeliveries Code = "SINEW-DLQ-001"
 	// DLQTerminated terminated by a consumer without a dead-letter record of its own
@@ -88,6 +90,7 @@ var catalogue = [...]Entry{
 	{Code: BusHandlerPanic, Constant: "BusHandlerPanic", Text: "the handler panicked on this delivery", Action: "A bug: report it with the dead letter's stream and sequence (no payload); replay after the fix.", Permanent: true},
 	{Code: BusRetriesExhausted, Constant: "BusRetriesExhausted", Text: "retries exhausted: the handler failed on every delivery", Action: "The detail has the last error: fix the downstream (Fusion, object store, network), then replay.", Permanent: false},
 	{Code: BusPermanent, Constant: "BusPermanent", Text: "permanent failure without a more specific code", Action: "Read the detail; replay after fixing the cause, or discard.", Permanent: true},
+	{Code: BusNoRoute, Constant: "BusNoRoute", Text: "no route for the delivery's subject in the service's route table", Action: "The topology delivered a subject the service does not handle (a consumer filter or a new flow without its handler): fix the topology or the flow's declaration, then replay.", Permanent: true},
 	{Code: DLQMaxDeliveries, Constant: "DLQMaxDeliveries", Text: "max deliveries reached without acknowledgement", Action: "The consumer crashed or stalled on this message: check the service log and restarts at that time, then replay.", Permanent: false},
 	{Code: DLQTerminated, Constant: "DLQTerminated", Text: "terminated by a consumer without a dead-letter record of its own", Action: "Read the detail (the consumer's termination reason); replay after fixing the cause.", Permanent: true},
 	{Code: TransformNoMapper, Constant: "TransformNoMapper", Text: "no mapper for the message's flow", Action: "Declare the flow in flows.yaml and deploy its mapper, then replay.", Permanent: true},

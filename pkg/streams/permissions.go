@@ -34,6 +34,10 @@ type Grant struct {
 	Publish []string
 	// Consume names the durable consumers the user pulls from and acks.
 	Consume []string
+	// ConsumeAny names streams any of whose durable consumers it pulls
+	// from and acks: transform's per-flow HL7 consumers, whose names come
+	// from flows.yaml (so deploy/compose's accounts.conf covers every flow).
+	ConsumeAny []string
 	// AuditHops are the hops whose audit subjects (audit.*.<hop>) it writes.
 	AuditHops []string
 	// Read names streams it reads by sequence, subject or ordered consumer.
@@ -67,6 +71,10 @@ func (t Topology) Grants() []Grant {
 	for _, s := range t.Streams {
 		allStreams = append(allStreams, s.Name)
 	}
+	transformConsumers := []string{TransformHL7, TransformFHIR, TransformBatch}
+	for _, f := range t.hl7Flows {
+		transformConsumers = append(transformConsumers, TransformHL7Flow(f))
+	}
 	idem := make([]string, IdempotencyShards)
 	for i := range idem {
 		idem[i] = IdempotencyBucket(i)
@@ -82,10 +90,11 @@ func (t Topology) Grants() []Grant {
 			Objects:   []string{ObjBatchFiles, ObjHL7Bodies},
 		},
 		{
-			User:      UserTransform,
-			Publish:   []string{"fusion.cmd.>", "epic.cmd.>"},
-			Consume:   []string{TransformHL7, TransformFHIR, TransformBatch},
-			AuditHops: hops(TransformHL7, TransformFHIR, TransformBatch),
+			User:       UserTransform,
+			Publish:    []string{"fusion.cmd.>", "epic.cmd.>"},
+			Consume:    transformConsumers,
+			ConsumeAny: []string{HL7In},
+			AuditHops:  hops(transformConsumers...),
 			// transform stores the crosswalks its configuration names and
 			// records the batch files it rejects
 			KV:      []string{KVBatchSeen, KVCrosswalk, KVBatchState},
@@ -179,6 +188,18 @@ func (t Topology) Permissions(g Grant) (Permissions, error) {
 			"$JS.API.STREAM.INFO."+DLQ, "$JS.API.STREAM.MSG.GET."+DLQ, "$JS.API.DIRECT.GET."+DLQ+".>")
 		// the original of a message it dead-letters
 		add("$JS.API.STREAM.MSG.GET." + c.Stream)
+	}
+	for _, s := range g.ConsumeAny {
+		if _, ok := t.Stream(s); !ok {
+			return p, fmt.Errorf("streams: grant %s consumes from unknown stream %s", g.User, s)
+		}
+		add("$JS.API.STREAM.INFO."+s,
+			"$JS.API.CONSUMER.INFO."+s+".*",
+			"$JS.API.CONSUMER.MSG.NEXT."+s+".*",
+			"$JS.ACK."+s+".*.>",
+			"dlq."+Token(s)+".*.*",
+			"$JS.API.STREAM.INFO."+DLQ, "$JS.API.STREAM.MSG.GET."+DLQ, "$JS.API.DIRECT.GET."+DLQ+".>",
+			"$JS.API.STREAM.MSG.GET."+s)
 	}
 	kv := func(b string, write bool) error {
 		if !t.hasKV(b) {

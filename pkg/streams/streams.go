@@ -92,10 +92,26 @@ const (
 // Subject builders. Tokens must not contain PHI; Token makes any value a
 // safe single subject token.
 
-// HL7Subject is hl7.in.<facility>.<type>.<event>.
+// HL7Subject is hl7.in.<facility>.<type>.<event>: a message no flow
+// routes (an unknown sending application, a rejected message). Only the
+// default consumer TransformHL7 reads these four-token subjects.
 func HL7Subject(facility, msgType, event string) string {
 	return "hl7.in." + Token(facility) + "." + Token(msgType) + "." + Token(event)
 }
+
+// HL7FlowSubject is hl7.in.<facility>.<type>.<event>.<flow>: a message
+// ingest routed to a flow by its sending application. The flow is the last
+// token so filters on facility and type (hl7.in.*.RDS.>) match both forms.
+func HL7FlowSubject(flow, facility, msgType, event string) string {
+	return HL7Subject(facility, msgType, event) + "." + Token(flow)
+}
+
+// HL7FlowFilter is the filter of flow's own HL7 consumer.
+func HL7FlowFilter(flow string) string { return "hl7.in.*.*.*." + Token(flow) }
+
+// TransformHL7Flow names flow's HL7 consumer: one durable per HL7 flow,
+// paused while the flow is staged or paused (docs/architecture.md, Flow state).
+func TransformHL7Flow(flow string) string { return TransformHL7 + "-" + Token(flow) }
 
 // FHIRSubject is fhir.in.<resourceType>.
 func FHIRSubject(resourceType string) string { return "fhir.in." + Token(resourceType) }
@@ -177,6 +193,10 @@ type Options struct {
 	// LoadRetryBase is RetryBase for the loader's consumers: Fusion and
 	// Epic outages last longer than a mapper's hiccup.
 	LoadRetryBase time.Duration `yaml:"load_retry_base"`
+	// HL7Flows are the ids of flows.yaml's HL7 flows (flows.Inventory.HL7IDs):
+	// each gets its own transform consumer on its own subjects, so staging
+	// or pausing one holds its input in HL7_IN and leaves the others running.
+	HL7Flows []string `yaml:"hl7_flows"`
 }
 
 // DefaultOptions is the single-node topology of `sinew up`.
@@ -240,6 +260,7 @@ type Topology struct {
 	Consumers []Consumer
 	KV        []jetstream.KeyValueConfig
 	Objects   []jetstream.ObjectStoreConfig
+	hl7Flows  []string
 }
 
 const (
@@ -333,7 +354,9 @@ func New(opts Options) Topology {
 			AckWait: opts.AckWait, MaxAckPending: 1024, RetryBase: opts.RetryBase, Hop: hop}
 	}
 	t.Consumers = []Consumer{
-		pc(HL7In, TransformHL7, "transform"),
+		// The default HL7 consumer takes the four-token subjects: messages
+		// no flow routes (and those stored before ingest routed by flow).
+		pc(HL7In, TransformHL7, "transform", "hl7.in.*.*.*"),
 		pc(FHIRIn, TransformFHIR, "transform"),
 		pc(BatchIn, TransformBatch, "transform"),
 		withBase(pc(FusionCmd, LoaderFusion, "load"), opts.LoadRetryBase),
@@ -346,6 +369,10 @@ func New(opts Options) Topology {
 		// recorded as a dead letter of ADVISORIES).
 		{Stream: Advisories, Name: Deadletter, MaxDeliver: -1, AckWait: opts.AckWait,
 			MaxAckPending: 256, RetryBase: opts.RetryBase, MaxRetryDelay: 30 * time.Second, Hop: "dead-letter"},
+	}
+	t.hl7Flows = opts.HL7Flows
+	for _, f := range opts.HL7Flows {
+		t.Consumers = append(t.Consumers, pc(HL7In, TransformHL7Flow(f), "transform", HL7FlowFilter(f)))
 	}
 	return t
 }
@@ -384,7 +411,13 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 		}
 	}
 	for _, c := range t.Consumers {
-		if _, err := js.CreateOrUpdateConsumer(ctx, c.Stream, c.Config()); err != nil {
+		cfg := c.Config()
+		// A paused consumer (a staged or paused flow) stays paused: the
+		// pause is the flow's state, not the topology's.
+		if old, err := js.Consumer(ctx, c.Stream, c.Name); err == nil {
+			cfg.PauseUntil = old.CachedInfo().Config.PauseUntil
+		}
+		if _, err := js.CreateOrUpdateConsumer(ctx, c.Stream, cfg); err != nil {
 			return fmt.Errorf("streams: consumer %s/%s: %w", c.Stream, c.Name, err)
 		}
 	}

@@ -20,6 +20,7 @@ const resoluteFile = "H|HB-1|2026-01-16T02:00:00Z|HB|2026-01-15\nD|L1|2026-01-15
 func TestDroppedFileIsStoredAnnouncedOnceAndMoved(t *testing.T) {
 	drop := t.TempDir()
 	e := start(t, streams.DefaultOptions(), func(c *ingest.Config) {
+		c.FlowsFile = "../../flows.yaml" // the drop folders are the flows'
 		c.DropDir = drop
 		c.DropPoll = 50 * time.Millisecond
 		c.DropSettle = 0

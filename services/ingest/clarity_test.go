@@ -98,6 +98,7 @@ func TestClarityExtractsToFusionCommand(t *testing.T) {
 	drop := t.TempDir()
 	icfg := ingest.DefaultConfig()
 	icfg.MLLPAddr, icfg.DropDir, icfg.DropPoll, icfg.DropSettle = "127.0.0.1:0", drop, 50*time.Millisecond, 0
+	icfg.FlowsFile = filepath.Join(root, "flows.yaml") // the drop folders are the flows'
 	ing, err := ingest.New(icfg, newBus("ingest"))
 	if err != nil {
 		t.Fatal(err)

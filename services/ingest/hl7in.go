@@ -22,7 +22,9 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/hl7receipt"
 	"github.com/sinewhq/sinew/pkg/mllp"
 	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
@@ -45,6 +47,9 @@ type receiver struct {
 	bodies   jetstream.ObjectStore // bodies too large for one JetStream message
 	received *prometheus.CounterVec
 	seqDups  *prometheus.CounterVec
+	// routed maps a sending application to the flows.yaml HL7 flow whose
+	// subjects (and consumer) its messages take.
+	routed map[string]string
 }
 
 func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
@@ -76,8 +81,22 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 	if err != nil {
 		return nil, err
 	}
+	routed := map[string]string{}
+	if cfg.FlowsFile != "" {
+		inv, err := flows.Load(cfg.FlowsFile)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		for _, f := range inv.Flows {
+			if f.HL7 != nil {
+				for _, app := range f.HL7.SendingApplications {
+					routed[app] = f.ID
+				}
+			}
+		}
+	}
 	return &receiver{
-		cfg: cfg, bus: b, js: js, hl7in: hl7in, seqs: seqs, bodies: bodies, received: received, seqDups: seqDups,
+		cfg: cfg, bus: b, js: js, hl7in: hl7in, seqs: seqs, bodies: bodies, received: received, seqDups: seqDups, routed: routed,
 		opts:     hl7.Options{Charset: cfg.HL7.Charset, FallbackCharset: cfg.HL7.FallbackCharset},
 		messages: sync.Pool{New: func() any { return new(hl7.Message) }},
 	}, nil
@@ -170,9 +189,7 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 		}
 	}
 
-	h := sha256.New()
-	_, _ = m.WriteTo(h)
-	bodyHex := hex.EncodeToString(h.Sum(nil)[:16])
+	bodyHex := hl7receipt.BodyHash(m)
 	controlID := m.ControlID()
 	// The first message with a control id is stored under facility + MSH-10;
 	// a duplicate answer from JetStream then means a resend (same body: the
@@ -181,10 +198,7 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 	// within the stream's duplicate window.
 	// Sender = facility + application: two interfaces of one facility keep
 	// independent MSH-10 counters.
-	msgID := "hl7:" + facility + ":" + m.SendingApplication() + ":" + controlID
-	if controlID == "" {
-		msgID += ":" + bodyHex
-	}
+	msgID := hl7receipt.MsgID(m, bodyHex)
 	reused := false
 	mkEvent := func(id string, reused bool) *sinewv1.Hl7Received {
 		ev := r.event(m, raw, id, bodyHex, reused, c)
@@ -195,7 +209,7 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 		return ev
 	}
 	ev := mkEvent(msgID, false)
-	subject := streams.HL7Subject(facility, m.Type(), m.Event())
+	subject := r.subject(m)
 	var pub *jetstream.PubAck
 	err := r.fit(ctx, ev)
 	if err == nil {
@@ -440,31 +454,27 @@ func (r *receiver) authorize(c *mllp.Conn, facility string) *hl7.ParseError {
 }
 
 // event is the Hl7Received committed for m.
+// subject is where m is kept: its flow's subjects when flows.yaml routes
+// its sending application, else the default four-token subject.
+func (r *receiver) subject(m *hl7.Message) string {
+	if flow, ok := r.routed[m.SendingApplication()]; ok {
+		return streams.HL7FlowSubject(flow, m.SendingFacility(), m.Type(), m.Event())
+	}
+	return streams.HL7Subject(m.SendingFacility(), m.Type(), m.Event())
+}
+
 func (r *receiver) event(m *hl7.Message, raw []byte, msgID, bodyHex string, reused bool, c *mllp.Conn) *sinewv1.Hl7Received {
-	flow := r.cfg.HL7.Flows[m.SendingApplication()]
+	flow := r.routed[m.SendingApplication()]
+	if f := r.cfg.HL7.Flows[m.SendingApplication()]; f != "" {
+		flow = f
+	}
 	if flow == "" {
 		flow = r.cfg.HL7.DefaultFlow
 	}
-	ev := &sinewv1.Hl7Received{
-		Envelope: &sinewv1.Envelope{
-			EventId: bus.EventID(msgID), Flow: flow, SourceSystem: "hl7:" + m.SendingApplication(),
-			SourceId: m.ControlID(), IdempotencyKey: msgID, ReceivedAt: timestamppb.Now(),
-			BusinessKeys: sinewv1.KeysOf("body_sha256", bodyHex, "control_id", m.ControlID(),
-				"facility", m.SendingFacility(), "message_type", m.Type()+"^"+m.Event()),
-		},
-		Raw: raw, SendingApplication: m.SendingApplication(), SendingFacility: m.SendingFacility(),
-		MessageType: m.Type(), TriggerEvent: m.Event(), ControlId: m.ControlID(), Version: m.Version(),
-		Charset: m.Charset().Name, Listener: r.cfg.MLLPAddr, ControlIdReused: reused,
-		RawSize: int64(len(raw)),
-	}
+	ev := hl7receipt.New(m, raw, hl7receipt.Receipt{MsgID: msgID, BodySHA256: bodyHex, Flow: flow,
+		Listener: r.cfg.MLLPAddr, Reused: reused, ReceivedAt: time.Now()})
 	if c != nil {
 		ev.Peer = c.RemoteAddr().String()
-	}
-	for _, w := range m.Warnings() {
-		ev.Warnings = append(ev.Warnings, w.String())
-	}
-	if reused {
-		ev.Warnings = append(ev.Warnings, "control-id-reused: MSH-10 seen before with a different body")
 	}
 	return ev
 }
@@ -478,7 +488,7 @@ func (r *receiver) audit(ctx context.Context, m *hl7.Message, ev *sinewv1.Hl7Rec
 		Stream: streams.HL7In, BusinessKeys: ev.GetEnvelope().GetBusinessKeys(),
 	}
 	if m != nil {
-		a.Subject = streams.HL7Subject(m.SendingFacility(), m.Type(), m.Event())
+		a.Subject = r.subject(m)
 		a.Detail = fmt.Sprintf("control_id=%s facility=%s type=%s^%s ack=%s: %s", m.ControlID(), m.SendingFacility(), m.Type(), m.Event(), code, detail)
 		if id := m.Get("PID-3-1"); id != "" {
 			a.PatientRefs = []string{r.bus.PatientRef("PID-3:"+m.Get("PID-3-4"), id)}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/mllp"
 )
 
@@ -28,8 +29,7 @@ type Config struct {
 	// MLLPAddr is the HL7 v2 listener.
 	MLLPAddr string `yaml:"mllp_addr"`
 	// DropDir holds one folder per batch source; Drops maps a folder name
-	// to its flow (default resolute and clarity → resolute-gl,
-	// beaker-onhand → beaker-inventory: Beaker's nightly stock counts).
+	// to its flow (default: flows.yaml's intake.drops of every flow).
 	DropDir string            `yaml:"drop_dir"`
 	Drops   map[string]string `yaml:"drops"`
 	// DropPoll is how often the folders are scanned; DropSettle how long a
@@ -41,6 +41,11 @@ type Config struct {
 	SFTP SFTPConfig `yaml:"sftp"`
 	MLLP MLLPConfig `yaml:"mllp"`
 	HL7  HL7Config  `yaml:"hl7"`
+	// FlowsFile is the integration inventory (flows.yaml): its HL7 flows'
+	// sending applications route messages to the flows' own subjects
+	// (streams.HL7FlowSubject), where a staged or paused flow's input waits.
+	// Empty: every message takes the default subject.
+	FlowsFile string `yaml:"flows_file"`
 }
 
 // MLLPConfig bounds the listener (see mllp.ServerConfig). Durations: 0
@@ -111,7 +116,6 @@ func DefaultConfig() Config {
 		ServiceConfig: bus.DefaultServiceConfig(),
 		MLLPAddr:      "127.0.0.1:2575",
 		DropDir:       "var/drop",
-		Drops:         map[string]string{"resolute": "resolute-gl", "clarity": "resolute-gl", "beaker-onhand": "beaker-inventory"},
 		SFTP:          DefaultSFTPConfig(),
 		MLLP: MLLPConfig{
 			MaxFrameSize: mllp.DefaultMaxFrameSize, ReadTimeout: mllp.DefaultReadTimeout, IdleTimeout: mllp.DefaultIdleTimeout,
@@ -153,6 +157,19 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	known, err := mllp.ParsePeers(cfg.MLLP.KnownPeers)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: mllp.known_peers: %w", err)
+	}
+	if cfg.FlowsFile != "" {
+		inv, err := flows.Load(cfg.FlowsFile)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		// Where a flow's files come from is the flow's declaration.
+		if cfg.Drops == nil {
+			cfg.Drops = inv.Drops()
+		}
+		if cfg.SFTP.Dirs == nil {
+			cfg.SFTP.Dirs = inv.SFTPDirs()
+		}
 	}
 	r, err := newReceiver(cfg, b)
 	if err != nil {

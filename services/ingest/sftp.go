@@ -51,7 +51,6 @@ type SFTPConfig struct {
 // DefaultSFTPConfig returns the defaults (puller off until Addr is set).
 func DefaultSFTPConfig() SFTPConfig {
 	return SFTPConfig{
-		Dirs:    map[string]string{"resolute": "resolute-gl", "clarity": "resolute-gl"},
 		Poll:    10 * time.Second,
 		Timeout: 10 * time.Second,
 	}
@@ -178,7 +177,7 @@ func newSFTPPuller(cfg SFTPConfig, t *batchTaker) (*sftpPuller, error) {
 		}
 	}
 	if len(cfg.Dirs) == 0 {
-		cfg.Dirs = DefaultSFTPConfig().Dirs
+		return nil, errors.New("ingest: sftp.dirs is empty: no flow declares intake.sftp in flows.yaml")
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultSFTPConfig().Poll

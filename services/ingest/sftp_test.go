@@ -68,7 +68,8 @@ func TestSFTPFileTakenOnceMovedToDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := start(t, streams.DefaultOptions(), func(c *ingest.Config) {
-		c.Drops = nil
+		c.Drops = map[string]string{}    // SFTP only
+		c.FlowsFile = "../../flows.yaml" // the SFTP directories are the flows'
 		c.SFTP.Addr = srv.Addr().String()
 		c.SFTP.User, c.SFTP.Password = scfg.User, scfg.Password
 		c.SFTP.HostKeyFile = scfg.HostKeyFile + ".pub" // what epicsim writes for clients
@@ -180,7 +181,8 @@ func TestSFTPWrongHostKeyRefused(t *testing.T) {
 		c.Close()
 	}
 	e := start(t, streams.DefaultOptions(), func(c *ingest.Config) {
-		c.Drops = nil
+		c.Drops = map[string]string{}    // SFTP only
+		c.FlowsFile = "../../flows.yaml" // the SFTP directories are the flows'
 		c.SFTP.Addr = srv.Addr().String()
 		c.SFTP.User, c.SFTP.Password = scfg.User, scfg.Password
 		c.SFTP.HostKey = string(ssh.MarshalAuthorizedKey(other))

@@ -20,8 +20,6 @@ import (
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
-const glFlow = "resolute-gl"
-
 // Outcomes of a journal batch on RESULTS (result.resolute-gl.<outcome>).
 const (
 	OutcomeImported = "imported" // every group imported
@@ -45,7 +43,7 @@ const (
 // to the stream's redelivery: one busy minute in Fusion must not use up a
 // batch's three deliveries.
 func (s *Service) importJournals(ctx context.Context, d *bus.Delivery, cmd *sinewv1.JournalBatch) error {
-	return s.retrying(ctx, batchstate.Key(glFlow, cmd.BatchId), func() error { return s.advance(ctx, d, cmd) })
+	return s.retrying(ctx, batchstate.Key(s.gl.ID, cmd.BatchId), func() error { return s.advance(ctx, d, cmd) })
 }
 
 // retrying runs step until it succeeds, fails permanently, or has failed
@@ -81,7 +79,7 @@ func (s *Service) advance(ctx context.Context, d *bus.Delivery, cmd *sinewv1.Jou
 	if cmd.GetObjectKey() == "" {
 		return bus.Permanent(reason.New(reason.LoaderCommandInvalid, "journal batch without an FBDI object"))
 	}
-	st, err := s.states.Update(ctx, glFlow, cmd.BatchId, func(st *batchstate.State) error { return s.admit(st, cmd) })
+	st, err := s.states.Update(ctx, s.gl.ID, cmd.BatchId, func(st *batchstate.State) error { return s.admit(st, cmd) })
 	if err != nil {
 		return busError("batch state", err)
 	}
@@ -153,7 +151,7 @@ func (s *Service) admit(st *batchstate.State, cmd *sinewv1.JournalBatch) error {
 }
 
 func (s *Service) update(ctx context.Context, batchID string, fn func(*batchstate.State)) (*batchstate.State, error) {
-	st, err := s.states.Update(ctx, glFlow, batchID, func(st *batchstate.State) error { fn(st); return nil })
+	st, err := s.states.Update(ctx, s.gl.ID, batchID, func(st *batchstate.State) error { fn(st); return nil })
 	if err != nil {
 		return nil, busError("batch state", err)
 	}
@@ -172,7 +170,7 @@ func (s *Service) upload(ctx context.Context, cmd *sinewv1.JournalBatch, st *bat
 		}
 		if len(ids) > 0 {
 			id := ids[len(ids)-1]
-			s.log.Warn().Str("batch_key", batchstate.Key(glFlow, cmd.BatchId)).Str("request", id).
+			s.log.Warn().Str("batch_key", batchstate.Key(s.gl.ID, cmd.BatchId)).Str("request", id).
 				Msg("earlier upload found in Fusion: following it, not uploading again")
 			return s.update(ctx, cmd.BatchId, func(st *batchstate.State) {
 				st.Upload.RequestID = id
@@ -452,7 +450,7 @@ func (s *Service) finish(ctx context.Context, d *bus.Delivery, cmd *sinewv1.Jour
 		}
 	}
 	r := glResult(cmd, st, outcome)
-	if err := s.result(ctx, glFlow, outcome, r.Envelope.EventId, r); err != nil {
+	if err := s.result(ctx, s.gl.ID, outcome, r.Envelope.EventId, r); err != nil {
 		return err
 	}
 	d.AuditDetail = fmt.Sprintf("batch %s: %s (load request %s, file %s): %s", cmd.BatchId, outcome, st.Upload.RequestID, st.Upload.FileName, detail)
@@ -487,7 +485,7 @@ func glResult(cmd *sinewv1.JournalBatch, st *batchstate.State, outcome string) *
 	env := cmd.GetEnvelope()
 	return &sinewv1.LoadResult{
 		Envelope: &sinewv1.Envelope{
-			EventId: bus.EventID("load:" + st.SHA256 + ":" + sig.String()), Flow: glFlow, SourceSystem: "fusion.gl",
+			EventId: bus.EventID("load:" + st.SHA256 + ":" + sig.String()), Flow: env.GetFlow(), SourceSystem: "fusion.gl",
 			SourceId: cmd.BatchId, IdempotencyKey: env.GetIdempotencyKey(), CausedBy: env.GetEventId(),
 			ReceivedAt: env.GetReceivedAt(), CrosswalkVersion: env.GetCrosswalkVersion(), BusinessKeys: sinewv1.Keys(bk),
 		},

@@ -94,7 +94,8 @@ type Service struct {
 	claims claimStore
 	shards claims      // the KV buckets behind claims, for reshard
 	batch  *batcher    // nil: one post per transaction
-	gl     *flows.Flow // nil when the resolute-gl flow is not configured
+	gl     *flows.Flow // the batch GL flow (gl settings in flows.yaml); nil when none
+	inv    *flows.Inventory
 	wake   *waker
 	ready  bus.Started
 }
@@ -135,10 +136,11 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	}
 	inv, err := flows.Load(cfg.FlowsFile)
 	if err == nil {
-		if f, ok := inv.Get(glFlow); ok && f.GL != nil && f.GL.LedgerID != "" {
+		s.inv = inv
+		if f, ok := inv.GLFlow(); ok && f.GL.LedgerID != "" {
 			s.gl = f
 		} else {
-			err = fmt.Errorf("%s has no %s flow with gl.ledger_id", cfg.FlowsFile, glFlow)
+			err = fmt.Errorf("%s has no flow with gl.ledger_id", cfg.FlowsFile)
 		}
 	}
 	if err != nil {
@@ -183,7 +185,7 @@ func (s *Service) Ready() error { return s.ready.Ready(s.bus, "loader") }
 
 // route hands a command to its flow's loader by subject.
 func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
-	if d.Subject == streams.FusionCmdSubject(glFlow, "import") {
+	if s.gl != nil && d.Subject == streams.FusionCmdSubject(s.gl.ID, "import") {
 		if s.gl == nil {
 			return errors.New("resolute-gl loading not configured") // retried, then dead-lettered for a replay
 		}

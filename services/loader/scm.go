@@ -18,7 +18,6 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/dlq"
-	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/fusion"
 	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
@@ -267,11 +266,18 @@ func (s *Service) loadInventory(ctx context.Context, d *bus.Delivery, cmd *sinew
 	if err1 != nil || err2 != nil || header <= 0 || line <= 0 {
 		return bus.Permanent(reason.Wrap(reason.LoaderCommandInvalid, fmt.Errorf("source header/line id %q/%q are not positive integers", cmd.SourceHeaderId, cmd.SourceLineId)))
 	}
+	var code string
+	if s.inv != nil {
+		code, _ = s.inv.SourceCode(env.GetFlow())
+	}
+	if code == "" {
+		return bus.Permanent(fmt.Errorf("flow %q has no fusion_source in flows.yaml", env.GetFlow()))
+	}
 	t := fusion.InventoryTransaction{
 		OrganizationName: cmd.Organization, SubinventoryCode: cmd.Subinventory, ItemNumber: cmd.ItemNumber,
 		TransactionTypeName: cmd.TransactionType, TransactionQuantity: fusion.Decimal(cmd.GetQuantity().GetValue()),
 		TransactionUnitOfMeasure: cmd.GetQuantity().GetUom(), TransactionDate: cmd.GetTransactionDate().AsTime(),
-		SourceCode: flows.SourceCode(env.GetFlow()), SourceHeaderID: header, SourceLineID: line, TransactionReference: env.GetSourceId(),
+		SourceCode: code, SourceHeaderID: header, SourceLineID: line, TransactionReference: env.GetSourceId(),
 		LotNumber: cmd.LotNumber, SerialNumber: cmd.SerialNumber, Program340B: cmd.Program_340B, CostCenter: cmd.CostCenter,
 	}
 	find := func(ctx context.Context) (*effect, error) {

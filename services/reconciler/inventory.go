@@ -13,17 +13,26 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/flowstate"
 	"github.com/sinewhq/sinew/pkg/fusion"
 	"github.com/sinewhq/sinew/pkg/recon"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
-// inventoryFlows are the active flows whose commands are inventory or
-// materials transactions.
-func (s *Service) inventoryFlows() []string {
+// inventoryFlows are the active flows reconciled as inventory
+// (flows.yaml reconcile.kind inventory); active by flow_state, else by
+// flows.yaml when the bucket has no record (or cannot be read).
+func (s *Service) inventoryFlows(ctx context.Context) []string {
+	st, err := flowstate.Open(ctx, s.bus.JetStream())
 	var out []string
-	for _, f := range s.inv.Flows {
-		if f.State == "active" && (strings.HasPrefix(f.Target, "fusion.inventory") || strings.HasPrefix(f.Target, "fusion.materials")) {
+	for _, f := range s.inv.ByReconcile(flows.ReconcileInventory) {
+		state := f.State
+		if err == nil {
+			if r, ok, gerr := st.Get(ctx, f.ID); gerr == nil && ok {
+				state = r.State
+			}
+		}
+		if state == flows.Active {
 			out = append(out, f.ID)
 		}
 	}
@@ -48,7 +57,7 @@ func (s *Service) runInventory(ctx context.Context) {
 			t.Reset(s.cfg.InventoryEvery)
 		}
 		now := time.Now().UTC()
-		for _, flow := range s.inventoryFlows() {
+		for _, flow := range s.inventoryFlows(ctx) {
 			for _, day := range []time.Time{now.Truncate(24 * time.Hour).Add(-24 * time.Hour), now.Truncate(24 * time.Hour)} {
 				if err := s.ReconcileInventoryDay(ctx, flow, day); err != nil && ctx.Err() == nil {
 					s.bus.Logger().Warn().Err(err).Str("flow", flow).Str("day", day.Format(time.DateOnly)).Msg("inventory reconciliation")
@@ -172,7 +181,11 @@ func (s *Service) reconcileInventoryCut(ctx context.Context, flow string, day, c
 			in.InFlight++
 		}
 	}
-	rows, err := s.fusion.InventoryTransactions(ctx, fusion.InventoryQuery{SourceCode: flows.SourceCode(flow), From: day, To: day.Add(24 * time.Hour)})
+	code, ok := s.inv.SourceCode(flow)
+	if !ok {
+		return nil, fmt.Errorf("flow %s has no fusion_source in %s", flow, s.cfg.FlowsFile)
+	}
+	rows, err := s.fusion.InventoryTransactions(ctx, fusion.InventoryQuery{SourceCode: code, From: day, To: day.Add(24 * time.Hour)})
 	if err != nil {
 		return nil, fmt.Errorf("inventoryStagedTransactions: %w", err)
 	}

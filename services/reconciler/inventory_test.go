@@ -134,9 +134,14 @@ func TestInventoryUnderLiveTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	inv, err := flows.Load("../../flows.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := inv.SourceCode(invFlow)
 	if _, err := fc.CreateInventoryTransaction(context.Background(), fusion.InventoryTransaction{
 		OrganizationName: "MAIN", SubinventoryCode: "PHARM-MAIN", ItemNumber: "RX-1003", TransactionTypeName: "Miscellaneous Issue",
-		TransactionQuantity: "-777", TransactionUnitOfMeasure: "EA", TransactionDate: time.Now().UTC(), SourceCode: flows.SourceCode(invFlow),
+		TransactionQuantity: "-777", TransactionUnitOfMeasure: "EA", TransactionDate: time.Now().UTC(), SourceCode: code,
 		SourceHeaderID: 999999, SourceLineID: 1,
 	}); err != nil {
 		t.Fatal(err)

@@ -19,11 +19,6 @@ import (
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
-// onhandFlow is the flow whose nightly stock counts (Beaker's instrument
-// and lab counts, dropped as files) are reconciled against Fusion's
-// on-hand quantities.
-const onhandFlow = "beaker-inventory"
-
 // onhandSource is the item crosswalk's source of the counted codes.
 const onhandSource = "reagent"
 
@@ -71,7 +66,7 @@ func (s *Service) runOnhand(ctx context.Context) {
 		res, err := s.ReconcileOnhand(ctx, time.Now())
 		if err != nil {
 			if ctx.Err() == nil {
-				s.bus.Logger().Warn().Err(err).Str("flow", onhandFlow).Msg("on-hand reconciliation")
+				s.bus.Logger().Warn().Err(err).Str("flow", s.onhandFlow).Msg("on-hand reconciliation")
 			}
 			pending = true // try again at the next poll
 			continue
@@ -87,7 +82,7 @@ func (s *Service) lastCountSeq(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("stream %s: %w", streams.BatchIn, err)
 	}
-	m, err := st.GetLastMsgForSubject(ctx, streams.BatchSubject(onhandFlow))
+	m, err := st.GetLastMsgForSubject(ctx, streams.BatchSubject(s.onhandFlow))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
 	}
@@ -102,9 +97,9 @@ func (s *Service) lastCountSeq(ctx context.Context) (uint64, error) {
 // on-hand, rolled back to the moment of the count, and publishes the rows
 // under "<count_date>/onhand". It returns nil, nil when there is no count.
 func (s *Service) ReconcileOnhand(ctx context.Context, now time.Time) (*recon.Result, error) {
-	flow, ok := s.inv.Get(onhandFlow)
+	flow, ok := s.inv.Get(s.onhandFlow)
 	if !ok {
-		return nil, fmt.Errorf("flow %s not in %s", onhandFlow, s.cfg.FlowsFile)
+		return nil, fmt.Errorf("flow %s not in %s", s.onhandFlow, s.cfg.FlowsFile)
 	}
 	tol, err := recon.ParseTolerance(flow.Tolerances)
 	if err != nil {
@@ -125,10 +120,10 @@ func (s *Service) ReconcileOnhand(ctx context.Context, now time.Time) (*recon.Re
 		return nil, err
 	}
 	res := recon.ReconcileOnhand(in)
-	if err := s.publish(ctx, onhandFlow, res); err != nil {
+	if err := s.publish(ctx, s.onhandFlow, res); err != nil {
 		return nil, err
 	}
-	s.bus.Logger().Info().Str("flow", onhandFlow).Str("scope", in.Scope).Str("file", cf.name).Str("verdict", res.Summary.Verdict).
+	s.bus.Logger().Info().Str("flow", s.onhandFlow).Str("scope", in.Scope).Str("file", cf.name).Str("verdict", res.Summary.Verdict).
 		Msg("on-hand reconciled: " + res.Summary.Explain())
 	return res, nil
 }
@@ -138,7 +133,7 @@ func (s *Service) ReconcileOnhand(ctx context.Context, now time.Time) (*recon.Re
 func (s *Service) latestCount(ctx context.Context, now time.Time) (*countFile, error) {
 	js := s.bus.JetStream()
 	var manifests []*sinewv1.BatchManifest
-	err := streams.Scan(ctx, js, streams.BatchIn, streams.BatchSubject(onhandFlow), now.Add(-48*time.Hour), func(m jetstream.Msg) error {
+	err := streams.Scan(ctx, js, streams.BatchIn, streams.BatchSubject(s.onhandFlow), now.Add(-48*time.Hour), func(m jetstream.Msg) error {
 		var bm sinewv1.BatchManifest
 		if proto.Unmarshal(m.Data(), &bm) == nil && len(bm.GetSha256()) == 64 {
 			manifests = append(manifests, &bm)

@@ -33,8 +33,6 @@ import (
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
-const glFlow = "resolute-gl"
-
 // TriageSubject carries a batch summary whose verdict needs a person.
 func TriageSubject(flow string) string { return streams.ReconSubject(flow, "triage") }
 
@@ -89,6 +87,10 @@ type Service struct {
 	// maxDeliver is the results consumer's: the last delivery's failure
 	// dead-letters the result.
 	maxDeliver int
+	// glFlow is the flow reconciled batch by batch (reconcile.kind
+	// gl-batch), onhandFlow the one whose stock counts are compared with
+	// Fusion's on-hand (reconcile.onhand): both from flows.yaml, "" if none.
+	glFlow, onhandFlow string
 }
 
 // New returns the service on bus b.
@@ -114,7 +116,14 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 2 * time.Second
 	}
-	return &Service{cfg: cfg, bus: b, fusion: fc, states: st, inv: inv, xw: crosswalk.NewStore(kv), counts: map[string]*countFile{}}, nil
+	svc := &Service{cfg: cfg, bus: b, fusion: fc, states: st, inv: inv, xw: crosswalk.NewStore(kv), counts: map[string]*countFile{}}
+	if gl := inv.ByReconcile(flows.ReconcileGLBatch); len(gl) > 0 {
+		svc.glFlow = gl[0].ID
+	}
+	if f, ok := inv.Onhand(); ok {
+		svc.onhandFlow = f.ID
+	}
+	return svc, nil
 }
 
 // Run consumes RESULTS until ctx ends.
@@ -137,7 +146,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) Ready() error { return s.ready.Ready(s.bus, "reconciler") }
 
 func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
-	if strings.HasPrefix(d.Subject, "result."+glFlow+".") {
+	if strings.HasPrefix(d.Subject, "result."+s.glFlow+".") {
 		return bus.Proto(s.reconcileGL)(ctx, d)
 	}
 	return nil // inventory flows are reconciled per day (runInventory), not per result
@@ -153,7 +162,7 @@ func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, r *sinewv1.L
 		// is dead-lettered) fails `sinew recon report` instead of sitting
 		// at its last step unnoticed.
 		final := bus.IsPermanent(err) || s.maxDeliver > 0 && d.NumDelivered >= uint64(s.maxDeliver)
-		if rerr := s.states.RecordReconFailure(ctx, glFlow, batchID, err, final); rerr != nil {
+		if rerr := s.states.RecordReconFailure(ctx, s.glFlow, batchID, err, final); rerr != nil {
 			s.bus.Logger().Warn().Err(rerr).Str("batch", batchID).Msg("recording a failed reconciliation")
 		}
 	}
@@ -167,9 +176,9 @@ func (s *Service) reconcileGLBatch(ctx context.Context, d *bus.Delivery, r *sine
 	if batchID == "" || objectKey == "" {
 		return bus.Permanent(reason.Wrap(reason.ReconInputInvalid, errors.New("load result without batch id or FBDI object key")))
 	}
-	flow, ok := s.inv.Get(glFlow)
+	flow, ok := s.inv.Get(s.glFlow)
 	if !ok {
-		return bus.Permanent(reason.Wrap(reason.ReconInputInvalid, fmt.Errorf("flow %s not in %s", glFlow, s.cfg.FlowsFile)))
+		return bus.Permanent(reason.Wrap(reason.ReconInputInvalid, fmt.Errorf("flow %s not in %s", s.glFlow, s.cfg.FlowsFile)))
 	}
 	tol, err := recon.ParseTolerance(flow.Tolerances)
 	if err != nil {
@@ -255,11 +264,11 @@ func (s *Service) reconcileGLBatch(ctx context.Context, d *bus.Delivery, r *sine
 		case <-time.After(s.cfg.PollInterval):
 		}
 	}
-	if err := s.publish(ctx, glFlow, res); err != nil {
+	if err := s.publish(ctx, s.glFlow, res); err != nil {
 		return err
 	}
 	sum, now := res.Summary, time.Now().UTC()
-	if _, err := s.states.Update(ctx, glFlow, batchID, func(st *batchstate.State) error {
+	if _, err := s.states.Update(ctx, s.glFlow, batchID, func(st *batchstate.State) error {
 		st.Verdict, st.Recon = sum.Verdict, nil
 		st.Advance(batchstate.Reconciled, sum.Verdict+": "+sum.Explain(), now)
 		return nil

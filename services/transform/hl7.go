@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
-
-	"google.golang.org/protobuf/proto"
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
@@ -123,12 +122,7 @@ func (h *hl7Side) refresh(ctx context.Context, t hl7flow.Tables) (hl7flow.Tables
 // hl7 maps one HL7_IN message: route by MSH-3 to a flow, parse, map with
 // the current crosswalks, publish the commands (message id = idempotency
 // key, so a resend of the same business event is stored once).
-func (s *Service) hl7(ctx context.Context, d *bus.Delivery) error {
-	ev := &sinewv1.Hl7Received{}
-	if err := proto.Unmarshal(d.Data, ev); err != nil {
-		return bus.Permanent(reason.Wrap(reason.BusUndecodable, fmt.Errorf("decode sinew.v1.Hl7Received: %w", err)))
-	}
-	d.Envelope = ev.GetEnvelope()
+func (s *Service) hl7(ctx context.Context, d *bus.Delivery, ev *sinewv1.Hl7Received) error {
 	if why := d.Header.Get(rejectedHeader); why != "" {
 		code := reason.Code(d.Header.Get(reason.Header))
 		if _, ok := reason.Lookup(code); !ok {
@@ -149,7 +143,11 @@ func (s *Service) hl7(ctx context.Context, d *bus.Delivery) error {
 	if ev.Envelope != nil {
 		ev.Envelope.Flow = route.flow.ID // audit and dead letters under the flow
 	}
-	if route.flow.State != flows.Active {
+	// A message on its flow's own subjects is here because the flow's
+	// consumer is running (flowstate): the flow is active. One on the
+	// default subjects (stored before ingest routed by flow) still obeys
+	// flows.yaml's state.
+	if !strings.HasSuffix(d.Subject, "."+route.flow.ID) && route.flow.State != flows.Active {
 		d.AuditDetail = fmt.Sprintf("flow %s is %s: %s^%s control id %s acknowledged, not mapped",
 			route.flow.ID, route.flow.State, ev.GetMessageType(), ev.GetTriggerEvent(), ev.GetControlId())
 		return nil

@@ -18,8 +18,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -73,12 +73,15 @@ func DefaultConfig() Config {
 
 // Service is the running transform service.
 type Service struct {
-	cfg   Config
-	bus   *bus.Bus
-	gl    *resolutegl.Options // nil when the flow is not configured here
-	xw    *crosswalk.Store
-	hl7s  *hl7Side // nil when no HL7 flow is configured here
-	ready bus.Started
+	cfg  Config
+	bus  *bus.Bus
+	gl   *resolutegl.Options // nil when the flow is not configured here
+	xw   *crosswalk.Store
+	hl7s *hl7Side // nil when no HL7 flow is configured here
+	// onhand are the flows whose batch files are stock counts (flows.yaml
+	// reconcile.onhand): acknowledged for the reconciler, not mapped.
+	onhand []string
+	ready  bus.Started
 }
 
 // New returns the service on bus b. A flow whose settings cannot be read
@@ -92,6 +95,13 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		return nil, fmt.Errorf("transform: bucket %s: %w", streams.KVCrosswalk, err)
 	}
 	s.xw = crosswalk.NewStore(kv)
+	if inv, err := flows.Load(cfg.FlowsFile); err == nil {
+		for _, f := range inv.Flows {
+			if f.Reconcile.Onhand {
+				s.onhand = append(s.onhand, f.ID)
+			}
+		}
+	}
 	gl, err := loadResoluteGL(ctx, cfg, s.xw)
 	if err != nil {
 		b.Logger().Warn().Err(err).Msg("resolute-gl flow not configured: batch manifests wait in BATCH_IN")
@@ -144,14 +154,14 @@ func loadResoluteGL(ctx context.Context, cfg Config, xws *crosswalk.Store) (*res
 // Run consumes until ctx ends: batch manifests (BATCH_IN) and HL7
 // messages (HL7_IN), each on its own consumer.
 func (s *Service) Run(ctx context.Context) error {
-	var loops []func(ready func()) error
+	var loops []bus.Loop
 	topo := streams.New(s.cfg.Topology)
 	if s.gl != nil {
 		c, ok := topo.Consumer(streams.TransformBatch)
 		if !ok {
 			return errors.New("transform: no batch consumer in the topology")
 		}
-		loops = append(loops, func(ready func()) error {
+		loops = append(loops, func(ctx context.Context, ready func()) error {
 			return s.bus.Consume(ctx, c, bus.Proto(s.batch), bus.ConsumeOptions{
 				Workers: 1, // one batch at a time: files are large, order is the drop order
 				Buffer:  1, // queued batches would wait out their AckWait behind a long one
@@ -167,51 +177,37 @@ func (s *Service) Run(ctx context.Context) error {
 		if err := s.hl7s.follow(ctx); err != nil {
 			return fmt.Errorf("transform: follow crosswalks: %w", err)
 		}
-		loops = append(loops, func(ready func()) error {
-			return s.bus.Consume(ctx, c, s.hl7, bus.ConsumeOptions{Workers: max(s.cfg.HL7Workers, 1), Ready: ready})
+		// Every HL7 consumer has the same route: HL7_IN receipts, decoded once.
+		hl7 := bus.Routes(bus.On("hl7.in.>", s.hl7))
+		loops = append(loops, func(ctx context.Context, ready func()) error {
+			return s.bus.Consume(ctx, c, hl7, bus.ConsumeOptions{Workers: max(s.cfg.HL7Workers, 1), Ready: ready})
 		})
-	}
-	if len(loops) == 0 {
-		s.ready.Mark()
-		<-ctx.Done()
-		return nil
-	}
-	var pending atomic.Int32
-	pending.Store(int32(len(loops)))
-	ready := func() {
-		if pending.Add(-1) == 0 {
-			s.ready.Mark()
+		// Each HL7 flow's own consumer: paused server-side while the flow
+		// is staged or paused (pkg/flowstate), so its input waits in HL7_IN.
+		for _, id := range s.cfg.Topology.HL7Flows {
+			fc, ok := topo.Consumer(streams.TransformHL7Flow(id))
+			if !ok {
+				return fmt.Errorf("transform: no hl7 consumer for flow %s in the topology", id)
+			}
+			loops = append(loops, func(ctx context.Context, ready func()) error {
+				return s.bus.Consume(ctx, fc, hl7, bus.ConsumeOptions{Workers: max(s.cfg.HL7Workers, 1), Ready: ready})
+			})
 		}
 	}
-	errs := make(chan error, len(loops))
-	for _, loop := range loops {
-		go func() { errs <- loop(ready) }()
-	}
-	var first error
-	for range loops {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+	return bus.RunLoops(ctx, &s.ready, loops...)
 }
 
 // Ready is nil once consuming.
 func (s *Service) Ready() error { return s.ready.Ready(s.bus, "transform") }
 
-// reconciledFromFile are the flows whose batch files carry nothing to post:
-// the reconciler reads them from the object store itself. Their manifests
-// are acknowledged, not dead-lettered.
-var reconciledFromFile = map[string]string{
-	"beaker-inventory": "Beaker stock count, compared with Fusion's on-hand by the reconciler",
-}
-
 // batch maps one Resolute file: object store → temp file → validate and
 // map (two passes) → FBDI zip in the object store → command on FUSION_CMD.
 func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchManifest) error {
 	if f := m.GetEnvelope().GetFlow(); f != resolutegl.Flow {
-		if why, ok := reconciledFromFile[f]; ok {
-			d.AuditDetail = fmt.Sprintf("file %s (sha256 %.12s): nothing to map; %s", m.GetFileName(), m.GetSha256(), why)
+		// A stock-count flow's files (reconcile.onhand) carry nothing to
+		// post: the reconciler reads them from the object store itself.
+		if slices.Contains(s.onhand, f) {
+			d.AuditDetail = fmt.Sprintf("file %s (sha256 %.12s): nothing to map; stock count, compared with Fusion's on-hand by the reconciler", m.GetFileName(), m.GetSha256())
 			return nil
 		}
 		return bus.Permanent(reason.Wrap(reason.TransformNoMapper, fmt.Errorf("no mapper for flow %q", f)))

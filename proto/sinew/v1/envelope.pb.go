@@ -31,7 +31,7 @@ type Envelope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique id of this event (a UUID); stable across redelivery of the same event.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// Flow id from flows.yaml, e.g. "resolute-gl".
+	// Flow id from flows.yaml, e.g. resolute-gl.
 	Flow string `protobuf:"bytes,2,opt,name=flow,proto3" json:"flow,omitempty"`
 	// System of record the data came from, e.g. "epic.willow", "fusion.hcm".
 	SourceSystem string `protobuf:"bytes,3,opt,name=source_system,json=sourceSystem,proto3" json:"source_system,omitempty"`

@@ -27,6 +27,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/decimal"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/hl7receipt"
 	"github.com/sinewhq/sinew/pkg/ids"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
@@ -784,21 +785,14 @@ func (mc *mapping) master() error {
 	return nil
 }
 
-// Event builds the Hl7Received ingest would commit for raw (tests, tools):
-// the same envelope fields, event id and idempotency key.
+// Event builds the Hl7Received ingest would commit for raw (tests, tools)
+// with ingest's own builder (pkg/hl7receipt); the flow is left empty
+// (ingest sets it from the sending application's route).
 func Event(raw []byte, receivedAt time.Time) (*sinewv1.Hl7Received, *hl7.Message, error) {
 	m, err := hl7.Parse(raw)
 	if err != nil {
 		return nil, nil, err
 	}
-	msgID := "hl7:" + m.SendingFacility() + ":" + m.SendingApplication() + ":" + m.ControlID()
-	return &sinewv1.Hl7Received{
-		Envelope: &sinewv1.Envelope{
-			EventId: ids.EventID(msgID), SourceSystem: "hl7:" + m.SendingApplication(), SourceId: m.ControlID(),
-			IdempotencyKey: msgID, ReceivedAt: timestamppb.New(receivedAt),
-			BusinessKeys: sinewv1.Keys(map[string]string{"control_id": m.ControlID(), "facility": m.SendingFacility(), "message_type": m.Type() + "^" + m.Event()}),
-		},
-		Raw: raw, SendingApplication: m.SendingApplication(), SendingFacility: m.SendingFacility(),
-		MessageType: m.Type(), TriggerEvent: m.Event(), ControlId: m.ControlID(), Version: m.Version(),
-	}, m, nil
+	body := hl7receipt.BodyHash(m)
+	return hl7receipt.New(m, raw, hl7receipt.Receipt{MsgID: hl7receipt.MsgID(m, body), BodySHA256: body, ReceivedAt: receivedAt}), m, nil
 }

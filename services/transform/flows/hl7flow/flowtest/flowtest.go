@@ -20,6 +20,8 @@ import (
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/crosswalk"
 	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/hl7receipt"
 	"github.com/sinewhq/sinew/services/transform/flows/hl7flow"
 )
 
@@ -91,10 +93,13 @@ type GoldenCommand struct {
 // Map maps one input file's bytes.
 func Map(tb testing.TB, mp *hl7flow.Mapper, t hl7flow.Tables, raw []byte) (Outcome, []hl7flow.Command) {
 	tb.Helper()
-	ev, m, err := hl7flow.Event(raw, ReceivedAt)
+	// The event ingest stores: its own receipt builder, routed to the flow.
+	m, err := hl7.Parse(raw)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	body := hl7receipt.BodyHash(m)
+	ev := hl7receipt.New(m, raw, hl7receipt.Receipt{MsgID: hl7receipt.MsgID(m, body), BodySHA256: body, Flow: mp.Flow, ReceivedAt: ReceivedAt})
 	var res hl7flow.Result
 	out := Outcome{Commands: []GoldenCommand{}}
 	if err := mp.Map(m, ev, t, &res); err != nil {
