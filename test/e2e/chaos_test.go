@@ -236,7 +236,7 @@ cluster {
   routes: [ %s ]
 }
 include ./accounts.conf
-`, name, clients[i], monitors[i], store, c.routePorts[i], strings.Join(routes, " "))
+`, name, clients[i], monitors[i], store, c.routePorts[i], strings.Join(routes, "\n    "))
 		path := filepath.Join(ndir, name+".conf")
 		mustWrite(t, path, cfg)
 		n := &proc{name: name, bin: filepath.Join(bin, "nats-server"), args: []string{"-c", path}, env: natsEnv,
