@@ -229,7 +229,7 @@ listen: %s
 http: %s
 ping_interval: "2s"
 ping_max: 3
-jetstream { store_dir: %q, max_file_store: 8GB }
+jetstream { store_dir: %q, max_file_store: 200GB }
 cluster {
   name: chaos
   listen: 127.0.0.1:%s
