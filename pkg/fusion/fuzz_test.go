@@ -146,7 +146,10 @@ func FuzzClientAnswers(f *testing.F) {
 	ctx := context.Background()
 	calls_ := []func() error{
 		func() error { _, err := c.JobStatus(ctx, "1"); return err },
-		func() error { _, err := c.JournalBatches(ctx, JournalBatchQuery{Source: "Epic", GroupID: 1}); return err },
+		func() error {
+			_, err := c.JournalBatches(ctx, JournalBatchQuery{Source: "Epic", GroupID: 1})
+			return err
+		},
 		func() error {
 			_, err := c.InventoryTransactions(ctx, InventoryQuery{Organization: "MAIN", SourceCode: "EPIC"})
 			return err
