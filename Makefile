@@ -89,7 +89,7 @@ vuln: $(TOOLS)/govulncheck
 # The long chaos run (docs/reliability.md): $(CHAOS_MESSAGES) HL7 messages
 # through three nats-server processes and per-service processes under faults.
 chaos:
-	cd test/e2e && SINEW_CHAOS_MESSAGES=$(CHAOS_MESSAGES) SINEW_CHAOS_RATE=$(CHAOS_RATE) \
+	cd test/e2e && SINEW_CHAOS_MESSAGES=$(CHAOS_MESSAGES) SINEW_CHAOS_RATE=$(CHAOS_RATE) SINEW_CHAOS_SENDERS=8 \
 	  SINEW_CHAOS_REPORT=$(CURDIR)/chaos.out $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 3h . | tee $(CURDIR)/chaos.log
 
 bench:

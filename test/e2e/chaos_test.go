@@ -391,6 +391,22 @@ func (c *chaos) clusterCurrent(d time.Duration) bool {
 	return false
 }
 
+// routes is node i's route count (its /routez); -1 when it cannot say.
+func (c *chaos) routes(i int) int {
+	resp, err := http.Get(strings.TrimSuffix(c.nodes[i].ready, "/healthz") + "/routez")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var rz struct {
+		NumRoutes int `json:"num_routes"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&rz) != nil {
+		return -1
+	}
+	return rz.NumRoutes
+}
+
 // allCurrent asks each node's /healthz, which (without js-enabled-only)
 // answers 200 only when the node sees a meta leader and every stream and
 // consumer replica it holds is current.
@@ -440,8 +456,15 @@ func (c *chaos) fault(kind string, rnd *mrand.Rand) {
 			return
 		}
 		time.Sleep(10 * time.Second)
+		// The cut took: node 3 holds no route to the others.
+		if n := c.routes(2); n != 0 {
+			t.Errorf("partition not effective: node 3 still has %d routes", n)
+		}
 		start := time.Now()
 		c.heal()
+		for time.Since(start) < 120*time.Second && c.routes(2) == 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
 		if !c.clusterCurrent(120 * time.Second) {
 			t.Errorf("cluster not current within 120 s of healing the partition")
 		}
@@ -618,7 +641,7 @@ func (c *chaos) run(n, rate int) {
 		time.Sleep(loadTime / 3)
 		drop(t, c.dir, "hb_chaos_2.txt", genDay(t, batches[1], 32))
 	}()
-	resent := c.send(l, rate, 4)
+	resent := c.send(l, rate, envInt("SINEW_CHAOS_SENDERS", 4))
 	sendTime := time.Since(start)
 	<-faultsDone
 	c.fusion.faults(t, `{}`)
