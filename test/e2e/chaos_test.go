@@ -20,8 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mllp"
+	"github.com/sinewhq/sinew/pkg/natstest"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/services/epicsim"
 )
@@ -147,6 +150,7 @@ type chaos struct {
 	sys        *system // the CLI's view: admin context in dir/nats
 	mllpAddr   string
 	partition  string // how the partition is made
+	pw         map[string]string
 	mu         sync.Mutex
 	faults     map[string]int
 	recovery   map[string][]time.Duration
@@ -269,6 +273,7 @@ include ./accounts.conf
 	ctxJSON, _ := json.Marshal(map[string]string{"url": url, "user": streams.UserAdmin, "password": pw[streams.UserAdmin]})
 	mustWrite(t, filepath.Join(ndir, streams.UserAdmin+".json"), string(ctxJSON))
 	c.sys = &system{natsURL: url, dataDir: base}
+	c.pw = pw
 
 	// Provisioning retries until the cluster has a JetStream leader.
 	deadline := time.Now().Add(90 * time.Second)
@@ -726,6 +731,21 @@ func (c *chaos) run(n, rate int) {
 	if hits > 0 {
 		t.Errorf("PHI scan: %d hits", hits)
 	}
+
+	// No service user reads outside its grants on the cluster either.
+	admin, err := nats.Connect(c.sys.natsURL, nats.UserInfo(streams.UserAdmin, c.pw[streams.UserAdmin]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := streams.New(streams.DefaultOptions())
+	probes := 0
+	for _, g := range topo.Grants() {
+		if !g.Admin {
+			probes += natstest.ProbeReads(t, c.sys.natsURL, "read-probe", topo, g, c.pw[g.User], admin)
+		}
+	}
+	admin.Close()
+	t.Logf("read probes on the cluster: %d reads outside the grants, all refused", probes)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
