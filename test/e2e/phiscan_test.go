@@ -49,19 +49,12 @@ func alnum(b byte) bool {
 	return b >= '0' && b <= '9' || b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z'
 }
 
-// scan counts the patterns in text, logging the first hits by place (the
-// value is test data, not real PHI, so naming it is fine here).
-func (p phiPatterns) scan(t *testing.T, where string, text []byte) int {
-	hits := 0
-	report := func(what string) {
-		hits++
-		if hits <= 5 {
-			t.Errorf("PHI in %s: %q", where, what)
-		}
-	}
+// find returns the patterns found in text.
+func (p phiPatterns) find(text []byte) []string {
+	var out []string
 	for _, n := range p.names {
 		if bytes.Contains(text, []byte(n)) {
-			report(n)
+			out = append(out, n)
 		}
 	}
 	for _, id := range p.ids {
@@ -74,12 +67,33 @@ func (p phiPatterns) scan(t *testing.T, where string, text []byte) int {
 			i += off
 			end := i + len(b)
 			if (i == 0 || !alnum(text[i-1])) && (end == len(text) || !alnum(text[end])) {
-				report(id)
+				out = append(out, id)
 			}
 			off = i + 1
 		}
 	}
-	return hits
+	return out
+}
+
+// scan counts the patterns in text, naming the first hits by place (the
+// values are test data, not real PHI, so naming them is fine here).
+func (p phiPatterns) scan(t *testing.T, where string, text []byte) int {
+	found := p.find(text)
+	for i, f := range found {
+		if i < 5 {
+			t.Errorf("PHI in %s: %q", where, f)
+		}
+	}
+	return len(found)
+}
+
+// control fails the test unless the scan sees the patients of a message
+// that was sent: a scan that finds nothing must be able to find something.
+func (p phiPatterns) control(t *testing.T, sent []byte) {
+	t.Helper()
+	if f := p.find(sent); len(f) < 3 {
+		t.Fatalf("the PHI scan finds only %q in a sent message", f)
+	}
 }
 
 // scanNATS scans what Sinew keeps outside the message payloads: every
@@ -153,6 +167,7 @@ func (p phiPatterns) scanMetrics(t *testing.T, url string) int {
 func (c *chaos) phiScan(l *load) int {
 	t := c.t
 	p := newPHIPatterns(l.mrns, l.dobs)
+	p.control(t, l.msgs[1]) // a dispense: name, MRN, birth date
 	hits := 0
 	logs, _ := filepath.Glob(filepath.Join(c.dir, "*.log"))
 	lines := 0
@@ -186,6 +201,7 @@ func TestPHIScanAfterSinewUpTraffic(t *testing.T) {
 	g := epicsim.NewGenerator(99, "STMARYS")
 	g.UnmappedRate = 0.2
 	mrns, dobs := map[string]bool{}, map[string]bool{}
+	var last []byte
 	ctx := context.Background()
 	c, err := mllp.Dial(ctx, mllp.ClientConfig{Addr: a.mllp, Match: hl7.AckMatches, AckTimeout: 5 * time.Second, Retries: 10, RetryDelay: 200 * time.Millisecond})
 	if err != nil {
@@ -198,6 +214,7 @@ func TestPHIScanAfterSinewUpTraffic(t *testing.T) {
 			t.Fatal(err)
 		}
 		mrns[m.Get("PID-3-1")], dobs[m.Get("PID-7")] = true, true
+		last = msg
 		if _, err := c.Send(ctx, msg); err != nil {
 			t.Fatal(err)
 		}
@@ -211,6 +228,7 @@ func TestPHIScanAfterSinewUpTraffic(t *testing.T) {
 	})
 	waitFor(t, "every flow reconciled", 120*time.Second, func() (bool, string) { return reconPasses(t, s) })
 	p := newPHIPatterns(mrns, dobs)
+	p.control(t, last)
 	hits := p.scanMetrics(t, "http://"+a.http+"/metrics")
 	n, scanned := p.scanNATS(t, js, s)
 	hits += n
