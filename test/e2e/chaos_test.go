@@ -73,9 +73,11 @@ type proc struct {
 
 func (p *proc) start(t *testing.T) {
 	t.Helper()
+	// Errors, not Fatal: restarts run on the fault goroutine.
 	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return
 	}
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = append(os.Environ(), p.env...)
@@ -86,7 +88,8 @@ func (p *proc) start(t *testing.T) {
 	}
 	if err := cmd.Start(); err != nil {
 		f.Close()
-		t.Fatalf("%s: %v", p.name, err)
+		t.Errorf("%s: %v", p.name, err)
+		return
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); f.Close(); close(done) }()
@@ -107,7 +110,9 @@ func (p *proc) kill() {
 	<-done
 }
 
-// waitReady polls the process's /readyz (or /healthz of a NATS node).
+// waitReady polls the process's /readyz (or /healthz of a NATS node). It
+// reports with Errorf (faults run on their own goroutine): callers on the
+// test's goroutine stop when it failed.
 func (p *proc) waitReady(t *testing.T, d time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
@@ -122,12 +127,14 @@ func (p *proc) waitReady(t *testing.T, d time.Duration) time.Duration {
 		select {
 		case <-p.exited:
 			b, _ := os.ReadFile(p.logPath)
-			t.Fatalf("%s exited before ready:\n%s", p.name, tail(string(b), 3000))
+			t.Errorf("%s exited before ready:\n%s", p.name, tail(string(b), 3000))
+			return time.Since(start)
 		default:
 		}
 		if time.Since(start) > d {
 			b, _ := os.ReadFile(p.logPath)
-			t.Fatalf("%s not ready within %v:\n%s", p.name, d, tail(string(b), 3000))
+			t.Errorf("%s not ready within %v:\n%s", p.name, d, tail(string(b), 3000))
+			return time.Since(start)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -261,7 +268,9 @@ include ./accounts.conf
 		}
 	})
 	for _, n := range c.nodes {
-		n.waitReady(t, 30*time.Second)
+		if n.waitReady(t, 30*time.Second); t.Failed() {
+			t.FailNow()
+		}
 	}
 	var urls []string
 	for _, a := range clients {
@@ -320,7 +329,9 @@ include ./accounts.conf
 		t.Cleanup(p.kill)
 	}
 	for _, name := range chaosServices {
-		c.svcs[name].waitReady(t, 60*time.Second)
+		if c.svcs[name].waitReady(t, 60*time.Second); t.Failed() {
+			t.FailNow()
+		}
 	}
 	return c
 }
