@@ -798,3 +798,84 @@ func waitReconFor(t *testing.T, s *system, batch string, d time.Duration) {
 		time.Sleep(time.Second)
 	}
 }
+
+// TestChaosRescan reruns the verdict's DLQ check, the PHI scan and the read
+// probes on a chaos system left running (SINEW_CHAOS_RESCAN_DIR: its
+// directory; SINEW_CHAOS_MESSAGES: the run's size, for the patients sent).
+func TestChaosRescan(t *testing.T) {
+	dir := os.Getenv("SINEW_CHAOS_RESCAN_DIR")
+	if dir == "" {
+		t.Skip("SINEW_CHAOS_RESCAN_DIR not set")
+	}
+	var ctxJSON struct{ URL string }
+	b, err := os.ReadFile(filepath.Join(dir, "nats", "admin.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &ctxJSON); err != nil {
+		t.Fatal(err)
+	}
+	pw := map[string]string{}
+	b, err = os.ReadFile(filepath.Join(dir, "nats", "users.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &pw); err != nil {
+		t.Fatal(err)
+	}
+	c := &chaos{t: t, dir: dir, svcs: map[string]*proc{}, sys: &system{natsURL: ctxJSON.URL, dataDir: dir}, pw: pw}
+	// The services' metrics addresses, from their environment.
+	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
+	for _, e := range procs {
+		exe, _ := os.Readlink(filepath.Join(filepath.Dir(e), "exe"))
+		env, err := os.ReadFile(e)
+		if err != nil || !strings.HasPrefix(exe, dir) {
+			continue
+		}
+		for _, kv := range strings.Split(string(env), "\x00") {
+			k, v, _ := strings.Cut(kv, "=")
+			if strings.HasPrefix(k, "SINEW_") && strings.HasSuffix(k, "_HTTP_ADDR") {
+				name := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(k, "SINEW_"), "_HTTP_ADDR"))
+				c.svcs[name] = &proc{name: name, ready: "http://" + v + "/readyz"}
+			}
+		}
+	}
+	l := makeLoad(t, envInt("SINEW_CHAOS_MESSAGES", 3000))
+	out, err := c.sys.cli(t, "dlq", "list", "--json")
+	if err != nil {
+		t.Fatalf("dlq list: %v\n%s", err, out)
+	}
+	unmapped, other := 0, 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var dl struct{ Reason string }
+		if json.Unmarshal([]byte(line), &dl) != nil {
+			continue
+		}
+		if strings.Contains(dl.Reason, "unmapped item code") {
+			unmapped++
+		} else {
+			other++
+			t.Logf("dead letter: %s", line)
+		}
+	}
+	t.Logf("DLQ: %d unmapped (%d poisoned sent), %d others", unmapped, l.poisoned, other)
+	if unmapped < l.poisoned || other > 0 {
+		t.Errorf("DLQ: %d unmapped, %d poisoned sent, %d others", unmapped, l.poisoned, other)
+	}
+	if hits := c.phiScan(l); hits > 0 {
+		t.Errorf("PHI scan: %d hits", hits)
+	}
+	admin, err := nats.Connect(c.sys.natsURL, nats.UserInfo(streams.UserAdmin, pw[streams.UserAdmin]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	topo := streams.New(streams.DefaultOptions())
+	n := 0
+	for _, g := range topo.Grants() {
+		if !g.Admin {
+			n += natstest.ProbeReads(t, c.sys.natsURL, "read-probe", topo, g, pw[g.User], admin)
+		}
+	}
+	t.Logf("read probes on the cluster: %d reads outside the grants, all refused", n)
+}

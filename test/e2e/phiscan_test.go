@@ -25,22 +25,20 @@ import (
 // MRNs and birth dates of the messages actually sent.
 type phiPatterns struct {
 	names []string
-	ids   []string // MRNs and birth dates: matched as whole tokens
+	ids   map[string]bool // MRNs and birth dates: matched as whole tokens
 }
 
 func newPHIPatterns(mrns, dobs map[string]bool) phiPatterns {
-	var p phiPatterns
+	p := phiPatterns{ids: map[string]bool{}}
 	for _, n := range epicsim.PatientNames() {
 		fam, giv, _ := strings.Cut(n, "^")
 		p.names = append(p.names, n, giv+" "+fam, fam+" "+giv, fam+", "+giv)
 	}
 	for m := range mrns {
-		p.ids = append(p.ids, m)
+		p.ids[m] = m != ""
 	}
 	for d := range dobs {
-		if d != "" {
-			p.ids = append(p.ids, d)
-		}
+		p.ids[d] = d != ""
 	}
 	return p
 }
@@ -49,7 +47,9 @@ func alnum(b byte) bool {
 	return b >= '0' && b <= '9' || b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z'
 }
 
-// find returns the patterns found in text.
+// find returns the patterns found in text: names by substring, MRNs and
+// birth dates as whole alphanumeric tokens (one map lookup per token, so
+// a scan of a long run stays linear in what it reads).
 func (p phiPatterns) find(text []byte) []string {
 	var out []string
 	for _, n := range p.names {
@@ -57,20 +57,19 @@ func (p phiPatterns) find(text []byte) []string {
 			out = append(out, n)
 		}
 	}
-	for _, id := range p.ids {
-		b := []byte(id)
-		for off := 0; ; {
-			i := bytes.Index(text[off:], b)
-			if i < 0 {
-				break
-			}
-			i += off
-			end := i + len(b)
-			if (i == 0 || !alnum(text[i-1])) && (end == len(text) || !alnum(text[end])) {
-				out = append(out, id)
-			}
-			off = i + 1
+	for i := 0; i < len(text); {
+		if !alnum(text[i]) {
+			i++
+			continue
 		}
+		j := i
+		for j < len(text) && alnum(text[j]) {
+			j++
+		}
+		if p.ids[string(text[i:j])] {
+			out = append(out, string(text[i:j]))
+		}
+		i = j
 	}
 	return out
 }
