@@ -661,6 +661,9 @@ func (c *chaos) run(n, rate int) {
 	sendTime := time.Since(start)
 	<-faultsDone
 	c.fusion.faults(t, `{}`)
+	// Epic stops sending (epicsim's own feed would keep each day's
+	// report pending on the commands of its last seconds).
+	c.svcs["epicsim"].kill()
 	resp, err := http.Post(c.fusion.url+"/sim/release", "application/json", nil)
 	if err == nil {
 		resp.Body.Close()
