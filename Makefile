@@ -12,8 +12,15 @@ RACE    := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && echo -race)
 BUF_VERSION           := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 STATICCHECK_VERSION   := v0.8.2
+GOVULNCHECK_VERSION   := v1.9.0
+# The vulnerability database govulncheck reads (its -db flag).
+GOVULNDB              ?= https://vuln.go.dev
+# Seconds per fuzz target in fuzz-short (CI); longer runs: make fuzz-short FUZZTIME=10m.
+FUZZTIME              ?= 2s
+CHAOS_MESSAGES        ?= 50000
+CHAOS_RATE            ?= 60
 
-.PHONY: all build test test-short run proto proto-check lint bench tools clean
+.PHONY: all build test test-short run proto proto-check lint bench tools clean fuzz-short vuln chaos
 
 all: build
 
@@ -41,7 +48,10 @@ $(TOOLS)/protoc-gen-go:
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) GOWORK=off $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/staticcheck
+$(TOOLS)/govulncheck:
+	GOBIN=$(TOOLS) GOWORK=off $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+
+tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/staticcheck $(TOOLS)/govulncheck
 
 proto: $(TOOLS)/buf $(TOOLS)/protoc-gen-go
 	cd proto && PATH=$(TOOLS):$$PATH buf lint && PATH=$(TOOLS):$$PATH buf generate
@@ -56,11 +66,37 @@ lint: $(TOOLS)/staticcheck
 	@out=$$(gofmt -l $(MODULES) | grep -v '\.pb\.go$$'); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@for m in $(MODULES); do (cd $$m && $(TOOLS)/staticcheck ./...) || exit 1; done
 
+# Every fuzz target of every module for $(FUZZTIME) each (seed corpora
+# included): a short run for CI; long runs are recorded in docs/security.md.
+fuzz-short:
+	@set -e; for m in $(MODULES); do \
+	  for d in $$(grep -rl --include='*_test.go' '^func Fuzz' $$m | xargs -r -n1 dirname | sort -u); do \
+	    for f in $$(grep -h '^func Fuzz' $$d/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	      out=$$(cd $$d && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) . 2>&1) || { echo "$$out"; echo "FAIL fuzz $${d#$(CURDIR)/} $$f"; exit 1; }; \
+	      echo "fuzz $${d#$(CURDIR)/} $$f: $$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1)"; \
+	    done; \
+	  done; \
+	done
+
+# govulncheck over every module against $(GOVULNDB). Where the database is
+# unreachable it skips with a message (SINEW_REQUIRE_VULN=1 makes that fail).
+vuln: $(TOOLS)/govulncheck
+	@if ! curl -fsS --max-time 15 -o /dev/null $(GOVULNDB)/index/db.json 2>/dev/null; then \
+	  if [ "$$SINEW_REQUIRE_VULN" = 1 ]; then echo "make vuln: $(GOVULNDB) unreachable and SINEW_REQUIRE_VULN=1"; exit 1; fi; \
+	  echo "make vuln: SKIPPED: the vulnerability database $(GOVULNDB) is unreachable from this machine"; exit 0; fi; \
+	for m in $(MODULES); do echo "govulncheck $$m"; (cd $$m && $(TOOLS)/govulncheck -db $(GOVULNDB) ./...) || exit 1; done
+
+# The long chaos run (docs/reliability.md): $(CHAOS_MESSAGES) HL7 messages
+# through three nats-server processes and per-service processes under faults.
+chaos:
+	cd test/e2e && SINEW_CHAOS_MESSAGES=$(CHAOS_MESSAGES) SINEW_CHAOS_RATE=$(CHAOS_RATE) SINEW_CHAOS_SENDERS=8 \
+	  SINEW_CHAOS_REPORT=$(CURDIR)/chaos.out $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 3h . | tee $(CURDIR)/chaos.log
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS) | tee bench.out
 
 clean:
-	rm -rf $(BIN) $(TOOLS) var bench.out .images
+	rm -rf $(BIN) $(TOOLS) var bench.out .images chaos.out chaos.log
 
 # deploy/compose: FROM scratch images of static binaries (no registry is
 # needed), demo TLS certificates and generated secrets.

@@ -124,7 +124,7 @@ func (cf *connFlags) dial() (*client, error) {
 		}
 		opts = append(opts, o)
 	case ctx.User != "":
-		opts = append(opts, nats.UserInfo(ctx.User, ctx.Password))
+		opts = append(opts, nats.UserInfo(ctx.User, ctx.Password), nats.CustomInboxPrefix(inboxPrefix(ctx)))
 	case ctx.Token != "":
 		opts = append(opts, nats.Token(ctx.Token))
 	}

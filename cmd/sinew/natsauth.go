@@ -32,6 +32,17 @@ type natsContext struct {
 	CA   string `json:"ca,omitempty"`
 	Cert string `json:"cert,omitempty"`
 	Key  string `json:"key,omitempty"`
+	// InboxPrefix is the user's own reply prefix (streams.InboxPrefix):
+	// a service user may subscribe nowhere else.
+	InboxPrefix string `json:"inbox_prefix,omitempty"`
+}
+
+// inboxPrefix is the context's inbox prefix, else its user's.
+func inboxPrefix(c natsContext) string {
+	if c.InboxPrefix != "" {
+		return c.InboxPrefix
+	}
+	return streams.InboxPrefix(c.User)
 }
 
 // natsPasswords returns a password per user of the table: generated at
@@ -94,7 +105,7 @@ func embeddedUsers(topo streams.Topology, pw map[string]string) ([]natsembed.Use
 // user; admin.json is the operator's (and the sinew CLI's default).
 func writeContexts(dataDir, url string, pw map[string]string) error {
 	for user, p := range pw {
-		b, _ := json.MarshalIndent(natsContext{Description: "sinew up, user " + user, URL: url, User: user, Password: p}, "", "  ")
+		b, _ := json.MarshalIndent(natsContext{Description: "sinew up, user " + user, URL: url, User: user, Password: p, InboxPrefix: streams.InboxPrefix(user)}, "", "  ")
 		if err := writeSecret(filepath.Join(natsDir(dataDir), user+".json"), b); err != nil {
 			return err
 		}

@@ -109,7 +109,8 @@ func Connect(ctx context.Context, cfg Config, opts Options) (*Bus, error) {
 		no = append(no, nats.UserCredentials(cfg.CredsFile))
 	}
 	if cfg.User != "" {
-		no = append(no, nats.UserInfo(cfg.User, cfg.Password))
+		// Its own inbox prefix: the only subjects the user may subscribe to.
+		no = append(no, nats.UserInfo(cfg.User, cfg.Password), nats.CustomInboxPrefix(streams.InboxPrefix(cfg.User)))
 	}
 	no = append(no, cfg.TLS.Options()...)
 	log := opts.Logger

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -314,6 +315,11 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 		if n < 0 {
 			return 0
+		}
+		// A huge value would overflow into a negative delay (found by
+		// FuzzParseRetryAfter): hold it at the longest Duration instead.
+		if n > int64(math.MaxInt64/time.Second) {
+			n = int64(math.MaxInt64 / time.Second)
 		}
 		return time.Duration(n) * time.Second
 	}

@@ -239,9 +239,16 @@ func (t Topology) Permissions(g Grant) (Permissions, error) {
 		p.PublishDeny = append(p.PublishDeny, "$JS.API.CONSUMER.CREATE."+base, "$JS.API.CONSUMER.CREATE."+base+".>",
 			"$JS.API.CONSUMER.DURABLE.CREATE."+base, "$JS.API.CONSUMER.DELETE."+base)
 	}
-	p.SubscribeAllow = []string{"_INBOX.>"}
+	// Replies (pulled messages, KV and object reads, API answers) go to
+	// the user's own inbox prefix: with a shared "_INBOX.>" any user could
+	// subscribe there and read what JetStream delivers to another.
+	p.SubscribeAllow = []string{InboxPrefix(g.User) + ".>"}
 	return p, nil
 }
+
+// InboxPrefix is the reply-subject prefix of user's connections
+// (nats.CustomInboxPrefix): each user may subscribe under its own only.
+func InboxPrefix(user string) string { return "_INBOX_" + Token(user) }
 
 func (t Topology) hasKV(b string) bool {
 	for _, k := range t.KV {

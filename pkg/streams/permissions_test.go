@@ -41,7 +41,7 @@ func permServer(t *testing.T) (string, streams.Topology) {
 
 func connect(t *testing.T, url, user string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.UserInfo(user, user), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	nc, err := nats.Connect(url, nats.UserInfo(user, user), nats.CustomInboxPrefix(streams.InboxPrefix(user)), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 	if err != nil {
 		t.Fatalf("%s: %v", user, err)
 	}

@@ -366,6 +366,19 @@ var (
 	units = []string{"4WEST", "5EAST", "ED", "ICU"}
 )
 
+// PatientNames are every synthetic patient name the generator can write
+// in PID-5 (FAMILY^GIVEN): PHI scans look for them in what Sinew leaves
+// outside HL7_IN (logs, metrics, subjects, keys, DLQ reasons, audit).
+func PatientNames() []string {
+	var out []string
+	for _, f := range family {
+		for _, g := range given {
+			out = append(out, f+"^"+g)
+		}
+	}
+	return out
+}
+
 // unmappedNDC is in no demo crosswalk.
 const unmappedNDC = "0000-0000-00"
 

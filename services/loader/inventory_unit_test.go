@@ -14,6 +14,7 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/fusion"
 	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
@@ -85,6 +86,10 @@ func (r *recorder) Publish(_ context.Context, subject, _ string, _ proto.Message
 }
 
 func TestInventoryPostingOnInterfaces(t *testing.T) {
+	inv, err := flows.Load("../../flows.yaml") // willow-inventory's Fusion source code
+	if err != nil {
+		t.Fatal(err)
+	}
 	const idem = "epic.willow:CTL-1:1"
 	key := claimKey("willow-inventory", idem)
 	refused := &fusion.Error{StatusCode: 400, Title: "Bad Request", Details: []fusion.ErrorDetail{{Code: "INV_INVALID_ITEM", Detail: "no such item"}}}
@@ -122,7 +127,7 @@ func TestInventoryPostingOnInterfaces(t *testing.T) {
 			}
 			fu := tc.fusion
 			s := &Service{cfg: Config{FusionAttempts: 1, PollInterval: time.Millisecond, MaxPollInterval: time.Millisecond,
-				Fusion: fusion.Config{Timeout: time.Second}}, pub: pub, log: &log, fusion: &fu, claims: cl}
+				Fusion: fusion.Config{Timeout: time.Second}}, pub: pub, log: &log, fusion: &fu, claims: cl, inv: inv}
 			headerID := tc.headerID
 			if headerID == "" {
 				headerID = "1001"

@@ -271,7 +271,7 @@ func (s *Service) loadInventory(ctx context.Context, d *bus.Delivery, cmd *sinew
 		code, _ = s.inv.SourceCode(env.GetFlow())
 	}
 	if code == "" {
-		return bus.Permanent(fmt.Errorf("flow %q has no fusion_source in flows.yaml", env.GetFlow()))
+		return bus.Permanent(reason.Wrap(reason.LoaderCommandInvalid, fmt.Errorf("flow %q has no fusion_source in flows.yaml", env.GetFlow())))
 	}
 	t := fusion.InventoryTransaction{
 		OrganizationName: cmd.Organization, SubinventoryCode: cmd.Subinventory, ItemNumber: cmd.ItemNumber,

@@ -98,7 +98,8 @@ func TestServiceUsersCannotTouchAudit(t *testing.T) {
 	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
 	ctx := context.Background()
 	connect := func(user string) jetstream.JetStream {
-		nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(user, os.Getenv("SINEW_"+strings.ToUpper(user)+"_PASSWORD")))
+		nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(user, os.Getenv("SINEW_"+strings.ToUpper(user)+"_PASSWORD")),
+			nats.CustomInboxPrefix(streams.InboxPrefix(user))) // the only subjects a service user may subscribe to
 		if err != nil {
 			t.Fatalf("%s: %v", user, err)
 		}

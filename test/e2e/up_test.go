@@ -21,6 +21,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sinewhq/sinew/pkg/streams"
 )
 
 // sinewBin is the binary under test and fusionsimBin the Fusion
@@ -234,7 +236,14 @@ func (s *system) natsUser(t testing.TB, user string) nats.Option {
 	if pw[user] == "" {
 		t.Fatalf("no NATS user %s in users.json", user)
 	}
-	return nats.UserInfo(user, pw[user])
+	// A service user subscribes only under its own inbox prefix.
+	return func(o *nats.Options) error {
+		o.User, o.Password = user, pw[user]
+		if user != streams.UserAdmin {
+			o.InboxPrefix = streams.InboxPrefix(user)
+		}
+		return nil
+	}
 }
 
 // admin is natsUser(t, "admin").
