@@ -289,6 +289,22 @@ func (l *loop) deliver(ctx context.Context, s *slot, msg jetstream.Msg) {
 	s.mu.Unlock()
 	hctx, cancel := context.WithTimeout(ctx, l.o.MaxHandlerTime)
 	herr := l.run(hctx, d)
+	// JetStream itself, not the message, failed (a publish unanswered while
+	// a node catches up): run the handler again here, within MaxHandlerTime,
+	// instead of using up one of the message's MaxDeliver attempts. keepAlive
+	// goes on sending InProgress meanwhile. Handlers publish with idempotency
+	// keys, so running again is safe.
+	for wait := unavailableRetryBase; herr != nil && streams.IsUnavailable(herr) && hctx.Err() == nil; wait = min(2*wait, unavailableRetryMax) {
+		l.m.handled(OutcomeUnavailable).Inc()
+		select {
+		case <-hctx.Done():
+		case <-time.After(wait):
+		}
+		if hctx.Err() != nil {
+			break
+		}
+		herr = l.run(hctx, d)
+	}
 	cancel()
 	s.mu.Lock()
 	s.msg = nil
@@ -306,6 +322,13 @@ func (l *loop) deliver(ctx context.Context, s *slot, msg jetstream.Msg) {
 	l.m.duration.Observe(time.Since(start).Seconds())
 }
 
+// The in-place retries of a handler that failed because JetStream did not
+// answer: from 250 ms, doubling, at most 5 s apart.
+const (
+	unavailableRetryBase = 250 * time.Millisecond
+	unavailableRetryMax  = 5 * time.Second
+)
+
 // run calls the handler; a panic is a permanent failure of this delivery.
 func (l *loop) run(ctx context.Context, d *Delivery) (err error) {
 	defer func() {
@@ -322,6 +345,9 @@ const (
 	OutcomeRetry     = "retry"
 	OutcomeDead      = "dead-lettered"
 	OutcomeAbandoned = "abandoned"
+	// OutcomeUnavailable counts in-place retries of a handler whose
+	// publish JetStream did not answer (no delivery attempt used).
+	OutcomeUnavailable = "unavailable"
 )
 
 // settle acks, naks or dead-letters according to the handler's result.

@@ -29,12 +29,38 @@ func Publish(ctx context.Context, nc *nats.Conn, m *nats.Msg) (*jetstream.PubAck
 		resp, err = nc.RequestMsgWithContext(ctx, m)
 	}
 	if errors.Is(err, nats.ErrNoResponders) {
-		return nil, jetstream.ErrNoStreamResponse
+		return nil, &UnavailableError{Err: jetstream.ErrNoStreamResponse}
 	}
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+			errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected) {
+			return nil, &UnavailableError{Err: err}
+		}
 		return nil, err
 	}
-	return ParsePubAck(resp.Data)
+	ack, err := ParsePubAck(resp.Data)
+	var api *jetstream.APIError
+	if errors.As(err, &api) && api.Code == 503 {
+		// "JetStream system temporarily unavailable", no quorum, a
+		// leader not elected yet: the stream was not there to answer.
+		return nil, &UnavailableError{Err: err}
+	}
+	return ack, err
+}
+
+// UnavailableError is a publish JetStream did not answer (no responders,
+// a timeout, a lost connection) or answered "temporarily unavailable" (503):
+// the bus was not there, the message was not refused. It wraps the cause,
+// so errors.Is on jetstream's and nats's errors still holds.
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string { return "jetstream unavailable: " + e.Err.Error() }
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// IsUnavailable reports whether err is, or wraps, an UnavailableError.
+func IsUnavailable(err error) bool {
+	var u *UnavailableError
+	return errors.As(err, &u)
 }
 
 // ParsePubAck reads a JetStream publish answer: the acknowledgement, or
