@@ -293,7 +293,7 @@ include ./accounts.conf
 	// Provisioning retries until the cluster has a JetStream leader.
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		out, err := c.sys.cli(t, "streams", "ensure", "--replicas", "3")
+		out, err := c.sys.cli(t, "streams", "ensure", "--replicas", "3", "--flows", filepath.Join(repoRoot(t), "flows.yaml"))
 		if err == nil {
 			break
 		}
@@ -315,7 +315,7 @@ include ./accounts.conf
 			pre + "TOPOLOGY_LOAD_RETRY_BASE=1s", "SINEW_AUDIT_SECRET=" + secret}
 		switch name {
 		case "ingest":
-			env = append(env, pre+"MLLP_ADDR="+c.mllpAddr, pre+"DROP_DIR="+drop)
+			env = append(env, pre+"MLLP_ADDR="+c.mllpAddr, pre+"DROP_DIR="+drop, pre+"FLOWS_FILE=flows.yaml")
 		case "loader":
 			cb := freeAddr(t)
 			env = append(env, pre+"FUSION_URL="+c.fusion.url, pre+"FUSION_TIMEOUT=5s", pre+"CALLBACK_ADDR="+cb,
