@@ -135,18 +135,30 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	var loops []bus.Loop
 	topo := streams.New(s.cfg.Topology)
-	if len(s.batches) > 0 {
-		c, ok := topo.Consumer(streams.TransformBatch)
-		if !ok {
-			return errors.New("transform: no batch consumer in the topology")
-		}
-		loops = append(loops, func(ctx context.Context, ready func()) error {
+	batchLoop := func(c streams.Consumer) bus.Loop {
+		return func(ctx context.Context, ready func()) error {
 			return s.bus.Consume(ctx, c, bus.Proto(s.batch), bus.ConsumeOptions{
 				Workers: 1, // one batch at a time: files are large, order is the drop order
 				Buffer:  1, // queued batches would wait out their AckWait behind a long one
 				Ready:   ready,
 			})
-		})
+		}
+	}
+	// Each batch flow's own consumer (filter batch.in.<flow>): paused while
+	// the flow is staged or paused (pkg/flowstate), so its manifests wait
+	// in BATCH_IN. The shared consumer is there only without per-flow ones.
+	for _, id := range s.cfg.Topology.BatchFlows {
+		if _, ok := s.batches[id]; !ok && !slices.Contains(s.onhand, id) {
+			continue // not configured here (warned in New): its manifests wait
+		}
+		c, ok := topo.Consumer(streams.TransformBatchFlow(id))
+		if !ok {
+			return fmt.Errorf("transform: no batch consumer for flow %s in the topology", id)
+		}
+		loops = append(loops, batchLoop(c))
+	}
+	if c, ok := topo.Consumer(streams.TransformBatch); ok && len(s.batches) > 0 {
+		loops = append(loops, batchLoop(c))
 	}
 	if s.hl7s != nil {
 		c, ok := topo.Consumer(streams.TransformHL7)
