@@ -71,7 +71,10 @@ func (t Topology) Grants() []Grant {
 	for _, s := range t.Streams {
 		allStreams = append(allStreams, s.Name)
 	}
-	transformConsumers := []string{TransformHL7, TransformFHIR, TransformBatch}
+	transformConsumers := []string{TransformHL7, TransformFHIR}
+	if _, ok := t.Consumer(TransformBatch); ok { // left out with per-flow batch consumers
+		transformConsumers = append(transformConsumers, TransformBatch)
+	}
 	for _, f := range t.hl7Flows {
 		transformConsumers = append(transformConsumers, TransformHL7Flow(f))
 	}
