@@ -1,11 +1,10 @@
 // Package transform maps ingested events to canonical commands, one mapper
-// per flow (flows/<flow>/, looked up by id in flows/registry), and
+// per flow (flows/<flow>/, looked up by id in registry), and
 // publishes them on FUSION_CMD. It runs the batch flows: a manifest from
 // BATCH_IN goes to its flow's batch mapping (resolute-gl's Resolute files
 // and Clarity extracts become FBDI files and journal-batch commands). And
-// it runs the real-time
-// HL7 flows of flows.yaml (willow-inventory, optime-materials,
-// beaker-inventory; hl7.go): an HL7_IN message, routed by sending
+// it runs the real-time HL7 flows of flows.yaml (willow-inventory,
+// optime-materials, beaker-inventory; hl7.go): an HL7_IN message, routed by sending
 // application, becomes inventory transaction, item or supplier commands,
 // mapped with the crosswalks in KV. Beaker's stock-count files need no
 // mapping (the reconciler reads them). FHIR_IN and EPIC_CMD flows are not
@@ -72,6 +71,9 @@ type Service struct {
 	reg *registry.Registry
 	// batches are the batch flows' mappings by flow id (registry.Entry.NewBatch).
 	batches map[string]registry.Batch
+	// unbuilt are the batch flows whose mapping could not be built: their
+	// manifests wait in BATCH_IN.
+	unbuilt []string
 	xw      *crosswalk.Store
 	hl7s    *hl7Side // nil when no HL7 flow is configured here
 	// onhand are the flows whose batch files are stock counts (flows.yaml
@@ -118,6 +120,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		bt, err := e.NewBatch(ctx, f, env)
 		if err != nil {
 			b.Logger().Warn().Err(err).Str("flow", f.ID).Msg("batch flow not configured: its manifests wait in BATCH_IN")
+			s.unbuilt = append(s.unbuilt, f.ID)
 			continue
 		}
 		s.batches[f.ID] = bt
@@ -148,7 +151,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// the flow is staged or paused (pkg/flowstate), so its manifests wait
 	// in BATCH_IN. The shared consumer is there only without per-flow ones.
 	for _, id := range s.cfg.Topology.BatchFlows {
-		if _, ok := s.batches[id]; !ok && !slices.Contains(s.onhand, id) {
+		if slices.Contains(s.unbuilt, id) {
 			continue // not configured here (warned in New): its manifests wait
 		}
 		c, ok := topo.Consumer(streams.TransformBatchFlow(id))
