@@ -208,8 +208,8 @@ func listFlows(ctx context.Context, js jetstream.JetStream, inv *flows.Inventory
 			}
 			row.RatePerSec = float64(n-min(n, before[i])) / elapsed
 		}
-		for _, name := range flowstate.Consumers(f) {
-			b, err := backlog(ctx, js, streams.HL7In, name)
+		if ins := flowstate.Inputs(f); len(ins) > 0 {
+			b, err := backlogs(ctx, js, ins)
 			if err != nil {
 				return err
 			}
@@ -287,6 +287,23 @@ func backlog(ctx context.Context, js jetstream.JetStream, stream, consumer strin
 	return b, nil
 }
 
+// backlogs adds up the backlogs of a flow's inputs (an HL7 and a batch
+// consumer); the oldest is the oldest of any.
+func backlogs(ctx context.Context, js jetstream.JetStream, ins []flowstate.Input) (flowBacklog, error) {
+	var sum flowBacklog
+	for i, in := range ins {
+		b, err := backlog(ctx, js, in.Stream, in.Consumer)
+		if err != nil {
+			return flowBacklog{}, err
+		}
+		sum.pending += b.pending
+		sum.inFlight += b.inFlight
+		sum.oldest = max(sum.oldest, b.oldest)
+		sum.paused = b.paused && (i == 0 || sum.paused)
+	}
+	return sum, nil
+}
+
 type changeOptions struct {
 	actor, reason string
 	json, wait    bool
@@ -348,13 +365,12 @@ func setFlowState(ctx context.Context, js jetstream.JetStream, f *flows.Flow, st
 			fmt.Fprintf(stdout, "%s %s: nothing in flight, %d waiting\n", f.ID, state, ev.Remaining)
 		}
 	}
-	consumers := flowstate.Consumers(f)
-	if len(consumers) == 0 {
+	ins := flowstate.Inputs(f)
+	if len(ins) == 0 {
 		out(drainEvent{Event: "changed"})
 		return nil
 	}
-	name := consumers[0]
-	b, err := backlog(ctx, js, streams.HL7In, name)
+	b, err := backlogs(ctx, js, ins)
 	if err != nil {
 		return err
 	}
@@ -372,7 +388,7 @@ func setFlowState(ctx context.Context, js jetstream.JetStream, f *flows.Flow, st
 			return ctx.Err()
 		case <-tick.C:
 		}
-		b, err := backlog(ctx, js, streams.HL7In, name)
+		b, err := backlogs(ctx, js, ins)
 		if err != nil {
 			return err
 		}

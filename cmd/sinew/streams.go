@@ -37,6 +37,7 @@ func streamsVerbs() []verb {
 				opts.Replicas = *replicas
 				if inv != nil {
 					opts.HL7Flows = inv.HL7IDs()
+					opts.BatchFlows = inv.BatchIDs()
 				}
 				var c *client
 				ensure := func() error {

@@ -167,6 +167,7 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 		return err
 	}
 	topo.HL7Flows = inv.HL7IDs()
+	topo.BatchFlows = inv.BatchIDs()
 	// The same least-privilege users as production (streams.Grants), with
 	// passwords kept 0600 in the data dir.
 	topology := streams.New(topo)

@@ -305,6 +305,19 @@ func (inv *Inventory) HL7IDs() []string {
 	return ids
 }
 
+// BatchIDs are the ids of the flows that take batch files (intake drops or
+// SFTP directories), in file order: each has its own transform consumer on
+// batch.in.<flow> (streams.Options.BatchFlows), held while it is staged or paused.
+func (inv *Inventory) BatchIDs() []string {
+	var ids []string
+	for _, f := range inv.Flows {
+		if len(f.Intake.Drops) > 0 || len(f.Intake.SFTP) > 0 {
+			ids = append(ids, f.ID)
+		}
+	}
+	return ids
+}
+
 // SourceCode returns the Fusion SourceCode flows.yaml declares for flow.
 func (inv *Inventory) SourceCode(flow string) (string, bool) {
 	f, ok := inv.Get(flow)

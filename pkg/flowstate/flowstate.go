@@ -87,25 +87,44 @@ func (s *Store) Set(ctx context.Context, f *flows.Flow, state, by, reason string
 	return s.apply(ctx, f, state)
 }
 
-// Consumers are the durable consumers that hold flow f's input.
-func Consumers(f *flows.Flow) []string {
-	if f.HL7 == nil {
-		return nil
+// Input is one durable consumer that holds a flow's input, and its stream.
+type Input struct {
+	Stream, Consumer string
+}
+
+// Inputs are the durable consumers that hold flow f's input: its HL7
+// consumer (hl7 settings) and its batch consumer (intake drops or SFTP).
+func Inputs(f *flows.Flow) []Input {
+	var in []Input
+	if f.HL7 != nil {
+		in = append(in, Input{streams.HL7In, streams.TransformHL7Flow(f.ID)})
 	}
-	return []string{streams.TransformHL7Flow(f.ID)}
+	if len(f.Intake.Drops) > 0 || len(f.Intake.SFTP) > 0 {
+		in = append(in, Input{streams.BatchIn, streams.TransformBatchFlow(f.ID)})
+	}
+	return in
+}
+
+// Consumers are the names of Inputs(f).
+func Consumers(f *flows.Flow) []string {
+	var names []string
+	for _, in := range Inputs(f) {
+		names = append(names, in.Consumer)
+	}
+	return names
 }
 
 // apply pauses (staged, paused) or resumes (active) f's consumers.
 func (s *Store) apply(ctx context.Context, f *flows.Flow, state string) error {
-	for _, c := range Consumers(f) {
+	for _, c := range Inputs(f) {
 		var err error
 		if state == flows.Active {
-			_, err = s.js.ResumeConsumer(ctx, streams.HL7In, c)
+			_, err = s.js.ResumeConsumer(ctx, c.Stream, c.Consumer)
 		} else {
-			_, err = s.js.PauseConsumer(ctx, streams.HL7In, c, time.Now().Add(pauseFor))
+			_, err = s.js.PauseConsumer(ctx, c.Stream, c.Consumer, time.Now().Add(pauseFor))
 		}
 		if err != nil {
-			return fmt.Errorf("flowstate: %s %s: %w", state, c, err)
+			return fmt.Errorf("flowstate: %s %s: %w", state, c.Consumer, err)
 		}
 	}
 	return nil

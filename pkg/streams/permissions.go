@@ -35,7 +35,7 @@ type Grant struct {
 	// Consume names the durable consumers the user pulls from and acks.
 	Consume []string
 	// ConsumeAny names streams any of whose durable consumers it pulls
-	// from and acks: transform's per-flow HL7 consumers, whose names come
+	// from and acks: transform's per-flow HL7 and batch consumers, whose names come
 	// from flows.yaml (so deploy/compose's accounts.conf covers every flow).
 	ConsumeAny []string
 	// AuditHops are the hops whose audit subjects (audit.*.<hop>) it writes.
@@ -71,9 +71,15 @@ func (t Topology) Grants() []Grant {
 	for _, s := range t.Streams {
 		allStreams = append(allStreams, s.Name)
 	}
-	transformConsumers := []string{TransformHL7, TransformFHIR, TransformBatch}
+	transformConsumers := []string{TransformHL7, TransformFHIR}
+	if _, ok := t.Consumer(TransformBatch); ok { // left out with per-flow batch consumers
+		transformConsumers = append(transformConsumers, TransformBatch)
+	}
 	for _, f := range t.hl7Flows {
 		transformConsumers = append(transformConsumers, TransformHL7Flow(f))
+	}
+	for _, f := range t.batchFlows {
+		transformConsumers = append(transformConsumers, TransformBatchFlow(f))
 	}
 	idem := make([]string, IdempotencyShards)
 	for i := range idem {
@@ -93,7 +99,7 @@ func (t Topology) Grants() []Grant {
 			User:       UserTransform,
 			Publish:    []string{"fusion.cmd.>", "epic.cmd.>"},
 			Consume:    transformConsumers,
-			ConsumeAny: []string{HL7In},
+			ConsumeAny: []string{HL7In, BatchIn},
 			AuditHops:  hops(transformConsumers...),
 			// transform stores the crosswalks its configuration names and
 			// records the batch files it rejects

@@ -7,6 +7,7 @@ package streams
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,6 +114,10 @@ func HL7FlowFilter(flow string) string { return "hl7.in.*.*.*." + Token(flow) }
 // paused while the flow is staged or paused (docs/architecture.md, Flow state).
 func TransformHL7Flow(flow string) string { return TransformHL7 + "-" + Token(flow) }
 
+// TransformBatchFlow names flow's batch consumer (filter BatchSubject(flow)):
+// one durable per batch flow, paused like TransformHL7Flow.
+func TransformBatchFlow(flow string) string { return TransformBatch + "-" + Token(flow) }
+
 // FHIRSubject is fhir.in.<resourceType>.
 func FHIRSubject(resourceType string) string { return "fhir.in." + Token(resourceType) }
 
@@ -197,6 +202,11 @@ type Options struct {
 	// each gets its own transform consumer on its own subjects, so staging
 	// or pausing one holds its input in HL7_IN and leaves the others running.
 	HL7Flows []string `yaml:"hl7_flows"`
+	// BatchFlows are the ids of flows.yaml's batch flows (flows.Inventory.BatchIDs):
+	// each gets its own transform consumer on batch.in.<flow>. With any, the
+	// shared TransformBatch consumer is left out: every manifest ingest
+	// stores belongs to one of them.
+	BatchFlows []string `yaml:"batch_flows"`
 }
 
 // DefaultOptions is the single-node topology of `sinew up`.
@@ -256,11 +266,12 @@ func (c Consumer) Config() jetstream.ConsumerConfig {
 
 // Topology is everything Ensure creates.
 type Topology struct {
-	Streams   []jetstream.StreamConfig
-	Consumers []Consumer
-	KV        []jetstream.KeyValueConfig
-	Objects   []jetstream.ObjectStoreConfig
-	hl7Flows  []string
+	Streams    []jetstream.StreamConfig
+	Consumers  []Consumer
+	KV         []jetstream.KeyValueConfig
+	Objects    []jetstream.ObjectStoreConfig
+	hl7Flows   []string
+	batchFlows []string
 }
 
 const (
@@ -371,6 +382,13 @@ func New(opts Options) Topology {
 			MaxAckPending: 256, RetryBase: opts.RetryBase, MaxRetryDelay: 30 * time.Second, Hop: "dead-letter"},
 	}
 	t.hl7Flows = opts.HL7Flows
+	t.batchFlows = opts.BatchFlows
+	if len(opts.BatchFlows) > 0 {
+		t.Consumers = slices.DeleteFunc(t.Consumers, func(c Consumer) bool { return c.Name == TransformBatch })
+	}
+	for _, f := range opts.BatchFlows {
+		t.Consumers = append(t.Consumers, pc(BatchIn, TransformBatchFlow(f), "transform", BatchSubject(f)))
+	}
 	for _, f := range opts.HL7Flows {
 		t.Consumers = append(t.Consumers, pc(HL7In, TransformHL7Flow(f), "transform", HL7FlowFilter(f)))
 	}

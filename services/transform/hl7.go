@@ -16,6 +16,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/services/transform/flows/hl7flow"
+	"github.com/sinewhq/sinew/services/transform/registry"
 )
 
 // rejectedHeader marks a message ingest kept in HL7_IN although it rejected
@@ -41,7 +42,7 @@ type hl7Side struct {
 
 // newHL7Side compiles the HL7 flows of the inventory and loads the demo
 // code crosswalks into KV when KV has none yet (a first start).
-func newHL7Side(ctx context.Context, cfg Config, st *crosswalk.Store) (*hl7Side, error) {
+func newHL7Side(ctx context.Context, cfg Config, st *crosswalk.Store, reg *registry.Registry) (*hl7Side, error) {
 	inv, err := flows.Load(cfg.FlowsFile)
 	if err != nil {
 		return nil, err
@@ -52,7 +53,11 @@ func newHL7Side(ctx context.Context, cfg Config, st *crosswalk.Store) (*hl7Side,
 		if f.HL7 == nil {
 			continue
 		}
-		mp, err := hl7flow.New(f)
+		newMapper := hl7flow.New // the shared shapes: a declarative flow needs no package
+		if e, ok := reg.Lookup(f.ID); ok && e.NewHL7 != nil {
+			newMapper = e.NewHL7
+		}
+		mp, err := newMapper(f)
 		if err != nil {
 			return nil, err
 		}

@@ -1,11 +1,10 @@
 // Package transform maps ingested events to canonical commands, one mapper
-// per flow (flows/<flow>/), and publishes them on FUSION_CMD. It runs the
-// resolute-gl flow: a batch manifest from BATCH_IN (a Resolute file or a
-// Clarity extract) becomes a validated, mapped FBDI file in the object
-// store and a journal-batch command; a batch that fails validation is
-// dead-lettered with its line-numbered report. And it runs the real-time
-// HL7 flows of flows.yaml (willow-inventory, optime-materials,
-// beaker-inventory; hl7.go): an HL7_IN message, routed by sending
+// per flow (flows/<flow>/, looked up by id in registry), and
+// publishes them on FUSION_CMD. It runs the batch flows: a manifest from
+// BATCH_IN goes to its flow's batch mapping (resolute-gl's Resolute files
+// and Clarity extracts become FBDI files and journal-batch commands). And
+// it runs the real-time HL7 flows of flows.yaml (willow-inventory,
+// optime-materials, beaker-inventory; hl7.go): an HL7_IN message, routed by sending
 // application, becomes inventory transaction, item or supplier commands,
 // mapped with the crosswalks in KV. Beaker's stock-count files need no
 // mapping (the reconciler reads them). FHIR_IN and EPIC_CMD flows are not
@@ -16,24 +15,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
-	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
-	"github.com/sinewhq/sinew/pkg/batchstate"
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/crosswalk"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/reason"
-	"github.com/sinewhq/sinew/pkg/resolute"
 	"github.com/sinewhq/sinew/pkg/streams"
-	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
+	"github.com/sinewhq/sinew/services/transform/registry"
+	"github.com/sinewhq/sinew/services/transform/registry/all"
 )
 
 // Config is the transform service's configuration.
@@ -73,21 +66,32 @@ func DefaultConfig() Config {
 
 // Service is the running transform service.
 type Service struct {
-	cfg  Config
-	bus  *bus.Bus
-	gl   *resolutegl.Options // nil when the flow is not configured here
-	xw   *crosswalk.Store
-	hl7s *hl7Side // nil when no HL7 flow is configured here
+	cfg Config
+	bus *bus.Bus
+	reg *registry.Registry
+	// batches are the batch flows' mappings by flow id (registry.Entry.NewBatch).
+	batches map[string]registry.Batch
+	// unbuilt are the batch flows whose mapping could not be built: their
+	// manifests wait in BATCH_IN.
+	unbuilt []string
+	xw      *crosswalk.Store
+	hl7s    *hl7Side // nil when no HL7 flow is configured here
 	// onhand are the flows whose batch files are stock counts (flows.yaml
 	// reconcile.onhand): acknowledged for the reconciler, not mapped.
 	onhand []string
 	ready  bus.Started
 }
 
-// New returns the service on bus b. A flow whose settings cannot be read
-// is left off with a warning, so the other flows still run.
+// New returns the service on bus b, its flows looked up in the registry
+// of flow packages (flows/all) and held to flows.yaml. A flow whose
+// settings cannot be read is left off with a warning, so the other flows
+// still run.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
-	s := &Service{cfg: cfg, bus: b}
+	reg, err := all.Registry()
+	if err != nil {
+		return nil, fmt.Errorf("transform: %w", err)
+	}
+	s := &Service{cfg: cfg, bus: b, reg: reg, batches: map[string]registry.Batch{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	kv, err := b.JetStream().KeyValue(ctx, streams.KVCrosswalk)
@@ -95,20 +99,33 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		return nil, fmt.Errorf("transform: bucket %s: %w", streams.KVCrosswalk, err)
 	}
 	s.xw = crosswalk.NewStore(kv)
-	if inv, err := flows.Load(cfg.FlowsFile); err == nil {
-		for _, f := range inv.Flows {
-			if f.Reconcile.Onhand {
-				s.onhand = append(s.onhand, f.ID)
-			}
-		}
-	}
-	gl, err := loadResoluteGL(ctx, cfg, s.xw)
+	inv, err := flows.Load(cfg.FlowsFile)
 	if err != nil {
-		b.Logger().Warn().Err(err).Msg("resolute-gl flow not configured: batch manifests wait in BATCH_IN")
-	} else {
-		s.gl = gl
+		b.Logger().Warn().Err(err).Msg("flows not configured: batch manifests and HL7 messages wait")
+		return s, nil
 	}
-	if h, err := newHL7Side(ctx, cfg, s.xw); err != nil {
+	if err := reg.Check(inv); err != nil {
+		return nil, fmt.Errorf("transform: %s and the flow packages disagree: %w", cfg.FlowsFile, err)
+	}
+	env := registry.Env{JS: b.JetStream(), Publisher: b, Crosswalks: s.xw, TempDir: cfg.TempDir, Crosswalk: cfg.Crosswalk, Chart: cfg.Chart}
+	for i := range inv.Flows {
+		f := &inv.Flows[i]
+		if f.Reconcile.Onhand {
+			s.onhand = append(s.onhand, f.ID)
+		}
+		e, ok := reg.Lookup(f.ID)
+		if !ok || e.NewBatch == nil {
+			continue
+		}
+		bt, err := e.NewBatch(ctx, f, env)
+		if err != nil {
+			b.Logger().Warn().Err(err).Str("flow", f.ID).Msg("batch flow not configured: its manifests wait in BATCH_IN")
+			s.unbuilt = append(s.unbuilt, f.ID)
+			continue
+		}
+		s.batches[f.ID] = bt
+	}
+	if h, err := newHL7Side(ctx, cfg, s.xw, reg); err != nil {
 		b.Logger().Warn().Err(err).Msg("HL7 flows not configured: HL7_IN messages wait")
 	} else {
 		s.hl7s = h
@@ -116,58 +133,35 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	return s, nil
 }
 
-func loadResoluteGL(ctx context.Context, cfg Config, xws *crosswalk.Store) (*resolutegl.Options, error) {
-	inv, err := flows.Load(cfg.FlowsFile)
-	if err != nil {
-		return nil, err
-	}
-	flow, ok := inv.Get(resolutegl.Flow)
-	if !ok || flow.GL == nil {
-		return nil, fmt.Errorf("%s has no %s flow with gl settings", cfg.FlowsFile, resolutegl.Flow)
-	}
-	xw, err := xws.Current(ctx, crosswalk.COA)
-	if errors.Is(err, crosswalk.ErrNoVersion) && cfg.Crosswalk != "" {
-		data, rerr := os.ReadFile(cfg.Crosswalk)
-		if rerr != nil {
-			return nil, fmt.Errorf("no crosswalk in KV and %w", rerr)
-		}
-		xw, err = xws.Load(ctx, crosswalk.COA, data, "")
-	}
-	if err != nil {
-		return nil, err
-	}
-	o := &resolutegl.Options{Layout: resolute.DefaultLayout(), GL: *flow.GL, Crosswalk: xw}
-	if cfg.Chart != "" {
-		if o.Chart, err = crosswalk.ReadChart(cfg.Chart); err != nil {
-			return nil, err
-		}
-	}
-	if flow.Resolute != nil {
-		o.Layout = *flow.Resolute
-	}
-	if flow.Clarity != nil {
-		o.Clarity = *flow.Clarity
-	}
-	return o, nil
-}
-
 // Run consumes until ctx ends: batch manifests (BATCH_IN) and HL7
 // messages (HL7_IN), each on its own consumer.
 func (s *Service) Run(ctx context.Context) error {
 	var loops []bus.Loop
 	topo := streams.New(s.cfg.Topology)
-	if s.gl != nil {
-		c, ok := topo.Consumer(streams.TransformBatch)
-		if !ok {
-			return errors.New("transform: no batch consumer in the topology")
-		}
-		loops = append(loops, func(ctx context.Context, ready func()) error {
+	batchLoop := func(c streams.Consumer) bus.Loop {
+		return func(ctx context.Context, ready func()) error {
 			return s.bus.Consume(ctx, c, bus.Proto(s.batch), bus.ConsumeOptions{
 				Workers: 1, // one batch at a time: files are large, order is the drop order
 				Buffer:  1, // queued batches would wait out their AckWait behind a long one
 				Ready:   ready,
 			})
-		})
+		}
+	}
+	// Each batch flow's own consumer (filter batch.in.<flow>): paused while
+	// the flow is staged or paused (pkg/flowstate), so its manifests wait
+	// in BATCH_IN. The shared consumer is there only without per-flow ones.
+	for _, id := range s.cfg.Topology.BatchFlows {
+		if slices.Contains(s.unbuilt, id) {
+			continue // not configured here (warned in New): its manifests wait
+		}
+		c, ok := topo.Consumer(streams.TransformBatchFlow(id))
+		if !ok {
+			return fmt.Errorf("transform: no batch consumer for flow %s in the topology", id)
+		}
+		loops = append(loops, batchLoop(c))
+	}
+	if c, ok := topo.Consumer(streams.TransformBatch); ok && len(s.batches) > 0 {
+		loops = append(loops, batchLoop(c))
 	}
 	if s.hl7s != nil {
 		c, ok := topo.Consumer(streams.TransformHL7)
@@ -200,10 +194,11 @@ func (s *Service) Run(ctx context.Context) error {
 // Ready is nil once consuming.
 func (s *Service) Ready() error { return s.ready.Ready(s.bus, "transform") }
 
-// batch maps one Resolute file: object store → temp file → validate and
-// map (two passes) → FBDI zip in the object store → command on FUSION_CMD.
+// batch hands one manifest to its flow's batch mapping.
 func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchManifest) error {
-	if f := m.GetEnvelope().GetFlow(); f != resolutegl.Flow {
+	f := m.GetEnvelope().GetFlow()
+	bt, ok := s.batches[f]
+	if !ok {
 		// A stock-count flow's files (reconcile.onhand) carry nothing to
 		// post: the reconciler reads them from the object store itself.
 		if slices.Contains(s.onhand, f) {
@@ -212,183 +207,5 @@ func (s *Service) batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 		}
 		return bus.Permanent(reason.Wrap(reason.TransformNoMapper, fmt.Errorf("no mapper for flow %q", f)))
 	}
-	if len(m.Sha256) != 64 {
-		return bus.Permanent(reason.Wrap(reason.TransformBatchInvalid, fmt.Errorf("manifest without a SHA-256 (%d characters)", len(m.Sha256))))
-	}
-	js := s.bus.JetStream()
-	files, err := js.ObjectStore(ctx, streams.ObjBatchFiles)
-	if err != nil {
-		return err
-	}
-	src, err := os.CreateTemp(s.cfg.TempDir, "batch-*.txt")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(src.Name())
-	defer src.Close()
-	obj, err := files.Get(ctx, m.ObjectKey)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return bus.Permanent(reason.Wrap(reason.TransformBatchInvalid, fmt.Errorf("batch file %s is not in the object store", m.ObjectKey)))
-	} else if err != nil {
-		return err
-	}
-	_, err = io.Copy(src, obj)
-	obj.Close()
-	if err != nil {
-		return err
-	}
-	if _, err := src.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	zipFile, err := os.CreateTemp(s.cfg.TempDir, "fbdi-*.zip")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(zipFile.Name())
-	defer zipFile.Close()
-	// The crosswalk in force now: a fix loaded after a rejection applies to the replay.
-	opts := *s.gl
-	// DATE_CREATED from the receipt, not the clock: a redelivered batch
-	// rebuilds the same bytes under the same object key.
-	if ra := m.GetEnvelope().GetReceivedAt(); ra != nil {
-		opts.Created = ra.AsTime()
-	}
-	xw, err := s.xw.Current(ctx, crosswalk.COA)
-	if err != nil {
-		return fmt.Errorf("current crosswalk: %w", err) // retried: never map with a stale table
-	}
-	opts.Crosswalk = xw
-	// Valid combinations pulled from Fusion (`sinew crosswalk chart pull`)
-	// replace the configured chart file.
-	if chart, err := s.xw.Chart(ctx); err == nil {
-		opts.Chart = chart
-	} else if !errors.Is(err, crosswalk.ErrNoVersion) {
-		return fmt.Errorf("chart: %w", err)
-	}
-	// A Clarity extract (CSV, Parquet) is converted to the Resolute record
-	// stream first; the same checks and mapping then apply.
-	format := m.GetEnvelope().BusinessKey("format")
-	if format == "" {
-		format = resolute.FormatOf(m.FileName)
-	}
-	var res *resolutegl.Result
-	if format == resolute.FormatResolute {
-		res, err = resolutegl.Build(ctx, src, zipFile, opts)
-	} else {
-		res, err = resolutegl.BuildClarity(ctx, format, src, s.cfg.TempDir, zipFile, opts)
-	}
-	if err != nil {
-		return err
-	}
-	if !res.Accepted {
-		return s.reject(ctx, files, m, res)
-	}
-	if err := s.claimBatch(ctx, res.BatchID, m.Sha256); err != nil {
-		return err
-	}
-	// The crosswalk version is in the key: a redelivery mapped with another
-	// version never overwrites the file a command already names.
-	key := res.BatchID + "-" + m.Sha256[:12] + "-" + res.CrosswalkVersion + ".zip"
-	fbdiStore, err := js.ObjectStore(ctx, streams.ObjFBDI)
-	if err != nil {
-		return err
-	}
-	if _, err := zipFile.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	if _, err := fbdiStore.Put(ctx, jetstream.ObjectMeta{Name: key, Description: "GlInterface for " + res.BatchID}, zipFile); err != nil {
-		return err
-	}
-	cmd := &sinewv1.JournalBatch{
-		Envelope: &sinewv1.Envelope{
-			EventId: bus.EventID("fbdi:" + m.Sha256), Flow: resolutegl.Flow, SourceSystem: "epic.resolute",
-			SourceId: res.BatchID, IdempotencyKey: "resolute-gl:epic.resolute:" + res.BatchID, ReceivedAt: m.GetEnvelope().GetReceivedAt(),
-			CrosswalkVersion: res.CrosswalkVersion, CausedBy: m.GetEnvelope().GetEventId(),
-			BusinessKeys: sinewv1.Keys(map[string]string{"batch_id": res.BatchID, "sha256": m.Sha256, "lines": fmt.Sprint(res.Lines),
-				"debit": res.Debit.String(), "credit": res.Credit.String()}),
-		},
-		BatchId: res.BatchID, Ledger: s.gl.GL.Ledger, JeSource: s.gl.GL.Source, JeCategory: s.gl.GL.Category,
-		AccountingDate: res.Report.Header.PostingDate.Format("2006-01-02"), ObjectKey: key,
-	}
-	for _, g := range res.Groups {
-		cmd.Journals = append(cmd.Journals, &sinewv1.Journal{GroupId: g.ID, Name: g.Journal})
-	}
-	d.AuditDetail = fmt.Sprintf("batch %s: %d lines, debits %s = credits %s, %d journals, crosswalk %s -> %s",
-		res.BatchID, res.Lines, res.Debit, res.Credit, len(res.Groups), res.CrosswalkVersion, key)
-	_, err = s.bus.Publish(ctx, streams.FusionCmdSubject(resolutegl.Flow, "import"), "fbdi:"+m.Sha256, cmd)
-	return err
-}
-
-// claimBatch records that batch id batchID is this content. The same id
-// again with other bytes (a re-extract, changed line endings) would post
-// the batch twice: it is refused for review instead.
-func (s *Service) claimBatch(ctx context.Context, batchID, sum string) error {
-	kv, err := s.bus.JetStream().KeyValue(ctx, streams.KVBatchSeen)
-	if err != nil {
-		return err
-	}
-	key := resolutegl.Flow + ".batch." + bus.HashKey(batchID)
-	if _, err := kv.Create(ctx, key, []byte(sum)); err == nil {
-		return nil
-	} else if !errors.Is(err, jetstream.ErrKeyExists) {
-		return err
-	}
-	e, err := kv.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	if string(e.Value()) != sum {
-		return bus.Permanent(reason.Wrap(reason.TransformBatchChanged, fmt.Errorf("batch %s was already mapped from other bytes (sha256 %s, now %s): not posted twice; review which file is right",
-			batchID, string(e.Value())[:12], sum[:12])))
-	}
-	return nil // the same file again (a redelivery): go on, the command is deduplicated
-}
-
-// reject stores the batch's report next to the file and returns the
-// permanent error the dead letter carries (or a transient one when the
-// report could not be stored).
-func (s *Service) reject(ctx context.Context, files jetstream.ObjectStore, m *sinewv1.BatchManifest, res *resolutegl.Result) error {
-	all := res.AllFindings()
-	var b strings.Builder
-	fmt.Fprintf(&b, "batch %s (file %s, sha256 %s) rejected: %d findings; nothing was posted\n",
-		res.BatchID, m.FileName, m.Sha256, len(all)+res.Report.FindingsDropped)
-	for _, f := range all {
-		b.WriteString(f.String())
-		b.WriteByte('\n')
-	}
-	reportKey := m.Sha256 + ".report.txt"
-	if _, err := files.PutString(ctx, reportKey, b.String()); err != nil {
-		return fmt.Errorf("store rejection report: %w", err) // retried: the dead letter must point at it
-	}
-	found := make([]string, 0, min(len(all), batchstate.MaxFindings))
-	for _, f := range all[:min(len(all), batchstate.MaxFindings)] {
-		found = append(found, f.String())
-	}
-	if err := s.recordRejected(ctx, m, res.BatchID, found, len(all)+res.Report.FindingsDropped, reportKey); err != nil {
-		return err
-	}
-	first := ""
-	if len(all) > 0 {
-		first = "; first: " + all[0].String()
-	}
-	return bus.Permanent(reason.Wrap(reason.TransformBatchRejected, fmt.Errorf("batch %s rejected with %d findings (report: object %s in %s)%s",
-		res.BatchID, len(all)+res.Report.FindingsDropped, reportKey, streams.ObjBatchFiles, first)))
-}
-
-// recordRejected lists a refused file in batch_state (`sinew batches`,
-// `sinew recon report`), keyed by its hash: a corrected file with the
-// same batch id is a batch of its own.
-func (s *Service) recordRejected(ctx context.Context, m *sinewv1.BatchManifest, batchID string, findings []string, total int, report string) error {
-	st, err := batchstate.Open(ctx, s.bus.JetStream())
-	if err != nil {
-		return err
-	}
-	received := time.Now()
-	if ra := m.GetEnvelope().GetReceivedAt(); ra != nil {
-		received = ra.AsTime()
-	}
-	if err := st.RecordRejectedFile(ctx, resolutegl.Flow, batchID, m.Sha256, m.FileName, received, findings, total, report); err != nil {
-		return fmt.Errorf("record rejected batch: %w", err) // retried: the rejection must be listed
-	}
-	return nil
+	return bt.Batch(ctx, d, m)
 }

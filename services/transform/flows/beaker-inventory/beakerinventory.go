@@ -6,6 +6,7 @@ package beakerinventory
 import (
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/services/transform/flows/hl7flow"
+	"github.com/sinewhq/sinew/services/transform/registry"
 )
 
 // Flow is the flow id.
@@ -13,3 +14,6 @@ const Flow = "beaker-inventory"
 
 // New returns the flow's mapper from its flows.yaml entry.
 func New(f *flows.Flow) (*hl7flow.Mapper, error) { return hl7flow.New(f) }
+
+// Entry registers the flow (registry/all): its HL7 mapper is New.
+func Entry() registry.Entry { return registry.Entry{ID: Flow, NewHL7: New} }

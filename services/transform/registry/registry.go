@@ -1,0 +1,131 @@
+// Package registry is the one table of flows that need code, keyed by flow
+// id, in the manner of Benthos's RegisterProcessor: each flow package
+// offers an Entry, registry/all lists them, and the transform looks a
+// flow up here by the id flows.yaml declares. Check holds the table and
+// flows.yaml to each other at start. There is no global: a Registry is a
+// value built once and passed in.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
+
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/crosswalk"
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/services/transform/flows/hl7flow"
+)
+
+// Publisher stores a message on JetStream under a message id (bus.Bus).
+type Publisher interface {
+	Publish(ctx context.Context, subject, msgID string, msg proto.Message) (*jetstream.PubAck, error)
+}
+
+// Env is what a flow's batch side is built with.
+type Env struct {
+	JS         jetstream.JetStream
+	Publisher  Publisher
+	Crosswalks *crosswalk.Store
+	// TempDir holds batch files while they are mapped; the system default when empty.
+	TempDir string
+	// Crosswalk is a COA crosswalk CSV loaded into KV when KV holds none yet.
+	Crosswalk string
+	// Chart is Fusion's valid account combinations (CSV); empty: not checked.
+	Chart string
+}
+
+// Batch maps one batch manifest of its flow. It is called for one
+// manifest at a time; d lives until it returns.
+type Batch interface {
+	Batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchManifest) error
+}
+
+// Entry is one flow's code.
+type Entry struct {
+	ID string
+	// NewBatch builds the flow's batch mapping from its flows.yaml entry;
+	// nil when the flow maps no batch files.
+	NewBatch func(ctx context.Context, f *flows.Flow, env Env) (Batch, error)
+	// NewHL7 builds the flow's HL7 mapper; nil: the shared shapes
+	// (hl7flow.New) from flows.yaml alone.
+	NewHL7 func(f *flows.Flow) (*hl7flow.Mapper, error)
+}
+
+// Registry is the table of entries by flow id.
+type Registry struct {
+	entries map[string]Entry
+}
+
+// New returns a registry holding entries; a repeated or empty id is an error.
+func New(entries ...Entry) (*Registry, error) {
+	r := &Registry{entries: map[string]Entry{}}
+	for _, e := range entries {
+		if err := r.Register(e); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Register adds e.
+func (r *Registry) Register(e Entry) error {
+	if e.ID == "" {
+		return errors.New("registry: entry without a flow id")
+	}
+	if _, dup := r.entries[e.ID]; dup {
+		return fmt.Errorf("registry: flow %s registered twice", e.ID)
+	}
+	r.entries[e.ID] = e
+	return nil
+}
+
+// Lookup returns the entry of flow id.
+func (r *Registry) Lookup(id string) (Entry, bool) {
+	e, ok := r.entries[id]
+	return e, ok
+}
+
+// IDs returns the registered flow ids, sorted.
+func (r *Registry) IDs() []string {
+	ids := make([]string, 0, len(r.entries))
+	for id := range r.entries {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// NeedsCode reports whether a declared flow can only run with a package of
+// its own: one that maps batch files (gl settings). HL7 flows on the shared
+// shapes and stock-count flows (reconcile.onhand) are declarative.
+func NeedsCode(f *flows.Flow) bool { return f.GL != nil && !f.Reconcile.Onhand }
+
+// Check holds the registry and the inventory to each other: every declared
+// flow that needs code has an entry able to run it, and every entry is a
+// declared flow.
+func (r *Registry) Check(inv *flows.Inventory) error {
+	var errs []error
+	declared := make([]string, 0, len(inv.Flows))
+	for i := range inv.Flows {
+		f := &inv.Flows[i]
+		declared = append(declared, f.ID)
+		e, ok := r.entries[f.ID]
+		if NeedsCode(f) && (!ok || e.NewBatch == nil) {
+			errs = append(errs, fmt.Errorf("flow %s maps batch files but no flow package registers a batch mapping for it", f.ID))
+		}
+	}
+	for _, id := range r.IDs() {
+		if !slices.Contains(declared, id) {
+			errs = append(errs, fmt.Errorf("flow package %s is registered but flows.yaml does not declare it", id))
+		}
+	}
+	return errors.Join(errs...)
+}
