@@ -67,8 +67,11 @@ func DefaultConfig() Config {
 // Service is the running transform service.
 type Service struct {
 	cfg Config
-	bus *bus.Bus
-	reg *registry.Registry
+	// derived: the per-flow consumer lists came from flows.yaml, not the
+	// topology configuration (a transform started on its own).
+	derived bool
+	bus     *bus.Bus
+	reg     *registry.Registry
 	// batches are the batch flows' mappings by flow id (registry.Entry.NewBatch).
 	batches map[string]registry.Batch
 	// unbuilt are the batch flows whose mapping could not be built: their
@@ -107,6 +110,14 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err := reg.Check(inv); err != nil {
 		return nil, fmt.Errorf("transform: %s and the flow packages disagree: %w", cfg.FlowsFile, err)
 	}
+	// A transform on its own (compose, separate processes) consumes the
+	// per-flow consumers of its own flows.yaml, as `sinew streams ensure
+	// --flows` made them; `sinew up` passes the same lists in the topology.
+	// Those not on the server (a topology ensured without flows) are
+	// skipped at Run, with a warning.
+	if len(s.cfg.Topology.HL7Flows) == 0 && len(s.cfg.Topology.BatchFlows) == 0 {
+		s.cfg.Topology.HL7Flows, s.cfg.Topology.BatchFlows, s.derived = inv.HL7IDs(), inv.BatchIDs(), true
+	}
 	env := registry.Env{JS: b.JetStream(), Publisher: b, Crosswalks: s.xw, TempDir: cfg.TempDir, Crosswalk: cfg.Crosswalk, Chart: cfg.Chart}
 	for i := range inv.Flows {
 		f := &inv.Flows[i]
@@ -138,6 +149,18 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	var loops []bus.Loop
 	topo := streams.New(s.cfg.Topology)
+	// provisioned is false for a per-flow consumer taken from flows.yaml
+	// (s.derived) that the server does not have.
+	provisioned := func(c streams.Consumer) bool {
+		if !s.derived {
+			return true
+		}
+		if _, err := s.bus.JetStream().Consumer(ctx, c.Stream, c.Name); err != nil {
+			s.bus.Logger().Warn().Err(err).Str("consumer", c.Name).Msg("per-flow consumer not provisioned (sinew streams ensure --flows): its input waits")
+			return false
+		}
+		return true
+	}
 	batchLoop := func(c streams.Consumer) bus.Loop {
 		return func(ctx context.Context, ready func()) error {
 			return s.bus.Consume(ctx, c, bus.Proto(s.batch), bus.ConsumeOptions{
@@ -158,10 +181,23 @@ func (s *Service) Run(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("transform: no batch consumer for flow %s in the topology", id)
 		}
-		loops = append(loops, batchLoop(c))
+		if provisioned(c) {
+			loops = append(loops, batchLoop(c))
+		}
 	}
-	if c, ok := topo.Consumer(streams.TransformBatch); ok && len(s.batches) > 0 {
-		loops = append(loops, batchLoop(c))
+	if len(s.batches) > 0 {
+		if c, ok := topo.Consumer(streams.TransformBatch); ok {
+			loops = append(loops, batchLoop(c))
+		} else if s.derived {
+			// A server ensured without flows has only the shared consumer.
+			flowless := s.cfg.Topology
+			flowless.HL7Flows, flowless.BatchFlows = nil, nil
+			if c, ok := streams.New(flowless).Consumer(streams.TransformBatch); ok {
+				if _, err := s.bus.JetStream().Consumer(ctx, c.Stream, c.Name); err == nil {
+					loops = append(loops, batchLoop(c))
+				}
+			}
+		}
 	}
 	if s.hl7s != nil {
 		c, ok := topo.Consumer(streams.TransformHL7)
@@ -182,6 +218,9 @@ func (s *Service) Run(ctx context.Context) error {
 			fc, ok := topo.Consumer(streams.TransformHL7Flow(id))
 			if !ok {
 				return fmt.Errorf("transform: no hl7 consumer for flow %s in the topology", id)
+			}
+			if !provisioned(fc) {
+				continue
 			}
 			loops = append(loops, func(ctx context.Context, ready func()) error {
 				return s.bus.Consume(ctx, fc, hl7, bus.ConsumeOptions{Workers: max(s.cfg.HL7Workers, 1), Ready: ready})
