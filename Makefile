@@ -31,7 +31,7 @@ build:
 
 test:
 	$(GO) vet $(PKGS)
-	$(GO) test $(RACE) -count=1 -timeout 20m $(PKGS)
+	$(GO) test $(RACE) -count=1 -timeout 45m $(PKGS)
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
