@@ -3,10 +3,12 @@ package e2e
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -57,8 +59,15 @@ func TestRejectedBatchIsListedAndFailsTheReport(t *testing.T) {
 	for _, verb := range [][]string{{"audit", "list"}, {"audit", "verify"}, {"dlq", "list"}, {"recon", "report"}, {"batches", "--json"}} {
 		_, _ = s.cli(t, verb...)
 	}
+	// The topology sinew up ensured: with its flows' own consumers.
+	inv, err := flows.Load(filepath.Join(repoRoot(t), "flows.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := streams.DefaultOptions()
+	opts.HL7Flows, opts.BatchFlows = inv.HL7IDs(), inv.BatchIDs()
 	durable := map[string]bool{}
-	for _, c := range streams.New(streams.DefaultOptions()).Consumers {
+	for _, c := range streams.New(opts).Consumers {
 		durable[c.Stream+"/"+c.Name] = true
 	}
 	js := s.js(t)
