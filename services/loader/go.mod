@@ -6,6 +6,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/sinewhq/sinew/pkg v0.0.0-00010101000000-000000000000
 	github.com/sinewhq/sinew/proto v0.0.0-00010101000000-000000000000
+	github.com/sinewhq/sinew/services/transform v0.0.0-00010101000000-000000000000
 	google.golang.org/protobuf v1.36.12
 )
 
@@ -63,3 +64,5 @@ replace (
 )
 
 replace github.com/sinewhq/sinew/services/fusionsim => ../fusionsim
+
+replace github.com/sinewhq/sinew/services/transform => ../transform

@@ -9,6 +9,7 @@ require (
 	github.com/sinewhq/sinew/proto v0.0.0-00010101000000-000000000000
 	github.com/sinewhq/sinew/services/fusionsim v0.0.0-00010101000000-000000000000
 	github.com/sinewhq/sinew/services/loader v0.0.0-00010101000000-000000000000
+	github.com/sinewhq/sinew/services/transform v0.0.0-00010101000000-000000000000
 	google.golang.org/protobuf v1.36.12
 )
 
@@ -63,4 +64,5 @@ replace (
 replace (
 	github.com/sinewhq/sinew/services/fusionsim => ../fusionsim
 	github.com/sinewhq/sinew/services/loader => ../loader
+	github.com/sinewhq/sinew/services/transform => ../transform
 )
