@@ -25,7 +25,11 @@ const inventory = `flows:
 // fetchOne reports whether the consumer hands out a message within wait.
 func fetchOne(t *testing.T, js jetstream.JetStream, name string, wait time.Duration) bool {
 	t.Helper()
-	c, err := js.Consumer(context.Background(), streams.HL7In, name)
+	stream := streams.HL7In
+	if strings.HasPrefix(name, streams.LoaderFusion) {
+		stream = streams.FusionCmd
+	}
+	c, err := js.Consumer(context.Background(), stream, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +56,7 @@ func TestStagedFlowHoldsItsInputAcrossEnsureUntilActivated(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := streams.DefaultOptions()
-	opts.HL7Flows = inv.HL7IDs()
+	opts = inv.Topology(opts)
 	_, _, js := natstest.StartWithTopology(t, opts)
 	st, err := flowstate.Open(ctx, js)
 	if err != nil {
@@ -74,6 +78,19 @@ func TestStagedFlowHoldsItsInputAcrossEnsureUntilActivated(t *testing.T) {
 	if !fetchOne(t, js, b, 2*time.Second) {
 		t.Fatal("active flow's consumer delivered nothing")
 	}
+	// A command already on FUSION_CMD for the staged flow waits too.
+	for _, f := range []string{"ward-a", "ward-b"} {
+		if _, err := js.Publish(ctx, streams.FusionCmdSubject(f, "inventory"), []byte("x"), jetstream.WithMsgID("cmd-"+f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	la, lb := streams.LoaderFusionFlow("ward-a"), streams.LoaderFusionFlow("ward-b")
+	if fetchOne(t, js, la, 500*time.Millisecond) {
+		t.Fatal("staged flow's loader consumer delivered")
+	}
+	if !fetchOne(t, js, lb, 2*time.Second) {
+		t.Fatal("active flow's loader consumer delivered nothing")
+	}
 	// A second sinew up (or `sinew streams ensure`) keeps the hold.
 	if err := streams.New(opts).Ensure(ctx, js); err != nil {
 		t.Fatal(err)
@@ -93,6 +110,9 @@ func TestStagedFlowHoldsItsInputAcrossEnsureUntilActivated(t *testing.T) {
 	}
 	if !fetchOne(t, js, a, 2*time.Second) {
 		t.Fatal("activated flow's consumer delivered nothing")
+	}
+	if !fetchOne(t, js, la, 2*time.Second) {
+		t.Fatal("activated flow's loader consumer delivered nothing")
 	}
 	r, ok, err := st.Get(ctx, "ward-a")
 	if err != nil || !ok || r.State != flows.Active || r.By != "tester" || r.Reason != "cutover" {

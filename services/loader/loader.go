@@ -211,17 +211,52 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.batch != nil {
 		go s.batch.run(ctx)
 	}
-	c, ok := streams.New(s.cfg.Topology).Consumer(streams.LoaderFusion)
-	if !ok {
-		return errors.New("loader: no fusion consumer in the topology")
+	// Each flow's own consumer (fusion.cmd.<flow>.>, streams.Options.LoadFlows)
+	// is paused server-side while the flow is staged or paused
+	// (pkg/flowstate), so its commands wait in FUSION_CMD; the shared one
+	// is there only without per-flow ones. Every consumer has the same
+	// route table, and its own workers: a paused flow takes none of the others'.
+	topo := streams.New(s.cfg.Topology)
+	var want []streams.Consumer
+	if c, ok := topo.Consumer(streams.LoaderFusion); ok {
+		want = append(want, c)
 	}
-	return s.bus.Consume(ctx, c, s.routes, bus.ConsumeOptions{
-		Workers:        max(1, s.cfg.Workers),
-		Buffer:         max(1, s.cfg.Workers),
-		MaxHandlerTime: s.cfg.MaxBatchTime,
-		Ready:          s.ready.Mark,
-	})
+	for _, id := range s.cfg.Topology.LoadFlows {
+		c, ok := topo.Consumer(streams.LoaderFusionFlow(id))
+		if !ok {
+			return fmt.Errorf("loader: no consumer for flow %s in the topology", id)
+		}
+		want = append(want, c)
+	}
+	// A consumer the server was not given (a topology ensured with other
+	// flows, or without) is skipped with a warning: its commands wait.
+	var cs []streams.Consumer
+	for _, c := range want {
+		if _, err := s.bus.JetStream().Consumer(ctx, c.Stream, c.Name); err != nil {
+			s.log.Warn().Err(err).Str("consumer", c.Name).Msg("consumer not provisioned (sinew streams ensure --flows): its commands wait")
+			continue
+		}
+		cs = append(cs, c)
+	}
+	if len(cs) == 0 {
+		return errors.New("loader: no fusion consumer provisioned")
+	}
+	loops := make([]bus.Loop, 0, len(cs))
+	for _, c := range cs {
+		loops = append(loops, func(ctx context.Context, ready func()) error {
+			return s.bus.Consume(ctx, c, s.routes, bus.ConsumeOptions{
+				Workers:        max(1, s.cfg.Workers),
+				Buffer:         max(1, s.cfg.Workers),
+				MaxHandlerTime: s.cfg.MaxBatchTime,
+				Ready:          ready,
+			})
+		})
+	}
+	return bus.RunLoops(ctx, &s.ready, loops...)
 }
+
+// FlowsPath names the flows.yaml the runtime fills the per-flow topology from.
+func (c *Config) FlowsPath() string { return c.FlowsFile }
 
 // Ready is nil once consuming.
 func (s *Service) Ready() error { return s.ready.Ready(s.bus, "loader") }

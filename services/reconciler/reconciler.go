@@ -335,3 +335,6 @@ func (s *Service) readBack(ctx context.Context, rc *recon.Reconciler, source, ba
 	}
 	return nil
 }
+
+// FlowsPath names the flows.yaml the runtime fills the per-flow topology from.
+func (c *Config) FlowsPath() string { return c.FlowsFile }
