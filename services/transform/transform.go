@@ -69,9 +69,9 @@ func DefaultConfig() Config {
 
 // Service is the running transform service.
 type Service struct {
-	cfg     Config
-	bus     *bus.Bus
-	reg     *registry.Registry
+	cfg Config
+	bus *bus.Bus
+	reg *registry.Registry
 	// batches are the batch flows' mappings by flow id (registry.Entry.NewBatch).
 	batches map[string]registry.Batch
 	// unbuilt are the batch flows whose mapping could not be built: their
