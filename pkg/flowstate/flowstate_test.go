@@ -66,30 +66,27 @@ func TestStagedFlowHoldsItsInputAcrossEnsureUntilActivated(t *testing.T) {
 	if err != nil || strings.Join(seeded, ",") != "ward-a,ward-b" {
 		t.Fatalf("seeded %v, %v", seeded, err)
 	}
-	for _, f := range []string{"ward-a", "ward-b"} {
-		if _, err := js.Publish(ctx, streams.HL7FlowSubject(f, "FAC", "ADT", "A01"), []byte("x"), jetstream.WithMsgID(f)); err != nil {
-			t.Fatal(err)
+	// The staged flow's HL7 input waits, and so does a command already on
+	// FUSION_CMD for it; the active flow's are delivered.
+	a, la := streams.TransformHL7Flow("ward-a"), streams.LoaderFusionFlow("ward-a")
+	for _, in := range []struct {
+		subject  func(flow string) string
+		consumer func(flow string) string
+	}{
+		{func(f string) string { return streams.HL7FlowSubject(f, "FAC", "ADT", "A01") }, streams.TransformHL7Flow},
+		{func(f string) string { return streams.FusionCmdSubject(f, "inventory") }, streams.LoaderFusionFlow},
+	} {
+		for _, f := range []string{"ward-a", "ward-b"} {
+			if _, err := js.Publish(ctx, in.subject(f), []byte("x"), jetstream.WithMsgID(in.subject(f))); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	a, b := streams.TransformHL7Flow("ward-a"), streams.TransformHL7Flow("ward-b")
-	if fetchOne(t, js, a, 500*time.Millisecond) {
-		t.Fatal("staged flow's consumer delivered")
-	}
-	if !fetchOne(t, js, b, 2*time.Second) {
-		t.Fatal("active flow's consumer delivered nothing")
-	}
-	// A command already on FUSION_CMD for the staged flow waits too.
-	for _, f := range []string{"ward-a", "ward-b"} {
-		if _, err := js.Publish(ctx, streams.FusionCmdSubject(f, "inventory"), []byte("x"), jetstream.WithMsgID("cmd-"+f)); err != nil {
-			t.Fatal(err)
+		if fetchOne(t, js, in.consumer("ward-a"), 500*time.Millisecond) {
+			t.Fatalf("staged flow's consumer %s delivered", in.consumer("ward-a"))
 		}
-	}
-	la, lb := streams.LoaderFusionFlow("ward-a"), streams.LoaderFusionFlow("ward-b")
-	if fetchOne(t, js, la, 500*time.Millisecond) {
-		t.Fatal("staged flow's loader consumer delivered")
-	}
-	if !fetchOne(t, js, lb, 2*time.Second) {
-		t.Fatal("active flow's loader consumer delivered nothing")
+		if !fetchOne(t, js, in.consumer("ward-b"), 2*time.Second) {
+			t.Fatalf("active flow's consumer %s delivered nothing", in.consumer("ward-b"))
+		}
 	}
 	// A second sinew up (or `sinew streams ensure`) keeps the hold.
 	if err := streams.New(opts).Ensure(ctx, js); err != nil {
