@@ -66,7 +66,7 @@ func dlqVerbs() []verb {
 			actor := fs.String("actor", actorDefault(), "who is acting, for the audit trail ($SINEW_ACTOR)")
 			reason := fs.String("reason", "", "why (required; recorded in each replay's audit record)")
 			force := fs.Bool("force", false, "replay again letters replayed before")
-			sel := addSelectFlags(fs, false)
+			sel := addSelectFlags(fs)
 			all := fs.Bool("all", false, "bulk: select every dead letter (with the selection flags: all that match)")
 			dryRun := fs.Bool("dry-run", false, "bulk: print how many would be replayed and the first of them; replay nothing")
 			yes := fs.Bool("yes", false, "bulk: replay without asking to confirm the count")
@@ -109,7 +109,7 @@ func dlqReadVerb(name string, aliases []string, summary string, run func(ctx con
 	return verb{name: name, aliases: aliases, summary: summary, setup: func(fs *flag.FlagSet) runFunc {
 		conn := addConnFlags(fs)
 		asJSON := fs.Bool("json", false, "one JSON object per line")
-		sel := addSelectFlags(fs, true)
+		sel := addSelectFlags(fs)
 		return func(ctx context.Context, e *env, pos []string) error {
 			if len(pos) > 0 {
 				return fmt.Errorf("%s: unexpected argument %q", name, pos[0])
@@ -135,19 +135,16 @@ type selectFlags struct {
 }
 
 // addSelectFlags adds the selection flags. The reason code is --code
-// (--reason-code is the older spelling, kept); a verb that only reads
-// (readOnly: list, reasons) also takes it as --reason CODE. On a verb that
-// acts (replay) --reason is why, as on every verb that changes something.
-func addSelectFlags(fs *flag.FlagSet, readOnly bool) *selectFlags {
+// (--reason-code, the older spelling, is kept): --reason is why an operator
+// acts, on replay as on every verb that changes something, so no verb
+// takes it for a code.
+func addSelectFlags(fs *flag.FlagSet) *selectFlags {
 	f := &selectFlags{}
 	fs.StringVar(&f.flow, "flow", "", "only dead letters of this flow")
 	fs.StringVar(&f.kind, "kind", "", "only this kind: "+dlq.KindPermanent+", "+dlq.KindExhausted+", "+dlq.KindMaxDeliveries+", "+dlq.KindTerminated)
 	fs.StringVar(&f.reason, "error", "", "only dead letters whose reason contains this text, ignoring case (an error code such as EF04, or words)")
 	fs.StringVar(&f.code, "code", "", "only dead letters with this reason code, e.g. SINEW-HL7-103 (sinew dlq reasons lists them; - for none)")
 	fs.StringVar(&f.code, "reason-code", "", "the same as --code")
-	if readOnly {
-		fs.StringVar(&f.code, "reason", "", "the same as --code")
-	}
 	fs.StringVar(&f.subject, "subject", "", "only dead letters whose original subject matches this filter (wildcards * and >, e.g. 'hl7.in.*.RDS.>')")
 	fs.StringVar(&f.stream, "stream", "", "only dead letters from this stream (e.g. HL7_IN)")
 	fs.StringVar(&f.consumer, "consumer", "", "only dead letters of this consumer (e.g. transform-hl7; with --stream)")

@@ -80,12 +80,17 @@ func copyRepo(t *testing.T) string {
 		}
 		rel, _ := filepath.Rel(from, p)
 		if d.IsDir() {
-			if d.Name() == ".git" || d.Name() == "node_modules" {
+			// the repository's own files: not git's, build output, data or tools
+			switch rel {
+			case ".git", "bin", "var", ".tools", ".images", "deploy/compose/certs":
+				return filepath.SkipDir
+			}
+			if d.Name() == "node_modules" || d.Name() == ".git" {
 				return filepath.SkipDir
 			}
 			return os.MkdirAll(filepath.Join(to, rel), 0o755)
 		}
-		if !d.Type().IsRegular() {
+		if !d.Type().IsRegular() || strings.HasSuffix(p, ".test") || rel == "cmd/sinew/sinew" || rel == "sinew" {
 			return nil
 		}
 		return copyFile(p, filepath.Join(to, rel))
