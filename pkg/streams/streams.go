@@ -317,6 +317,9 @@ func New(opts Options) Topology {
 		s := pipeline(name, desc, []string{subject}, 30*day)
 		s.MaxBytes = opts.IngestMaxBytes
 		s.Discard = jetstream.DiscardNew // a full stream refuses; the sender is NAKed and resends
+		// Group commit: ingest stores messages of concurrent senders as one
+		// atomic batch, fsynced once (PublishAtomic).
+		s.AllowAtomicPublish = true
 		return s
 	}
 	kept := func(s jetstream.StreamConfig) jetstream.StreamConfig {
