@@ -9,9 +9,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sinewhq/sinew/pkg/streams"
+	"github.com/sinewhq/sinew/pkg/telemetry"
 )
 
 // GroupConfig shapes a Group. The zero value is the default: on, no
@@ -48,6 +50,7 @@ type Group struct {
 	flushing bool
 
 	groups, messages, largest atomic.Uint64 // committed so far (Stats)
+	sizes                     prometheus.Histogram
 }
 
 // GroupStats counts what a Group committed: groups written, the messages
@@ -78,7 +81,12 @@ func (b *Bus) NewGroup(cfg GroupConfig) *Group {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 4 << 20
 	}
-	return &Group{b: b, cfg: cfg}
+	g := &Group{b: b, cfg: cfg}
+	g.sizes, _ = telemetry.Register(b.reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "sinew_bus_group_commit_messages", Help: "Messages per group commit (one JetStream atomic batch, one fsync under sync_always).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
+	}))
+	return g
 }
 
 // Publish is Bus.Publish through the group.
@@ -154,6 +162,7 @@ func (g *Group) flush() bool {
 	g.mu.Unlock()
 
 	g.commit(batch)
+	g.sizes.Observe(float64(len(batch)))
 	g.groups.Add(1)
 	g.messages.Add(uint64(len(batch)))
 	for l := g.largest.Load(); uint64(len(batch)) > l && !g.largest.CompareAndSwap(l, uint64(len(batch))); l = g.largest.Load() {

@@ -13,7 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sinewhq/sinew/pkg/bus"
-	"github.com/sinewhq/sinew/pkg/natsembed"
+	"github.com/sinewhq/sinew/pkg/natstest"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -21,20 +21,7 @@ import (
 // topology, a bus and a group committer on it.
 func groupEnv(t *testing.T, cfg bus.GroupConfig) (*bus.Group, jetstream.Stream, *nats.Conn) {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: t.TempDir(), SyncAlways: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { natsembed.Stop(srv) })
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.StartSyncAlways(t).Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := streams.New(streams.Options{DuplicateWindow: time.Minute}).Ensure(ctx, js); err != nil {
