@@ -17,7 +17,7 @@ import (
 )
 
 // GroupConfig shapes a Group. The zero value is the default: on, no
-// linger, groups of up to 256 messages or 4 MiB.
+// linger, groups of up to 256 messages or 4 MiB, atomic from 8 messages.
 type GroupConfig struct {
 	// Off publishes every message on its own (one fsync each under
 	// sync_always), as before group commit.
@@ -26,6 +26,11 @@ type GroupConfig struct {
 	// streams.MaxAtomicBatch), MaxBytes its payload (4 MiB when 0).
 	MaxMessages int `yaml:"max_messages"`
 	MaxBytes    int `yaml:"max_bytes"`
+	// MinAtomic is the smallest group stored as one atomic batch (8 when
+	// 0): nats-server sets up a staging store per atomic batch of a
+	// one-replica file stream (a few milliseconds here), so a smaller
+	// group is published as concurrent single writes instead.
+	MinAtomic int `yaml:"min_atomic"`
 	// Linger is how long a group that is not full waits for more messages
 	// before it is committed (0: none). Without it a group is whatever
 	// arrived while the previous one was being written, so an idle
@@ -81,6 +86,10 @@ func (b *Bus) NewGroup(cfg GroupConfig) *Group {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 4 << 20
 	}
+	if cfg.MinAtomic <= 0 {
+		cfg.MinAtomic = 8
+	}
+	cfg.MinAtomic = max(cfg.MinAtomic, 2)
 	g := &Group{b: b, cfg: cfg}
 	g.sizes, _ = telemetry.Register(b.reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "sinew_bus_group_commit_messages", Help: "Messages per group commit (one JetStream atomic batch, one fsync under sync_always).",
@@ -191,8 +200,8 @@ func (g *Group) linger() {
 func (g *Group) commit(batch []*grouped) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.b.pubWait)
 	defer cancel()
-	if len(batch) == 1 {
-		batch[0].ack, batch[0].err = streams.Publish(ctx, g.b.nc, batch[0].msg)
+	if len(batch) < g.cfg.MinAtomic {
+		g.each(batch)
 		return
 	}
 	msgs := make([]*nats.Msg, len(batch))
@@ -212,18 +221,29 @@ func (g *Group) commit(batch []*grouped) {
 		// on its own, in order, and gets its own answer ("duplicate" for
 		// the resend).
 		g.b.log.Debug().Err(err).Int("messages", len(batch)).Msg("atomic batch refused; publishing its messages one by one")
-		for _, p := range batch {
-			if p.ctx.Err() != nil {
-				p.err = &streams.UnavailableError{Err: p.ctx.Err()}
-				continue
-			}
-			mctx, mcancel := context.WithTimeout(context.Background(), g.b.pubWait)
-			p.ack, p.err = streams.Publish(mctx, g.b.nc, p.msg)
-			mcancel()
-		}
+		g.each(batch)
 		return
 	}
 	for _, p := range batch {
 		p.err = err
 	}
+}
+
+// each publishes the members of batch as single messages, concurrently
+// (each caller has at most one message in a group, so no caller's order
+// is at stake), and waits for all the answers.
+func (g *Group) each(batch []*grouped) {
+	var wg sync.WaitGroup
+	for _, p := range batch {
+		if p.ctx.Err() != nil {
+			p.err = &streams.UnavailableError{Err: p.ctx.Err()}
+			continue
+		}
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), g.b.pubWait)
+			defer cancel()
+			p.ack, p.err = streams.Publish(ctx, g.b.nc, p.msg)
+		})
+	}
+	wg.Wait()
 }

@@ -21,7 +21,7 @@ import (
 // (scripts/bench-durable.sh): bare JetStream publishes of a 0.6 KB message
 // with a Nats-Msg-Id to a file stream, no Sinew code but the publish call,
 // fsync per write (sync) and OS-buffered, from one publisher, from 32
-// concurrent ones, and as atomic batches of 32 and 256 (one publisher).
+// concurrent ones, and as atomic batches of 8, 32 and 256 (one publisher).
 func BenchmarkRawPublish(b *testing.B) {
 	body := make([]byte, 600)
 	for _, mode := range []struct {
@@ -60,7 +60,7 @@ func BenchmarkRawPublish(b *testing.B) {
 				})
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 			})
-			for _, size := range []int{32, 256} {
+			for _, size := range []int{8, 32, 256} {
 				b.Run("atomic"+strconv.Itoa(size), func(b *testing.B) {
 					batch := make([]*nats.Msg, 0, size)
 					flush := func() {
