@@ -55,7 +55,7 @@ type Group struct {
 	flushing bool
 
 	groups, messages, largest atomic.Uint64 // committed so far (Stats)
-	sizes                     prometheus.Histogram
+	sizes                     prometheus.Observer
 }
 
 // GroupStats counts what a Group committed: groups written, the messages
@@ -77,8 +77,9 @@ type grouped struct {
 	done chan struct{}
 }
 
-// NewGroup is a group committer publishing through b.
-func (b *Bus) NewGroup(cfg GroupConfig) *Group {
+// NewGroup is a group committer publishing through b; name labels its
+// metrics (sinew_bus_group_commit_messages{group=name}).
+func (b *Bus) NewGroup(name string, cfg GroupConfig) *Group {
 	if cfg.MaxMessages <= 0 {
 		cfg.MaxMessages = 256
 	}
@@ -91,10 +92,11 @@ func (b *Bus) NewGroup(cfg GroupConfig) *Group {
 	}
 	cfg.MinAtomic = max(cfg.MinAtomic, 2)
 	g := &Group{b: b, cfg: cfg}
-	g.sizes, _ = telemetry.Register(b.reg, prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "sinew_bus_group_commit_messages", Help: "Messages per group commit (one JetStream atomic batch, one fsync under sync_always).",
+	sizes, _ := telemetry.Register(b.reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "sinew_bus_group_commit_messages", Help: "Messages per group commit (an atomic batch from min_atomic messages on: one fsync under sync_always), by group.",
 		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
-	}))
+	}, []string{"group"}))
+	g.sizes = sizes.WithLabelValues(name)
 	return g
 }
 

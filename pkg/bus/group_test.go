@@ -35,7 +35,7 @@ func groupEnv(t *testing.T, cfg bus.GroupConfig) (*bus.Group, jetstream.Stream, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b.NewGroup(cfg), st, nc
+	return b.NewGroup("test", cfg), st, nc
 }
 
 func rawMsg(subject, body string) *nats.Msg {

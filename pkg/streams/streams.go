@@ -317,9 +317,6 @@ func New(opts Options) Topology {
 		s := pipeline(name, desc, []string{subject}, 30*day)
 		s.MaxBytes = opts.IngestMaxBytes
 		s.Discard = jetstream.DiscardNew // a full stream refuses; the sender is NAKed and resends
-		// Group commit: ingest stores messages of concurrent senders as one
-		// atomic batch, fsynced once (PublishAtomic).
-		s.AllowAtomicPublish = true
 		return s
 	}
 	kept := func(s jetstream.StreamConfig) jetstream.StreamConfig {
@@ -362,6 +359,14 @@ func New(opts Options) Topology {
 			{Bucket: ObjHL7Bodies, Description: "HL7 v2 messages too large for one JetStream message, referenced from HL7_IN and dead letters",
 				TTL: 2 * year, MaxBytes: opts.IngestMaxBytes, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 		},
+	}
+	// Group commit (bus.Group): the streams written by many connections
+	// or handlers at once take atomic batches, fsynced once (PublishAtomic).
+	for i, s := range t.Streams {
+		switch s.Name {
+		case HL7In, FusionCmd, EpicCmd, Results:
+			t.Streams[i].AllowAtomicPublish = true
+		}
 	}
 	pc := func(stream, name, hop string, filter ...string) Consumer {
 		return Consumer{Stream: stream, Name: name, Filter: filter, MaxDeliver: MaxDeliver,
