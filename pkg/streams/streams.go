@@ -360,11 +360,10 @@ func New(opts Options) Topology {
 				TTL: 2 * year, MaxBytes: opts.IngestMaxBytes, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 		},
 	}
-	// Group commit (bus.Group): the streams written by many connections
-	// or handlers at once take atomic batches, fsynced once (PublishAtomic).
+	// Group commit (bus.Group): ingest writes the MLLP messages of many
+	// connections as atomic batches, fsynced once (PublishAtomic).
 	for i, s := range t.Streams {
-		switch s.Name {
-		case HL7In, FusionCmd, EpicCmd, Results:
+		if s.Name == HL7In {
 			t.Streams[i].AllowAtomicPublish = true
 		}
 	}

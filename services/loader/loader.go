@@ -121,7 +121,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		}
 		cl.kv = append(cl.kv, idem)
 	}
-	s := &Service{cfg: cfg, bus: b, pub: b.NewGroup("results", bus.GroupConfig{}), log: b.Logger(), fusion: fc, states: st, claims: cl, shards: cl, wake: newWaker()}
+	s := &Service{cfg: cfg, bus: b, pub: b, log: b.Logger(), fusion: fc, states: st, claims: cl, shards: cl, wake: newWaker()}
 	if cfg.BatchSize > 1 {
 		s.batch = newBatcher(fc, cfg.BatchSize, max(cfg.BatchLinger, time.Millisecond))
 	}

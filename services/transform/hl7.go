@@ -177,7 +177,7 @@ func (s *Service) hl7(ctx context.Context, d *bus.Delivery, ev *sinewv1.Hl7Recei
 		return err
 	}
 	for _, c := range res.Commands {
-		if _, err := s.cmds.Publish(ctx, c.Subject, c.MsgID, c.Msg); err != nil {
+		if _, err := s.bus.Publish(ctx, c.Subject, c.MsgID, c.Msg); err != nil {
 			return err // retried; the commands already stored are deduplicated by id
 		}
 	}

@@ -71,7 +71,6 @@ type Service struct {
 	// topology configuration (a transform started on its own).
 	derived bool
 	bus     *bus.Bus
-	cmds    *bus.Group // the HL7 handlers' command publishes, committed together
 	reg     *registry.Registry
 	// batches are the batch flows' mappings by flow id (registry.Entry.NewBatch).
 	batches map[string]registry.Batch
@@ -95,7 +94,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
 	}
-	s := &Service{cfg: cfg, bus: b, cmds: b.NewGroup("commands", bus.GroupConfig{}), reg: reg, batches: map[string]registry.Batch{}}
+	s := &Service{cfg: cfg, bus: b, reg: reg, batches: map[string]registry.Batch{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	kv, err := b.JetStream().KeyValue(ctx, streams.KVCrosswalk)
