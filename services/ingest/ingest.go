@@ -108,6 +108,12 @@ type HL7Config struct {
 	// any client on that address can move the expected number) or "off".
 	// MSH-13 of an untracked peer is ignored.
 	SequenceNumbers string `yaml:"sequence_numbers"`
+	// GroupCommit stores the messages of concurrent connections that
+	// arrive while the previous ones are being written as one JetStream
+	// atomic batch: one fsync for the group, each sender still answered
+	// only once its own message is stored. On by default; off: true
+	// writes each message on its own.
+	GroupCommit bus.GroupConfig `yaml:"group_commit"`
 }
 
 // DefaultConfig returns the defaults.
