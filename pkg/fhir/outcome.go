@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // EpicOutcomeSystem is the code system of Epic's own OperationOutcome
@@ -218,6 +219,8 @@ type OutcomeError struct {
 	Status  int
 	Outcome *OperationOutcome
 	Class   Class
+	// RetryAfter is the server's Retry-After (0 when none).
+	RetryAfter time.Duration
 }
 
 func (e *OutcomeError) Error() string {
