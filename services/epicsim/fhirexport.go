@@ -117,6 +117,7 @@ func (s *FHIRSim) serveStatus(w http.ResponseWriter, r *http.Request, tok token,
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
+	base := s.BaseURL()
 	s.mu.Lock()
 	if job.files == nil {
 		s.build(job)
@@ -134,7 +135,7 @@ func (s *FHIRSim) serveStatus(w http.ResponseWriter, r *http.Request, tok token,
 		Error               []out  `json:"error"`
 	}{TransactionTime: job.at.UTC().Format(time.RFC3339), Request: job.request, RequiresAccessToken: true, Output: []out{}, Error: []out{}}
 	for i, f := range job.files {
-		o := out{Type: f.typ, URL: fmt.Sprintf("%s/export/file/%s/%d", s.BaseURL(), job.id, i), Count: len(f.lines)}
+		o := out{Type: f.typ, URL: fmt.Sprintf("%s/export/file/%s/%d", base, job.id, i), Count: len(f.lines)}
 		if f.typ == "OperationOutcome" {
 			m.Error = append(m.Error, o)
 		} else {

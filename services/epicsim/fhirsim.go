@@ -141,7 +141,7 @@ func NewFHIRSim(cfg FHIRConfig, today time.Time, now func() time.Time) *FHIRSim 
 		now = time.Now
 	}
 	if today.IsZero() {
-		today = now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+		today = now().UTC().Truncate(time.Second)
 	}
 	s := &FHIRSim{cfg: cfg, now: now, clients: map[string]FHIRClient{}, tokens: map[string]token{},
 		guard: smart.NewReplayGuard(), sessions: map[string]*session{}, jobs: map[string]*exportJob{}, reads: map[string]int{}}

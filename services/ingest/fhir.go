@@ -1,0 +1,332 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/fhir"
+	"github.com/sinewhq/sinew/pkg/smart"
+	"github.com/sinewhq/sinew/pkg/streams"
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
+)
+
+// FHIRConfig is FHIR R4 intake from Epic: SMART Backend Services
+// credentials, the paged searches and the bulk export to run, and how
+// often. Off while BaseURL is empty.
+type FHIRConfig struct {
+	BaseURL  string `yaml:"base_url"`  // e.g. https://epic.example/api/FHIR/R4
+	TokenURL string `yaml:"token_url"` // the SMART token endpoint
+	ClientID string `yaml:"client_id"`
+	Scope    string `yaml:"scope"`
+	// KeyFile is the PEM private key the assertions are signed with;
+	// GenerateKey creates it (KeyAlg: RS384 or ES384) when missing.
+	KeyFile     string `yaml:"key_file"`
+	KeyAlg      string `yaml:"key_alg"`
+	Kid         string `yaml:"kid"`
+	GenerateKey bool   `yaml:"generate_key"`
+	// JWKSAddr serves the public keys at /.well-known/jwks.json for the
+	// Epic administrator to register (off while empty).
+	JWKSAddr string `yaml:"jwks_addr"`
+	// Interval between sync rounds (each search, then the export).
+	Interval time.Duration `yaml:"interval"`
+	Search   []SearchSync  `yaml:"search"`
+	Export   ExportSync    `yaml:"export"`
+	// Source names the Epic instance in envelopes and audit records.
+	Source string `yaml:"source"`
+}
+
+// SearchSync is one resource type synced by paged search over a clinical
+// date parameter (Epic has no _lastUpdated), from a watermark in KV.
+type SearchSync struct {
+	Type string `yaml:"type"`
+	// DateParam is the date search parameter ("date").
+	DateParam string `yaml:"date_param"`
+	// Params are fixed extra parameters, e.g. "category=laboratory".
+	Params string `yaml:"params"`
+	// Lookback is where a type without a watermark starts (7 days).
+	Lookback time.Duration `yaml:"lookback"`
+	// Overlap re-reads this much before the watermark: late-charted
+	// resources (duplicates are dropped by their message id).
+	Overlap time.Duration `yaml:"overlap"`
+	// Count is _count, the page size asked for (0: the server's).
+	Count int `yaml:"count"`
+}
+
+// ExportSync is a Group $export run each round (off while Group is empty).
+type ExportSync struct {
+	Group string   `yaml:"group"`
+	Types []string `yaml:"types"`
+	// Since asks for what changed since the last completed export's
+	// transactionTime (_since), where the server honours it.
+	Since bool `yaml:"since"`
+	// MaxWait bounds one status-poll wait (Retry-After beyond it is cut).
+	MaxWait time.Duration `yaml:"max_wait"`
+}
+
+// FHIRSync runs the FHIR intake: searches and bulk exports into FHIR_IN.
+type FHIRSync struct {
+	cfg    FHIRConfig
+	bus    *bus.Bus
+	client *fhir.Client
+	tokens *smart.TokenSource
+	key    *smart.Key
+	kv     jetstream.KeyValue
+
+	mu    sync.Mutex
+	seen  map[string]struct{} // message ids published in this process
+	stats FHIRStats
+}
+
+// FHIRStats counts what a FHIRSync did (tests and logs).
+type FHIRStats struct {
+	Published, Duplicates, Rejected, Restarts, Splits, Pages, Exports int
+}
+
+const (
+	channelPoll = "poll"
+	channelBulk = "bulk-export"
+	// invalidToken is the subject token of resources ingest could not
+	// read (fhir.in.invalid): kept with their bytes for the DLQ path.
+	invalidToken = "invalid"
+)
+
+// NewFHIRSync prepares the intake: loads (or generates) the key and
+// opens the watermark bucket.
+func NewFHIRSync(ctx context.Context, cfg FHIRConfig, b *bus.Bus) (*FHIRSync, error) {
+	if cfg.BaseURL == "" || cfg.TokenURL == "" || cfg.ClientID == "" {
+		return nil, errors.New("ingest: fhir: base_url, token_url and client_id are required")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Minute
+	}
+	if cfg.Source == "" {
+		cfg.Source = "epic"
+	}
+	if cfg.Export.MaxWait <= 0 {
+		cfg.Export.MaxWait = 2 * time.Minute
+	}
+	key, err := loadKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: 5 * time.Minute}
+	ts, err := smart.NewTokenSource(smart.ClientConfig{TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, Scope: cfg.Scope, Key: key, HTTP: &http.Client{Timeout: 30 * time.Second}})
+	if err != nil {
+		return nil, err
+	}
+	kv, err := b.JetStream().KeyValue(ctx, streams.KVWatermarks)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: fhir: watermarks bucket: %w", err)
+	}
+	return &FHIRSync{cfg: cfg, bus: b, key: key, tokens: ts, kv: kv, client: &fhir.Client{Tokens: ts, HTTP: hc}, seen: map[string]struct{}{}}, nil
+}
+
+func loadKey(cfg FHIRConfig) (*smart.Key, error) {
+	if cfg.KeyFile == "" {
+		return nil, errors.New("ingest: fhir: key_file is required")
+	}
+	b, err := os.ReadFile(cfg.KeyFile)
+	if errors.Is(err, os.ErrNotExist) && cfg.GenerateKey {
+		alg := cfg.KeyAlg
+		if alg == "" {
+			alg = smart.RS384
+		}
+		k, err := smart.GenerateKey(alg)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Kid != "" {
+			k.Kid = cfg.Kid
+		}
+		p, err := k.MarshalPEM()
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(cfg.KeyFile), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(cfg.KeyFile, p, 0o600); err != nil {
+			return nil, fmt.Errorf("ingest: fhir: write key: %w", err)
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ingest: fhir: key: %w", err)
+	}
+	return smart.ParseKeyPEM(b, cfg.Kid)
+}
+
+// JWKS is the public key set to register with Epic.
+func (f *FHIRSync) JWKS() smart.JWKS { return smart.Set(f.key) }
+
+// Stats returns the counters so far.
+func (f *FHIRSync) Stats() FHIRStats { f.mu.Lock(); defer f.mu.Unlock(); return f.stats }
+
+// Run syncs every Interval until ctx ends; a failed round is logged and
+// the next one tries again (watermarks only move on success).
+func (f *FHIRSync) Run(ctx context.Context) error {
+	if f.cfg.JWKSAddr != "" {
+		ln, err := net.Listen("tcp", f.cfg.JWKSAddr)
+		if err != nil {
+			return fmt.Errorf("ingest: fhir: jwks listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/.well-known/jwks.json", smart.JWKSHandler(f.key))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+	}
+	log := f.bus.Logger()
+	for {
+		if err := f.Round(ctx); err != nil && ctx.Err() == nil {
+			log.Warn().Err(err).Msg("FHIR sync round failed; retried next round")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(f.cfg.Interval):
+		}
+	}
+}
+
+// Round runs each search, then the export, once.
+func (f *FHIRSync) Round(ctx context.Context) error {
+	var errs []error
+	for _, s := range f.cfg.Search {
+		if err := f.SyncSearch(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Type, err))
+		}
+	}
+	if f.cfg.Export.Group != "" {
+		if err := f.Export(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("export: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// msgID is the resource's deduplication id: type/id and versionId, or
+// a hash of its bytes when the server gives no version.
+func msgID(r *fhir.Resource) string {
+	if r.VersionID != "" {
+		return "fhir:" + r.Type + "/" + r.ID + "/_history/" + r.VersionID
+	}
+	sum := sha256.Sum256(r.Raw)
+	return "fhir:" + r.Type + "/" + r.ID + "#" + hex.EncodeToString(sum[:12])
+}
+
+// publish commits one resource to fhir.in.<type>. Duplicates (same id
+// and version, in this process or within JetStream's duplicate window)
+// are dropped.
+func (f *FHIRSync) publish(ctx context.Context, r *fhir.Resource, channel string) error {
+	id := msgID(r)
+	f.mu.Lock()
+	_, dup := f.seen[id]
+	f.mu.Unlock()
+	if dup {
+		f.count(func(s *FHIRStats) { s.Duplicates++ })
+		return nil
+	}
+	ev := &sinewv1.FhirResourceReceived{
+		Envelope: &sinewv1.Envelope{
+			EventId: bus.EventID(id), SourceSystem: f.cfg.Source, SourceId: r.Key(), IdempotencyKey: id,
+			ReceivedAt: timestamppb.Now(), BusinessKeys: sinewv1.Keys(map[string]string{"resource_type": r.Type}),
+		},
+		ResourceType: r.Type, ResourceId: r.ID, VersionId: r.VersionID, Json: r.Raw, Channel: channel,
+	}
+	if !r.LastUpdated.IsZero() {
+		ev.LastUpdated = timestamppb.New(r.LastUpdated)
+	}
+	ack, err := f.bus.Publish(ctx, streams.FHIRSubject(r.Type), id, ev)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.seen[id] = struct{}{}
+	if ack.Duplicate {
+		f.stats.Duplicates++
+	} else {
+		f.stats.Published++
+	}
+	f.mu.Unlock()
+	return nil
+}
+
+// reject keeps a resource ingest could not read, with its bytes, on
+// fhir.in.invalid; the error (path and code, no values) rides along.
+func (f *FHIRSync) reject(ctx context.Context, raw []byte, rerr error, channel string) error {
+	sum := sha256.Sum256(raw)
+	id := "fhir:invalid#" + hex.EncodeToString(sum[:16])
+	ev := &sinewv1.FhirResourceReceived{
+		Envelope: &sinewv1.Envelope{EventId: bus.EventID(id), SourceSystem: f.cfg.Source, IdempotencyKey: id, ReceivedAt: timestamppb.Now(),
+			BusinessKeys: sinewv1.Keys(map[string]string{"error": rerr.Error()})},
+		Json: raw, Channel: channel,
+	}
+	if _, err := f.bus.Publish(ctx, streams.FHIRSubject(invalidToken), id, ev); err != nil {
+		return err
+	}
+	f.count(func(s *FHIRStats) { s.Rejected++ })
+	return nil
+}
+
+func (f *FHIRSync) count(fn func(*FHIRStats)) { f.mu.Lock(); fn(&f.stats); f.mu.Unlock() }
+
+// audit records one read: who, which type, how many, the patients
+// touched as keyed hashes only.
+func (f *FHIRSync) audit(ctx context.Context, op, typ string, rs []*fhir.Resource) error {
+	refs := map[string]struct{}{}
+	for _, r := range rs {
+		if p := patientOf(r); p != "" {
+			refs[f.bus.PatientRef("epic-fhir-patient", p)] = struct{}{}
+		}
+	}
+	var list []string
+	for r := range refs {
+		list = append(list, r)
+	}
+	return f.bus.Audit().Write(ctx, &sinewv1.AuditEvent{
+		Actor: f.bus.Service(), Action: "read", Hop: streams.HopIngest, Outcome: "ok",
+		Stream: streams.FHIRIn, Subject: streams.FHIRSubject(typ), PatientRefs: list,
+		BusinessKeys: sinewv1.Keys(map[string]string{"client_id": f.cfg.ClientID, "resource_type": typ}),
+		Detail:       fmt.Sprintf("%s: %d %s resources", op, len(rs), typ),
+	})
+}
+
+// patientOf is the patient id a resource is about: its own id for a
+// Patient, else subject/patient references to Patient.
+func patientOf(r *fhir.Resource) string {
+	if r.Type == "Patient" {
+		return r.ID
+	}
+	var v struct {
+		Subject fhir.Reference `json:"subject"`
+		Patient fhir.Reference `json:"patient"`
+	}
+	if json.Unmarshal(r.Raw, &v) != nil {
+		return ""
+	}
+	for _, ref := range []fhir.Reference{v.Subject, v.Patient} {
+		if strings.HasPrefix(ref.Reference, "Patient/") {
+			return ref.ID()
+		}
+	}
+	return ""
+}
+
+// FHIR is the FHIR intake (nil when off).
+func (s *Service) FHIR() *FHIRSync { return s.fhir }
