@@ -1,9 +1,11 @@
 package epicsim
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -21,8 +23,13 @@ import (
 // _lastUpdated, paging sessions that expire, a result cap, Epic's
 // OperationOutcome codes, Group $export).
 type FHIRConfig struct {
-	// Addr to listen on; empty turns the FHIR side off.
-	Addr   string     `yaml:"addr"`
+	Enabled bool `yaml:"enabled"`
+	// Addr is its own listener; empty serves it only on the host's mux
+	// (Routes: sinew up's HTTP listener).
+	Addr string `yaml:"addr"`
+	// URL is the public base (scheme://host:port) assertions name as aud;
+	// empty with Addr set: http://Addr.
+	URL    string     `yaml:"url"`
 	Seed   uint64     `yaml:"seed"`
 	Volume FHIRVolume `yaml:"volume"`
 	// Clients registered as backend apps (their JWKS by URL or inline).
@@ -79,6 +86,32 @@ func DefaultFHIRConfig() FHIRConfig {
 		SessionTTL: 10 * time.Minute,
 		Export:     ExportConfig{Polls: 2, RetryAfter: time.Second, LinesPerFile: 1000},
 	}
+}
+
+// Routes mounts the FHIR server and its token endpoint on mux (sinew up's
+// HTTP listener) when the FHIR side is enabled.
+func (s *Service) Routes(mux *http.ServeMux) {
+	if s.fhir != nil {
+		mux.Handle(FHIRBase+"/", s.fhir)
+		mux.Handle("/oauth2/token", s.fhir)
+	}
+}
+
+// FHIR is the FHIR simulator (nil when off).
+func (s *Service) FHIR() *FHIRSim { return s.fhir }
+
+func (s *Service) serveFHIR(ctx context.Context) (func(), error) {
+	ln, err := net.Listen("tcp", s.cfg.FHIR.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("epicsim: fhir listen: %w", err)
+	}
+	if s.cfg.FHIR.URL == "" {
+		s.fhir.SetURL("http://" + ln.Addr().String())
+	}
+	srv := &http.Server{Handler: s.fhir, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	go func() { _ = srv.Serve(ln) }()
+	s.bus.Logger().Info().Str("fhir", s.fhir.BaseURL()).Msg("FHIR R4 server started")
+	return func() { _ = srv.Close() }, nil
 }
 
 // FHIRBase is the server's FHIR base path, as on an Epic instance.

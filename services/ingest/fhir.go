@@ -186,20 +186,24 @@ func (f *FHIRSync) Run(ctx context.Context) error {
 			return fmt.Errorf("ingest: fhir: jwks listen: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/.well-known/jwks.json", smart.JWKSHandler(f.key))
+		mux.Handle(JWKSPath, smart.JWKSHandler(f.key))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}
 	log := f.bus.Logger()
 	for {
+		wait := f.cfg.Interval
 		if err := f.Round(ctx); err != nil && ctx.Err() == nil {
-			log.Warn().Err(err).Msg("FHIR sync round failed; retried next round")
+			// Soon again (the token endpoint or the JWKS may not be up
+			// yet), never faster than every 10 s.
+			wait = min(wait, 10*time.Second)
+			log.Warn().Err(err).Dur("retry_in", wait).Msg("FHIR sync round failed")
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(f.cfg.Interval):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -330,3 +334,14 @@ func patientOf(r *fhir.Resource) string {
 
 // FHIR is the FHIR intake (nil when off).
 func (s *Service) FHIR() *FHIRSync { return s.fhir }
+
+// JWKSPath is where the client's public keys are served.
+const JWKSPath = "/.well-known/jwks.json"
+
+// Routes serves the FHIR client's JWKS on the host's mux (sinew up's
+// HTTP listener) for the Epic administrator to register.
+func (s *Service) Routes(mux *http.ServeMux) {
+	if s.fhir != nil {
+		mux.Handle(JWKSPath, smart.JWKSHandler(s.fhir.key))
+	}
+}
