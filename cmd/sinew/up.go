@@ -448,6 +448,7 @@ func auditSecret(dataDir string) ([]byte, error) {
 // sinew up's HTTP listener: epicsim fetches the client's JWKS from
 // ingest's route, as an Epic instance fetches a registered JWKS URL.
 // With traffic only; a config file's own fhir settings are kept.
+// What is read comes from flows.yaml (intake.fhir).
 func upFHIR(f upFlags, es *epicsim.Config, ing *ingest.Config) {
 	if f.noTraffic && !es.FHIR.Enabled {
 		return
@@ -469,11 +470,7 @@ func upFHIR(f upFlags, es *epicsim.Config, ing *ingest.Config) {
 	ing.FHIR = ingest.FHIRConfig{
 		BaseURL: base + epicsim.FHIRBase, TokenURL: base + "/oauth2/token", ClientID: es.FHIR.Clients[0].ID,
 		KeyFile: filepath.Join(f.dataDir, "fhir", "client-key.pem"), GenerateKey: true,
+		// The types read are the flows' intake.fhir declarations (flows.yaml).
 		Interval: 5 * time.Minute,
-		Search: []ingest.SearchSync{
-			{Type: "Encounter", Lookback: 8 * 24 * time.Hour, Overlap: time.Hour},
-			{Type: "Observation", Params: "category=laboratory", Lookback: 8 * 24 * time.Hour, Overlap: time.Hour},
-		},
-		Export: ingest.ExportSync{Group: "sinew", Types: []string{"Practitioner", "PractitionerRole", "Medication"}},
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/fhir"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/smart"
 	"github.com/sinewhq/sinew/pkg/streams"
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
@@ -76,6 +77,23 @@ type ExportSync struct {
 	Since bool `yaml:"since"`
 	// MaxWait bounds one status-poll wait (Retry-After beyond it is cut).
 	MaxWait time.Duration `yaml:"max_wait"`
+}
+
+// fromFlows takes the types to read from the flows' intake.fhir
+// declarations: search ones by their date parameter (a week back at
+// first, an hour of overlap), export ones in one Group $export.
+func (c *FHIRConfig) fromFlows(inv *flows.Inventory) {
+	for _, s := range inv.FHIRTypes() {
+		switch s.Sync {
+		case flows.FHIRSearch:
+			c.Search = append(c.Search, SearchSync{Type: s.Type, Params: s.Params, Lookback: 8 * 24 * time.Hour, Overlap: time.Hour})
+		case flows.FHIRExport:
+			c.Export.Types = append(c.Export.Types, s.Type)
+		}
+	}
+	if len(c.Export.Types) > 0 && c.Export.Group == "" {
+		c.Export.Group = "sinew"
+	}
 }
 
 // FHIRSync runs the FHIR intake: searches and bulk exports into FHIR_IN.

@@ -174,6 +174,9 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		if cfg.SFTP.Dirs == nil {
 			cfg.SFTP.Dirs = inv.SFTPDirs()
 		}
+		if cfg.FHIR.BaseURL != "" && len(cfg.FHIR.Search) == 0 && len(cfg.FHIR.Export.Types) == 0 {
+			cfg.FHIR.fromFlows(inv)
+		}
 	}
 	r, err := newReceiver(cfg, b)
 	if err != nil {
