@@ -49,6 +49,9 @@ type FHIRConfig struct {
 	Export   ExportSync    `yaml:"export"`
 	// Source names the Epic instance in envelopes and audit records.
 	Source string `yaml:"source"`
+	// Flows maps a resource type to the flow it feeds (envelope and
+	// audit records); filled from flows.yaml's intake.fhir.
+	Flows map[string]string `yaml:"flows"`
 }
 
 // SearchSync is one resource type synced by paged search over a clinical
@@ -83,7 +86,11 @@ type ExportSync struct {
 // declarations: search ones by their date parameter (a week back at
 // first, an hour of overlap), export ones in one Group $export.
 func (c *FHIRConfig) fromFlows(inv *flows.Inventory) {
+	if c.Flows == nil {
+		c.Flows = map[string]string{}
+	}
 	for _, s := range inv.FHIRTypes() {
+		c.Flows[s.Type] = s.Flow
 		switch s.Sync {
 		case flows.FHIRSearch:
 			c.Search = append(c.Search, SearchSync{Type: s.Type, Params: s.Params, Lookback: 8 * 24 * time.Hour, Overlap: time.Hour})
@@ -266,7 +273,7 @@ func (f *FHIRSync) publish(ctx context.Context, r *fhir.Resource, channel string
 	}
 	ev := &sinewv1.FhirResourceReceived{
 		Envelope: &sinewv1.Envelope{
-			EventId: bus.EventID(id), SourceSystem: f.cfg.Source, SourceId: r.Key(), IdempotencyKey: id,
+			EventId: bus.EventID(id), Flow: f.cfg.Flows[r.Type], SourceSystem: f.cfg.Source, SourceId: r.Key(), IdempotencyKey: id,
 			ReceivedAt: timestamppb.Now(), BusinessKeys: sinewv1.Keys(map[string]string{"resource_type": r.Type}),
 		},
 		ResourceType: r.Type, ResourceId: r.ID, VersionId: r.VersionID, Json: r.Raw, Channel: channel,
@@ -322,7 +329,7 @@ func (f *FHIRSync) audit(ctx context.Context, op, typ string, rs []*fhir.Resourc
 		list = append(list, r)
 	}
 	return f.bus.Audit().Write(ctx, &sinewv1.AuditEvent{
-		Actor: f.bus.Service(), Action: "read", Hop: streams.HopIngest, Outcome: "ok",
+		Actor: f.bus.Service(), Action: "read", Flow: f.cfg.Flows[typ], Hop: streams.HopIngest, Outcome: "ok",
 		Stream: streams.FHIRIn, Subject: streams.FHIRSubject(typ), PatientRefs: list,
 		BusinessKeys: sinewv1.Keys(map[string]string{"client_id": f.cfg.ClientID, "resource_type": typ}),
 		Detail:       fmt.Sprintf("%s: %d %s resources", op, len(rs), typ),

@@ -1,12 +1,14 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sinewhq/sinew/pkg/audit"
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/natstest"
 	"github.com/sinewhq/sinew/pkg/smart"
@@ -140,6 +143,7 @@ func TestFHIRPagedSyncSurvivesExpiredSessionAndCap(t *testing.T) {
 		t.Errorf("want a restart and a split: %+v", st)
 	}
 	exactlyOnce(t, e.stored(t), append(e.sim.Resources("Encounter"), e.sim.Resources("Observation")...))
+	e.auditedWithHashedPatients(t)
 
 	again := e.sync(t) // a new process: the watermark is in KV
 	if err := again.Round(ctx); err != nil {
@@ -211,3 +215,34 @@ func TestFHIRUnmappedClientErrorIsClear(t *testing.T) {
 }
 
 func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
+
+// auditedWithHashedPatients: every read is audited with the type and
+// count, patients as keyed hashes; no patient id appears in the trail.
+func (e *fhirEnv) auditedWithHashedPatients(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	reads, refs := 0, 0
+	var all []byte
+	err := audit.Read(ctx, e.js, "audit.>", func(en audit.Entry) error {
+		all = append(all, en.Record.GetEvents()...)
+		for _, ev := range en.Events {
+			if ev.GetAction() == "read" {
+				reads++
+				refs += len(ev.GetPatientRefs())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reads == 0 || refs == 0 {
+		t.Fatalf("%d read records, %d patient refs", reads, refs)
+	}
+	for _, k := range e.sim.Resources("Patient") {
+		if bytes.Contains(all, []byte(strings.TrimPrefix(k, "Patient/"))) {
+			t.Fatalf("a patient id in the audit trail")
+		}
+	}
+}
