@@ -24,6 +24,8 @@ type Tokens interface {
 type Client struct {
 	Tokens Tokens
 	HTTP   *http.Client
+	// Throttle, when set, caps the request rate and concurrency.
+	Throttle *Throttle
 }
 
 func (c *Client) do(ctx context.Context, method, url string, hdr map[string]string) (*http.Response, error) {
@@ -45,7 +47,14 @@ func (c *Client) do(ctx context.Context, method, url string, hdr map[string]stri
 		if hc == nil {
 			hc = http.DefaultClient
 		}
+		release := func() {}
+		if c.Throttle != nil {
+			if release, err = c.Throttle.Acquire(ctx); err != nil {
+				return nil, err
+			}
+		}
 		resp, err := hc.Do(req)
+		release() // the body is read after: the slot bounds requests, not downloads
 		if err != nil {
 			return nil, &OutcomeError{Op: method + " " + opName(url), Status: 0, Class: Retryable}
 		}

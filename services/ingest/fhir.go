@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sinewhq/sinew/pkg/bus"
@@ -23,6 +24,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/smart"
 	"github.com/sinewhq/sinew/pkg/streams"
+	"github.com/sinewhq/sinew/pkg/telemetry"
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 )
 
@@ -52,6 +54,9 @@ type FHIRConfig struct {
 	// Flows maps a resource type to the flow it feeds (envelope and
 	// audit records); filled from flows.yaml's intake.fhir.
 	Flows map[string]string `yaml:"flows"`
+	// Throttle caps the request rate (peak and off-peak) and concurrency
+	// against this Epic instance.
+	Throttle fhir.ThrottleConfig `yaml:"throttle"`
 }
 
 // SearchSync is one resource type synced by paged search over a clinical
@@ -112,6 +117,8 @@ type FHIRSync struct {
 	key    *smart.Key
 	kv     jetstream.KeyValue
 
+	committed *prometheus.CounterVec
+
 	mu    sync.Mutex
 	seen  map[string]struct{} // message ids published in this process
 	stats FHIRStats
@@ -158,7 +165,32 @@ func NewFHIRSync(ctx context.Context, cfg FHIRConfig, b *bus.Bus) (*FHIRSync, er
 	if err != nil {
 		return nil, fmt.Errorf("ingest: fhir: watermarks bucket: %w", err)
 	}
-	return &FHIRSync{cfg: cfg, bus: b, key: key, tokens: ts, kv: kv, client: &fhir.Client{Tokens: ts, HTTP: hc}, seen: map[string]struct{}{}}, nil
+	f := &FHIRSync{cfg: cfg, bus: b, key: key, tokens: ts, kv: kv, client: &fhir.Client{Tokens: ts, HTTP: hc}, seen: map[string]struct{}{}}
+	if f.committed, err = telemetry.Register(b.Metrics(), prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sinew_ingest_fhir_resources_total", Help: "FHIR resources read from Epic, by type, channel and result (committed, duplicate, rejected).",
+	}, []string{"type", "channel", "result"})); err != nil {
+		return nil, err
+	}
+	if cfg.Throttle.Rate > 0 || cfg.Throttle.Concurrency > 0 {
+		th := fhir.NewThrottle(cfg.Throttle, nil)
+		f.client.Throttle = th
+		if _, err := telemetry.Register(b.Metrics(), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sinew_ingest_fhir_requests_in_flight", Help: "FHIR requests in flight against Epic (capped by throttle.concurrency).",
+		}, func() float64 { return float64(th.InFlight()) })); err != nil {
+			return nil, err
+		}
+		if _, err := telemetry.Register(b.Metrics(), prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "sinew_ingest_fhir_throttle_wait_seconds_total", Help: "Time FHIR requests waited for the self-throttling caps.",
+		}, func() float64 { return th.Waited().Seconds() })); err != nil {
+			return nil, err
+		}
+		if _, err := telemetry.Register(b.Metrics(), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sinew_ingest_fhir_rate_cap", Help: "The request rate cap in force now (requests/s; 0: none).",
+		}, func() float64 { return th.RateAt(time.Now()) })); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
 }
 
 func loadKey(cfg FHIRConfig) (*smart.Key, error) {
@@ -269,6 +301,7 @@ func (f *FHIRSync) publish(ctx context.Context, r *fhir.Resource, channel string
 	f.mu.Unlock()
 	if dup {
 		f.count(func(s *FHIRStats) { s.Duplicates++ })
+		f.committed.WithLabelValues(r.Type, channel, "duplicate").Inc()
 		return nil
 	}
 	ev := &sinewv1.FhirResourceReceived{
@@ -287,12 +320,15 @@ func (f *FHIRSync) publish(ctx context.Context, r *fhir.Resource, channel string
 	}
 	f.mu.Lock()
 	f.seen[id] = struct{}{}
+	result := "committed"
 	if ack.Duplicate {
 		f.stats.Duplicates++
+		result = "duplicate"
 	} else {
 		f.stats.Published++
 	}
 	f.mu.Unlock()
+	f.committed.WithLabelValues(r.Type, channel, result).Inc()
 	return nil
 }
 
@@ -310,6 +346,7 @@ func (f *FHIRSync) reject(ctx context.Context, raw []byte, rerr error, channel s
 		return err
 	}
 	f.count(func(s *FHIRStats) { s.Rejected++ })
+	f.committed.WithLabelValues(invalidToken, channel, "rejected").Inc()
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/audit"
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/fhir"
 	"github.com/sinewhq/sinew/pkg/natstest"
 	"github.com/sinewhq/sinew/pkg/smart"
 	"github.com/sinewhq/sinew/pkg/streams"
@@ -61,7 +62,8 @@ func startFHIR(t *testing.T, simCfg epicsim.FHIRConfig) *fhirEnv {
 	sim.Register(epicsim.FHIRClient{ID: "sinew", JWKSURL: jwks.URL})
 	return &fhirEnv{sim: sim, js: js, b: b, cfg: ingest.FHIRConfig{
 		BaseURL: sim.BaseURL(), TokenURL: sim.TokenURL(), ClientID: "sinew", KeyFile: keyFile,
-		Export: ingest.ExportSync{MaxWait: 2 * time.Second},
+		Export:   ingest.ExportSync{MaxWait: 2 * time.Second},
+		Throttle: fhir.ThrottleConfig{Rate: 500, Concurrency: 2, PeakStart: 0, PeakEnd: 24},
 	}}
 }
 
