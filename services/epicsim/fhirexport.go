@@ -77,6 +77,9 @@ func (s *FHIRSim) kickoff(w http.ResponseWriter, r *http.Request, tok token, gro
 	w.WriteHeader(http.StatusAccepted)
 }
 
+// BadExportLine is the truncated line the BadExportLine fault writes.
+const BadExportLine = `{"resourceType":"Practitioner","id":"eTruncated","name":[{"family":`
+
 // NewJobSuffix makes a job id unguessable across restarts.
 func NewJobSuffix() string { return strconv.FormatInt(time.Now().UnixNano()%1e6, 36) }
 
@@ -197,9 +200,14 @@ func (s *FHIRSim) serveFile(w http.ResponseWriter, r *http.Request, tok token, i
 		defer gz.Close()
 		out = gz
 	}
-	for _, l := range f.lines {
+	for j, l := range f.lines {
 		if _, err := out.Write(append(l, '\n')); err != nil {
 			return
+		}
+		if i == 0 && j+1 == s.cfg.Faults.BadExportLine {
+			if _, err := out.Write([]byte(BadExportLine + "\n")); err != nil {
+				return
+			}
 		}
 	}
 }

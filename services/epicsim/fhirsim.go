@@ -73,6 +73,10 @@ type FHIRFaults struct {
 	// ExpireSessionAtPage expires the paging session that serves the
 	// Nth next-page request (counted over all sessions), once.
 	ExpireSessionAtPage int `yaml:"expire_session_at_page"`
+	// BadExportLine, when > 0, adds a truncated resource line after that
+	// many lines of an export's first file (Sinew must keep it, not lose
+	// the file).
+	BadExportLine int `yaml:"bad_export_line"`
 }
 
 // DefaultFHIRConfig is a modest data set on Epic's limits.

@@ -248,3 +248,40 @@ func (e *fhirEnv) auditedWithHashedPatients(t *testing.T) {
 		}
 	}
 }
+
+// TestFHIRExportKeepsAnUnreadableLineWithItsBytes: a truncated line in
+// an export file is kept on fhir.in.invalid with its original bytes and
+// an error naming the problem, and every other resource is stored once.
+func TestFHIRExportKeepsAnUnreadableLineWithItsBytes(t *testing.T) {
+	simCfg := epicsim.DefaultFHIRConfig()
+	simCfg.Volume = epicsim.FHIRVolume{Practitioners: 5, Days: 1}
+	simCfg.Export = epicsim.ExportConfig{Polls: 0, LinesPerFile: 100}
+	simCfg.Faults.BadExportLine = 2
+	e := startFHIR(t, simCfg)
+	e.cfg.Export.Group = "g"
+	e.cfg.Export.Types = []string{"Practitioner"}
+	f := e.sync(t)
+	if err := f.Export(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.Stats(); st.Rejected != 1 || st.Published != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, _ := e.js.Stream(ctx, streams.FHIRIn)
+	m, err := s.GetLastMsgForSubject(ctx, streams.FHIRSubject("invalid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev sinewv1.FhirResourceReceived
+	if err := proto.Unmarshal(m.Data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if string(ev.GetJson()) != epicsim.BadExportLine {
+		t.Errorf("kept bytes %q", ev.GetJson())
+	}
+	if why := ev.GetEnvelope().BusinessKey("error"); !strings.Contains(why, "line 3: malformed JSON") || strings.Contains(why, "eTruncated") {
+		t.Errorf("error %q", why)
+	}
+}
