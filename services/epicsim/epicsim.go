@@ -48,6 +48,8 @@ type Config struct {
 	SFTP SFTPConfig `yaml:"sftp"`
 	// Onhand shapes Beaker's stock count files (onhand.go).
 	Onhand OnhandConfig `yaml:"onhand"`
+	// FHIR is the FHIR R4 server (fhirsim.go; off unless enabled).
+	FHIR FHIRConfig `yaml:"fhir"`
 }
 
 // MicroConfig shapes intra-day micro-batches: small balanced HB files
@@ -82,6 +84,7 @@ func DefaultConfig() Config {
 		Micro:         MicroConfig{Interval: 5 * time.Minute, Journals: 2, LinesPerJournal: 5},
 		SFTP:          SFTPConfig{User: "epic", Password: "epicsim", DailyFile: true},
 		Onhand:        OnhandConfig{Interval: 24 * time.Hour, First: time.Minute, Starting: "1000"},
+		FHIR:          DefaultFHIRConfig(),
 	}
 	c.HTTPAddr = "127.0.0.1:9107"
 	return c
@@ -93,6 +96,7 @@ type Service struct {
 	bus  *bus.Bus
 	sent *prometheus.CounterVec
 	n    atomic.Int64
+	fhir *FHIRSim
 }
 
 // New returns the simulator on bus b.
@@ -103,7 +107,12 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, bus: b, sent: sent}, nil
+	s := &Service{cfg: cfg, bus: b, sent: sent}
+	if cfg.FHIR.Enabled {
+		s.fhir = NewFHIRSim(cfg.FHIR, time.Time{}, nil)
+		s.fhir.SetURL(cfg.FHIR.URL)
+	}
+	return s, nil
 }
 
 // Ready is nil while connected to NATS.
@@ -117,6 +126,13 @@ func (s *Service) Run(ctx context.Context) error {
 	var sftpSrv *SFTPServer
 	if s.cfg.SFTP.Addr != "" {
 		sftpSrv = s.serveSFTP(ctx)
+	}
+	if s.fhir != nil && s.cfg.FHIR.Addr != "" {
+		stop, err := s.serveFHIR(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	t := s.cfg.Traffic
 	if !t.Enabled || t.Rate <= 0 {
