@@ -64,6 +64,7 @@ func verbs() []verb {
 	vs = append(vs, reconVerbs()...)
 	vs = append(vs, flowsVerbs()...)
 	vs = append(vs, healthVerbs()...)
+	vs = append(vs, trackVerbs()...)
 	return vs
 }
 

@@ -135,7 +135,9 @@ func (t Topology) Grants() []Grant {
 			AuditHops: hops(Deadletter),
 			Read:      allStreams,
 		},
-		{User: UserConsole, Read: allStreams, KVRead: []string{KVFlowState, KVBatchState, KVCrosswalk}},
+		{User: UserConsole, Read: allStreams, KVRead: []string{KVFlowState, KVBatchState, KVCrosswalk},
+			// the console builds the tracking index and keeps the triage queue
+			Publish: []string{"track.>"}, Consume: []string{TrackIndexer}, KV: []string{KVTriage}},
 		// The simulators stand for Epic and Fusion: outside systems that
 		// reach Sinew over MLLP, SFTP and HTTP, never through NATS.
 		{User: UserEpicsim},

@@ -27,6 +27,8 @@ const (
 	Audit      = "AUDIT"
 	Advisories = "ADVISORIES"
 	DLQ        = "DLQ"
+	// Track is the index of business identifiers (pkg/track).
+	Track = "TRACK"
 )
 
 // Durable consumer names.
@@ -38,6 +40,8 @@ const (
 	LoaderEpic     = "loader-epic"
 	ReconResults   = "reconciler-results"
 	Deadletter     = "deadletter"
+	// TrackIndexer reads AUDIT into TRACK (pkg/track).
+	TrackIndexer = "track-indexer"
 )
 
 // Key-value buckets.
@@ -50,6 +54,8 @@ const (
 	KVSequences   = "hl7_sequences"
 	KVBatchSeen   = "batch_seen"
 	KVBatchState  = "batch_state"
+	// KVTriage holds the items a person must look at (pkg/triage).
+	KVTriage = "triage"
 )
 
 // IdempotencyShards is how many buckets the loader's idempotency keys are
@@ -147,6 +153,10 @@ func AuditSubject(flow, hop string) string { return "audit." + Token(flow) + "."
 func DLQSubject(stream, consumer string, seq uint64) string {
 	return "dlq." + Token(stream) + "." + Token(consumer) + "." + strconv.FormatUint(seq, 10)
 }
+
+// TrackSubject is track.<key>: the index records of one identifier, key
+// its hash (track.Key), never the identifier itself.
+func TrackSubject(key string) string { return "track." + Token(key) }
 
 // Token turns s into one subject token: separators, wildcards and spaces
 // become '_', and an empty value becomes "none".
@@ -324,6 +334,10 @@ func New(opts Options) Topology {
 		s.DenyPurge = true
 		return s
 	}
+	track := func(s jetstream.StreamConfig) jetstream.StreamConfig {
+		s.AllowDirect = true // lookups are direct gets by subject
+		return s
+	}
 	t := Topology{
 		Streams: []jetstream.StreamConfig{
 			ingest(HL7In, "HL7 v2 messages as received, with receipt metadata", "hl7.in.>"),
@@ -337,6 +351,7 @@ func New(opts Options) Topology {
 			pipeline(Advisories, "max-deliveries and terminated advisories, input of deadletter",
 				[]string{AdvisoryMaxDeliveries + ".>", AdvisoryTerminated + ".>"}, 7*day),
 			kept(pipeline(DLQ, "dead letters: original subject, sequence, headers, payload, reason", []string{"dlq.>"}, 2*year)),
+			track(pipeline(Track, "index of business identifiers: one record per identifier and hop, built from AUDIT", []string{"track.>"}, 6*year)),
 		},
 		KV: []jetstream.KeyValueConfig{
 			{Bucket: KVCrosswalk, Description: "versioned crosswalks", History: 64, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
@@ -348,6 +363,7 @@ func New(opts Options) Topology {
 			{Bucket: KVSequences, Description: "HL7 MSH-13 sequence numbers expected per sender", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVBatchSeen, Description: "batch files already ingested, by SHA-256", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVBatchState, Description: "per-batch state machine: received to reconciled, Fusion request ids", History: 8, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: KVTriage, Description: "triage items: open, acknowledged, resolved", History: 16, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 		},
 		Objects: []jetstream.ObjectStoreConfig{
 			{Bucket: ObjBatchFiles, Description: "source batch files", Replicas: opts.Replicas, Storage: jetstream.FileStorage},
@@ -380,6 +396,10 @@ func New(opts Options) Topology {
 		// recorded as a dead letter of ADVISORIES).
 		{Stream: Advisories, Name: Deadletter, MaxDeliver: -1, AckWait: opts.AckWait,
 			MaxAckPending: 256, RetryBase: opts.RetryBase, MaxRetryDelay: 30 * time.Second, Hop: "dead-letter"},
+		// The index is built after the fact; an audit record is never
+		// given up (no hop: indexing writes no audit records of its own).
+		{Stream: Audit, Name: TrackIndexer, MaxDeliver: -1, AckWait: opts.AckWait,
+			MaxAckPending: 1024, RetryBase: opts.RetryBase, MaxRetryDelay: 30 * time.Second},
 	}
 	t.hl7Flows = opts.HL7Flows
 	t.batchFlows = opts.BatchFlows

@@ -1,10 +1,15 @@
 // Package console is the web console and HTTP API for operations, finance and privacy officers.
 //
-// This is the service's frame on the shared runtime; its flows arrive with
-// their own changes.
+// Today it runs the tracking indexer (pkg/track), which files every audit
+// record under its business identifiers for `sinew track`.
 package console
 
-import "github.com/sinewhq/sinew/pkg/bus"
+import (
+	"context"
+
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/track"
+)
 
 // Config is the console service's configuration.
 type Config struct {
@@ -22,11 +27,21 @@ func DefaultConfig() Config {
 
 // Service is the running console service.
 type Service struct {
-	bus.Placeholder
-	cfg Config
+	bus     *bus.Bus
+	cfg     Config
+	started bus.Started
 }
 
 // New returns the service on bus b.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
-	return &Service{Placeholder: bus.Placeholder{Bus: b}, cfg: cfg}, nil
+	return &Service{bus: b, cfg: cfg}, nil
 }
+
+// Run indexes the audit trail until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	x := track.NewIndexer(s.bus.JetStream(), track.IndexerConfig{Log: *s.bus.Logger()})
+	return x.Run(ctx, s.started.Mark)
+}
+
+// Ready is nil once the indexer has bound its consumer.
+func (s *Service) Ready() error { return s.started.Ready(s.bus, "console") }
