@@ -47,6 +47,7 @@ var groups = map[string]string{
 	"crosswalk":       "crosswalk versions in KV (COA, item, department, uom)",
 	"crosswalk chart": "Fusion's valid account combinations",
 	"recon":           "reconciliation verdicts",
+	"triage":          "the triage queue: variances, dead letters and matches a person must look at",
 }
 
 // verbs is the CLI, in the order the usage lists it.
@@ -65,6 +66,7 @@ func verbs() []verb {
 	vs = append(vs, flowsVerbs()...)
 	vs = append(vs, healthVerbs()...)
 	vs = append(vs, trackVerbs()...)
+	vs = append(vs, triageVerbs()...)
 	return vs
 }
 

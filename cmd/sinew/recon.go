@@ -126,6 +126,14 @@ func reconReport(ctx context.Context, js jetstream.JetStream, o reportOptions, s
 		failed++
 		fmt.Fprintf(stderr, "sinew recon: %s batch %s: %s: %s\n", p.State.Flow, p.State.Name(), p.Kind, p.Why)
 	}
+	open, err := blockingTriage(ctx, js, o.Flow)
+	if err != nil {
+		return err
+	}
+	for _, it := range open {
+		failed++
+		fmt.Fprintf(stderr, "sinew recon: %s: triage item %s %s (%s, %s): %s\n", it.Flow, it.ID, it.State, it.Reason, ownerOrNobody(it.Owner), it.Summary)
+	}
 	if failed > 0 {
 		return exitError(1)
 	}

@@ -25,6 +25,9 @@ const (
 // HopIngest is the audit hop of ingest (its records are not per consumer).
 const HopIngest = "ingest"
 
+// HopTriage is the audit hop of triage changes (pkg/triage).
+const HopTriage = "triage"
+
 // Grant is what one NATS user may do, in the topology's terms.
 type Grant struct {
 	User string
@@ -137,7 +140,7 @@ func (t Topology) Grants() []Grant {
 		},
 		{User: UserConsole, Read: allStreams, KVRead: []string{KVFlowState, KVBatchState, KVCrosswalk},
 			// the console builds the tracking index and keeps the triage queue
-			Publish: []string{"track.>"}, Consume: []string{TrackIndexer}, KV: []string{KVTriage}},
+			Publish: []string{"track.>"}, Consume: []string{TrackIndexer}, KV: []string{KVTriage}, AuditHops: []string{HopTriage}},
 		// The simulators stand for Epic and Fusion: outside systems that
 		// reach Sinew over MLLP, SFTP and HTTP, never through NATS.
 		{User: UserEpicsim},

@@ -48,7 +48,7 @@ func TestLookupAtScale(t *testing.T) {
 				}
 			}
 		}
-		if base%(window*256) == 0 {
+		if base%(window*8) == 0 {
 			select {
 			case <-js.PublishAsyncComplete():
 			case <-time.After(5 * time.Minute):

@@ -1,14 +1,18 @@
 // Package console is the web console and HTTP API for operations, finance and privacy officers.
 //
 // Today it runs the tracking indexer (pkg/track), which files every audit
-// record under its business identifiers for `sinew track`.
+// record under its business identifiers for `sinew track`, and the triage
+// opener (pkg/triage), which opens an item for every variance beyond
+// tolerance and every dead letter that needs a person.
 package console
 
 import (
 	"context"
+	"errors"
 
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/track"
+	"github.com/sinewhq/sinew/pkg/triage"
 )
 
 // Config is the console service's configuration.
@@ -37,10 +41,18 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	return &Service{bus: b, cfg: cfg}, nil
 }
 
-// Run indexes the audit trail until ctx ends.
+// Run indexes the audit trail and opens triage items until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	x := track.NewIndexer(s.bus.JetStream(), track.IndexerConfig{Log: *s.bus.Logger()})
-	return x.Run(ctx, s.started.Mark)
+	js := s.bus.JetStream()
+	st, err := triage.Open(ctx, js, triage.Config{Audit: s.bus.Audit()})
+	if err != nil {
+		return err
+	}
+	x := track.NewIndexer(js, track.IndexerConfig{Log: *s.bus.Logger()})
+	errs := make(chan error, 2)
+	go func() { errs <- x.Run(ctx, s.started.Mark) }()
+	go func() { errs <- triage.NewOpener(js, st, *s.bus.Logger(), 0).Run(ctx) }()
+	return errors.Join(<-errs, <-errs)
 }
 
 // Ready is nil once the indexer has bound its consumer.
