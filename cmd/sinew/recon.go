@@ -89,7 +89,12 @@ func reconReport(ctx context.Context, js jetstream.JetStream, o reportOptions, s
 		}
 	}
 	batches := board.Batches()
-	if len(batches) == 0 && len(problems) == 0 {
+	// Unresolved variance items hold the flow's verdict whatever RECON says.
+	open, err := blockingTriage(ctx, js, o.Flow)
+	if err != nil {
+		return err
+	}
+	if len(batches) == 0 && len(problems) == 0 && len(open) == 0 {
 		fmt.Fprintf(stderr, "sinew recon: nothing reconciled matches%s\n", selection(o.Flow, o.Batch))
 		return exitError(1)
 	}
@@ -125,10 +130,6 @@ func reconReport(ctx context.Context, js jetstream.JetStream, o reportOptions, s
 	for _, p := range problems {
 		failed++
 		fmt.Fprintf(stderr, "sinew recon: %s batch %s: %s: %s\n", p.State.Flow, p.State.Name(), p.Kind, p.Why)
-	}
-	open, err := blockingTriage(ctx, js, o.Flow)
-	if err != nil {
-		return err
 	}
 	for _, it := range open {
 		failed++

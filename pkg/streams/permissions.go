@@ -28,6 +28,9 @@ const HopIngest = "ingest"
 // HopTriage is the audit hop of triage changes (pkg/triage).
 const HopTriage = "triage"
 
+// HopRetention is the audit hop of retention notices (audit.RecordExpiry).
+const HopRetention = "retention"
+
 // Grant is what one NATS user may do, in the topology's terms.
 type Grant struct {
 	User string
@@ -140,7 +143,7 @@ func (t Topology) Grants() []Grant {
 		},
 		{User: UserConsole, Read: allStreams, KVRead: []string{KVFlowState, KVBatchState, KVCrosswalk},
 			// the console builds the tracking index and keeps the triage queue
-			Publish: []string{"track.>"}, Consume: []string{TrackIndexer}, KV: []string{KVTriage}, AuditHops: []string{HopTriage}},
+			Publish: []string{"track.>"}, Consume: []string{TrackIndexer}, KV: []string{KVTriage}, AuditHops: []string{HopTriage, HopRetention}},
 		// The simulators stand for Epic and Fusion: outside systems that
 		// reach Sinew over MLLP, SFTP and HTTP, never through NATS.
 		{User: UserEpicsim},

@@ -208,6 +208,10 @@ type Options struct {
 	// LoadRetryBase is RetryBase for the loader's consumers: Fusion and
 	// Epic outages last longer than a mapper's hiccup.
 	LoadRetryBase time.Duration `yaml:"load_retry_base"`
+	// AuditRetentionYears is how long AUDIT (and the TRACK index built
+	// from it) keeps records: 6 years when 0. A record is not silently
+	// lost at the end of it: audit.RecordExpiry writes what will expire.
+	AuditRetentionYears int `yaml:"audit_retention_years"`
 	// HL7Flows are the ids of flows.yaml's HL7 flows (flows.Inventory.HL7IDs):
 	// each gets its own transform consumer on its own subjects, so staging
 	// or pausing one holds its input in HL7_IN and leaves the others running.
@@ -310,6 +314,10 @@ func New(opts Options) Topology {
 	if opts.LoadRetryBase <= 0 {
 		opts.LoadRetryBase = def.LoadRetryBase
 	}
+	if opts.AuditRetentionYears <= 0 {
+		opts.AuditRetentionYears = 6
+	}
+	auditAge := time.Duration(opts.AuditRetentionYears) * year
 	pipeline := func(name, desc string, subjects []string, maxAge time.Duration) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
 			Name:        name,
@@ -347,11 +355,11 @@ func New(opts Options) Topology {
 			pipeline(EpicCmd, "outbound commands for Epic", []string{"epic.cmd.>"}, 30*day),
 			pipeline(Results, "what Fusion and Epic answered, with their ids", []string{"result.>"}, 90*day),
 			pipeline(Recon, "reconciliation rows and batch verdicts", []string{"recon.>"}, 2*year),
-			kept(pipeline(Audit, "HIPAA §164.312(b) audit trail, hash-chained per writer", []string{"audit.>"}, 6*year)),
+			kept(pipeline(Audit, "HIPAA §164.312(b) audit trail, hash-chained per writer", []string{"audit.>"}, auditAge)),
 			pipeline(Advisories, "max-deliveries and terminated advisories, input of deadletter",
 				[]string{AdvisoryMaxDeliveries + ".>", AdvisoryTerminated + ".>"}, 7*day),
 			kept(pipeline(DLQ, "dead letters: original subject, sequence, headers, payload, reason", []string{"dlq.>"}, 2*year)),
-			track(pipeline(Track, "index of business identifiers: one record per identifier and hop, built from AUDIT", []string{"track.>"}, 6*year)),
+			track(pipeline(Track, "index of business identifiers: one record per identifier and hop, built from AUDIT", []string{"track.>"}, auditAge)),
 		},
 		KV: []jetstream.KeyValueConfig{
 			{Bucket: KVCrosswalk, Description: "versioned crosswalks", History: 64, Replicas: opts.Replicas, Storage: jetstream.FileStorage},

@@ -14,7 +14,6 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 )
 
-
 func TestItemGoesOpenAcknowledgedResolvedAndEveryStepIsAudited(t *testing.T) {
 	_, _, js := natstest.StartWithTopology(t, streams.DefaultOptions())
 	ctx := context.Background()

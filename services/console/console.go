@@ -9,7 +9,9 @@ package console
 import (
 	"context"
 	"errors"
+	"time"
 
+	"github.com/sinewhq/sinew/pkg/audit"
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/track"
 	"github.com/sinewhq/sinew/pkg/triage"
@@ -49,10 +51,31 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	x := track.NewIndexer(js, track.IndexerConfig{Log: *s.bus.Logger()})
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	go func() { errs <- x.Run(ctx, s.started.Mark) }()
 	go func() { errs <- triage.NewOpener(js, st, *s.bus.Logger(), 0).Run(ctx) }()
-	return errors.Join(<-errs, <-errs)
+	go func() { errs <- s.expiry(ctx) }()
+	return errors.Join(<-errs, <-errs, <-errs)
+}
+
+// expiry writes, once a day, which audit records the retention removes
+// within the next 30 days (audit.RecordExpiry): an expiry is never silent.
+func (s *Service) expiry(ctx context.Context) error {
+	for {
+		x, err := audit.RecordExpiry(ctx, s.bus.JetStream(), s.bus.Audit(), 30*24*time.Hour, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.bus.Logger().Warn().Err(err).Msg("audit retention check")
+		case x.Records > 0:
+			s.bus.Logger().Warn().Int("records", x.Records).Uint64("first_seq", x.FirstSeq).Uint64("last_seq", x.LastSeq).
+				Msg("audit records reach their retention within 30 days (recorded on the trail)")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(24 * time.Hour):
+		}
+	}
 }
 
 // Ready is nil once the indexer has bound its consumer.
