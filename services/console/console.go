@@ -9,6 +9,9 @@ package console
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/sinewhq/sinew/pkg/audit"
@@ -20,8 +23,13 @@ import (
 // Config is the console service's configuration.
 type Config struct {
 	bus.ServiceConfig `yaml:",inline"`
-	// Console listener address.
+	// Console listener address (empty: no web console).
 	Addr string `yaml:"addr"`
+	// UsersFile lists the console's users with bcrypt password hashes
+	// (users: [{name, role, password_hash}]). When it does not exist, demo
+	// users (operator, finance, privacy) are written there with their
+	// passwords in passwords.txt beside it, both 0600.
+	UsersFile string `yaml:"users_file"`
 }
 
 // DefaultConfig returns the defaults.
@@ -51,11 +59,55 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	x := track.NewIndexer(js, track.IndexerConfig{Log: *s.bus.Logger()})
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
+	go func() { errs <- s.serve(ctx, st) }()
 	go func() { errs <- x.Run(ctx, s.started.Mark) }()
 	go func() { errs <- triage.NewOpener(js, st, *s.bus.Logger(), 0).Run(ctx) }()
 	go func() { errs <- s.expiry(ctx) }()
-	return errors.Join(<-errs, <-errs, <-errs)
+	return errors.Join(<-errs, <-errs, <-errs, <-errs)
+}
+
+// serve runs the web console on cfg.Addr until ctx ends.
+func (s *Service) serve(ctx context.Context, st *triage.Store) error {
+	if s.cfg.Addr == "" {
+		return nil
+	}
+	if s.cfg.UsersFile == "" {
+		s.bus.Logger().Warn().Msg("console: no users_file: the web console is off")
+		return nil
+	}
+	wrote, err := EnsureDemoUsers(s.cfg.UsersFile)
+	if err != nil {
+		return fmt.Errorf("console: users: %w", err)
+	}
+	if wrote {
+		s.bus.Logger().Info().Str("users_file", s.cfg.UsersFile).Msg("console: demo users written; their passwords are in passwords.txt beside it")
+	}
+	users, err := LoadUsers(s.cfg.UsersFile)
+	if err != nil {
+		return err
+	}
+	w := &web{js: s.bus.JetStream(), audit: s.bus.Audit(), triage: st, users: users,
+		sessions: map[string]*session{}, failures: map[string][]time.Time{}}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		// A busy port (a second sinew up on this machine) costs the web
+		// console, not the pipeline: the index and triage go on.
+		s.bus.Logger().Error().Err(err).Str("addr", s.cfg.Addr).Msg("console: web console not started (set console.addr)")
+		return nil
+	}
+	srv := &http.Server{Handler: w.handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	s.bus.Logger().Info().Str("addr", ln.Addr().String()).Msg("console: web console listening")
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // expiry writes, once a day, which audit records the retention removes
