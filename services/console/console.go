@@ -59,12 +59,13 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	x := track.NewIndexer(js, track.IndexerConfig{Log: *s.bus.Logger()})
-	errs := make(chan error, 4)
+	errs := make(chan error, 5)
 	go func() { errs <- s.serve(ctx, st) }()
+	go func() { errs <- newGauges(s.bus.Metrics()).run(ctx, js, st, 10*time.Second) }()
 	go func() { errs <- x.Run(ctx, s.started.Mark) }()
 	go func() { errs <- triage.NewOpener(js, st, *s.bus.Logger(), 0).Run(ctx) }()
 	go func() { errs <- s.expiry(ctx) }()
-	return errors.Join(<-errs, <-errs, <-errs, <-errs)
+	return errors.Join(<-errs, <-errs, <-errs, <-errs, <-errs)
 }
 
 // serve runs the web console on cfg.Addr until ctx ends.
