@@ -2,6 +2,7 @@ package triage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -92,7 +93,7 @@ func (o *Opener) Run(ctx context.Context) error {
 			if err != nil && ctx.Err() == nil {
 				o.log.Warn().Err(err).Str("stream", src.stream).Msg("triage: scan")
 			}
-			if last >= next[src.stream] {
+			if last+1 > next[src.stream] {
 				next[src.stream] = last + 1
 			}
 		}
@@ -105,33 +106,42 @@ func (o *Opener) Run(ctx context.Context) error {
 }
 
 // Once raises items for stream's messages on filter from sequence from and
-// returns the last sequence it covered.
+// returns the last sequence it covered (from-1 when there was none). It
+// reads with direct gets by subject, so it leaves no consumer behind, not
+// even for a moment.
 func (o *Opener) Once(ctx context.Context, stream, filter string, from uint64) (uint64, error) {
-	return streams.ScanRange(ctx, o.js, stream, streams.ScanOptions{Filter: filter, StartSeq: from}, func(m jetstream.Msg) error {
-		meta, err := m.Metadata()
+	s, err := o.js.Stream(ctx, stream)
+	if err != nil {
+		return from - 1, err
+	}
+	last := from - 1
+	for seq := from; ; seq = last + 1 {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return last, nil
+		}
 		if err != nil {
-			return err
+			return last, err
 		}
 		var it Item
 		var ok bool
 		switch stream {
 		case streams.Recon:
 			var row sinewv1.ReconRow
-			if proto.Unmarshal(m.Data(), &row) != nil {
-				return nil
+			if proto.Unmarshal(m.Data, &row) == nil {
+				it, ok = FromRecon(&row)
 			}
-			it, ok = FromRecon(&row)
 		case streams.DLQ:
 			var dl sinewv1.DeadLetter
-			if proto.Unmarshal(m.Data(), &dl) != nil {
-				return nil
+			if proto.Unmarshal(m.Data, &dl) == nil {
+				it, ok = FromDeadLetter(&dl, m.Sequence)
 			}
-			it, ok = FromDeadLetter(&dl, meta.Sequence.Stream)
 		}
-		if !ok {
-			return nil
+		if ok {
+			if _, _, err := o.store.Raise(ctx, "triage-opener", it); err != nil {
+				return last, err
+			}
 		}
-		_, _, err = o.store.Raise(ctx, "triage-opener", it)
-		return err
-	})
+		last = m.Sequence
+	}
 }

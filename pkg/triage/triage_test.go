@@ -6,7 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sinewhq/sinew/pkg/audit"
+	"github.com/sinewhq/sinew/pkg/dlq"
 	"github.com/sinewhq/sinew/pkg/natstest"
 	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
@@ -93,4 +97,35 @@ func transientCode(t *testing.T) string {
 	}
 	t.Skip("no transient reason in the catalogue")
 	return ""
+}
+
+func TestOpenerRaisesFromReconTriageRowsAndDeadLettersOnce(t *testing.T) {
+	_, _, js := natstest.StartWithTopology(t, streams.DefaultOptions())
+	ctx := context.Background()
+	st, _ := triage.Open(ctx, js, triage.Config{Audit: audit.NewWriter(js, "console@test")})
+	row := &sinewv1.ReconRow{Envelope: &sinewv1.Envelope{Flow: "willow-inventory"}, Tier: 1, Scope: "2026-11-26", Verdict: "variance", Explanation: "3 EA short"}
+	b, _ := proto.Marshal(row)
+	if _, err := js.Publish(ctx, streams.ReconSubject("willow-inventory", "triage"), b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dlq.Write(ctx, js, &sinewv1.DeadLetter{Stream: "HL7_IN", Consumer: "transform-hl7", StreamSeq: 3, Flow: "willow-inventory",
+		ReasonCode: string(reason.HL7RequiredFieldMissing), Reason: "PID-3 missing"}); err != nil {
+		t.Fatal(err)
+	}
+	o := triage.NewOpener(js, st, zerolog.Nop(), 0)
+	for range 2 { // a second pass (a restart) opens nothing new
+		for _, src := range [][2]string{{streams.Recon, "recon.*.triage"}, {streams.DLQ, "dlq.>"}} {
+			if _, err := o.Once(ctx, src[0], src[1], 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	items, _ := st.List(ctx, triage.Filter{})
+	if len(items) != 2 {
+		t.Fatalf("%d items, want 2: %+v", len(items), items)
+	}
+	kinds := items[0].Kind + " " + items[1].Kind
+	if !strings.Contains(kinds, triage.KindVariance) || !strings.Contains(kinds, triage.KindDeadLetter) {
+		t.Errorf("kinds %s", kinds)
+	}
 }
