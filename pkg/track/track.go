@@ -70,8 +70,12 @@ type Hop struct {
 	Retries int `json:"retries"`
 }
 
-// Unindexed business keys: counts, amounts and formats, not identifiers.
-var unindexed = []string{"lines", "debit", "credit", "format", "stream_seq", "sequence_duplicate", "rejected", "trace_id", "body_object"}
+// Unindexed business keys: counts, amounts, formats and values many
+// messages share (a facility, a message type, an item code), not
+// identifiers of one message: indexed, each would file a day's traffic
+// under one key.
+var unindexed = []string{"lines", "debit", "credit", "format", "stream_seq", "sequence_duplicate", "rejected", "trace_id", "body_object",
+	"message_type", "facility", "location", "line", "action", "program_340b", "epic_code", "ack", "uom", "tier", "hop"}
 
 // Entry is one index record to store: the identifier's value and the hop.
 type Entry struct {

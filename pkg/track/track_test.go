@@ -40,7 +40,7 @@ func TestTrackFindsEveryHopByEachBusinessIdAndPatientRef(t *testing.T) {
 	go func() { done <- track.NewIndexer(js, track.IndexerConfig{}).Run(ctx, nil) }()
 
 	ref := audit.PatientRef([]byte("secret"), "PID-3:WILLOW", "MRN-12345")
-	keys := sinewv1.KeysOf("control_id", "MSG00042", "prescription", "RX-991", "lines", "3",
+	keys := sinewv1.KeysOf("control_id", "MSG00042", "prescription", "RX-991", "lines", "3", "facility", "WILLOW",
 		"trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")
 	w := audit.NewWriter(js, "ingest@test")
 	hops := []struct{ hop, outcome string }{{"ingest", "ok"}, {"transform", "retry"}, {"transform", "ok"}, {"load", "ok"}}
@@ -81,6 +81,9 @@ func TestTrackFindsEveryHopByEachBusinessIdAndPatientRef(t *testing.T) {
 				t.Errorf("hop %+v", got[0])
 			}
 		})
+	}
+	if _, err := track.Lookup(ctx, js, "WILLOW"); !errors.Is(err, track.ErrNotFound) {
+		t.Errorf("a facility is not an identifier: %v", err)
 	}
 	if _, err := track.Lookup(ctx, js, "lines"); !errors.Is(err, track.ErrNotFound) {
 		t.Errorf("unknown id: %v", err)

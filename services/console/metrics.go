@@ -85,7 +85,7 @@ func (g *gauges) update(ctx context.Context, js jetstream.JetStream, st *triage.
 					opts = append(opts, jetstream.WithGetMsgSubject(c.Filter[0]))
 				}
 				if m, err := s.GetMsg(ctx, info.AckFloor.Stream+1, opts...); err == nil {
-					age = now.Sub(m.Time).Seconds()
+					age = max(0, now.Sub(m.Time).Seconds())
 				}
 			}
 		}
