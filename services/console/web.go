@@ -229,7 +229,11 @@ func (w *web) streamRows(ctx context.Context) []streamRow {
 			continue
 		}
 		st := s.CachedInfo().State
-		rows = append(rows, streamRow{Name: name, Messages: st.Msgs, Bytes: st.Bytes, Last: st.LastTime.UTC().Format(time.RFC3339)})
+		last := "-"
+		if st.Msgs > 0 {
+			last = st.LastTime.UTC().Format(time.RFC3339)
+		}
+		rows = append(rows, streamRow{Name: name, Messages: st.Msgs, Bytes: st.Bytes, Last: last})
 	}
 	return rows
 }
