@@ -20,7 +20,9 @@ import (
 
 // IndexerConfig configures an Indexer.
 type IndexerConfig struct {
-	// Batch is how many audit records one fetch takes (256 when 0).
+	// Batch is how many audit records one fetch takes (64 when 0; a
+	// record may hold many events, and all of a fetch's index records are
+	// in flight at once).
 	Batch int
 	// Log receives failures; zerolog.Nop() when zero.
 	Log zerolog.Logger
@@ -39,7 +41,7 @@ type Indexer struct {
 // NewIndexer returns an indexer on js.
 func NewIndexer(js jetstream.JetStream, cfg IndexerConfig) *Indexer {
 	if cfg.Batch <= 0 {
-		cfg.Batch = 256
+		cfg.Batch = 64
 	}
 	return &Indexer{js: js, cfg: cfg}
 }
@@ -73,49 +75,70 @@ func (x *Indexer) Run(ctx context.Context, ready func()) error {
 			time.Sleep(time.Second)
 			continue
 		}
+		// The whole fetch is published before any ack is awaited: one
+		// round of acks per fetch, not per record.
+		type sent struct {
+			m       jetstream.Msg
+			futures []jetstream.PubAckFuture
+			err     error
+		}
+		var all []sent
 		for m := range batch.Messages() {
-			if err := x.index(ctx, m); err != nil {
+			f, err := x.publish(m)
+			all = append(all, sent{m, f, err})
+		}
+		for _, s := range all {
+			err := s.err
+			if err == nil {
+				err = wait(ctx, s.futures)
+			}
+			if err != nil {
 				x.cfg.Log.Warn().Err(err).Msg("track indexer: record left for redelivery")
-				_ = m.NakWithDelay(time.Second)
+				_ = s.m.NakWithDelay(time.Second)
 				continue
 			}
-			_ = m.Ack()
+			_ = s.m.Ack()
 		}
 	}
 	return nil
 }
 
-// index stores the index records of one audit record.
-func (x *Indexer) index(ctx context.Context, m jetstream.Msg) error {
+// publish sends the index records of one audit record without waiting.
+func (x *Indexer) publish(m jetstream.Msg) ([]jetstream.PubAckFuture, error) {
 	meta, err := m.Metadata()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var rec sinewv1.AuditRecord
 	if err := proto.Unmarshal(m.Data(), &rec); err != nil {
-		return nil // not an audit record: audit verify names it; nothing to index
+		return nil, nil // not an audit record: audit verify names it; nothing to index
 	}
 	events, err := audit.Events(&rec)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	var futures []jetstream.PubAckFuture
 	for i, ev := range events {
 		for _, e := range Entries(ev, meta.Sequence.Stream) {
 			body, err := json.Marshal(e.Hop)
 			if err != nil {
-				return err
+				return futures, err
 			}
 			key := Key(e.Value)
 			msg := &nats.Msg{Subject: streams.TrackSubject(key), Data: body, Header: nats.Header{}}
 			msg.Header.Set(jetstream.MsgIDHeader, "track:"+strconv.FormatUint(meta.Sequence.Stream, 10)+":"+strconv.Itoa(i)+":"+key)
 			f, err := x.js.PublishMsgAsync(msg)
 			if err != nil {
-				return err
+				return futures, err
 			}
 			futures = append(futures, f)
 		}
 	}
+	return futures, nil
+}
+
+// wait waits for every future's ack.
+func wait(ctx context.Context, futures []jetstream.PubAckFuture) error {
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for _, f := range futures {
