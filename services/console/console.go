@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/sinewhq/sinew/pkg/audit"
@@ -23,7 +24,8 @@ import (
 // Config is the console service's configuration.
 type Config struct {
 	bus.ServiceConfig `yaml:",inline"`
-	// Console listener address (empty: no web console).
+	// Console listener address of its own (empty: only on the host's
+	// listener through Routes, as under sinew up).
 	Addr string `yaml:"addr"`
 	// UsersFile lists the console's users with bcrypt password hashes
 	// (users: [{name, role, password_hash}]). When it does not exist, demo
@@ -44,6 +46,26 @@ type Service struct {
 	bus     *bus.Bus
 	cfg     Config
 	started bus.Started
+	handler atomic.Pointer[http.Handler] // the web console, once its users are loaded
+}
+
+// consolePaths are the web console's routes on a shared listener.
+var consolePaths = []string{"GET /{$}", "/login", "/logout", "/api/", "/track", "/triage", "/triage/", "/dlq", "/dlq/", "/audit", "/static/"}
+
+// Routes serves the web console on a host's listener (sinew up's
+// --http-addr) beside its /readyz, /metrics and the loader's callbacks;
+// until the users are loaded the console's pages answer 503.
+func (s *Service) Routes(mux *http.ServeMux) {
+	h := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if p := s.handler.Load(); p != nil {
+			(*p).ServeHTTP(rw, r)
+			return
+		}
+		http.Error(rw, "console starting", http.StatusServiceUnavailable)
+	})
+	for _, p := range consolePaths {
+		mux.Handle(p, h)
+	}
 }
 
 // New returns the service on bus b.
@@ -70,9 +92,6 @@ func (s *Service) Run(ctx context.Context) error {
 
 // serve runs the web console on cfg.Addr until ctx ends.
 func (s *Service) serve(ctx context.Context, st *triage.Store) error {
-	if s.cfg.Addr == "" {
-		return nil
-	}
 	if s.cfg.UsersFile == "" {
 		s.bus.Logger().Warn().Msg("console: no users_file: the web console is off")
 		return nil
@@ -90,6 +109,11 @@ func (s *Service) serve(ctx context.Context, st *triage.Store) error {
 	}
 	w := &web{js: s.bus.JetStream(), audit: s.bus.Audit(), triage: st, users: users,
 		sessions: map[string]*session{}, failures: map[string][]time.Time{}}
+	h := w.handler()
+	s.handler.Store(&h)
+	if s.cfg.Addr == "" {
+		return nil // served on the host's listener only (Routes)
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		// A busy port (a second sinew up on this machine) costs the web
@@ -97,7 +121,7 @@ func (s *Service) serve(ctx context.Context, st *triage.Store) error {
 		s.bus.Logger().Error().Err(err).Str("addr", s.cfg.Addr).Msg("console: web console not started (set console.addr)")
 		return nil
 	}
-	srv := &http.Server{Handler: w.handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
