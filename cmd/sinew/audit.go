@@ -54,6 +54,7 @@ func auditVerbs() []verb {
 				return auditList(ctx, c, *filter, *limit, e.stdout)
 			}
 		}},
+		auditQueryVerb(),
 	}
 }
 

@@ -48,6 +48,7 @@ var groups = map[string]string{
 	"crosswalk chart": "Fusion's valid account combinations",
 	"recon":           "reconciliation verdicts",
 	"fhir":            "FHIR R4 resources, Bundles and NDJSON",
+	"triage":          "the triage queue: variances, dead letters and matches a person must look at",
 }
 
 // verbs is the CLI, in the order the usage lists it.
@@ -66,6 +67,8 @@ func verbs() []verb {
 	vs = append(vs, flowsVerbs()...)
 	vs = append(vs, healthVerbs()...)
 	vs = append(vs, fhirVerbs()...)
+	vs = append(vs, trackVerbs()...)
+	vs = append(vs, triageVerbs()...)
 	return vs
 }
 

@@ -134,7 +134,12 @@ func reconReport(ctx context.Context, js jetstream.JetStream, o reportOptions, s
 		}
 	}
 	batches := board.Batches()
-	if len(batches) == 0 && len(problems) == 0 {
+	// Unresolved variance items hold the flow's verdict whatever RECON says.
+	open, err := blockingTriage(ctx, js, o.Flow)
+	if err != nil {
+		return err
+	}
+	if len(batches) == 0 && len(problems) == 0 && len(open) == 0 {
 		fmt.Fprintf(stderr, "sinew recon: nothing reconciled matches%s\n", selection(o.Flow, o.Batch))
 		return exitError(1)
 	}
@@ -170,6 +175,10 @@ func reconReport(ctx context.Context, js jetstream.JetStream, o reportOptions, s
 	for _, p := range problems {
 		failed++
 		fmt.Fprintf(stderr, "sinew recon: %s batch %s: %s: %s\n", p.State.Flow, p.State.Name(), p.Kind, p.Why)
+	}
+	for _, it := range open {
+		failed++
+		fmt.Fprintf(stderr, "sinew recon: %s: triage item %s %s (%s, %s): %s\n", it.Flow, it.ID, it.State, it.Reason, ownerOrNobody(it.Owner), it.Summary)
 	}
 	if failed > 0 {
 		return exitError(1)

@@ -393,6 +393,10 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 			ld.Fusion.BaseURL, rc.Fusion.BaseURL = f.fusionURL, f.fusionURL
 		}
 		ld.CallbackAddr, ld.CallbackURL = "", "http://"+f.httpAddr+loader.CallbackPath
+		if co.UsersFile == "" {
+			co.UsersFile = filepath.Join(f.dataDir, "console", "users.yaml")
+		}
+		co.Addr = "" // the web console is on --http-addr (console.Routes)
 		if f.flowsFile != "" {
 			ing.FlowsFile, tr.FlowsFile, ld.FlowsFile, rc.FlowsFile = f.flowsFile, f.flowsFile, f.flowsFile, f.flowsFile
 		}

@@ -436,10 +436,16 @@ func (v *Verifier) AddUndecodable(streamSeq uint64, err error) {
 // Read calls fn for every record on subjects matching filter ("audit.>"
 // when empty), in stream order, until the stream's end at the time of the call.
 func Read(ctx context.Context, js jetstream.JetStream, filter string, fn func(Entry) error) error {
+	return ReadSince(ctx, js, filter, time.Time{}, fn)
+}
+
+// ReadSince is Read from the first record stored at or after since (all
+// when zero).
+func ReadSince(ctx context.Context, js jetstream.JetStream, filter string, since time.Time, fn func(Entry) error) error {
 	if filter == "" {
 		filter = "audit.>"
 	}
-	err := streams.Scan(ctx, js, streams.Audit, filter, time.Time{}, func(m jetstream.Msg) error {
+	err := streams.Scan(ctx, js, streams.Audit, filter, since, func(m jetstream.Msg) error {
 		meta, err := m.Metadata()
 		if err != nil {
 			return fmt.Errorf("audit: %w", err)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -470,6 +472,11 @@ func (b *Bus) auditHop(ctx context.Context, c streams.Consumer, d *Delivery, out
 	}
 	if env := d.Envelope; env != nil {
 		ev.Flow, ev.EventId, ev.IdempotencyKey, ev.BusinessKeys = env.Flow, env.EventId, env.IdempotencyKey, env.BusinessKeys
+		// The trace id lets `sinew track` name the trace of each hop (a
+		// copy: the envelope's keys are not ours to change).
+		if tp := strings.Split(env.Traceparent, "-"); len(tp) == 4 && len(tp[1]) == 32 {
+			ev.BusinessKeys = append(slices.Clip(ev.BusinessKeys), &sinewv1.KeyValue{Key: "trace_id", Value: tp[1]})
+		}
 	}
 	if ev.Detail == "" {
 		ev.Detail = "delivery " + strconv.FormatUint(d.NumDelivered, 10)

@@ -69,6 +69,10 @@ const (
 	FusionBatchFailed Code = "SINEW-FUSION-004"
 	// ReconInputInvalid reconciliation input incomplete or unreadable
 	ReconInputInvalid Code = "SINEW-RECON-001"
+	// ReconVariance reconciliation variance beyond the flow's tolerance
+	ReconVariance Code = "SINEW-RECON-002"
+	// ReconAmbiguousMatch ambiguous match: more than one target record could be the source's
+	ReconAmbiguousMatch Code = "SINEW-RECON-003"
 )
 
 var catalogue = [...]Entry{
@@ -105,4 +109,6 @@ var catalogue = [...]Entry{
 	{Code: FusionBatchAlreadySubmitted, Constant: "FusionBatchAlreadySubmitted", Text: "batch already submitted to Fusion from another file", Action: "Check the batch in Fusion; discard the dead letter if the first submission is right.", Permanent: true},
 	{Code: FusionBatchFailed, Constant: "FusionBatchFailed", Text: "journal batch failed in Fusion's import", Action: "Read the execution report named in the detail; fix in Fusion or the source, then re-drop the file.", Permanent: true},
 	{Code: ReconInputInvalid, Constant: "ReconInputInvalid", Text: "reconciliation input incomplete or unreadable", Action: "Check that the batch's FBDI object and load result exist (sinew recon report); replay after fixing.", Permanent: true},
+	{Code: ReconVariance, Constant: "ReconVariance", Text: "reconciliation variance beyond the flow's tolerance", Action: "Open the triage item (sinew triage show ID): drill from the batch to the journal and line, fix the source or the crosswalk, then resolve it with a note.", Permanent: true},
+	{Code: ReconAmbiguousMatch, Constant: "ReconAmbiguousMatch", Text: "ambiguous match: more than one target record could be the source's", Action: "Decide which Fusion record is the source's (sinew triage show ID lists the candidates) and resolve the item with a note naming it.", Permanent: true},
 }

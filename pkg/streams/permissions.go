@@ -25,6 +25,15 @@ const (
 // HopIngest is the audit hop of ingest (its records are not per consumer).
 const HopIngest = "ingest"
 
+// HopTriage is the audit hop of triage changes (pkg/triage).
+const HopTriage = "triage"
+
+// HopConsole is the audit hop of the web console's views and actions.
+const HopConsole = "console"
+
+// HopRetention is the audit hop of retention notices (audit.RecordExpiry).
+const HopRetention = "retention"
+
 // Grant is what one NATS user may do, in the topology's terms.
 type Grant struct {
 	User string
@@ -146,7 +155,9 @@ func (t Topology) Grants() []Grant {
 			AuditHops: hops(Deadletter),
 			Read:      allStreams,
 		},
-		{User: UserConsole, Read: allStreams, KVRead: []string{KVFlowState, KVBatchState, KVCrosswalk}},
+		{User: UserConsole, Read: allStreams, KVRead: []string{KVFlowState, KVBatchState, KVCrosswalk, KVReplays},
+			// the console builds the tracking index and keeps the triage queue
+			Publish: []string{"track.>"}, Consume: []string{TrackIndexer}, KV: []string{KVTriage}, AuditHops: []string{HopTriage, HopRetention, HopConsole}},
 		// The simulators stand for Epic and Fusion: outside systems that
 		// reach Sinew over MLLP, SFTP and HTTP, never through NATS.
 		{User: UserEpicsim},

@@ -27,6 +27,8 @@ const (
 	Audit      = "AUDIT"
 	Advisories = "ADVISORIES"
 	DLQ        = "DLQ"
+	// Track is the index of business identifiers (pkg/track).
+	Track = "TRACK"
 )
 
 // Durable consumer names.
@@ -38,6 +40,8 @@ const (
 	LoaderEpic     = "loader-epic"
 	ReconResults   = "reconciler-results"
 	Deadletter     = "deadletter"
+	// TrackIndexer reads AUDIT into TRACK (pkg/track).
+	TrackIndexer = "track-indexer"
 )
 
 // Key-value buckets.
@@ -50,6 +54,8 @@ const (
 	KVSequences   = "hl7_sequences"
 	KVBatchSeen   = "batch_seen"
 	KVBatchState  = "batch_state"
+	// KVTriage holds the items a person must look at (pkg/triage).
+	KVTriage = "triage"
 )
 
 // IdempotencyShards is how many buckets the loader's idempotency keys are
@@ -156,6 +162,10 @@ func DLQSubject(stream, consumer string, seq uint64) string {
 	return "dlq." + Token(stream) + "." + Token(consumer) + "." + strconv.FormatUint(seq, 10)
 }
 
+// TrackSubject is track.<key>: the index records of one identifier, key
+// its hash (track.Key), never the identifier itself.
+func TrackSubject(key string) string { return "track." + Token(key) }
+
 // Token turns s into one subject token: separators, wildcards and spaces
 // become '_', and an empty value becomes "none".
 func Token(s string) string {
@@ -206,6 +216,10 @@ type Options struct {
 	// LoadRetryBase is RetryBase for the loader's consumers: Fusion and
 	// Epic outages last longer than a mapper's hiccup.
 	LoadRetryBase time.Duration `yaml:"load_retry_base"`
+	// AuditRetentionYears is how long AUDIT (and the TRACK index built
+	// from it) keeps records: 6 years when 0. A record is not silently
+	// lost at the end of it: audit.RecordExpiry writes what will expire.
+	AuditRetentionYears int `yaml:"audit_retention_years"`
 	// HL7Flows are the ids of flows.yaml's HL7 flows (flows.Inventory.HL7IDs):
 	// each gets its own transform consumer on its own subjects, so staging
 	// or pausing one holds its input in HL7_IN and leaves the others running.
@@ -318,6 +332,10 @@ func New(opts Options) Topology {
 	if opts.LoadRetryBase <= 0 {
 		opts.LoadRetryBase = def.LoadRetryBase
 	}
+	if opts.AuditRetentionYears <= 0 {
+		opts.AuditRetentionYears = 6
+	}
+	auditAge := time.Duration(opts.AuditRetentionYears) * year
 	pipeline := func(name, desc string, subjects []string, maxAge time.Duration) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
 			Name:        name,
@@ -342,6 +360,10 @@ func New(opts Options) Topology {
 		s.DenyPurge = true
 		return s
 	}
+	track := func(s jetstream.StreamConfig) jetstream.StreamConfig {
+		s.AllowDirect = true // lookups are direct gets by subject
+		return s
+	}
 	t := Topology{
 		Streams: []jetstream.StreamConfig{
 			ingest(HL7In, "HL7 v2 messages as received, with receipt metadata", "hl7.in.>"),
@@ -351,10 +373,11 @@ func New(opts Options) Topology {
 			pipeline(EpicCmd, "outbound commands for Epic", []string{"epic.cmd.>"}, 30*day),
 			pipeline(Results, "what Fusion and Epic answered, with their ids", []string{"result.>"}, 90*day),
 			pipeline(Recon, "reconciliation rows and batch verdicts", []string{"recon.>"}, 2*year),
-			kept(pipeline(Audit, "HIPAA §164.312(b) audit trail, hash-chained per writer", []string{"audit.>"}, 6*year)),
+			kept(pipeline(Audit, "HIPAA §164.312(b) audit trail, hash-chained per writer", []string{"audit.>"}, auditAge)),
 			pipeline(Advisories, "max-deliveries and terminated advisories, input of deadletter",
 				[]string{AdvisoryMaxDeliveries + ".>", AdvisoryTerminated + ".>"}, 7*day),
 			kept(pipeline(DLQ, "dead letters: original subject, sequence, headers, payload, reason", []string{"dlq.>"}, 2*year)),
+			track(pipeline(Track, "index of business identifiers: one record per identifier and hop, built from AUDIT", []string{"track.>"}, auditAge)),
 		},
 		KV: []jetstream.KeyValueConfig{
 			{Bucket: KVCrosswalk, Description: "versioned crosswalks", History: 64, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
@@ -366,6 +389,7 @@ func New(opts Options) Topology {
 			{Bucket: KVSequences, Description: "HL7 MSH-13 sequence numbers expected per sender", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVBatchSeen, Description: "batch files already ingested, by SHA-256", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVBatchState, Description: "per-batch state machine: received to reconciled, Fusion request ids", History: 8, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: KVTriage, Description: "triage items: open, acknowledged, resolved", History: 16, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 		},
 		Objects: []jetstream.ObjectStoreConfig{
 			{Bucket: ObjBatchFiles, Description: "source batch files", Replicas: opts.Replicas, Storage: jetstream.FileStorage},
@@ -406,6 +430,10 @@ func New(opts Options) Topology {
 		// recorded as a dead letter of ADVISORIES).
 		{Stream: Advisories, Name: Deadletter, MaxDeliver: -1, AckWait: opts.AckWait,
 			MaxAckPending: 256, RetryBase: opts.RetryBase, MaxRetryDelay: 30 * time.Second, Hop: "dead-letter"},
+		// The index is built after the fact; an audit record is never
+		// given up (no hop: indexing writes no audit records of its own).
+		{Stream: Audit, Name: TrackIndexer, MaxDeliver: -1, AckWait: opts.AckWait,
+			MaxAckPending: 1024, RetryBase: opts.RetryBase, MaxRetryDelay: 30 * time.Second},
 	}
 	t.hl7Flows = opts.HL7Flows
 	t.batchFlows = opts.BatchFlows

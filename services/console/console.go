@@ -1,16 +1,37 @@
 // Package console is the web console and HTTP API for operations, finance and privacy officers.
 //
-// This is the service's frame on the shared runtime; its flows arrive with
-// their own changes.
+// Today it runs the tracking indexer (pkg/track), which files every audit
+// record under its business identifiers for `sinew track`, and the triage
+// opener (pkg/triage), which opens an item for every variance beyond
+// tolerance and every dead letter that needs a person.
 package console
 
-import "github.com/sinewhq/sinew/pkg/bus"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/sinewhq/sinew/pkg/audit"
+	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/track"
+	"github.com/sinewhq/sinew/pkg/triage"
+)
 
 // Config is the console service's configuration.
 type Config struct {
 	bus.ServiceConfig `yaml:",inline"`
-	// Console listener address.
+	// Console listener address of its own (empty: only on the host's
+	// listener through Routes, as under sinew up).
 	Addr string `yaml:"addr"`
+	// UsersFile lists the console's users with bcrypt password hashes
+	// (users: [{name, role, password_hash}]). When it does not exist, demo
+	// users (operator, finance, privacy) are written there with their
+	// passwords in passwords.txt beside it, both 0600.
+	UsersFile string `yaml:"users_file"`
 }
 
 // DefaultConfig returns the defaults.
@@ -22,11 +43,117 @@ func DefaultConfig() Config {
 
 // Service is the running console service.
 type Service struct {
-	bus.Placeholder
-	cfg Config
+	bus     *bus.Bus
+	cfg     Config
+	started bus.Started
+	handler atomic.Pointer[http.Handler] // the web console, once its users are loaded
+}
+
+// consolePaths are the web console's routes on a shared listener.
+var consolePaths = []string{"GET /{$}", "/login", "/logout", "/api/", "/track", "/triage", "/triage/", "/dlq", "/dlq/", "/audit", "/static/"}
+
+// Routes serves the web console on a host's listener (sinew up's
+// --http-addr) beside its /readyz, /metrics and the loader's callbacks;
+// until the users are loaded the console's pages answer 503.
+func (s *Service) Routes(mux *http.ServeMux) {
+	h := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if p := s.handler.Load(); p != nil {
+			(*p).ServeHTTP(rw, r)
+			return
+		}
+		http.Error(rw, "console starting", http.StatusServiceUnavailable)
+	})
+	for _, p := range consolePaths {
+		mux.Handle(p, h)
+	}
 }
 
 // New returns the service on bus b.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
-	return &Service{Placeholder: bus.Placeholder{Bus: b}, cfg: cfg}, nil
+	return &Service{bus: b, cfg: cfg}, nil
 }
+
+// Run indexes the audit trail and opens triage items until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	js := s.bus.JetStream()
+	st, err := triage.Open(ctx, js, triage.Config{Audit: s.bus.Audit()})
+	if err != nil {
+		return err
+	}
+	x := track.NewIndexer(js, track.IndexerConfig{Log: *s.bus.Logger()})
+	errs := make(chan error, 5)
+	go func() { errs <- s.serve(ctx, st) }()
+	go func() { errs <- newGauges(s.bus.Metrics()).run(ctx, js, st, 10*time.Second) }()
+	go func() { errs <- x.Run(ctx, s.started.Mark) }()
+	go func() { errs <- triage.NewOpener(js, st, *s.bus.Logger(), 0).Run(ctx) }()
+	go func() { errs <- s.expiry(ctx) }()
+	return errors.Join(<-errs, <-errs, <-errs, <-errs, <-errs)
+}
+
+// serve runs the web console on cfg.Addr until ctx ends.
+func (s *Service) serve(ctx context.Context, st *triage.Store) error {
+	if s.cfg.UsersFile == "" {
+		s.bus.Logger().Warn().Msg("console: no users_file: the web console is off")
+		return nil
+	}
+	wrote, err := EnsureDemoUsers(s.cfg.UsersFile)
+	if err != nil {
+		return fmt.Errorf("console: users: %w", err)
+	}
+	if wrote {
+		s.bus.Logger().Info().Str("users_file", s.cfg.UsersFile).Msg("console: demo users written; their passwords are in passwords.txt beside it")
+	}
+	users, err := LoadUsers(s.cfg.UsersFile)
+	if err != nil {
+		return err
+	}
+	w := &web{js: s.bus.JetStream(), audit: s.bus.Audit(), triage: st, users: users,
+		sessions: map[string]*session{}, failures: map[string][]time.Time{}}
+	h := w.handler()
+	s.handler.Store(&h)
+	if s.cfg.Addr == "" {
+		return nil // served on the host's listener only (Routes)
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		// A busy port (a second sinew up on this machine) costs the web
+		// console, not the pipeline: the index and triage go on.
+		s.bus.Logger().Error().Err(err).Str("addr", s.cfg.Addr).Msg("console: web console not started (set console.addr)")
+		return nil
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	s.bus.Logger().Info().Str("addr", ln.Addr().String()).Msg("console: web console listening")
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// expiry writes, once a day, which audit records the retention removes
+// within the next 30 days (audit.RecordExpiry): an expiry is never silent.
+func (s *Service) expiry(ctx context.Context) error {
+	for {
+		x, err := audit.RecordExpiry(ctx, s.bus.JetStream(), s.bus.Audit(), 30*24*time.Hour, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.bus.Logger().Warn().Err(err).Msg("audit retention check")
+		case x.Records > 0:
+			s.bus.Logger().Warn().Int("records", x.Records).Uint64("first_seq", x.FirstSeq).Uint64("last_seq", x.LastSeq).
+				Msg("audit records reach their retention within 30 days (recorded on the trail)")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(24 * time.Hour):
+		}
+	}
+}
+
+// Ready is nil once the indexer has bound its consumer.
+func (s *Service) Ready() error { return s.started.Ready(s.bus, "console") }
