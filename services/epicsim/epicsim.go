@@ -48,6 +48,9 @@ type Config struct {
 	SFTP SFTPConfig `yaml:"sftp"`
 	// Onhand shapes Beaker's stock count files (onhand.go).
 	Onhand OnhandConfig `yaml:"onhand"`
+	// Inbound is Epic's inbound interface for Sinew's messages
+	// (providers.go); off while its addr is empty.
+	Inbound InboundConfig `yaml:"inbound"`
 }
 
 // MicroConfig shapes intra-day micro-batches: small balanced HB files
@@ -93,6 +96,8 @@ type Service struct {
 	bus  *bus.Bus
 	sent *prometheus.CounterVec
 	n    atomic.Int64
+	// providers is Epic's provider master (nil while Inbound is off).
+	providers *ProviderMaster
 }
 
 // New returns the simulator on bus b.
@@ -103,7 +108,15 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, bus: b, sent: sent}, nil
+	svc := &Service{cfg: cfg, bus: b, sent: sent}
+	if cfg.Inbound.Addr != "" {
+		fac := cfg.Inbound.Facility
+		if fac == "" {
+			fac = cfg.Traffic.Facility
+		}
+		svc.providers = NewProviderMaster(fac, cfg.Inbound.Echo)
+	}
+	return svc, nil
 }
 
 // Ready is nil while connected to NATS.
@@ -117,6 +130,16 @@ func (s *Service) Run(ctx context.Context) error {
 	var sftpSrv *SFTPServer
 	if s.cfg.SFTP.Addr != "" {
 		sftpSrv = s.serveSFTP(ctx)
+	}
+	if s.cfg.Inbound.Addr != "" {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := s.serveInbound(ctx); err != nil {
+				s.bus.Logger().Error().Err(err).Msg("Epic inbound interface not started")
+			}
+		}()
+		defer func() { <-done }()
 	}
 	t := s.cfg.Traffic
 	if !t.Enabled || t.Rate <= 0 {
