@@ -124,6 +124,7 @@ type Server struct {
 
 	md        *SCMData  // SCM master data as configured
 	scm       *scmState // SCM state (reset to md)
+	hcm       *hcmState // HCM workers and Atom feed entries (hcm.go)
 	oauthKeys []*rsa.PublicKey
 	tokens    map[string]time.Time // issued bearer tokens → expiry
 }
@@ -229,6 +230,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET "+APIPath+"/suppliers/{id}/child/{child}", s.supplierChildGet)
 	api.HandleFunc("GET "+APIPath+"/inventoryOnhandBalances", s.onhandGet)
 	api.HandleFunc("POST "+APIPath+"/{$}", s.batchPost)
+	s.hcmRoutes(api)
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "The requested resource "+r.URL.Path+" doesn't exist.", "")
 	})
