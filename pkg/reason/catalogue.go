@@ -69,6 +69,12 @@ const (
 	FusionBatchFailed Code = "SINEW-FUSION-004"
 	// ReconInputInvalid reconciliation input incomplete or unreadable
 	ReconInputInvalid Code = "SINEW-RECON-001"
+	// EpicRejected Epic answered AE or AR to a message Sinew sent (the detail is the ACK's ERR text)
+	EpicRejected Code = "SINEW-EPIC-001"
+	// EpicNoAck Epic did not acknowledge a message Sinew sent (timeout or connection refused)
+	EpicNoAck Code = "SINEW-EPIC-002"
+	// WorkerMatchAmbiguous worker-sync could not match a worker to exactly one Epic provider (duplicate NPI, Epic ids that disagree, a provider linked to another worker)
+	WorkerMatchAmbiguous Code = "SINEW-WORKER-001"
 )
 
 var catalogue = [...]Entry{
@@ -105,4 +111,7 @@ var catalogue = [...]Entry{
 	{Code: FusionBatchAlreadySubmitted, Constant: "FusionBatchAlreadySubmitted", Text: "batch already submitted to Fusion from another file", Action: "Check the batch in Fusion; discard the dead letter if the first submission is right.", Permanent: true},
 	{Code: FusionBatchFailed, Constant: "FusionBatchFailed", Text: "journal batch failed in Fusion's import", Action: "Read the execution report named in the detail; fix in Fusion or the source, then re-drop the file.", Permanent: true},
 	{Code: ReconInputInvalid, Constant: "ReconInputInvalid", Text: "reconciliation input incomplete or unreadable", Action: "Check that the batch's FBDI object and load result exist (sinew recon report); replay after fixing.", Permanent: true},
+	{Code: EpicRejected, Constant: "EpicRejected", Text: "Epic answered AE or AR to a message Sinew sent (the detail is the ACK's ERR text)", Action: "Read the ERR text in the detail (a locked record, an unknown provider, a field Epic refused); fix it in Epic or Fusion, then replay.", Permanent: false},
+	{Code: EpicNoAck, Constant: "EpicNoAck", Text: "Epic did not acknowledge a message Sinew sent (timeout or connection refused)", Action: "Check Epic's inbound interface (running, listening, its queue); replay once it answers: the record is keyed, a resend is not doubled.", Permanent: false},
+	{Code: WorkerMatchAmbiguous, Constant: "WorkerMatchAmbiguous", Text: "worker-sync could not match a worker to exactly one Epic provider (duplicate NPI, Epic ids that disagree, a provider linked to another worker)", Action: "Link the worker by hand (Fusion person number to Epic SER) or fix the duplicate in Epic, then replay; Sinew never guesses a match.", Permanent: true},
 }

@@ -251,13 +251,27 @@ func (pm *ProviderMaster) apply(m mfn.Message) (*mfn.Provider, error) {
 	}
 	before := *cur
 	before.Credentials = slices.Clone(cur.Credentials)
-	// Sinew's record replaces Epic's, keeping Epic's own ids.
-	ser, emp := cur.SER, cur.EMP
-	*cur = in
-	cur.SER, cur.EMP = ser, emp
-	if cur.PersonNumber == "" {
-		cur.PersonNumber = before.PersonNumber
+	// HL7 v2: an empty field leaves Epic's value as it is; STF-7 is
+	// always given. Epic's own ids stay.
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
 	}
+	set(&cur.PersonNumber, in.PersonNumber)
+	set(&cur.AssignmentNumber, in.AssignmentNumber)
+	set(&cur.Family, in.Family)
+	set(&cur.Given, in.Given)
+	set(&cur.ProviderType, in.ProviderType)
+	set(&cur.Department, in.Department)
+	set(&cur.Job, in.Job)
+	set(&cur.Manager, in.Manager)
+	set(&cur.NPI, in.NPI)
+	set(&cur.Specialty, in.Specialty)
+	if len(in.Credentials) > 0 {
+		cur.Credentials = slices.Clone(in.Credentials)
+	}
+	cur.Active = in.Active
 	switch m.Event {
 	case mfn.Deactivate:
 		cur.Active = false
