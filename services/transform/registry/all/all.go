@@ -7,6 +7,7 @@ import (
 	optimematerials "github.com/sinewhq/sinew/services/transform/flows/optime-materials"
 	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
 	willowinventory "github.com/sinewhq/sinew/services/transform/flows/willow-inventory"
+	workersync "github.com/sinewhq/sinew/services/transform/flows/worker-sync"
 	"github.com/sinewhq/sinew/services/transform/registry"
 )
 
@@ -17,6 +18,7 @@ func Entries() []registry.Entry {
 		willowinventory.Entry(),
 		optimematerials.Entry(),
 		beakerinventory.Entry(),
+		workersync.Entry(),
 	}
 }
 
