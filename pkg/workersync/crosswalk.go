@@ -110,3 +110,46 @@ func MatchWorker(w Worker, links []Link, providers []Provider) Match {
 	}
 	return Match{Kind: Matched, Provider: p}
 }
+
+// WorkerMatch is the outcome of finding the Fusion worker of an Epic
+// provider: Index into the workers given when Kind is Matched.
+type WorkerMatch struct {
+	Kind  MatchKind
+	Index int
+	Why   string
+}
+
+// MatchProvider finds the Fusion worker an Epic provider is: the worker
+// with the person number Epic keeps for it, else the single worker whose
+// NPI or recorded SER is the provider's. A worker already linked to
+// another SER, or more than one candidate, is Ambiguous; none is New (a
+// provider that is no Fusion worker).
+func MatchProvider(p Provider, workers []Worker) WorkerMatch {
+	if p.PersonNumber != "" {
+		for i, w := range workers {
+			if w.PersonNumber == p.PersonNumber {
+				if w.SER != "" && p.SER != "" && w.SER != p.SER {
+					return WorkerMatch{Kind: Ambiguous, Why: "worker is linked to another provider"}
+				}
+				return WorkerMatch{Kind: Matched, Index: i}
+			}
+		}
+	}
+	var idx []int
+	for i, w := range workers {
+		if (p.NPI != "" && w.NPI == p.NPI) || (p.SER != "" && w.SER == p.SER) {
+			idx = append(idx, i)
+		}
+	}
+	switch {
+	case len(idx) == 0:
+		return WorkerMatch{Kind: New}
+	case len(idx) > 1:
+		return WorkerMatch{Kind: Ambiguous, Why: fmt.Sprintf("%d workers match on npi or ser", len(idx))}
+	}
+	w := workers[idx[0]]
+	if w.SER != "" && p.SER != "" && w.SER != p.SER {
+		return WorkerMatch{Kind: Ambiguous, Why: "worker with this npi is linked to another provider"}
+	}
+	return WorkerMatch{Kind: Matched, Index: idx[0]}
+}

@@ -159,3 +159,34 @@ func TestMatchWorker(t *testing.T) {
 		})
 	}
 }
+
+func TestMatchProvider(t *testing.T) {
+	workers := []Worker{
+		{PersonNumber: "P1", NPI: "1111111111", SER: "S1"},
+		{PersonNumber: "P2", NPI: "2222222222"},
+		{PersonNumber: "P3", NPI: "2222222222"}, // a duplicate NPI in Fusion
+		{PersonNumber: "P4", NPI: "4444444444"},
+	}
+	tests := []struct {
+		name string
+		p    Provider
+		kind MatchKind
+		idx  int
+	}{
+		{"by person number", Provider{SER: "S1", PersonNumber: "P1"}, Matched, 0},
+		{"person number linked elsewhere", Provider{SER: "S9", PersonNumber: "P1"}, Ambiguous, 0},
+		{"by npi", Provider{SER: "S4", NPI: "4444444444"}, Matched, 3},
+		{"duplicate npi", Provider{SER: "S5", NPI: "2222222222"}, Ambiguous, 0},
+		{"by ser", Provider{SER: "S1"}, Matched, 0},
+		{"npi of a worker linked elsewhere", Provider{SER: "S7", NPI: "1111111111"}, Ambiguous, 0},
+		{"none", Provider{SER: "S8", NPI: "8888888888"}, New, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := MatchProvider(tt.p, workers)
+			if m.Kind != tt.kind || (m.Kind == Matched && m.Index != tt.idx) || (m.Kind == Ambiguous && m.Why == "") {
+				t.Fatalf("got %+v", m)
+			}
+		})
+	}
+}

@@ -106,6 +106,15 @@ func (s *Service) sendProvider(ctx context.Context, d *bus.Delivery, ev *sinewv1
 	if err != nil {
 		return bus.Permanent(err)
 	}
+	if err := s.sendToEpic(ctx, m); err != nil {
+		return err
+	}
+	return s.result(ctx, env.GetFlow(), "accepted", "epic:"+ctrl, &sinewv1.LoadResult{Envelope: env, Outcome: "accepted", TargetSystem: "epic",
+		TargetIds: map[string]string{"control_id": ctrl}, CompletedAt: timestamppb.Now(), Attempts: int32(d.NumDelivered)})
+}
+
+// sendToEpic sends one record and checks its ACK: nil for AA (or CA).
+func (s *Service) sendToEpic(ctx context.Context, m mfn.Message) error {
 	raw, err := mfn.Build(m)
 	if err != nil {
 		return bus.Permanent(err)
@@ -122,10 +131,8 @@ func (s *Service) sendProvider(ctx context.Context, d *bus.Delivery, ev *sinewv1
 		return reason.Wrap(reason.EpicNoAck, fmt.Errorf("epic: unreadable ACK: %w", err))
 	}
 	code := ack.Get("MSA-1")
-	d.AuditDetail = "MSA-1 " + code
 	if code == hl7.AA || code == hl7.CA {
-		return s.result(ctx, env.GetFlow(), "accepted", "epic:"+ctrl, &sinewv1.LoadResult{Envelope: env, Outcome: "accepted", TargetSystem: "epic",
-			TargetIds: map[string]string{"control_id": ctrl}, CompletedAt: timestamppb.Now(), Attempts: int32(d.NumDelivered)})
+		return nil
 	}
 	text := ack.Get("ERR-8")
 	if text == "" {

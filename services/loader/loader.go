@@ -209,6 +209,8 @@ func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
 		return bus.Proto(s.loadItem)(ctx, d)
 	case "supplier":
 		return bus.Proto(s.loadSupplier)(ctx, d)
+	case "worker":
+		return bus.Proto(s.loadWorker)(ctx, d)
 	}
 	return bus.Permanent(reason.Wrap(reason.LoaderNoRoute, fmt.Errorf("no loader for subject %s", d.Subject)))
 }

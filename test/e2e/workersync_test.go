@@ -192,3 +192,130 @@ func TestWorkerSyncFusionToEpic(t *testing.T) {
 		t.Fatalf("provider doubled: %+v", ps)
 	}
 }
+
+// fusionWorker reads one worker's current assignment from fusionsim.
+func fusionWorker(t *testing.T, f *fusionProc, personNumber string) (dept, specialty, ser string) {
+	t.Helper()
+	var out struct {
+		Items []struct {
+			WorkRelationships []struct {
+				Assignments []struct {
+					DepartmentName string `json:"DepartmentName"`
+					DFF            []struct {
+						Specialty      string `json:"specialty"`
+						EpicProviderID string `json:"epicProviderId"`
+					} `json:"assignmentsDFF"`
+				} `json:"assignments"`
+			} `json:"workRelationships"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(hcm(t, f, "GET", "/workers?q=PersonNumber='"+personNumber+"'", "", nil), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Items) != 1 {
+		t.Fatalf("worker %s: %d found", personNumber, len(out.Items))
+	}
+	a := out.Items[0].WorkRelationships[0].Assignments[0]
+	return a.DepartmentName, a.DFF[0].Specialty, a.DFF[0].EpicProviderID
+}
+
+// TestWorkerSyncTwoWay: Epic sends its provider updates (its own changes
+// and the echo of Sinew's) over MLLP to ingest. The echo of a hire links
+// the provider (Epic's SER recorded on the Fusion worker) and changes
+// nothing else; a specialty change in Epic updates Fusion (date-effective)
+// and is not sent back to Epic; changes on both sides at once end, on
+// both sides, with Fusion's department and Epic's specialty.
+func TestWorkerSyncTwoWay(t *testing.T) {
+	fusion := startFusion(t, "-step", "50ms")
+	dir := t.TempDir()
+	a := newAddrs(t)
+	inbound, simAddr := freeAddr(t), freeAddr(t)
+	env := []string{
+		"SINEW_EPICSIM_INBOUND_ADDR=" + inbound, "SINEW_EPICSIM_INBOUND_SIM_ADDR=" + simAddr, "SINEW_EPICSIM_INBOUND_ECHO=true",
+		"SINEW_LOADER_EPIC_ADDR=" + inbound, "SINEW_LOADER_EPIC_ACK_TIMEOUT=5s", "SINEW_TRANSFORM_POLL_INTERVAL=300ms",
+	}
+	s, _ := upWith(t, dir, a, []string{"--fusion-url", fusion.url}, env)
+	epic := epicSim{url: "http://" + simAddr}
+	if out, err := s.flows(t, "activate", "worker-sync", "--reason", "e2e: worker-sync cutover", "--wait=false"); err != nil {
+		t.Fatalf("activate: %v\n%s", err, out)
+	}
+	var w struct {
+		PersonID          int64 `json:"PersonId"`
+		WorkRelationships []struct {
+			PeriodOfServiceID int64 `json:"PeriodOfServiceId"`
+			Assignments       []struct {
+				AssignmentID int64 `json:"AssignmentId"`
+			} `json:"assignments"`
+		} `json:"workRelationships"`
+	}
+	b := hcm(t, fusion, "POST", "/workers", `{"PersonNumber":"P7101","names":[{"LastName":"OKAFOR","FirstName":"EZE","LegislationCode":"US"}],
+	 "workRelationships":[{"LegalEmployerName":"St Marys","WorkerType":"E","StartDate":"2026-01-05",
+	  "assignments":[{"DepartmentName":"CARDIOLOGY","JobCode":"PHYS","assignmentsDFF":[{"npi":"1245319599","specialty":"Cardiology","providerType":"MD"}]}]}]}`, nil)
+	if err := json.Unmarshal(b, &w); err != nil {
+		t.Fatal(err)
+	}
+	providers := func() []simProvider {
+		var ps []simProvider
+		epic.do(t, "GET", "/sim/providers", "", &ps)
+		return ps
+	}
+	var ser string
+	waitFor(t, "the provider linked in Fusion", 60*time.Second, func() (bool, string) {
+		ps := providers()
+		_, _, linked := fusionWorker(t, fusion, "P7101")
+		if len(ps) == 1 && linked == ps[0].SER {
+			ser = linked
+			return true, ""
+		}
+		return false, fmt.Sprintf("epic %+v, fusion link %q", ps, linked)
+	})
+	inbound0 := func() int {
+		var in simInbound
+		epic.do(t, "GET", "/sim/inbound", "", &in)
+		return in.Received
+	}
+	// Settled: nothing more goes to Epic.
+	settled := func(what string) int {
+		n := inbound0()
+		for range 20 {
+			time.Sleep(time.Second)
+			m := inbound0()
+			if m == n {
+				return n
+			}
+			n = m
+		}
+		t.Fatalf("%s: Epic keeps receiving (%d messages): ping-pong", what, n)
+		return 0
+	}
+	n0 := settled("after the hire")
+
+	// Epic's specialty change reaches Fusion and is not echoed back.
+	epic.do(t, "POST", "/sim/providers/"+ser, `{"specialty":"Oncology"}`, nil)
+	waitFor(t, "Epic's specialty in Fusion", 60*time.Second, func() (bool, string) {
+		_, sp, _ := fusionWorker(t, fusion, "P7101")
+		return sp == "Oncology", sp
+	})
+	if n := settled("after Epic's specialty change"); n != n0 {
+		t.Fatalf("Epic's own change was sent back to Epic: %d messages, %d before", n, n0)
+	}
+
+	// Both sides at once: Fusion changes the department and (not its to
+	// change) the specialty; Epic changes the specialty and (not its to
+	// change) the department.
+	asg := "/workers/" + strconv.FormatInt(w.PersonID, 10) + "/child/workRelationships/" + strconv.FormatInt(w.WorkRelationships[0].PeriodOfServiceID, 10) +
+		"/child/assignments/" + strconv.FormatInt(w.WorkRelationships[0].Assignments[0].AssignmentID, 10)
+	hcm(t, fusion, "PATCH", asg, `{"DepartmentName":"SURGERY"}`, nil)
+	hcm(t, fusion, "PATCH", asg+"/child/assignmentsDFF/"+strconv.FormatInt(w.WorkRelationships[0].Assignments[0].AssignmentID, 10), `{"specialty":"Neurology"}`, nil)
+	epic.do(t, "POST", "/sim/providers/"+ser, `{"specialty":"Pediatrics","department":"EMERGENCY"}`, nil)
+	waitFor(t, "both sides resolved by the rules", 60*time.Second, func() (bool, string) {
+		ps := providers()
+		dept, sp, _ := fusionWorker(t, fusion, "P7101")
+		ok := len(ps) == 1 && ps[0].Department == "SURGERY" && ps[0].Specialty == "Pediatrics" && dept == "SURGERY" && sp == "Pediatrics"
+		return ok, fmt.Sprintf("epic %+v; fusion department %s specialty %s", ps, dept, sp)
+	})
+	settled("after the simultaneous changes")
+	if ps := providers(); len(ps) != 1 || ps[0].Department != "SURGERY" || ps[0].Specialty != "Pediatrics" {
+		t.Fatalf("not stable: %+v", ps)
+	}
+}
