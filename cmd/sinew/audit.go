@@ -42,7 +42,7 @@ func auditVerbs() []verb {
 		}},
 		{name: "audit list", aliases: []string{"ls"}, summary: "audit records as JSON lines (stream seq, subject, writer, chain seq, event)", setup: func(fs *flag.FlagSet) runFunc {
 			conn := addConnFlags(fs)
-			filter := fs.String("subject", "audit.>", "subject filter, e.g. audit.resolute-gl.>")
+			filter := fs.String("subject", "audit.>", "subject filter, e.g. audit.<flow>.> for one flow's trail")
 			limit := fs.Int("limit", 0, "at most this many records (0 = all)")
 			_ = fs.Bool("json", true, "JSON lines (the only format)")
 			return func(ctx context.Context, e *env, _ []string) error {

@@ -22,10 +22,11 @@ import (
 
 func batchesVerbs() []verb {
 	// list, show and resolve share the selection; each parses only its own flags.
-	common := func(fs *flag.FlagSet) (*connFlags, *string) {
-		return addConnFlags(fs), fs.String("flow", "", "only this flow's batches")
+	common := func(fs *flag.FlagSet) (*connFlags, *string, *string) {
+		return addConnFlags(fs), fs.String("flow", "", "only this flow's batches"),
+			fs.String("flows", "", "flows.yaml: which flows are reconciled batch by batch (default $SINEW_FLOWS, <data dir>/flows.yaml, ./flows.yaml)")
 	}
-	run := func(conn *connFlags, o *batchesOptions, sub string) runFunc {
+	run := func(conn *connFlags, flowsFile *string, o *batchesOptions, sub string) runFunc {
 		return func(ctx context.Context, e *env, pos []string) error {
 			want := 0
 			if sub != "" {
@@ -51,37 +52,40 @@ func batchesVerbs() []verb {
 			if sub == "resolve" {
 				o.AuditKey = cliAuditKey(conn.dataDir)
 			}
+			o.PerBatch = perBatchFlows(*flowsFile, conn.dataDir)
 			return batches(ctx, c.js, *o, pos, e.stdout)
 		}
 	}
 	return []verb{
 		{name: "batches", summary: "every batch's step (received → reconciled), groups and Fusion load request", setup: func(fs *flag.FlagSet) runFunc {
 			var o batchesOptions
-			conn, flow := common(fs)
+			conn, flow, flowsFile := common(fs)
 			fs.BoolVar(&o.JSON, "json", false, "JSON lines")
 			fs.DurationVar(&o.StuckAfter, "stuck-after", batchstate.DefaultStuckAfter, "a batch with no progress for longer is marked stuck")
-			r := run(conn, &o, "")
+			r := run(conn, flowsFile, &o, "")
 			return func(ctx context.Context, e *env, pos []string) error { o.Flow = *flow; return r(ctx, e, pos) }
 		}},
 		{name: "batches show", args: "ID", summary: "one batch's state: upload, groups, findings, Fusion's line errors, history (JSON)", setup: func(fs *flag.FlagSet) runFunc {
 			var o batchesOptions
-			conn, flow := common(fs)
-			r := run(conn, &o, "show")
+			conn, flow, flowsFile := common(fs)
+			r := run(conn, flowsFile, &o, "show")
 			return func(ctx context.Context, e *env, pos []string) error { o.Flow = *flow; return r(ctx, e, pos) }
 		}},
 		{name: "batches resolve", args: "ID", summary: "record that a rejected, failed or stuck batch needs nothing more (audited)", setup: func(fs *flag.FlagSet) runFunc {
 			var o batchesOptions
-			conn, flow := common(fs)
+			conn, flow, flowsFile := common(fs)
 			fs.StringVar(&o.Reason, "reason", "", "why the batch needs nothing more (required; goes to the audit trail)")
 			fs.StringVar(&o.Actor, "actor", actorDefault(), "who is acting, for the audit trail")
-			r := run(conn, &o, "resolve")
+			r := run(conn, flowsFile, &o, "resolve")
 			return func(ctx context.Context, e *env, pos []string) error { o.Flow = *flow; return r(ctx, e, pos) }
 		}},
 	}
 }
 
 type batchesOptions struct {
-	Flow       string
+	Flow string
+	// PerBatch: see reportOptions.
+	PerBatch   []string
 	JSON       bool
 	StuckAfter time.Duration
 	Reason     string
@@ -98,7 +102,11 @@ func batches(ctx context.Context, js jetstream.JetStream, o batchesOptions, pos 
 	if err != nil {
 		return err
 	}
-	all, err := st.Arrived(ctx, js, o.Flow, perBatchFlows)
+	ids, err := perBatch(ctx, st, o.PerBatch, o.Flow)
+	if err != nil {
+		return err
+	}
+	all, err := st.Arrived(ctx, js, o.Flow, ids)
 	if err != nil {
 		return err
 	}

@@ -28,27 +28,10 @@ import (
 
 func dlqVerbs() []verb {
 	return []verb{
-		{name: "dlq list", aliases: []string{"ls"}, summary: "dead letters, oldest first (never the payload)", setup: func(fs *flag.FlagSet) runFunc {
-			conn := addConnFlags(fs)
-			asJSON := fs.Bool("json", false, "one JSON object per line")
-			sel := addSelectFlags(fs)
-			return func(ctx context.Context, e *env, pos []string) error {
-				if len(pos) > 0 {
-					return fmt.Errorf("dlq list: unexpected argument %q", pos[0])
-				}
-				filter, s, err := sel.selector()
-				if err != nil {
-					return err
-				}
-				s.Replayed = true
-				st, _, done, err := openDLQ(ctx, conn, "")
-				if err != nil {
-					return err
-				}
-				defer done()
-				return dlqList(ctx, st, filter, s, *asJSON, e.stdout)
-			}
-		}},
+		dlqReadVerb("dlq list", []string{"ls"}, "dead letters, oldest first (never the payload)",
+			func(ctx context.Context, st *dlq.Store, filter string, s dlq.Selector, asJSON bool, w io.Writer) error {
+				return dlqList(ctx, st, filter, s, asJSON, w)
+			}),
 		{name: "dlq show", args: "SEQ", summary: "one dead letter; --payload: its original bytes as received, --envelope: the stored event (audited)", setup: func(fs *flag.FlagSet) runFunc {
 			conn := addConnFlags(fs)
 			asJSON := fs.Bool("json", false, "JSON output")
@@ -94,7 +77,7 @@ func dlqVerbs() []verb {
 				}
 				bulk := *all || filter != "" || !s.Empty()
 				if bulk == (len(pos) > 0) {
-					return errors.New("dlq replay: want SEQ..., or a selection (--flow, --kind, --error, --reason-code, --subject, --stream, --consumer, --since, --until, --all)")
+					return errors.New("dlq replay: want SEQ..., or a selection (--flow, --kind, --error, --code, --subject, --stream, --consumer, --since, --until, --all)")
 				}
 				if strings.TrimSpace(*reason) == "" && !*dryRun {
 					return errors.New("dlq replay: --reason is required: say why, for the audit trail")
@@ -119,17 +102,49 @@ func dlqVerbs() []verb {
 	}
 }
 
+// dlqReadVerb is a verb that reads the selected dead letters (dlq list,
+// dlq reasons): the connection, --json and selection flags, and the
+// store opened without an actor.
+func dlqReadVerb(name string, aliases []string, summary string, run func(ctx context.Context, st *dlq.Store, filter string, s dlq.Selector, asJSON bool, w io.Writer) error) verb {
+	return verb{name: name, aliases: aliases, summary: summary, setup: func(fs *flag.FlagSet) runFunc {
+		conn := addConnFlags(fs)
+		asJSON := fs.Bool("json", false, "one JSON object per line")
+		sel := addSelectFlags(fs)
+		return func(ctx context.Context, e *env, pos []string) error {
+			if len(pos) > 0 {
+				return fmt.Errorf("%s: unexpected argument %q", name, pos[0])
+			}
+			filter, s, err := sel.selector()
+			if err != nil {
+				return err
+			}
+			s.Replayed = true
+			st, _, done, err := openDLQ(ctx, conn, "")
+			if err != nil {
+				return err
+			}
+			defer done()
+			return run(ctx, st, filter, s, *asJSON, e.stdout)
+		}
+	}}
+}
+
 // selectFlags choose dead letters (dlq list, dlq replay).
 type selectFlags struct {
 	flow, kind, reason, code, subject, stream, consumer, since, until string
 }
 
+// addSelectFlags adds the selection flags. The reason code is --code
+// (--reason-code, the older spelling, is kept): --reason is why an operator
+// acts, on replay as on every verb that changes something, so no verb
+// takes it for a code.
 func addSelectFlags(fs *flag.FlagSet) *selectFlags {
 	f := &selectFlags{}
 	fs.StringVar(&f.flow, "flow", "", "only dead letters of this flow")
 	fs.StringVar(&f.kind, "kind", "", "only this kind: "+dlq.KindPermanent+", "+dlq.KindExhausted+", "+dlq.KindMaxDeliveries+", "+dlq.KindTerminated)
 	fs.StringVar(&f.reason, "error", "", "only dead letters whose reason contains this text, ignoring case (an error code such as EF04, or words)")
-	fs.StringVar(&f.code, "reason-code", "", "only dead letters with this reason code, e.g. SINEW-HL7-103 (sinew dlq reasons lists them; - for none)")
+	fs.StringVar(&f.code, "code", "", "only dead letters with this reason code, e.g. SINEW-HL7-103 (sinew dlq reasons lists them; - for none)")
+	fs.StringVar(&f.code, "reason-code", "", "the same as --code")
 	fs.StringVar(&f.subject, "subject", "", "only dead letters whose original subject matches this filter (wildcards * and >, e.g. 'hl7.in.*.RDS.>')")
 	fs.StringVar(&f.stream, "stream", "", "only dead letters from this stream (e.g. HL7_IN)")
 	fs.StringVar(&f.consumer, "consumer", "", "only dead letters of this consumer (e.g. transform-hl7; with --stream)")
@@ -174,7 +189,7 @@ func (f *selectFlags) describe(all bool) string {
 	add("flow", f.flow)
 	add("kind", f.kind)
 	add("error", f.reason)
-	add("reason-code", f.code)
+	add("code", f.code)
 	add("subject", f.subject)
 	add("stream", f.stream)
 	add("consumer", f.consumer)

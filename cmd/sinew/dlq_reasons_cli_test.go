@@ -69,6 +69,15 @@ func TestDLQListSelectsByReasonCode(t *testing.T) {
 	if !strings.Contains(out, "CODE") || !strings.Contains(out, "SINEW-FUSION-002") {
 		t.Errorf("table lacks the code column:\n%s", out)
 	}
+	// --code is the flag; --reason-code is the same. --reason is never a
+	// code (on replay it is why).
+	want, _, _ := f.cli(t, "", "dlq", "list", "--json", "--reason-code", "SINEW-HL7-103")
+	if got, stderr, code := f.cli(t, "", "dlq", "list", "--json", "--code", "SINEW-HL7-103"); code != 0 || got != want {
+		t.Errorf("dlq list --code: exit %d %s\n%s\nwant\n%s", code, stderr, got, want)
+	}
+	if got, stderr, code := f.cli(t, "", "dlq", "reasons", "--json", "--code", "SINEW-HL7-103"); code != 0 || strings.Count(got, "\n") != 1 || !strings.Contains(got, "SINEW-HL7-103") {
+		t.Errorf("dlq reasons --code: exit %d %s\n%s", code, stderr, got)
+	}
 }
 
 func TestDLQReasonsCountsPerCodeWithTheAction(t *testing.T) {

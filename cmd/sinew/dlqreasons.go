@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -17,31 +16,14 @@ import (
 // dlqReasonsVerb counts dead letters per reason code, with the
 // catalogue's text and what the operator should do.
 func dlqReasonsVerb() verb {
-	return verb{name: "dlq reasons", summary: "dead letters counted per reason code, with what to do (pkg/reason catalogue)", setup: func(fs *flag.FlagSet) runFunc {
-		conn := addConnFlags(fs)
-		asJSON := fs.Bool("json", false, "one JSON object per code")
-		sel := addSelectFlags(fs)
-		return func(ctx context.Context, e *env, pos []string) error {
-			if len(pos) > 0 {
-				return fmt.Errorf("dlq reasons: unexpected argument %q", pos[0])
-			}
-			filter, s, err := sel.selector()
-			if err != nil {
-				return err
-			}
-			s.Replayed = true
-			st, _, done, err := openDLQ(ctx, conn, "")
-			if err != nil {
-				return err
-			}
-			defer done()
+	return dlqReadVerb("dlq reasons", nil, "dead letters counted per reason code, with what to do (pkg/reason catalogue)",
+		func(ctx context.Context, st *dlq.Store, filter string, s dlq.Selector, asJSON bool, w io.Writer) error {
 			counts, err := dlqReasonCounts(ctx, st, filter, s)
 			if err != nil {
 				return err
 			}
-			return printReasonCounts(counts, *asJSON, e.stdout)
-		}
-	}}
+			return printReasonCounts(counts, asJSON, w)
+		})
 }
 
 // reasonCount is one code's dead letters.
@@ -70,7 +52,7 @@ func dlqReasonCounts(ctx context.Context, st *dlq.Store, filter string, sel dlq.
 			if en, ok := reason.Lookup(reason.Code(code)); ok {
 				c.Text, c.Action = en.Text, en.Action
 			} else if code == "" {
-				c.Text, c.Action = "no code: recorded before reason codes", "read the reason text (sinew dlq list --reason-code -)"
+				c.Text, c.Action = "no code: recorded before reason codes", "read the reason text (sinew dlq list --code -)"
 			} else {
 				c.Text, c.Action = "not in this version's catalogue", "upgrade sinew, or read the reason text"
 			}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -17,10 +18,10 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/batchstate"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/money"
 	"github.com/sinewhq/sinew/pkg/recon"
 	"github.com/sinewhq/sinew/pkg/streams"
-	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
 )
 
 func reconVerbs() []verb {
@@ -31,7 +32,9 @@ func reconVerbs() []verb {
 		fs.StringVar(&o.Batch, "batch", "", "only this batch id")
 		fs.BoolVar(&o.JSON, "json", false, "one JSON object per row")
 		fs.DurationVar(&o.StuckAfter, "stuck-after", batchstate.DefaultStuckAfter, "a batch with no progress for longer is reported stuck")
+		flowsFile := fs.String("flows", "", "flows.yaml: which flows are reconciled batch by batch (default $SINEW_FLOWS, <data dir>/flows.yaml, ./flows.yaml; none: the flows batch_state records)")
 		return func(ctx context.Context, e *env, pos []string) error {
+			o.PerBatch = perBatchFlows(*flowsFile, conn.dataDir)
 			if len(pos) > 0 {
 				return usageError{fmt.Errorf("recon report: unexpected argument %q", pos[0])}
 			}
@@ -48,14 +51,56 @@ func reconVerbs() []verb {
 // reportOptions select and judge what `sinew recon report` shows.
 type reportOptions struct {
 	Flow, Batch string
-	JSON        bool
-	StuckAfter  time.Duration // batchstate.DefaultStuckAfter when 0
-	Now         time.Time     // the clock (tests); time.Now when zero
+	// PerBatch are the flows reconciled batch by batch (perBatchFlows);
+	// nil: the flows batch_state records.
+	PerBatch   []string
+	JSON       bool
+	StuckAfter time.Duration // batchstate.DefaultStuckAfter when 0
+	Now        time.Time     // the clock (tests); time.Now when zero
 }
 
-// perBatchFlows are the flows reconciled batch by batch, whose every
-// arrival is tracked in batch_state.
-var perBatchFlows = []string{resolutegl.Flow}
+// perBatchFlows are the flows reconciled batch by batch (flows.yaml
+// reconcile.kind gl-batch), whose every arrival is tracked in batch_state:
+// from the flows.yaml found as findFlows looks (--flows, $SINEW_FLOWS, the
+// data dir's, ./flows.yaml); without one, nil (perBatch then takes the
+// flows batch_state records).
+func perBatchFlows(flowsFlag, dataDir string) []string {
+	path, err := findFlows(flowsFlag, os.Getenv("SINEW_FLOWS"), dataDir)
+	if err != nil {
+		return nil
+	}
+	inv, err := flows.Load(path)
+	if err != nil {
+		return nil
+	}
+	ids := []string{}
+	for _, f := range inv.ByReconcile(flows.ReconcileGLBatch) {
+		ids = append(ids, f.ID)
+	}
+	return ids
+}
+
+// perBatch is given (flows.yaml's per-batch flows) or, when nil, the
+// selected flow and every flow batch_state records.
+func perBatch(ctx context.Context, st *batchstate.Store, given []string, flow string) ([]string, error) {
+	if given != nil {
+		return given, nil
+	}
+	all, err := st.List(ctx, flow)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	if flow != "" {
+		ids = append(ids, flow)
+	}
+	for _, s := range all {
+		if !slices.Contains(ids, s.Flow) {
+			ids = append(ids, s.Flow)
+		}
+	}
+	return ids, nil
+}
 
 // reconReport prints the current state of every selected batch and exits
 // non-zero (exitError 1) when one is not pass, or when none is selected.
@@ -72,7 +117,7 @@ func reconReport(ctx context.Context, js jetstream.JetStream, o reportOptions, s
 	if err != nil {
 		return err
 	}
-	states, err := arrivedBatches(ctx, js, o.Flow)
+	states, err := arrivedBatches(ctx, js, o.Flow, o.PerBatch)
 	if err != nil {
 		return err
 	}
@@ -134,15 +179,19 @@ func reconReport(ctx context.Context, js jetstream.JetStream, o reportOptions, s
 
 // arrivedBatches is every batch of the per-batch flows (of flow, when
 // set) that arrived: batch_state and the manifests on BATCH_IN.
-func arrivedBatches(ctx context.Context, js jetstream.JetStream, flow string) ([]*batchstate.State, error) {
-	if flow != "" && !slices.Contains(perBatchFlows, flow) {
+func arrivedBatches(ctx context.Context, js jetstream.JetStream, flow string, given []string) ([]*batchstate.State, error) {
+	if flow != "" && given != nil && !slices.Contains(given, flow) {
 		return nil, nil
 	}
 	st, err := batchstate.Open(ctx, js)
 	if err != nil {
 		return nil, err
 	}
-	return st.Arrived(ctx, js, flow, perBatchFlows)
+	ids, err := perBatch(ctx, st, given, flow)
+	if err != nil {
+		return nil, err
+	}
+	return st.Arrived(ctx, js, flow, ids)
 }
 
 func problemsTable(problems []batchstate.Problem, gap bool, w io.Writer) error {

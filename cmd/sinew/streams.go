@@ -36,8 +36,7 @@ func streamsVerbs() []verb {
 				opts := streams.DefaultOptions()
 				opts.Replicas = *replicas
 				if inv != nil {
-					opts.HL7Flows = inv.HL7IDs()
-					opts.BatchFlows = inv.BatchIDs()
+					opts = inv.Topology(opts)
 				}
 				var c *client
 				ensure := func() error {

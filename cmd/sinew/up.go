@@ -166,8 +166,7 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 	default:
 		return err
 	}
-	topo.HL7Flows = inv.HL7IDs()
-	topo.BatchFlows = inv.BatchIDs()
+	topo = inv.Topology(topo)
 	// The same least-privilege users as production (streams.Grants), with
 	// passwords kept 0600 in the data dir.
 	topology := streams.New(topo)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/audit"
 	"github.com/sinewhq/sinew/pkg/config"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/pkg/telemetry"
 )
@@ -52,6 +53,27 @@ func (c *ServiceConfig) Check(service string) error {
 	}
 	return c.Telemetry.Validate()
 }
+
+// WithFlows fills the topology's per-flow lists from the flows.yaml at
+// path (flows.Inventory.Topology), unless they are set already (sinew up
+// passes its own): a service run on its own consumes the per-flow
+// consumers `sinew streams ensure --flows` made from the same file.
+func (c *ServiceConfig) WithFlows(path string) error {
+	t := c.Topology
+	if path == "" || len(t.HL7Flows)+len(t.BatchFlows)+len(t.LoadFlows)+len(t.ReconcileFlows) > 0 {
+		return nil
+	}
+	inv, err := flows.Load(path)
+	if err != nil {
+		return err
+	}
+	c.Topology = inv.Topology(c.Topology)
+	return nil
+}
+
+// FlowsConfig is a service configuration that names its flows.yaml: the
+// runtime fills its per-flow topology from it (WithFlows).
+type FlowsConfig interface{ FlowsPath() string }
 
 // Base gives the runtime its part of a service's configuration.
 func (c *ServiceConfig) Base() *ServiceConfig { return c }
@@ -138,6 +160,11 @@ func runMain[C Configurable](ctx context.Context, name string, cfg C, build func
 		return err
 	}
 	defer b.Close()
+	if fc, ok := any(cfg).(FlowsConfig); ok {
+		if err := base.WithFlows(fc.FlowsPath()); err != nil {
+			log.Warn().Err(err).Msg("flows not read: no per-flow consumers")
+		}
+	}
 	svc, err := build(cfg, b)
 	if err != nil {
 		return err

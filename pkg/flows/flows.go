@@ -13,6 +13,7 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/money"
 	"github.com/sinewhq/sinew/pkg/resolute"
+	"github.com/sinewhq/sinew/pkg/streams"
 )
 
 // States a flow can be in.
@@ -316,6 +317,29 @@ func (inv *Inventory) BatchIDs() []string {
 		}
 	}
 	return ids
+}
+
+// IDs are every flow's id, in file order: each has its own loader
+// consumer (streams.Options.LoadFlows).
+func (inv *Inventory) IDs() []string {
+	var ids []string
+	for _, f := range inv.Flows {
+		ids = append(ids, f.ID)
+	}
+	return ids
+}
+
+// Topology returns o with its per-flow lists filled from inv: the one
+// place every service's per-flow topology (consumers, grants, filters)
+// comes from flows.yaml — sinew up, `sinew streams ensure --flows` and a
+// service run on its own (bus.Main) all call it.
+func (inv *Inventory) Topology(o streams.Options) streams.Options {
+	o.HL7Flows, o.BatchFlows, o.LoadFlows = inv.HL7IDs(), inv.BatchIDs(), inv.IDs()
+	o.ReconcileFlows = nil
+	for _, f := range inv.ByReconcile(ReconcileGLBatch) {
+		o.ReconcileFlows = append(o.ReconcileFlows, f.ID)
+	}
+	return o
 }
 
 // SourceCode returns the Fusion SourceCode flows.yaml declares for flow.

@@ -93,7 +93,10 @@ type Input struct {
 }
 
 // Inputs are the durable consumers that hold flow f's input: its HL7
-// consumer (hl7 settings) and its batch consumer (intake drops or SFTP).
+// consumer (hl7 settings), its batch consumer (intake drops or SFTP) and
+// its loader consumer (every flow: streams.Options.LoadFlows), so that
+// commands already on FUSION_CMD wait too. Input consumers come first:
+// a pause stops new commands before it stops their posting.
 func Inputs(f *flows.Flow) []Input {
 	var in []Input
 	if f.HL7 != nil {
@@ -102,7 +105,7 @@ func Inputs(f *flows.Flow) []Input {
 	if len(f.Intake.Drops) > 0 || len(f.Intake.SFTP) > 0 {
 		in = append(in, Input{streams.BatchIn, streams.TransformBatchFlow(f.ID)})
 	}
-	return in
+	return append(in, Input{streams.FusionCmd, streams.LoaderFusionFlow(f.ID)})
 }
 
 // Consumers are the names of Inputs(f).

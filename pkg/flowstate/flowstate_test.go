@@ -25,7 +25,11 @@ const inventory = `flows:
 // fetchOne reports whether the consumer hands out a message within wait.
 func fetchOne(t *testing.T, js jetstream.JetStream, name string, wait time.Duration) bool {
 	t.Helper()
-	c, err := js.Consumer(context.Background(), streams.HL7In, name)
+	stream := streams.HL7In
+	if strings.HasPrefix(name, streams.LoaderFusion) {
+		stream = streams.FusionCmd
+	}
+	c, err := js.Consumer(context.Background(), stream, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +56,7 @@ func TestStagedFlowHoldsItsInputAcrossEnsureUntilActivated(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := streams.DefaultOptions()
-	opts.HL7Flows = inv.HL7IDs()
+	opts = inv.Topology(opts)
 	_, _, js := natstest.StartWithTopology(t, opts)
 	st, err := flowstate.Open(ctx, js)
 	if err != nil {
@@ -62,17 +66,27 @@ func TestStagedFlowHoldsItsInputAcrossEnsureUntilActivated(t *testing.T) {
 	if err != nil || strings.Join(seeded, ",") != "ward-a,ward-b" {
 		t.Fatalf("seeded %v, %v", seeded, err)
 	}
-	for _, f := range []string{"ward-a", "ward-b"} {
-		if _, err := js.Publish(ctx, streams.HL7FlowSubject(f, "FAC", "ADT", "A01"), []byte("x"), jetstream.WithMsgID(f)); err != nil {
-			t.Fatal(err)
+	// The staged flow's HL7 input waits, and so does a command already on
+	// FUSION_CMD for it; the active flow's are delivered.
+	a, la := streams.TransformHL7Flow("ward-a"), streams.LoaderFusionFlow("ward-a")
+	for _, in := range []struct {
+		subject  func(flow string) string
+		consumer func(flow string) string
+	}{
+		{func(f string) string { return streams.HL7FlowSubject(f, "FAC", "ADT", "A01") }, streams.TransformHL7Flow},
+		{func(f string) string { return streams.FusionCmdSubject(f, "inventory") }, streams.LoaderFusionFlow},
+	} {
+		for _, f := range []string{"ward-a", "ward-b"} {
+			if _, err := js.Publish(ctx, in.subject(f), []byte("x"), jetstream.WithMsgID(in.subject(f))); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	a, b := streams.TransformHL7Flow("ward-a"), streams.TransformHL7Flow("ward-b")
-	if fetchOne(t, js, a, 500*time.Millisecond) {
-		t.Fatal("staged flow's consumer delivered")
-	}
-	if !fetchOne(t, js, b, 2*time.Second) {
-		t.Fatal("active flow's consumer delivered nothing")
+		if fetchOne(t, js, in.consumer("ward-a"), 500*time.Millisecond) {
+			t.Fatalf("staged flow's consumer %s delivered", in.consumer("ward-a"))
+		}
+		if !fetchOne(t, js, in.consumer("ward-b"), 2*time.Second) {
+			t.Fatalf("active flow's consumer %s delivered nothing", in.consumer("ward-b"))
+		}
 	}
 	// A second sinew up (or `sinew streams ensure`) keeps the hold.
 	if err := streams.New(opts).Ensure(ctx, js); err != nil {
@@ -93,6 +107,9 @@ func TestStagedFlowHoldsItsInputAcrossEnsureUntilActivated(t *testing.T) {
 	}
 	if !fetchOne(t, js, a, 2*time.Second) {
 		t.Fatal("activated flow's consumer delivered nothing")
+	}
+	if !fetchOne(t, js, la, 2*time.Second) {
+		t.Fatal("activated flow's loader consumer delivered nothing")
 	}
 	r, ok, err := st.Get(ctx, "ward-a")
 	if err != nil || !ok || r.State != flows.Active || r.By != "tester" || r.Reason != "cutover" {

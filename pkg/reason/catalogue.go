@@ -73,7 +73,7 @@ const (
 	EpicRejected Code = "SINEW-EPIC-001"
 	// EpicNoAck Epic did not acknowledge a message Sinew sent (timeout or connection refused)
 	EpicNoAck Code = "SINEW-EPIC-002"
-	// WorkerMatchAmbiguous worker-sync could not match a worker to exactly one Epic provider (duplicate NPI, Epic ids that disagree, a provider linked to another worker)
+	// WorkerMatchAmbiguous a two-way worker flow could not match a worker to exactly one Epic provider (duplicate NPI, Epic ids that disagree, a provider linked to another worker)
 	WorkerMatchAmbiguous Code = "SINEW-WORKER-001"
 )
 
@@ -113,5 +113,5 @@ var catalogue = [...]Entry{
 	{Code: ReconInputInvalid, Constant: "ReconInputInvalid", Text: "reconciliation input incomplete or unreadable", Action: "Check that the batch's FBDI object and load result exist (sinew recon report); replay after fixing.", Permanent: true},
 	{Code: EpicRejected, Constant: "EpicRejected", Text: "Epic answered AE or AR to a message Sinew sent (the detail is the ACK's ERR text)", Action: "Read the ERR text in the detail (a locked record, an unknown provider, a field Epic refused); fix it in Epic or Fusion, then replay.", Permanent: false},
 	{Code: EpicNoAck, Constant: "EpicNoAck", Text: "Epic did not acknowledge a message Sinew sent (timeout or connection refused)", Action: "Check Epic's inbound interface (running, listening, its queue); replay once it answers: the record is keyed, a resend is not doubled.", Permanent: false},
-	{Code: WorkerMatchAmbiguous, Constant: "WorkerMatchAmbiguous", Text: "worker-sync could not match a worker to exactly one Epic provider (duplicate NPI, Epic ids that disagree, a provider linked to another worker)", Action: "Link the worker by hand (Fusion person number to Epic SER) or fix the duplicate in Epic, then replay; Sinew never guesses a match.", Permanent: true},
+	{Code: WorkerMatchAmbiguous, Constant: "WorkerMatchAmbiguous", Text: "a two-way worker flow could not match a worker to exactly one Epic provider (duplicate NPI, Epic ids that disagree, a provider linked to another worker)", Action: "Link the worker by hand (Fusion person number to Epic SER) or fix the duplicate in Epic, then replay; Sinew never guesses a match.", Permanent: true},
 }

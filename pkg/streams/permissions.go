@@ -81,6 +81,14 @@ func (t Topology) Grants() []Grant {
 	for _, f := range t.batchFlows {
 		transformConsumers = append(transformConsumers, TransformBatchFlow(f))
 	}
+	var loaderConsumers []string
+	if _, ok := t.Consumer(LoaderFusion); ok { // left out with per-flow loader consumers
+		loaderConsumers = append(loaderConsumers, LoaderFusion)
+	}
+	for _, f := range t.loadFlows {
+		loaderConsumers = append(loaderConsumers, LoaderFusionFlow(f))
+	}
+	loaderConsumers = append(loaderConsumers, LoaderEpic)
 	idem := make([]string, IdempotencyShards)
 	for i := range idem {
 		idem[i] = IdempotencyBucket(i)
@@ -108,14 +116,17 @@ func (t Topology) Grants() []Grant {
 			Objects: []string{ObjBatchFiles, ObjFBDI, ObjHL7Bodies},
 		},
 		{
-			User:      UserLoader,
-			Publish:   []string{"result.>"},
-			Consume:   []string{LoaderFusion, LoaderEpic},
-			AuditHops: hops(LoaderFusion, LoaderEpic),
-			Read:      []string{FusionCmd, Results},
-			KV:        append(idem, KVBatchState),
-			KVRead:    []string{KVFlowState},
-			Objects:   []string{ObjFBDI, ObjJobLogs},
+			User:    UserLoader,
+			Publish: []string{"result.>"},
+			Consume: loaderConsumers,
+			// every flow's own loader consumer, whatever flows.yaml the
+			// deployment's provisioning ensured (loader-fusion-<flow>)
+			ConsumeAny: []string{FusionCmd},
+			AuditHops:  hops(loaderConsumers...),
+			Read:       []string{FusionCmd, Results},
+			KV:         append(idem, KVBatchState),
+			KVRead:     []string{KVFlowState},
+			Objects:    []string{ObjFBDI, ObjJobLogs},
 		},
 		{
 			User:      UserReconciler,

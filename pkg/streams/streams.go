@@ -115,6 +115,14 @@ func HL7FlowFilter(flow string) string { return "hl7.in.*.*.*." + Token(flow) }
 // paused while the flow is staged or paused (docs/architecture.md, Flow state).
 func TransformHL7Flow(flow string) string { return TransformHL7 + "-" + Token(flow) }
 
+// LoaderFusionFlow names flow's loader consumer (filter
+// fusion.cmd.<flow>.>): one durable per flow, paused like TransformHL7Flow,
+// so commands already on FUSION_CMD for a held flow are not posted either.
+func LoaderFusionFlow(flow string) string { return LoaderFusion + "-" + Token(flow) }
+
+// FusionCmdFlowFilter is the filter of flow's own loader consumer.
+func FusionCmdFlowFilter(flow string) string { return "fusion.cmd." + Token(flow) + ".>" }
+
 // TransformBatchFlow names flow's batch consumer (filter BatchSubject(flow)):
 // one durable per batch flow, paused like TransformHL7Flow.
 func TransformBatchFlow(flow string) string { return TransformBatch + "-" + Token(flow) }
@@ -208,6 +216,15 @@ type Options struct {
 	// shared TransformBatch consumer is left out: every manifest ingest
 	// stores belongs to one of them.
 	BatchFlows []string `yaml:"batch_flows"`
+	// LoadFlows are the ids of every flow of flows.yaml (flows.Inventory.IDs):
+	// each gets its own loader consumer on fusion.cmd.<flow>.>, paused with
+	// the flow. With any, the shared LoaderFusion consumer is left out:
+	// every command transform publishes belongs to one of them.
+	LoadFlows []string `yaml:"load_flows"`
+	// ReconcileFlows are the ids of the flows reconciled per load result
+	// (flows.yaml reconcile.kind gl-batch): the reconciler's results
+	// consumer takes result.<flow>.> of each; with none, every result.
+	ReconcileFlows []string `yaml:"reconcile_flows"`
 }
 
 // DefaultOptions is the single-node topology of `sinew up`.
@@ -273,6 +290,7 @@ type Topology struct {
 	Objects    []jetstream.ObjectStoreConfig
 	hl7Flows   []string
 	batchFlows []string
+	loadFlows  []string
 }
 
 const (
@@ -349,7 +367,7 @@ func New(opts Options) Topology {
 			{Bucket: KVSequences, Description: "HL7 MSH-13 sequence numbers expected per sender", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVBatchSeen, Description: "batch files already ingested, by SHA-256", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVBatchState, Description: "per-batch state machine: received to reconciled, Fusion request ids", History: 8, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
-			{Bucket: KVWorkerSync, Description: "worker-sync: Fusion feed cursors, worker ↔ provider links, hashes of what Sinew last wrote to each side", History: 4, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: KVWorkerSync, Description: "two-way worker flows: Fusion feed cursors, worker ↔ provider links, hashes of what Sinew last wrote to each side", History: 4, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 		},
 		Objects: []jetstream.ObjectStoreConfig{
 			{Bucket: ObjBatchFiles, Description: "source batch files", Replicas: opts.Replicas, Storage: jetstream.FileStorage},
@@ -374,9 +392,10 @@ func New(opts Options) Topology {
 		pc(BatchIn, TransformBatch, "transform"),
 		withBase(pc(FusionCmd, LoaderFusion, "load"), opts.LoadRetryBase),
 		withBase(pc(EpicCmd, LoaderEpic, "load"), opts.LoadRetryBase),
-		// The GL flow reconciles per batch result; inventory flows per day
-		// (the reconciler reads their results with streams.Scan).
-		pc(Results, ReconResults, "reconcile", "result.resolute-gl.>"),
+		// Per-result flows (ReconcileFlows, the gl-batch ones) reconcile
+		// per batch result; inventory flows per day (the reconciler reads
+		// their results with streams.Scan).
+		pc(Results, ReconResults, "reconcile", resultFilters(opts.ReconcileFlows)...),
 		// Unlimited deliveries: a transient failure to record a dead letter
 		// is retried until it succeeds (an undecodable advisory is still
 		// recorded as a dead letter of ADVISORIES).
@@ -394,7 +413,24 @@ func New(opts Options) Topology {
 	for _, f := range opts.HL7Flows {
 		t.Consumers = append(t.Consumers, pc(HL7In, TransformHL7Flow(f), "transform", HL7FlowFilter(f)))
 	}
+	t.loadFlows = opts.LoadFlows
+	if len(opts.LoadFlows) > 0 {
+		t.Consumers = slices.DeleteFunc(t.Consumers, func(c Consumer) bool { return c.Name == LoaderFusion })
+	}
+	for _, f := range opts.LoadFlows {
+		t.Consumers = append(t.Consumers, withBase(pc(FusionCmd, LoaderFusionFlow(f), "load", FusionCmdFlowFilter(f)), opts.LoadRetryBase))
+	}
 	return t
+}
+
+// resultFilters are the results consumer's filters: result.<flow>.> of
+// each flow, none (every result) without flows.
+func resultFilters(flows []string) []string {
+	var out []string
+	for _, f := range flows {
+		out = append(out, "result."+Token(f)+".>")
+	}
+	return out
 }
 
 func withBase(c Consumer, base time.Duration) Consumer {

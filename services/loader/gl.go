@@ -15,6 +15,7 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/batchstate"
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/fusion"
 	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
@@ -26,6 +27,13 @@ const (
 	OutcomeRejected = "rejected" // Fusion rejected some groups; the others imported
 	OutcomeFailed   = "failed"   // the load or a group's import failed as a whole
 )
+
+// glBatch is the loader's Journal Import for one GL flow: its batches'
+// state is kept under the flow's id and imported with its gl settings.
+type glBatch struct {
+	*Service
+	flow *flows.Flow
+}
 
 // importJournals takes one journal batch through Fusion, one step at a
 // time, each recorded in the batch's state before the next begins:
@@ -42,8 +50,8 @@ const (
 // delivery, from the recorded state, FusionAttempts times before it is left
 // to the stream's redelivery: one busy minute in Fusion must not use up a
 // batch's three deliveries.
-func (s *Service) importJournals(ctx context.Context, d *bus.Delivery, cmd *sinewv1.JournalBatch) error {
-	return s.retrying(ctx, batchstate.Key(s.gl.ID, cmd.BatchId), func() error { return s.advance(ctx, d, cmd) })
+func (s glBatch) importJournals(ctx context.Context, d *bus.Delivery, cmd *sinewv1.JournalBatch) error {
+	return s.retrying(ctx, batchstate.Key(s.flow.ID, cmd.BatchId), func() error { return s.advance(ctx, d, cmd) })
 }
 
 // retrying runs step until it succeeds, fails permanently, or has failed
@@ -72,14 +80,14 @@ func (s *Service) retrying(ctx context.Context, what string, step func() error) 
 }
 
 // advance takes the batch as far as it goes.
-func (s *Service) advance(ctx context.Context, d *bus.Delivery, cmd *sinewv1.JournalBatch) error {
+func (s glBatch) advance(ctx context.Context, d *bus.Delivery, cmd *sinewv1.JournalBatch) error {
 	if len(cmd.GetJournals()) == 0 {
 		return bus.Permanent(reason.New(reason.LoaderCommandInvalid, "journal batch without journals"))
 	}
 	if cmd.GetObjectKey() == "" {
 		return bus.Permanent(reason.New(reason.LoaderCommandInvalid, "journal batch without an FBDI object"))
 	}
-	st, err := s.states.Update(ctx, s.gl.ID, cmd.BatchId, func(st *batchstate.State) error { return s.admit(st, cmd) })
+	st, err := s.states.Update(ctx, s.flow.ID, cmd.BatchId, func(st *batchstate.State) error { return s.admit(st, cmd) })
 	if err != nil {
 		return busError("batch state", err)
 	}
@@ -150,8 +158,8 @@ func (s *Service) admit(st *batchstate.State, cmd *sinewv1.JournalBatch) error {
 	return nil
 }
 
-func (s *Service) update(ctx context.Context, batchID string, fn func(*batchstate.State)) (*batchstate.State, error) {
-	st, err := s.states.Update(ctx, s.gl.ID, batchID, func(st *batchstate.State) error { fn(st); return nil })
+func (s glBatch) update(ctx context.Context, batchID string, fn func(*batchstate.State)) (*batchstate.State, error) {
+	st, err := s.states.Update(ctx, s.flow.ID, batchID, func(st *batchstate.State) error { fn(st); return nil })
 	if err != nil {
 		return nil, busError("batch state", err)
 	}
@@ -160,7 +168,7 @@ func (s *Service) update(ctx context.Context, batchID string, fn func(*batchstat
 
 // upload sends the FBDI zip with importBulkData, whose ParameterList
 // imports the first pending group.
-func (s *Service) upload(ctx context.Context, cmd *sinewv1.JournalBatch, st *batchstate.State) (*batchstate.State, error) {
+func (s glBatch) upload(ctx context.Context, cmd *sinewv1.JournalBatch, st *batchstate.State) (*batchstate.State, error) {
 	if !st.Upload.IntentAt.IsZero() {
 		// An earlier upload's answer was lost (a crash, a timeout, a 5xx
 		// after Fusion took it): Fusion decides whether it happened.
@@ -170,7 +178,7 @@ func (s *Service) upload(ctx context.Context, cmd *sinewv1.JournalBatch, st *bat
 		}
 		if len(ids) > 0 {
 			id := ids[len(ids)-1]
-			s.log.Warn().Str("batch_key", batchstate.Key(s.gl.ID, cmd.BatchId)).Str("request", id).
+			s.log.Warn().Str("batch_key", batchstate.Key(s.flow.ID, cmd.BatchId)).Str("request", id).
 				Msg("earlier upload found in Fusion: following it, not uploading again")
 			return s.update(ctx, cmd.BatchId, func(st *batchstate.State) {
 				st.Upload.RequestID = id
@@ -202,7 +210,7 @@ func (s *Service) upload(ctx context.Context, cmd *sinewv1.JournalBatch, st *bat
 	if err != nil {
 		return nil, err
 	}
-	gl := s.gl.GL
+	gl := s.flow.GL
 	id, err := s.fusion.ImportBulkData(ctx, fusion.ImportRequest{
 		FileName: fileName, Zip: zip, DataAccessSetID: gl.DataAccessSetID, Source: cmd.JeSource,
 		LedgerID: gl.LedgerID, GroupID: strconv.FormatInt(groupID, 10), CallbackURL: s.callbackURL(),
@@ -228,7 +236,7 @@ func (s *Service) upload(ctx context.Context, cmd *sinewv1.JournalBatch, st *bat
 }
 
 // followLoad waits for the load chain (and the import it launches) to end.
-func (s *Service) followLoad(ctx context.Context, cmd *sinewv1.JournalBatch, st *batchstate.State) (*batchstate.State, error) {
+func (s glBatch) followLoad(ctx context.Context, cmd *sinewv1.JournalBatch, st *batchstate.State) (*batchstate.State, error) {
 	id := st.Upload.RequestID
 	start := time.Now()
 	jobs, err := s.waitJobs(ctx, id, func(jobs []fusion.Job) bool {
@@ -276,7 +284,7 @@ func (s *Service) followLoad(ctx context.Context, cmd *sinewv1.JournalBatch, st 
 
 // importGroups imports every group not imported yet, each with its own
 // Journal Import request, and records Fusion's verdict per group.
-func (s *Service) importGroups(ctx context.Context, cmd *sinewv1.JournalBatch, st *batchstate.State) (*batchstate.State, error) {
+func (s glBatch) importGroups(ctx context.Context, cmd *sinewv1.JournalBatch, st *batchstate.State) (*batchstate.State, error) {
 	var err error
 	for _, g := range append([]batchstate.Group(nil), st.Groups...) {
 		if g.Step != batchstate.GroupPending {
@@ -296,8 +304,8 @@ func (s *Service) importGroups(ctx context.Context, cmd *sinewv1.JournalBatch, s
 		if _, err = s.update(ctx, cmd.BatchId, func(st *batchstate.State) { st.Group(id).IntentAt = time.Now().UTC() }); err != nil {
 			return nil, err
 		}
-		req, err := s.fusion.SubmitJournalImport(ctx, fusion.JournalImportParams{DataAccessSetID: s.gl.GL.DataAccessSetID,
-			Source: cmd.JeSource, LedgerID: s.gl.GL.LedgerID, GroupID: strconv.FormatInt(id, 10)})
+		req, err := s.fusion.SubmitJournalImport(ctx, fusion.JournalImportParams{DataAccessSetID: s.flow.GL.DataAccessSetID,
+			Source: cmd.JeSource, LedgerID: s.flow.GL.LedgerID, GroupID: strconv.FormatInt(id, 10)})
 		if err != nil {
 			if refused(err) {
 				_, _ = s.update(ctx, cmd.BatchId, func(st *batchstate.State) { st.Group(id).IntentAt = time.Time{} })
@@ -329,7 +337,7 @@ func (s *Service) importGroups(ctx context.Context, cmd *sinewv1.JournalBatch, s
 // groupVerdict follows one group's Journal Import to its end and reads the
 // execution report: imported, rejected (with Fusion's code and text per
 // line) or failed (the job failed, or it found none of the group's rows).
-func (s *Service) groupVerdict(ctx context.Context, cmd *sinewv1.JournalBatch, g batchstate.Group) (batchstate.Group, error) {
+func (s glBatch) groupVerdict(ctx context.Context, cmd *sinewv1.JournalBatch, g batchstate.Group) (batchstate.Group, error) {
 	jobs, err := s.waitJobs(ctx, g.RequestID, func(jobs []fusion.Job) bool {
 		return len(jobs) > 0 && allTerminal(jobs)
 	})
@@ -379,7 +387,7 @@ func (s *Service) groupVerdict(ctx context.Context, cmd *sinewv1.JournalBatch, g
 		} else {
 			g.Step = batchstate.GroupFailed
 			g.Detail = fmt.Sprintf("Journal Import request %s ended %s but imported 0 group id(s): no interface rows match source %q, ledger %s, group %d",
-				g.RequestID, imp.Status, cmd.JeSource, s.gl.GL.LedgerID, g.ID)
+				g.RequestID, imp.Status, cmd.JeSource, s.flow.GL.LedgerID, g.ID)
 		}
 	default:
 		g.Step, g.Detail = batchstate.GroupImported, "Journal Import request "+g.RequestID+" "+string(imp.Status)
@@ -413,7 +421,7 @@ func (s *Service) groupPosted(ctx context.Context, source string, id int64) (boo
 
 // finish records the batch's outcome and publishes it to RESULTS. A failed
 // batch is also dead-lettered, so that an operator replays it once fixed.
-func (s *Service) finish(ctx context.Context, d *bus.Delivery, cmd *sinewv1.JournalBatch, st *batchstate.State) error {
+func (s glBatch) finish(ctx context.Context, d *bus.Delivery, cmd *sinewv1.JournalBatch, st *batchstate.State) error {
 	outcome, step := OutcomeImported, batchstate.Imported
 	var imported, rejected, failed int
 	var why []string
@@ -450,7 +458,7 @@ func (s *Service) finish(ctx context.Context, d *bus.Delivery, cmd *sinewv1.Jour
 		}
 	}
 	r := glResult(cmd, st, outcome)
-	if err := s.result(ctx, s.gl.ID, outcome, r.Envelope.EventId, r); err != nil {
+	if err := s.result(ctx, s.flow.ID, outcome, r.Envelope.EventId, r); err != nil {
 		return err
 	}
 	d.AuditDetail = fmt.Sprintf("batch %s: %s (load request %s, file %s): %s", cmd.BatchId, outcome, st.Upload.RequestID, st.Upload.FileName, detail)

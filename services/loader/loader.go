@@ -1,6 +1,8 @@
 // Package loader posts FUSION_CMD commands to Fusion exactly once and
-// publishes what Fusion answered to RESULTS. For resolute-gl (gl.go) a
-// journal batch's FBDI zip is uploaded once, each journal's GROUP_ID
+// publishes what Fusion answered to RESULTS. Each flow is looked up by id
+// in the flow registry (services/transform/registry): its command kinds
+// name the loader's shared operation that posts them. For a GL flow
+// (gl.go, with the flow's gl settings) a journal batch's FBDI zip is uploaded once, each journal's GROUP_ID
 // imported once, the ESS jobs followed to the end by polling and by
 // callback, and Fusion's verdict per line recorded — resuming at the failed
 // step after any crash. For the HL7 inventory flows (scm.go) inventory
@@ -15,8 +17,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +35,8 @@ import (
 	"github.com/sinewhq/sinew/pkg/fusion"
 	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
+	"github.com/sinewhq/sinew/services/transform/registry"
+	"github.com/sinewhq/sinew/services/transform/registry/all"
 )
 
 // Config is the loader service's configuration.
@@ -96,10 +102,12 @@ type Service struct {
 	fusion fusionPoster
 	states *batchstate.Store
 	claims claimStore
-	shards claims      // the KV buckets behind claims, for reshard
-	batch  *batcher    // nil: one post per transaction
-	gl     *flows.Flow // the batch GL flow (gl settings in flows.yaml); nil when none
+	shards claims   // the KV buckets behind claims, for reshard
+	batch  *batcher // nil: one post per transaction
+	// flows are flows.yaml's flows joined to their code (registry), by id.
+	flows  *registry.Flows
 	inv    *flows.Inventory
+	routes bus.Handler
 	wake   *waker
 	epic   *epicSender
 	ready  bus.Started
@@ -140,18 +148,55 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		s.cfg.MaxPollInterval = s.cfg.PollInterval
 	}
 	inv, err := flows.Load(cfg.FlowsFile)
+	if err != nil {
+		b.Logger().Warn().Err(err).Msg("flows not configured: journal batches are retried, then dead-lettered")
+		inv = &flows.Inventory{}
+	}
+	s.inv = inv
+	reg, err := all.Registry()
 	if err == nil {
-		s.inv = inv
-		if f, ok := inv.GLFlow(); ok && f.GL.LedgerID != "" {
-			s.gl = f
-		} else {
-			err = fmt.Errorf("%s has no flow with gl.ledger_id", cfg.FlowsFile)
-		}
+		s.flows, err = reg.Resolve(inv)
 	}
 	if err != nil {
-		b.Logger().Warn().Err(err).Msg("resolute-gl loading not configured: journal batches are retried, then dead-lettered")
+		return nil, fmt.Errorf("loader: %s and the flow packages disagree: %w", cfg.FlowsFile, err)
 	}
+	s.routes = bus.Routes(s.table()...)
 	return s, nil
+}
+
+// table is the loader's route table: each flow's command kinds
+// (fusion.cmd.<flow>.<kind>) to the operation its registry entry names.
+func (s *Service) table() []bus.Route {
+	var routes []bus.Route
+	for _, f := range s.flows.All() {
+		for _, kind := range slices.Sorted(maps.Keys(f.Fusion)) {
+			subject := streams.FusionCmdSubject(f.ID, kind)
+			switch op := f.Fusion[kind]; op {
+			case registry.OpJournalImport:
+				if f.GL.LedgerID == "" {
+					s.log.Warn().Str("flow", f.ID).Msg("flow has no gl.ledger_id: its journal batches are retried, then dead-lettered")
+					routes = append(routes, bus.Route{Pattern: subject, Handler: func(context.Context, *bus.Delivery) error {
+						return errors.New("journal import not configured: no gl.ledger_id") // retried, then dead-lettered for a replay
+					}})
+					continue
+				}
+				routes = append(routes, bus.On(subject, glBatch{Service: s, flow: f.Flow}.importJournals))
+			case registry.OpInventory:
+				routes = append(routes, bus.On(subject, s.loadInventory))
+			case registry.OpItem:
+				routes = append(routes, bus.On(subject, s.loadItem))
+			case registry.OpSupplier:
+				routes = append(routes, bus.On(subject, s.loadSupplier))
+			case registry.OpWorker:
+				routes = append(routes, bus.On(subject, s.loadWorker))
+			default:
+				s.log.Warn().Str("flow", f.ID).Str("op", string(op)).Msg("unknown loader operation: the flow's commands are dead-lettered")
+			}
+		}
+	}
+	return append(routes, bus.Route{Pattern: ">", Handler: func(_ context.Context, d *bus.Delivery) error {
+		return bus.Permanent(reason.Wrap(reason.LoaderNoRoute, fmt.Errorf("no loader for subject %s", d.Subject)))
+	}})
 }
 
 // Run serves callbacks and consumes until ctx ends.
@@ -173,47 +218,58 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.batch != nil {
 		go s.batch.run(ctx)
 	}
-	c, ok := streams.New(s.cfg.Topology).Consumer(streams.LoaderFusion)
-	if !ok {
-		return errors.New("loader: no fusion consumer in the topology")
+	// Each flow's own consumer (fusion.cmd.<flow>.>, streams.Options.LoadFlows)
+	// is paused server-side while the flow is staged or paused
+	// (pkg/flowstate), so its commands wait in FUSION_CMD; the shared one
+	// is there only without per-flow ones. Every consumer has the same
+	// route table, and its own workers: a paused flow takes none of the others'.
+	topo := streams.New(s.cfg.Topology)
+	var want []streams.Consumer
+	if c, ok := topo.Consumer(streams.LoaderFusion); ok {
+		want = append(want, c)
 	}
-	loops := []bus.Loop{func(ctx context.Context, ready func()) error {
-		return s.bus.Consume(ctx, c, s.route, bus.ConsumeOptions{
-			Workers:        max(1, s.cfg.Workers),
-			Buffer:         max(1, s.cfg.Workers),
-			MaxHandlerTime: s.cfg.MaxBatchTime,
-			Ready:          ready,
+	for _, id := range s.cfg.Topology.LoadFlows {
+		c, ok := topo.Consumer(streams.LoaderFusionFlow(id))
+		if !ok {
+			return fmt.Errorf("loader: no consumer for flow %s in the topology", id)
+		}
+		want = append(want, c)
+	}
+	// A consumer the server was not given (a topology ensured with other
+	// flows, or without) is skipped with a warning: its commands wait.
+	var cs []streams.Consumer
+	for _, c := range want {
+		if _, err := s.bus.JetStream().Consumer(ctx, c.Stream, c.Name); err != nil {
+			s.log.Warn().Err(err).Str("consumer", c.Name).Msg("consumer not provisioned (sinew streams ensure --flows): its commands wait")
+			continue
+		}
+		cs = append(cs, c)
+	}
+	if len(cs) == 0 {
+		return errors.New("loader: no fusion consumer provisioned")
+	}
+	loops := make([]bus.Loop, 0, len(cs))
+	for _, c := range cs {
+		loops = append(loops, func(ctx context.Context, ready func()) error {
+			return s.bus.Consume(ctx, c, s.routes, bus.ConsumeOptions{
+				Workers:        max(1, s.cfg.Workers),
+				Buffer:         max(1, s.cfg.Workers),
+				MaxHandlerTime: s.cfg.MaxBatchTime,
+				Ready:          ready,
+			})
 		})
-	}}
+	}
 	if s.cfg.Epic.Addr != "" {
 		loops = append(loops, s.epicLoop())
 	}
 	return bus.RunLoops(ctx, &s.ready, loops...)
 }
 
+// FlowsPath names the flows.yaml the runtime fills the per-flow topology from.
+func (c *Config) FlowsPath() string { return c.FlowsFile }
+
 // Ready is nil once consuming.
 func (s *Service) Ready() error { return s.ready.Ready(s.bus, "loader") }
-
-// route hands a command to its flow's loader by subject.
-func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
-	if s.gl != nil && d.Subject == streams.FusionCmdSubject(s.gl.ID, "import") {
-		if s.gl == nil {
-			return errors.New("resolute-gl loading not configured") // retried, then dead-lettered for a replay
-		}
-		return bus.Proto(s.importJournals)(ctx, d)
-	}
-	switch d.Subject[strings.LastIndexByte(d.Subject, '.')+1:] {
-	case "inventory":
-		return bus.Proto(s.loadInventory)(ctx, d)
-	case "item":
-		return bus.Proto(s.loadItem)(ctx, d)
-	case "supplier":
-		return bus.Proto(s.loadSupplier)(ctx, d)
-	case "worker":
-		return bus.Proto(s.loadWorker)(ctx, d)
-	}
-	return bus.Permanent(reason.Wrap(reason.LoaderNoRoute, fmt.Errorf("no loader for subject %s", d.Subject)))
-}
 
 // callbackURL is the URL Fusion is given for ESS callbacks ("" for none).
 func (s *Service) callbackURL() string {

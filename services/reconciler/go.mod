@@ -9,10 +9,12 @@ require (
 	github.com/sinewhq/sinew/proto v0.0.0-00010101000000-000000000000
 	github.com/sinewhq/sinew/services/fusionsim v0.0.0-00010101000000-000000000000
 	github.com/sinewhq/sinew/services/loader v0.0.0-00010101000000-000000000000
+	github.com/sinewhq/sinew/services/transform v0.0.0-00010101000000-000000000000
 	google.golang.org/protobuf v1.36.12
 )
 
 require (
+	github.com/andybalholm/brotli v1.1.1 // indirect
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
@@ -31,10 +33,15 @@ require (
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
+	github.com/parquet-go/bitpack v1.0.0 // indirect
+	github.com/parquet-go/jsonlite v1.0.0 // indirect
+	github.com/parquet-go/parquet-go v0.32.0 // indirect
+	github.com/pierrec/lz4/v4 v4.1.21 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/twpayne/go-geom v1.6.1 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
@@ -63,4 +70,5 @@ replace (
 replace (
 	github.com/sinewhq/sinew/services/fusionsim => ../fusionsim
 	github.com/sinewhq/sinew/services/loader => ../loader
+	github.com/sinewhq/sinew/services/transform => ../transform
 )

@@ -25,7 +25,10 @@ import (
 func (s *Service) inventoryFlows(ctx context.Context) []string {
 	st, err := flowstate.Open(ctx, s.bus.JetStream())
 	var out []string
-	for _, f := range s.inv.ByReconcile(flows.ReconcileInventory) {
+	for _, f := range s.flows.All() {
+		if f.Reconcile.Kind != flows.ReconcileInventory {
+			continue
+		}
 		state := f.State
 		if err == nil {
 			if r, ok, gerr := st.Get(ctx, f.ID); gerr == nil && ok {

@@ -1,6 +1,8 @@
 // Package reconciler reconciles every flow at three tiers (control totals,
 // balances, lines) and publishes the rows on RECON. It reconciles
-// resolute-gl batches: when the loader publishes a batch's outcome, the
+// each flow looked up by id in the flow registry (services/transform/registry)
+// as its flows.yaml reconcile entry says. A gl-batch flow is reconciled
+// batch by batch: when the loader publishes a batch's outcome, the
 // FBDI lines Sinew sent are matched against what Fusion shows (journal
 // batches, Journal Import's rejections), waiting out Fusion's read lag; a
 // variance beyond the flow's tolerance is published as a triage event.
@@ -31,6 +33,8 @@ import (
 	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/recon"
 	"github.com/sinewhq/sinew/pkg/streams"
+	"github.com/sinewhq/sinew/services/transform/registry"
+	"github.com/sinewhq/sinew/services/transform/registry/all"
 )
 
 // TriageSubject carries a batch summary whose verdict needs a person.
@@ -87,10 +91,11 @@ type Service struct {
 	// maxDeliver is the results consumer's: the last delivery's failure
 	// dead-letters the result.
 	maxDeliver int
-	// glFlow is the flow reconciled batch by batch (reconcile.kind
-	// gl-batch), onhandFlow the one whose stock counts are compared with
-	// Fusion's on-hand (reconcile.onhand): both from flows.yaml, "" if none.
-	glFlow, onhandFlow string
+	// flows are flows.yaml's flows joined to their code, by id.
+	flows *registry.Flows
+	// onhandFlow is the flow whose stock counts are compared with Fusion's
+	// on-hand (reconcile.onhand), "" if none.
+	onhandFlow string
 }
 
 // New returns the service on bus b.
@@ -117,8 +122,12 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		cfg.PollInterval = 2 * time.Second
 	}
 	svc := &Service{cfg: cfg, bus: b, fusion: fc, states: st, inv: inv, xw: crosswalk.NewStore(kv), counts: map[string]*countFile{}}
-	if gl := inv.ByReconcile(flows.ReconcileGLBatch); len(gl) > 0 {
-		svc.glFlow = gl[0].ID
+	reg, err := all.Registry()
+	if err == nil {
+		svc.flows, err = reg.Resolve(inv)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reconciler: %s and the flow packages disagree: %w", cfg.FlowsFile, err)
 	}
 	if f, ok := inv.Onhand(); ok {
 		svc.onhandFlow = f.ID
@@ -145,40 +154,43 @@ func (s *Service) Run(ctx context.Context) error {
 // Ready is nil once consuming.
 func (s *Service) Ready() error { return s.ready.Ready(s.bus, "reconciler") }
 
+// route reconciles a load result as its flow's reconciliation says: a
+// gl-batch flow's batch by batch; the others' results are read by their
+// own runs (inventory per day, runInventory).
 func (s *Service) route(ctx context.Context, d *bus.Delivery) error {
-	if strings.HasPrefix(d.Subject, "result."+s.glFlow+".") {
-		return bus.Proto(s.reconcileGL)(ctx, d)
+	id, _, _ := strings.Cut(strings.TrimPrefix(d.Subject, "result."), ".")
+	f, ok := s.flows.Get(id)
+	if !ok || f.Reconcile.Kind != flows.ReconcileGLBatch {
+		return nil
 	}
-	return nil // inventory flows are reconciled per day (runInventory), not per result
+	return bus.Proto(func(ctx context.Context, d *bus.Delivery, r *sinewv1.LoadResult) error {
+		return s.reconcileGL(ctx, d, f.Flow, r)
+	})(ctx, d)
 }
 
-// reconcileGL reconciles one journal batch. Fusion is read again until
+// reconcileGL reconciles one journal batch of flow. Fusion is read again until
 // every imported group is visible or the read lag is over; the rows of the
 // final read are published, the summary last.
-func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, r *sinewv1.LoadResult) error {
-	err := s.reconcileGLBatch(ctx, d, r)
+func (s *Service) reconcileGL(ctx context.Context, d *bus.Delivery, flow *flows.Flow, r *sinewv1.LoadResult) error {
+	err := s.reconcileGLBatch(ctx, d, flow, r)
 	if batchID := r.GetEnvelope().GetSourceId(); err != nil && batchID != "" && ctx.Err() == nil {
 		// Recorded so that a batch whose reconciliation keeps failing (or
 		// is dead-lettered) fails `sinew recon report` instead of sitting
 		// at its last step unnoticed.
 		final := bus.IsPermanent(err) || s.maxDeliver > 0 && d.NumDelivered >= uint64(s.maxDeliver)
-		if rerr := s.states.RecordReconFailure(ctx, s.glFlow, batchID, err, final); rerr != nil {
+		if rerr := s.states.RecordReconFailure(ctx, flow.ID, batchID, err, final); rerr != nil {
 			s.bus.Logger().Warn().Err(rerr).Str("batch", batchID).Msg("recording a failed reconciliation")
 		}
 	}
 	return err
 }
 
-func (s *Service) reconcileGLBatch(ctx context.Context, d *bus.Delivery, r *sinewv1.LoadResult) error {
+func (s *Service) reconcileGLBatch(ctx context.Context, d *bus.Delivery, flow *flows.Flow, r *sinewv1.LoadResult) error {
 	env := r.GetEnvelope()
 	bk := sinewv1.KeyMap(env.GetBusinessKeys())
 	batchID, objectKey := env.GetSourceId(), bk["object_key"]
 	if batchID == "" || objectKey == "" {
 		return bus.Permanent(reason.Wrap(reason.ReconInputInvalid, errors.New("load result without batch id or FBDI object key")))
-	}
-	flow, ok := s.inv.Get(s.glFlow)
-	if !ok {
-		return bus.Permanent(reason.Wrap(reason.ReconInputInvalid, fmt.Errorf("flow %s not in %s", s.glFlow, s.cfg.FlowsFile)))
 	}
 	tol, err := recon.ParseTolerance(flow.Tolerances)
 	if err != nil {
@@ -264,11 +276,11 @@ func (s *Service) reconcileGLBatch(ctx context.Context, d *bus.Delivery, r *sine
 		case <-time.After(s.cfg.PollInterval):
 		}
 	}
-	if err := s.publish(ctx, s.glFlow, res); err != nil {
+	if err := s.publish(ctx, flow.ID, res); err != nil {
 		return err
 	}
 	sum, now := res.Summary, time.Now().UTC()
-	if _, err := s.states.Update(ctx, s.glFlow, batchID, func(st *batchstate.State) error {
+	if _, err := s.states.Update(ctx, flow.ID, batchID, func(st *batchstate.State) error {
 		st.Verdict, st.Recon = sum.Verdict, nil
 		st.Advance(batchstate.Reconciled, sum.Verdict+": "+sum.Explain(), now)
 		return nil
@@ -323,3 +335,6 @@ func (s *Service) readBack(ctx context.Context, rc *recon.Reconciler, source, ba
 	}
 	return nil
 }
+
+// FlowsPath names the flows.yaml the runtime fills the per-flow topology from.
+func (c *Config) FlowsPath() string { return c.FlowsFile }

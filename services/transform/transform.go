@@ -62,6 +62,9 @@ type Config struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 }
 
+// FlowsPath names the flows.yaml the runtime fills the per-flow topology from.
+func (c *Config) FlowsPath() string { return c.FlowsFile }
+
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Workers: 4, FlowsFile: "flows.yaml", Crosswalk: "deploy/demo/coa.csv", Chart: "deploy/demo/chart.csv",
@@ -73,11 +76,8 @@ func DefaultConfig() Config {
 // Service is the running transform service.
 type Service struct {
 	cfg Config
-	// derived: the per-flow consumer lists came from flows.yaml, not the
-	// topology configuration (a transform started on its own).
-	derived bool
-	bus     *bus.Bus
-	reg     *registry.Registry
+	bus *bus.Bus
+	reg *registry.Registry
 	// batches are the batch flows' mappings by flow id (registry.Entry.NewBatch).
 	batches map[string]registry.Batch
 	// pollers are the flows that read Fusion themselves (registry.Entry.NewPoller).
@@ -118,14 +118,6 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err := reg.Check(inv); err != nil {
 		return nil, fmt.Errorf("transform: %s and the flow packages disagree: %w", cfg.FlowsFile, err)
 	}
-	// A transform on its own (compose, separate processes) consumes the
-	// per-flow consumers of its own flows.yaml, as `sinew streams ensure
-	// --flows` made them; `sinew up` passes the same lists in the topology.
-	// Those not on the server (a topology ensured without flows) are
-	// skipped at Run, with a warning.
-	if len(s.cfg.Topology.HL7Flows) == 0 && len(s.cfg.Topology.BatchFlows) == 0 {
-		s.cfg.Topology.HL7Flows, s.cfg.Topology.BatchFlows, s.derived = inv.HL7IDs(), inv.BatchIDs(), true
-	}
 	env := registry.Env{JS: b.JetStream(), Publisher: b, Crosswalks: s.xw, TempDir: cfg.TempDir, Crosswalk: cfg.Crosswalk, Chart: cfg.Chart}
 	for i := range inv.Flows {
 		f := &inv.Flows[i]
@@ -149,7 +141,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		if err != nil {
 			return nil, fmt.Errorf("transform: %w", err)
 		}
-		env.Fusion, env.PollInterval, env.HashKey = fc, cfg.PollInterval, b.PatientRef("sinew.hash-key", "worker-sync") // keyed by the audit secret
+		env.Fusion, env.PollInterval, env.HashKey = fc, cfg.PollInterval, b.PatientRef("sinew.hash-key", "flow-values") // keyed by the audit secret
 		env.Log = func(err error, msg string) { b.Logger().Warn().Err(err).Msg(msg) }
 		for i := range inv.Flows {
 			f := &inv.Flows[i]
@@ -178,12 +170,11 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	var loops []bus.Loop
 	topo := streams.New(s.cfg.Topology)
-	// provisioned is false for a per-flow consumer taken from flows.yaml
-	// (s.derived) that the server does not have.
+	// The per-flow lists come from flows.yaml (sinew up, or the runtime
+	// for a transform on its own: bus.ServiceConfig.WithFlows); a per-flow
+	// consumer the server does not have (a topology ensured without
+	// flows) is skipped with a warning, its input waiting.
 	provisioned := func(c streams.Consumer) bool {
-		if !s.derived {
-			return true
-		}
 		if _, err := s.bus.JetStream().Consumer(ctx, c.Stream, c.Name); err != nil {
 			s.bus.Logger().Warn().Err(err).Str("consumer", c.Name).Msg("per-flow consumer not provisioned (sinew streams ensure --flows): its input waits")
 			return false
@@ -202,6 +193,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// Each batch flow's own consumer (filter batch.in.<flow>): paused while
 	// the flow is staged or paused (pkg/flowstate), so its manifests wait
 	// in BATCH_IN. The shared consumer is there only without per-flow ones.
+	perFlow := 0
 	for _, id := range s.cfg.Topology.BatchFlows {
 		if slices.Contains(s.unbuilt, id) {
 			continue // not configured here (warned in New): its manifests wait
@@ -212,12 +204,13 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		if provisioned(c) {
 			loops = append(loops, batchLoop(c))
+			perFlow++
 		}
 	}
 	if len(s.batches) > 0 {
 		if c, ok := topo.Consumer(streams.TransformBatch); ok {
 			loops = append(loops, batchLoop(c))
-		} else if s.derived {
+		} else if perFlow == 0 {
 			// A server ensured without flows has only the shared consumer.
 			flowless := s.cfg.Topology
 			flowless.HL7Flows, flowless.BatchFlows = nil, nil

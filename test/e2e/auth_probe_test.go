@@ -93,7 +93,7 @@ func TestAuthProbes(t *testing.T) {
 	denied("delete DLQ", ing.DeleteStream(short(), streams.DLQ))
 	denied("purge AUDIT", apiRequest(short(), nc, "$JS.API.STREAM.PURGE."+streams.Audit, "{}"))
 	denied("delete an AUDIT message", apiRequest(short(), nc, "$JS.API.STREAM.MSG.DELETE."+streams.Audit, `{"seq":1}`))
-	denied("delete the loader's consumer", ing.DeleteConsumer(short(), streams.FusionCmd, streams.LoaderFusion))
+	denied("delete the loader's consumer", ing.DeleteConsumer(short(), streams.FusionCmd, streams.LoaderFusionFlow("willow-inventory")))
 
 	// Nothing changed: no forged command for the loader to post, AUDIT
 	// and DLQ as configured.

@@ -23,7 +23,13 @@ import (
 // should: under a .part name, then renamed.
 func drop(t *testing.T, dataDir, name string, write func(*os.File)) {
 	t.Helper()
-	dir := filepath.Join(dataDir, "drop", "resolute")
+	dropInto(t, dataDir, "resolute", name, write)
+}
+
+// dropInto is drop into drop folder folder.
+func dropInto(t *testing.T, dataDir, folder, name string, write func(*os.File)) {
+	t.Helper()
+	dir := filepath.Join(dataDir, "drop", folder)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

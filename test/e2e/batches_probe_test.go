@@ -65,7 +65,7 @@ func TestRejectedBatchIsListedAndFailsTheReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := streams.DefaultOptions()
-	opts.HL7Flows, opts.BatchFlows = inv.HL7IDs(), inv.BatchIDs()
+	opts = inv.Topology(opts)
 	durable := map[string]bool{}
 	for _, c := range streams.New(opts).Consumers {
 		durable[c.Stream+"/"+c.Name] = true

@@ -254,7 +254,12 @@ func TestComposeSystem(t *testing.T) {
 			}
 		}
 		for _, id := range ld {
-			n := c.deliveries(id, 9103)["loader-fusion"]
+			n := 0 // the shared loader-fusion and the flows' own loader-fusion-<flow>
+			for name, k := range c.deliveries(id, 9103) {
+				if strings.HasPrefix(name, streams.LoaderFusion) {
+					n += k
+				}
+			}
 			got = append(got, fmt.Sprintf("loader %.12s: %d", id, n))
 			if n == 0 {
 				idle++

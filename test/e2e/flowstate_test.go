@@ -14,6 +14,7 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mllp"
+	"github.com/sinewhq/sinew/pkg/streams"
 )
 
 // sendDispenses sends n Willow dispenses (prescription numbers prefix+i)
@@ -47,6 +48,24 @@ func sendDispenses(t testing.TB, addr string, n, conns int, prefix string) {
 	if t.Failed() {
 		t.FailNow()
 	}
+}
+
+// loaderPending is how many commands of flow wait for its own loader
+// consumer (loader-fusion-<flow>) on FUSION_CMD.
+func loaderPending(t *testing.T, s *system, flow string) uint64 {
+	t.Helper()
+	c, err := s.js(t).Consumer(context.Background(), streams.FusionCmd, streams.LoaderFusionFlow(flow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.PauseUntil == nil || !info.Config.PauseUntil.After(time.Now()) {
+		t.Fatalf("%s not paused: %+v", info.Name, info.Config.PauseUntil)
+	}
+	return info.NumPending
 }
 
 // flowRow is a line of `sinew flows --json`.
@@ -161,7 +180,14 @@ func TestStagedFlowKeepsInputAndActivationDrainsExactlyOnce(t *testing.T) {
 	if at8 := fusion.count(t); at8 != at5 || at5 >= n {
 		t.Fatalf("paused: %d rows 5 s after the pause, %d 3 s later (of %d)", at5, at8, n)
 	}
-	t.Logf("paused with %d of %d in Fusion (%s)", at5, n, strings.TrimSpace(out))
+	// Nothing lost while paused: every dispense is in Fusion or held, its
+	// message in HL7_IN or its command in FUSION_CMD (the flow's loader
+	// consumer is paused too, so commands mapped before the pause wait).
+	if r := s.flowRow(t, flow); r.State != "paused" || r.InFlight != 0 || uint64(at5)+r.Backlog != uint64(n) {
+		t.Fatalf("paused: %d in Fusion and %+v held, want %d in all", at5, r, n)
+	}
+	held := loaderPending(t, s, flow)
+	t.Logf("paused with %d of %d in Fusion, %d commands held on FUSION_CMD (%s)", at5, n, held, strings.TrimSpace(out))
 
 	out, err = s.flows(t, "activate", flow, "--reason", "first rows checked", "--json", "--every", "500ms")
 	if err != nil {

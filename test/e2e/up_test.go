@@ -128,6 +128,8 @@ func ephemeralLow() int {
 
 // system is one `sinew up` process.
 type system struct {
+	// bin is the sinew binary (sinewBin unless upFrom was given another).
+	bin      string
 	cmd      *exec.Cmd
 	natsURL  string
 	dataDir  string
@@ -152,15 +154,22 @@ func up(t *testing.T, dataDir string, a addrs) (*system, time.Duration) {
 // upWith is up with more flags and environment variables.
 func upWith(t testing.TB, dataDir string, a addrs, flags, env []string) (*system, time.Duration) {
 	t.Helper()
-	s := &system{natsURL: "nats://" + a.nats, dataDir: dataDir, httpAddr: a.http, log: &bytes.Buffer{}, exited: make(chan error, 1)}
+	return upFrom(t, sinewBin, repoRoot(t), dataDir, a, flags, env)
+}
+
+// upFrom is upWith running binary bin in directory root (a built copy of
+// the repository).
+func upFrom(t testing.TB, bin, root, dataDir string, a addrs, flags, env []string) (*system, time.Duration) {
+	t.Helper()
+	s := &system{bin: bin, natsURL: "nats://" + a.nats, dataDir: dataDir, httpAddr: a.http, log: &bytes.Buffer{}, exited: make(chan error, 1)}
 	if a.fusion == "" {
 		a.fusion = freeAddr(t)
 	}
-	s.cmd = exec.Command(sinewBin, append([]string{"up", "--no-traffic", "--data-dir", dataDir,
+	s.cmd = exec.Command(bin, append([]string{"up", "--no-traffic", "--data-dir", dataDir,
 		"--nats-addr", a.nats, "--http-addr", a.http, "--mllp-addr", a.mllp, "--fusion-addr", a.fusion}, flags...)...)
 	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	s.cmd.Dir = repoRoot(t) // as make run: flows.yaml and deploy/demo are found there
+	s.cmd.Dir = root // as make run: flows.yaml and deploy/demo are found there
 	start := time.Now()
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -215,7 +224,11 @@ func (s *system) stop(t testing.TB) {
 // the credential sinew up keeps in the data dir).
 func (s *system) cli(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(sinewBin, append(args, "--nats", s.natsURL, "--data-dir", s.dataDir)...)
+	bin := s.bin
+	if bin == "" {
+		bin = sinewBin
+	}
+	cmd := exec.Command(bin, append(args, "--nats", s.natsURL, "--data-dir", s.dataDir)...)
 	cmd.Env = append(os.Environ(), "SINEW_ACTOR=e2e-operator")
 	out, err := cmd.CombinedOutput()
 	return string(out), err

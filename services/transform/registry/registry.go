@@ -1,9 +1,10 @@
-// Package registry is the one table of flows that need code, keyed by flow
-// id, in the manner of Benthos's RegisterProcessor: each flow package
-// offers an Entry, registry/all lists them, and the transform looks a
-// flow up here by the id flows.yaml declares. Check holds the table and
-// flows.yaml to each other at start. There is no global: a Registry is a
-// value built once and passed in.
+// Package registry is the one table of flows, keyed by flow id, in the
+// manner of Benthos's RegisterProcessor: each flow package offers an
+// Entry, registry/all lists them (generated from the flows/ folders), and
+// transform, loader and reconciler each look a flow up here by the id
+// flows.yaml declares (Resolve: the declared flow and its code as one
+// unit). Check holds the table and flows.yaml to each other at start.
+// There is no global: a Registry is a value built once and passed in.
 package registry
 
 import (
@@ -65,9 +66,40 @@ type Batch interface {
 	Batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchManifest) error
 }
 
+// Op is one of the loader's shared Fusion operations: how the commands
+// of one kind (fusion.cmd.<flow>.<kind>) are posted. Operations several
+// flows share live in the loader; a flow says which of them its commands use.
+type Op string
+
+// The loader's operations.
+const (
+	// OpJournalImport uploads a journal batch's FBDI file once and imports
+	// each GROUP_ID once (services/loader/gl.go, with the flow's gl settings).
+	OpJournalImport Op = "journal-import"
+	// OpInventory, OpItem and OpSupplier post inventory transactions,
+	// items and suppliers over REST (services/loader/scm.go).
+	OpInventory Op = "inventory-transaction"
+	OpItem      Op = "item"
+	OpSupplier  Op = "supplier"
+	// OpWorker writes an Epic provider change to a Fusion HCM worker by
+	// the flow's conflict rules (services/loader/worker.go).
+	OpWorker Op = "worker"
+)
+
+// HL7Fusion is the command kinds of the shared HL7 shapes (hl7flow) and
+// the operations that post them: the Fusion side of every HL7 flow that
+// registers none of its own.
+func HL7Fusion() map[string]Op {
+	return map[string]Op{hl7flow.OpInventory: OpInventory, hl7flow.OpItem: OpItem, hl7flow.OpSupplier: OpSupplier}
+}
+
 // Entry is one flow's code.
 type Entry struct {
 	ID string
+	// Fusion maps each kind of command the flow publishes
+	// (fusion.cmd.<flow>.<kind>) to the loader operation that posts it;
+	// nil: HL7Fusion for a flow with hl7 settings, nothing otherwise.
+	Fusion map[string]Op
 	// NewBatch builds the flow's batch mapping from its flows.yaml entry;
 	// nil when the flow maps no batch files.
 	NewBatch func(ctx context.Context, f *flows.Flow, env Env) (Batch, error)
@@ -123,6 +155,66 @@ func (r *Registry) IDs() []string {
 	return ids
 }
 
+// Flow is a declared flow and its code: the unit a service looks up by id.
+type Flow struct {
+	*flows.Flow
+	// Entry is the flow package's registration; only ID is set for a
+	// flow declared in flows.yaml alone.
+	Entry Entry
+	// Fusion is Entry.Fusion or its default (see Entry.Fusion).
+	Fusion map[string]Op
+}
+
+// Flows are the units of one inventory, by flow id.
+type Flows struct {
+	byID  map[string]*Flow
+	order []string
+}
+
+// Get returns flow id's unit.
+func (fs *Flows) Get(id string) (*Flow, bool) {
+	if fs == nil {
+		return nil, false
+	}
+	f, ok := fs.byID[id]
+	return f, ok
+}
+
+// All returns every unit in flows.yaml's order.
+func (fs *Flows) All() []*Flow {
+	if fs == nil {
+		return nil
+	}
+	out := make([]*Flow, 0, len(fs.order))
+	for _, id := range fs.order {
+		out = append(out, fs.byID[id])
+	}
+	return out
+}
+
+// Resolve checks inv against the registry and joins each declared flow to
+// its entry.
+func (r *Registry) Resolve(inv *flows.Inventory) (*Flows, error) {
+	if err := r.Check(inv); err != nil {
+		return nil, err
+	}
+	fs := &Flows{byID: map[string]*Flow{}}
+	for i := range inv.Flows {
+		f := &inv.Flows[i]
+		e, ok := r.entries[f.ID]
+		if !ok {
+			e = Entry{ID: f.ID}
+		}
+		u := &Flow{Flow: f, Entry: e, Fusion: e.Fusion}
+		if u.Fusion == nil && f.HL7 != nil {
+			u.Fusion = HL7Fusion()
+		}
+		fs.byID[f.ID] = u
+		fs.order = append(fs.order, f.ID)
+	}
+	return fs, nil
+}
+
 // NeedsCode reports whether a declared flow can only run with a package of
 // its own: one that maps batch files (gl settings). HL7 flows on the shared
 // shapes and stock-count flows (reconcile.onhand) are declarative.
@@ -140,6 +232,11 @@ func (r *Registry) Check(inv *flows.Inventory) error {
 		e, ok := r.entries[f.ID]
 		if NeedsCode(f) && (!ok || e.NewBatch == nil) {
 			errs = append(errs, fmt.Errorf("flow %s maps batch files but no flow package registers a batch mapping for it", f.ID))
+		}
+		for kind, op := range e.Fusion {
+			if op == OpJournalImport && f.GL == nil {
+				errs = append(errs, fmt.Errorf("flow %s posts %s commands by Journal Import but has no gl settings", f.ID, kind))
+			}
 		}
 	}
 	for _, id := range r.IDs() {

@@ -26,11 +26,24 @@ import (
 // sourceSystem is the system the flow's files come from (Envelope.SourceSystem).
 const sourceSystem = "epic.resolute"
 
+// ImportKind is the kind of the journal-batch command (fusion.cmd.<flow>.import).
+const ImportKind = "import"
+
 // Entry registers the flow (registry/all): it maps batch files.
-func Entry() registry.Entry {
-	return registry.Entry{ID: Flow, NewBatch: func(ctx context.Context, f *flows.Flow, env registry.Env) (registry.Batch, error) {
-		return NewBatch(ctx, f, env)
-	}}
+func Entry() registry.Entry { return EntryFor(Flow) }
+
+// EntryFor registers flow id as a Resolute GL flow: Resolute files and
+// Clarity extracts mapped by this package with id's own flows.yaml
+// settings (gl, resolute, clarity), each batch's journal-batch command
+// posted by the loader's Journal Import. A second GL interface's
+// flows/<id>/ package is Entry() { return resolutegl.EntryFor(Flow) }.
+func EntryFor(id string) registry.Entry {
+	return registry.Entry{ID: id,
+		NewBatch: func(ctx context.Context, f *flows.Flow, env registry.Env) (registry.Batch, error) {
+			return NewBatch(ctx, f, env)
+		},
+		Fusion: map[string]registry.Op{ImportKind: registry.OpJournalImport},
+	}
 }
 
 // Batcher is the flow's batch orchestration: a manifest from BATCH_IN (a
@@ -39,18 +52,22 @@ func Entry() registry.Entry {
 // batch that fails validation is dead-lettered with its line-numbered
 // report.
 type Batcher struct {
+	flow string
 	env  registry.Env
 	opts Options
 }
 
 // IdempotencyKey is the journal batch command's key: one batch id is posted once.
-func IdempotencyKey(batchID string) string { return Flow + ":" + sourceSystem + ":" + batchID }
+func IdempotencyKey(batchID string) string { return IdempotencyKeyOf(Flow, batchID) }
+
+// IdempotencyKeyOf is IdempotencyKey for flow.
+func IdempotencyKeyOf(flow, batchID string) string { return flow + ":" + sourceSystem + ":" + batchID }
 
 // NewBatch builds the flow's batch side from its flows.yaml entry f,
 // loading the configured COA crosswalk into KV on a first run.
 func NewBatch(ctx context.Context, f *flows.Flow, env registry.Env) (*Batcher, error) {
 	if f == nil || f.GL == nil {
-		return nil, fmt.Errorf("flow %s has no gl settings", Flow)
+		return nil, errors.New("the flow has no gl settings")
 	}
 	xws := env.Crosswalks
 	xw, err := xws.Current(ctx, crosswalk.COA)
@@ -64,7 +81,7 @@ func NewBatch(ctx context.Context, f *flows.Flow, env registry.Env) (*Batcher, e
 	if err != nil {
 		return nil, err
 	}
-	o := Options{Layout: resolute.DefaultLayout(), GL: *f.GL, Crosswalk: xw}
+	o := Options{Flow: f.ID, Layout: resolute.DefaultLayout(), GL: *f.GL, Crosswalk: xw}
 	if env.Chart != "" {
 		if o.Chart, err = crosswalk.ReadChart(env.Chart); err != nil {
 			return nil, err
@@ -76,7 +93,7 @@ func NewBatch(ctx context.Context, f *flows.Flow, env registry.Env) (*Batcher, e
 	if f.Clarity != nil {
 		o.Clarity = *f.Clarity
 	}
-	return &Batcher{env: env, opts: o}, nil
+	return &Batcher{flow: f.ID, env: env, opts: o}, nil
 }
 
 // Batch maps one Resolute file: object store → temp file → validate and
@@ -172,7 +189,7 @@ func (b *Batcher) Batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 	cmd := b.command(m, res, key)
 	d.AuditDetail = fmt.Sprintf("batch %s: %d lines, debits %s = credits %s, %d journals, crosswalk %s -> %s",
 		res.BatchID, res.Lines, res.Debit, res.Credit, len(res.Groups), res.CrosswalkVersion, key)
-	_, err = b.env.Publisher.Publish(ctx, streams.FusionCmdSubject(Flow, "import"), "fbdi:"+m.Sha256, cmd)
+	_, err = b.env.Publisher.Publish(ctx, streams.FusionCmdSubject(b.flow, ImportKind), "fbdi:"+m.Sha256, cmd)
 	return err
 }
 
@@ -180,8 +197,8 @@ func (b *Batcher) Batch(ctx context.Context, d *bus.Delivery, m *sinewv1.BatchMa
 func (b *Batcher) command(m *sinewv1.BatchManifest, res *Result, key string) *sinewv1.JournalBatch {
 	cmd := &sinewv1.JournalBatch{
 		Envelope: &sinewv1.Envelope{
-			EventId: bus.EventID("fbdi:" + m.Sha256), Flow: Flow, SourceSystem: sourceSystem,
-			SourceId: res.BatchID, IdempotencyKey: IdempotencyKey(res.BatchID), ReceivedAt: m.GetEnvelope().GetReceivedAt(),
+			EventId: bus.EventID("fbdi:" + m.Sha256), Flow: b.flow, SourceSystem: sourceSystem,
+			SourceId: res.BatchID, IdempotencyKey: IdempotencyKeyOf(b.flow, res.BatchID), ReceivedAt: m.GetEnvelope().GetReceivedAt(),
 			CrosswalkVersion: res.CrosswalkVersion, CausedBy: m.GetEnvelope().GetEventId(),
 			BusinessKeys: sinewv1.Keys(map[string]string{"batch_id": res.BatchID, "sha256": m.Sha256, "lines": fmt.Sprint(res.Lines),
 				"debit": res.Debit.String(), "credit": res.Credit.String()}),
@@ -203,7 +220,7 @@ func (b *Batcher) claimBatch(ctx context.Context, batchID, sum string) error {
 	if err != nil {
 		return err
 	}
-	key := Flow + ".batch." + bus.HashKey(batchID)
+	key := b.flow + ".batch." + bus.HashKey(batchID)
 	if _, err := kv.Create(ctx, key, []byte(sum)); err == nil {
 		return nil
 	} else if !errors.Is(err, jetstream.ErrKeyExists) {
@@ -263,7 +280,7 @@ func (b *Batcher) recordRejected(ctx context.Context, m *sinewv1.BatchManifest, 
 	if ra := m.GetEnvelope().GetReceivedAt(); ra != nil {
 		received = ra.AsTime()
 	}
-	if err := st.RecordRejectedFile(ctx, Flow, batchID, m.Sha256, m.FileName, received, findings, total, report); err != nil {
+	if err := st.RecordRejectedFile(ctx, b.flow, batchID, m.Sha256, m.FileName, received, findings, total, report); err != nil {
 		return fmt.Errorf("record rejected batch: %w", err) // retried: the rejection must be listed
 	}
 	return nil

@@ -28,6 +28,9 @@ const Flow = "resolute-gl"
 
 // Options say how to map.
 type Options struct {
+	// Flow is the id of the flow mapped (Resolute journals are a shape
+	// other GL flows use too: EntryFor); Flow when empty.
+	Flow   string
 	Layout resolute.Layout
 	// Clarity is the site's Clarity extract (BuildClarity).
 	Clarity   resolute.Clarity
@@ -80,14 +83,20 @@ func (r *Result) AllFindings() []resolute.Finding {
 }
 
 // GroupKey is the key GROUP_ID derives from: flow, batch, journal.
-func GroupKey(batchID, journal string) string { return Flow + ":" + batchID + ":" + journal }
+func GroupKey(batchID, journal string) string { return GroupKeyOf(Flow, batchID, journal) }
+
+// GroupKeyOf is GroupKey for flow: two flows' journals never share a GROUP_ID.
+func GroupKeyOf(flow, batchID, journal string) string { return flow + ":" + batchID + ":" + journal }
 
 // Build reads src twice: once to validate and map every line, and — only
 // if all of it passes — once more to write the FBDI zip to out. Memory
 // stays bounded whatever the file's size.
 func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*Result, error) {
+	if o.Flow == "" {
+		o.Flow = Flow
+	}
 	if o.Crosswalk == nil {
-		return nil, fmt.Errorf("%s: no crosswalk", Flow)
+		return nil, fmt.Errorf("%s: no crosswalk", o.Flow)
 	}
 	if o.Created.IsZero() {
 		o.Created = time.Now()
@@ -168,7 +177,7 @@ func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*R
 
 	// Pass 2: write the FBDI file.
 	if _, err := src.Seek(0, io.SeekStart); err != nil {
-		return res, fmt.Errorf("%s: rewind: %w", Flow, err)
+		return res, fmt.Errorf("%s: rewind: %w", o.Flow, err)
 	}
 	w, err := fbdi.NewWriter(out, fbdi.Options{})
 	if err != nil {
@@ -181,13 +190,13 @@ func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*R
 	_, err = o.Layout.Read(src, func(l *resolute.Line) error {
 		segs, _, err := o.Crosswalk.Lookup(key(l), lookupBuf)
 		if err != nil {
-			return fmt.Errorf("%s: line %d: crosswalk changed between passes: %w", Flow, l.Number, err)
+			return fmt.Errorf("%s: line %d: crosswalk changed between passes: %w", o.Flow, l.Number, err)
 		}
 		keyBuf = journalKey(keyBuf[:0], l)
 		g := groups[string(keyBuf)]
 		if g == nil {
 			journal := res.BatchID + "-" + string(keyBuf)
-			g = &Group{ID: fbdi.GroupID(GroupKey(res.BatchID, string(keyBuf))), Journal: journal}
+			g = &Group{ID: fbdi.GroupID(GroupKeyOf(o.Flow, res.BatchID, string(keyBuf))), Journal: journal}
 			groups[string(keyBuf)] = g
 			order = append(order, g)
 		}
@@ -205,7 +214,7 @@ func Build(ctx context.Context, src io.ReadSeeker, out io.Writer, o Options) (*R
 			fl.EnteredCR, fl.HasCR = l.Credit, true
 		}
 		if err := w.Write(&fl); err != nil {
-			return fmt.Errorf("%s: line %d: %w", Flow, l.Number, err)
+			return fmt.Errorf("%s: line %d: %w", o.Flow, l.Number, err)
 		}
 		g.Debit += l.Debit
 		g.Credit += l.Credit
@@ -241,7 +250,7 @@ func BuildClarity(ctx context.Context, format string, src *os.File, tmpDir strin
 	defer pipe.Close()
 	conv, err := clarity.Convert(pipe, src, format, o.Clarity, o.Layout)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s extract: %w", Flow, format, err)
+		return nil, fmt.Errorf("%s: %s extract: %w", o.Flow, format, err)
 	}
 	if conv.Fatal {
 		return &Result{Report: &resolute.Report{}, Findings: conv.Findings, CrosswalkVersion: o.Crosswalk.Version}, nil

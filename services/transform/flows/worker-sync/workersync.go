@@ -32,6 +32,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/ids"
 	"github.com/sinewhq/sinew/pkg/streams"
 	ws "github.com/sinewhq/sinew/pkg/workersync"
+	"github.com/sinewhq/sinew/services/transform/flows/hl7flow"
 	"github.com/sinewhq/sinew/services/transform/registry"
 )
 
@@ -43,7 +44,9 @@ const Op = "provider"
 
 // Entry registers the flow.
 func Entry() registry.Entry {
-	return registry.Entry{ID: Flow, NewPoller: NewPoller}
+	return registry.Entry{ID: Flow, NewPoller: NewPoller,
+		// Epic's provider updates (the provider shape) are written to HCM.
+		Fusion: map[string]registry.Op{hl7flow.OpWorker: registry.OpWorker}}
 }
 
 // Poller follows Fusion HCM for one two-way worker flow.

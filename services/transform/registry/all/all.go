@@ -1,26 +1,11 @@
-// Package all lists every flow package: the one place a new flow's code is
-// added (registry.Entry from its flows/<id>/ package).
+// Package all lists every flow package: entries.go is generated from the
+// folders of services/transform/flows (gen), so a new flow's code is its
+// flows/<id>/ folder and nothing else.
 package all
 
-import (
-	beakerinventory "github.com/sinewhq/sinew/services/transform/flows/beaker-inventory"
-	optimematerials "github.com/sinewhq/sinew/services/transform/flows/optime-materials"
-	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
-	willowinventory "github.com/sinewhq/sinew/services/transform/flows/willow-inventory"
-	workersync "github.com/sinewhq/sinew/services/transform/flows/worker-sync"
-	"github.com/sinewhq/sinew/services/transform/registry"
-)
+//go:generate go run ./gen
 
-// Entries are the flow packages' registrations.
-func Entries() []registry.Entry {
-	return []registry.Entry{
-		resolutegl.Entry(),
-		willowinventory.Entry(),
-		optimematerials.Entry(),
-		beakerinventory.Entry(),
-		workersync.Entry(),
-	}
-}
+import "github.com/sinewhq/sinew/services/transform/registry"
 
 // Registry returns a registry of every flow package.
 func Registry() (*registry.Registry, error) { return registry.New(Entries()...) }
