@@ -50,7 +50,7 @@ const (
 	KVSequences   = "hl7_sequences"
 	KVBatchSeen   = "batch_seen"
 	KVBatchState  = "batch_state"
-	KVWorkerSync  = "worker_sync"
+	KVFusionPoll  = "fusion_poll"
 )
 
 // IdempotencyShards is how many buckets the loader's idempotency keys are
@@ -367,7 +367,7 @@ func New(opts Options) Topology {
 			{Bucket: KVSequences, Description: "HL7 MSH-13 sequence numbers expected per sender", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVBatchSeen, Description: "batch files already ingested, by SHA-256", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVBatchState, Description: "per-batch state machine: received to reconciled, Fusion request ids", History: 8, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
-			{Bucket: KVWorkerSync, Description: "two-way worker flows: Fusion feed cursors, worker ↔ provider links, hashes of what Sinew last wrote to each side", History: 4, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: KVFusionPoll, Description: "flows that poll Fusion: feed and read cursors, keyed hashes of what Sinew last wrote to each side", History: 4, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 		},
 		Objects: []jetstream.ObjectStoreConfig{
 			{Bucket: ObjBatchFiles, Description: "source batch files", Replicas: opts.Replicas, Storage: jetstream.FileStorage},

@@ -3,12 +3,12 @@
 // (with the workers resource read by LastUpdateDate as the fallback when
 // a feed cannot be read), reads each changed worker, keeps the attributes
 // Fusion owns under the flow's conflict rules, drops what Sinew already
-// wrote to Epic (echo suppression, keyed hashes in the worker_sync
+// wrote to Epic (echo suppression, keyed hashes in the fusion_poll
 // bucket) and publishes the rest as a WorkerChange on EPIC_CMD, where
 // the loader sends it to Epic as MFN^M02 over MLLP.
 //
 // The poller runs in transform: transform maps, holds the grant to
-// publish EPIC_CMD and the worker_sync bucket, and reading a feed is the
+// publish EPIC_CMD and the fusion_poll bucket, and reading a feed is the
 // first half of mapping it. Ingest's inputs are pushed to Sinew (MLLP,
 // SFTP, drop folders); a poll of Fusion is Sinew's own read.
 package workersync
@@ -71,9 +71,9 @@ func NewPoller(ctx context.Context, f *flows.Flow, env registry.Env) (registry.P
 	if env.Fusion == nil {
 		return nil, errors.New("worker-sync: no Fusion client configured")
 	}
-	kv, err := env.JS.KeyValue(ctx, streams.KVWorkerSync)
+	kv, err := env.JS.KeyValue(ctx, streams.KVFusionPoll)
 	if err != nil {
-		return nil, fmt.Errorf("worker-sync: bucket %s: %w", streams.KVWorkerSync, err)
+		return nil, fmt.Errorf("worker-sync: bucket %s: %w", streams.KVFusionPoll, err)
 	}
 	st, err := flowstate.Open(ctx, env.JS)
 	if err != nil {
@@ -131,7 +131,7 @@ var feeds = []struct{ feed, action string }{
 // crash re-reads it; the message id makes the repeat a no-op.
 func (p *Poller) Poll(ctx context.Context) error {
 	for _, fd := range feeds {
-		key := "cursor." + fd.feed
+		key := p.flow.ID + ".cursor." + fd.feed
 		since := p.cursor(ctx, key)
 		entries, err := p.fusion.Feed(ctx, fd.feed, since, 100)
 		if err != nil {
@@ -179,7 +179,7 @@ func (p *Poller) change(ctx context.Context, action, personNumber string, at tim
 		// from then on Epic's own win.
 		send = values
 	}
-	wkey := "written.epic." + streams.Token(personNumber)
+	wkey := p.flow.ID + ".written.epic." + streams.Token(personNumber)
 	var written ws.Written
 	if e, err := p.kv.Get(ctx, wkey); err == nil {
 		_ = json.Unmarshal(e.Value(), &written)
