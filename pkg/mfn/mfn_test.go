@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sinewhq/sinew/pkg/hl7"
 )
 
 func sample() Message {
@@ -109,4 +111,27 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("parsed without an event")
 		}
 	})
+}
+
+func TestSupplierRoundTrip(t *testing.T) {
+	s := Supplier{Number: "9001", Name: "Acme Medical Supply", Active: true, Sites: []SupplierSite{
+		{Site: "ACME-MAIN", ProcurementBU: "Main Hospital BU", Address: "100 Main Street", City: "Springfield", PostalCode: "62701", Country: "US"},
+	}}
+	raw, err := BuildSupplier(Header{SendingApp: "SINEW", ReceivingApp: "EPICSUP", ControlID: "C1", Time: time.Now()}, time.Now(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := hl7.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadSupplier(msg)
+	if err != nil || !reflect.DeepEqual(back, s) {
+		t.Fatalf("%+v %v", back, err)
+	}
+	bad, _ := hl7.Parse([]byte(strings.Replace(string(raw), "|A|ACME", "|X|ACME", 1)))
+	var fe *FieldError
+	if _, err := ReadSupplier(bad); !errors.As(err, &fe) || fe.Path != "ZSU-2" {
+		t.Fatalf("bad status: %v", err)
+	}
 }

@@ -75,12 +75,14 @@ type ProviderMaster struct {
 	facility string
 	updates  chan mfn.Provider // Epic's own provider updates to send
 	echo     bool
+	// suppliers is Willow's and Beaker's supplier reference, by number.
+	suppliers map[string]mfn.Supplier
 }
 
 // NewProviderMaster returns an empty master; updates (when not nil)
 // receive every provider Epic changed, to be sent to Sinew.
 func NewProviderMaster(facility string, echo bool) *ProviderMaster {
-	return &ProviderMaster{bySER: map[string]*mfn.Provider{}, seen: map[string]bool{}, nextID: 100001,
+	return &ProviderMaster{bySER: map[string]*mfn.Provider{}, seen: map[string]bool{}, nextID: 100001, suppliers: map[string]mfn.Supplier{},
 		facility: facility, echo: echo, updates: make(chan mfn.Provider, 1024)}
 }
 
@@ -106,6 +108,18 @@ func compareStr(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// Suppliers returns the supplier reference, ordered by number.
+func (pm *ProviderMaster) Suppliers() []mfn.Supplier {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	out := make([]mfn.Supplier, 0, len(pm.suppliers))
+	for _, s := range pm.suppliers {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b mfn.Supplier) int { return compareStr(a.Number, b.Number) })
+	return out
 }
 
 // Counts returns what the inbound interface received so far.
@@ -169,6 +183,30 @@ func (pm *ProviderMaster) ServeMLLP(ctx context.Context, _ *mllp.Conn, raw []byt
 		pm.counts.Rejected++
 		pm.mu.Unlock()
 		return msg.Ack(hl7.AckOptions{Code: code, Text: text, Errors: []*hl7.ParseError{{Segment: "MFE", SegmentSeq: 1, Field: 4, Code: ec, Msg: text}}})
+	}
+	if mfn.IsSupplier(msg) {
+		sup, err := mfn.ReadSupplier(msg)
+		if err != nil {
+			pm.mu.Lock()
+			pm.counts.Rejected++
+			pm.mu.Unlock()
+			return msg.Ack(hl7.AckOptions{Code: hl7.AR, Text: err.Error(), Errors: []*hl7.ParseError{fieldError(err)}})
+		}
+		pm.mu.Lock()
+		if pm.seen[msg.ControlID()] {
+			pm.counts.Duplicates++
+		}
+		pm.seen[msg.ControlID()] = true
+		pm.suppliers[sup.Number] = sup // add or update by number
+		pm.counts.Applied++
+		pm.mu.Unlock()
+		if f.Mode == "delay" {
+			select {
+			case <-ctx.Done():
+			case <-time.After(f.Delay):
+			}
+		}
+		return msg.Ack(hl7.AckOptions{Code: hl7.AA})
 	}
 	m, err := mfn.Read(msg)
 	if err != nil {
@@ -371,7 +409,7 @@ func (pm *ProviderMaster) UpdateMessage(p mfn.Provider, now time.Time, ctrl stri
 }
 
 // SimHandler serves the simulator's endpoints:
-// GET /sim/providers, GET /sim/providers/{ser}, POST /sim/providers/{ser}
+// GET /sim/suppliers (the supplier reference), GET /sim/providers, GET /sim/providers/{ser}, POST /sim/providers/{ser}
 // (an Edit: an Epic user's change), GET /sim/inbound (counts), GET, POST
 // and DELETE /sim/faults.
 func (pm *ProviderMaster) SimHandler(mux *http.ServeMux) {
@@ -404,6 +442,9 @@ func (pm *ProviderMaster) SimHandler(mux *http.ServeMux) {
 			return
 		}
 		writeJSON(w, http.StatusOK, p)
+	})
+	mux.HandleFunc("GET /sim/suppliers", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, pm.Suppliers())
 	})
 	mux.HandleFunc("GET /sim/inbound", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, pm.Counts())

@@ -45,18 +45,17 @@ const (
 // attributes and the site's provider DFF (NPI, specialty, credentials,
 // provider type).
 type AssignmentVersion struct {
-	Start                 string `json:"EffectiveStartDate"`
-	End                   string `json:"EffectiveEndDate"`
-	AssignmentStatus      string `json:"AssignmentStatusType"` // ACTIVE, INACTIVE
-	DepartmentName        string `json:"DepartmentName"`
-	JobCode               string `json:"JobCode"`
-	ManagerPersonNumber   string `json:"ManagerPersonNumber,omitempty"`
-	NPI                   string `json:"npi,omitempty"`
-	Specialty             string `json:"specialty,omitempty"`
-	ClinicalCredentials   string `json:"clinicalCredentials,omitempty"`
-	ProviderType          string `json:"providerType,omitempty"`
-	EpicProviderID        string `json:"epicProviderId,omitempty"`
-	lastUpdate, createdBy string
+	Start               string `json:"EffectiveStartDate"`
+	End                 string `json:"EffectiveEndDate"`
+	AssignmentStatus    string `json:"AssignmentStatusType"` // ACTIVE, INACTIVE
+	DepartmentName      string `json:"DepartmentName"`
+	JobCode             string `json:"JobCode"`
+	ManagerPersonNumber string `json:"ManagerPersonNumber,omitempty"`
+	NPI                 string `json:"npi,omitempty"`
+	Specialty           string `json:"specialty,omitempty"`
+	ClinicalCredentials string `json:"clinicalCredentials,omitempty"`
+	ProviderType        string `json:"providerType,omitempty"`
+	EpicProviderID      string `json:"epicProviderId,omitempty"`
 }
 
 // Worker is one simulated worker (one work relationship, one assignment).

@@ -228,6 +228,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("POST "+APIPath+"/suppliers", s.supplierPost)
 	api.HandleFunc("GET "+APIPath+"/suppliers", s.supplierGet)
 	api.HandleFunc("GET "+APIPath+"/suppliers/{id}/child/{child}", s.supplierChildGet)
+	api.HandleFunc("PATCH "+APIPath+"/suppliers/{id}", s.supplierPatch)
 	api.HandleFunc("GET "+APIPath+"/inventoryOnhandBalances", s.onhandGet)
 	api.HandleFunc("POST "+APIPath+"/{$}", s.batchPost)
 	s.hcmRoutes(api)

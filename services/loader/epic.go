@@ -33,6 +33,8 @@ type EpicConfig struct {
 	// Facility is MSH-4 and MSH-6 of what Sinew sends; ReceivingApp MSH-5.
 	Facility     string `yaml:"facility"`
 	ReceivingApp string `yaml:"receiving_app"`
+	// SupplierApp is MSH-5 of the supplier reference records.
+	SupplierApp string `yaml:"supplier_app"`
 	// Workers send concurrently (each on its own connection; one message
 	// at a time per connection, as MLLP orders them).
 	Workers int `yaml:"workers"`
@@ -87,6 +89,8 @@ func (s *Service) routeEpic(ctx context.Context, d *bus.Delivery) error {
 	switch d.Subject[strings.LastIndexByte(d.Subject, '.')+1:] {
 	case "provider":
 		return bus.Proto(s.sendProvider)(ctx, d)
+	case "supplier":
+		return bus.Proto(s.sendSupplier)(ctx, d)
 	}
 	return bus.Permanent(reason.Wrap(reason.LoaderNoRoute, fmt.Errorf("no loader for subject %s", d.Subject)))
 }
@@ -113,12 +117,42 @@ func (s *Service) sendProvider(ctx context.Context, d *bus.Delivery, ev *sinewv1
 		TargetIds: map[string]string{"control_id": ctrl}, CompletedAt: timestamppb.Now(), Attempts: int32(d.NumDelivered)})
 }
 
+// sendSupplier sends a Fusion supplier to Epic's supplier reference
+// (Willow, Beaker) as one MFN^M01 record and checks the ACK, as
+// sendProvider does. Epic adds or updates by supplier number: a resend is
+// not doubled.
+func (s *Service) sendSupplier(ctx context.Context, d *bus.Delivery, ev *sinewv1.SupplierChange) error {
+	env := ev.GetEnvelope()
+	ctrl := controlID(env.GetEventId())
+	sup := mfn.Supplier{Number: ev.GetSupplierNumber(), Name: ev.GetName(), Active: ev.GetStatus() == "ACTIVE"}
+	for _, st := range ev.GetSites() {
+		sup.Sites = append(sup.Sites, mfn.SupplierSite{Site: st.GetSiteCode(), ProcurementBU: st.GetProcurementBu(), Address: st.GetAddressLine(),
+			City: st.GetCity(), PostalCode: st.GetPostalCode(), Country: st.GetCountry()})
+	}
+	raw, err := mfn.BuildSupplier(mfn.Header{SendingApp: "SINEW", SendingFacility: s.cfg.Epic.Facility, ReceivingApp: s.cfg.Epic.SupplierApp,
+		ReceivingFacility: s.cfg.Epic.Facility, ControlID: ctrl, Time: time.Now()}, time.Now(), sup)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	if err := s.sendRaw(ctx, raw); err != nil {
+		return err
+	}
+	d.AuditDetail = "supplier " + sup.Number + " in Epic's supplier reference"
+	return s.result(ctx, env.GetFlow(), "accepted", "epic:"+ctrl, &sinewv1.LoadResult{Envelope: env, Outcome: "accepted", TargetSystem: "epic",
+		TargetIds: map[string]string{"control_id": ctrl, "supplier_number": sup.Number}, CompletedAt: timestamppb.Now(), Attempts: int32(d.NumDelivered)})
+}
+
 // sendToEpic sends one record and checks its ACK: nil for AA (or CA).
 func (s *Service) sendToEpic(ctx context.Context, m mfn.Message) error {
 	raw, err := mfn.Build(m)
 	if err != nil {
 		return bus.Permanent(err)
 	}
+	return s.sendRaw(ctx, raw)
+}
+
+// sendRaw sends one HL7 message to Epic and checks its ACK.
+func (s *Service) sendRaw(ctx context.Context, raw []byte) error {
 	reply, err := s.epic.send(ctx, raw)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {

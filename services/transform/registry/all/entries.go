@@ -6,6 +6,7 @@ import (
 	beakerinventory "github.com/sinewhq/sinew/services/transform/flows/beaker-inventory"
 	optimematerials "github.com/sinewhq/sinew/services/transform/flows/optime-materials"
 	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
+	suppliersync "github.com/sinewhq/sinew/services/transform/flows/supplier-sync"
 	willowinventory "github.com/sinewhq/sinew/services/transform/flows/willow-inventory"
 	workersync "github.com/sinewhq/sinew/services/transform/flows/worker-sync"
 	"github.com/sinewhq/sinew/services/transform/registry"
@@ -18,6 +19,7 @@ func Entries() []registry.Entry {
 		beakerinventory.Entry(),
 		optimematerials.Entry(),
 		resolutegl.Entry(),
+		suppliersync.Entry(),
 		willowinventory.Entry(),
 		workersync.Entry(),
 	}
