@@ -406,6 +406,9 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		if tr.Fusion.BaseURL == "" {
 			tr.Fusion = ld.Fusion
 		}
+		if !f.noTraffic && fsim.Sim.DayInterval == 0 {
+			fsim.Sim.DayInterval = 30 * time.Second // fusionsim's side of the day: hires, transfers, suppliers
+		}
 		if f.flowsFile != "" {
 			ing.FlowsFile, tr.FlowsFile, ld.FlowsFile, rc.FlowsFile = f.flowsFile, f.flowsFile, f.flowsFile, f.flowsFile
 		}

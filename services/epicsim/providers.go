@@ -34,6 +34,9 @@ type InboundConfig struct {
 	// change Sinew made, as Epic's outbound provider interface does:
 	// Sinew must recognise its own write and not send it back.
 	Echo bool `yaml:"echo"`
+	// EditEvery, with traffic, is how often an Epic user changes a
+	// provider's specialty (Epic's side of the day); 0 never.
+	EditEvery time.Duration `yaml:"edit_every"`
 }
 
 // ProviderApp is MSH-3 of the provider updates Epic sends to Sinew.
@@ -502,9 +505,32 @@ func (s *Service) serveInbound(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { s.sendProviderUpdates(ctx) })
+	if s.cfg.Traffic.Enabled && ic.EditEvery > 0 {
+		wg.Go(func() { s.providers.editDay(ctx, ic.EditEvery) })
+	}
 	log.Info().Str("mllp", ic.Addr).Str("sim", ic.SimAddr).Msg("Epic inbound provider interface listening")
 	wg.Wait()
 	return nil
+}
+
+// editDay changes one provider's specialty every interval, as Epic's
+// credentialing staff do, until ctx ends.
+func (pm *ProviderMaster) editDay(ctx context.Context, every time.Duration) {
+	specialties := []string{"Cardiology", "Oncology", "Internal Medicine", "Pediatrics"}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ps := pm.Providers()
+		if len(ps) == 0 {
+			continue
+		}
+		_, _ = pm.EditProvider(ps[n%len(ps)].SER, Edit{Specialty: specialties[n%len(specialties)]})
+	}
 }
 
 // Providers is Epic's provider master (nil while the inbound interface is

@@ -1,6 +1,7 @@
 package fusionsim_test
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"io"
@@ -167,4 +168,26 @@ func hasRel(ls []struct {
 		}
 	}
 	return false
+}
+
+func TestRunDayMakesValidChanges(t *testing.T) {
+	e := newEnv(t, nil)
+	before := len(e.sim.Suppliers())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.sim.RunDay(ctx, 5*time.Millisecond) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.sim.Workers()) < 2 || len(e.sim.Suppliers()) < before+2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers, %d suppliers", len(e.sim.Workers()), len(e.sim.Suppliers()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	for _, w := range e.sim.Workers() {
+		if len(w.Versions) == 0 || w.Versions[0].NPI == "" {
+			t.Fatalf("worker %+v", w)
+		}
+	}
 }

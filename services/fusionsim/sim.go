@@ -81,6 +81,9 @@ type SimConfig struct {
 	StartingOnhand string `yaml:"starting_onhand"`
 	// OAuth configures the JWT-assertion token endpoint.
 	OAuth OAuthConfig `yaml:"oauth"`
+	// DayInterval, when set, produces Fusion's side of a day for make run
+	// (day.go): a hire, a department change, a supplier, in turn.
+	DayInterval time.Duration `yaml:"day_interval"`
 
 	// Logger receives one line per request and job; never file content.
 	Logger *slog.Logger `yaml:"-"`
