@@ -101,14 +101,30 @@ func FuzzParse(f *testing.F) {
 	good, _ := Build(sample())
 	f.Add(good)
 	f.Add([]byte("MSH|^~\\&|A|B|C|D|20260101||MFN^M02|1|P|2.5.1\rMFE|MAD\rSTF|x"))
+	sup, _ := BuildSupplier(Header{ControlID: "C1", Time: time.Now()}, time.Now(), Supplier{Number: "1", Name: "A", Active: true, Sites: []SupplierSite{{Site: "S"}}})
+	f.Add(sup)
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		if msg, err := hl7.Parse(raw); err == nil && IsSupplier(msg) {
+			if s, err := ReadSupplier(msg); err == nil && s.Number == "" {
+				t.Fatal("supplier read without a number")
+			}
+		}
 		m, err := Parse(raw)
 		if err != nil {
 			return
 		}
-		// What parses builds again, and reads back the same.
-		if m.Event == "" {
-			t.Fatal("parsed without an event")
+		// What parses builds again, and reads back the same provider.
+		m.Header.Time = time.Now()
+		raw2, err := Build(m)
+		if err != nil {
+			t.Fatalf("parsed record does not build: %v", err)
+		}
+		back, err := Parse(raw2)
+		if err != nil {
+			t.Fatalf("built record does not parse: %v", err)
+		}
+		if !reflect.DeepEqual(back.Provider, m.Provider) {
+			t.Fatalf("round trip:\n%+v\n%+v", back.Provider, m.Provider)
 		}
 	})
 }
