@@ -16,6 +16,8 @@ import (
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mfn"
 	"github.com/sinewhq/sinew/pkg/mllp"
+	"github.com/sinewhq/sinew/pkg/money"
+	"github.com/sinewhq/sinew/pkg/refund"
 )
 
 // InboundConfig is Epic's inbound interface for what Sinew sends back to
@@ -80,12 +82,23 @@ type ProviderMaster struct {
 	echo     bool
 	// suppliers is Willow's and Beaker's supplier reference, by number.
 	suppliers map[string]mfn.Supplier
+	// refunds is Resolute's patient refunds, by reference, with the
+	// payment statuses received for each.
+	refunds map[string]*Refund
+}
+
+// Refund is one Resolute patient refund and its payment status history.
+type Refund struct {
+	Reference string           `json:"reference"`
+	Amount    money.Amount     `json:"amount"`
+	Currency  string           `json:"currency"`
+	Payments  []refund.Payment `json:"payments"`
 }
 
 // NewProviderMaster returns an empty master; updates (when not nil)
 // receive every provider Epic changed, to be sent to Sinew.
 func NewProviderMaster(facility string, echo bool) *ProviderMaster {
-	return &ProviderMaster{bySER: map[string]*mfn.Provider{}, seen: map[string]bool{}, nextID: 100001, suppliers: map[string]mfn.Supplier{},
+	return &ProviderMaster{bySER: map[string]*mfn.Provider{}, seen: map[string]bool{}, nextID: 100001, suppliers: map[string]mfn.Supplier{}, refunds: map[string]*Refund{},
 		facility: facility, echo: echo, updates: make(chan mfn.Provider, 1024)}
 }
 
@@ -111,6 +124,59 @@ func compareStr(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// refundPayment records a payment status against its refund; Resolute
+// refuses (AE) a reference it has no refund for and an amount other than
+// the refund's.
+func (pm *ProviderMaster) refundPayment(msg *hl7.Message) []byte {
+	p, err := refund.Read(msg)
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	reject := func(code, text string, field int) []byte {
+		pm.counts.Rejected++
+		return msg.Ack(hl7.AckOptions{Code: code, Text: text, Errors: []*hl7.ParseError{{Segment: "FT1", SegmentSeq: 1, Field: field, Code: hl7.CodeUnknownKey, Msg: text}}})
+	}
+	if err != nil {
+		return reject(hl7.AR, err.Error(), 2)
+	}
+	r := pm.refunds[p.Reference]
+	if r == nil {
+		return reject(hl7.AE, "no patient refund with this reference", 2)
+	}
+	if r.Amount != p.Amount || r.Currency != p.Currency {
+		return reject(hl7.AE, "payment amount differs from the refund's", 11)
+	}
+	if pm.seen[msg.ControlID()] {
+		pm.counts.Duplicates++
+	} else {
+		r.Payments = append(r.Payments, p)
+	}
+	pm.seen[msg.ControlID()] = true
+	pm.counts.Applied++
+	return msg.Ack(hl7.AckOptions{Code: hl7.AA})
+}
+
+// AddRefund records a patient refund Resolute issued.
+func (pm *ProviderMaster) AddRefund(r Refund) {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	c := r
+	pm.refunds[r.Reference] = &c
+}
+
+// Refunds returns the refunds with their payment history, by reference.
+func (pm *ProviderMaster) Refunds() []Refund {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	out := make([]Refund, 0, len(pm.refunds))
+	for _, r := range pm.refunds {
+		c := *r
+		c.Payments = slices.Clone(r.Payments)
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b Refund) int { return compareStr(a.Reference, b.Reference) })
+	return out
 }
 
 // Suppliers returns the supplier reference, ordered by number.
@@ -186,6 +252,9 @@ func (pm *ProviderMaster) ServeMLLP(ctx context.Context, _ *mllp.Conn, raw []byt
 		pm.counts.Rejected++
 		pm.mu.Unlock()
 		return msg.Ack(hl7.AckOptions{Code: code, Text: text, Errors: []*hl7.ParseError{{Segment: "MFE", SegmentSeq: 1, Field: 4, Code: ec, Msg: text}}})
+	}
+	if refund.Is(msg) {
+		return pm.refundPayment(msg)
 	}
 	if mfn.IsSupplier(msg) {
 		sup, err := mfn.ReadSupplier(msg)
@@ -445,6 +514,19 @@ func (pm *ProviderMaster) SimHandler(mux *http.ServeMux) {
 			return
 		}
 		writeJSON(w, http.StatusOK, p)
+	})
+	mux.HandleFunc("GET /sim/refunds", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, pm.Refunds())
+	})
+	mux.HandleFunc("POST /sim/refunds", func(w http.ResponseWriter, r *http.Request) {
+		var in Refund
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Reference == "" || in.Amount <= 0 || in.Currency == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "a refund needs reference, amount (\"12.34\") and currency"})
+			return
+		}
+		in.Payments = nil
+		pm.AddRefund(in)
+		writeJSON(w, http.StatusCreated, in)
 	})
 	mux.HandleFunc("GET /sim/suppliers", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, pm.Suppliers())

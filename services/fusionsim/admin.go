@@ -43,6 +43,9 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		s.Reset()
 		writeJSON(w, http.StatusOK, map[string]string{"status": "reset"})
 	})
+	mux.HandleFunc("GET /sim/payments", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Payments())
+	})
 	mux.HandleFunc("GET /sim/workers", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Workers())
 	})
@@ -90,6 +93,7 @@ func (s *Server) Reset() {
 	s.st = newState(next)
 	s.scm = newSCMState(s.md, s.scm)
 	s.hcm = nil
+	s.pay = nil
 	s.faults = s.cfg.Faults.clone()
 }
 

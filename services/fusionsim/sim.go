@@ -125,9 +125,10 @@ type Server struct {
 	releases int           // how often Release was called
 	st       *state
 
-	md        *SCMData  // SCM master data as configured
-	scm       *scmState // SCM state (reset to md)
-	hcm       *hcmState // HCM workers and Atom feed entries (hcm.go)
+	md        *SCMData      // SCM master data as configured
+	scm       *scmState     // SCM state (reset to md)
+	hcm       *hcmState     // HCM workers and Atom feed entries (hcm.go)
+	pay       *paymentState // payables payments (payments.go)
 	oauthKeys []*rsa.PublicKey
 	tokens    map[string]time.Time // issued bearer tokens → expiry
 }
@@ -235,6 +236,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET "+APIPath+"/inventoryOnhandBalances", s.onhandGet)
 	api.HandleFunc("POST "+APIPath+"/{$}", s.batchPost)
 	s.hcmRoutes(api)
+	s.paymentRoutes(api)
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "The requested resource "+r.URL.Path+" doesn't exist.", "")
 	})

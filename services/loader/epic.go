@@ -16,7 +16,9 @@ import (
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mfn"
 	"github.com/sinewhq/sinew/pkg/mllp"
+	"github.com/sinewhq/sinew/pkg/money"
 	"github.com/sinewhq/sinew/pkg/reason"
+	"github.com/sinewhq/sinew/pkg/refund"
 	"github.com/sinewhq/sinew/pkg/streams"
 	ws "github.com/sinewhq/sinew/pkg/workersync"
 )
@@ -35,6 +37,10 @@ type EpicConfig struct {
 	ReceivingApp string `yaml:"receiving_app"`
 	// SupplierApp is MSH-5 of the supplier reference records.
 	SupplierApp string `yaml:"supplier_app"`
+	// ResoluteApp is MSH-5 of refund payment statuses; RefundPrefix starts
+	// the invoice numbers that are Resolute refund references (RF).
+	ResoluteApp  string `yaml:"resolute_app"`
+	RefundPrefix string `yaml:"refund_prefix"`
 	// Workers send concurrently (each on its own connection; one message
 	// at a time per connection, as MLLP orders them).
 	Workers int `yaml:"workers"`
@@ -91,6 +97,8 @@ func (s *Service) routeEpic(ctx context.Context, d *bus.Delivery) error {
 		return bus.Proto(s.sendProvider)(ctx, d)
 	case "supplier":
 		return bus.Proto(s.sendSupplier)(ctx, d)
+	case "payment":
+		return bus.Proto(s.sendPayment)(ctx, d)
 	}
 	return bus.Permanent(reason.Wrap(reason.LoaderNoRoute, fmt.Errorf("no loader for subject %s", d.Subject)))
 }
@@ -140,6 +148,36 @@ func (s *Service) sendSupplier(ctx context.Context, d *bus.Delivery, ev *sinewv1
 	d.AuditDetail = "supplier " + sup.Number + " in Epic's supplier reference"
 	return s.result(ctx, env.GetFlow(), "accepted", "epic:"+ctrl, &sinewv1.LoadResult{Envelope: env, Outcome: "accepted", TargetSystem: "epic",
 		TargetIds: map[string]string{"control_id": ctrl, "supplier_number": sup.Number}, CompletedAt: timestamppb.Now(), Attempts: int32(d.NumDelivered)})
+}
+
+// sendPayment sends an AP payment status to Resolute, matched to its
+// patient refund (pkg/refund): exactly one of the invoices it pays
+// (comma-separated in invoice_number) carries a refund reference. An
+// unmatched or ambiguous payment is not sent: it is dead-lettered for
+// triage. Each status is one message, so Resolute keeps the history.
+func (s *Service) sendPayment(ctx context.Context, d *bus.Delivery, ev *sinewv1.PaymentStatus) error {
+	env := ev.GetEnvelope()
+	ref, err := refund.Match(strings.Split(ev.GetInvoiceNumber(), ","), s.cfg.Epic.RefundPrefix)
+	switch {
+	case errors.Is(err, refund.ErrUnmatched):
+		return bus.Permanent(reason.Wrap(reason.PaymentUnmatched, fmt.Errorf("payment %s: %w", ev.GetPaymentNumber(), err)))
+	case errors.Is(err, refund.ErrAmbiguous):
+		return bus.Permanent(reason.Wrap(reason.PaymentAmbiguous, fmt.Errorf("payment %s: %w", ev.GetPaymentNumber(), err)))
+	}
+	status, err := refund.Status(ev.GetStatus())
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	ctrl := controlID(env.GetEventId())
+	raw := refund.Build(refund.Header{SendingApp: "SINEW", ReceivingApp: s.cfg.Epic.ResoluteApp, Facility: s.cfg.Epic.Facility, ControlID: ctrl, Time: time.Now()},
+		refund.Payment{Reference: ref, PaymentNumber: ev.GetPaymentNumber(), Status: status, Amount: money.Amount(ev.GetAmount().GetMinorUnits()),
+			Currency: ev.GetAmount().GetCurrency(), At: ev.GetPaidAt().AsTime()})
+	if err := s.sendRaw(ctx, raw); err != nil {
+		return err
+	}
+	d.AuditDetail = "payment " + ev.GetPaymentNumber() + " " + status + " for refund " + ref
+	return s.result(ctx, env.GetFlow(), "accepted", "epic:"+ctrl, &sinewv1.LoadResult{Envelope: env, Outcome: "accepted", TargetSystem: "epic.resolute",
+		TargetIds: map[string]string{"control_id": ctrl, "refund": ref, "status": status}, CompletedAt: timestamppb.Now(), Attempts: int32(d.NumDelivered)})
 }
 
 // sendToEpic sends one record and checks its ACK: nil for AA (or CA).

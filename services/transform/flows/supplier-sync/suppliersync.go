@@ -60,43 +60,12 @@ func NewPoller(ctx context.Context, f *flows.Flow, env registry.Env) (registry.P
 	if err != nil {
 		return nil, err
 	}
-	p := &Poller{flow: f, fusion: env.Fusion, pub: env.Publisher, kv: kv, states: st, interval: env.PollInterval, log: env.Log}
-	if p.interval <= 0 {
-		p.interval = 5 * time.Second
-	}
-	if p.log == nil {
-		p.log = func(error, string) {}
-	}
-	return p, nil
+	return &Poller{flow: f, fusion: env.Fusion, pub: env.Publisher, kv: kv, states: st, interval: env.PollInterval, log: env.Log}, nil
 }
 
 // Run polls every interval while the flow is active, until ctx ends.
 func (p *Poller) Run(ctx context.Context) error {
-	t := time.NewTicker(p.interval)
-	defer t.Stop()
-	for {
-		if p.active(ctx) {
-			if err := p.Poll(ctx); err != nil && ctx.Err() == nil {
-				p.log(err, "supplier-sync poll failed; next poll retries from the same cursor")
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-func (p *Poller) active(ctx context.Context) bool {
-	r, ok, err := p.states.Get(ctx, p.flow.ID)
-	if err != nil {
-		return false
-	}
-	if !ok {
-		return p.flow.State == flows.Active
-	}
-	return r.State == flows.Active
+	return registry.PollLoop(ctx, p.flow, p.states, p.interval, p.log, p.Poll)
 }
 
 // Poll publishes every supplier changed since the cursor, oldest first;

@@ -93,31 +93,7 @@ func NewPoller(ctx context.Context, f *flows.Flow, env registry.Env) (registry.P
 
 // Run polls every interval until ctx ends, while the flow is active.
 func (p *Poller) Run(ctx context.Context) error {
-	t := time.NewTicker(p.interval)
-	defer t.Stop()
-	for {
-		if p.active(ctx) {
-			if err := p.Poll(ctx); err != nil && ctx.Err() == nil {
-				p.log(err, "worker-sync poll failed; next poll retries from the same cursor")
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-func (p *Poller) active(ctx context.Context) bool {
-	r, ok, err := p.states.Get(ctx, p.flow.ID)
-	if err != nil {
-		return false
-	}
-	if !ok {
-		return p.flow.State == flows.Active
-	}
-	return r.State == flows.Active
+	return registry.PollLoop(ctx, p.flow, p.states, p.interval, p.log, p.Poll)
 }
 
 var feeds = []struct{ feed, action string }{

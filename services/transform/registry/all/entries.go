@@ -3,6 +3,7 @@
 package all
 
 import (
+	appaymentstatus "github.com/sinewhq/sinew/services/transform/flows/ap-payment-status"
 	beakerinventory "github.com/sinewhq/sinew/services/transform/flows/beaker-inventory"
 	optimematerials "github.com/sinewhq/sinew/services/transform/flows/optime-materials"
 	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
@@ -16,6 +17,7 @@ import (
 // services/transform/flows/<id>/ package with an Entry function.
 func Entries() []registry.Entry {
 	return []registry.Entry{
+		appaymentstatus.Entry(),
 		beakerinventory.Entry(),
 		optimematerials.Entry(),
 		resolutegl.Entry(),
