@@ -20,7 +20,7 @@ FUZZTIME              ?= 2s
 CHAOS_MESSAGES        ?= 50000
 CHAOS_RATE            ?= 60
 
-.PHONY: all build test test-short run proto proto-check lint bench tools clean fuzz-short vuln chaos chaos-short
+.PHONY: all build test test-short run proto proto-check lint bench bench-durable tools clean fuzz-short vuln chaos chaos-short
 
 all: build
 
@@ -94,8 +94,15 @@ chaos-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS) | tee bench.out
 
+# MLLP commit-ACK from outside (../shared/tools/mllpload, a separate
+# process; skipped with a message when absent): fsync per write with group
+# commit, without it, and OS-buffered, interleaved, ROUNDS times; then the
+# raw JetStream publish ceiling and the disk's fsync rate beside them.
+bench-durable:
+	scripts/bench-durable.sh | tee bench-durable.out
+
 clean:
-	rm -rf $(BIN) $(TOOLS) var bench.out .images chaos.out chaos.log
+	rm -rf $(BIN) $(TOOLS) var bench.out bench-durable.out .images chaos.out chaos.log
 
 # deploy/compose: FROM scratch images of static binaries (no registry is
 # needed), demo TLS certificates and generated secrets.

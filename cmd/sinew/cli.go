@@ -47,6 +47,7 @@ var groups = map[string]string{
 	"crosswalk":       "crosswalk versions in KV (COA, item, department, uom)",
 	"crosswalk chart": "Fusion's valid account combinations",
 	"recon":           "reconciliation verdicts",
+	"fhir":            "FHIR R4 resources, Bundles and NDJSON",
 }
 
 // verbs is the CLI, in the order the usage lists it.
@@ -64,6 +65,7 @@ func verbs() []verb {
 	vs = append(vs, reconVerbs()...)
 	vs = append(vs, flowsVerbs()...)
 	vs = append(vs, healthVerbs()...)
+	vs = append(vs, fhirVerbs()...)
 	return vs
 }
 

@@ -412,6 +412,7 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		if f.flowsFile != "" {
 			ing.FlowsFile, tr.FlowsFile, ld.FlowsFile, rc.FlowsFile = f.flowsFile, f.flowsFile, f.flowsFile, f.flowsFile
 		}
+		upFHIR(f, &es, &ing)
 		if s.name == "fusionsim" && f.fusionURL != "" {
 			continue
 		}
@@ -456,4 +457,35 @@ func auditSecret(dataDir string) ([]byte, error) {
 		return nil, fmt.Errorf("audit secret: %w", err)
 	}
 	return []byte(s), nil
+}
+
+// upFHIR points ingest's FHIR intake at epicsim's FHIR server, both on
+// sinew up's HTTP listener: epicsim fetches the client's JWKS from
+// ingest's route, as an Epic instance fetches a registered JWKS URL.
+// With traffic only; a config file's own fhir settings are kept.
+// What is read comes from flows.yaml (intake.fhir).
+func upFHIR(f upFlags, es *epicsim.Config, ing *ingest.Config) {
+	if f.noTraffic && !es.FHIR.Enabled {
+		return
+	}
+	es.FHIR.Enabled = true
+	if es.FHIR.Addr == "" {
+		es.FHIR.URL = "http://" + f.httpAddr
+	}
+	if len(es.FHIR.Clients) == 0 {
+		es.FHIR.Clients = []epicsim.FHIRClient{{ID: "sinew", JWKSURL: "http://" + f.httpAddr + ingest.JWKSPath}}
+	}
+	if ing.FHIR.BaseURL != "" {
+		return
+	}
+	base := es.FHIR.URL
+	if es.FHIR.Addr != "" {
+		base = "http://" + es.FHIR.Addr
+	}
+	ing.FHIR = ingest.FHIRConfig{
+		BaseURL: base + epicsim.FHIRBase, TokenURL: base + "/oauth2/token", ClientID: es.FHIR.Clients[0].ID,
+		KeyFile: filepath.Join(f.dataDir, "fhir", "client-key.pem"), GenerateKey: true,
+		// The types read are the flows' intake.fhir declarations (flows.yaml).
+		Interval: 5 * time.Minute,
+	}
 }

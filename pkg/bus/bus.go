@@ -248,6 +248,16 @@ var ErrNoMsgID = errors.New("bus: publish without a message id")
 // handler that runs twice publishes once. An envelope without a traceparent
 // gets the current one.
 func (b *Bus) Publish(ctx context.Context, subject, msgID string, msg proto.Message) (*jetstream.PubAck, error) {
+	m, err := b.encode(ctx, subject, msgID, msg)
+	if err != nil {
+		return nil, err
+	}
+	return b.PublishRaw(ctx, m, msgID)
+}
+
+// encode is msg as the message Publish sends, with the trace context in
+// its headers and envelope.
+func (b *Bus) encode(ctx context.Context, subject, msgID string, msg proto.Message) (*nats.Msg, error) {
 	if msgID == "" {
 		return nil, ErrNoMsgID
 	}
@@ -263,22 +273,15 @@ func (b *Bus) Publish(ctx context.Context, subject, msgID string, msg proto.Mess
 	if err != nil {
 		return nil, fmt.Errorf("bus: encode for %s: %w", subject, err)
 	}
-	return b.PublishRaw(ctx, &nats.Msg{Subject: subject, Data: data, Header: hdr}, msgID)
+	return &nats.Msg{Subject: subject, Data: data, Header: hdr}, nil
 }
 
 // PublishRaw sends an already encoded message with Nats-Msg-Id msgID and
 // waits for the ack.
 func (b *Bus) PublishRaw(ctx context.Context, m *nats.Msg, msgID string) (*jetstream.PubAck, error) {
-	if msgID == "" {
-		return nil, ErrNoMsgID
+	if err := b.stamp(ctx, m, msgID); err != nil {
+		return nil, err
 	}
-	if m.Header == nil {
-		m.Header = nats.Header{}
-	}
-	if m.Header.Get("traceparent") == "" {
-		telemetry.Inject(ctx, m.Header)
-	}
-	m.Header.Set(jetstream.MsgIDHeader, msgID)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.pubWait)
@@ -289,4 +292,19 @@ func (b *Bus) PublishRaw(ctx context.Context, m *nats.Msg, msgID string) (*jetst
 		return nil, fmt.Errorf("bus: publish %s: %w", m.Subject, err)
 	}
 	return ack, nil
+}
+
+// stamp sets m's Nats-Msg-Id (and trace context, when it has none).
+func (b *Bus) stamp(ctx context.Context, m *nats.Msg, msgID string) error {
+	if msgID == "" {
+		return ErrNoMsgID
+	}
+	if m.Header == nil {
+		m.Header = nats.Header{}
+	}
+	if m.Header.Get("traceparent") == "" {
+		telemetry.Inject(ctx, m.Header)
+	}
+	m.Header.Set(jetstream.MsgIDHeader, msgID)
+	return nil
 }

@@ -74,3 +74,34 @@ func TestConflictingDeclarationsRefused(t *testing.T) {
 		t.Errorf("no reconcile: kind %q, want none", inv.Flows[0].Reconcile.Kind)
 	}
 }
+
+// TestFHIRIntakeDeclaredOncePerType: each FHIR type read feeds one
+// declared flow; a type claimed twice or an unknown sync is refused.
+func TestFHIRIntakeDeclaredOncePerType(t *testing.T) {
+	inv, err := flows.Load("../../flows.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range inv.FHIRTypes() {
+		got[s.Type] = s.Flow + "/" + s.Sync
+	}
+	for typ, want := range map[string]string{
+		"Practitioner": "worker-sync/export", "PractitionerRole": "worker-sync/export", "Medication": "formulary-check/export",
+		"Encounter": "optime-encounters/search", "Observation": "beaker-expected-use/search",
+	} {
+		if got[typ] != want {
+			t.Errorf("%s: %q, want %s", typ, got[typ], want)
+		}
+	}
+	const tol = "tolerances: {absolute: '0', percent: '0'}"
+	for name, in := range map[string]string{
+		"type twice":   "flows: [{id: a-b, state: staged, " + tol + ", intake: {fhir: [{type: Medication, sync: export}]}}, {id: c-d, state: staged, " + tol + ", intake: {fhir: [{type: Medication, sync: search}]}}]",
+		"unknown sync": "flows: [{id: a-b, state: staged, " + tol + ", intake: {fhir: [{type: Medication, sync: poll}]}}]",
+		"no type":      "flows: [{id: a-b, state: staged, " + tol + ", intake: {fhir: [{sync: export}]}}]",
+	} {
+		if _, err := flows.Parse(strings.NewReader(in)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -144,6 +144,42 @@ type Reconcile struct {
 type Intake struct {
 	Drops []string `yaml:"drops"`
 	SFTP  []string `yaml:"sftp"`
+	// FHIR are the FHIR R4 resource types ingest reads from Epic for the
+	// flow (each type one flow's), onto fhir.in.<type>.
+	FHIR []FHIRIntake `yaml:"fhir,omitempty"`
+}
+
+// FHIRIntake is one resource type a flow reads from Epic's FHIR server:
+// by paged search over a clinical date parameter (sync: search, with
+// fixed params such as category=laboratory) or by Group $export (sync:
+// export) for types Epic cannot search by date.
+type FHIRIntake struct {
+	Type   string `yaml:"type"`
+	Sync   string `yaml:"sync"`
+	Params string `yaml:"params,omitempty"`
+}
+
+// FHIR sync methods.
+const (
+	FHIRSearch = "search"
+	FHIRExport = "export"
+)
+
+// FHIRSource is a declared FHIR intake and the flow it feeds.
+type FHIRSource struct {
+	Flow string
+	FHIRIntake
+}
+
+// FHIRTypes lists every declared FHIR intake with its flow, in file order.
+func (inv *Inventory) FHIRTypes() []FHIRSource {
+	var out []FHIRSource
+	for _, f := range inv.Flows {
+		for _, x := range f.Intake.FHIR {
+			out = append(out, FHIRSource{Flow: f.ID, FHIRIntake: x})
+		}
+	}
+	return out
 }
 
 // Conflict is one field of a two-way flow and the side that wins it.
@@ -182,10 +218,11 @@ func Parse(r io.Reader) (*Inventory, error) {
 		return nil, fmt.Errorf("flows: %w", err)
 	}
 	seen := map[string]bool{}
-	apps := map[string]string{}    // HL7 sending application -> flow
-	sources := map[string]string{} // Fusion source code -> flow
-	drops := map[string]string{}   // drop folder -> flow
-	dirs := map[string]string{}    // SFTP directory -> flow
+	apps := map[string]string{}      // HL7 sending application -> flow
+	sources := map[string]string{}   // Fusion source code -> flow
+	drops := map[string]string{}     // drop folder -> flow
+	dirs := map[string]string{}      // SFTP directory -> flow
+	fhirTypes := map[string]string{} // FHIR resource type -> flow
 	for i, f := range inv.Flows {
 		where := fmt.Sprintf("flows: flow %d (%s)", i+1, f.ID)
 		if !idPattern.MatchString(f.ID) {
@@ -233,6 +270,15 @@ func Parse(r io.Reader) (*Inventory, error) {
 				return nil, fmt.Errorf("%s: SFTP directory %s is %s's already", where, d, other)
 			}
 			dirs[d] = f.ID
+		}
+		for _, x := range f.Intake.FHIR {
+			if x.Type == "" || (x.Sync != FHIRSearch && x.Sync != FHIRExport) {
+				return nil, fmt.Errorf("%s: fhir intake %+v needs a type and sync: search or export", where, x)
+			}
+			if other, dup := fhirTypes[x.Type]; dup {
+				return nil, fmt.Errorf("%s: FHIR type %s is %s's already", where, x.Type, other)
+			}
+			fhirTypes[x.Type] = f.ID
 		}
 		for _, c := range f.Conflicts {
 			if c.Field == "" || (c.Wins != "source" && c.Wins != "target") {

@@ -24,8 +24,20 @@ type Server struct {
 // Start starts a server that stops when the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	return start(tb, false)
+}
+
+// StartSyncAlways is Start with an fsync per JetStream write, as `sinew
+// up` ships (the durable default).
+func StartSyncAlways(tb testing.TB) *Server {
+	tb.Helper()
+	return start(tb, true)
+}
+
+func start(tb testing.TB, syncAlways bool) *Server {
+	tb.Helper()
 	dir := tb.TempDir()
-	s, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: dir})
+	s, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: dir, SyncAlways: syncAlways})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -100,7 +100,7 @@ func (t Topology) Grants() []Grant {
 			Publish:   []string{"hl7.in.>", "fhir.in.>", "batch.in.>"},
 			AuditHops: []string{HopIngest},
 			Read:      []string{HL7In, FHIRIn, BatchIn},
-			KV:        []string{KVSequences, KVBatchSeen},
+			KV:        []string{KVSequences, KVBatchSeen, KVWatermarks},
 			Objects:   []string{ObjBatchFiles, ObjHL7Bodies},
 		},
 		{

@@ -380,6 +380,13 @@ func New(opts Options) Topology {
 				TTL: 2 * year, MaxBytes: opts.IngestMaxBytes, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 		},
 	}
+	// Group commit (bus.Group): ingest writes the MLLP messages of many
+	// connections as atomic batches, fsynced once (PublishAtomic).
+	for i, s := range t.Streams {
+		if s.Name == HL7In {
+			t.Streams[i].AllowAtomicPublish = true
+		}
+	}
 	pc := func(stream, name, hop string, filter ...string) Consumer {
 		return Consumer{Stream: stream, Name: name, Filter: filter, MaxDeliver: MaxDeliver,
 			AckWait: opts.AckWait, MaxAckPending: 1024, RetryBase: opts.RetryBase, Hop: hop}

@@ -51,6 +51,8 @@ type Config struct {
 	// Inbound is Epic's inbound interface for Sinew's messages
 	// (providers.go); off while its addr is empty.
 	Inbound InboundConfig `yaml:"inbound"`
+	// FHIR is the FHIR R4 server (fhirsim.go; off unless enabled).
+	FHIR FHIRConfig `yaml:"fhir"`
 }
 
 // MicroConfig shapes intra-day micro-batches: small balanced HB files
@@ -86,6 +88,7 @@ func DefaultConfig() Config {
 		SFTP:          SFTPConfig{User: "epic", Password: "epicsim", DailyFile: true},
 		Onhand:        OnhandConfig{Interval: 24 * time.Hour, First: time.Minute, Starting: "1000"},
 		Inbound:       InboundConfig{EditEvery: 2 * time.Minute},
+		FHIR:          DefaultFHIRConfig(),
 	}
 	c.HTTPAddr = "127.0.0.1:9107"
 	return c
@@ -99,6 +102,7 @@ type Service struct {
 	n    atomic.Int64
 	// providers is Epic's provider master (nil while Inbound is off).
 	providers *ProviderMaster
+	fhir      *FHIRSim
 }
 
 // New returns the simulator on bus b.
@@ -109,15 +113,19 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := &Service{cfg: cfg, bus: b, sent: sent}
+	s := &Service{cfg: cfg, bus: b, sent: sent}
+	if cfg.FHIR.Enabled {
+		s.fhir = NewFHIRSim(cfg.FHIR, time.Time{}, nil)
+		s.fhir.SetURL(cfg.FHIR.URL)
+	}
 	if cfg.Inbound.Addr != "" {
 		fac := cfg.Inbound.Facility
 		if fac == "" {
 			fac = cfg.Traffic.Facility
 		}
-		svc.providers = NewProviderMaster(fac, cfg.Inbound.Echo)
+		s.providers = NewProviderMaster(fac, cfg.Inbound.Echo)
 	}
-	return svc, nil
+	return s, nil
 }
 
 // Ready is nil while connected to NATS.
@@ -141,6 +149,13 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}()
 		defer func() { <-done }()
+	}
+	if s.fhir != nil && s.cfg.FHIR.Addr != "" {
+		stop, err := s.serveFHIR(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	t := s.cfg.Traffic
 	if !t.Enabled || t.Rate <= 0 {

@@ -39,6 +39,7 @@ const RejectedHeader = "sinew-rejected"
 type receiver struct {
 	cfg      Config
 	bus      *bus.Bus
+	group    *bus.Group // HL7_IN writes of concurrent connections, committed together
 	js       jetstream.JetStream
 	opts     hl7.Options
 	hl7in    jetstream.Stream
@@ -96,7 +97,7 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 		}
 	}
 	return &receiver{
-		cfg: cfg, bus: b, js: js, hl7in: hl7in, seqs: seqs, bodies: bodies, received: received, seqDups: seqDups, routed: routed,
+		cfg: cfg, bus: b, group: b.NewGroup("hl7_in", cfg.HL7.GroupCommit), js: js, hl7in: hl7in, seqs: seqs, bodies: bodies, received: received, seqDups: seqDups, routed: routed,
 		opts:     hl7.Options{Charset: cfg.HL7.Charset, FallbackCharset: cfg.HL7.FallbackCharset},
 		messages: sync.Pool{New: func() any { return new(hl7.Message) }},
 	}, nil
@@ -213,7 +214,7 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 	var pub *jetstream.PubAck
 	err := r.fit(ctx, ev)
 	if err == nil {
-		pub, err = r.bus.Publish(ctx, subject, msgID, ev)
+		pub, err = r.group.Publish(ctx, subject, msgID, ev)
 	}
 	if err == nil && pub.Duplicate && controlID != "" {
 		same, cerr := r.sameBody(ctx, pub.Sequence, bodyHex)
@@ -226,7 +227,7 @@ func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte
 			msgID += ":" + bodyHex
 			ev = mkEvent(msgID, true)
 			if err = r.fit(ctx, ev); err == nil {
-				pub, err = r.bus.Publish(ctx, subject, msgID, ev)
+				pub, err = r.group.Publish(ctx, subject, msgID, ev)
 			}
 		}
 	}
@@ -386,7 +387,7 @@ func (r *receiver) rejectSized(ctx context.Context, c *mllp.Conn, raw []byte, si
 	if kept == nil {
 		if data, err := proto.Marshal(ev); err == nil {
 			msg.Data = data
-			_, kept = r.bus.PublishRaw(ctx, msg, "hl7-rejected:"+hex.EncodeToString(sum[:16]))
+			_, kept = r.group.PublishRaw(ctx, msg, "hl7-rejected:"+hex.EncodeToString(sum[:16]))
 		} else {
 			kept = err
 		}

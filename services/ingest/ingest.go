@@ -4,7 +4,8 @@
 // acknowledges the sender or archives the file. A message that cannot be
 // stored is answered AE/CE so the sender resends; one that cannot be
 // parsed is answered AR/CR with an ERR segment naming the problem, and
-// kept. FHIR R4 intake is not built yet.
+// kept. FHIR R4 resources are read from Epic by paged search and bulk
+// export (fhir.go) and committed to FHIR_IN.
 package ingest
 
 import (
@@ -46,6 +47,8 @@ type Config struct {
 	// (streams.HL7FlowSubject), where a staged or paused flow's input waits.
 	// Empty: every message takes the default subject.
 	FlowsFile string `yaml:"flows_file"`
+	// FHIR is FHIR R4 intake from Epic (fhir.go; off while its base_url is empty).
+	FHIR FHIRConfig `yaml:"fhir"`
 }
 
 // MLLPConfig bounds the listener (see mllp.ServerConfig). Durations: 0
@@ -108,6 +111,12 @@ type HL7Config struct {
 	// any client on that address can move the expected number) or "off".
 	// MSH-13 of an untracked peer is ignored.
 	SequenceNumbers string `yaml:"sequence_numbers"`
+	// GroupCommit stores the messages of concurrent connections that
+	// arrive while the previous ones are being written as one JetStream
+	// atomic batch: one fsync for the group, each sender still answered
+	// only once its own message is stored. On by default; off: true
+	// writes each message on its own.
+	GroupCommit bus.GroupConfig `yaml:"group_commit"`
 }
 
 // DefaultConfig returns the defaults.
@@ -137,6 +146,7 @@ type Service struct {
 	recv  *receiver
 	drops *dropWatcher
 	sftp  *sftpPuller
+	fhir  *FHIRSync
 	ready atomic.Bool
 	addr  atomic.Pointer[net.Addr]
 }
@@ -170,6 +180,9 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		if cfg.SFTP.Dirs == nil {
 			cfg.SFTP.Dirs = inv.SFTPDirs()
 		}
+		if cfg.FHIR.BaseURL != "" && len(cfg.FHIR.Search) == 0 && len(cfg.FHIR.Export.Types) == 0 {
+			cfg.FHIR.fromFlows(inv)
+		}
 	}
 	r, err := newReceiver(cfg, b)
 	if err != nil {
@@ -193,6 +206,13 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	s := &Service{cfg: cfg, bus: b, srv: srv, recv: r}
+	if cfg.FHIR.BaseURL != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if s.fhir, err = NewFHIRSync(ctx, cfg.FHIR, b); err != nil {
+			return nil, err
+		}
+	}
 	dropOn, sftpOn := cfg.DropDir != "" && len(cfg.Drops) > 0, cfg.SFTP.Addr != ""
 	if dropOn || sftpOn {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -235,6 +255,11 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.sftp != nil {
 		done := make(chan struct{})
 		go func() { defer close(done); s.sftp.run(ctx) }()
+		defer func() { <-done }()
+	}
+	if s.fhir != nil {
+		done := make(chan struct{})
+		go func() { defer close(done); _ = s.fhir.Run(ctx) }()
 		defer func() { <-done }()
 	}
 	return s.srv.Serve(ctx, ln)

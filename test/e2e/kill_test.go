@@ -65,8 +65,28 @@ func TestKilledMidTrafficLosesNothingAcknowledged(t *testing.T) {
 	}
 
 	s2, _ := up(t, dir, a)
-	js := s2.js(t)
-	st, err := js.Stream(context.Background(), "HL7_IN")
+	stored := storedControlIDs(t, s2)
+	var lost, doubled int
+	for ctrl := range acked {
+		switch stored[ctrl] {
+		case 0:
+			lost++
+		case 1:
+		default:
+			doubled++
+		}
+	}
+	t.Logf("%d acknowledged before SIGKILL, %d stored after restart", len(acked), len(stored))
+	if lost > 0 || doubled > 0 {
+		t.Errorf("%d acknowledged messages lost, %d stored twice", lost, doubled)
+	}
+	s2.stop(t)
+}
+
+// storedControlIDs counts the messages in HL7_IN by control id.
+func storedControlIDs(t *testing.T, s *system) map[string]int {
+	t.Helper()
+	st, err := s.js(t).Stream(context.Background(), "HL7_IN")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,19 +106,5 @@ func TestKilledMidTrafficLosesNothingAcknowledged(t *testing.T) {
 		}
 		stored[ev.ControlId]++
 	}
-	var lost, doubled int
-	for ctrl := range acked {
-		switch stored[ctrl] {
-		case 0:
-			lost++
-		case 1:
-		default:
-			doubled++
-		}
-	}
-	t.Logf("%d acknowledged before SIGKILL, %d stored after restart", len(acked), len(stored))
-	if lost > 0 || doubled > 0 {
-		t.Errorf("%d acknowledged messages lost, %d stored twice", lost, doubled)
-	}
-	s2.stop(t)
+	return stored
 }
