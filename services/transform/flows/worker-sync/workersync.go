@@ -1,7 +1,7 @@
 // Package workersync is the worker-sync flow's Fusion side: it follows
-// Fusion HCM's Atom feeds of new hires, employee updates and terminations
-// (with the workers resource read by LastUpdateDate as the fallback when
-// a feed cannot be read), reads each changed worker, keeps the attributes
+// Fusion HCM's Atom feeds of new hires, employee updates and terminations,
+// reads each changed worker (the workers resource; a polling fallback
+// over workers?q=LastUpdateDate>… when the feeds are off is not built), keeps the attributes
 // Fusion owns under the flow's conflict rules, drops what Sinew already
 // wrote to Epic (echo suppression, keyed hashes in the fusion_poll
 // bucket) and publishes the rest as a WorkerChange on EPIC_CMD, where
