@@ -397,6 +397,22 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 			co.UsersFile = filepath.Join(f.dataDir, "console", "users.yaml")
 		}
 		co.Addr = "" // the web console is on --http-addr (console.Routes)
+		// Back to Epic: with traffic, epicsim's inbound interface
+		// (127.0.0.1:2576, /sim/ on 127.0.0.1:9117) takes EPIC_CMD from the
+		// loader; transform's Fusion pollers (worker-sync) read the
+		// loader's Fusion.
+		if !f.noTraffic && es.Inbound.Addr == "" {
+			es.Inbound.Addr, es.Inbound.SimAddr, es.Inbound.Echo = "127.0.0.1:2576", "127.0.0.1:9117", true
+		}
+		if ld.Epic.Addr == "" {
+			ld.Epic.Addr = es.Inbound.Addr
+		}
+		if tr.Fusion.BaseURL == "" {
+			tr.Fusion = ld.Fusion
+		}
+		if !f.noTraffic && fsim.Sim.DayInterval == 0 {
+			fsim.Sim.DayInterval = 30 * time.Second // fusionsim's side of the day: hires, transfers, suppliers
+		}
 		if f.flowsFile != "" {
 			ing.FlowsFile, tr.FlowsFile, ld.FlowsFile, rc.FlowsFile = f.flowsFile, f.flowsFile, f.flowsFile, f.flowsFile
 		}

@@ -40,7 +40,7 @@ func TestEveryFlowDeclaresItsSourceReconciliationAndIntake(t *testing.T) {
 	if dirs := inv.SFTPDirs(); dirs["resolute"] != "resolute-gl" || dirs["clarity"] != "resolute-gl" || len(dirs) != 2 {
 		t.Errorf("sftp dirs %v", dirs)
 	}
-	if ids := strings.Join(inv.HL7IDs(), ","); ids != "willow-inventory,optime-materials,beaker-inventory" {
+	if ids := strings.Join(inv.HL7IDs(), ","); ids != "willow-inventory,optime-materials,beaker-inventory,worker-sync" {
 		t.Errorf("hl7 flows %s", ids)
 	}
 }

@@ -182,7 +182,7 @@ type request struct {
 func (c *Client) do(ctx context.Context, r request, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	u := c.base + APIPath + r.path
+	u := c.base + apiPath(r.path)
 	if r.rawQuery != "" {
 		u += "?" + r.rawQuery
 	}
@@ -230,6 +230,10 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	if out == nil {
 		return nil
 	}
+	if rb, ok := out.(*[]byte); ok { // not JSON (an Atom feed)
+		*rb = raw
+		return nil
+	}
 	if rm, ok := out.(*json.RawMessage); ok {
 		if !json.Valid(raw) {
 			return &ProtocolError{Op: r.op, Err: errors.New("not JSON")}
@@ -241,6 +245,15 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		return &ProtocolError{Op: r.op, Err: err}
 	}
 	return nil
+}
+
+// apiPath is path under APIPath, unless it is under one of HCM's own
+// roots (HCMPath, AtomPath).
+func apiPath(path string) string {
+	if strings.HasPrefix(path, HCMPath+"/") || strings.HasPrefix(path, AtomPath+"/") {
+		return path
+	}
+	return APIPath + path
 }
 
 // maxAnswer bounds one REST answer held in memory (a page of 500 rows with

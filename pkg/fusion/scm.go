@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -425,6 +426,8 @@ type Supplier struct {
 	SupplierID                   int64
 	Name, SupplierNumber, Status string
 	Sites                        []SupplierSite
+	// LastUpdate is Fusion's LastUpdateDate (zero when not read).
+	LastUpdate time.Time
 }
 
 type wireAddress struct {
@@ -450,6 +453,7 @@ type wireSupplier struct {
 	BusinessRelationship string            `json:"BusinessRelationship,omitempty"`
 	Addresses            kids[wireAddress] `json:"addresses,omitempty"`
 	Sites                kids[wireSite]    `json:"sites,omitempty"`
+	LastUpdateDate       string            `json:"LastUpdateDate,omitempty"`
 }
 
 func (s Supplier) wire() wireSupplier {
@@ -469,6 +473,11 @@ func (w wireSupplier) supplier() (Supplier, error) {
 		return Supplier{}, fmt.Errorf("SupplierId: %w", err)
 	}
 	s := Supplier{SupplierID: id, Name: w.Supplier, SupplierNumber: w.SupplierNumber, Status: w.Status}
+	if w.LastUpdateDate != "" {
+		if s.LastUpdate, err = time.Parse(time.RFC3339Nano, w.LastUpdateDate); err != nil {
+			return Supplier{}, fmt.Errorf("LastUpdateDate: %w", err)
+		}
+	}
 	addr := map[string]wireAddress{}
 	for _, a := range w.Addresses {
 		addr[a.AddressName] = a
@@ -512,6 +521,31 @@ func (c *Client) FindSupplier(ctx context.Context, number string) (*Supplier, er
 		return nil, &ProtocolError{Op: op, Err: err}
 	}
 	return &res, nil
+}
+
+// SuppliersUpdatedAfter returns the suppliers changed after t (every
+// supplier when t is zero), with their sites, oldest change first: an
+// incremental read of the supplier master.
+func (c *Client) SuppliersUpdatedAfter(ctx context.Context, t time.Time) ([]Supplier, error) {
+	const op = "suppliers"
+	q := ""
+	if !t.IsZero() {
+		q = "LastUpdateDate>" + qString(t.UTC().Format(time.RFC3339Nano))
+	}
+	raw, err := collect[wireSupplier](ctx, c, op, SuppliersPath, query("q", q, "expand", "addresses,sites", "orderBy", "LastUpdateDate"))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Supplier, 0, len(raw))
+	for _, w := range raw {
+		s, err := w.supplier()
+		if err != nil {
+			return nil, &ProtocolError{Op: op, Err: err}
+		}
+		out = append(out, s)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].LastUpdate.Before(out[j].LastUpdate) })
+	return out, nil
 }
 
 // Onhand is the on-hand quantity of an item in one subinventory.

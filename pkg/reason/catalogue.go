@@ -73,6 +73,16 @@ const (
 	ReconVariance Code = "SINEW-RECON-002"
 	// ReconAmbiguousMatch ambiguous match: more than one target record could be the source's
 	ReconAmbiguousMatch Code = "SINEW-RECON-003"
+	// EpicRejected Epic answered AE or AR to a message Sinew sent (the detail is the ACK's ERR text)
+	EpicRejected Code = "SINEW-EPIC-001"
+	// EpicNoAck Epic did not acknowledge a message Sinew sent (timeout or connection refused)
+	EpicNoAck Code = "SINEW-EPIC-002"
+	// WorkerMatchAmbiguous a two-way worker flow could not match a worker to exactly one Epic provider (duplicate NPI, Epic ids that disagree, a provider linked to another worker)
+	WorkerMatchAmbiguous Code = "SINEW-WORKER-001"
+	// PaymentUnmatched an AP payment pays no invoice carrying a patient refund reference: not sent to Resolute
+	PaymentUnmatched Code = "SINEW-AP-001"
+	// PaymentAmbiguous an AP payment pays invoices of more than one patient refund: not sent to Resolute
+	PaymentAmbiguous Code = "SINEW-AP-002"
 )
 
 var catalogue = [...]Entry{
@@ -111,4 +121,9 @@ var catalogue = [...]Entry{
 	{Code: ReconInputInvalid, Constant: "ReconInputInvalid", Text: "reconciliation input incomplete or unreadable", Action: "Check that the batch's FBDI object and load result exist (sinew recon report); replay after fixing.", Permanent: true},
 	{Code: ReconVariance, Constant: "ReconVariance", Text: "reconciliation variance beyond the flow's tolerance", Action: "Open the triage item (sinew triage show ID): drill from the batch to the journal and line, fix the source or the crosswalk, then resolve it with a note.", Permanent: true},
 	{Code: ReconAmbiguousMatch, Constant: "ReconAmbiguousMatch", Text: "ambiguous match: more than one target record could be the source's", Action: "Decide which Fusion record is the source's (sinew triage show ID lists the candidates) and resolve the item with a note naming it.", Permanent: true},
+	{Code: EpicRejected, Constant: "EpicRejected", Text: "Epic answered AE or AR to a message Sinew sent (the detail is the ACK's ERR text)", Action: "Read the ERR text in the detail (a locked record, an unknown provider, a field Epic refused); fix it in Epic or Fusion, then replay.", Permanent: false},
+	{Code: EpicNoAck, Constant: "EpicNoAck", Text: "Epic did not acknowledge a message Sinew sent (timeout or connection refused)", Action: "Check Epic's inbound interface (running, listening, its queue); replay once it answers: the record is keyed, a resend is not doubled.", Permanent: false},
+	{Code: WorkerMatchAmbiguous, Constant: "WorkerMatchAmbiguous", Text: "a two-way worker flow could not match a worker to exactly one Epic provider (duplicate NPI, Epic ids that disagree, a provider linked to another worker)", Action: "Link the worker by hand (Fusion person number to Epic SER) or fix the duplicate in Epic, then replay; Sinew never guesses a match.", Permanent: true},
+	{Code: PaymentUnmatched, Constant: "PaymentUnmatched", Text: "an AP payment pays no invoice carrying a patient refund reference: not sent to Resolute", Action: "Triage: find the refund the payment settles (the payment number is in the detail), correct the invoice's number in Fusion, then replay; discard if it is no refund.", Permanent: true},
+	{Code: PaymentAmbiguous, Constant: "PaymentAmbiguous", Text: "an AP payment pays invoices of more than one patient refund: not sent to Resolute", Action: "Triage: split the payment in Fusion (one refund per payment) or post the statuses in Resolute by hand, then discard.", Permanent: true},
 }

@@ -120,7 +120,7 @@ func (t Topology) Grants() []Grant {
 			AuditHops:  hops(transformConsumers...),
 			// transform stores the crosswalks its configuration names and
 			// records the batch files it rejects
-			KV:      []string{KVBatchSeen, KVCrosswalk, KVBatchState},
+			KV:      []string{KVBatchSeen, KVCrosswalk, KVBatchState, KVFusionPoll},
 			KVRead:  []string{KVFlowState},
 			Objects: []string{ObjBatchFiles, ObjFBDI, ObjHL7Bodies},
 		},

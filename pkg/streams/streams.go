@@ -55,7 +55,8 @@ const (
 	KVBatchSeen   = "batch_seen"
 	KVBatchState  = "batch_state"
 	// KVTriage holds the items a person must look at (pkg/triage).
-	KVTriage = "triage"
+	KVTriage     = "triage"
+	KVFusionPoll = "fusion_poll"
 )
 
 // IdempotencyShards is how many buckets the loader's idempotency keys are
@@ -390,6 +391,7 @@ func New(opts Options) Topology {
 			{Bucket: KVBatchSeen, Description: "batch files already ingested, by SHA-256", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVBatchState, Description: "per-batch state machine: received to reconciled, Fusion request ids", History: 8, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVTriage, Description: "triage items: open, acknowledged, resolved", History: 16, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: KVFusionPoll, Description: "flows that poll Fusion: feed and read cursors, keyed hashes of what Sinew last wrote to each side", History: 4, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 		},
 		Objects: []jetstream.ObjectStoreConfig{
 			{Bucket: ObjBatchFiles, Description: "source batch files", Replicas: opts.Replicas, Storage: jetstream.FileStorage},

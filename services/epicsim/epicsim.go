@@ -48,6 +48,9 @@ type Config struct {
 	SFTP SFTPConfig `yaml:"sftp"`
 	// Onhand shapes Beaker's stock count files (onhand.go).
 	Onhand OnhandConfig `yaml:"onhand"`
+	// Inbound is Epic's inbound interface for Sinew's messages
+	// (providers.go); off while its addr is empty.
+	Inbound InboundConfig `yaml:"inbound"`
 	// FHIR is the FHIR R4 server (fhirsim.go; off unless enabled).
 	FHIR FHIRConfig `yaml:"fhir"`
 }
@@ -84,6 +87,7 @@ func DefaultConfig() Config {
 		Micro:         MicroConfig{Interval: 5 * time.Minute, Journals: 2, LinesPerJournal: 5},
 		SFTP:          SFTPConfig{User: "epic", Password: "epicsim", DailyFile: true},
 		Onhand:        OnhandConfig{Interval: 24 * time.Hour, First: time.Minute, Starting: "1000"},
+		Inbound:       InboundConfig{EditEvery: 2 * time.Minute},
 		FHIR:          DefaultFHIRConfig(),
 	}
 	c.HTTPAddr = "127.0.0.1:9107"
@@ -96,7 +100,9 @@ type Service struct {
 	bus  *bus.Bus
 	sent *prometheus.CounterVec
 	n    atomic.Int64
-	fhir *FHIRSim
+	// providers is Epic's provider master (nil while Inbound is off).
+	providers *ProviderMaster
+	fhir      *FHIRSim
 }
 
 // New returns the simulator on bus b.
@@ -112,6 +118,13 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		s.fhir = NewFHIRSim(cfg.FHIR, time.Time{}, nil)
 		s.fhir.SetURL(cfg.FHIR.URL)
 	}
+	if cfg.Inbound.Addr != "" {
+		fac := cfg.Inbound.Facility
+		if fac == "" {
+			fac = cfg.Traffic.Facility
+		}
+		s.providers = NewProviderMaster(fac, cfg.Inbound.Echo)
+	}
 	return s, nil
 }
 
@@ -126,6 +139,16 @@ func (s *Service) Run(ctx context.Context) error {
 	var sftpSrv *SFTPServer
 	if s.cfg.SFTP.Addr != "" {
 		sftpSrv = s.serveSFTP(ctx)
+	}
+	if s.cfg.Inbound.Addr != "" {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := s.serveInbound(ctx); err != nil {
+				s.bus.Logger().Error().Err(err).Msg("Epic inbound interface not started")
+			}
+		}()
+		defer func() { <-done }()
 	}
 	if s.fhir != nil && s.cfg.FHIR.Addr != "" {
 		stop, err := s.serveFHIR(ctx)

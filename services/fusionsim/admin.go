@@ -43,6 +43,12 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		s.Reset()
 		writeJSON(w, http.StatusOK, map[string]string{"status": "reset"})
 	})
+	mux.HandleFunc("GET /sim/payments", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Payments())
+	})
+	mux.HandleFunc("GET /sim/workers", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Workers())
+	})
 	mux.HandleFunc("GET /sim/imports", func(w http.ResponseWriter, r *http.Request) {
 		m := s.GroupImports()
 		out := make([]SimGroupImport, 0, len(m))
@@ -86,6 +92,8 @@ func (s *Server) Reset() {
 	next := s.st.nextReq // request ids never repeat within a process
 	s.st = newState(next)
 	s.scm = newSCMState(s.md, s.scm)
+	s.hcm = nil
+	s.pay = nil
 	s.faults = s.cfg.Faults.clone()
 }
 

@@ -70,6 +70,9 @@ func (s *Service) Server() *Server { return s.srv }
 // Run serves on cfg.Addr until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.srv.Close()
+	if d := s.cfg.Sim.DayInterval; d > 0 {
+		go s.srv.RunDay(ctx, d)
+	}
 	return Serve(ctx, s.cfg.Addr, s.srv, func(addr net.Addr) { s.ready.Store(true) })
 }
 

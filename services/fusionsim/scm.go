@@ -67,6 +67,7 @@ type simSupplier struct {
 	Status    string
 	Addresses []simAddress
 	Sites     []simSite
+	Updated   time.Time // LastUpdateDate: strictly increasing (suppliers.go)
 }
 
 type simAddress struct {
@@ -1099,6 +1100,7 @@ func (s *Server) createSupplier(in supplierIn) (*simSupplier, []fieldErr, func()
 		sup.Sites[i].ID = s.scm.nextSite
 		s.scm.nextSite++
 	}
+	sup.Updated = s.supplierNow()
 	s.scm.suppliers = append(s.scm.suppliers, sup)
 	n := len(s.scm.suppliers)
 	return sup, nil, func() { s.scm.suppliers = s.scm.suppliers[:n-1] }
@@ -1108,7 +1110,7 @@ func supplierJSON(r *http.Request, sup *simSupplier, ex expandSet) map[string]an
 	self := baseURL(r) + APIPath + fusion.SuppliersPath + "/" + strconv.FormatInt(sup.ID, 10)
 	m := map[string]any{
 		"SupplierId": sup.ID, "Supplier": sup.Name, "SupplierNumber": sup.Number, "Status": sup.Status,
-		"BusinessRelationship": "SPEND_AUTHORIZED",
+		"BusinessRelationship": "SPEND_AUTHORIZED", "LastUpdateDate": sup.Updated.UTC().Format(time.RFC3339Nano),
 		"links": []any{link("self", self, "suppliers", "item"),
 			link("child", self+"/child/addresses", "addresses", "collection"),
 			link("child", self+"/child/sites", "sites", "collection")},
@@ -1163,6 +1165,7 @@ var supplierAttrs = map[string]func(*simSupplier) string{
 	"Supplier":       func(s *simSupplier) string { return s.Name },
 	"SupplierNumber": func(s *simSupplier) string { return s.Number },
 	"Status":         func(s *simSupplier) string { return s.Status },
+	"LastUpdateDate": func(s *simSupplier) string { return s.Updated.UTC().Format(time.RFC3339Nano) },
 }
 
 func (s *Server) supplierGet(w http.ResponseWriter, r *http.Request) {
@@ -1182,7 +1185,11 @@ func (s *Server) supplierGet(w http.ResponseWriter, r *http.Request) {
 	for _, sup := range s.scm.suppliers {
 		match := true
 		for _, t := range terms {
-			match = match && t.match(kString, supplierAttrs[t.attr](sup))
+			kind := kString
+			if t.attr == "LastUpdateDate" {
+				kind = kTime
+			}
+			match = match && t.match(kind, supplierAttrs[t.attr](sup))
 		}
 		if match {
 			items = append(items, supplierJSON(r, sup, ex))

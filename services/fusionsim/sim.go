@@ -81,6 +81,9 @@ type SimConfig struct {
 	StartingOnhand string `yaml:"starting_onhand"`
 	// OAuth configures the JWT-assertion token endpoint.
 	OAuth OAuthConfig `yaml:"oauth"`
+	// DayInterval, when set, produces Fusion's side of a day for make run
+	// (day.go): a hire, a department change, a supplier, in turn.
+	DayInterval time.Duration `yaml:"day_interval"`
 
 	// Logger receives one line per request and job; never file content.
 	Logger *slog.Logger `yaml:"-"`
@@ -122,8 +125,10 @@ type Server struct {
 	releases int           // how often Release was called
 	st       *state
 
-	md        *SCMData  // SCM master data as configured
-	scm       *scmState // SCM state (reset to md)
+	md        *SCMData      // SCM master data as configured
+	scm       *scmState     // SCM state (reset to md)
+	hcm       *hcmState     // HCM workers and Atom feed entries (hcm.go)
+	pay       *paymentState // payables payments (payments.go)
 	oauthKeys []*rsa.PublicKey
 	tokens    map[string]time.Time // issued bearer tokens → expiry
 }
@@ -227,8 +232,11 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("POST "+APIPath+"/suppliers", s.supplierPost)
 	api.HandleFunc("GET "+APIPath+"/suppliers", s.supplierGet)
 	api.HandleFunc("GET "+APIPath+"/suppliers/{id}/child/{child}", s.supplierChildGet)
+	api.HandleFunc("PATCH "+APIPath+"/suppliers/{id}", s.supplierPatch)
 	api.HandleFunc("GET "+APIPath+"/inventoryOnhandBalances", s.onhandGet)
 	api.HandleFunc("POST "+APIPath+"/{$}", s.batchPost)
+	s.hcmRoutes(api)
+	s.paymentRoutes(api)
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "The requested resource "+r.URL.Path+" doesn't exist.", "")
 	})

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"context"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
@@ -31,6 +32,8 @@ type fusionPoster interface {
 	DownloadExecutionDetails(ctx context.Context, requestID, fileType string) (map[string][]byte, error)
 	JournalBatches(ctx context.Context, q fusion.JournalBatchQuery) ([]fusion.JournalBatch, error)
 	ExecutionDetails(ctx context.Context, requestID string) ([]fusion.Job, error)
+	Workers(ctx context.Context, q fusion.WorkerQuery) ([]fusion.Worker, error)
+	UpdateProviderAttributes(ctx context.Context, w fusion.Worker, effective time.Time, attrs map[string]string) error
 }
 
 // publisher publishes an event once per message id (*bus.Bus).

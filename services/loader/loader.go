@@ -9,7 +9,8 @@
 // transactions (grouped into Fusion batch requests, batcher.go), items and
 // suppliers are posted over REST, each idempotency key claimed in KV first
 // and Fusion read before any repost.
-// Posting to Epic (EPIC_CMD) is not built yet.
+// EPIC_CMD commands (worker-sync's provider changes, epic.go) are sent to
+// Epic's inbound MLLP interface as MFN^M02, their ACK checked.
 package loader
 
 import (
@@ -73,6 +74,8 @@ type Config struct {
 	// FusionAttempts is how often a batch's steps are tried within one
 	// delivery when Fusion fails temporarily.
 	FusionAttempts int `yaml:"fusion_attempts"`
+	// Epic is Epic's inbound MLLP interface for EPIC_CMD (epic.go).
+	Epic EpicConfig `yaml:"epic"`
 	// ReadLag is how long posted journals may take to become readable;
 	// a group Journal Import reports as absent is looked up that long.
 	ReadLag time.Duration `yaml:"read_lag"`
@@ -84,7 +87,8 @@ func DefaultConfig() Config {
 		FlowsFile: "flows.yaml", CallbackAddr: "127.0.0.1:9113",
 		PollInterval: 2 * time.Second, MaxPollInterval: time.Minute, MaxBatchTime: 2 * time.Hour,
 		SettleTime: 10 * time.Minute, ReadLag: 2 * time.Minute, FusionAttempts: 8, Workers: 128,
-		BatchSize: 50, BatchLinger: 10 * time.Millisecond}
+		BatchSize: 50, BatchLinger: 10 * time.Millisecond,
+		Epic: EpicConfig{AckTimeout: 30 * time.Second, Facility: "STMARYS", ReceivingApp: "EPICPROV", SupplierApp: "EPICSUP", ResoluteApp: "RESOLUTE", RefundPrefix: "RF", Workers: 4}}
 	c.HTTPAddr = "127.0.0.1:9103"
 	return c
 }
@@ -105,6 +109,7 @@ type Service struct {
 	inv    *flows.Inventory
 	routes bus.Handler
 	wake   *waker
+	epic   *epicSender
 	ready  bus.Started
 }
 
@@ -129,7 +134,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		}
 		cl.kv = append(cl.kv, idem)
 	}
-	s := &Service{cfg: cfg, bus: b, pub: b, log: b.Logger(), fusion: fc, states: st, claims: cl, shards: cl, wake: newWaker()}
+	s := &Service{cfg: cfg, bus: b, pub: b, log: b.Logger(), fusion: fc, states: st, claims: cl, shards: cl, wake: newWaker(), epic: &epicSender{cfg: cfg.Epic}}
 	if cfg.BatchSize > 1 {
 		s.batch = newBatcher(fc, cfg.BatchSize, max(cfg.BatchLinger, time.Millisecond))
 	}
@@ -182,6 +187,8 @@ func (s *Service) table() []bus.Route {
 				routes = append(routes, bus.On(subject, s.loadItem))
 			case registry.OpSupplier:
 				routes = append(routes, bus.On(subject, s.loadSupplier))
+			case registry.OpWorker:
+				routes = append(routes, bus.On(subject, s.loadWorker))
 			default:
 				s.log.Warn().Str("flow", f.ID).Str("op", string(op)).Msg("unknown loader operation: the flow's commands are dead-lettered")
 			}
@@ -251,6 +258,9 @@ func (s *Service) Run(ctx context.Context) error {
 				Ready:          ready,
 			})
 		})
+	}
+	if s.cfg.Epic.Addr != "" {
+		loops = append(loops, s.epicLoop())
 	}
 	return bus.RunLoops(ctx, &s.ready, loops...)
 }

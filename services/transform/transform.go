@@ -23,6 +23,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/crosswalk"
 	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/fusion"
 	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/services/transform/registry"
@@ -54,6 +55,11 @@ type Config struct {
 	ItemCrosswalk       string `yaml:"item_crosswalk"`
 	DepartmentCrosswalk string `yaml:"department_crosswalk"`
 	UOMCrosswalk        string `yaml:"uom_crosswalk"`
+	// Fusion is where flows that poll Fusion (worker-sync's HCM feeds)
+	// read it; an empty base_url leaves them off.
+	Fusion fusion.Config `yaml:"fusion"`
+	// PollInterval is how often those flows read Fusion.
+	PollInterval time.Duration `yaml:"poll_interval"`
 }
 
 // FlowsPath names the flows.yaml the runtime fills the per-flow topology from.
@@ -74,6 +80,8 @@ type Service struct {
 	reg *registry.Registry
 	// batches are the batch flows' mappings by flow id (registry.Entry.NewBatch).
 	batches map[string]registry.Batch
+	// pollers are the flows that read Fusion themselves (registry.Entry.NewPoller).
+	pollers []registry.Poller
 	// unbuilt are the batch flows whose mapping could not be built: their
 	// manifests wait in BATCH_IN.
 	unbuilt []string
@@ -127,6 +135,27 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 			continue
 		}
 		s.batches[f.ID] = bt
+	}
+	if cfg.Fusion.BaseURL != "" {
+		fc, err := fusion.New(cfg.Fusion)
+		if err != nil {
+			return nil, fmt.Errorf("transform: %w", err)
+		}
+		env.Fusion, env.PollInterval, env.HashKey = fc, cfg.PollInterval, b.PatientRef("sinew.hash-key", "flow-values") // keyed by the audit secret
+		env.Log = func(err error, msg string) { b.Logger().Warn().Err(err).Msg(msg) }
+		for i := range inv.Flows {
+			f := &inv.Flows[i]
+			e, ok := reg.Lookup(f.ID)
+			if !ok || e.NewPoller == nil {
+				continue
+			}
+			p, err := e.NewPoller(ctx, f, env)
+			if err != nil {
+				b.Logger().Warn().Err(err).Str("flow", f.ID).Msg("flow poller not configured: the flow does not read Fusion")
+				continue
+			}
+			s.pollers = append(s.pollers, p)
+		}
 	}
 	if h, err := newHL7Side(ctx, cfg, s.xw, reg); err != nil {
 		b.Logger().Warn().Err(err).Msg("HL7 flows not configured: HL7_IN messages wait")
@@ -219,6 +248,12 @@ func (s *Service) Run(ctx context.Context) error {
 				return s.bus.Consume(ctx, fc, hl7, bus.ConsumeOptions{Workers: max(s.cfg.HL7Workers, 1), Ready: ready})
 			})
 		}
+	}
+	for _, p := range s.pollers {
+		loops = append(loops, func(ctx context.Context, ready func()) error {
+			ready()
+			return p.Run(ctx)
+		})
 	}
 	return bus.RunLoops(ctx, &s.ready, loops...)
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
@@ -22,6 +23,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/crosswalk"
 	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/fusion"
 	"github.com/sinewhq/sinew/services/transform/flows/hl7flow"
 )
 
@@ -41,6 +43,21 @@ type Env struct {
 	Crosswalk string
 	// Chart is Fusion's valid account combinations (CSV); empty: not checked.
 	Chart string
+	// Fusion reads Fusion for flows that poll it (nil: not configured).
+	Fusion *fusion.Client
+	// PollInterval is how often a poller reads its source.
+	PollInterval time.Duration
+	// HashKey keys the hashes a flow keeps of values it wrote.
+	HashKey string
+	// Log reports a poller's failures (no values, only what failed).
+	Log func(err error, msg string)
+}
+
+// Poller is a flow that reads an outside system itself (Fusion's feeds)
+// rather than waiting for input on a stream; transform runs it while
+// the service runs, and it checks its flow's state on each read.
+type Poller interface {
+	Run(ctx context.Context) error
 }
 
 // Batch maps one batch manifest of its flow. It is called for one
@@ -64,6 +81,9 @@ const (
 	OpInventory Op = "inventory-transaction"
 	OpItem      Op = "item"
 	OpSupplier  Op = "supplier"
+	// OpWorker writes an Epic provider change to a Fusion HCM worker by
+	// the flow's conflict rules (services/loader/worker.go).
+	OpWorker Op = "worker"
 )
 
 // HL7Fusion is the command kinds of the shared HL7 shapes (hl7flow) and
@@ -86,6 +106,9 @@ type Entry struct {
 	// NewHL7 builds the flow's HL7 mapper; nil: the shared shapes
 	// (hl7flow.New) from flows.yaml alone.
 	NewHL7 func(f *flows.Flow) (*hl7flow.Mapper, error)
+	// NewPoller builds the flow's poller of an outside system; nil for
+	// flows fed by a stream.
+	NewPoller func(ctx context.Context, f *flows.Flow, env Env) (Poller, error)
 }
 
 // Registry is the table of entries by flow id.

@@ -40,6 +40,7 @@ const (
 	Reagent        = "reagent"         // Beaker order completion: one per reagent line (site segment)
 	ItemMaster     = "item-master"     // MFN formulary / preference card: one ItemUpsert per MFE
 	SupplierMaster = "supplier-master" // MFN supplier master: one SupplierChange per MFE
+	Provider       = "provider"        // MFN^M02 staff / practitioner master: one WorkerChange (provider.go)
 	Skip           = "skip"            // acknowledged, audited, no command
 )
 
@@ -88,12 +89,15 @@ var shapes = map[string]shapeDef{
 	SupplierMaster: {prefix: "supplier", fields: map[string]flows.Field{
 		"code": {Path: "MFE-4-1"}, "event": {Path: "MFE-1"}, "entered": {Path: "MFE-2"}, "code_text": {Path: "MFE-4-2"},
 	}},
+	Provider: {prefix: "provider", fields: map[string]flows.Field{
+		"code": {Path: "MFE-4-1"}, "event": {Path: "MFE-1"},
+	}},
 	Skip: {},
 }
 
 // Shapes lists the shape names.
 func Shapes() []string {
-	return []string{Dispense, Charge, Case, Reagent, ItemMaster, SupplierMaster, Skip}
+	return []string{Dispense, Charge, Case, Reagent, ItemMaster, SupplierMaster, Provider, Skip}
 }
 
 // field is a compiled flows.Field.
@@ -295,6 +299,8 @@ func (mp *Mapper) Map(m *hl7.Message, ev *sinewv1.Hl7Received, t Tables, out *Re
 	switch mm.shape {
 	case ItemMaster, SupplierMaster:
 		return mc.master()
+	case Provider:
+		return mc.provider()
 	default:
 		return mc.inventory()
 	}

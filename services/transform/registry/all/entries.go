@@ -3,10 +3,13 @@
 package all
 
 import (
+	appaymentstatus "github.com/sinewhq/sinew/services/transform/flows/ap-payment-status"
 	beakerinventory "github.com/sinewhq/sinew/services/transform/flows/beaker-inventory"
 	optimematerials "github.com/sinewhq/sinew/services/transform/flows/optime-materials"
 	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
+	suppliersync "github.com/sinewhq/sinew/services/transform/flows/supplier-sync"
 	willowinventory "github.com/sinewhq/sinew/services/transform/flows/willow-inventory"
+	workersync "github.com/sinewhq/sinew/services/transform/flows/worker-sync"
 	"github.com/sinewhq/sinew/services/transform/registry"
 )
 
@@ -14,9 +17,12 @@ import (
 // services/transform/flows/<id>/ package with an Entry function.
 func Entries() []registry.Entry {
 	return []registry.Entry{
+		appaymentstatus.Entry(),
 		beakerinventory.Entry(),
 		optimematerials.Entry(),
 		resolutegl.Entry(),
+		suppliersync.Entry(),
 		willowinventory.Entry(),
+		workersync.Entry(),
 	}
 }

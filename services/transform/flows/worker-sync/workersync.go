@@ -1,0 +1,189 @@
+// Package workersync is the worker-sync flow's Fusion side: it follows
+// Fusion HCM's Atom feeds of new hires, employee updates and terminations,
+// reads each changed worker (the workers resource; a polling fallback
+// over workers?q=LastUpdateDate>… when the feeds are off is not built), keeps the attributes
+// Fusion owns under the flow's conflict rules, drops what Sinew already
+// wrote to Epic (echo suppression, keyed hashes in the fusion_poll
+// bucket) and publishes the rest as a WorkerChange on EPIC_CMD, where
+// the loader sends it to Epic as MFN^M02 over MLLP.
+//
+// The poller runs in transform: transform maps, holds the grant to
+// publish EPIC_CMD and the fusion_poll bucket, and reading a feed is the
+// first half of mapping it. Ingest's inputs are pushed to Sinew (MLLP,
+// SFTP, drop folders); a poll of Fusion is Sinew's own read.
+package workersync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
+
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/flowstate"
+	"github.com/sinewhq/sinew/pkg/fusion"
+	"github.com/sinewhq/sinew/pkg/ids"
+	"github.com/sinewhq/sinew/pkg/streams"
+	ws "github.com/sinewhq/sinew/pkg/workersync"
+	"github.com/sinewhq/sinew/services/transform/flows/hl7flow"
+	"github.com/sinewhq/sinew/services/transform/registry"
+)
+
+// Flow is this flow's id in flows.yaml.
+const Flow = "worker-sync"
+
+// Op is the EPIC_CMD operation of a provider change (epic.cmd.<flow>.provider).
+const Op = "provider"
+
+// Entry registers the flow.
+func Entry() registry.Entry {
+	return registry.Entry{ID: Flow, NewPoller: NewPoller,
+		// Epic's provider updates (the provider shape) are written to HCM.
+		Fusion: map[string]registry.Op{hl7flow.OpWorker: registry.OpWorker}}
+}
+
+// Poller follows Fusion HCM for one two-way worker flow.
+type Poller struct {
+	flow     *flows.Flow
+	rules    ws.Rules
+	fusion   *fusion.Client
+	pub      registry.Publisher
+	kv       jetstream.KeyValue
+	states   *flowstate.Store
+	interval time.Duration
+	hash     ws.Hasher
+	log      func(err error, msg string)
+}
+
+// NewPoller builds the poller from the flow's flows.yaml entry.
+func NewPoller(ctx context.Context, f *flows.Flow, env registry.Env) (registry.Poller, error) {
+	rules, err := ws.RulesOf(*f)
+	if err != nil {
+		return nil, err
+	}
+	if env.Fusion == nil {
+		return nil, errors.New("worker-sync: no Fusion client configured")
+	}
+	kv, err := env.JS.KeyValue(ctx, streams.KVFusionPoll)
+	if err != nil {
+		return nil, fmt.Errorf("worker-sync: bucket %s: %w", streams.KVFusionPoll, err)
+	}
+	st, err := flowstate.Open(ctx, env.JS)
+	if err != nil {
+		return nil, err
+	}
+	iv := env.PollInterval
+	if iv <= 0 {
+		iv = 5 * time.Second
+	}
+	log := env.Log
+	if log == nil {
+		log = func(error, string) {}
+	}
+	return &Poller{flow: f, rules: rules, fusion: env.Fusion, pub: env.Publisher, kv: kv, states: st, interval: iv,
+		hash: ws.Hasher{Key: []byte(env.HashKey)}, log: log}, nil
+}
+
+// Run polls every interval until ctx ends, while the flow is active.
+func (p *Poller) Run(ctx context.Context) error {
+	return registry.PollLoop(ctx, p.flow, p.states, p.interval, p.log, p.Poll)
+}
+
+var feeds = []struct{ feed, action string }{
+	{fusion.FeedNewHire, ws.ActionHire},
+	{fusion.FeedEmpUpdate, ws.ActionUpdate},
+	{fusion.FeedTermination, ws.ActionTerminate},
+}
+
+// Poll reads each feed from its cursor and publishes what changed. The
+// cursor moves past an entry only after its change is on EPIC_CMD, so a
+// crash re-reads it; the message id makes the repeat a no-op.
+func (p *Poller) Poll(ctx context.Context) error {
+	for _, fd := range feeds {
+		key := p.flow.ID + ".cursor." + fd.feed
+		since := p.cursor(ctx, key)
+		entries, err := p.fusion.Feed(ctx, fd.feed, since, 100)
+		if err != nil {
+			return fmt.Errorf("feed %s: %w", fd.feed, err)
+		}
+		for _, e := range entries {
+			if err := p.change(ctx, fd.action, e.PersonNumber, e.Updated); err != nil {
+				return err
+			}
+			if _, err := p.kv.Put(ctx, key, []byte(e.Updated.UTC().Format(time.RFC3339Nano))); err != nil {
+				return fmt.Errorf("cursor %s: %w", key, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Poller) cursor(ctx context.Context, key string) time.Time {
+	e, err := p.kv.Get(ctx, key)
+	if err != nil {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.RFC3339Nano, string(e.Value()))
+	return t
+}
+
+// change publishes one worker's Fusion-owned attributes unless each is
+// what Sinew last wrote to Epic.
+func (p *Poller) change(ctx context.Context, action, personNumber string, at time.Time) error {
+	if personNumber == "" {
+		return nil
+	}
+	found, err := p.fusion.Workers(ctx, fusion.WorkerQuery{PersonNumber: personNumber})
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	if len(found) != 1 {
+		return nil // gone since (a purge): nothing to send
+	}
+	w := found[0]
+	values := ws.FusionValues(w)
+	send := ws.Owned(p.rules, ws.Fusion, values)
+	if action == ws.ActionHire {
+		// Epic has no record yet: it starts from Fusion's clinical values;
+		// from then on Epic's own win.
+		send = values
+	}
+	wkey := p.flow.ID + ".written.epic." + streams.Token(personNumber)
+	var written ws.Written
+	if e, err := p.kv.Get(ctx, wkey); err == nil {
+		_ = json.Unmarshal(e.Value(), &written)
+	}
+	real := p.hash.Unechoed(written, ws.Change{Side: ws.Fusion, Values: send})
+	if len(real.Values) == 0 && action == ws.ActionUpdate {
+		return nil // nothing Fusion owns changed: an echo of Sinew's own write, or a clinical-only edit
+	}
+	attrs := map[string]string{ws.IDAssignment: w.AssignmentNumber}
+	for a, v := range send {
+		attrs[string(a)] = v
+	}
+	id := Flow + "/fusion/" + personNumber + "/" + strconv.FormatInt(at.UnixNano(), 10)
+	ev := &sinewv1.WorkerChange{
+		Envelope: &sinewv1.Envelope{
+			EventId: ids.EventID(id), Flow: p.flow.ID, SourceSystem: p.flow.Source,
+			SourceId: personNumber, IdempotencyKey: id, ReceivedAt: timestamppb.Now(),
+			BusinessKeys: []*sinewv1.KeyValue{{Key: "person_number", Value: personNumber}},
+		},
+		Origin: string(ws.Fusion), PersonNumber: personNumber, EpicProviderId: w.EpicProviderID, Npi: w.NPI,
+		Action: action, EffectiveAt: timestamppb.New(at), Attributes: attrs,
+	}
+	if _, err := p.pub.Publish(ctx, streams.EpicCmdSubject(p.flow.ID, Op), id, ev); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	b, _ := json.Marshal(p.hash.Record(written, send))
+	if _, err := p.kv.Put(ctx, wkey, b); err != nil {
+		return fmt.Errorf("written %s: %w", wkey, err)
+	}
+	return nil
+}
