@@ -255,7 +255,7 @@ func (f *FHIRSync) Run(ctx context.Context) error {
 			// Soon again (the token endpoint or the JWKS may not be up
 			// yet), never faster than every 10 s.
 			wait = min(wait, 10*time.Second)
-			log.Warn().Err(err).Dur("retry_in", wait).Msg("FHIR sync round failed")
+			log.Warn().Err(err).Int64("retry_in_ms", wait.Milliseconds()).Msg("FHIR sync round failed")
 		}
 		select {
 		case <-ctx.Done():
