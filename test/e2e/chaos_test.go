@@ -877,7 +877,9 @@ func (c *chaos) run(n, rate int) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nmessages sent (counted)  %d (%d RDS references checked in Fusion, %d poisoned), %d resends\n", n, len(l.refs), l.poisoned, resent)
 	fmt.Fprintf(&sb, "resolute batches         %d\nlost %d, doubled %d, DLQ unmapped %d, PHI hits %d\n", len(batches), lost, doubled, unmapped, hits)
+	fmt.Fprintf(&sb, "reconciled               %v, every inventory flow's day: %v\n", batches, !t.Failed())
 	fmt.Fprintf(&sb, "partition                %s\n", c.partition)
+	fmt.Fprintf(&sb, "tls                      %v (clients and routes)\n", c.ca != "")
 	for _, code := range slices.Sorted(maps.Keys(codes)) {
 		fmt.Fprintf(&sb, "DLQ reason %-35s %d\n", code, codes[code])
 	}
