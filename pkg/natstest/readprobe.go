@@ -42,18 +42,19 @@ func Readable(topo streams.Topology, g streams.Grant) []string {
 // subscriptions to "_INBOX.>" (other users' replies), ">" and every
 // stream's subjects. Each must fail, and a message admin publishes on
 // another inbox may not arrive. name marks the probe's connection in
-// server logs. It returns how many reads were tried.
-func ProbeReads(t *testing.T, url, name string, topo streams.Topology, g streams.Grant, password string, admin *nats.Conn) int {
+// server logs; opts are added to the connection's (a TLS CA). It returns
+// how many reads were tried.
+func ProbeReads(t *testing.T, url, name string, topo streams.Topology, g streams.Grant, password string, admin *nats.Conn, opts ...nats.Option) int {
 	t.Helper()
 	var mu sync.Mutex
 	var violations []string
-	nc, err := nats.Connect(url, nats.Name(name), nats.UserInfo(g.User, password),
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name(name), nats.UserInfo(g.User, password),
 		nats.CustomInboxPrefix(streams.InboxPrefix(g.User)),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			mu.Lock()
 			violations = append(violations, err.Error())
 			mu.Unlock()
-		}))
+		})}, opts...)...)
 	if err != nil {
 		t.Fatalf("%s: %v", g.User, err)
 	}

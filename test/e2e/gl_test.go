@@ -29,6 +29,7 @@ func startFusion(t testing.TB, args ...string) *fusionProc {
 	addr := freeAddr(t)
 	f := &fusionProc{url: "http://" + addr, log: &bytes.Buffer{}}
 	cmd := exec.Command(fusionsimBin, append([]string{"-addr", addr, "-quiet"}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with an interrupted test
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -182,7 +182,7 @@ func (c *chaos) phiScan(l *load) int {
 		hits += p.scanMetrics(t, strings.TrimSuffix(s.ready, "/readyz")+"/metrics")
 		_ = name
 	}
-	n, scanned := p.scanNATS(t, c.sys.js(t), c.sys)
+	n, scanned := p.scanNATS(t, c.js(), c.sys)
 	hits += n
 	t.Logf("PHI scan: %d log lines in %d files, %d metrics pages, %v: %d hits", lines, len(logs), len(c.svcs), scanned, hits+0)
 	return hits
