@@ -69,6 +69,8 @@ const (
 	FusionBatchFailed Code = "SINEW-FUSION-004"
 	// ReconInputInvalid reconciliation input incomplete or unreadable
 	ReconInputInvalid Code = "SINEW-RECON-001"
+	// FHIRResourceUnreadable FHIR resource unreadable: not JSON, no or an unknown resourceType, or no id
+	FHIRResourceUnreadable Code = "SINEW-FHIR-001"
 )
 
 var catalogue = [...]Entry{
@@ -105,4 +107,5 @@ var catalogue = [...]Entry{
 	{Code: FusionBatchAlreadySubmitted, Constant: "FusionBatchAlreadySubmitted", Text: "batch already submitted to Fusion from another file", Action: "Check the batch in Fusion; discard the dead letter if the first submission is right.", Permanent: true},
 	{Code: FusionBatchFailed, Constant: "FusionBatchFailed", Text: "journal batch failed in Fusion's import", Action: "Read the execution report named in the detail; fix in Fusion or the source, then re-drop the file.", Permanent: true},
 	{Code: ReconInputInvalid, Constant: "ReconInputInvalid", Text: "reconciliation input incomplete or unreadable", Action: "Check that the batch's FBDI object and load result exist (sinew recon report); replay after fixing.", Permanent: true},
+	{Code: FHIRResourceUnreadable, Constant: "FHIRResourceUnreadable", Text: "FHIR resource unreadable: not JSON, no or an unknown resourceType, or no id", Action: "The dead letter keeps the resource's bytes and names the problem (path and code): have Epic's team fix the resource or its export, then re-read it (the next sync) or discard.", Permanent: true},
 }

@@ -81,6 +81,9 @@ func (t Topology) Grants() []Grant {
 	for _, f := range t.batchFlows {
 		transformConsumers = append(transformConsumers, TransformBatchFlow(f))
 	}
+	for _, f := range t.fhirFlows {
+		transformConsumers = append(transformConsumers, TransformFHIRFlow(f.ID))
+	}
 	var loaderConsumers []string
 	if _, ok := t.Consumer(LoaderFusion); ok { // left out with per-flow loader consumers
 		loaderConsumers = append(loaderConsumers, LoaderFusion)
@@ -107,7 +110,7 @@ func (t Topology) Grants() []Grant {
 			User:       UserTransform,
 			Publish:    []string{"fusion.cmd.>", "epic.cmd.>"},
 			Consume:    transformConsumers,
-			ConsumeAny: []string{HL7In, BatchIn},
+			ConsumeAny: []string{HL7In, BatchIn, FHIRIn},
 			AuditHops:  hops(transformConsumers...),
 			// transform stores the crosswalks its configuration names and
 			// records the batch files it rejects

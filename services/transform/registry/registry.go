@@ -86,6 +86,18 @@ type Entry struct {
 	// NewHL7 builds the flow's HL7 mapper; nil: the shared shapes
 	// (hl7flow.New) from flows.yaml alone.
 	NewHL7 func(f *flows.Flow) (*hl7flow.Mapper, error)
+	// NewFHIR builds the flow's handling of the FHIR resources its
+	// intake.fhir declares (fhir.in.<type>); nil when it reads none. A
+	// flow reading FHIR without it has its resources dead-lettered as
+	// having no mapper once it is active.
+	NewFHIR func(ctx context.Context, f *flows.Flow, env Env) (FHIR, error)
+}
+
+// FHIR takes one FHIR resource of its flow (the event carries the
+// resource's original bytes); an error is retried, or dead-lettered when
+// permanent (bus.Permanent with a reason code).
+type FHIR interface {
+	Resource(ctx context.Context, d *bus.Delivery, ev *sinewv1.FhirResourceReceived) error
 }
 
 // Registry is the table of entries by flow id.
