@@ -4,6 +4,7 @@ package all
 
 import (
 	beakerinventory "github.com/sinewhq/sinew/services/transform/flows/beaker-inventory"
+	formularycheck "github.com/sinewhq/sinew/services/transform/flows/formulary-check"
 	optimematerials "github.com/sinewhq/sinew/services/transform/flows/optime-materials"
 	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
 	willowinventory "github.com/sinewhq/sinew/services/transform/flows/willow-inventory"
@@ -15,6 +16,7 @@ import (
 func Entries() []registry.Entry {
 	return []registry.Entry{
 		beakerinventory.Entry(),
+		formularycheck.Entry(),
 		optimematerials.Entry(),
 		resolutegl.Entry(),
 		willowinventory.Entry(),
