@@ -136,7 +136,7 @@ func (t Topology) Grants() []Grant {
 			Publish:   []string{"recon.>"},
 			Consume:   []string{ReconResults},
 			AuditHops: hops(ReconResults),
-			Read:      []string{BatchIn, FusionCmd, Results, Recon},
+			Read:      []string{BatchIn, FusionCmd, Results, Recon, FHIRIn},
 			KV:        []string{KVBatchState},
 			KVRead:    []string{KVCrosswalk, KVFlowState},
 			Objects:   []string{ObjFBDI, ObjBatchFiles},

@@ -31,9 +31,10 @@ const Flow = "formulary-check"
 // Willow's formulary and Epic's Medication share.
 const NDCSystem = "http://hl7.org/fhir/sid/ndc"
 
-// Entry registers the flow (registry/all): it reads Medication resources.
+// Entry registers the flow (registry/all): it reads Medication resources
+// in transform, and the reconciler runs its Check.
 func Entry() registry.Entry {
-	return registry.Entry{ID: Flow, NewFHIR: func(context.Context, *flows.Flow, registry.Env) (registry.FHIR, error) {
+	return registry.Entry{ID: Flow, Check: Check, NewFHIR: func(context.Context, *flows.Flow, registry.Env) (registry.FHIR, error) {
 		return medications{}, nil
 	}}
 }
