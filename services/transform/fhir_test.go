@@ -69,13 +69,13 @@ func TestFHIRInvalidDeadLetteredAndStagedFlowsWait(t *testing.T) {
 	if _, err := ingest.Publish(ctx, streams.FHIRInvalidSubject, "fhir:invalid#1", invalid); err != nil {
 		t.Fatal(err)
 	}
-	// A Medication of formulary-check, staged in flows.yaml.
-	med := &sinewv1.FhirResourceReceived{
-		Envelope:     &sinewv1.Envelope{EventId: bus.EventID("fhir:Medication/m1/_history/1"), Flow: "formulary-check", IdempotencyKey: "fhir:Medication/m1/_history/1"},
-		ResourceType: "Medication", ResourceId: "m1", VersionId: "1",
-		Json: []byte(`{"resourceType":"Medication","id":"m1","meta":{"versionId":"1"}}`), Channel: "bulk-export",
+	// An Encounter of optime-encounters, staged in flows.yaml.
+	enc := &sinewv1.FhirResourceReceived{
+		Envelope:     &sinewv1.Envelope{EventId: bus.EventID("fhir:Encounter/e1/_history/1"), Flow: "optime-encounters", IdempotencyKey: "fhir:Encounter/e1/_history/1"},
+		ResourceType: "Encounter", ResourceId: "e1", VersionId: "1",
+		Json: []byte(`{"resourceType":"Encounter","id":"e1","meta":{"versionId":"1"}}`), Channel: "poll",
 	}
-	if _, err := ingest.Publish(ctx, streams.FHIRSubject("Medication"), "fhir:Medication/m1/_history/1", med); err != nil {
+	if _, err := ingest.Publish(ctx, streams.FHIRSubject("Encounter"), "fhir:Encounter/e1/_history/1", enc); err != nil {
 		t.Fatal(err)
 	}
 	waitCount(t, js, streams.DLQ, 1)
@@ -103,7 +103,7 @@ func TestFHIRInvalidDeadLetteredAndStagedFlowsWait(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d dead letters, want 1", n)
 	}
-	c, err := js.Consumer(ctx, streams.FHIRIn, streams.TransformFHIRFlow("formulary-check"))
+	c, err := js.Consumer(ctx, streams.FHIRIn, streams.TransformFHIRFlow("optime-encounters"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,8 @@ func FormularyFlows(inv *flows.Inventory) []string {
 // Check is the flow's reconciliation (registry.Entry.Check): every item
 // master command Sinew published for the formulary flows (FUSION_CMD) and
 // every Medication ingest committed (FHIR_IN), compared by Compare. The
-// scope is the day; the check covers everything stored up to now.
+// scope is the day; the check covers everything stored up to now, and
+// runs once both sides hold something.
 func Check(ctx context.Context, f *flows.Flow, env registry.CheckEnv) (*recon.Result, error) {
 	var willow, epic []Drug
 	for _, id := range FormularyFlows(env.Inventory) {
@@ -76,8 +77,10 @@ func Check(ctx context.Context, f *flows.Flow, env registry.CheckEnv) (*recon.Re
 	if err != nil {
 		return nil, fmt.Errorf("%s: Medications: %w", f.ID, err)
 	}
-	if len(willow) == 0 && len(epic) == 0 {
-		return nil, nil // nothing to compare yet
+	if len(willow) == 0 || len(epic) == 0 {
+		// Nothing to compare yet: the first formulary MFN or the first
+		// Medication export has not arrived (reported once both have).
+		return nil, nil
 	}
 	return Result(env.Day.UTC().Format(time.DateOnly), willow, epic, env.Tolerance), nil
 }
