@@ -365,6 +365,24 @@ func (inv *Inventory) BatchIDs() []string {
 	return ids
 }
 
+// FHIRFlows are the flows with intake.fhir and their resource types, in
+// file order: each has its own transform consumer on fhir.in.<type>
+// (streams.Options.FHIRFlows), held while it is staged or paused.
+func (inv *Inventory) FHIRFlows() []streams.FHIRFlow {
+	var out []streams.FHIRFlow
+	for _, f := range inv.Flows {
+		if len(f.Intake.FHIR) == 0 {
+			continue
+		}
+		ff := streams.FHIRFlow{ID: f.ID}
+		for _, x := range f.Intake.FHIR {
+			ff.Types = append(ff.Types, x.Type)
+		}
+		out = append(out, ff)
+	}
+	return out
+}
+
 // IDs are every flow's id, in file order: each has its own loader
 // consumer (streams.Options.LoadFlows).
 func (inv *Inventory) IDs() []string {
@@ -381,6 +399,7 @@ func (inv *Inventory) IDs() []string {
 // service run on its own (bus.Main) all call it.
 func (inv *Inventory) Topology(o streams.Options) streams.Options {
 	o.HL7Flows, o.BatchFlows, o.LoadFlows = inv.HL7IDs(), inv.BatchIDs(), inv.IDs()
+	o.FHIRFlows = inv.FHIRFlows()
 	o.ReconcileFlows = nil
 	for _, f := range inv.ByReconcile(ReconcileGLBatch) {
 		o.ReconcileFlows = append(o.ReconcileFlows, f.ID)

@@ -93,9 +93,9 @@ type Input struct {
 }
 
 // Inputs are the durable consumers that hold flow f's input: its HL7
-// consumer (hl7 settings), its batch consumer (intake drops or SFTP) and
-// its loader consumer (every flow: streams.Options.LoadFlows), so that
-// commands already on FUSION_CMD wait too. Input consumers come first:
+// consumer (hl7 settings), its batch consumer (intake drops or SFTP), its
+// FHIR consumer (intake.fhir) and its loader consumer (every flow:
+// streams.Options.LoadFlows), so that commands already on FUSION_CMD wait too. Input consumers come first:
 // a pause stops new commands before it stops their posting.
 func Inputs(f *flows.Flow) []Input {
 	var in []Input
@@ -104,6 +104,9 @@ func Inputs(f *flows.Flow) []Input {
 	}
 	if len(f.Intake.Drops) > 0 || len(f.Intake.SFTP) > 0 {
 		in = append(in, Input{streams.BatchIn, streams.TransformBatchFlow(f.ID)})
+	}
+	if len(f.Intake.FHIR) > 0 {
+		in = append(in, Input{streams.FHIRIn, streams.TransformFHIRFlow(f.ID)})
 	}
 	return append(in, Input{streams.FusionCmd, streams.LoaderFusionFlow(f.ID)})
 }

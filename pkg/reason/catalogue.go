@@ -83,6 +83,8 @@ const (
 	PaymentUnmatched Code = "SINEW-AP-001"
 	// PaymentAmbiguous an AP payment pays invoices of more than one patient refund: not sent to Resolute
 	PaymentAmbiguous Code = "SINEW-AP-002"
+	// FHIRResourceUnreadable FHIR resource unreadable: not JSON, no or an unknown resourceType, or no id
+	FHIRResourceUnreadable Code = "SINEW-FHIR-001"
 )
 
 var catalogue = [...]Entry{
@@ -126,4 +128,5 @@ var catalogue = [...]Entry{
 	{Code: WorkerMatchAmbiguous, Constant: "WorkerMatchAmbiguous", Text: "a two-way worker flow could not match a worker to exactly one Epic provider (duplicate NPI, Epic ids that disagree, a provider linked to another worker)", Action: "Link the worker by hand (Fusion person number to Epic SER) or fix the duplicate in Epic, then replay; Sinew never guesses a match.", Permanent: true},
 	{Code: PaymentUnmatched, Constant: "PaymentUnmatched", Text: "an AP payment pays no invoice carrying a patient refund reference: not sent to Resolute", Action: "Triage: find the refund the payment settles (the payment number is in the detail), correct the invoice's number in Fusion, then replay; discard if it is no refund.", Permanent: true},
 	{Code: PaymentAmbiguous, Constant: "PaymentAmbiguous", Text: "an AP payment pays invoices of more than one patient refund: not sent to Resolute", Action: "Triage: split the payment in Fusion (one refund per payment) or post the statuses in Resolute by hand, then discard.", Permanent: true},
+	{Code: FHIRResourceUnreadable, Constant: "FHIRResourceUnreadable", Text: "FHIR resource unreadable: not JSON, no or an unknown resourceType, or no id", Action: "The dead letter keeps the resource's bytes and names the problem (path and code): have Epic's team fix the resource or its export, then re-read it (the next sync) or discard.", Permanent: true},
 }

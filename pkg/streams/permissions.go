@@ -90,6 +90,9 @@ func (t Topology) Grants() []Grant {
 	for _, f := range t.batchFlows {
 		transformConsumers = append(transformConsumers, TransformBatchFlow(f))
 	}
+	for _, f := range t.fhirFlows {
+		transformConsumers = append(transformConsumers, TransformFHIRFlow(f.ID))
+	}
 	var loaderConsumers []string
 	if _, ok := t.Consumer(LoaderFusion); ok { // left out with per-flow loader consumers
 		loaderConsumers = append(loaderConsumers, LoaderFusion)
@@ -116,7 +119,7 @@ func (t Topology) Grants() []Grant {
 			User:       UserTransform,
 			Publish:    []string{"fusion.cmd.>", "epic.cmd.>"},
 			Consume:    transformConsumers,
-			ConsumeAny: []string{HL7In, BatchIn},
+			ConsumeAny: []string{HL7In, BatchIn, FHIRIn},
 			AuditHops:  hops(transformConsumers...),
 			// transform stores the crosswalks its configuration names and
 			// records the batch files it rejects
@@ -142,7 +145,7 @@ func (t Topology) Grants() []Grant {
 			Publish:   []string{"recon.>"},
 			Consume:   []string{ReconResults},
 			AuditHops: hops(ReconResults),
-			Read:      []string{BatchIn, FusionCmd, Results, Recon},
+			Read:      []string{BatchIn, FusionCmd, Results, Recon, FHIRIn},
 			KV:        []string{KVBatchState},
 			KVRead:    []string{KVCrosswalk, KVFlowState},
 			Objects:   []string{ObjFBDI, ObjBatchFiles},

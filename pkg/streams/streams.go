@@ -129,6 +129,15 @@ func LoaderFusionFlow(flow string) string { return LoaderFusion + "-" + Token(fl
 // FusionCmdFlowFilter is the filter of flow's own loader consumer.
 func FusionCmdFlowFilter(flow string) string { return "fusion.cmd." + Token(flow) + ".>" }
 
+// TransformFHIRFlow names flow's FHIR consumer (filters fhir.in.<type> of
+// the types flows.yaml's intake.fhir declares for it): one durable per
+// FHIR flow, paused like TransformHL7Flow.
+func TransformFHIRFlow(flow string) string { return TransformFHIR + "-" + Token(flow) }
+
+// FHIRInvalidSubject holds the resources ingest could not read (their
+// bytes kept); the shared TransformFHIR consumer dead-letters them.
+const FHIRInvalidSubject = "fhir.in.invalid"
+
 // TransformBatchFlow names flow's batch consumer (filter BatchSubject(flow)):
 // one durable per batch flow, paused like TransformHL7Flow.
 func TransformBatchFlow(flow string) string { return TransformBatch + "-" + Token(flow) }
@@ -235,10 +244,20 @@ type Options struct {
 	// the flow. With any, the shared LoaderFusion consumer is left out:
 	// every command transform publishes belongs to one of them.
 	LoadFlows []string `yaml:"load_flows"`
+	// FHIRFlows are flows.yaml's flows with intake.fhir (flows.Inventory.FHIRFlows):
+	// each gets its own transform consumer on fhir.in.<type> of its types,
+	// paused with the flow.
+	FHIRFlows []FHIRFlow `yaml:"fhir_flows"`
 	// ReconcileFlows are the ids of the flows reconciled per load result
 	// (flows.yaml reconcile.kind gl-batch): the reconciler's results
 	// consumer takes result.<flow>.> of each; with none, every result.
 	ReconcileFlows []string `yaml:"reconcile_flows"`
+}
+
+// FHIRFlow is one flow reading FHIR resources and its resource types.
+type FHIRFlow struct {
+	ID    string   `yaml:"id"`
+	Types []string `yaml:"types"`
 }
 
 // DefaultOptions is the single-node topology of `sinew up`.
@@ -305,6 +324,7 @@ type Topology struct {
 	hl7Flows   []string
 	batchFlows []string
 	loadFlows  []string
+	fhirFlows  []FHIRFlow
 }
 
 const (
@@ -419,7 +439,9 @@ func New(opts Options) Topology {
 		// The default HL7 consumer takes the four-token subjects: messages
 		// no flow routes (and those stored before ingest routed by flow).
 		pc(HL7In, TransformHL7, "transform", "hl7.in.*.*.*"),
-		pc(FHIRIn, TransformFHIR, "transform"),
+		// The shared FHIR consumer takes only what ingest could not read:
+		// each flow's types have the flow's own consumer.
+		pc(FHIRIn, TransformFHIR, "transform", FHIRInvalidSubject),
 		pc(BatchIn, TransformBatch, "transform"),
 		withBase(pc(FusionCmd, LoaderFusion, "load"), opts.LoadRetryBase),
 		withBase(pc(EpicCmd, LoaderEpic, "load"), opts.LoadRetryBase),
@@ -447,6 +469,14 @@ func New(opts Options) Topology {
 	}
 	for _, f := range opts.HL7Flows {
 		t.Consumers = append(t.Consumers, pc(HL7In, TransformHL7Flow(f), "transform", HL7FlowFilter(f)))
+	}
+	t.fhirFlows = opts.FHIRFlows
+	for _, f := range opts.FHIRFlows {
+		var filter []string
+		for _, typ := range f.Types {
+			filter = append(filter, FHIRSubject(typ))
+		}
+		t.Consumers = append(t.Consumers, pc(FHIRIn, TransformFHIRFlow(f.ID), "transform", filter...))
 	}
 	t.loadFlows = opts.LoadFlows
 	if len(opts.LoadFlows) > 0 {

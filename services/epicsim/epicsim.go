@@ -391,11 +391,14 @@ var (
 	given  = []string{"ALPHA", "BRAVO", "CHARLIE", "DELTA", "ECHO", "FOXTROT", "GOLF", "HOTEL"}
 	family = []string{"TESTPATIENT", "SIMULATED", "SYNTHETIC", "EXAMPLE"}
 	// drugs are the demo formulary: NDC and Willow charge code of fusionsim's RX items.
-	drugs = []struct{ ndc, charge, name, uom string }{
-		{"0143-9634-01", "PHM1001", "Ondansetron 4 mg/2 mL injection", "EA"},
-		{"0781-3207-95", "PHM1002", "Ceftriaxone 1 g vial", "EA"},
-		{"0409-4888-10", "PHM1003", "Heparin 5,000 units/mL 1 mL vial", "mL"},
-		{"0904-6734-61", "PHM1004", "Acetaminophen 500 mg tablet", "TAB"},
+	// Each drug's form (SNOMED) and strength (value, unit per unit) are
+	// what its Willow formulary entry (ZFM) and its Epic Medication (FHIR)
+	// both state: the formulary-check flow compares them.
+	drugs = []struct{ ndc, charge, name, uom, formCode, form, strength, unit, per string }{
+		{"0143-9634-01", "PHM1001", "Ondansetron 4 mg/2 mL injection", "EA", "385219001", "Solution for injection", "2", "mg", "mL"},
+		{"0781-3207-95", "PHM1002", "Ceftriaxone 1 g vial", "EA", "385223009", "Powder for solution for injection", "1", "g", "vial"},
+		{"0409-4888-10", "PHM1003", "Heparin 5,000 units/mL 1 mL vial", "mL", "385219001", "Solution for injection", "5000", "[iU]", "mL"},
+		{"0904-6734-61", "PHM1004", "Acetaminophen 500 mg tablet", "TAB", "385055001", "Tablet", "500", "mg", "tablet"},
 	}
 	// supplies are OpTime supply ids of fusionsim's SUP and IMP items.
 	supplies = []struct{ id, name string }{
@@ -541,11 +544,13 @@ func (g *Generator) Consumed() []Reagent { return g.consumed }
 
 func (g *Generator) join(segs []string) []byte { return []byte(strings.Join(segs, "\r") + "\r") }
 
-// formularyMFN is Willow's formulary as an MFN^M15 (MFE + IIM per item).
+// formularyMFN is Willow's formulary as an MFN^M15 (MFE + IIM per item,
+// and the site's ZFM|<form>|<strength>).
 func (g *Generator) formularyMFN(ts, ctrl string) []string {
 	segs := []string{msh(g.facility, "WILLOW", ts, "MFN^M15^MFN_M15", ctrl), "MFI|IIM^Inventory Item Master^HL70175||UPD|||AL"}
 	for _, d := range drugs {
-		segs = append(segs, "MFE|MUP|"+ts+"||"+d.ndc+"^"+d.name+"^NDC|CE", "IIM|"+d.ndc+"^"+d.name+"^NDC|"+d.charge+"^"+d.name+"^CDM")
+		segs = append(segs, "MFE|MUP|"+ts+"||"+d.ndc+"^"+d.name+"^NDC|CE", "IIM|"+d.ndc+"^"+d.name+"^NDC|"+d.charge+"^"+d.name+"^CDM",
+			"ZFM|"+d.form+"|"+d.strength+" "+d.unit+"/"+d.per)
 	}
 	return segs
 }

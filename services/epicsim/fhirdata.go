@@ -50,7 +50,7 @@ func epicID(r *rand.Rand, long bool) string {
 
 // seedFHIR makes the simulator's synthetic data set: the same seed gives
 // the same resources, byte for byte. Every person is fictitious.
-func seedFHIR(seed uint64, v FHIRVolume, today time.Time) []simResource {
+func seedFHIR(seed uint64, v FHIRVolume, drift bool, today time.Time) []simResource {
 	r := rand.New(rand.NewPCG(seed, 0xF41))
 	var out []simResource
 	meta := func(ver int, at time.Time) string {
@@ -78,18 +78,19 @@ func seedFHIR(seed uint64, v FHIRVolume, today time.Time) []simResource {
 			`{"resourceType":"Patient","id":"%s",%s,"extension":[{"url":"http://open.epic.com/FHIR/StructureDefinition/extension/legal-sex","valueCodeableConcept":{"coding":[{"system":"urn:oid:1.2.840.114350.1.13.0.1.7.10.698084.130.657370.19999000","code":"unknown"}]}}],"identifier":[{"use":"usual","type":{"text":"EPI"},"system":"urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.0","value":"E%06d"},{"use":"usual","type":{"text":"INTERNAL"},"system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.698084","value":"    Z%05d"}],"active":true,"name":[{"use":"official","family":"Testpatient%d","given":["Synthetic"]}],"birthDate":"19%02d-0%d-1%d"}`,
 			id, meta(1, base), 100000+i, i, i, 40+i%50, 1+i%9, i%9)})
 	}
-	meds := []struct{ rx, text, form, formText, strength, unit string }{
-		{"197361", "Amlodipine 5 MG Oral Tablet", "385055001", "Tablet", "5", "mg"},
-		{"314076", "Lisinopril 10 MG Oral Tablet", "385055001", "Tablet", "10", "mg"},
-		{"1807627", "Heparin 5000 UNT/ML Injectable Solution", "385219001", "Solution for injection", "5000", "[iU]"},
-		{"308182", "Amoxicillin 250 MG Oral Capsule", "385049006", "Capsule", "250", "mg"},
-	}
+	// Medications are the demo formulary's drugs (epicsim.go drugs), by
+	// NDC in 11-digit form as Epic sends it; drift (FHIRFaults.FormularyDrift)
+	// gives the heparin another strength than Willow's formulary states.
 	for i := range v.Medications {
-		m := meds[i%len(meds)]
+		m := drugs[i%len(drugs)]
+		strength := m.strength
+		if drift && m.charge == "PHM1003" {
+			strength = "1000"
+		}
 		id := epicID(r, false)
 		out = append(out, simResource{Type: "Medication", ID: id, JSON: fmt.Appendf(nil,
-			`{"resourceType":"Medication","id":"%s",%s,"identifier":[{"use":"usual","system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.698288","value":"  %d"}],"code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"%s","display":"%s"}],"text":"%s"},"status":"active","form":{"coding":[{"system":"http://snomed.info/sct","code":"%s","display":"%s"}],"text":"%s"},"ingredient":[{"itemCodeableConcept":{"text":"%s"},"strength":{"numerator":{"value":%s,"unit":"%s"},"denominator":{"value":1,"unit":"%s"}}}]}`,
-			id, meta(1, base), 70000+i, m.rx, m.text, m.text, m.form, m.formText, m.formText, m.text, m.strength, m.unit, m.formText)})
+			`{"resourceType":"Medication","id":"%s",%s,"identifier":[{"use":"usual","system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.698288","value":"  %d"}],"code":{"coding":[{"system":"http://hl7.org/fhir/sid/ndc","code":"%s","display":"%s"}],"text":"%s"},"status":"active","form":{"coding":[{"system":"http://snomed.info/sct","code":"%s","display":"%s"}],"text":"%s"},"ingredient":[{"itemCodeableConcept":{"text":"%s"},"strength":{"numerator":{"value":%s,"unit":"%s"},"denominator":{"value":1,"unit":"%s"}}}]}`,
+			id, meta(1, base), 70000+i, ndc11(m.ndc), m.name, m.name, m.formCode, m.form, m.form, m.name, strength, m.unit, m.per)})
 	}
 	span := time.Duration(v.Days) * 24 * time.Hour
 	if span <= 0 {
@@ -140,4 +141,14 @@ func seedFHIR(seed uint64, v FHIRVolume, today time.Time) []simResource {
 		return out[i].ID < out[j].ID
 	})
 	return out
+}
+
+// ndc11 is a hyphenated 10-digit NDC zero-padded to 5-4-2, without hyphens.
+func ndc11(ndc string) string {
+	p := strings.Split(ndc, "-")
+	if len(p) != 3 {
+		return ndc
+	}
+	pad := func(s string, n int) string { return strings.Repeat("0", max(n-len(s), 0)) + s }
+	return pad(p[0], 5) + pad(p[1], 4) + pad(p[2], 2)
 }

@@ -77,6 +77,10 @@ type FHIRFaults struct {
 	// many lines of an export's first file (Sinew must keep it, not lose
 	// the file).
 	BadExportLine int `yaml:"bad_export_line"`
+	// FormularyDrift gives one drug's Medication (the heparin) another
+	// strength than Willow's formulary MFN states: a seeded variance for
+	// the formulary-check flow.
+	FormularyDrift bool `yaml:"formulary_drift"`
 }
 
 // DefaultFHIRConfig is a modest data set on Epic's limits.
@@ -182,7 +186,7 @@ func NewFHIRSim(cfg FHIRConfig, today time.Time, now func() time.Time) *FHIRSim 
 	}
 	s := &FHIRSim{cfg: cfg, now: now, clients: map[string]FHIRClient{}, tokens: map[string]token{},
 		guard: smart.NewReplayGuard(), sessions: map[string]*session{}, jobs: map[string]*exportJob{}, reads: map[string]int{}}
-	s.data = seedFHIR(cfg.Seed, cfg.Volume, today)
+	s.data = seedFHIR(cfg.Seed, cfg.Volume, cfg.Faults.FormularyDrift, today)
 	s.byKey = make(map[string]*simResource, len(s.data))
 	for i := range s.data {
 		s.byKey[s.data[i].Type+"/"+s.data[i].ID] = &s.data[i]

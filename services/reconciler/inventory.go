@@ -43,7 +43,8 @@ func (s *Service) inventoryFlows(ctx context.Context) []string {
 }
 
 // runInventory reconciles today and yesterday (UTC) of every inventory flow
-// every InventoryEvery, until ctx ends.
+// every InventoryEvery, until ctx ends; each run also runs the active
+// flows' own reconciliations (checks.go).
 func (s *Service) runInventory(ctx context.Context) {
 	if s.cfg.InventoryEvery <= 0 {
 		return
@@ -60,6 +61,7 @@ func (s *Service) runInventory(ctx context.Context) {
 			t.Reset(s.cfg.InventoryEvery)
 		}
 		now := time.Now().UTC()
+		s.runChecks(ctx, now)
 		for _, flow := range s.inventoryFlows(ctx) {
 			for _, day := range []time.Time{now.Truncate(24 * time.Hour).Add(-24 * time.Hour), now.Truncate(24 * time.Hour)} {
 				if err := s.ReconcileInventoryDay(ctx, flow, day); err != nil && ctx.Err() == nil {

@@ -7,8 +7,10 @@
 // optime-materials, beaker-inventory; hl7.go): an HL7_IN message, routed by sending
 // application, becomes inventory transaction, item or supplier commands,
 // mapped with the crosswalks in KV. Beaker's stock-count files need no
-// mapping (the reconciler reads them). FHIR_IN and EPIC_CMD flows are not
-// built yet.
+// mapping (the reconciler reads them). FHIR_IN (fhir.go): each FHIR flow's
+// resources go to its registry entry's NewFHIR handler, and resources
+// ingest could not read are dead-lettered with their bytes. EPIC_CMD flows
+// are not built yet.
 package transform
 
 import (
@@ -87,6 +89,8 @@ type Service struct {
 	unbuilt []string
 	xw      *crosswalk.Store
 	hl7s    *hl7Side // nil when no HL7 flow is configured here
+	// fhirs are the FHIR flows' handlers by flow id (registry.Entry.NewFHIR).
+	fhirs map[string]registry.FHIR
 	// onhand are the flows whose batch files are stock counts (flows.yaml
 	// reconcile.onhand): acknowledged for the reconciler, not mapped.
 	onhand []string
@@ -102,7 +106,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
 	}
-	s := &Service{cfg: cfg, bus: b, reg: reg, batches: map[string]registry.Batch{}}
+	s := &Service{cfg: cfg, bus: b, reg: reg, batches: map[string]registry.Batch{}, fhirs: map[string]registry.FHIR{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	kv, err := b.JetStream().KeyValue(ctx, streams.KVCrosswalk)
@@ -157,6 +161,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 			s.pollers = append(s.pollers, p)
 		}
 	}
+	s.newFHIR(ctx, inv, env)
 	if h, err := newHL7Side(ctx, cfg, s.xw, reg); err != nil {
 		b.Logger().Warn().Err(err).Msg("HL7 flows not configured: HL7_IN messages wait")
 	} else {
@@ -165,8 +170,8 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	return s, nil
 }
 
-// Run consumes until ctx ends: batch manifests (BATCH_IN) and HL7
-// messages (HL7_IN), each on its own consumer.
+// Run consumes until ctx ends: batch manifests (BATCH_IN), HL7
+// messages (HL7_IN) and FHIR resources (FHIR_IN), each on its own consumer.
 func (s *Service) Run(ctx context.Context) error {
 	var loops []bus.Loop
 	topo := streams.New(s.cfg.Topology)
@@ -255,6 +260,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return p.Run(ctx)
 		})
 	}
+	loops = append(loops, s.fhirLoops(ctx, topo, provisioned)...)
 	return bus.RunLoops(ctx, &s.ready, loops...)
 }
 

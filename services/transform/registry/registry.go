@@ -24,6 +24,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/crosswalk"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/fusion"
+	"github.com/sinewhq/sinew/pkg/recon"
 	"github.com/sinewhq/sinew/services/transform/flows/hl7flow"
 )
 
@@ -109,6 +110,33 @@ type Entry struct {
 	// NewPoller builds the flow's poller of an outside system; nil for
 	// flows fed by a stream.
 	NewPoller func(ctx context.Context, f *flows.Flow, env Env) (Poller, error)
+	// NewFHIR builds the flow's handling of the FHIR resources its
+	// intake.fhir declares (fhir.in.<type>); nil when it reads none. A
+	// flow reading FHIR without it has its resources dead-lettered as
+	// having no mapper once it is active.
+	NewFHIR func(ctx context.Context, f *flows.Flow, env Env) (FHIR, error)
+	// Check is the flow's own reconciliation (a cross-check of two
+	// sources rather than one of the reconciler's engines): the reconciler
+	// calls it for the active flow once a run, per day, and publishes the
+	// result's rows on RECON (and a triage event when it fails); nil: none.
+	Check func(ctx context.Context, f *flows.Flow, env CheckEnv) (*recon.Result, error)
+}
+
+// CheckEnv is what a flow's Check reads: the streams, flows.yaml (to find
+// the flows it compares with by their settings, not their ids), the day
+// (UTC) and the flow's tolerance.
+type CheckEnv struct {
+	JS        jetstream.JetStream
+	Inventory *flows.Inventory
+	Day       time.Time
+	Tolerance recon.Tolerance
+}
+
+// FHIR takes one FHIR resource of its flow (the event carries the
+// resource's original bytes); an error is retried, or dead-lettered when
+// permanent (bus.Permanent with a reason code).
+type FHIR interface {
+	Resource(ctx context.Context, d *bus.Delivery, ev *sinewv1.FhirResourceReceived) error
 }
 
 // Registry is the table of entries by flow id.

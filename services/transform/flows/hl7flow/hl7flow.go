@@ -753,6 +753,13 @@ func (mc *mapping) master() error {
 				LotControlled: flags[0], SerialControlled: flags[1], Program_340B: flags[2], Action: action,
 				Attributes: map[string]string{"epic_code": code, "epic_source": mc.mm.source, "epic_event": strings.ToUpper(event)},
 			}
+			// A drug's form and strength, where the site's MFN carries them
+			// (a reconciliation such as formulary-check compares them).
+			for _, name := range []string{"form", "strength"} {
+				if v, _ := mc.value(name, li, end); v != "" {
+					cmd.Attributes[name] = v
+				}
+			}
 			cmds = append(cmds, Command{Subject: streams.FusionCmdSubject(mc.mp.Flow, OpItem), MsgID: key, Msg: cmd})
 			notes = append(notes, fmt.Sprintf("%s %s", action, cmd.ItemNumber))
 			continue

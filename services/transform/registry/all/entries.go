@@ -5,6 +5,7 @@ package all
 import (
 	appaymentstatus "github.com/sinewhq/sinew/services/transform/flows/ap-payment-status"
 	beakerinventory "github.com/sinewhq/sinew/services/transform/flows/beaker-inventory"
+	formularycheck "github.com/sinewhq/sinew/services/transform/flows/formulary-check"
 	optimematerials "github.com/sinewhq/sinew/services/transform/flows/optime-materials"
 	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
 	suppliersync "github.com/sinewhq/sinew/services/transform/flows/supplier-sync"
@@ -19,6 +20,7 @@ func Entries() []registry.Entry {
 	return []registry.Entry{
 		appaymentstatus.Entry(),
 		beakerinventory.Entry(),
+		formularycheck.Entry(),
 		optimematerials.Entry(),
 		resolutegl.Entry(),
 		suppliersync.Entry(),
