@@ -109,6 +109,26 @@ type Entry struct {
 	// NewPoller builds the flow's poller of an outside system; nil for
 	// flows fed by a stream.
 	NewPoller func(ctx context.Context, f *flows.Flow, env Env) (Poller, error)
+	// Current reads the records Fusion holds now that Epic should hold
+	// too (reconcile.kind epic-ack), each with the version Sinew sends it
+	// as; nil for flows not reconciled so.
+	Current func(ctx context.Context, f *flows.Flow, fc *fusion.Client) ([]Record, error)
+}
+
+// Record is one Fusion record of a Fusion-to-Epic flow as the reconciler
+// compares it with what Epic acknowledged.
+type Record struct {
+	// Key is the record's business key (the first business key of its
+	// command: supplier, payment or person number).
+	Key string
+	// Version is the idempotency key of the command carrying this state
+	// ("" when any acknowledged version will do).
+	Version string
+	// Updated is Fusion's LastUpdateDate: a recent record may not be sent yet.
+	Updated time.Time
+	// Skip says why the record is not Epic's (an unmatched payment is in
+	// triage); "" for a record Epic must hold.
+	Skip string
 }
 
 // Registry is the table of entries by flow id.
@@ -232,6 +252,9 @@ func (r *Registry) Check(inv *flows.Inventory) error {
 		e, ok := r.entries[f.ID]
 		if NeedsCode(f) && (!ok || e.NewBatch == nil) {
 			errs = append(errs, fmt.Errorf("flow %s maps batch files but no flow package registers a batch mapping for it", f.ID))
+		}
+		if f.Reconcile.Kind == flows.ReconcileEpicAck && e.Current == nil {
+			errs = append(errs, fmt.Errorf("flow %s is reconciled by Epic's acknowledgements but no flow package reads its current Fusion records", f.ID))
 		}
 		for kind, op := range e.Fusion {
 			if op == OpJournalImport && f.GL == nil {

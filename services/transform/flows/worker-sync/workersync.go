@@ -44,9 +44,26 @@ const Op = "provider"
 
 // Entry registers the flow.
 func Entry() registry.Entry {
-	return registry.Entry{ID: Flow, NewPoller: NewPoller,
+	return registry.Entry{ID: Flow, NewPoller: NewPoller, Current: Current,
 		// Epic's provider updates (the provider shape) are written to HCM.
 		Fusion: map[string]registry.Op{hl7flow.OpWorker: registry.OpWorker}}
+}
+
+// Current is Fusion's active workers for the reconciler: Epic's provider
+// master should hold each (any acknowledged version: a worker's commands
+// are keyed by feed entry, not by the worker's state).
+func Current(ctx context.Context, f *flows.Flow, fc *fusion.Client) ([]registry.Record, error) {
+	all, err := fc.Workers(ctx, fusion.WorkerQuery{})
+	if err != nil {
+		return nil, err
+	}
+	var out []registry.Record
+	for _, w := range all {
+		if w.Status == "ACTIVE" {
+			out = append(out, registry.Record{Key: w.PersonNumber, Updated: w.LastUpdate})
+		}
+	}
+	return out, nil
 }
 
 // Poller follows Fusion HCM for one two-way worker flow.
