@@ -59,13 +59,6 @@ func ReconcileEpicAck(in *AckInput) *Result {
 			Source: 1, Target: 0, Variance: -1, Verdict: VerdictVariance, Explanation: why})
 		sum.Variances++
 	}
-	v := VerdictPass
-	if sum.Variances > 0 {
-		v = VerdictVariance
-	}
-	res.Rows = append([]Row{{Tier: TierTotals, Scope: in.Scope, Key: "records", Hop: "epic", Unit: UnitLines,
-		Source: money.Amount(sum.Lines), Target: money.Amount(sum.Matched), Variance: money.Amount(sum.Matched - sum.Lines), Verdict: v,
-		Explanation: fmt.Sprintf("%d current in Fusion, %d acknowledged by Epic at that version, %d pending", sum.Lines, sum.Matched, sum.Pending)}}, res.Rows...)
 	switch {
 	case sum.Variances > 0:
 		sum.Verdict = VerdictVariance
@@ -74,5 +67,8 @@ func ReconcileEpicAck(in *AckInput) *Result {
 	default:
 		sum.Verdict = VerdictPass
 	}
+	res.Rows = append([]Row{{Tier: TierTotals, Scope: in.Scope, Key: "records", Hop: "epic", Unit: UnitLines,
+		Source: money.Amount(sum.Lines), Target: money.Amount(sum.Matched), Variance: money.Amount(sum.Matched - sum.Lines), Verdict: sum.Verdict,
+		Explanation: fmt.Sprintf("%d current in Fusion, %d acknowledged by Epic at that version, %d pending", sum.Lines, sum.Matched, sum.Pending)}}, res.Rows...)
 	return res
 }
