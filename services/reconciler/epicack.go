@@ -13,6 +13,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/recon"
 	"github.com/sinewhq/sinew/pkg/streams"
+	"github.com/sinewhq/sinew/services/transform/registry"
 )
 
 // ReconcileEpicAck reconciles a Fusion-to-Epic flow (reconcile.kind
@@ -44,7 +45,11 @@ func (s *Service) ReconcileEpicAck(ctx context.Context, flow string) error {
 		if in.Acked[k] == nil {
 			in.Acked[k] = map[string]bool{}
 		}
-		in.Acked[k][env.GetIdempotencyKey()] = true
+		v := env.GetIdempotencyKey()
+		if st := sinewv1.KeyMap(env.GetBusinessKeys())[registry.StateKey]; st != "" {
+			v = st
+		}
+		in.Acked[k][v] = true
 		return nil
 	})
 	if err != nil {

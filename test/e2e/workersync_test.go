@@ -74,7 +74,7 @@ func hcm(t *testing.T, f *fusionProc, method, path, body string, hdr map[string]
 // answers AE to an assignment change: retried by redelivery, dead-lettered
 // with the ACK's ERR text and reason code, and replayed once Epic accepts
 // again (after the hire, the flow reconciles clean in `sinew recon
-// report`). Then Epic drops the ACK: the timeout is retried the same way.
+// report`; the refused change is found as a variance). Then Epic drops the ACK: the timeout is retried the same way.
 func TestWorkerSyncFusionToEpic(t *testing.T) {
 	fusion := startFusion(t, "-step", "50ms")
 	dir := t.TempDir()
@@ -164,6 +164,11 @@ func TestWorkerSyncFusionToEpic(t *testing.T) {
 	}
 	if providers()[0].Department != "CARDIOLOGY" {
 		t.Fatal("a refused change was applied")
+	}
+	// The refused change is drift the reconciliation finds: Fusion's HR
+	// attributes are not the ones Epic acknowledged.
+	if out := waitReconciled(t, s, "worker-sync", false); !strings.Contains(out, "P7001") || !strings.Contains(out, "older version") {
+		t.Fatalf("the variance does not name the drifted worker:\n%s", out)
 	}
 	epic.do(t, "DELETE", "/sim/faults", "", nil)
 	if out, err := s.cli(t, "dlq", "replay", seq, "--reason", "e2e: record unlocked in Epic"); err != nil {

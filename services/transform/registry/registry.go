@@ -115,14 +115,20 @@ type Entry struct {
 	Current func(ctx context.Context, f *flows.Flow, fc *fusion.Client) ([]Record, error)
 }
 
+// StateKey is the business key a Fusion-to-Epic command may carry naming
+// the record's state it sends (a digest of the attributes Fusion owns),
+// for a flow whose idempotency keys do not (Record.Version).
+const StateKey = "state"
+
 // Record is one Fusion record of a Fusion-to-Epic flow as the reconciler
 // compares it with what Epic acknowledged.
 type Record struct {
 	// Key is the record's business key (the first business key of its
 	// command: supplier, payment or person number).
 	Key string
-	// Version is the idempotency key of the command carrying this state
-	// ("" when any acknowledged version will do).
+	// Version is the state Epic must have acknowledged: the StateKey
+	// business key of the command carrying it when the flow sets one,
+	// else that command's idempotency key ("" when any will do).
 	Version string
 	// Updated is Fusion's LastUpdateDate: a recent record may not be sent yet.
 	Updated time.Time
