@@ -129,6 +129,9 @@ const (
 	ReconcileNone      = "none"      // not reconciled (yet)
 	ReconcileGLBatch   = "gl-batch"  // batch by batch, against Journal Import's result and balances
 	ReconcileInventory = "inventory" // per day, the flow's commands against Fusion's rows of its source code
+	// ReconcileEpicAck: a Fusion-to-Epic flow's current Fusion records, each
+	// against the latest version of it Epic acknowledged (RESULTS).
+	ReconcileEpicAck = "epic-ack"
 )
 
 // Reconcile is how a flow is reconciled (docs/architecture.md, Flows).
@@ -246,9 +249,9 @@ func Parse(r io.Reader) (*Inventory, error) {
 		switch f.Reconcile.Kind {
 		case "":
 			inv.Flows[i].Reconcile.Kind = ReconcileNone
-		case ReconcileNone, ReconcileGLBatch, ReconcileInventory:
+		case ReconcileNone, ReconcileGLBatch, ReconcileInventory, ReconcileEpicAck:
 		default:
-			return nil, fmt.Errorf("%s: reconcile.kind %q is not none, gl-batch or inventory", where, f.Reconcile.Kind)
+			return nil, fmt.Errorf("%s: reconcile.kind %q is not none, gl-batch, inventory or epic-ack", where, f.Reconcile.Kind)
 		}
 		if f.Reconcile.Kind == ReconcileInventory && f.FusionSource == "" {
 			return nil, fmt.Errorf("%s: an inventory-reconciled flow needs fusion_source", where)

@@ -45,6 +45,11 @@ func FromRecon(row *sinewv1.ReconRow) (it Item, ok bool) {
 		Summary: fmt.Sprintf("tier %d %s %s: %s", row.GetTier(), row.GetScope(), row.GetKey(), row.GetExplanation())}, true
 }
 
+// matchCodes are the dead-letter reasons of a match with no single answer
+// (a worker to several Epic providers, a payment to no refund or to
+// several): their items are ambiguous matches, not dead letters.
+var matchCodes = map[reason.Code]bool{reason.WorkerMatchAmbiguous: true, reason.PaymentUnmatched: true, reason.PaymentAmbiguous: true}
+
 // FromDeadLetter is the item a dead letter opens when it needs a person:
 // its reason is permanent (no retry fixes it) or has no code. Transient
 // reasons (Fusion down, a timeout) are replayed, not triaged.
@@ -57,7 +62,13 @@ func FromDeadLetter(dl *sinewv1.DeadLetter, dlqSeq uint64) (it Item, ok bool) {
 	if flow == "" {
 		flow = "none"
 	}
-	return Item{Kind: KindDeadLetter, Flow: flow, Reason: code,
+	kind := KindDeadLetter
+	if matchCodes[code] {
+		// Not a failed delivery but a match Sinew refuses to guess: it
+		// holds the flow's reconciliation until a person decides.
+		kind = KindAmbiguous
+	}
+	return Item{Kind: kind, Flow: flow, Reason: code,
 		Source: "dlq:" + strconv.FormatUint(dlqSeq, 10),
 		Evidence: map[string]string{"dlq_seq": strconv.FormatUint(dlqSeq, 10), "stream": dl.GetStream(),
 			"stream_seq": strconv.FormatUint(dl.GetStreamSeq(), 10), "consumer": dl.GetConsumer(), "reason": dl.GetReason()},

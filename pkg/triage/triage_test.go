@@ -129,3 +129,21 @@ func TestOpenerRaisesFromReconTriageRowsAndDeadLettersOnce(t *testing.T) {
 		t.Errorf("kinds %s", kinds)
 	}
 }
+
+func TestMatchDeadLettersAreAmbiguousMatches(t *testing.T) {
+	cases := []struct {
+		code reason.Code
+		kind string
+	}{
+		{reason.WorkerMatchAmbiguous, triage.KindAmbiguous},
+		{reason.PaymentUnmatched, triage.KindAmbiguous},
+		{reason.PaymentAmbiguous, triage.KindAmbiguous},
+		{reason.HL7RequiredFieldMissing, triage.KindDeadLetter},
+	}
+	for _, c := range cases {
+		it, ok := triage.FromDeadLetter(&sinewv1.DeadLetter{Flow: "f", ReasonCode: string(c.code)}, 7)
+		if !ok || it.Kind != c.kind || it.Reason != c.code {
+			t.Errorf("%s: item %v %s %s, want %s", c.code, ok, it.Kind, it.Reason, c.kind)
+		}
+	}
+}

@@ -23,10 +23,16 @@ import (
 // (flows.yaml reconcile.kind inventory); active by flow_state, else by
 // flows.yaml when the bucket has no record (or cannot be read).
 func (s *Service) inventoryFlows(ctx context.Context) []string {
+	return s.activeFlows(ctx, flows.ReconcileInventory)
+}
+
+// activeFlows are the active flows whose reconcile.kind is kind, as
+// inventoryFlows says.
+func (s *Service) activeFlows(ctx context.Context, kind string) []string {
 	st, err := flowstate.Open(ctx, s.bus.JetStream())
 	var out []string
 	for _, f := range s.flows.All() {
-		if f.Reconcile.Kind != flows.ReconcileInventory {
+		if f.Reconcile.Kind != kind {
 			continue
 		}
 		state := f.State
@@ -62,6 +68,11 @@ func (s *Service) runInventory(ctx context.Context) {
 		}
 		now := time.Now().UTC()
 		s.runChecks(ctx, now)
+		for _, flow := range s.activeFlows(ctx, flows.ReconcileEpicAck) {
+			if err := s.ReconcileEpicAck(ctx, flow); err != nil && ctx.Err() == nil {
+				s.bus.Logger().Warn().Err(err).Str("flow", flow).Msg("Epic acknowledgement reconciliation")
+			}
+		}
 		for _, flow := range s.inventoryFlows(ctx) {
 			for _, day := range []time.Time{now.Truncate(24 * time.Hour).Add(-24 * time.Hour), now.Truncate(24 * time.Hour)} {
 				if err := s.ReconcileInventoryDay(ctx, flow, day); err != nil && ctx.Err() == nil {

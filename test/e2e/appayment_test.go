@@ -11,8 +11,10 @@ import (
 
 // TestAPPaymentStatusToResolute: a refund payment issued, then cleared,
 // in Fusion arrives in Resolute matched to its refund, amount exact and
-// both statuses kept; a payment of no refund lands in triage (a dead
-// letter SINEW-AP-001) and is never sent to Epic.
+// both statuses kept, and the flow reconciles clean in `sinew recon
+// report`; a payment of no refund lands in triage (a dead letter
+// SINEW-AP-001 and an ambiguous-match item that holds the flow's recon
+// report) and is never sent to Epic.
 func TestAPPaymentStatusToResolute(t *testing.T) {
 	fusion := startFusion(t, "-step", "50ms")
 	dir := t.TempDir()
@@ -21,6 +23,7 @@ func TestAPPaymentStatusToResolute(t *testing.T) {
 	env := []string{
 		"SINEW_EPICSIM_INBOUND_ADDR=" + inbound, "SINEW_EPICSIM_INBOUND_SIM_ADDR=" + simAddr,
 		"SINEW_LOADER_EPIC_ADDR=" + inbound, "SINEW_LOADER_EPIC_ACK_TIMEOUT=5s", "SINEW_TRANSFORM_POLL_INTERVAL=300ms",
+		"SINEW_RECONCILER_INVENTORY_EVERY=2s", "SINEW_RECONCILER_READ_LAG=5s",
 	}
 	s, _ := upWith(t, dir, a, []string{"--fusion-url", fusion.url}, env)
 	epic := epicSim{url: "http://" + simAddr}
@@ -55,6 +58,7 @@ func TestAPPaymentStatusToResolute(t *testing.T) {
 		r := refunds()
 		return len(r) == 1 && len(r[0].Payments) == 2 && r[0].Payments[1].Status == "CLEARED", fmt.Sprintf("%+v", r)
 	})
+	waitReconciled(t, s, "ap-payment-status", true)
 	var before simInbound
 	epic.do(t, "GET", "/sim/inbound", "", &before)
 
@@ -72,5 +76,13 @@ func TestAPPaymentStatusToResolute(t *testing.T) {
 	epic.do(t, "GET", "/sim/inbound", "", &after)
 	if after.Received != before.Received {
 		t.Fatalf("the unmatched payment reached Epic: %+v then %+v", before, after)
+	}
+	waitFor(t, "the unmatched payment holding the flow's recon report", 60*time.Second, func() (bool, string) {
+		out, err := s.cli(t, "recon", "report", "--flow", "ap-payment-status")
+		return err != nil && strings.Contains(out, "SINEW-AP-001"), out
+	})
+	out, _ := s.cli(t, "triage", "list", "--flow", "ap-payment-status", "--json")
+	if !strings.Contains(out, `"ambiguous-match"`) || !strings.Contains(out, "SINEW-AP-001") {
+		t.Fatalf("no ambiguous-match item for the unmatched payment:\n%s", out)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,7 +42,10 @@ type simSupplierRef struct {
 // TestSupplierSyncFusionToEpic: a supplier created in Fusion (with its
 // site) arrives in Epic's supplier reference once, through the
 // incremental read, EPIC_CMD and the loader's MLLP leg; deactivating it
-// in Fusion deactivates it in Epic.
+// in Fusion deactivates it in Epic. The day reconciles clean in `sinew
+// recon report`; then Epic refuses a new supplier (AE until dead-lettered)
+// and the reconciliation finds it: Fusion holds an active supplier Epic
+// never acknowledged, a variance and a triage item.
 func TestSupplierSyncFusionToEpic(t *testing.T) {
 	fusion := startFusion(t, "-step", "50ms")
 	dir := t.TempDir()
@@ -50,6 +54,7 @@ func TestSupplierSyncFusionToEpic(t *testing.T) {
 	env := []string{
 		"SINEW_EPICSIM_INBOUND_ADDR=" + inbound, "SINEW_EPICSIM_INBOUND_SIM_ADDR=" + simAddr,
 		"SINEW_LOADER_EPIC_ADDR=" + inbound, "SINEW_LOADER_EPIC_ACK_TIMEOUT=5s", "SINEW_TRANSFORM_POLL_INTERVAL=300ms",
+		"SINEW_RECONCILER_INVENTORY_EVERY=2s", "SINEW_RECONCILER_READ_LAG=5s",
 	}
 	s, _ := upWith(t, dir, a, []string{"--fusion-url", fusion.url}, env)
 	epic := epicSim{url: "http://" + simAddr}
@@ -88,4 +93,34 @@ func TestSupplierSyncFusionToEpic(t *testing.T) {
 	if in.Rejected != 0 {
 		t.Fatalf("Epic refused records: %+v", in)
 	}
+	waitReconciled(t, s, "supplier-sync", true)
+
+	// Drift: Epic refuses a new supplier until it is dead-lettered.
+	epic.do(t, "POST", "/sim/faults", `{"mode":"ae","text":"supplier table locked"}`, nil)
+	fscm(t, fusion, "POST", "/suppliers", `{"Supplier":"Contoso Medical","SupplierNumber":"7701","addresses":[{"AddressName":"CM-HQ","AddressLine1":"9 Mill Road","City":"Salem","PostalCode":"97301","CountryCode":"US"}],
+	 "sites":[{"SupplierSite":"CM-HQ","ProcurementBU":"Main Hospital BU","SupplierAddressName":"CM-HQ"}]}`)
+	out := waitReconciled(t, s, "supplier-sync", false)
+	if !strings.Contains(out, "7701") {
+		t.Fatalf("the variance does not name the supplier Epic lacks:\n%s", out)
+	}
+	waitFor(t, "a triage item for the variance", 60*time.Second, func() (bool, string) {
+		out, _ := s.cli(t, "triage", "list", "--flow", "supplier-sync", "--json")
+		return strings.Contains(out, "SINEW-RECON-002"), out
+	})
+}
+
+// waitReconciled waits until `sinew recon report --flow flow` passes (or,
+// when !clean, fails on a variance) and returns its output.
+func waitReconciled(t *testing.T, s *system, flow string, clean bool) string {
+	t.Helper()
+	var last string
+	waitFor(t, flow+" reconciled", 120*time.Second, func() (bool, string) {
+		out, err := s.cli(t, "recon", "report", "--flow", flow)
+		last = out
+		if clean {
+			return err == nil && strings.Contains(out, "pass"), out
+		}
+		return err != nil && strings.Contains(out, ": variance"), out
+	})
+	return last
 }

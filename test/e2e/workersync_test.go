@@ -73,7 +73,8 @@ func hcm(t *testing.T, f *fusionProc, method, path, body string, hdr map[string]
 // poller, EPIC_CMD and the loader's MLLP leg (ACK checked). Then Epic
 // answers AE to an assignment change: retried by redelivery, dead-lettered
 // with the ACK's ERR text and reason code, and replayed once Epic accepts
-// again. Then Epic drops the ACK: the timeout is retried the same way.
+// again (after the hire, the flow reconciles clean in `sinew recon
+// report`; the refused change is found as a variance). Then Epic drops the ACK: the timeout is retried the same way.
 func TestWorkerSyncFusionToEpic(t *testing.T) {
 	fusion := startFusion(t, "-step", "50ms")
 	dir := t.TempDir()
@@ -83,6 +84,7 @@ func TestWorkerSyncFusionToEpic(t *testing.T) {
 		"SINEW_EPICSIM_INBOUND_ADDR=" + inbound, "SINEW_EPICSIM_INBOUND_SIM_ADDR=" + simAddr, "SINEW_EPICSIM_INBOUND_ECHO=false",
 		"SINEW_LOADER_EPIC_ADDR=" + inbound, "SINEW_LOADER_EPIC_ACK_TIMEOUT=2s",
 		"SINEW_TRANSFORM_POLL_INTERVAL=300ms", "SINEW_TOPOLOGY_LOAD_RETRY_BASE=1s", "SINEW_TOPOLOGY_RETRY_BASE=500ms",
+		"SINEW_RECONCILER_INVENTORY_EVERY=2s", "SINEW_RECONCILER_READ_LAG=5s",
 	}
 	s, _ := upWith(t, dir, a, []string{"--fusion-url", fusion.url}, env)
 	epic := epicSim{url: "http://" + simAddr}
@@ -114,6 +116,8 @@ func TestWorkerSyncFusionToEpic(t *testing.T) {
 		ps := providers()
 		return len(ps) == 1 && ps[0].PersonNumber == "P7001" && ps[0].Active, fmt.Sprintf("%+v", ps)
 	})
+	// Every active Fusion worker acknowledged by Epic: the flow reconciles.
+	waitReconciled(t, s, "worker-sync", true)
 	p := providers()[0]
 	if p.SER == "" || p.Family != "RIVERA" || p.Specialty != "Cardiology" || p.NPI != "1234567893" || p.Department != "CARDIOLOGY" {
 		t.Fatalf("provider: %+v", p)
@@ -160,6 +164,11 @@ func TestWorkerSyncFusionToEpic(t *testing.T) {
 	}
 	if providers()[0].Department != "CARDIOLOGY" {
 		t.Fatal("a refused change was applied")
+	}
+	// The refused change is drift the reconciliation finds: Fusion's HR
+	// attributes are not the ones Epic acknowledged.
+	if out := waitReconciled(t, s, "worker-sync", false); !strings.Contains(out, "P7001") || !strings.Contains(out, "older version") {
+		t.Fatalf("the variance does not name the drifted worker:\n%s", out)
 	}
 	epic.do(t, "DELETE", "/sim/faults", "", nil)
 	if out, err := s.cli(t, "dlq", "replay", seq, "--reason", "e2e: record unlocked in Epic"); err != nil {

@@ -120,6 +120,32 @@ type Entry struct {
 	// calls it for the active flow once a run, per day, and publishes the
 	// result's rows on RECON (and a triage event when it fails); nil: none.
 	Check func(ctx context.Context, f *flows.Flow, env CheckEnv) (*recon.Result, error)
+	// Current reads the records Fusion holds now that Epic should hold
+	// too (reconcile.kind epic-ack), each with the version Sinew sends it
+	// as; nil for flows not reconciled so.
+	Current func(ctx context.Context, f *flows.Flow, fc *fusion.Client) ([]Record, error)
+}
+
+// StateKey is the business key a Fusion-to-Epic command may carry naming
+// the record's state it sends (a digest of the attributes Fusion owns),
+// for a flow whose idempotency keys do not (Record.Version).
+const StateKey = "state"
+
+// Record is one Fusion record of a Fusion-to-Epic flow as the reconciler
+// compares it with what Epic acknowledged.
+type Record struct {
+	// Key is the record's business key (the first business key of its
+	// command: supplier, payment or person number).
+	Key string
+	// Version is the state Epic must have acknowledged: the StateKey
+	// business key of the command carrying it when the flow sets one,
+	// else that command's idempotency key ("" when any will do).
+	Version string
+	// Updated is Fusion's LastUpdateDate: a recent record may not be sent yet.
+	Updated time.Time
+	// Skip says why the record is not Epic's (an unmatched payment is in
+	// triage); "" for a record Epic must hold.
+	Skip string
 }
 
 // CheckEnv is what a flow's Check reads: the streams, flows.yaml (to find
@@ -260,6 +286,9 @@ func (r *Registry) Check(inv *flows.Inventory) error {
 		e, ok := r.entries[f.ID]
 		if NeedsCode(f) && (!ok || e.NewBatch == nil) {
 			errs = append(errs, fmt.Errorf("flow %s maps batch files but no flow package registers a batch mapping for it", f.ID))
+		}
+		if f.Reconcile.Kind == flows.ReconcileEpicAck && e.Current == nil {
+			errs = append(errs, fmt.Errorf("flow %s is reconciled by Epic's acknowledgements but no flow package reads its current Fusion records", f.ID))
 		}
 		for kind, op := range e.Fusion {
 			if op == OpJournalImport && f.GL == nil {

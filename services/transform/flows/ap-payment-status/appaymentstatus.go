@@ -25,6 +25,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/flowstate"
 	"github.com/sinewhq/sinew/pkg/fusion"
 	"github.com/sinewhq/sinew/pkg/ids"
+	"github.com/sinewhq/sinew/pkg/refund"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/services/transform/registry"
 )
@@ -36,7 +37,7 @@ const Flow = "ap-payment-status"
 const Op = "payment"
 
 // Entry registers the flow.
-func Entry() registry.Entry { return registry.Entry{ID: Flow, NewPoller: NewPoller} }
+func Entry() registry.Entry { return registry.Entry{ID: Flow, NewPoller: NewPoller, Current: Current} }
 
 // Poller reads Fusion's payables payments for one flow.
 type Poller struct {
@@ -84,7 +85,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 		return err
 	}
 	for _, pm := range pays {
-		id := p.flow.ID + "/fusion/" + pm.Number + "/" + pm.Status + "/" + strconv.FormatInt(pm.LastUpdate.UnixNano(), 10)
+		id := version(p.flow.ID, pm)
 		ev := &sinewv1.PaymentStatus{
 			Envelope: &sinewv1.Envelope{EventId: ids.EventID(id), Flow: p.flow.ID, SourceSystem: p.flow.Source, SourceId: pm.PaymentID,
 				IdempotencyKey: id, ReceivedAt: timestamppb.Now(), BusinessKeys: []*sinewv1.KeyValue{{Key: "payment_number", Value: pm.Number}}},
@@ -99,4 +100,33 @@ func (p *Poller) Poll(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// version is the idempotency key of a payment's status: number, status
+// and Fusion's LastUpdateDate.
+func version(flow string, pm fusion.Payment) string {
+	return flow + "/fusion/" + pm.Number + "/" + pm.Status + "/" + strconv.FormatInt(pm.LastUpdate.UnixNano(), 10)
+}
+
+// refundPrefix starts a patient refund's invoice number (the loader's
+// default epic.refund_prefix).
+const refundPrefix = "RF"
+
+// Current is every Fusion payment at its latest status, for the
+// reconciler: Resolute should hold that status. A payment that matches no
+// single refund is not Epic's (the loader dead-lettered it to triage).
+func Current(ctx context.Context, f *flows.Flow, fc *fusion.Client) ([]registry.Record, error) {
+	pays, err := fc.PaymentsUpdatedAfter(ctx, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]registry.Record, 0, len(pays))
+	for _, pm := range pays {
+		r := registry.Record{Key: pm.Number, Version: version(f.ID, pm), Updated: pm.LastUpdate}
+		if _, err := refund.Match(pm.Invoices, refundPrefix); err != nil {
+			r.Skip = err.Error()
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

@@ -34,7 +34,30 @@ const Flow = "supplier-sync"
 const Op = "supplier"
 
 // Entry registers the flow.
-func Entry() registry.Entry { return registry.Entry{ID: Flow, NewPoller: NewPoller} }
+func Entry() registry.Entry { return registry.Entry{ID: Flow, NewPoller: NewPoller, Current: Current} }
+
+// version is the idempotency key of a supplier's state: its number and
+// Fusion's LastUpdateDate.
+func version(flow string, s fusion.Supplier) string {
+	return flow + "/fusion/" + s.SupplierNumber + "/" + strconv.FormatInt(s.LastUpdate.UnixNano(), 10)
+}
+
+// Current is Fusion's active suppliers, each at its latest version, for
+// the reconciler: Epic's supplier reference should hold each as sent.
+func Current(ctx context.Context, f *flows.Flow, fc *fusion.Client) ([]registry.Record, error) {
+	sups, err := fc.SuppliersUpdatedAfter(ctx, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	var out []registry.Record
+	for _, s := range sups {
+		if s.Status != "ACTIVE" {
+			continue
+		}
+		out = append(out, registry.Record{Key: s.SupplierNumber, Version: version(f.ID, s), Updated: s.LastUpdate})
+	}
+	return out, nil
+}
 
 // Poller reads Fusion's supplier master for one flow.
 type Poller struct {
@@ -81,7 +104,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 		return err
 	}
 	for _, s := range sups {
-		id := p.flow.ID + "/fusion/" + s.SupplierNumber + "/" + strconv.FormatInt(s.LastUpdate.UnixNano(), 10)
+		id := version(p.flow.ID, s)
 		ev := &sinewv1.SupplierChange{
 			Envelope: &sinewv1.Envelope{EventId: ids.EventID(id), Flow: p.flow.ID, SourceSystem: p.flow.Source, SourceId: s.SupplierNumber,
 				IdempotencyKey: id, ReceivedAt: timestamppb.Now(), BusinessKeys: []*sinewv1.KeyValue{{Key: "supplier_number", Value: s.SupplierNumber}}},

@@ -15,9 +15,12 @@ package workersync
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -44,9 +47,46 @@ const Op = "provider"
 
 // Entry registers the flow.
 func Entry() registry.Entry {
-	return registry.Entry{ID: Flow, NewPoller: NewPoller,
+	return registry.Entry{ID: Flow, NewPoller: NewPoller, Current: Current,
 		// Epic's provider updates (the provider shape) are written to HCM.
 		Fusion: map[string]registry.Op{hl7flow.OpWorker: registry.OpWorker}}
+}
+
+// Current is Fusion's active workers for the reconciler, each with the
+// digest of the attributes Fusion owns (HR): Epic's provider master
+// should have acknowledged a change carrying that state.
+func Current(ctx context.Context, f *flows.Flow, fc *fusion.Client) ([]registry.Record, error) {
+	rules, err := ws.RulesOf(*f)
+	if err != nil {
+		return nil, err
+	}
+	all, err := fc.Workers(ctx, fusion.WorkerQuery{})
+	if err != nil {
+		return nil, err
+	}
+	var out []registry.Record
+	for _, w := range all {
+		if w.Status == "ACTIVE" {
+			out = append(out, registry.Record{Key: w.PersonNumber, Version: hrState(rules, w), Updated: w.LastUpdate})
+		}
+	}
+	return out, nil
+}
+
+// hrState digests the values of the attributes Fusion owns of w (a
+// command's registry.StateKey): equal digests, equal HR attributes.
+func hrState(rules ws.Rules, w fusion.Worker) string {
+	owned := ws.Owned(rules, ws.Fusion, ws.FusionValues(w))
+	attrs := make([]string, 0, len(owned))
+	for a := range owned {
+		attrs = append(attrs, string(a))
+	}
+	sort.Strings(attrs)
+	h := sha256.New()
+	for _, a := range attrs {
+		fmt.Fprintf(h, "%s=%s\n", a, owned[ws.Attr(a)])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // Poller follows Fusion HCM for one two-way worker flow.
@@ -173,7 +213,7 @@ func (p *Poller) change(ctx context.Context, action, personNumber string, at tim
 		Envelope: &sinewv1.Envelope{
 			EventId: ids.EventID(id), Flow: p.flow.ID, SourceSystem: p.flow.Source,
 			SourceId: personNumber, IdempotencyKey: id, ReceivedAt: timestamppb.Now(),
-			BusinessKeys: []*sinewv1.KeyValue{{Key: "person_number", Value: personNumber}},
+			BusinessKeys: []*sinewv1.KeyValue{{Key: "person_number", Value: personNumber}, {Key: registry.StateKey, Value: hrState(p.rules, w)}},
 		},
 		Origin: string(ws.Fusion), PersonNumber: personNumber, EpicProviderId: w.EpicProviderID, Npi: w.NPI,
 		Action: action, EffectiveAt: timestamppb.New(at), Attributes: attrs,
