@@ -482,7 +482,7 @@ func tally(inv *flows.Inventory, msgs []drillMessage, rejected map[int]bool, sta
 			if d.Lost > 0 || d.Duplicated > 0 {
 				d.Verdict = "fail"
 			}
-			if d.Lost == 0 && d.DeadLetters == 0 && !sentQty.Equal(loadedQty) {
+			if d.Lost == 0 && d.Duplicated == 0 && d.DeadLetters == 0 && !sentQty.Equal(loadedQty) {
 				d.Verdict, d.Variance = "fail", true
 			}
 			d.Note = "dispenses compared by prescription number and quantity; the flow's other messages counted in fusion_rows"
