@@ -122,6 +122,9 @@ type drillMessage struct {
 	mrn string
 	rx  string // a dispense's prescription number (Fusion's TransactionReference)
 	qty string
+	// lines are the Fusion rows a message should become, where the drill
+	// compares a flow by count (OpTime cases, Beaker results).
+	lines int
 }
 
 // synthDay is the seed's day: the same seed, day and volume give the same
@@ -135,8 +138,15 @@ func synthDay(seed uint64, day time.Time, n int) []drillMessage {
 		m := drillMessage{raw: raw, typ: typ}
 		if p, err := hl7.Parse(raw); err == nil {
 			m.app, m.mrn = p.Get("MSH-3"), p.Get("PID-3.1")
-			if typ == "RDS^O13" {
+			switch {
+			case typ == "RDS^O13":
 				m.rx, m.qty = p.Get("ORC-2"), p.Get("RXD-4")
+			case typ == "DFT^P03" && m.app == "OPTIME":
+				// A case completion: one Fusion row per supply line.
+				m.lines = bytes.Count(raw, []byte("\rFT1|"))
+			case typ == "ORU^R01" && m.app == "BEAKER":
+				// A final result: one row per reagent it consumed.
+				m.lines = len(g.Consumed())
 			}
 		}
 		out = append(out, m)
@@ -424,6 +434,7 @@ func tally(inv *flows.Inventory, msgs []drillMessage, rejected map[int]bool, sta
 		r := rows[f.ID]
 		d.DeadLetters, d.Recon = r.DeadLetters, r.Recon
 		want := map[string]bool{}
+		lines := 0
 		sentQty, loadedQty := decimal.Decimal("0"), decimal.Decimal("0")
 		for i, m := range msgs {
 			if flowOfApp(inv, m.app) != f.ID {
@@ -434,6 +445,7 @@ func tally(inv *flows.Inventory, msgs []drillMessage, rejected map[int]bool, sta
 				d.Rejected++
 				continue
 			}
+			lines += m.lines
 			if m.rx != "" {
 				d.Sent++
 				want[m.rx] = true
@@ -442,14 +454,14 @@ func tally(inv *flows.Inventory, msgs []drillMessage, rejected map[int]bool, sta
 				}
 			}
 		}
-		lines := map[[2]int64]int{}
+		seen := map[[2]int64]int{}
 		got := map[string]int{}
 		for _, s := range staged {
 			if f.FusionSource == "" || s.SourceCode != f.FusionSource {
 				continue
 			}
 			d.FusionRows++
-			lines[[2]int64{s.SourceHeaderID, s.SourceLineID}]++
+			seen[[2]int64{s.SourceHeaderID, s.SourceLineID}]++
 			got[s.TransactionReference]++
 			if len(want) == 0 {
 				d.Loaded++
@@ -460,7 +472,7 @@ func tally(inv *flows.Inventory, msgs []drillMessage, rejected map[int]bool, sta
 				loadedQty, _ = loadedQty.Add(s.TransactionQuantity.Neg())
 			}
 		}
-		for _, c := range lines {
+		for _, c := range seen {
 			d.Duplicated += c - 1
 		}
 		if d.Loaded > 0 {
@@ -486,6 +498,18 @@ func tally(inv *flows.Inventory, msgs []drillMessage, rejected map[int]bool, sta
 				d.Verdict, d.Variance = "fail", true
 			}
 			d.Note = "dispenses compared by prescription number and quantity; the flow's other messages counted in fusion_rows"
+		case lines > 0:
+			// Cases and results: as many rows as lines, none twice.
+			d.Checked, d.Sent = true, lines
+			d.Lost = max(0, lines-(d.FusionRows-d.Duplicated)-d.DeadLetters)
+			d.Verdict = "pass"
+			if d.Lost > 0 || d.Duplicated > 0 {
+				d.Verdict = "fail"
+			}
+			if d.Lost == 0 && d.Duplicated == 0 && d.DeadLetters == 0 && d.FusionRows != lines {
+				d.Verdict, d.Variance = "fail", true
+			}
+			d.Note = "compared by row count (one row per line); quantities are Fusion's, in its units"
 		case d.Duplicated > 0:
 			d.Sent, d.Verdict = d.Messages, "fail"
 		case d.Messages > 0:

@@ -84,3 +84,29 @@ func TestTallyFindsLossDuplicationAndVariance(t *testing.T) {
 		}
 	}
 }
+
+// TestTallyComparesCasesByRowCount: an OpTime case of three supply lines
+// is three rows in Fusion; two is a loss, four distinct an unexplained
+// variance.
+func TestTallyComparesCasesByRowCount(t *testing.T) {
+	inv := &flows.Inventory{Flows: []flows.Flow{{ID: "optime-materials", Pattern: "realtime-hl7", Source: "epic.optime", FusionSource: "EPIC-OPTIME"}}}
+	msgs := []drillMessage{{app: "OPTIME", lines: 3}}
+	rows := func(n int) []fusionsim.SimStagedRow {
+		var out []fusionsim.SimStagedRow
+		for i := range n {
+			out = append(out, fusionsim.SimStagedRow{SourceCode: "EPIC-OPTIME", SourceHeaderID: 1, SourceLineID: int64(i), TransactionQuantity: decimal.Decimal("-1")})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		n       int
+		verdict string
+		lost    int
+		varies  bool
+	}{{3, "pass", 0, false}, {2, "fail", 1, false}, {4, "fail", 0, true}} {
+		d := tally(inv, msgs, nil, rows(tc.n), nil)[0]
+		if d.Verdict != tc.verdict || d.Lost != tc.lost || d.Variance != tc.varies || !d.Checked || d.Sent != 3 {
+			t.Errorf("%d rows: %+v", tc.n, d)
+		}
+	}
+}
