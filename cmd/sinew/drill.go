@@ -294,9 +294,11 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 		if err := s.kill(); err != nil {
 			return err
 		}
-		if s, err = startDrillUp(ctx, dir, o.flowsFile, fusionAddr, s.addrs()...); err != nil {
+		again, err := startDrillUp(ctx, dir, o.flowsFile, fusionAddr, s.addrs()...)
+		if err != nil {
 			return err
 		}
+		s = again
 		if c, err = cf.dial(); err != nil {
 			return err
 		}
