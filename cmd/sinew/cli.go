@@ -69,6 +69,7 @@ func verbs() []verb {
 	vs = append(vs, fhirVerbs()...)
 	vs = append(vs, trackVerbs()...)
 	vs = append(vs, triageVerbs()...)
+	vs = append(vs, drillVerbs()...)
 	return vs
 }
 

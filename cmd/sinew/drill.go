@@ -1,0 +1,688 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sinewhq/sinew/pkg/decimal"
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/pkg/mllp"
+	"github.com/sinewhq/sinew/services/epicsim"
+	"github.com/sinewhq/sinew/services/fusionsim"
+)
+
+// drillVerbs is `sinew drill`, the non-prod cutover rehearsal
+// (docs/operations.md, The cutover drill).
+func drillVerbs() []verb {
+	return []verb{{name: "drill", summary: "rehearse a cutover: stage every flow, send a synthetic day, activate, count what arrived in Fusion", setup: func(fs *flag.FlagSet) runFunc {
+		var o drillOptions
+		fs.Uint64Var(&o.seed, "seed", 1, "the synthetic day's seed: the same seed sends the same messages")
+		fs.StringVar(&o.day, "day", "", "the business day (YYYY-MM-DD; default today, UTC)")
+		fs.StringVar(&o.volume, "volume", "small", "small, day or peak")
+		fs.StringVar(&o.faults, "faults", "", "faults, e.g. fusion.5xx=0.1,fusion.429=burst,kill=sinew:30s")
+		fs.BoolVar(&o.json, "json", false, "the result as one JSON object")
+		fs.BoolVar(&o.listPatients, "list-patients", false, "print the synthetic patients' identifiers, one a line, and exit")
+		fs.StringVar(&o.flowsFile, "flows", "flows.yaml", "the integration inventory")
+		fs.StringVar(&o.natsURL, "nats", "", "use a running Sinew at this NATS URL (not yet: the drill starts its own)")
+		fs.DurationVar(&o.timeout, "timeout", 0, "how long to wait for quiescence (default scales with the volume)")
+		fs.BoolVar(&o.keep, "keep", false, "keep the temporary data dir (its up.log) after the drill")
+		return func(ctx context.Context, e *env, pos []string) error {
+			if len(pos) != 0 {
+				return usageError{fmt.Errorf("drill: unexpected argument %q", pos[0])}
+			}
+			return drill(ctx, o, e.stdout, e.stderr)
+		}
+	}}}
+}
+
+type drillOptions struct {
+	seed                uint64
+	day, volume, faults string
+	flowsFile, natsURL  string
+	json, listPatients  bool
+	keep                bool
+	timeout             time.Duration
+}
+
+// volumes are the messages a synthetic day sends.
+var volumes = map[string]int{"small": 200, "day": 5000, "peak": 20000}
+
+// drillFaults is --faults parsed.
+type drillFaults struct {
+	fusion  []map[string]any // fusionsim's http faults (docs/fusionsim.md, Faults)
+	killAt  time.Duration    // kill -9 sinew up this long after activation, then restart it
+	killing bool
+}
+
+func parseFaults(spec string) (drillFaults, error) {
+	var f drillFaults
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		if !ok {
+			return f, fmt.Errorf("fault %q: want NAME=VALUE", part)
+		}
+		switch k {
+		case "fusion.5xx", "fusion.429":
+			status := 503
+			if k == "fusion.429" {
+				status = 429
+			}
+			if v == "burst" {
+				f.fusion = append(f.fusion, map[string]any{"status": status, "count": 5})
+				continue
+			}
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || r <= 0 || r >= 1 {
+				return f, fmt.Errorf("fault %s: want a rate between 0 and 1, or burst", k)
+			}
+			f.fusion = append(f.fusion, map[string]any{"status": status, "rate": r})
+		case "kill":
+			svc, d, ok := strings.Cut(v, ":")
+			dur, err := time.ParseDuration(d)
+			if !ok || err != nil {
+				return f, fmt.Errorf("fault kill: want SERVICE:DURATION, e.g. kill=sinew:30s")
+			}
+			if svc != "sinew" {
+				// sinew up runs every service in one process and cannot yet
+				// restart one of them alone.
+				return f, fmt.Errorf("fault kill=%s: not yet; only kill=sinew:DURATION (the whole sinew up process) is supported", svc)
+			}
+			f.killAt, f.killing = dur, true
+		default:
+			return f, fmt.Errorf("fault %q: unknown (fusion.5xx, fusion.429, kill)", k)
+		}
+	}
+	return f, nil
+}
+
+// drillMessage is one synthetic message and what it should become.
+type drillMessage struct {
+	raw []byte
+	app string // MSH-3
+	typ string
+	mrn string
+	rx  string // a dispense's prescription number (Fusion's TransactionReference)
+	qty string
+	// lines are the Fusion rows a message should become, where the drill
+	// compares a flow by count (OpTime cases, Beaker results).
+	lines int
+}
+
+// synthDay is the seed's day: the same seed, day and volume give the same
+// messages.
+func synthDay(seed uint64, day time.Time, n int) []drillMessage {
+	g := epicsim.NewGenerator(seed, "STMARYS")
+	out := make([]drillMessage, 0, n)
+	step := 24 * time.Hour / time.Duration(n+1)
+	for i := range n {
+		raw, typ := g.Next(day.Add(time.Duration(i+1) * step))
+		m := drillMessage{raw: raw, typ: typ}
+		if p, err := hl7.Parse(raw); err == nil {
+			m.app, m.mrn = p.Get("MSH-3"), p.Get("PID-3.1")
+			switch {
+			case typ == "RDS^O13":
+				m.rx, m.qty = p.Get("ORC-2"), p.Get("RXD-4")
+			case typ == "DFT^P03" && m.app == "OPTIME":
+				// A case completion: one Fusion row per supply line.
+				m.lines = bytes.Count(raw, []byte("\rFT1|"))
+			case typ == "ORU^R01" && m.app == "BEAKER":
+				// A final result: one row per reagent it consumed.
+				m.lines = len(g.Consumed())
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// drillFlow is one flow's line of the result.
+type drillFlow struct {
+	Flow    string `json:"flow"`
+	Pattern string `json:"pattern"`
+	// Messages are the synthetic messages sent to the flow; Sent the
+	// source records compared with Fusion (a checked flow's dispenses),
+	// else the messages.
+	Messages int    `json:"messages"`
+	Sent     int    `json:"source_count"`
+	SentQty  string `json:"source_quantity,omitempty"`
+	Loaded   int    `json:"loaded"`
+	// FusionRows are all of Fusion's rows with the flow's SourceCode.
+	FusionRows  int    `json:"fusion_rows"`
+	LoadedQty   string `json:"loaded_quantity,omitempty"`
+	Rejected    int    `json:"rejected"`
+	DeadLetters int    `json:"in_dlq"`
+	Lost        int    `json:"lost"`
+	Duplicated  int    `json:"duplicated"`
+	// Variance is a quantity difference the DLQ does not explain.
+	Variance bool   `json:"unexplained_variance"`
+	Recon    string `json:"reconciliation,omitempty"`
+	// Checked is whether the drill compares this flow's source with
+	// Fusion message by message; unchecked flows say why in Note.
+	Checked bool   `json:"checked"`
+	Verdict string `json:"verdict"` // pass, fail, not-checked
+	Note    string `json:"note,omitempty"`
+}
+
+// drillResult is `sinew drill --json`.
+type drillResult struct {
+	Seed   uint64 `json:"seed"`
+	Day    string `json:"day"`
+	Volume string `json:"volume"`
+	Faults string `json:"faults,omitempty"`
+	Sent   int    `json:"messages_sent"`
+	// FaultHits are the failures fusionsim injected (by fault, in order).
+	FaultHits  []int       `json:"fusion_fault_hits,omitempty"`
+	Restarts   int         `json:"restarts,omitempty"`
+	Flows      []drillFlow `json:"flows"`
+	ElapsedSec float64     `json:"elapsed_sec"`
+	Verdict    string      `json:"verdict"` // pass or fail
+}
+
+func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error {
+	n, ok := volumes[o.volume]
+	if !ok {
+		return usageError{fmt.Errorf("drill: --volume %q: small, day or peak", o.volume)}
+	}
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	if o.day != "" {
+		d, err := time.Parse(time.DateOnly, o.day)
+		if err != nil {
+			return usageError{fmt.Errorf("drill: --day: want YYYY-MM-DD")}
+		}
+		day = d
+	}
+	msgs := synthDay(o.seed, day, n)
+	if o.listPatients {
+		seen := map[string]bool{}
+		for _, m := range msgs {
+			if m.mrn != "" && !seen[m.mrn] {
+				seen[m.mrn] = true
+				fmt.Fprintln(stdout, m.mrn)
+			}
+		}
+		return nil
+	}
+	if o.natsURL != "" {
+		return errors.New("drill --nats: not yet; the drill starts its own sinew up (without --nats)")
+	}
+	faults, err := parseFaults(o.faults)
+	if err != nil {
+		return usageError{err}
+	}
+	inv, err := flows.Load(o.flowsFile)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	dir, err := os.MkdirTemp("", "sinew-drill-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintf(stderr, "drill: data dir %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	// Fusion is the drill's own, outside sinew up: a kill fault kills
+	// Sinew, never the system of record it counts from.
+	fusionAddr, err := startDrillFusion(ctx, o.seed)
+	if err != nil {
+		return err
+	}
+	s, err := startDrillUp(ctx, dir, o.flowsFile, fusionAddr)
+	if err != nil {
+		return err
+	}
+	defer func() { s.stop() }()
+
+	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "drill: "+format+"\n", a...) }
+	progress("sinew up ready (data dir %s)", dir)
+	cf := &connFlags{url: "nats://" + s.natsAddr, dataDir: dir, fs: flag.NewFlagSet("drill", flag.ContinueOnError)}
+	c, err := cf.dial()
+	if err != nil {
+		return err
+	}
+	defer func() { c.Close() }()
+	co := changeOptions{actor: "sinew-drill", reason: fmt.Sprintf("cutover drill seed %d", o.seed), every: time.Second, key: cliAuditKey(dir)}
+	for i := range inv.Flows {
+		if err := setFlowState(ctx, c.js, &inv.Flows[i], flows.Staged, co, io.Discard); err != nil {
+			return fmt.Errorf("stage %s: %w", inv.Flows[i].ID, err)
+		}
+	}
+	progress("%d flows staged", len(inv.Flows))
+	if len(faults.fusion) > 0 {
+		if err := s.fusionPost("/sim/faults", map[string]any{"http": faults.fusion}); err != nil {
+			return fmt.Errorf("fusionsim faults: %w", err)
+		}
+	}
+
+	rejected, err := sendDay(ctx, s.mllpAddr, msgs)
+	if err != nil {
+		return err
+	}
+	progress("%d messages sent over MLLP (%d rejected)", len(msgs), len(rejected))
+
+	for i := range inv.Flows {
+		if err := setFlowState(ctx, c.js, &inv.Flows[i], flows.Active, co, io.Discard); err != nil {
+			return fmt.Errorf("activate %s: %w", inv.Flows[i].ID, err)
+		}
+	}
+	progress("%d flows activated: draining", len(inv.Flows))
+	if faults.killing {
+		time.Sleep(faults.killAt)
+		progress("fault: kill -9 sinew up, restart on the same data dir")
+		c.Close()
+		if err := s.kill(); err != nil {
+			return err
+		}
+		again, err := startDrillUp(ctx, dir, o.flowsFile, fusionAddr, s.addrs()...)
+		if err != nil {
+			return err
+		}
+		s = again
+		if c, err = cf.dial(); err != nil {
+			return err
+		}
+	}
+
+	timeout := o.timeout
+	if timeout == 0 {
+		timeout = 2*time.Minute + time.Duration(n)*200*time.Millisecond
+	}
+	rows, err := quiesce(ctx, c, inv, s, timeout)
+	if err != nil {
+		return err
+	}
+	var staged []fusionsim.SimStagedRow
+	if err := s.fusionGet("/sim/inventory", &staged); err != nil {
+		return err
+	}
+	res := drillResult{Seed: o.seed, Day: day.Format(time.DateOnly), Volume: o.volume, Faults: o.faults, Sent: len(msgs)}
+	if len(faults.fusion) > 0 {
+		var fs struct {
+			HTTP []struct {
+				Hits int `json:"hits"`
+			} `json:"http"`
+		}
+		if err := s.fusionGet("/sim/faults", &fs); err == nil {
+			for _, h := range fs.HTTP {
+				res.FaultHits = append(res.FaultHits, h.Hits)
+			}
+		}
+	}
+	if faults.killing {
+		res.Restarts = 1
+	}
+	res.Flows = tally(inv, msgs, rejected, staged, rows)
+	res.ElapsedSec = time.Since(start).Seconds()
+	res.Verdict = "pass"
+	for _, f := range res.Flows {
+		if f.Verdict == "fail" {
+			res.Verdict = "fail"
+		}
+	}
+	printDrill(stdout, res, o.json)
+	if res.Verdict != "pass" {
+		return exitError(1)
+	}
+	return nil
+}
+
+// sendDay sends every message over one MLLP connection, in order, and
+// returns the indexes Sinew answered with other than AA.
+func sendDay(ctx context.Context, addr string, msgs []drillMessage) (map[int]bool, error) {
+	cl, err := mllp.Dial(ctx, mllp.ClientConfig{Addr: addr, Match: hl7.AckMatches, AckTimeout: 30 * time.Second, Retries: 5, RetryDelay: 500 * time.Millisecond})
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	rejected := map[int]bool{}
+	for i, m := range msgs {
+		ack, err := cl.Send(ctx, m.raw)
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", i+1, err)
+		}
+		if a, err := hl7.Parse(ack); err != nil || a.Get("MSA-1") != "AA" {
+			rejected[i] = true
+		}
+	}
+	return rejected, nil
+}
+
+// quiesce waits until no flow has a backlog or anything in flight and
+// Fusion's rows stop changing, then returns the flows' last rows.
+func quiesce(ctx context.Context, c *client, inv *flows.Inventory, s *drillUp, timeout time.Duration) (map[string]flowRow, error) {
+	deadline := time.Now().Add(timeout)
+	lastRows, still := -1, 0
+	for {
+		var buf bytes.Buffer
+		rows := map[string]flowRow{}
+		busy := ""
+		if err := listFlows(ctx, c.js, inv, 10*time.Millisecond, true, &buf); err == nil {
+			for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+				var r flowRow
+				if json.Unmarshal([]byte(line), &r) == nil {
+					rows[r.Flow] = r
+					if r.Backlog > 0 || r.InFlight > 0 {
+						busy = fmt.Sprintf("%s backlog %d, in flight %d", r.Flow, r.Backlog, r.InFlight)
+					}
+				}
+			}
+		} else {
+			busy = err.Error()
+		}
+		var cnt struct{ Rows int }
+		if err := s.fusionGet("/sim/inventory/count", &cnt); err != nil {
+			busy = err.Error()
+		}
+		if busy == "" && cnt.Rows == lastRows {
+			still++
+		} else {
+			still = 0
+		}
+		lastRows = cnt.Rows
+		// Quiet for three looks in a row (6 s): the loader's retries and
+		// the reconciler have had their turn.
+		if still >= 3 {
+			return rows, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("drill: not quiescent after %v: %s", timeout, busy)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// flowOfApp is the HL7 flow a synthetic message goes to, by its sending
+// application; the demo inventory names one HL7 flow per Epic module.
+func flowOfApp(inv *flows.Inventory, app string) string {
+	for _, f := range inv.Flows {
+		if strings.HasPrefix(f.Pattern, "realtime-hl7") && strings.EqualFold(strings.TrimPrefix(f.Source, "epic."), app) {
+			return f.ID
+		}
+	}
+	return ""
+}
+
+// tally compares what was sent with what Fusion holds, per flow. The
+// counts come from outside Sinew: the drill's own messages and fusionsim.
+func tally(inv *flows.Inventory, msgs []drillMessage, rejected map[int]bool, staged []fusionsim.SimStagedRow, rows map[string]flowRow) []drillFlow {
+	var out []drillFlow
+	for _, f := range inv.Flows {
+		d := drillFlow{Flow: f.ID, Pattern: f.Pattern, Verdict: "not-checked"}
+		r := rows[f.ID]
+		d.DeadLetters, d.Recon = r.DeadLetters, r.Recon
+		want := map[string]bool{}
+		lines := 0
+		sentQty, loadedQty := decimal.Decimal("0"), decimal.Decimal("0")
+		for i, m := range msgs {
+			if flowOfApp(inv, m.app) != f.ID {
+				continue
+			}
+			d.Messages++
+			if rejected[i] {
+				d.Rejected++
+				continue
+			}
+			lines += m.lines
+			if m.rx != "" {
+				d.Sent++
+				want[m.rx] = true
+				if q, err := decimal.Parse(m.qty); err == nil {
+					sentQty, _ = sentQty.Add(q)
+				}
+			}
+		}
+		seen := map[[2]int64]int{}
+		got := map[string]int{}
+		for _, s := range staged {
+			if f.FusionSource == "" || s.SourceCode != f.FusionSource {
+				continue
+			}
+			d.FusionRows++
+			seen[[2]int64{s.SourceHeaderID, s.SourceLineID}]++
+			got[s.TransactionReference]++
+			if len(want) == 0 {
+				d.Loaded++
+				loadedQty, _ = loadedQty.Add(s.TransactionQuantity)
+			} else if want[s.TransactionReference] {
+				// A dispense is an issue: Fusion holds it negative.
+				d.Loaded++
+				loadedQty, _ = loadedQty.Add(s.TransactionQuantity.Neg())
+			}
+		}
+		for _, c := range seen {
+			d.Duplicated += c - 1
+		}
+		if d.Loaded > 0 {
+			d.LoadedQty = loadedQty.String()
+		}
+		switch {
+		case len(want) > 0:
+			// Dispenses: one Fusion row per prescription number, the
+			// same quantity.
+			d.Checked, d.SentQty = true, sentQty.String()
+			for rx := range want {
+				if got[rx] == 0 {
+					d.Lost++
+				}
+			}
+			// What the DLQ holds is accounted for, not lost.
+			d.Lost = max(0, d.Lost-d.DeadLetters)
+			d.Verdict = "pass"
+			if d.Lost > 0 || d.Duplicated > 0 {
+				d.Verdict = "fail"
+			}
+			if d.Lost == 0 && d.Duplicated == 0 && d.DeadLetters == 0 && !sentQty.Equal(loadedQty) {
+				d.Verdict, d.Variance = "fail", true
+			}
+			d.Note = "dispenses compared by prescription number and quantity; the flow's other messages counted in fusion_rows"
+		case lines > 0:
+			// Cases and results: as many rows as lines, none twice.
+			d.Checked, d.Sent = true, lines
+			d.Lost = max(0, lines-(d.FusionRows-d.Duplicated)-d.DeadLetters)
+			d.Verdict = "pass"
+			if d.Lost > 0 || d.Duplicated > 0 {
+				d.Verdict = "fail"
+			}
+			if d.Lost == 0 && d.Duplicated == 0 && d.DeadLetters == 0 && d.FusionRows != lines {
+				d.Verdict, d.Variance = "fail", true
+			}
+			d.Note = "compared by row count (one row per line); quantities are Fusion's, in its units"
+		case d.Duplicated > 0:
+			d.Sent, d.Verdict = d.Messages, "fail"
+		case d.Messages > 0:
+			d.Sent = d.Messages
+			d.Note = "not yet compared message by message; Fusion rows counted and checked for duplicates"
+		default:
+			d.Note = "not yet in the drill's synthetic day"
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func printDrill(w io.Writer, res drillResult, asJSON bool) {
+	if asJSON {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		fmt.Fprintln(w, string(b))
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FLOW\tSENT\tQTY\tLOADED\tQTY\tFUSION ROWS\tREJECTED\tDLQ\tLOST\tDUP\tRECON\tVERDICT")
+	for _, f := range res.Flows {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.Flow, f.Sent, dash(f.SentQty), f.Loaded, dash(f.LoadedQty),
+			f.FusionRows, f.Rejected, f.DeadLetters, f.Lost, f.Duplicated, dash(f.Recon), f.Verdict)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "seed %d, day %s, volume %s, %d messages, %.1f s: %s\n", res.Seed, res.Day, res.Volume, res.Sent, res.ElapsedSec, res.Verdict)
+}
+
+// drillUp is the sinew up the drill runs: this binary, a child process,
+// so a kill fault is a real kill -9.
+type drillUp struct {
+	cmd                                      *exec.Cmd
+	exited                                   chan error
+	natsAddr, httpAddr, mllpAddr, fusionAddr string
+}
+
+func (s *drillUp) addrs() []string { return []string{s.natsAddr, s.httpAddr, s.mllpAddr} }
+
+// startDrillFusion serves fusionsim in this process until ctx ends and
+// returns its address. seed makes its fault rates repeat.
+func startDrillFusion(ctx context.Context, seed uint64) (string, error) {
+	cfg := fusionsim.DefaultSimConfig()
+	cfg.Seed = seed
+	srv, err := fusionsim.NewServer(cfg)
+	if err != nil {
+		return "", err
+	}
+	up := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- fusionsim.Serve(ctx, "127.0.0.1:0", srv, func(a net.Addr) { up <- a.String() })
+		srv.Close()
+	}()
+	select {
+	case a := <-up:
+		return a, nil
+	case err := <-errc:
+		return "", err
+	}
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// startDrillUp starts sinew up in dir on free ports (or on addrs, after a
+// restart), without synthetic traffic and posting to the Fusion at
+// fusionAddr, and waits until it is ready.
+func startDrillUp(ctx context.Context, dir, flowsFile, fusionAddr string, addrs ...string) (*drillUp, error) {
+	if len(addrs) != 3 {
+		addrs = make([]string, 3)
+		for i := range addrs {
+			a, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			addrs[i] = a
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, "up.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	s := &drillUp{natsAddr: addrs[0], httpAddr: addrs[1], mllpAddr: addrs[2], fusionAddr: fusionAddr, exited: make(chan error, 1)}
+	s.cmd = exec.Command(exe, "up", "--no-traffic", "--data-dir", dir, "--flows", flowsFile,
+		"--nats-addr", s.natsAddr, "--http-addr", s.httpAddr, "--mllp-addr", s.mllpAddr, "--fusion-url", "http://"+fusionAddr)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	go func() { s.exited <- s.cmd.Wait(); logf.Close() }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		select {
+		case err := <-s.exited:
+			return nil, fmt.Errorf("drill: sinew up exited before ready (%v); see %s", err, filepath.Join(dir, "up.log"))
+		case <-ctx.Done():
+			_ = s.kill()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		resp, err := http.Get("http://" + s.httpAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			_ = s.kill()
+			return nil, fmt.Errorf("drill: sinew up not ready within 2 min; see %s", filepath.Join(dir, "up.log"))
+		}
+	}
+}
+
+func (s *drillUp) kill() error {
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	return nil
+}
+
+// stop ends sinew up gracefully (interrupt), killing it after 30 s.
+func (s *drillUp) stop() {
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+func (s *drillUp) fusionGet(path string, dst any) error {
+	resp, err := http.Get("http://" + s.fusionAddr + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fusionsim %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(dst)
+}
+
+func (s *drillUp) fusionPost(path string, body any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	resp, err := http.Post("http://"+s.fusionAddr+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("fusionsim %s: %s %s", path, resp.Status, msg)
+	}
+	return nil
+}

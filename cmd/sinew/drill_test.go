@@ -1,0 +1,112 @@
+package main
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sinewhq/sinew/pkg/decimal"
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/services/fusionsim"
+)
+
+func TestParseFaultsNamesFusionsimFaultsAndTheKill(t *testing.T) {
+	for _, tc := range []struct {
+		spec   string
+		fusion []map[string]any
+		kill   time.Duration
+		err    string
+	}{
+		{spec: ""},
+		{spec: "fusion.5xx=0.1", fusion: []map[string]any{{"status": 503, "rate": 0.1}}},
+		{spec: "fusion.429=burst, kill=sinew:30s", fusion: []map[string]any{{"status": 429, "count": 5}}, kill: 30 * time.Second},
+		{spec: "fusion.5xx=2", err: "between 0 and 1"},
+		{spec: "kill=loader:30s", err: "not yet"},
+		{spec: "kill=sinew", err: "SERVICE:DURATION"},
+		{spec: "fusion.teapot=1", err: "unknown"},
+		{spec: "fusion.5xx", err: "NAME=VALUE"},
+	} {
+		f, err := parseFaults(tc.spec)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want one containing %q", tc.spec, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.spec, err)
+		case !reflect.DeepEqual(f.fusion, tc.fusion) || f.killAt != tc.kill || f.killing != (tc.kill > 0):
+			t.Errorf("%q: %+v", tc.spec, f)
+		}
+	}
+}
+
+func TestSynthDayRepeatsForASeed(t *testing.T) {
+	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	a, b := synthDay(7, day, 50), synthDay(7, day, 50)
+	for i := range a {
+		if string(a[i].raw) != string(b[i].raw) {
+			t.Fatalf("message %d differs between two runs of seed 7", i)
+		}
+	}
+	if string(synthDay(8, day, 50)[10].raw) == string(a[10].raw) {
+		t.Fatal("seeds 7 and 8 gave the same message")
+	}
+}
+
+// TestTallyFindsLossDuplicationAndVariance compares three dispenses with
+// what Fusion holds: whole, one missing, one doubled, one quantity off.
+func TestTallyFindsLossDuplicationAndVariance(t *testing.T) {
+	inv := &flows.Inventory{Flows: []flows.Flow{{ID: "willow-inventory", Pattern: "realtime-hl7", Source: "epic.willow", FusionSource: "EPIC-WILLOW"}}}
+	msgs := []drillMessage{{app: "WILLOW", rx: "RX1", qty: "2"}, {app: "WILLOW", rx: "RX2", qty: "1"}, {app: "WILLOW", rx: "RX3", qty: "3"}}
+	row := func(ref, qty string, line int64) fusionsim.SimStagedRow {
+		return fusionsim.SimStagedRow{SourceCode: "EPIC-WILLOW", TransactionReference: ref, TransactionQuantity: decimal.Decimal(qty), SourceHeaderID: line, SourceLineID: line}
+	}
+	for _, tc := range []struct {
+		name    string
+		rows    []fusionsim.SimStagedRow
+		dlq     int
+		verdict string
+		lost    int
+		dup     int
+		varies  bool
+	}{
+		{"whole", []fusionsim.SimStagedRow{row("RX1", "-2", 1), row("RX2", "-1", 2), row("RX3", "-3", 3)}, 0, "pass", 0, 0, false},
+		{"one lost", []fusionsim.SimStagedRow{row("RX1", "-2", 1), row("RX2", "-1", 2)}, 0, "fail", 1, 0, false},
+		{"one in the DLQ", []fusionsim.SimStagedRow{row("RX1", "-2", 1), row("RX2", "-1", 2)}, 1, "pass", 0, 0, false},
+		{"one doubled", []fusionsim.SimStagedRow{row("RX1", "-2", 1), row("RX2", "-1", 2), row("RX3", "-3", 3), row("RX3", "-3", 3)}, 0, "fail", 0, 1, false},
+		{"quantity off", []fusionsim.SimStagedRow{row("RX1", "-2", 1), row("RX2", "-1", 2), row("RX3", "-4", 3)}, 0, "fail", 0, 0, true},
+	} {
+		got := tally(inv, msgs, nil, tc.rows, map[string]flowRow{"willow-inventory": {DeadLetters: tc.dlq}})
+		d := got[0]
+		if d.Verdict != tc.verdict || d.Lost != tc.lost || d.Duplicated != tc.dup || d.Variance != tc.varies || !d.Checked || d.Sent != 3 {
+			t.Errorf("%s: %+v", tc.name, d)
+		}
+	}
+}
+
+// TestTallyComparesCasesByRowCount: an OpTime case of three supply lines
+// is three rows in Fusion; two is a loss, four distinct an unexplained
+// variance.
+func TestTallyComparesCasesByRowCount(t *testing.T) {
+	inv := &flows.Inventory{Flows: []flows.Flow{{ID: "optime-materials", Pattern: "realtime-hl7", Source: "epic.optime", FusionSource: "EPIC-OPTIME"}}}
+	msgs := []drillMessage{{app: "OPTIME", lines: 3}}
+	rows := func(n int) []fusionsim.SimStagedRow {
+		var out []fusionsim.SimStagedRow
+		for i := range n {
+			out = append(out, fusionsim.SimStagedRow{SourceCode: "EPIC-OPTIME", SourceHeaderID: 1, SourceLineID: int64(i), TransactionQuantity: decimal.Decimal("-1")})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		n       int
+		verdict string
+		lost    int
+		varies  bool
+	}{{3, "pass", 0, false}, {2, "fail", 1, false}, {4, "fail", 0, true}} {
+		d := tally(inv, msgs, nil, rows(tc.n), nil)[0]
+		if d.Verdict != tc.verdict || d.Lost != tc.lost || d.Variance != tc.varies || !d.Checked || d.Sent != 3 {
+			t.Errorf("%d rows: %+v", tc.n, d)
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"testing"
+)
+
+// drillResult is the part of `sinew drill --json` the tests read.
+type drillResult struct {
+	Verdict   string `json:"verdict"`
+	Sent      int    `json:"messages_sent"`
+	FaultHits []int  `json:"fusion_fault_hits"`
+	Restarts  int    `json:"restarts"`
+	Flows     []struct {
+		Flow       string `json:"flow"`
+		Checked    bool   `json:"checked"`
+		Sent       int    `json:"source_count"`
+		SentQty    string `json:"source_quantity"`
+		Loaded     int    `json:"loaded"`
+		LoadedQty  string `json:"loaded_quantity"`
+		Lost       int    `json:"lost"`
+		Duplicated int    `json:"duplicated"`
+		Verdict    string `json:"verdict"`
+	} `json:"flows"`
+}
+
+// runDrill runs the built binary's drill from the repository root (where
+// flows.yaml and deploy/demo are) and returns its result and exit code.
+func runDrill(t *testing.T, args ...string) (drillResult, int) {
+	t.Helper()
+	cmd := exec.Command(sinewBin, append([]string{"drill", "--json"}, args...)...)
+	cmd.Dir = repoRoot(t)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	var r drillResult
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("sinew drill --json (exit %d): %v\nstdout:\n%s\nstderr:\n%s", code, err, stdout.String(), stderr.String())
+	}
+	t.Logf("sinew drill %v: exit %d\n%s", args, code, stderr.String())
+	return r, code
+}
+
+// checkDrill asserts a passing drill: exit 0, verdict pass, and every
+// flow compared with Fusion found whole and once (with the same quantity
+// where the drill knows it).
+func checkDrill(t *testing.T, r drillResult, code int) {
+	t.Helper()
+	if code != 0 || r.Verdict != "pass" {
+		t.Fatalf("drill: exit %d, verdict %q: %+v", code, r.Verdict, r)
+	}
+	checked := 0
+	for _, f := range r.Flows {
+		if !f.Checked {
+			continue
+		}
+		checked++
+		if f.Sent == 0 || f.Loaded != f.Sent || (f.SentQty != "" && f.SentQty != f.LoadedQty) || f.Lost != 0 || f.Duplicated != 0 || f.Verdict != "pass" {
+			t.Errorf("%s: %+v", f.Flow, f)
+		}
+	}
+	if checked == 0 {
+		t.Fatalf("no flow compared with Fusion: %+v", r.Flows)
+	}
+}
+
+// TestDrillSeedOnePasses is the cutover drill as an operator runs it:
+// the built binary, seed 1, the small volume.
+func TestDrillSeedOnePasses(t *testing.T) {
+	r, code := runDrill(t, "--seed", "1", "--volume", "small")
+	checkDrill(t, r, code)
+	if r.Sent == 0 {
+		t.Fatalf("drill sent nothing: %+v", r)
+	}
+}
+
+// TestDrillWithFusionFaultsAndAKillStillPasses makes fusionsim fail a
+// tenth of its requests with 503, a burst of 429s, and kills sinew up
+// mid-drain: nothing is lost or doubled.
+func TestDrillWithFusionFaultsAndAKillStillPasses(t *testing.T) {
+	r, code := runDrill(t, "--seed", "1", "--volume", "small", "--faults", "fusion.5xx=0.1,fusion.429=burst,kill=sinew:3s")
+	checkDrill(t, r, code)
+	if len(r.FaultHits) != 2 || r.FaultHits[0]+r.FaultHits[1] == 0 {
+		t.Fatalf("fusionsim injected no fault: %v", r.FaultHits)
+	}
+	if r.Restarts != 1 {
+		t.Fatalf("restarts %d, want 1", r.Restarts)
+	}
+}
