@@ -15,7 +15,8 @@ func TestReconcileEpicAck(t *testing.T) {
 		{"clean day", []AckRecord{{Key: "S1", Version: "v1"}, {Key: "W1"}}, VerdictPass, 2, 2, 0},
 		{"newer version not acknowledged", []AckRecord{{Key: "S2", Version: "v2"}}, VerdictVariance, 1, 0, 1},
 		{"never acknowledged", []AckRecord{{Key: "S3", Version: "v1"}}, VerdictVariance, 1, 0, 1},
-		{"recent change is pending", []AckRecord{{Key: "S3", Version: "v1", Recent: true}}, VerdictPending, 1, 0, 0},
+		{"recent change not yet acknowledged is the next run's", []AckRecord{{Key: "S3", Version: "v1", Recent: true}}, VerdictPass, 0, 0, 0},
+		{"recent change already acknowledged counts", []AckRecord{{Key: "S1", Version: "v1", Recent: true}}, VerdictPass, 1, 1, 0},
 		{"skipped record is not Epic's", []AckRecord{{Key: "P9", Version: "v1", Skip: "unmatched"}}, VerdictPass, 0, 0, 0},
 	}
 	for _, c := range cases {
