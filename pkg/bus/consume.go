@@ -322,6 +322,13 @@ func (l *loop) deliver(ctx context.Context, s *slot, msg jetstream.Msg) {
 	}
 	l.m.handled(outcome).Inc()
 	l.m.duration.Observe(time.Since(start).Seconds())
+	flow := FlowOf(d)
+	if d.NumDelivered == 1 {
+		b.metrics.flow.WithLabelValues(flow, StageReceived).Inc()
+	}
+	if st := stageOf(outcome); st != "" {
+		b.metrics.flow.WithLabelValues(flow, st).Inc()
+	}
 }
 
 // The in-place retries of a handler that failed because JetStream did not

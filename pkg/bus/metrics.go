@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +14,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	inflight *prometheus.GaugeVec
 	dead     *prometheus.CounterVec
+	flow     *prometheus.CounterVec
 
 	consumers sync.Map // consumer name -> *consumerMetrics
 }
@@ -41,7 +43,61 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}, []string{"consumer", "kind"})); err != nil {
 		return nil, err
 	}
+	if m.flow, err = telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sinew_flow_messages_total",
+		Help: "Messages of each flow through this service's consumers, by stage: received (first delivery), processed, retried, dead_lettered.",
+	}, []string{"flow", "stage"})); err != nil {
+		return nil, err
+	}
 	return &m, nil
+}
+
+// Stages of sinew_flow_messages_total.
+const (
+	StageReceived     = "received"
+	StageProcessed    = "processed"
+	StageRetried      = "retried"
+	StageDeadLettered = "dead_lettered"
+)
+
+// stageOf is the flow stage an outcome counts as ("" for none).
+func stageOf(outcome string) string {
+	switch outcome {
+	case OutcomeOK:
+		return StageProcessed
+	case OutcomeRetry:
+		return StageRetried
+	case OutcomeDead:
+		return StageDeadLettered
+	}
+	return ""
+}
+
+// flowPositions says which token of a subject names its flow, by the
+// subject's first two tokens (pkg/streams' subject builders).
+var flowPositions = map[string]int{
+	"fusion.cmd": 2, "epic.cmd": 2, "batch.in": 2, "hl7.in": 5,
+}
+
+// FlowOf is the flow a delivery belongs to, as a metric label: the decoded
+// envelope's flow, else the flow token of its subject, else "none". The
+// value passes telemetry.SafeLabel: never a value from a message.
+func FlowOf(d *Delivery) string {
+	if d.Envelope != nil && d.Envelope.Flow != "" {
+		return telemetry.SafeLabel(d.Envelope.Flow)
+	}
+	toks := strings.Split(d.Subject, ".")
+	if len(toks) < 3 {
+		return "none"
+	}
+	switch toks[0] {
+	case "result", "recon", "audit":
+		return telemetry.SafeLabel(toks[1])
+	}
+	if i, ok := flowPositions[toks[0]+"."+toks[1]]; ok && i < len(toks) {
+		return telemetry.SafeLabel(toks[i])
+	}
+	return "none"
 }
 
 // consumerMetrics are one consumer's metric children, looked up once.

@@ -51,6 +51,11 @@ func (c *ServiceConfig) Check(service string) error {
 	if c.Audit.Secret == "" {
 		return fmt.Errorf("config: audit.secret is empty: set %s_AUDIT_SECRET or SINEW_AUDIT_SECRET", EnvPrefix(service))
 	}
+	// One collector for the whole deployment, so every service's spans
+	// join one trace: SINEW_OTLP_ENDPOINT unless a service names its own.
+	if c.Telemetry.OTLPEndpoint == "" {
+		c.Telemetry.OTLPEndpoint = os.Getenv(telemetry.EnvOTLPEndpoint)
+	}
 	return c.Telemetry.Validate()
 }
 
@@ -153,8 +158,10 @@ func runMain[C Configurable](ctx context.Context, name string, cfg C, build func
 	defer func() { _ = tp.Shutdown(context.WithoutCancel(ctx)) }()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Every series carries the service, as under sinew up (one registry).
 	b, err := Connect(ctx, base.NATS, Options{
-		Service: name, Logger: log, Tracer: tp, Metrics: reg, AuditSecret: []byte(base.Audit.Secret),
+		Service: name, Logger: log, Tracer: tp, Metrics: prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, reg),
+		AuditSecret: []byte(base.Audit.Secret),
 	})
 	if err != nil {
 		return err

@@ -27,6 +27,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // APIPath is the REST root of the Fusion resources this package uses.
@@ -51,6 +54,12 @@ type Config struct {
 	HTTPClient *http.Client  `yaml:"-"` // optional
 	// PageSize is the limit asked for on collection resources; 100 when 0.
 	PageSize int `yaml:"page_size"`
+	// Metrics, when set, receives the request series (observe.go):
+	// latency by operation and answers by operation and status code.
+	Metrics prometheus.Registerer `yaml:"-"`
+	// Tracer, when set, gives each request a client span (child of the
+	// caller's) and sends its context to Fusion as W3C traceparent.
+	Tracer trace.TracerProvider `yaml:"-"`
 }
 
 // Client talks to one Fusion pod. It is safe for concurrent use.
@@ -58,6 +67,7 @@ type Client struct {
 	cfg  Config
 	base string
 	hc   *http.Client
+	obs  *observer
 }
 
 // New checks cfg and returns a client.
@@ -87,7 +97,11 @@ func New(cfg Config) (*Client, error) {
 		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 128
 		hc = &http.Client{Transport: tr}
 	}
-	return &Client{cfg: cfg, base: base, hc: hc}, nil
+	obs, err := newObserver(cfg.Metrics, cfg.Tracer, base)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg, base: base, hc: hc, obs: obs}, nil
 }
 
 // Error is a non-2xx answer from Fusion.
@@ -213,10 +227,14 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	if err := c.authorize(ctx, req); err != nil {
 		return fmt.Errorf("fusion: %s: %w", r.op, err)
 	}
+	ctx, done := c.obs.start(ctx, r.op, req)
+	req = req.WithContext(ctx)
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		done(0)
 		return fmt.Errorf("fusion: %s: %w", r.op, err)
 	}
+	done(resp.StatusCode)
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("fusion: %s: %w", r.op, readError(resp))

@@ -39,6 +39,11 @@ type Config struct {
 	OTLPInsecure bool `yaml:"otlp_insecure"`
 }
 
+// EnvOTLPEndpoint is the environment variable every service (and sinew
+// up) reads OTLPEndpoint from when its own setting is empty: one collector
+// for a whole deployment.
+const EnvOTLPEndpoint = "SINEW_OTLP_ENDPOINT"
+
 // DefaultConfig returns the defaults: info level, JSON lines, no trace export.
 func DefaultConfig() Config {
 	return Config{LogLevel: "info", LogFormat: "json"}

@@ -141,7 +141,7 @@ func (c *composeSys) containers(service string) []string {
 	return strings.Fields(string(out))
 }
 
-var deliveriesOK = regexp.MustCompile(`(?m)^sinew_bus_deliveries_total\{consumer="([^"]+)",outcome="ok"\} (\d+)`)
+var deliveriesOK = regexp.MustCompile(`(?m)^sinew_bus_deliveries_total\{consumer="([^"]+)",outcome="ok"[^}]*\} (\d+)`)
 
 // deliveries reads a container's /metrics through `docker exec … sinew
 // health --print` (no shell in the image): ok deliveries per consumer.
