@@ -213,6 +213,10 @@ func (b *Bus) Metrics() prometheus.Registerer { return b.reg }
 // Tracer returns a tracer of the service's provider.
 func (b *Bus) Tracer(name string) trace.Tracer { return b.tp.Tracer(name) }
 
+// TracerProvider is the service's provider, for clients that make their
+// own spans (pkg/fusion).
+func (b *Bus) TracerProvider() trace.TracerProvider { return b.tp }
+
 // Logger is the service's logger.
 func (b *Bus) Logger() *zerolog.Logger { return &b.log }
 

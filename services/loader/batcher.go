@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sinewhq/sinew/pkg/fusion"
 )
 
@@ -17,6 +20,7 @@ import (
 // batch whose answer is lost is settled row by row by reading Fusion.
 type batcher struct {
 	fusion  stagedPoster
+	tracer  trace.Tracer // nil: no batch span (unit tests)
 	size    int
 	linger  time.Duration
 	in      chan *batchItem
@@ -90,6 +94,8 @@ func (b *batcher) run(ctx context.Context) {
 // send posts items as one batch. A part Fusion refuses fails alone: the
 // rest, which did not take effect (all-or-none), go again without it.
 func (b *batcher) send(ctx context.Context, items []*batchItem) {
+	ctx, span := b.span(ctx, items)
+	defer span.End()
 	for len(items) > 0 {
 		ts := make([]fusion.InventoryTransaction, len(items))
 		for i, it := range items {
@@ -133,6 +139,22 @@ func (b *batcher) send(ctx context.Context, items []*batchItem) {
 		}
 		items = again
 	}
+}
+
+// span is the batch request's span: a child of its first item's handler
+// span, so that item's trace runs on to Fusion's answer, and linked to
+// every item's, so each trace finds the request that carried it.
+func (b *batcher) span(ctx context.Context, items []*batchItem) (context.Context, trace.Span) {
+	if b.tracer == nil {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	links := make([]trace.Link, 0, len(items))
+	for _, it := range items {
+		links = append(links, trace.LinkFromContext(it.ctx))
+	}
+	parent := trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(items[0].ctx))
+	return b.tracer.Start(parent, "batch inventory transactions", trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("sinew.batch.rows", len(items))))
 }
 
 // createStaged posts one transaction on its own (no batcher).

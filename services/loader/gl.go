@@ -254,6 +254,7 @@ func (s glBatch) followLoad(ctx context.Context, cmd *sinewv1.JournalBatch, st *
 		return nil, err
 	}
 	load, imp := loadAndImport(jobs)
+	s.essJob(s.flow.ID, "load", load.Status, time.Since(start))
 	if load.Status != fusion.StatusSucceeded && load.Status != fusion.StatusWarning {
 		detail := fmt.Sprintf("load request %s ended %s: no rows reached GL_INTERFACE", id, load.Status)
 		if text := s.jobLog(ctx, cmd.BatchId, *load); text != "" {
@@ -338,6 +339,7 @@ func (s glBatch) importGroups(ctx context.Context, cmd *sinewv1.JournalBatch, st
 // execution report: imported, rejected (with Fusion's code and text per
 // line) or failed (the job failed, or it found none of the group's rows).
 func (s glBatch) groupVerdict(ctx context.Context, cmd *sinewv1.JournalBatch, g batchstate.Group) (batchstate.Group, error) {
+	start := time.Now()
 	jobs, err := s.waitJobs(ctx, g.RequestID, func(jobs []fusion.Job) bool {
 		return len(jobs) > 0 && allTerminal(jobs)
 	})
@@ -348,6 +350,7 @@ func (s glBatch) groupVerdict(ctx context.Context, cmd *sinewv1.JournalBatch, g 
 	if imp == nil {
 		imp = &jobs[0]
 	}
+	s.essJob(s.flow.ID, "import", imp.Status, time.Since(start))
 	g.Status = string(imp.Status)
 	reportJob := *imp
 	for _, c := range imp.Children {

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
@@ -111,10 +112,12 @@ type Service struct {
 	wake   *waker
 	epic   *epicSender
 	ready  bus.Started
+	ess    *prometheus.HistogramVec // ESS job waits (metrics.go); nil in unit tests
 }
 
 // New returns the service on bus b.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
+	cfg.Fusion.Metrics, cfg.Fusion.Tracer = b.Metrics(), b.TracerProvider()
 	fc, err := fusion.New(cfg.Fusion)
 	if err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
@@ -135,8 +138,12 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		cl.kv = append(cl.kv, idem)
 	}
 	s := &Service{cfg: cfg, bus: b, pub: b, log: b.Logger(), fusion: fc, states: st, claims: cl, shards: cl, wake: newWaker(), epic: &epicSender{cfg: cfg.Epic}}
+	if s.ess, err = newESSHistogram(b.Metrics()); err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
 	if cfg.BatchSize > 1 {
 		s.batch = newBatcher(fc, cfg.BatchSize, max(cfg.BatchLinger, time.Millisecond))
+		s.batch.tracer = b.Tracer("github.com/sinewhq/sinew/services/loader")
 	}
 	if s.cfg.PollInterval <= 0 {
 		s.cfg.PollInterval = 2 * time.Second

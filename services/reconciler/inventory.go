@@ -254,5 +254,6 @@ func (s *Service) publish(ctx context.Context, flow string, res *recon.Result) e
 		s.bus.Logger().Warn().Str("flow", flow).Str("scope", sum.Scope).Str("verdict", sum.Verdict).
 			Msg("reconciliation needs triage: " + sum.Explain())
 	}
+	s.metrics.observe(flow, res)
 	return nil
 }

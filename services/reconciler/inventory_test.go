@@ -215,6 +215,28 @@ func TestInventoryDayVerdicts(t *testing.T) {
 			if !strings.Contains(strings.Join(all, "\n"), tc.row) {
 				t.Errorf("no row %q in:\n%s", tc.row, strings.Join(all, "\n"))
 			}
+			// The series: the run's verdict, its rows and variance by
+			// flow and tier, and the loader's Fusion answers; no label
+			// names an item, a key or a value of the messages.
+			series := gatherText(t, e.reg)
+			for _, want := range []string{
+				`sinew_recon_verdicts_total{flow="willow-inventory",service="reconciler",verdict="` + tc.verdict + `"}`,
+				`sinew_recon_rows_total{flow="willow-inventory",service="reconciler",tier="0",verdict="` + tc.verdict + `"}`,
+				`sinew_recon_variance{flow="willow-inventory",service="reconciler",tier="3",unit="lines"}`,
+				`sinew_fusion_responses_total{code="200",op="batch",service="loader"}`,
+				`sinew_fusion_request_duration_seconds_count{op="batch",service="loader"}`,
+				`sinew_fusion_responses_total{code="200",op="inventoryTransactions",service="reconciler"}`,
+				`sinew_flow_messages_total{flow="willow-inventory",service="loader",stage="processed"}`,
+			} {
+				if !strings.Contains(series, want) {
+					t.Errorf("no series %s in:\n%s", want, series)
+				}
+			}
+			for _, leak := range []string{"RX-1001", "RX-9999", "PHARM-MAIN", "verdicts:"} {
+				if strings.Contains(series, leak) {
+					t.Errorf("a series names %q", leak)
+				}
+			}
 		})
 	}
 }

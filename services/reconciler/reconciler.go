@@ -96,10 +96,12 @@ type Service struct {
 	// onhandFlow is the flow whose stock counts are compared with Fusion's
 	// on-hand (reconcile.onhand), "" if none.
 	onhandFlow string
+	metrics    *metrics // nil in unit tests
 }
 
 // New returns the service on bus b.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
+	cfg.Fusion.Metrics, cfg.Fusion.Tracer = b.Metrics(), b.TracerProvider()
 	fc, err := fusion.New(cfg.Fusion)
 	if err != nil {
 		return nil, fmt.Errorf("reconciler: %w", err)
@@ -131,6 +133,9 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	}
 	if f, ok := inv.Onhand(); ok {
 		svc.onhandFlow = f.ID
+	}
+	if svc.metrics, err = newMetrics(b.Metrics()); err != nil {
+		return nil, fmt.Errorf("reconciler: %w", err)
 	}
 	return svc, nil
 }

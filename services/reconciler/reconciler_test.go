@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
 
@@ -39,6 +41,8 @@ type env struct {
 	sim *fusionsim.Server
 	url string
 	rc  *reconciler.Service
+	// reg holds every bus's series, each under its service label.
+	reg *prometheus.Registry
 	// maxAnswer is the largest journalBatches answer fusionsim sent.
 	maxAnswer       atomic.Int64
 	startReconciler func()
@@ -57,8 +61,10 @@ func start(t testing.TB, tu tuning) *env {
 	opts := streams.DefaultOptions()
 	opts.RetryBase, opts.LoadRetryBase = 20*time.Millisecond, 20*time.Millisecond
 	_, nc, js := natstest.StartWithTopology(t, opts)
+	reg := prometheus.NewRegistry()
 	newBus := func(name string) *bus.Bus {
-		b, err := bus.New(nc, bus.Config{}, bus.Options{Service: name, Logger: zerolog.Nop(), AuditSecret: []byte("test")})
+		b, err := bus.New(nc, bus.Config{}, bus.Options{Service: name, Logger: zerolog.Nop(), AuditSecret: []byte("test"),
+			Metrics: prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, reg)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +79,7 @@ func start(t testing.TB, tu tuning) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{}
+	e := &env{reg: reg}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cw := &countingWriter{ResponseWriter: w}
 		sim.Handler().ServeHTTP(cw, r)
@@ -321,4 +327,22 @@ func TestReadBackAnswersStayBounded(t *testing.T) {
 	if n := e.maxAnswer.Load(); n > 256<<10 {
 		t.Errorf("largest journalBatches answer %d bytes: the read-back is not paged", n)
 	}
+}
+
+// gatherText is reg's series in Prometheus' text format, sinew_* only.
+func gatherText(t testing.TB, reg *prometheus.Registry) string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "sinew_") {
+			if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return b.String()
 }

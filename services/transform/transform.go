@@ -141,6 +141,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		s.batches[f.ID] = bt
 	}
 	if cfg.Fusion.BaseURL != "" {
+		cfg.Fusion.Metrics, cfg.Fusion.Tracer = b.Metrics(), b.TracerProvider()
 		fc, err := fusion.New(cfg.Fusion)
 		if err != nil {
 			return nil, fmt.Errorf("transform: %w", err)
