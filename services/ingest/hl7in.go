@@ -16,6 +16,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -48,6 +51,7 @@ type receiver struct {
 	bodies   jetstream.ObjectStore // bodies too large for one JetStream message
 	received *prometheus.CounterVec
 	seqDups  *prometheus.CounterVec
+	tracer   trace.Tracer
 	// routed maps a sending application to the flows.yaml HL7 flow whose
 	// subjects (and consumer) its messages take.
 	routed map[string]string
@@ -70,8 +74,8 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 		return nil, fmt.Errorf("ingest: object store %s: %w", streams.ObjHL7Bodies, err)
 	}
 	received, err := telemetry.Register(b.Metrics(), prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "sinew_ingest_hl7_messages_total", Help: "HL7 v2 messages received, by message type and acknowledgement code.",
-	}, []string{"type", "ack"}))
+		Name: "sinew_ingest_hl7_messages_total", Help: "HL7 v2 messages received over MLLP, by flow, message type (MSH-9-1; other: not a standard code) and acknowledgement code (none: the sender asked for none).",
+	}, []string{"flow", "type", "ack"}))
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +102,7 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 	}
 	return &receiver{
 		cfg: cfg, bus: b, group: b.NewGroup("hl7_in", cfg.HL7.GroupCommit), js: js, hl7in: hl7in, seqs: seqs, bodies: bodies, received: received, seqDups: seqDups, routed: routed,
+		tracer: b.Tracer("github.com/sinewhq/sinew/services/ingest"),
 		opts:     hl7.Options{Charset: cfg.HL7.Charset, FallbackCharset: cfg.HL7.FallbackCharset},
 		messages: sync.Pool{New: func() any { return new(hl7.Message) }},
 	}, nil
@@ -136,6 +141,14 @@ const (
 // receive commits one message and returns its acknowledgement.
 func (r *receiver) receive(ctx context.Context, c *mllp.Conn, raw []byte) []byte {
 	start := time.Now()
+	// The root of the message's trace: publishing carries it to HL7_IN
+	// (traceparent), and every later hop continues it (answer adds the
+	// flow, type and ACK code; nothing from the message's content).
+	ctx, span := r.tracer.Start(ctx, "hl7 receive", trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("network.protocol.name", "mllp"), attribute.String("messaging.destination.name", streams.HL7In))
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.commitTimeoutFor(len(raw)))
 	defer cancel()
 	m := r.messages.Get().(*hl7.Message)
@@ -284,7 +297,19 @@ func (r *receiver) answer(ctx context.Context, m *hl7.Message, ev *sinewv1.Hl7Re
 		code, send = ackCode(m, o)
 		label = code
 	}
-	r.received.WithLabelValues(m.Type(), label).Inc()
+	flow := ev.GetEnvelope().GetFlow()
+	if flow == "" {
+		flow = r.routed[m.SendingApplication()]
+	}
+	typ := hl7TypeLabel(m.Type())
+	r.received.WithLabelValues(telemetry.SafeLabel(flow), typ, label).Inc()
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attribute.String("sinew.flow", telemetry.SafeLabel(flow)), attribute.String("hl7.message_type", typ),
+			attribute.String("hl7.ack_code", label))
+		if o != accepted {
+			span.SetStatus(codes.Error, "answered "+label)
+		}
+	}
 	r.bus.Logger().Debug().Str("control_id", m.ControlID()).Str("facility", m.SendingFacility()).
 		Str("type", m.Type()+"^"+m.Event()).Str("ack", label).Str("detail", detail).
 		Int64("took_ms", time.Since(start).Milliseconds()).Msg("hl7 received")
@@ -404,7 +429,7 @@ func (r *receiver) rejectSized(ctx context.Context, c *mllp.Conn, raw []byte, si
 	r.bus.Logger().Info().Str("error", perr.Error()).Str("kept", fmt.Sprint(kept == nil)).Msg("hl7 rejected")
 	if m == nil {
 		_ = r.audit(ctx, nil, ev, hl7.AR, detail)
-		r.received.WithLabelValues("unparsed", hl7.AR).Inc()
+		r.received.WithLabelValues(telemetry.SafeLabel(r.cfg.HL7.DefaultFlow), "unparsed", hl7.AR).Inc()
 		return hl7.Nak(raw, opts)
 	}
 	return r.answer(ctx, m, ev, outcomeIfParsed, opts, detail, time.Now())
@@ -503,6 +528,21 @@ func (r *receiver) audit(ctx context.Context, m *hl7.Message, ev *sinewv1.Hl7Rec
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.commitTimeout())
 	defer cancel()
 	return r.bus.Audit().Write(wctx, a)
+}
+
+// hl7TypeLabel is an MSH-9-1 message type as a label: three capitals or
+// digits (ADT, RDS, DFT, Z01...), else "other". The field is the sender's,
+// so anything else is not trusted into a series.
+func hl7TypeLabel(t string) string {
+	if len(t) != 3 {
+		return "other"
+	}
+	for i := 0; i < 3; i++ {
+		if c := t[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return "other"
+		}
+	}
+	return t
 }
 
 // payloadHeadroom is left in a JetStream message for its headers
