@@ -51,6 +51,9 @@ type upFlags struct {
 	syncAlways bool
 	logLevel   string
 	logFormat  string
+	// otlpEndpoint is the OTLP/HTTP collector of every service's spans
+	// (telemetry.Config.OTLPEndpoint); empty leaves each service's own.
+	otlpEndpoint string
 	// flowsFile is the integration inventory every service reads; empty
 	// leaves each service's own setting (flows.yaml in the working dir).
 	flowsFile string
@@ -61,6 +64,7 @@ type unit struct {
 	name string
 	bus  *bus.Bus
 	svc  bus.Service
+	tp   telemetry.TracerProvider // flushed at exit
 }
 
 func cmdUp(ctx context.Context, args []string, stderr io.Writer) error {
@@ -79,6 +83,8 @@ func cmdUp(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default: each service's config, else info)")
 	fs.StringVar(&f.logFormat, "log-format", "", "json or console (default: each service's config, else json)")
 	fs.StringVar(&f.flowsFile, "flows", "", "the integration inventory every service reads (default ./flows.yaml)")
+	fs.StringVar(&f.otlpEndpoint, "otlp-endpoint", os.Getenv(telemetry.EnvOTLPEndpoint),
+		"OTLP/HTTP collector for every service's traces, host:port or URL (default $"+telemetry.EnvOTLPEndpoint+"; none: traces not exported)")
 	if _, err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -224,6 +230,11 @@ func up(ctx context.Context, f upFlags, stderr io.Writer, started func(httpAddr 
 	defer func() {
 		for _, u := range units {
 			u.bus.Close()
+			if u.tp != nil { // flush the spans not yet exported, briefly: the collector may be gone
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+				_ = u.tp.Shutdown(sctx)
+				cancel()
+			}
 		}
 	}()
 	if err != nil {
@@ -319,6 +330,9 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		if f.logFormat != "" {
 			base.Telemetry.LogFormat = f.logFormat
 		}
+		if f.otlpEndpoint != "" {
+			base.Telemetry.OTLPEndpoint = f.otlpEndpoint
+		}
 		if err := base.Check(name); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -338,7 +352,7 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 			b.Close()
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		units = append(units, unit{name: name, bus: b, svc: svc})
+		units = append(units, unit{name: name, bus: b, svc: svc, tp: tp})
 		return nil
 	}
 	load := func(name string, dst any) error {
