@@ -8,13 +8,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sinewhq/sinew/pkg/streams"
+	"github.com/sinewhq/sinew/pkg/telemetry"
 	"github.com/sinewhq/sinew/pkg/triage"
 )
 
 // gauges are the backlog series the console exports: what no single
 // service can see (each consumer's lag and oldest waiting message, stream
 // depths, the triage queue). Labels are stream, consumer, flow, kind and
-// state names: never a value from a message.
+// state names: never a value from a message. A consumer's flow label is
+// the flow whose own consumer it is ("none" for a shared one).
 type gauges struct {
 	pending, ackPending, oldest *prometheus.GaugeVec
 	messages                    *prometheus.GaugeVec
@@ -24,11 +26,11 @@ type gauges struct {
 func newGauges(reg prometheus.Registerer) *gauges {
 	g := &gauges{
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sinew_consumer_pending_messages",
-			Help: "messages of the consumer's filter not yet delivered (consumer lag)"}, []string{"stream", "consumer"}),
+			Help: "messages of the consumer's filter not yet delivered (consumer lag)"}, []string{"stream", "consumer", "flow"}),
 		ackPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sinew_consumer_ack_pending_messages",
-			Help: "messages delivered and not yet acknowledged"}, []string{"stream", "consumer"}),
+			Help: "messages delivered and not yet acknowledged"}, []string{"stream", "consumer", "flow"}),
 		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sinew_consumer_oldest_unprocessed_seconds",
-			Help: "age of the oldest message the consumer has not acknowledged (0: none)"}, []string{"stream", "consumer"}),
+			Help: "age of the oldest message the consumer has not acknowledged (0: none)"}, []string{"stream", "consumer", "flow"}),
 		messages: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sinew_stream_messages",
 			Help: "messages in the stream (DLQ: dead letters kept)"}, []string{"stream"}),
 		triage: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sinew_triage_items",
@@ -42,10 +44,19 @@ func newGauges(reg prometheus.Registerer) *gauges {
 	return g
 }
 
+// watched is a durable consumer to watch and the flow it belongs to.
+type watched struct {
+	streams.Consumer
+	flow string // "none": shared by every flow
+}
+
 // consumers are the durable consumers to watch: the topology's and each
-// flow's own (flows from flow_state).
-func consumers(ctx context.Context, js jetstream.JetStream) []streams.Consumer {
-	cs := streams.New(streams.DefaultOptions()).Consumers
+// flow's own (flows from flow_state): HL7, batch and loader.
+func consumers(ctx context.Context, js jetstream.JetStream) []watched {
+	var cs []watched
+	for _, c := range streams.New(streams.DefaultOptions()).Consumers {
+		cs = append(cs, watched{c, "none"})
+	}
 	kv, err := js.KeyValue(ctx, streams.KVFlowState)
 	if err != nil {
 		return cs
@@ -55,8 +66,10 @@ func consumers(ctx context.Context, js jetstream.JetStream) []streams.Consumer {
 		return cs
 	}
 	for f := range keys.Keys() {
-		cs = append(cs, streams.Consumer{Stream: streams.HL7In, Name: streams.TransformHL7Flow(f), Filter: []string{streams.HL7FlowFilter(f)}},
-			streams.Consumer{Stream: streams.BatchIn, Name: streams.TransformBatchFlow(f), Filter: []string{streams.BatchSubject(f)}})
+		flow := telemetry.SafeLabel(f)
+		cs = append(cs, watched{streams.Consumer{Stream: streams.HL7In, Name: streams.TransformHL7Flow(f), Filter: []string{streams.HL7FlowFilter(f)}}, flow},
+			watched{streams.Consumer{Stream: streams.BatchIn, Name: streams.TransformBatchFlow(f), Filter: []string{streams.BatchSubject(f)}}, flow},
+			watched{streams.Consumer{Stream: streams.FusionCmd, Name: streams.LoaderFusionFlow(f), Filter: []string{streams.FusionCmdFlowFilter(f)}}, flow})
 	}
 	return cs
 }
@@ -75,8 +88,8 @@ func (g *gauges) update(ctx context.Context, js jetstream.JetStream, st *triage.
 			continue // a flow of another kind, or not provisioned
 		}
 		info := cons.CachedInfo()
-		g.pending.WithLabelValues(c.Stream, c.Name).Set(float64(info.NumPending))
-		g.ackPending.WithLabelValues(c.Stream, c.Name).Set(float64(info.NumAckPending))
+		g.pending.WithLabelValues(c.Stream, c.Name, c.flow).Set(float64(info.NumPending))
+		g.ackPending.WithLabelValues(c.Stream, c.Name, c.flow).Set(float64(info.NumAckPending))
 		age := 0.0
 		if info.NumPending+uint64(info.NumAckPending) > 0 {
 			if s, err := js.Stream(ctx, c.Stream); err == nil {
@@ -89,7 +102,7 @@ func (g *gauges) update(ctx context.Context, js jetstream.JetStream, st *triage.
 				}
 			}
 		}
-		g.oldest.WithLabelValues(c.Stream, c.Name).Set(age)
+		g.oldest.WithLabelValues(c.Stream, c.Name, c.flow).Set(age)
 	}
 	if items, err := st.List(ctx, triage.Filter{}); err == nil {
 		g.triage.Reset()

@@ -41,10 +41,10 @@ func TestGaugesShowConsumerLagAndOldestUnprocessedAge(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	g := newGauges(reg)
 	g.update(ctx, js, st, time.Now().Add(time.Minute))
-	if v := value(g.pending.WithLabelValues(streams.HL7In, streams.TransformHL7)); v != 3 {
+	if v := value(g.pending.WithLabelValues(streams.HL7In, streams.TransformHL7, "none")); v != 3 {
 		t.Errorf("pending %v, want 3", v)
 	}
-	if v := value(g.oldest.WithLabelValues(streams.HL7In, streams.TransformHL7)); v < 59 {
+	if v := value(g.oldest.WithLabelValues(streams.HL7In, streams.TransformHL7, "none")); v < 59 {
 		t.Errorf("oldest %v s, want about 60", v)
 	}
 	if v := value(g.triage.WithLabelValues("resolute-gl", "variance", "open")); v != 1 {

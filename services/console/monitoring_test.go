@@ -17,9 +17,9 @@ import (
 func TestDashboardAndAlertsNameSeriesThatExist(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	g := newGauges(reg)
-	g.pending.WithLabelValues("s", "c")
-	g.ackPending.WithLabelValues("s", "c")
-	g.oldest.WithLabelValues("s", "c")
+	g.pending.WithLabelValues("s", "c", "f")
+	g.ackPending.WithLabelValues("s", "c", "f")
+	g.oldest.WithLabelValues("s", "c", "f")
 	g.messages.WithLabelValues("s")
 	g.triage.WithLabelValues("f", "k", "s")
 	known := map[string]bool{
