@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
@@ -23,6 +26,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/resolute"
 	"github.com/sinewhq/sinew/pkg/streams"
+	"github.com/sinewhq/sinew/pkg/telemetry"
 )
 
 // batchFile is one file offered by a batch source (the drop folder, an
@@ -158,7 +162,19 @@ var (
 // batch_seen, audit, then archive. It is the only way a batch file enters
 // Sinew. It returns errDuplicate (after archiving it as such) for bytes
 // already taken.
-func (w *batchTaker) take(ctx context.Context, bf batchFile, flow, source string) error {
+func (w *batchTaker) take(ctx context.Context, bf batchFile, flow, source string) (err error) {
+	// The root of the batch's trace, as "hl7 receive" is a message's: the
+	// flow and the source only (a file name can name a patient or a date).
+	ctx, span := w.bus.Tracer("github.com/sinewhq/sinew/services/ingest").Start(ctx, "batch receive", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer func() {
+		if err != nil && !errors.Is(err, errDuplicate) {
+			span.SetStatus(codes.Error, "batch not taken")
+		}
+		span.End()
+	}()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("sinew.flow", telemetry.SafeLabel(flow)), attribute.String("sinew.batch.source", telemetry.SafeLabel(source)))
+	}
 	name := bf.Name()
 	f, err := bf.Open()
 	if err != nil {
