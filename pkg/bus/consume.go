@@ -324,10 +324,10 @@ func (l *loop) deliver(ctx context.Context, s *slot, msg jetstream.Msg) {
 	l.m.duration.Observe(time.Since(start).Seconds())
 	flow := FlowOf(d)
 	if d.NumDelivered == 1 {
-		b.metrics.flow.WithLabelValues(flow, StageReceived).Inc()
+		b.metrics.flowCounter(flow, StageReceived).Inc()
 	}
 	if st := stageOf(outcome); st != "" {
-		b.metrics.flow.WithLabelValues(flow, st).Inc()
+		b.metrics.flowCounter(flow, st).Inc()
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/telemetry"
 )
 
 // TestFlowSeriesCountReceivedProcessedRetriedDeadLettered: a message that
@@ -110,4 +111,20 @@ func TestFlowOf(t *testing.T) {
 			t.Errorf("FlowOf(%s, %q) = %q, want %q", tt.subject, tt.envFlow, got, tt.want)
 		}
 	}
+}
+
+// FuzzFlowOf: whatever the subject, the label is a safe name.
+func FuzzFlowOf(f *testing.F) {
+	for _, s := range []string{"fusion.cmd.resolute-gl.journal", "hl7.in.A.B.C.willow-inventory", "hl7.in.A.B", "result..x", "batch.in.", "", "."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, subject string) {
+		got := bus.FlowOf(&bus.Delivery{Subject: subject})
+		if got != "none" && got != "other" && !strings.Contains(subject, got) {
+			t.Fatalf("FlowOf(%q) = %q, not a token of the subject", subject, got)
+		}
+		if telemetry.SafeLabel(got) != got {
+			t.Fatalf("FlowOf(%q) = %q, not a safe label", subject, got)
+		}
+	})
 }

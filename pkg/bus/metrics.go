@@ -17,6 +17,7 @@ type metrics struct {
 	flow     *prometheus.CounterVec
 
 	consumers sync.Map // consumer name -> *consumerMetrics
+	flows     sync.Map // flow + "\x00" + stage -> prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -73,10 +74,18 @@ func stageOf(outcome string) string {
 	return ""
 }
 
-// flowPositions says which token of a subject names its flow, by the
-// subject's first two tokens (pkg/streams' subject builders).
-var flowPositions = map[string]int{
-	"fusion.cmd": 2, "epic.cmd": 2, "batch.in": 2, "hl7.in": 5,
+// flowToken is which dot-separated token of a subject names its flow, by
+// the subject's first two tokens (pkg/streams' subject builders).
+func flowToken(subject string) int {
+	switch {
+	case strings.HasPrefix(subject, "result."), strings.HasPrefix(subject, "recon."), strings.HasPrefix(subject, "audit."):
+		return 1
+	case strings.HasPrefix(subject, "fusion.cmd."), strings.HasPrefix(subject, "epic.cmd."), strings.HasPrefix(subject, "batch.in."):
+		return 2
+	case strings.HasPrefix(subject, "hl7.in."):
+		return 5
+	}
+	return -1
 }
 
 // FlowOf is the flow a delivery belongs to, as a metric label: the decoded
@@ -86,18 +95,30 @@ func FlowOf(d *Delivery) string {
 	if d.Envelope != nil && d.Envelope.Flow != "" {
 		return telemetry.SafeLabel(d.Envelope.Flow)
 	}
-	toks := strings.Split(d.Subject, ".")
-	if len(toks) < 3 {
+	i := flowToken(d.Subject)
+	if i < 0 {
 		return "none"
 	}
-	switch toks[0] {
-	case "result", "recon", "audit":
-		return telemetry.SafeLabel(toks[1])
+	rest := d.Subject
+	for ; i > 0; i-- {
+		_, after, ok := strings.Cut(rest, ".")
+		if !ok {
+			return "none"
+		}
+		rest = after
 	}
-	if i, ok := flowPositions[toks[0]+"."+toks[1]]; ok && i < len(toks) {
-		return telemetry.SafeLabel(toks[i])
+	tok, _, _ := strings.Cut(rest, ".")
+	return telemetry.SafeLabel(tok)
+}
+
+// flowCounter is the counter of flow and stage, looked up once.
+func (m *metrics) flowCounter(flow, stage string) prometheus.Counter {
+	key := flow + "\x00" + stage
+	if v, ok := m.flows.Load(key); ok {
+		return v.(prometheus.Counter)
 	}
-	return "none"
+	v, _ := m.flows.LoadOrStore(key, m.flow.WithLabelValues(flow, stage))
+	return v.(prometheus.Counter)
 }
 
 // consumerMetrics are one consumer's metric children, looked up once.
