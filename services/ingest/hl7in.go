@@ -102,7 +102,7 @@ func newReceiver(cfg Config, b *bus.Bus) (*receiver, error) {
 	}
 	return &receiver{
 		cfg: cfg, bus: b, group: b.NewGroup("hl7_in", cfg.HL7.GroupCommit), js: js, hl7in: hl7in, seqs: seqs, bodies: bodies, received: received, seqDups: seqDups, routed: routed,
-		tracer: b.Tracer("github.com/sinewhq/sinew/services/ingest"),
+		tracer:   b.Tracer("github.com/sinewhq/sinew/services/ingest"),
 		opts:     hl7.Options{Charset: cfg.HL7.Charset, FallbackCharset: cfg.HL7.FallbackCharset},
 		messages: sync.Pool{New: func() any { return new(hl7.Message) }},
 	}, nil
