@@ -57,3 +57,23 @@ func FuzzParseOutcome(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseNotification: any input is read without panicking; a
+// failure is an *fhir.Error; a notification read names its subscription.
+func FuzzParseNotification(f *testing.F) {
+	f.Add([]byte(`{"resourceType":"Bundle","type":"history","entry":[{"resource":{"resourceType":"Parameters","parameter":[{"name":"subscription","valueReference":{"reference":"Subscription/s1"}},{"name":"type","valueCode":"event-notification"},{"name":"events-since-subscription-start","valueString":"2"},{"name":"notification-event","part":[{"name":"event-number","valueString":"2"},{"name":"focus","valueReference":{"reference":"Encounter/e1"}}]}]}},{"resource":{"resourceType":"Encounter","id":"e1"}}]}`))
+	f.Add([]byte(`{"resourceType":"Bundle","type":"history"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := fhir.ParseNotification(b)
+		if err != nil {
+			var fe *fhir.Error
+			if !errors.As(err, &fe) {
+				t.Fatalf("%T %v", err, err)
+			}
+			return
+		}
+		if n.Subscription == "" || n.Type == "" {
+			t.Fatalf("%+v", n)
+		}
+	})
+}

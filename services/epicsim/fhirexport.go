@@ -164,7 +164,7 @@ func (s *FHIRSim) build(job *exportJob) {
 				job.files = append(job.files, exportFile{typ: t})
 				f = &job.files[len(job.files)-1]
 			}
-			f.lines = append(f.lines, res.JSON)
+			f.lines = append(f.lines, s.jsonLocked(res))
 		}
 	}
 	if len(job.bad) > 0 {

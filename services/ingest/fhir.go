@@ -57,6 +57,9 @@ type FHIRConfig struct {
 	// Throttle caps the request rate (peak and off-peak) and concurrency
 	// against this Epic instance.
 	Throttle fhir.ThrottleConfig `yaml:"throttle"`
+	// Notify is the rest-hook endpoint for topic-based subscriptions
+	// (fhirnotify.go).
+	Notify NotifyConfig `yaml:"notify"`
 }
 
 // SearchSync is one resource type synced by paged search over a clinical
@@ -118,15 +121,23 @@ type FHIRSync struct {
 	kv     jetstream.KeyValue
 
 	committed *prometheus.CounterVec
+	notified  *prometheus.CounterVec
 
-	mu    sync.Mutex
-	seen  map[string]struct{} // message ids published in this process
-	stats FHIRStats
+	// notifyMu serialises notifications, subscription checks and creates.
+	notifyMu sync.Mutex
+
+	mu       sync.Mutex
+	seen     map[string]struct{} // message ids published in this process
+	noEvents map[string]bool     // subscriptions whose server has no $events
+	stats    FHIRStats
 }
 
 // FHIRStats counts what a FHIRSync did (tests and logs).
 type FHIRStats struct {
 	Published, Duplicates, Rejected, Restarts, Splits, Pages, Exports int
+	// Notifications: refused for want of the secret, gaps seen, gaps
+	// closed by $events or by a re-read, heartbeats missed.
+	Unauthenticated, Gaps, RecoveredByEvents, RecoveredByReread, MissedHeartbeats int
 }
 
 const (
@@ -152,6 +163,9 @@ func NewFHIRSync(ctx context.Context, cfg FHIRConfig, b *bus.Bus) (*FHIRSync, er
 	if cfg.Export.MaxWait <= 0 {
 		cfg.Export.MaxWait = 2 * time.Minute
 	}
+	if err := cfg.Notify.validate(); err != nil {
+		return nil, err
+	}
 	key, err := loadKey(cfg)
 	if err != nil {
 		return nil, err
@@ -165,10 +179,15 @@ func NewFHIRSync(ctx context.Context, cfg FHIRConfig, b *bus.Bus) (*FHIRSync, er
 	if err != nil {
 		return nil, fmt.Errorf("ingest: fhir: watermarks bucket: %w", err)
 	}
-	f := &FHIRSync{cfg: cfg, bus: b, key: key, tokens: ts, kv: kv, client: &fhir.Client{Tokens: ts, HTTP: hc}, seen: map[string]struct{}{}}
+	f := &FHIRSync{cfg: cfg, bus: b, key: key, tokens: ts, kv: kv, client: &fhir.Client{Tokens: ts, HTTP: hc}, seen: map[string]struct{}{}, noEvents: map[string]bool{}}
 	if f.committed, err = telemetry.Register(b.Metrics(), prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sinew_ingest_fhir_resources_total", Help: "FHIR resources read from Epic, by type, channel and result (committed, duplicate, rejected).",
 	}, []string{"type", "channel", "result"})); err != nil {
+		return nil, err
+	}
+	if f.notified, err = telemetry.Register(b.Metrics(), prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sinew_ingest_fhir_notifications_total", Help: "FHIR subscription notifications received, by subscription, notification type and result (ok, failed, rejected, unauthenticated).",
+	}, []string{"subscription", "type", "result"})); err != nil {
 		return nil, err
 	}
 	if cfg.Throttle.Rate > 0 || cfg.Throttle.Concurrency > 0 {
@@ -244,9 +263,40 @@ func (f *FHIRSync) Run(ctx context.Context) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle(JWKSPath, smart.JWKSHandler(f.key))
+		if f.cfg.Notify.Addr == "" && len(f.cfg.Notify.Subscriptions) > 0 {
+			mux.Handle(NotifyPath, f.NotifyHandler())
+		}
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
+	}
+	if f.cfg.Notify.Addr != "" && len(f.cfg.Notify.Subscriptions) > 0 {
+		ln, err := net.Listen("tcp", f.cfg.Notify.Addr)
+		if err != nil {
+			return fmt.Errorf("ingest: fhir: notify listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle(NotifyPath, f.NotifyHandler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+	}
+	if hb := f.minHeartbeat(); hb > 0 {
+		// The heartbeat watchdog runs between rounds.
+		go func() {
+			t := time.NewTicker(hb)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if err := f.CheckSubscriptions(ctx); err != nil && ctx.Err() == nil {
+						f.bus.Logger().Warn().Err(err).Msg("FHIR subscription check failed")
+					}
+				}
+			}
+		}()
 	}
 	log := f.bus.Logger()
 	for {
@@ -265,9 +315,18 @@ func (f *FHIRSync) Run(ctx context.Context) error {
 	}
 }
 
-// Round runs each search, then the export, once.
+// Round runs each search, then the export, once, and keeps the
+// subscriptions (created where missing, checked for silence).
 func (f *FHIRSync) Round(ctx context.Context) error {
 	var errs []error
+	if len(f.cfg.Notify.Subscriptions) > 0 {
+		if err := f.EnsureSubscriptions(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if err := f.CheckSubscriptions(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, s := range f.cfg.Search {
 		if err := f.SyncSearch(ctx, s); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.Type, err))
@@ -405,5 +464,8 @@ const JWKSPath = "/.well-known/jwks.json"
 func (s *Service) Routes(mux *http.ServeMux) {
 	if s.fhir != nil {
 		mux.Handle(JWKSPath, smart.JWKSHandler(s.fhir.key))
+		if len(s.fhir.cfg.Notify.Subscriptions) > 0 && s.fhir.cfg.Notify.Addr == "" {
+			mux.Handle(NotifyPath, s.fhir.NotifyHandler())
+		}
 	}
 }
