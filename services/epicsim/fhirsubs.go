@@ -36,7 +36,9 @@ type SubscriptionsConfig struct {
 }
 
 // TopicURL is the canonical of the simulator's topic for changes to typ.
-func TopicURL(typ string) string { return "https://epicsim.example/fhir/SubscriptionTopic/" + typ + "-update" }
+func TopicURL(typ string) string {
+	return "https://epicsim.example/fhir/SubscriptionTopic/" + typ + "-update"
+}
 
 type simSub struct {
 	id        string
