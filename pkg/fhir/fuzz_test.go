@@ -77,3 +77,22 @@ func FuzzParseNotification(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseCapabilityStatement: any input is read without panicking; a
+// failure is an *fhir.Error.
+func FuzzParseCapabilityStatement(f *testing.F) {
+	f.Add([]byte(`{"resourceType":"CapabilityStatement","rest":[{"mode":"server","resource":[{"type":"Encounter","interaction":[{"code":"search-type"}],"searchParam":[{"name":"date","type":"date"}]},{"type":"Subscription","extension":[{"url":"` + fhir.ExtTopicCanonical + `","valueCanonical":"t"}]}],"operation":[{"name":"export"}]}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := fhir.ParseCapabilityStatement(b)
+		if err != nil {
+			var fe *fhir.Error
+			if !errors.As(err, &fe) {
+				t.Fatalf("%T %v", err, err)
+			}
+			return
+		}
+		if c.Types == nil || c.Topics == nil {
+			t.Fatal("nil maps")
+		}
+	})
+}

@@ -60,6 +60,9 @@ type FHIRConfig struct {
 	// Notify is the rest-hook endpoint for topic-based subscriptions
 	// (fhirnotify.go).
 	Notify NotifyConfig `yaml:"notify"`
+	// NoProbe keeps the declared sync modes as they are; by default the
+	// first round reads the CapabilityStatement and probes (fhirprobe.go).
+	NoProbe bool `yaml:"no_probe"`
 }
 
 // SearchSync is one resource type synced by paged search over a clinical
@@ -129,6 +132,12 @@ type FHIRSync struct {
 	mu       sync.Mutex
 	seen     map[string]struct{} // message ids published in this process
 	noEvents map[string]bool     // subscriptions whose server has no $events
+	// The probe's verdicts; disabledSubs are subscriptions whose topic
+	// the server does not offer.
+	probed       bool
+	choices      []SyncChoice
+	disabledSubs map[string]bool
+	rereads      map[string]SearchSync // declared searches of types now notified
 	stats    FHIRStats
 }
 
@@ -319,6 +328,14 @@ func (f *FHIRSync) Run(ctx context.Context) error {
 // subscriptions (created where missing, checked for silence).
 func (f *FHIRSync) Round(ctx context.Context) error {
 	var errs []error
+	if !f.cfg.NoProbe && !f.probed {
+		if _, err := f.Probe(ctx); err != nil {
+			// Tried again next round; meanwhile the declared modes.
+			f.bus.Logger().Warn().Err(err).Msg("FHIR CapabilityStatement probe failed: the declared sync modes are used")
+		} else {
+			f.probed = true
+		}
+	}
 	if len(f.cfg.Notify.Subscriptions) > 0 {
 		if err := f.EnsureSubscriptions(ctx); err != nil {
 			errs = append(errs, err)

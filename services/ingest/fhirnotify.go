@@ -138,6 +138,12 @@ func (f *FHIRSync) subscription(name string) (SubscriptionSync, bool) {
 func (f *FHIRSync) EnsureSubscriptions(ctx context.Context) error {
 	var errs []error
 	for _, s := range f.cfg.Notify.Subscriptions {
+		f.mu.Lock()
+		off := f.disabledSubs[s.Name]
+		f.mu.Unlock()
+		if off {
+			continue
+		}
 		if err := f.ensureSub(ctx, s); err != nil {
 			errs = append(errs, fmt.Errorf("subscription %s: %w", s.Name, err))
 		}
@@ -364,7 +370,13 @@ func (f *FHIRSync) recover(ctx context.Context, s SubscriptionSync, st *subState
 		}
 	}
 	search := SearchSync{Type: s.Type, DateParam: "date"}
-	for _, ss := range f.cfg.Search {
+	f.mu.Lock()
+	searches := f.cfg.Search
+	if ss, ok := f.rereads[s.Type]; ok {
+		search = ss
+	}
+	f.mu.Unlock()
+	for _, ss := range searches {
 		if ss.Type == s.Type {
 			search = ss
 		}
