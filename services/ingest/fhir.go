@@ -138,7 +138,7 @@ type FHIRSync struct {
 	choices      []SyncChoice
 	disabledSubs map[string]bool
 	rereads      map[string]SearchSync // declared searches of types now notified
-	stats    FHIRStats
+	stats        FHIRStats
 }
 
 // FHIRStats counts what a FHIRSync did (tests and logs).
