@@ -151,6 +151,7 @@ type Manifest struct {
 	RequiresAccessToken bool           `json:"requiresAccessToken"`
 	Output              []ManifestFile `json:"output"`
 	Error               []ManifestFile `json:"error"`
+	Outcome             []ManifestFile `json:"outcome"` // the v2 ballot's name for error
 	Deleted             []ManifestFile `json:"deleted"`
 }
 

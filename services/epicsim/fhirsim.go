@@ -147,6 +147,7 @@ type FHIRSim struct {
 	seq      int            // export jobs kicked off
 	reads    map[string]int // resources served, by type
 	subs     subsState      // subscriptions and updated versions (fhirsubs.go)
+	del      deletions      // deleted resources, export expiry (fhirdeleted.go)
 }
 
 type token struct {

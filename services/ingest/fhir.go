@@ -147,6 +147,9 @@ type FHIRStats struct {
 	// Notifications: refused for want of the secret, gaps seen, gaps
 	// closed by $events or by a re-read, heartbeats missed.
 	Unauthenticated, Gaps, RecoveredByEvents, RecoveredByReread, MissedHeartbeats int
+	// Bulk export: tombstones committed (deleted files), manifests
+	// fetched again because their files or job expired.
+	Deleted, ExpiredManifests int
 }
 
 const (
@@ -380,17 +383,7 @@ func (f *FHIRSync) publish(ctx context.Context, r *fhir.Resource, channel string
 		f.committed.WithLabelValues(r.Type, channel, "duplicate").Inc()
 		return nil
 	}
-	ev := &sinewv1.FhirResourceReceived{
-		Envelope: &sinewv1.Envelope{
-			EventId: bus.EventID(id), Flow: f.cfg.Flows[r.Type], SourceSystem: f.cfg.Source, SourceId: r.Key(), IdempotencyKey: id,
-			ReceivedAt: timestamppb.Now(), BusinessKeys: sinewv1.Keys(map[string]string{"resource_type": r.Type}),
-		},
-		ResourceType: r.Type, ResourceId: r.ID, VersionId: r.VersionID, Json: r.Raw, Channel: channel,
-	}
-	if !r.LastUpdated.IsZero() {
-		ev.LastUpdated = timestamppb.New(r.LastUpdated)
-	}
-	ack, err := f.bus.Publish(ctx, streams.FHIRSubject(r.Type), id, ev)
+	ack, err := f.bus.Publish(ctx, streams.FHIRSubject(r.Type), id, f.event(r, id, channel))
 	if err != nil {
 		return err
 	}
@@ -406,6 +399,33 @@ func (f *FHIRSync) publish(ctx context.Context, r *fhir.Resource, channel string
 	f.mu.Unlock()
 	f.committed.WithLabelValues(r.Type, channel, result).Inc()
 	return nil
+}
+
+// event is the FhirResourceReceived of r.
+func (f *FHIRSync) event(r *fhir.Resource, id, channel string) *sinewv1.FhirResourceReceived {
+	ev := &sinewv1.FhirResourceReceived{
+		Envelope: &sinewv1.Envelope{
+			EventId: bus.EventID(id), Flow: f.cfg.Flows[r.Type], SourceSystem: f.cfg.Source, SourceId: r.Key(), IdempotencyKey: id,
+			ReceivedAt: timestamppb.Now(), BusinessKeys: sinewv1.Keys(map[string]string{"resource_type": r.Type}),
+		},
+		ResourceType: r.Type, ResourceId: r.ID, VersionId: r.VersionID, Json: r.Raw, Channel: channel,
+	}
+	if !r.LastUpdated.IsZero() {
+		ev.LastUpdated = timestamppb.New(r.LastUpdated)
+	}
+	return ev
+}
+
+// tombstone is the event of a resource deleted on the server: its type
+// and id, the deleted file's line as its bytes, on fhir.in.deleted.
+func (f *FHIRSync) tombstone(typ, id, msgID string, raw []byte) *sinewv1.FhirResourceReceived {
+	return &sinewv1.FhirResourceReceived{
+		Envelope: &sinewv1.Envelope{
+			EventId: bus.EventID(msgID), Flow: f.cfg.Flows[typ], SourceSystem: f.cfg.Source, SourceId: typ + "/" + id, IdempotencyKey: msgID,
+			ReceivedAt: timestamppb.Now(), BusinessKeys: sinewv1.Keys(map[string]string{"resource_type": typ, "deleted": "true"}),
+		},
+		ResourceType: typ, ResourceId: id, Json: raw, Channel: channelBulk,
+	}
 }
 
 // reject keeps a resource ingest could not read, with its bytes, on
