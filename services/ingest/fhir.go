@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -469,17 +468,20 @@ func (f *FHIRSync) audit(ctx context.Context, op, typ string, rs []*fhir.Resourc
 	})
 }
 
+// patientRefs are the references patientOf reads.
+type patientRefs struct {
+	Subject fhir.Reference `json:"subject"`
+	Patient fhir.Reference `json:"patient"`
+}
+
 // patientOf is the patient id a resource is about: its own id for a
 // Patient, else subject/patient references to Patient.
 func patientOf(r *fhir.Resource) string {
 	if r.Type == "Patient" {
 		return r.ID
 	}
-	var v struct {
-		Subject fhir.Reference `json:"subject"`
-		Patient fhir.Reference `json:"patient"`
-	}
-	if json.Unmarshal(r.Raw, &v) != nil {
+	v, err := fhir.Decode[patientRefs](r)
+	if err != nil {
 		return ""
 	}
 	for _, ref := range []fhir.Reference{v.Subject, v.Patient} {
