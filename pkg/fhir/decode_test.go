@@ -62,7 +62,6 @@ func keysDiffer(raw []byte) bool {
 	return differ
 }
 
-
 // sameAsEncodingJSON: Decode's plan gives what encoding/json gives (value
 // or the wrongly typed element's path), for input both read alike
 // (exact-case keys, no escapes in keys).
