@@ -195,8 +195,8 @@ func (f *FHIRSync) poll(ctx context.Context, statusURL string) (*fhir.Manifest, 
 // a restart resumes after the last acknowledged batch and a resent batch
 // is deduplicated by its messages' ids.
 const (
-	bulkBatch  = 256     // resources per atomic batch
-	bulkBytes  = 1 << 20 // payload per batch
+	bulkBatch  = 1000    // resources per atomic batch
+	bulkBytes  = 4 << 20 // payload per batch
 	bulkWindow = 4       // batches in flight
 )
 
