@@ -205,7 +205,8 @@ type bulkBatchOf struct {
 	end  int // the file's last line the batch covers
 	msgs []*nats.Msg
 	ids  []string
-	rs   []*fhir.Resource // for the audit (nil entries: tombstones)
+	rs   []*fhir.Resource // for the audit (a tombstone's has only Type and ID)
+	tomb []bool
 	typs []string
 	done chan error
 	acks []*jetstream.PubAck
@@ -270,7 +271,7 @@ func (f *FHIRSync) exportFile(ctx context.Context, st *exportState, file fhir.Ma
 			if b.acks[i].Duplicate {
 				f.stats.Duplicates++
 				result = "duplicate"
-			} else if b.rs[i] == nil {
+			} else if b.tomb[i] {
 				f.stats.Deleted++
 			} else {
 				f.stats.Published++
@@ -278,14 +279,10 @@ func (f *FHIRSync) exportFile(ctx context.Context, st *exportState, file fhir.Ma
 			f.committed.WithLabelValues(b.typs[i], channelBulk, result).Inc()
 		}
 		f.mu.Unlock()
-		for _, r := range b.rs {
-			if r != nil {
-				audited = append(audited, r)
-			}
-		}
+		audited = append(audited, b.rs...)
 		st.Lines[file.URL] = b.end
 		if b.end-saved >= saveEvery {
-			if err := f.auditBulk(ctx, file, audited); err != nil {
+			if err := f.auditBulk(ctx, deleted, audited); err != nil {
 				return err
 			}
 			audited = audited[:0]
@@ -294,7 +291,7 @@ func (f *FHIRSync) exportFile(ctx context.Context, st *exportState, file fhir.Ma
 		}
 		return nil
 	}
-	add := func(typ, id string, r *fhir.Resource, ev *sinewv1.FhirResourceReceived, subject string) error {
+	add := func(typ, id string, r *fhir.Resource, tomb bool, ev *sinewv1.FhirResourceReceived, subject string) error {
 		f.mu.Lock()
 		_, dup := f.seen[id]
 		f.mu.Unlock()
@@ -310,7 +307,7 @@ func (f *FHIRSync) exportFile(ctx context.Context, st *exportState, file fhir.Ma
 		if size+len(m.Data) > bulkBytes {
 			launch(n.Line() - 1) // this line is not in it (yet)
 		}
-		cur.msgs, cur.ids, cur.rs, cur.typs = append(cur.msgs, m), append(cur.ids, id), append(cur.rs, r), append(cur.typs, typ)
+		cur.msgs, cur.ids, cur.rs, cur.tomb, cur.typs = append(cur.msgs, m), append(cur.ids, id), append(cur.rs, r), append(cur.tomb, tomb), append(cur.typs, typ)
 		size += len(m.Data)
 		return nil
 	}
@@ -346,13 +343,14 @@ func (f *FHIRSync) exportFile(ctx context.Context, st *exportState, file fhir.Ma
 				typ, id, _ := strings.Cut(key, "/")
 				// The same deletion in two overlapping _since windows is one fact.
 				tid := "fhir:" + key + "/_deleted"
-				if err := add(typ, tid, nil, f.tombstone(typ, id, tid, raw), streams.FHIRSubject(deletedToken)); err != nil {
+				gone := &fhir.Resource{Type: typ, ID: id}
+				if err := add(typ, tid, gone, true, f.tombstone(typ, id, tid, raw), streams.FHIRSubject(deletedToken)); err != nil {
 					return fail(err)
 				}
 			}
 		} else {
 			id := msgID(r)
-			if err := add(r.Type, id, r, f.event(r, id, channelBulk), streams.FHIRSubject(r.Type)); err != nil {
+			if err := add(r.Type, id, r, false, f.event(r, id, channelBulk), streams.FHIRSubject(r.Type)); err != nil {
 				return fail(err)
 			}
 		}
@@ -371,23 +369,34 @@ func (f *FHIRSync) exportFile(ctx context.Context, st *exportState, file fhir.Ma
 			return fail(err)
 		}
 	}
-	if err := f.auditBulk(ctx, file, audited); err != nil {
+	if err := f.auditBulk(ctx, deleted, audited); err != nil {
 		return err
 	}
 	st.Lines[file.URL] = -1
 	return f.saveExport(ctx, st)
 }
 
-// auditBulk records a window of a file's committed resources.
-func (f *FHIRSync) auditBulk(ctx context.Context, file fhir.ManifestFile, rs []*fhir.Resource) error {
-	if len(rs) == 0 {
-		return nil
+// auditBulk records a window of a file's committed resources (or
+// tombstones: a deleted file may list several types), one record per type.
+func (f *FHIRSync) auditBulk(ctx context.Context, deleted bool, rs []*fhir.Resource) error {
+	op := "bulk export"
+	if deleted {
+		op = "bulk export deleted"
 	}
-	typ := file.Type
-	if typ == "" || typ == "Bundle" {
-		typ = rs[0].Type
+	var order []string
+	byType := map[string][]*fhir.Resource{}
+	for _, r := range rs {
+		if _, ok := byType[r.Type]; !ok {
+			order = append(order, r.Type)
+		}
+		byType[r.Type] = append(byType[r.Type], r)
 	}
-	return f.audit(ctx, "bulk export", typ, rs)
+	for _, typ := range order {
+		if err := f.audit(ctx, op, typ, byType[typ]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // deletedToken is the subject token of tombstones (fhir.in.deleted): a

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sinewhq/sinew/pkg/audit"
 	"github.com/sinewhq/sinew/pkg/streams"
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 	"github.com/sinewhq/sinew/services/epicsim"
@@ -85,6 +86,21 @@ func TestFHIRBulkExportDeletedFileBecomesTombstonesAfterExpiredManifest(t *testi
 	}
 	if e.sim.ExpiredManifests() != 1 || e.sim.Jobs() != 0 || e.sim.Kickoffs() != 2 {
 		t.Errorf("expired %d, jobs left %d, kick-offs %d", e.sim.ExpiredManifests(), e.sim.Jobs(), e.sim.Kickoffs())
+	}
+
+	audited := 0
+	if err := audit.Read(ctx, e.js, "audit.>", func(en audit.Entry) error {
+		for _, ev := range en.Events {
+			if strings.HasPrefix(ev.GetDetail(), "bulk export deleted: 2 Practitioner") {
+				audited++
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if audited != 1 {
+		t.Errorf("%d audit records of the tombstones, want 1", audited)
 	}
 
 	// A third export (its _since window may overlap the deletions): the
