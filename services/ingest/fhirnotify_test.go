@@ -218,3 +218,26 @@ func TestFHIRNotificationWithoutTheSecretIs401AndAudited(t *testing.T) {
 		t.Errorf("%d refusals audited, want 3", refused)
 	}
 }
+
+// TestFHIRNotificationHeartbeatRevealsLostEvent: the only event's
+// notification is lost but heartbeats go on; the next heartbeat's
+// events-since-subscription-start shows the gap and ingest recovers it.
+func TestFHIRNotificationHeartbeatRevealsLostEvent(t *testing.T) {
+	e, f, _ := notifyEnv(t, epicsim.SubscriptionsConfig{Events: true, DropEvents: []int64{1}}, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	enc := e.sim.Resources("Encounter")[1]
+	if err := e.sim.Update(ctx, "Encounter", strings.TrimPrefix(enc, "Encounter/")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.Stats().RecoveredByEvents == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v := e.versions(t)[enc]; len(v) != 1 || v[0] != "2" {
+		t.Errorf("%s stored as versions %v, want [2]", enc, v)
+	}
+	if st := f.Stats(); st.Gaps != 1 || st.RecoveredByEvents != 1 || st.MissedHeartbeats != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
