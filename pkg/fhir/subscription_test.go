@@ -2,6 +2,7 @@ package fhir_test
 
 import (
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -9,12 +10,10 @@ import (
 )
 
 func TestParseNotificationReadsStatusEventsAndFocus(t *testing.T) {
-	raw := []byte(`{"resourceType":"Bundle","type":"history","entry":[{"fullUrl":"urn:uuid:1","resource":{"resourceType":"Parameters","parameter":[
-{"name":"subscription","valueReference":{"reference":"https://epic.example/api/FHIR/R4/Subscription/s1"}},
-{"name":"topic","valueCanonical":"https://epic.example/topic/enc"},{"name":"status","valueCode":"active"},
-{"name":"type","valueCode":"event-notification"},{"name":"events-since-subscription-start","valueString":"7"},
-{"name":"notification-event","part":[{"name":"event-number","valueString":"7"},{"name":"timestamp","valueInstant":"2026-03-02T10:00:00Z"},{"name":"focus","valueReference":{"reference":"https://epic.example/api/FHIR/R4/Encounter/e1"}}]}]}},
-{"fullUrl":"https://epic.example/api/FHIR/R4/Encounter/e1","resource":{"resourceType":"Encounter","id":"e1","meta":{"versionId":"3"},"_status":{"extension":[{"url":"x","valueString":"kept"}]}}}]}`)
+	raw, err := os.ReadFile("testdata/notification-event.json")
+	if err != nil {
+		t.Fatal(err)
+	}
 	n, err := fhir.ParseNotification(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -52,5 +51,25 @@ func TestSubscriptionRequestRoundTrips(t *testing.T) {
 	}
 	if sp.Topic != req.Topic || sp.Endpoint != req.Endpoint || len(sp.Headers) != 1 || sp.Heartbeat != time.Minute || sp.Content != fhir.PayloadIDOnly {
 		t.Errorf("%+v", sp)
+	}
+}
+
+func TestParseCapabilityStatementReadsSearchExportAndTopics(t *testing.T) {
+	raw, err := os.ReadFile("testdata/capability-backport.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := fhir.ParseCapabilityStatement(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Searchable("Encounter", "date") || c.Searchable("Practitioner", "date") || c.Searchable("Encounter", "patient") {
+		t.Errorf("searchable: %+v", c.Types)
+	}
+	if !c.Export || !c.SubscriptionEvents || !c.Topics["https://epic.example/SubscriptionTopic/encounter-update"] || len(c.Topics) != 1 {
+		t.Errorf("export %v, $events %v, topics %v", c.Export, c.SubscriptionEvents, c.Topics)
+	}
+	if _, err := fhir.ParseCapabilityStatement([]byte(`{"resourceType":"Patient","id":"p"}`)); err == nil {
+		t.Error("a Patient read as a CapabilityStatement")
 	}
 }
