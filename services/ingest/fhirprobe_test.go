@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/services/epicsim"
 	"github.com/sinewhq/sinew/services/ingest"
 )
@@ -57,5 +58,39 @@ func TestFHIRProbeChoosesSyncModePerType(t *testing.T) {
 	}
 	if e.sim.Kickoffs() != 1 || e.sim.Jobs() != 0 {
 		t.Errorf("_since probe: %d kick-offs, %d jobs left", e.sim.Kickoffs(), e.sim.Jobs())
+	}
+}
+
+// TestFHIRProbeKeepsFlowsYAMLModesAgainstEpicsim: the types flows.yaml
+// declares (what sinew up reads from epicsim) keep their declared modes:
+// the probe overrides nothing there.
+func TestFHIRProbeKeepsFlowsYAMLModesAgainstEpicsim(t *testing.T) {
+	inv, err := flows.Load("../../flows.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startFHIR(t, epicsim.DefaultFHIRConfig())
+	e.cfg.Export.Group = "sinew"
+	for _, s := range inv.FHIRTypes() {
+		switch s.Sync {
+		case flows.FHIRSearch:
+			e.cfg.Search = append(e.cfg.Search, ingest.SearchSync{Type: s.Type, Params: s.Params})
+		case flows.FHIRExport:
+			e.cfg.Export.Types = append(e.cfg.Export.Types, s.Type)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	choices, err := e.sync(t).Probe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(choices) != len(inv.FHIRTypes()) {
+		t.Errorf("%d choices for %d declared types", len(choices), len(inv.FHIRTypes()))
+	}
+	for _, c := range choices {
+		if c.Chosen != c.Declared {
+			t.Errorf("%+v: the declaration was overridden", c)
+		}
 	}
 }
