@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"encoding"
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -16,7 +17,8 @@ import (
 // wrong JSON type is reported by its dotted path after the rest is
 // decoded) except that element names match exactly (FHIR's are
 // case-sensitive). A type it has no plan for (maps, interfaces, embedded
-// structs, ",string" fields) is decoded by encoding/json.
+// structs, ",string" fields, types with their own UnmarshalJSON or
+// UnmarshalText such as time.Time) is decoded by encoding/json.
 
 type decodeFn func(d *decoder, v reflect.Value) error
 
@@ -50,9 +52,20 @@ func planFor(t reflect.Type) decodeFn {
 	return fn
 }
 
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
 func build(t reflect.Type, building map[reflect.Type]*decodeFn) decodeFn {
 	if t == numberType {
 		return decodeNumber
+	}
+	// A type that decodes itself (time.Time, ...) is encoding/json's.
+	for _, u := range []reflect.Type{jsonUnmarshaler, textUnmarshaler} {
+		if t.Implements(u) || reflect.PointerTo(t).Implements(u) {
+			return nil
+		}
 	}
 	switch t.Kind() {
 	case reflect.String:

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // mappedNames are the json names of every mapped struct's fields,
@@ -129,4 +130,21 @@ func FuzzDecodePlan(f *testing.F) {
 	}
 	f.Add([]byte(`{"resourceType":"Observation","id":"o","valueQuantity":{"value":98.5},"device":{"identifier":{"value":"D"}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) { allMapped(t, b) })
+}
+
+// TestDecodeLeavesSelfDecodingTypesToEncodingJSON: a struct with a
+// time.Time (its own UnmarshalJSON) or a map is decoded by encoding/json.
+func TestDecodeLeavesSelfDecodingTypesToEncodingJSON(t *testing.T) {
+	type withTime struct {
+		At   time.Time         `json:"at"`
+		Tags map[string]string `json:"tags"`
+		ID   string            `json:"id"`
+	}
+	if planFor(reflect.TypeFor[withTime]()) != nil {
+		t.Fatal("a plan for a struct with time.Time and a map")
+	}
+	v, err := Decode[withTime](&Resource{Type: "X", Raw: []byte(`{"at":"2026-03-02T10:00:00Z","tags":{"a":"b"},"id":"x"}`)})
+	if err != nil || v.At.IsZero() || v.Tags["a"] != "b" || v.ID != "x" {
+		t.Fatalf("%+v %v", v, err)
+	}
 }
