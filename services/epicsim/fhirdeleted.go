@@ -37,7 +37,8 @@ func (s *FHIRSim) ExpireExportFiles() { s.mu.Lock(); s.del.expire = true; s.mu.U
 // ExpiredManifests is how many manifests the fault expired.
 func (s *FHIRSim) ExpiredManifests() int { s.mu.Lock(); defer s.mu.Unlock(); return s.del.expired }
 
-// deletedLine is one line of a deleted file (lock held by the caller).
+// deletedLine is one line of a deleted file: a transaction Bundle with
+// one DELETE entry.
 func deletedLine(key string) []byte {
 	return fmt.Appendf(nil, `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"%s"}}]}`, key)
 }
