@@ -21,7 +21,7 @@ const notifySecret = "test-notify-secret-0123456789"
 
 // notifyEnv is fhirEnv with ingest's rest-hook endpoint on real HTTP and
 // one subscription on Encounter changes.
-func notifyEnv(t *testing.T, subs epicsim.SubscriptionsConfig, heartbeat time.Duration) (*fhirEnv, *ingest.FHIRSync, *httptest.Server) {
+func notifyEnv(t *testing.T, subs epicsim.SubscriptionsConfig, heartbeat time.Duration, opts ...func(*ingest.SubscriptionSync)) (*fhirEnv, *ingest.FHIRSync, *httptest.Server) {
 	t.Helper()
 	simCfg := epicsim.DefaultFHIRConfig()
 	simCfg.Volume = epicsim.FHIRVolume{Patients: 5, Encounters: 12, Days: 3}
@@ -35,6 +35,9 @@ func notifyEnv(t *testing.T, subs epicsim.SubscriptionsConfig, heartbeat time.Du
 	e.cfg.Notify = ingest.NotifyConfig{PublicURL: hs.URL, Subscriptions: []ingest.SubscriptionSync{{
 		Name: "encounters", Type: "Encounter", Topic: epicsim.TopicURL("Encounter"), Secret: notifySecret, Heartbeat: heartbeat,
 	}}}
+	for _, o := range opts {
+		o(&e.cfg.Notify.Subscriptions[0])
+	}
 	f = e.sync(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -238,6 +241,29 @@ func TestFHIRNotificationHeartbeatRevealsLostEvent(t *testing.T) {
 		t.Errorf("%s stored as versions %v, want [2]", enc, v)
 	}
 	if st := f.Stats(); st.Gaps != 1 || st.RecoveredByEvents != 1 || st.MissedHeartbeats != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestFHIRNotificationIDOnlyReadsEachFocus: with id-only payloads the
+// notification names its focus; ingest reads it and stores it once.
+func TestFHIRNotificationIDOnlyReadsEachFocus(t *testing.T) {
+	e, f, _ := notifyEnv(t, epicsim.SubscriptionsConfig{Events: true}, 0, func(s *ingest.SubscriptionSync) { s.Content = "id-only" })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	encs := e.sim.Resources("Encounter")[:2]
+	for _, k := range encs {
+		if err := e.sim.Update(ctx, "Encounter", strings.TrimPrefix(k, "Encounter/")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := e.versions(t)
+	for _, k := range encs {
+		if v := got[k]; len(v) != 1 || v[0] != "2" {
+			t.Errorf("%s stored as versions %v, want [2]", k, v)
+		}
+	}
+	if st := f.Stats(); st.Published != 2 || st.Gaps != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }
