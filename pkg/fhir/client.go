@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -29,12 +30,20 @@ type Client struct {
 }
 
 func (c *Client) do(ctx context.Context, method, url string, hdr map[string]string) (*http.Response, error) {
+	return c.doBody(ctx, method, url, hdr, nil)
+}
+
+func (c *Client) doBody(ctx context.Context, method, url string, hdr map[string]string, body []byte) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		tok, err := c.Tokens.Token(ctx)
 		if err != nil {
 			return nil, err
 		}
-		req, err := http.NewRequestWithContext(ctx, method, url, nil)
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, url, rd)
 		if err != nil {
 			return nil, fmt.Errorf("fhir: %w", err)
 		}
@@ -142,6 +151,7 @@ type Manifest struct {
 	RequiresAccessToken bool           `json:"requiresAccessToken"`
 	Output              []ManifestFile `json:"output"`
 	Error               []ManifestFile `json:"error"`
+	Outcome             []ManifestFile `json:"outcome"` // the v2 ballot's name for error
 	Deleted             []ManifestFile `json:"deleted"`
 }
 

@@ -105,17 +105,122 @@ type ParseOptions struct {
 	AllowNoID bool
 }
 
-// head is what Parse decodes; everything else stays in Raw.
+// head is what Parse decodes (scanHead); everything else stays in Raw.
 type head struct {
-	ResourceType *string `json:"resourceType"`
-	ID           *string `json:"id"`
+	ResourceType *string
+	ID           *string
 	Meta         *struct {
-		VersionID   string `json:"versionId"`
-		LastUpdated string `json:"lastUpdated"`
-	} `json:"meta"`
+		VersionID   string
+		LastUpdated string
+	}
 	Identifier []struct {
-		Value *string `json:"value"`
-	} `json:"identifier"`
+		Value *string
+	}
+}
+
+// scanHead reads the head fields in one validating pass over b. A
+// syntax error anywhere is err; else typePath names the first head
+// element of the wrong JSON type (as encoding/json's UnmarshalTypeError
+// Field would: "meta.versionId", "identifier.value").
+func scanHead(b []byte) (h head, typePath string, err error) {
+	s := &scanner{b: b}
+	wrong := func(path string) error {
+		if typePath == "" {
+			typePath = path
+		}
+		return s.skip()
+	}
+	optString := func(dst **string, path string) error {
+		switch s.peek() {
+		case '"':
+			v, err := s.stringValue()
+			*dst = &v
+			return err
+		case 'n':
+			if s.null() {
+				*dst = nil
+				return nil
+			}
+		}
+		return wrong(path)
+	}
+	plainString := func(dst *string, path string) error {
+		var p *string
+		if s.peek() == 'n' {
+			if s.null() {
+				return nil
+			}
+		}
+		if err := optString(&p, path); err != nil || p == nil {
+			return err
+		}
+		*dst = *p
+		return nil
+	}
+	err = s.object(func(key []byte) error {
+		switch string(key) {
+		case "resourceType":
+			return optString(&h.ResourceType, "resourceType")
+		case "id":
+			return optString(&h.ID, "id")
+		case "meta":
+			switch s.peek() {
+			case 'n':
+				if s.null() {
+					h.Meta = nil
+					return nil
+				}
+			case '{':
+				if h.Meta == nil {
+					h.Meta = &struct{ VersionID, LastUpdated string }{}
+				}
+				return s.object(func(k []byte) error {
+					switch string(k) {
+					case "versionId":
+						return plainString(&h.Meta.VersionID, "meta.versionId")
+					case "lastUpdated":
+						return plainString(&h.Meta.LastUpdated, "meta.lastUpdated")
+					}
+					return s.skip()
+				})
+			}
+			return wrong("meta")
+		case "identifier":
+			switch s.peek() {
+			case 'n':
+				if s.null() {
+					h.Identifier = nil
+					return nil
+				}
+			case '[':
+				h.Identifier = h.Identifier[:0]
+				return s.array(func(int) error {
+					h.Identifier = append(h.Identifier, struct{ Value *string }{})
+					id := &h.Identifier[len(h.Identifier)-1]
+					switch s.peek() {
+					case 'n':
+						if s.null() {
+							return nil
+						}
+					case '{':
+						return s.object(func(k []byte) error {
+							if string(k) == "value" {
+								return optString(&id.Value, "identifier.value")
+							}
+							return s.skip()
+						})
+					}
+					return wrong("identifier")
+				})
+			}
+			return wrong("identifier")
+		}
+		return s.skip()
+	})
+	if err == nil {
+		err = s.end()
+	}
+	return h, typePath, err
 }
 
 // Parse reads one resource from b (b is kept, not copied: the caller must
@@ -131,13 +236,12 @@ func Parse(b []byte, o ParseOptions) (*Resource, error) {
 		}
 		return nil, &Error{Code: "structure", Msg: "not a JSON object"}
 	}
-	var h head
-	if err := json.Unmarshal(b, &h); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, &Error{Code: "structure", Path: te.Field, Msg: "wrong JSON type"}
-		}
+	h, typePath, err := scanHead(b)
+	if err != nil {
 		return nil, syntaxError(b)
+	}
+	if typePath != "" {
+		return nil, &Error{Code: "structure", Path: typePath, Msg: "wrong JSON type"}
 	}
 	r := &Resource{Raw: b}
 	switch {

@@ -57,3 +57,42 @@ func FuzzParseOutcome(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseNotification: any input is read without panicking; a
+// failure is an *fhir.Error; a notification read names its subscription.
+func FuzzParseNotification(f *testing.F) {
+	f.Add([]byte(`{"resourceType":"Bundle","type":"history","entry":[{"resource":{"resourceType":"Parameters","parameter":[{"name":"subscription","valueReference":{"reference":"Subscription/s1"}},{"name":"type","valueCode":"event-notification"},{"name":"events-since-subscription-start","valueString":"2"},{"name":"notification-event","part":[{"name":"event-number","valueString":"2"},{"name":"focus","valueReference":{"reference":"Encounter/e1"}}]}]}},{"resource":{"resourceType":"Encounter","id":"e1"}}]}`))
+	f.Add([]byte(`{"resourceType":"Bundle","type":"history"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := fhir.ParseNotification(b)
+		if err != nil {
+			var fe *fhir.Error
+			if !errors.As(err, &fe) {
+				t.Fatalf("%T %v", err, err)
+			}
+			return
+		}
+		if n.Subscription == "" || n.Type == "" {
+			t.Fatalf("%+v", n)
+		}
+	})
+}
+
+// FuzzParseCapabilityStatement: any input is read without panicking; a
+// failure is an *fhir.Error.
+func FuzzParseCapabilityStatement(f *testing.F) {
+	f.Add([]byte(`{"resourceType":"CapabilityStatement","rest":[{"mode":"server","resource":[{"type":"Encounter","interaction":[{"code":"search-type"}],"searchParam":[{"name":"date","type":"date"}]},{"type":"Subscription","extension":[{"url":"` + fhir.ExtTopicCanonical + `","valueCanonical":"t"}]}],"operation":[{"name":"export"}]}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := fhir.ParseCapabilityStatement(b)
+		if err != nil {
+			var fe *fhir.Error
+			if !errors.As(err, &fe) {
+				t.Fatalf("%T %v", err, err)
+			}
+			return
+		}
+		if c.Types == nil || c.Topics == nil {
+			t.Fatal("nil maps")
+		}
+	})
+}

@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 )
 
@@ -166,8 +167,32 @@ type PractitionerRole struct {
 }
 
 // Decode reads the mapped fields of r into a T (Medication, Observation,
-// ...). An element of the wrong JSON type is an *Error naming it.
+// ...) in one pass over r.Raw (decode.go), skipping what T does not name.
+// An element of the wrong JSON type is an *Error naming it.
 func Decode[T any](r *Resource) (*T, error) {
+	var v T
+	fn := planFor(reflect.TypeFor[T]())
+	if fn == nil {
+		return decodeJSON[T](r)
+	}
+	d := &decoder{s: scanner{b: r.Raw}}
+	err := fn(d, reflect.ValueOf(&v).Elem())
+	if err == nil {
+		err = d.s.end()
+	}
+	switch {
+	case err != nil:
+		return nil, &Error{Code: "structure", Path: r.Type, Msg: "element of the wrong JSON type"}
+	case d.typeErr == ".":
+		return nil, &Error{Code: "structure", Path: r.Type, Msg: "element of the wrong JSON type"}
+	case d.typeErr != "":
+		return nil, &Error{Code: "structure", Path: r.Type + "." + d.typeErr, Msg: "element of the wrong JSON type"}
+	}
+	return &v, nil
+}
+
+// decodeJSON is Decode by encoding/json, for types without a plan.
+func decodeJSON[T any](r *Resource) (*T, error) {
 	var v T
 	if err := json.Unmarshal(r.Raw, &v); err != nil {
 		path := r.Type

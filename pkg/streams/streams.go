@@ -425,9 +425,10 @@ func New(opts Options) Topology {
 		},
 	}
 	// Group commit (bus.Group): ingest writes the MLLP messages of many
-	// connections as atomic batches, fsynced once (PublishAtomic).
+	// connections as atomic batches, fsynced once (PublishAtomic); FHIR
+	// bulk export files are written in atomic batches too (Bus.PublishBatch).
 	for i, s := range t.Streams {
-		if s.Name == HL7In {
+		if s.Name == HL7In || s.Name == FHIRIn {
 			t.Streams[i].AllowAtomicPublish = true
 		}
 	}

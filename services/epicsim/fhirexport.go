@@ -32,8 +32,9 @@ type exportJob struct {
 }
 
 type exportFile struct {
-	typ   string
-	lines [][]byte
+	typ     string
+	lines   [][]byte
+	deleted bool // a deleted file: one DELETE Bundle per line
 }
 
 // kickoff starts a Group $export: Prefer: respond-async is required,
@@ -136,10 +137,16 @@ func (s *FHIRSim) serveStatus(w http.ResponseWriter, r *http.Request, tok token,
 		RequiresAccessToken bool   `json:"requiresAccessToken"`
 		Output              []out  `json:"output"`
 		Error               []out  `json:"error"`
+		Deleted             []out  `json:"deleted,omitempty"`
 	}{TransactionTime: job.at.UTC().Format(time.RFC3339), Request: job.request, RequiresAccessToken: true, Output: []out{}, Error: []out{}}
 	for i, f := range job.files {
 		o := out{Type: f.typ, URL: fmt.Sprintf("%s/export/file/%s/%d", base, job.id, i), Count: len(f.lines)}
-		if f.typ == "OperationOutcome" {
+		if s.del.expired > 0 {
+			o.URL += fmt.Sprintf("?generation=%d", s.del.expired)
+		}
+		if f.deleted {
+			m.Deleted = append(m.Deleted, o)
+		} else if f.typ == "OperationOutcome" {
 			m.Error = append(m.Error, o)
 		} else {
 			m.Output = append(m.Output, o)
@@ -160,11 +167,28 @@ func (s *FHIRSim) build(job *exportJob) {
 			if res.Type != t || (!job.since.IsZero() && res.Date.Before(job.since) && !res.Date.IsZero()) {
 				continue
 			}
+			if _, gone := s.del.at[res.Type+"/"+res.ID]; gone {
+				continue
+			}
 			if f == nil || len(f.lines) >= s.cfg.Export.LinesPerFile {
 				job.files = append(job.files, exportFile{typ: t})
 				f = &job.files[len(job.files)-1]
 			}
-			f.lines = append(f.lines, res.JSON)
+			f.lines = append(f.lines, s.jsonLocked(res))
+		}
+	}
+	if !job.since.IsZero() {
+		df := exportFile{typ: "Bundle", deleted: true}
+		for _, t := range job.types {
+			for i := range s.data {
+				k := s.data[i].Type + "/" + s.data[i].ID
+				if at, gone := s.del.at[k]; gone && s.data[i].Type == t && !at.Before(job.since) {
+					df.lines = append(df.lines, deletedLine(k))
+				}
+			}
+		}
+		if len(df.lines) > 0 {
+			job.files = append(job.files, df)
 		}
 	}
 	if len(job.bad) > 0 {
@@ -185,6 +209,17 @@ func (s *FHIRSim) serveFile(w http.ResponseWriter, r *http.Request, tok token, i
 	if !ok || job.client != tok.client || err != nil || i < 0 || i >= len(job.files) {
 		s.mu.Unlock()
 		outcome(w, http.StatusNotFound, fhir.NewOutcome(fhir.SeverityError, "not-found", "no such export file"))
+		return
+	}
+	if s.del.expire {
+		// The files expired: a new manifest (status poll) rebuilds them.
+		s.del.expire = false
+		s.del.expired++
+		for _, j := range s.jobs {
+			j.files = nil
+		}
+		s.mu.Unlock()
+		outcome(w, http.StatusNotFound, fhir.NewOutcome(fhir.SeverityError, "not-found", "export file expired"))
 		return
 	}
 	f := job.files[i]

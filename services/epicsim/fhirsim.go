@@ -43,6 +43,8 @@ type FHIRConfig struct {
 	SessionTTL time.Duration `yaml:"session_ttl"`
 	Export     ExportConfig  `yaml:"export"`
 	Faults     FHIRFaults    `yaml:"faults"`
+	// Subscriptions is the topic-based subscription manager (fhirsubs.go).
+	Subscriptions SubscriptionsConfig `yaml:"subscriptions"`
 }
 
 // FHIRClient is one registered backend app.
@@ -144,6 +146,8 @@ type FHIRSim struct {
 	jobs     map[string]*exportJob
 	seq      int            // export jobs kicked off
 	reads    map[string]int // resources served, by type
+	subs     subsState      // subscriptions and updated versions (fhirsubs.go)
+	del      deletions      // deleted resources, export expiry (fhirdeleted.go)
 }
 
 type token struct {
@@ -250,6 +254,8 @@ func (s *FHIRSim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	parts := strings.Split(strings.TrimPrefix(p, FHIRBase+"/"), "/")
 	switch {
+	case parts[0] == "Subscription":
+		s.serveSubscription(w, r, tok, parts)
 	case len(parts) == 3 && parts[0] == "Group" && parts[2] == "$export":
 		s.kickoff(w, r, tok, parts[1])
 	case len(parts) == 3 && parts[0] == "export" && parts[1] == "status":
@@ -404,6 +410,9 @@ func (s *FHIRSim) serveMetadata(w http.ResponseWriter) {
 		}
 		res = append(res, fmt.Sprintf(`{"type":"%s","interaction":[{"code":"read"},{"code":"search-type"}],"searchParam":[%s]}`, typ, strings.Join(sp, ",")))
 	}
+	if sub := s.subscriptionCapability(); sub != "" {
+		res = append(res, sub)
+	}
 	sort.Strings(res)
 	w.Header().Set("Content-Type", "application/fhir+json")
 	fmt.Fprintf(w, `{"resourceType":"CapabilityStatement","status":"active","kind":"instance","fhirVersion":"4.0.1","format":["json"],"rest":[{"mode":"server","resource":[%s],"operation":[{"name":"export","definition":"http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"}]}]}`, strings.Join(res, ","))
@@ -430,8 +439,7 @@ func (s *FHIRSim) read(w http.ResponseWriter, typ, id string) {
 	s.reads[typ]++
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/fhir+json")
-	w.Header().Set("ETag", `W/"1"`)
-	_, _ = w.Write(res.JSON)
+	_, _ = w.Write(s.jsonOf(res))
 }
 
 // search answers a searchset page: the first request runs the query and
@@ -556,7 +564,7 @@ func (s *FHIRSim) writeBundle(w http.ResponseWriter, _ *http.Request, rs []*simR
 			b.WriteByte(',')
 		}
 		n++
-		fmt.Fprintf(&b, `{"fullUrl":"%s/%s/%s","resource":%s,"search":{"mode":"match"}}`, s.BaseURL(), res.Type, res.ID, res.JSON)
+		fmt.Fprintf(&b, `{"fullUrl":"%s/%s/%s","resource":%s,"search":{"mode":"match"}}`, s.BaseURL(), res.Type, res.ID, s.jsonOf(res))
 	}
 	for _, o := range outcomes {
 		if n > 0 {

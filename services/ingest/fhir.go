@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -57,6 +56,12 @@ type FHIRConfig struct {
 	// Throttle caps the request rate (peak and off-peak) and concurrency
 	// against this Epic instance.
 	Throttle fhir.ThrottleConfig `yaml:"throttle"`
+	// Notify is the rest-hook endpoint for topic-based subscriptions
+	// (fhirnotify.go).
+	Notify NotifyConfig `yaml:"notify"`
+	// NoProbe keeps the declared sync modes as they are; by default the
+	// first round reads the CapabilityStatement and probes (fhirprobe.go).
+	NoProbe bool `yaml:"no_probe"`
 }
 
 // SearchSync is one resource type synced by paged search over a clinical
@@ -118,15 +123,32 @@ type FHIRSync struct {
 	kv     jetstream.KeyValue
 
 	committed *prometheus.CounterVec
+	notified  *prometheus.CounterVec
 
-	mu    sync.Mutex
-	seen  map[string]struct{} // message ids published in this process
-	stats FHIRStats
+	// notifyMu serialises notifications, subscription checks and creates.
+	notifyMu sync.Mutex
+
+	mu       sync.Mutex
+	seen     map[string]struct{} // message ids published in this process
+	noEvents map[string]bool     // subscriptions whose server has no $events
+	// The probe's verdicts; disabledSubs are subscriptions whose topic
+	// the server does not offer.
+	probed       bool
+	choices      []SyncChoice
+	disabledSubs map[string]bool
+	rereads      map[string]SearchSync // declared searches of types now notified
+	stats        FHIRStats
 }
 
 // FHIRStats counts what a FHIRSync did (tests and logs).
 type FHIRStats struct {
 	Published, Duplicates, Rejected, Restarts, Splits, Pages, Exports int
+	// Notifications: refused for want of the secret, gaps seen, gaps
+	// closed by $events or by a re-read, heartbeats missed.
+	Unauthenticated, Gaps, RecoveredByEvents, RecoveredByReread, MissedHeartbeats int
+	// Bulk export: tombstones committed (deleted files), manifests
+	// fetched again because their files or job expired.
+	Deleted, ExpiredManifests int
 }
 
 const (
@@ -152,6 +174,9 @@ func NewFHIRSync(ctx context.Context, cfg FHIRConfig, b *bus.Bus) (*FHIRSync, er
 	if cfg.Export.MaxWait <= 0 {
 		cfg.Export.MaxWait = 2 * time.Minute
 	}
+	if err := cfg.Notify.validate(); err != nil {
+		return nil, err
+	}
 	key, err := loadKey(cfg)
 	if err != nil {
 		return nil, err
@@ -165,10 +190,15 @@ func NewFHIRSync(ctx context.Context, cfg FHIRConfig, b *bus.Bus) (*FHIRSync, er
 	if err != nil {
 		return nil, fmt.Errorf("ingest: fhir: watermarks bucket: %w", err)
 	}
-	f := &FHIRSync{cfg: cfg, bus: b, key: key, tokens: ts, kv: kv, client: &fhir.Client{Tokens: ts, HTTP: hc}, seen: map[string]struct{}{}}
+	f := &FHIRSync{cfg: cfg, bus: b, key: key, tokens: ts, kv: kv, client: &fhir.Client{Tokens: ts, HTTP: hc}, seen: map[string]struct{}{}, noEvents: map[string]bool{}}
 	if f.committed, err = telemetry.Register(b.Metrics(), prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sinew_ingest_fhir_resources_total", Help: "FHIR resources read from Epic, by type, channel and result (committed, duplicate, rejected).",
 	}, []string{"type", "channel", "result"})); err != nil {
+		return nil, err
+	}
+	if f.notified, err = telemetry.Register(b.Metrics(), prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sinew_ingest_fhir_notifications_total", Help: "FHIR subscription notifications received, by subscription, notification type and result (ok, failed, rejected, unauthenticated).",
+	}, []string{"subscription", "type", "result"})); err != nil {
 		return nil, err
 	}
 	if cfg.Throttle.Rate > 0 || cfg.Throttle.Concurrency > 0 {
@@ -244,9 +274,40 @@ func (f *FHIRSync) Run(ctx context.Context) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle(JWKSPath, smart.JWKSHandler(f.key))
+		if f.cfg.Notify.Addr == "" && len(f.cfg.Notify.Subscriptions) > 0 {
+			mux.Handle(NotifyPath, f.NotifyHandler())
+		}
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
+	}
+	if f.cfg.Notify.Addr != "" && len(f.cfg.Notify.Subscriptions) > 0 {
+		ln, err := net.Listen("tcp", f.cfg.Notify.Addr)
+		if err != nil {
+			return fmt.Errorf("ingest: fhir: notify listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle(NotifyPath, f.NotifyHandler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+	}
+	if hb := f.minHeartbeat(); hb > 0 {
+		// The heartbeat watchdog runs between rounds.
+		go func() {
+			t := time.NewTicker(hb)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if err := f.CheckSubscriptions(ctx); err != nil && ctx.Err() == nil {
+						f.bus.Logger().Warn().Err(err).Msg("FHIR subscription check failed")
+					}
+				}
+			}
+		}()
 	}
 	log := f.bus.Logger()
 	for {
@@ -265,9 +326,26 @@ func (f *FHIRSync) Run(ctx context.Context) error {
 	}
 }
 
-// Round runs each search, then the export, once.
+// Round runs each search, then the export, once, and keeps the
+// subscriptions (created where missing, checked for silence).
 func (f *FHIRSync) Round(ctx context.Context) error {
 	var errs []error
+	if !f.cfg.NoProbe && !f.probed {
+		if _, err := f.Probe(ctx); err != nil {
+			// Tried again next round; meanwhile the declared modes.
+			f.bus.Logger().Warn().Err(err).Msg("FHIR CapabilityStatement probe failed: the declared sync modes are used")
+		} else {
+			f.probed = true
+		}
+	}
+	if len(f.cfg.Notify.Subscriptions) > 0 {
+		if err := f.EnsureSubscriptions(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if err := f.CheckSubscriptions(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, s := range f.cfg.Search {
 		if err := f.SyncSearch(ctx, s); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.Type, err))
@@ -304,17 +382,7 @@ func (f *FHIRSync) publish(ctx context.Context, r *fhir.Resource, channel string
 		f.committed.WithLabelValues(r.Type, channel, "duplicate").Inc()
 		return nil
 	}
-	ev := &sinewv1.FhirResourceReceived{
-		Envelope: &sinewv1.Envelope{
-			EventId: bus.EventID(id), Flow: f.cfg.Flows[r.Type], SourceSystem: f.cfg.Source, SourceId: r.Key(), IdempotencyKey: id,
-			ReceivedAt: timestamppb.Now(), BusinessKeys: sinewv1.Keys(map[string]string{"resource_type": r.Type}),
-		},
-		ResourceType: r.Type, ResourceId: r.ID, VersionId: r.VersionID, Json: r.Raw, Channel: channel,
-	}
-	if !r.LastUpdated.IsZero() {
-		ev.LastUpdated = timestamppb.New(r.LastUpdated)
-	}
-	ack, err := f.bus.Publish(ctx, streams.FHIRSubject(r.Type), id, ev)
+	ack, err := f.bus.Publish(ctx, streams.FHIRSubject(r.Type), id, f.event(r, id, channel))
 	if err != nil {
 		return err
 	}
@@ -330,6 +398,33 @@ func (f *FHIRSync) publish(ctx context.Context, r *fhir.Resource, channel string
 	f.mu.Unlock()
 	f.committed.WithLabelValues(r.Type, channel, result).Inc()
 	return nil
+}
+
+// event is the FhirResourceReceived of r.
+func (f *FHIRSync) event(r *fhir.Resource, id, channel string) *sinewv1.FhirResourceReceived {
+	ev := &sinewv1.FhirResourceReceived{
+		Envelope: &sinewv1.Envelope{
+			EventId: bus.EventID(id), Flow: f.cfg.Flows[r.Type], SourceSystem: f.cfg.Source, SourceId: r.Key(), IdempotencyKey: id,
+			ReceivedAt: timestamppb.Now(), BusinessKeys: sinewv1.Keys(map[string]string{"resource_type": r.Type}),
+		},
+		ResourceType: r.Type, ResourceId: r.ID, VersionId: r.VersionID, Json: r.Raw, Channel: channel,
+	}
+	if !r.LastUpdated.IsZero() {
+		ev.LastUpdated = timestamppb.New(r.LastUpdated)
+	}
+	return ev
+}
+
+// tombstone is the event of a resource deleted on the server: its type
+// and id, the deleted file's line as its bytes, on fhir.in.deleted.
+func (f *FHIRSync) tombstone(typ, id, msgID string, raw []byte) *sinewv1.FhirResourceReceived {
+	return &sinewv1.FhirResourceReceived{
+		Envelope: &sinewv1.Envelope{
+			EventId: bus.EventID(msgID), Flow: f.cfg.Flows[typ], SourceSystem: f.cfg.Source, SourceId: typ + "/" + id, IdempotencyKey: msgID,
+			ReceivedAt: timestamppb.Now(), BusinessKeys: sinewv1.Keys(map[string]string{"resource_type": typ, "deleted": "true"}),
+		},
+		ResourceType: typ, ResourceId: id, Json: raw, Channel: channelBulk,
+	}
 }
 
 // reject keeps a resource ingest could not read, with its bytes, on
@@ -373,17 +468,20 @@ func (f *FHIRSync) audit(ctx context.Context, op, typ string, rs []*fhir.Resourc
 	})
 }
 
+// patientRefs are the references patientOf reads.
+type patientRefs struct {
+	Subject fhir.Reference `json:"subject"`
+	Patient fhir.Reference `json:"patient"`
+}
+
 // patientOf is the patient id a resource is about: its own id for a
 // Patient, else subject/patient references to Patient.
 func patientOf(r *fhir.Resource) string {
 	if r.Type == "Patient" {
 		return r.ID
 	}
-	var v struct {
-		Subject fhir.Reference `json:"subject"`
-		Patient fhir.Reference `json:"patient"`
-	}
-	if json.Unmarshal(r.Raw, &v) != nil {
+	v, err := fhir.Decode[patientRefs](r)
+	if err != nil {
 		return ""
 	}
 	for _, ref := range []fhir.Reference{v.Subject, v.Patient} {
@@ -405,5 +503,8 @@ const JWKSPath = "/.well-known/jwks.json"
 func (s *Service) Routes(mux *http.ServeMux) {
 	if s.fhir != nil {
 		mux.Handle(JWKSPath, smart.JWKSHandler(s.fhir.key))
+		if len(s.fhir.cfg.Notify.Subscriptions) > 0 && s.fhir.cfg.Notify.Addr == "" {
+			mux.Handle(NotifyPath, s.fhir.NotifyHandler())
+		}
 	}
 }

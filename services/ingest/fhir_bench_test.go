@@ -22,9 +22,9 @@ import (
 
 // BenchmarkFHIRBulkExportToJetStream: one Group $export of
 // practitioners and roles from epicsim (real HTTP, gzip NDJSON) into
-// FHIR_IN on an embedded nats-server, each resource committed (acked)
-// before the next line; durable (fsync every write, sinew up's default)
-// beside --sync-always=false. The figure is resources committed per
+// FHIR_IN on an embedded nats-server, in atomic batches with a few in
+// flight; durable (fsync every write, sinew up's default) beside
+// --sync-always=false. The figure is resources committed per
 // second over the whole export (kick-off to DELETE).
 func BenchmarkFHIRBulkExportToJetStream(b *testing.B) {
 	for _, mode := range []struct {
