@@ -22,7 +22,10 @@ func TestParseFaultsNamesFusionsimFaultsAndTheKill(t *testing.T) {
 		{spec: "fusion.5xx=0.1", fusion: []map[string]any{{"status": 503, "rate": 0.1}}},
 		{spec: "fusion.429=burst, kill=sinew:30s", fusion: []map[string]any{{"status": 429, "count": 5}}, kill: 30 * time.Second},
 		{spec: "fusion.5xx=2", err: "between 0 and 1"},
-		{spec: "kill=loader:30s", err: "not yet"},
+		{spec: "kill=loader:30s", err: "one process"},
+		{spec: "kill=sinew:0s", err: "SERVICE:DURATION"},
+		{spec: "drill.lose=0", err: "at least 1"},
+		{spec: "drill.duplicate=x", err: "at least 1"},
 		{spec: "kill=sinew", err: "SERVICE:DURATION"},
 		{spec: "fusion.teapot=1", err: "unknown"},
 		{spec: "fusion.5xx", err: "NAME=VALUE"},
@@ -77,8 +80,7 @@ func TestTallyFindsLossDuplicationAndVariance(t *testing.T) {
 		{"one doubled", []fusionsim.SimStagedRow{row("RX1", "-2", 1), row("RX2", "-1", 2), row("RX3", "-3", 3), row("RX3", "-3", 3)}, 0, "fail", 0, 1, false},
 		{"quantity off", []fusionsim.SimStagedRow{row("RX1", "-2", 1), row("RX2", "-1", 2), row("RX3", "-4", 3)}, 0, "fail", 0, 0, true},
 	} {
-		got := tally(inv, msgs, nil, tc.rows, map[string]flowRow{"willow-inventory": {DeadLetters: tc.dlq}})
-		d := got[0]
+		d := tallyHL7(inv, &inv.Flows[0], msgs, nil, tc.rows, flowRow{DeadLetters: tc.dlq})
 		if d.Verdict != tc.verdict || d.Lost != tc.lost || d.Duplicated != tc.dup || d.Variance != tc.varies || !d.Checked || d.Sent != 3 {
 			t.Errorf("%s: %+v", tc.name, d)
 		}
@@ -104,7 +106,7 @@ func TestTallyComparesCasesByRowCount(t *testing.T) {
 		lost    int
 		varies  bool
 	}{{3, "pass", 0, false}, {2, "fail", 1, false}, {4, "fail", 0, true}} {
-		d := tally(inv, msgs, nil, rows(tc.n), nil)[0]
+		d := tallyHL7(inv, &inv.Flows[0], msgs, nil, rows(tc.n), flowRow{})
 		if d.Verdict != tc.verdict || d.Lost != tc.lost || d.Variance != tc.varies || !d.Checked || d.Sent != 3 {
 			t.Errorf("%d rows: %+v", tc.n, d)
 		}
