@@ -8,11 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -24,6 +26,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mllp"
+	"github.com/sinewhq/sinew/pkg/recon"
 	"github.com/sinewhq/sinew/services/epicsim"
 	"github.com/sinewhq/sinew/services/fusionsim"
 )
@@ -378,7 +381,7 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 	if faults.killing {
 		res.Restarts = 1
 	}
-	tiers, err := reconTiers(ctx, c, inv)
+	tiers, err := waitRecon(ctx, c, inv, kindOf, time.Minute, progress)
 	if err != nil {
 		return err
 	}
@@ -393,6 +396,16 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 			d.Kind = k.name()
 		}
 		d.ReconTiers = tiers[f.ID]
+		if d.Checked && d.Verdict == "pass" && d.DeadLetters == 0 {
+			for _, t := range slices.Sorted(maps.Keys(d.ReconTiers)) {
+				if d.ReconTiers[t] == recon.VerdictVariance {
+					// The reconciler found a variance nothing explains.
+					d.Verdict, d.Variance = "fail", true
+					d.Note += "; reconciliation tier " + t + " has a variance with nothing in the DLQ"
+					break
+				}
+			}
+		}
 		res.Flows = append(res.Flows, d)
 	}
 	res.ElapsedSec = time.Since(start).Seconds()
@@ -424,7 +437,7 @@ func flowIDs(fs []*flows.Flow) string {
 func drillEnv(epicAddr string) []string {
 	return []string{
 		"SINEW_LOADER_EPIC_ADDR=" + epicAddr, "SINEW_LOADER_EPIC_ACK_TIMEOUT=5s", "SINEW_TRANSFORM_POLL_INTERVAL=1s",
-		"SINEW_RECONCILER_INVENTORY_EVERY=5s", "SINEW_RECONCILER_READ_LAG=5s",
+		"SINEW_RECONCILER_INVENTORY_EVERY=5s", "SINEW_RECONCILER_INVENTORY_GRACE=2s", "SINEW_RECONCILER_READ_LAG=5s",
 	}
 }
 
@@ -448,10 +461,40 @@ func startDrillEpic(ctx context.Context) (*epicsim.ProviderMaster, string, error
 	return pm, addr, nil
 }
 
+// waitRecon waits (up to wait) until every reconciled flow the drill
+// sent records to has a reconciliation row, and returns the tiers.
+func waitRecon(ctx context.Context, c *client, inv *flows.Inventory, kindOf map[string]drillKind, wait time.Duration, progress func(string, ...any)) (map[string]map[string]string, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		tiers, err := reconTiers(ctx, c, inv)
+		if err != nil {
+			return nil, err
+		}
+		var missing []string
+		for _, f := range inv.Flows {
+			if kindOf[f.ID] != nil && f.Reconcile.Kind != flows.ReconcileNone && len(tiers[f.ID]) == 0 {
+				missing = append(missing, f.ID)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			if len(missing) > 0 {
+				progress("no reconciliation yet for %s after %v", strings.Join(missing, ", "), wait)
+			}
+			return tiers, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
 // reconTiers is each flow's reconciliation verdict per tier, from RECON:
-// the worst of its batches' latest rows (fail, then pending, then pass).
+// the worst of its batches' latest rows (variance, rejected, held,
+// pending, pass).
 func reconTiers(ctx context.Context, c *client, inv *flows.Inventory) (map[string]map[string]string, error) {
-	rank := map[string]int{"pass": 1, "pending": 2, "fail": 3}
+	rank := map[string]int{recon.VerdictPass: 1, recon.VerdictPending: 2, recon.VerdictHeld: 3, recon.VerdictRejected: 4, recon.VerdictVariance: 5}
 	out := map[string]map[string]string{}
 	for _, f := range inv.Flows {
 		board, err := readRecon(ctx, c.js, f.ID, "")
