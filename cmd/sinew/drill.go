@@ -703,6 +703,18 @@ func tallyHL7(inv *flows.Inventory, f *flows.Flow, msgs []drillMessage, rejected
 	return d
 }
 
+// tierText is the verdicts of tiers 1 to 3 ("-" for one without rows).
+func tierText(t map[string]string) string {
+	if len(t) == 0 {
+		return "-"
+	}
+	v := make([]string, 3)
+	for i := range v {
+		v[i] = dash(t[strconv.Itoa(i+1)])
+	}
+	return strings.Join(v, "/")
+}
+
 func printDrill(w io.Writer, res drillResult, asJSON bool) {
 	if asJSON {
 		b, _ := json.MarshalIndent(res, "", "  ")
@@ -710,10 +722,10 @@ func printDrill(w io.Writer, res drillResult, asJSON bool) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FLOW\tSENT\tQTY\tLOADED\tQTY\tFUSION ROWS\tREJECTED\tDLQ\tLOST\tDUP\tRECON\tVERDICT")
+	fmt.Fprintln(tw, "FLOW\tSENT\tQTY\tLOADED\tQTY\tTARGET ROWS\tREJECTED\tDLQ\tLOST\tDUP\tRECON T1/T2/T3\tVERDICT")
 	for _, f := range res.Flows {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.Flow, f.Sent, dash(f.SentQty), f.Loaded, dash(f.LoadedQty),
-			f.FusionRows, f.Rejected, f.DeadLetters, f.Lost, f.Duplicated, dash(f.Recon), f.Verdict)
+			f.FusionRows, f.Rejected, f.DeadLetters, f.Lost, f.Duplicated, tierText(f.ReconTiers), f.Verdict)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "seed %d, day %s, volume %s, %d messages, %.1f s: %s\n", res.Seed, res.Day, res.Volume, res.Sent, res.ElapsedSec, res.Verdict)
