@@ -193,6 +193,10 @@ type drillFlow struct {
 	DeadLetters int    `json:"in_dlq"`
 	Lost        int    `json:"lost"`
 	Duplicated  int    `json:"duplicated"`
+	// EpicChanges are a two-way flow's Epic-side changes sent back to
+	// Sinew, and those Fusion came to hold (a missing one is lost).
+	EpicChanges       int `json:"epic_changes,omitempty"`
+	EpicChangesLoaded int `json:"epic_changes_loaded,omitempty"`
 	// Variance is a quantity difference the DLQ does not explain.
 	Variance bool   `json:"unexplained_variance"`
 	Recon    string `json:"reconciliation,omitempty"`
@@ -358,6 +362,23 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 	rows, err := quiesce(ctx, c, inv, run, kinds, timeout, progress)
 	if err != nil {
 		return err
+	}
+	// Two-way flows: Epic answers what arrived, then quiet again.
+	again := false
+	for _, k := range kinds {
+		if fu, ok := k.(drillFollowUp); ok {
+			sent, err := fu.followUp(ctx, run)
+			if err != nil {
+				return fmt.Errorf("drill: %s: %w", k.name(), err)
+			}
+			again = again || sent
+		}
+	}
+	if again {
+		progress("Epic-side changes sent")
+		if rows, err = quiesce(ctx, c, inv, run, kinds, timeout, progress); err != nil {
+			return err
+		}
 	}
 	if faults.duplicate > 0 {
 		if err := seedDuplicates(run, faults.duplicate); err != nil {

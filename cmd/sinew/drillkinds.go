@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -39,6 +40,13 @@ type drillKind interface {
 	progress(ctx context.Context, r *drillRun) (arrived, want int, err error)
 	// tally counts f at its target after quiescence; row is `sinew flows`.
 	tally(ctx context.Context, r *drillRun, f *flows.Flow, row flowRow) (drillFlow, error)
+}
+
+// drillFollowUp is a kind with a second part to its day, sent once the
+// first has arrived: the target system's answer (Epic's changes to the
+// providers a two-way flow created). It reports whether it sent any.
+type drillFollowUp interface {
+	followUp(ctx context.Context, r *drillRun) (bool, error)
 }
 
 // drillKinds are the kinds the drill knows, in the order their records
@@ -345,11 +353,16 @@ type fusionChange struct {
 	make func(r *drillRun, rnd *rand.Rand, i int) (key string, amount money.Amount, err error)
 	// epic counts Epic's records by key, with the amount Epic holds.
 	epic func(pm *epicsim.ProviderMaster) (map[string]int, map[string]money.Amount)
+	// answer, for a two-way flow, is Epic users' changes to the records
+	// that arrived, sent to Sinew: key → the value Fusion must come to hold.
+	answer func(ctx context.Context, r *drillRun, keys []string) (map[string]string, error)
+	// answered is Fusion's value of each record (key → value).
+	answered func(r *drillRun) (map[string]string, error)
 }
 
 // fusionChanges are the Fusion sources the drill changes, by flow source.
 var fusionChanges = map[string]fusionChange{
-	"fusion.hcm": {what: "hires", make: makeHire, epic: func(pm *epicsim.ProviderMaster) (map[string]int, map[string]money.Amount) {
+	"fusion.hcm": {what: "hires", make: makeHire, answer: editProviders, answered: fusionSpecialties, epic: func(pm *epicsim.ProviderMaster) (map[string]int, map[string]money.Amount) {
 		out := map[string]int{}
 		for _, p := range pm.Providers() {
 			out[p.PersonNumber]++
@@ -397,6 +410,60 @@ func makeHire(r *drillRun, rnd *rand.Rand, i int) (string, money.Amount, error) 
 	return key, 0, r.fusionREST(http.MethodPost, fusionsim.HCMPath+"/workers", body, nil)
 }
 
+// editProviders has Epic's credentialing staff change each hired
+// provider's specialty, and sends Epic's provider updates (MFN^M02 from
+// EPICPROV) to Sinew as Epic's outbound interface does.
+func editProviders(ctx context.Context, r *drillRun, keys []string) (map[string]string, error) {
+	specialties := []string{"Oncology", "Pediatrics", "Internal Medicine"}
+	want := map[string]string{}
+	bySER := map[string]string{}
+	for _, p := range r.epic.Providers() {
+		bySER[p.PersonNumber] = p.SER
+	}
+	var msgs []drillMessage
+	for i, key := range keys {
+		ser := bySER[key]
+		if ser == "" {
+			continue // not in Epic: the tally counts it lost
+		}
+		sp := specialties[i%len(specialties)]
+		p, err := r.epic.EditProvider(ser, epicsim.Edit{Specialty: sp})
+		if err != nil {
+			return nil, err
+		}
+		<-r.epic.Updates() // the drill sends it, not epicsim
+		raw, err := r.epic.UpdateMessage(p, time.Now().UTC(), fmt.Sprintf("DRPRV%03d%04d", r.seed%1000, i))
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, drillMessage{raw: raw})
+		want[key] = sp
+	}
+	rej, err := sendDay(ctx, r.mllpAddr, msgs)
+	if err != nil {
+		return nil, err
+	}
+	if len(rej) > 0 {
+		return nil, fmt.Errorf("%d of Epic's provider updates not accepted", len(rej))
+	}
+	return want, nil
+}
+
+// fusionSpecialties is each Fusion worker's current specialty.
+func fusionSpecialties(r *drillRun) (map[string]string, error) {
+	var ws []fusionsim.Worker
+	if err := r.fusionGet("/sim/workers", &ws); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, w := range ws {
+		if n := len(w.Versions); n > 0 {
+			out[w.PersonNumber] = w.Versions[n-1].Specialty
+		}
+	}
+	return out, nil
+}
+
 func makeSupplier(r *drillRun, rnd *rand.Rand, i int) (string, money.Amount, error) {
 	key := fmt.Sprintf("DS%03d%04d", r.seed%1000, i)
 	body := fmt.Sprintf(`{"Supplier":"Drill Supply %s","SupplierNumber":%q,
@@ -423,6 +490,9 @@ func makeRefundPayment(r *drillRun, rnd *rand.Rand, i int) (string, money.Amount
 type fusionSideKind struct {
 	sent map[string][]string                // flow id → keys, in order
 	amts map[string]map[string]money.Amount // flow id → key → amount
+	// answers are a two-way flow's Epic-side changes: flow id → key →
+	// the value Fusion must hold.
+	answers map[string]map[string]string
 }
 
 func (k *fusionSideKind) name() string { return "Fusion-side changes" }
@@ -466,15 +536,50 @@ func (k *fusionSideKind) progress(ctx context.Context, r *drillRun) (int, int, e
 		if !ok {
 			continue
 		}
-		held, _ := fusionChanges[f.Source].epic(r.epic)
+		c := fusionChanges[f.Source]
+		held, _ := c.epic(r.epic)
 		want += len(keys)
 		for _, key := range keys {
 			if held[key] > 0 {
 				got++
 			}
 		}
+		if a := k.answers[id]; len(a) > 0 {
+			now, err := c.answered(r)
+			if err != nil {
+				return 0, 0, err
+			}
+			want += len(a)
+			for key, v := range a {
+				if now[key] == v {
+					got++
+				}
+			}
+		}
 	}
 	return got, want, nil
+}
+
+// followUp sends the Epic side of the two-way flows once their Fusion
+// side has arrived in Epic; false when no flow has one.
+func (k *fusionSideKind) followUp(ctx context.Context, r *drillRun) (bool, error) {
+	k.answers = map[string]map[string]string{}
+	for _, id := range slices.Sorted(maps.Keys(k.sent)) {
+		f, ok := r.inv.Get(id)
+		if !ok || f.Pattern != "two-way" || f.HL7 == nil {
+			continue
+		}
+		c := fusionChanges[f.Source]
+		if c.answer == nil {
+			continue
+		}
+		a, err := c.answer(ctx, r, k.sent[id])
+		if err != nil {
+			return false, fmt.Errorf("%s: Epic-side changes: %w", id, err)
+		}
+		k.answers[id] = a
+	}
+	return len(k.answers) > 0, nil
 }
 
 func (k *fusionSideKind) tally(ctx context.Context, r *drillRun, f *flows.Flow, row flowRow) (drillFlow, error) {
@@ -499,12 +604,29 @@ func (k *fusionSideKind) tally(ctx context.Context, r *drillRun, f *flows.Flow, 
 	for _, n := range held {
 		d.FusionRows += n // here: Epic's records of the flow's kind
 	}
+	if a := k.answers[f.ID]; len(a) > 0 {
+		now, err := c.answered(r)
+		if err != nil {
+			return d, err
+		}
+		d.EpicChanges = len(a)
+		for key, v := range a {
+			if now[key] == v {
+				d.EpicChangesLoaded++
+			} else {
+				d.Lost++
+			}
+		}
+	}
 	d.Lost = max(0, d.Lost-d.DeadLetters)
 	if hasAmt {
 		d.SentQty, d.LoadedQty = sentAmt.String(), gotAmt.String()
 	}
 	d.Checked, d.Verdict = true, "pass"
 	d.Note = fmt.Sprintf("%s made in Fusion while staged, compared by business key with what Epic holds (fusion_rows: Epic's records)", c.what)
+	if d.EpicChanges > 0 {
+		d.Note += "; then Epic's changes to them (epic_changes) compared with Fusion"
+	}
 	switch {
 	case d.Lost > 0 || d.Duplicated > 0:
 		d.Verdict = "fail"
