@@ -246,3 +246,28 @@ func TestFusionSideTallyFindsLossDuplicationAndVariance(t *testing.T) {
 		}
 	}
 }
+
+// TestFusionSideTallyCountsEpicChangesFusionLacks: a two-way flow's
+// Epic-side change Fusion does not hold is lost.
+func TestFusionSideTallyCountsEpicChangesFusionLacks(t *testing.T) {
+	fusionNow := map[string]string{"A": "Oncology", "B": "Cardiology"}
+	fusionChanges["test.fusion"] = fusionChange{what: "test records",
+		epic: func(*epicsim.ProviderMaster) (map[string]int, map[string]money.Amount) {
+			return map[string]int{"A": 1, "B": 1}, nil
+		},
+		answered: func(*drillRun) (map[string]string, error) { return fusionNow, nil }}
+	defer delete(fusionChanges, "test.fusion")
+	f := &flows.Flow{ID: "test-flow", Pattern: "two-way", Source: "test.fusion", Target: "epic.test"}
+	k := &fusionSideKind{sent: map[string][]string{"test-flow": {"A", "B"}}, answers: map[string]map[string]string{"test-flow": {"A": "Oncology", "B": "Pediatrics"}}}
+	d, err := k.tally(context.Background(), &drillRun{}, f, flowRow{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.EpicChanges != 2 || d.EpicChangesLoaded != 1 || d.Lost != 1 || d.Verdict != "fail" {
+		t.Fatalf("%+v", d)
+	}
+	fusionNow["B"] = "Pediatrics"
+	if d, _ = k.tally(context.Background(), &drillRun{}, f, flowRow{}); d.Lost != 0 || d.Verdict != "pass" {
+		t.Fatalf("all changes in Fusion: %+v", d)
+	}
+}

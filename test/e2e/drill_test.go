@@ -26,6 +26,8 @@ type drillResult struct {
 		Lost       int               `json:"lost"`
 		Duplicated int               `json:"duplicated"`
 		Verdict    string            `json:"verdict"`
+		EpicSent   int               `json:"epic_changes"`
+		EpicLoaded int               `json:"epic_changes_loaded"`
 	} `json:"flows"`
 }
 
@@ -93,6 +95,9 @@ func checkEveryFlow(t *testing.T, r drillResult) {
 			found = true
 			if !f.Checked || f.Kind == "" || f.Sent == 0 {
 				t.Errorf("%s: not drilled: %+v", id, f)
+			}
+			if f.Flow == "worker-sync" && (f.EpicSent == 0 || f.EpicLoaded != f.EpicSent) {
+				t.Errorf("%s: Epic-side changes %d sent, %d in Fusion", id, f.EpicSent, f.EpicLoaded)
 			}
 			if len(f.Tiers) == 0 {
 				t.Errorf("%s: no reconciliation verdict: %+v", id, f)
