@@ -193,6 +193,9 @@ type drillFlow struct {
 	DeadLetters int    `json:"in_dlq"`
 	Lost        int    `json:"lost"`
 	Duplicated  int    `json:"duplicated"`
+	// SettledSec is how long after activation the flow's kind last saw
+	// a record arrive at its target (the drain's length for the flow).
+	SettledSec float64 `json:"settled_sec,omitempty"`
 	// EpicChanges are a two-way flow's Epic-side changes sent back to
 	// Sinew, and those Fusion came to hold (a missing one is lost).
 	EpicChanges       int `json:"epic_changes,omitempty"`
@@ -338,6 +341,7 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 		}
 	}
 	progress("%d flows activated: draining", len(inv.Flows))
+	activated := time.Now()
 	if faults.killing {
 		time.Sleep(faults.killAt)
 		progress("fault: kill -9 sinew up, restart on the same data dir")
@@ -415,6 +419,9 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 				return fmt.Errorf("drill: tally %s: %w", f.ID, err)
 			}
 			d.Kind = k.name()
+			if at, ok := run.settled[k.name()]; ok && at.After(activated) {
+				d.SettledSec = at.Sub(activated).Seconds()
+			}
 		}
 		d.ReconTiers = tiers[f.ID]
 		if d.Checked && d.Verdict == "pass" && d.DeadLetters == 0 {
@@ -566,6 +573,9 @@ func sendDay(ctx context.Context, addr string, msgs []drillMessage) (map[int]boo
 func quiesce(ctx context.Context, c *client, inv *flows.Inventory, run *drillRun, kinds []drillKind, timeout time.Duration, progress func(string, ...any)) (map[string]flowRow, error) {
 	deadline := time.Now().Add(timeout)
 	last, still := "", 0
+	if run.settled == nil {
+		run.settled, run.arrived = map[string]time.Time{}, map[string]int{}
+	}
 	for {
 		var buf bytes.Buffer
 		rows := map[string]flowRow{}
@@ -591,6 +601,9 @@ func quiesce(ctx context.Context, c *client, inv *flows.Inventory, run *drillRun
 				busy = err.Error()
 			}
 			seen = append(seen, fmt.Sprintf("%s %d/%d", k.name(), got, want))
+			if got != run.arrived[k.name()] {
+				run.arrived[k.name()], run.settled[k.name()] = got, time.Now()
+			}
 			missing += max(0, want-got)
 		}
 		now := strings.Join(seen, ", ")
@@ -724,6 +737,13 @@ func tallyHL7(inv *flows.Inventory, f *flows.Flow, msgs []drillMessage, rejected
 	return d
 }
 
+func settled(sec float64) string {
+	if sec == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs", sec)
+}
+
 // tierText is the verdicts of tiers 1 to 3 ("-" for one without rows).
 func tierText(t map[string]string) string {
 	if len(t) == 0 {
@@ -743,10 +763,10 @@ func printDrill(w io.Writer, res drillResult, asJSON bool) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FLOW\tSENT\tQTY\tLOADED\tQTY\tTARGET ROWS\tREJECTED\tDLQ\tLOST\tDUP\tRECON T1/T2/T3\tVERDICT")
+	fmt.Fprintln(tw, "FLOW\tSENT\tQTY\tLOADED\tQTY\tTARGET ROWS\tREJECTED\tDLQ\tLOST\tDUP\tRECON T1/T2/T3\tSETTLED\tVERDICT")
 	for _, f := range res.Flows {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.Flow, f.Sent, dash(f.SentQty), f.Loaded, dash(f.LoadedQty),
-			f.FusionRows, f.Rejected, f.DeadLetters, f.Lost, f.Duplicated, tierText(f.ReconTiers), f.Verdict)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", f.Flow, f.Sent, dash(f.SentQty), f.Loaded, dash(f.LoadedQty),
+			f.FusionRows, f.Rejected, f.DeadLetters, f.Lost, f.Duplicated, tierText(f.ReconTiers), settled(f.SettledSec), f.Verdict)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "seed %d, day %s, volume %s, %d messages, %.1f s: %s\n", res.Seed, res.Day, res.Volume, res.Sent, res.ElapsedSec, res.Verdict)

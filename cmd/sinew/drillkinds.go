@@ -68,6 +68,10 @@ type drillRun struct {
 	// epic is Epic's inbound interface (provider, supplier and refund
 	// masters), run by the drill outside sinew up like Fusion.
 	epic *epicsim.ProviderMaster
+	// arrived and settled are each kind's last progress and when it
+	// changed (quiesce).
+	arrived map[string]int
+	settled map[string]time.Time
 }
 
 // records is how many records a kind with a count per day sends: a
