@@ -8,20 +8,25 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/sinewhq/sinew/pkg/decimal"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mllp"
+	"github.com/sinewhq/sinew/pkg/recon"
 	"github.com/sinewhq/sinew/services/epicsim"
 	"github.com/sinewhq/sinew/services/fusionsim"
 )
@@ -67,6 +72,10 @@ type drillFaults struct {
 	fusion  []map[string]any // fusionsim's http faults (docs/fusionsim.md, Faults)
 	killAt  time.Duration    // kill -9 sinew up this long after activation, then restart it
 	killing bool
+	// lose and duplicate seed a loss (dispenses counted as sent, never
+	// sent) and duplicates (Fusion rows posted again outside Sinew): the
+	// drill must fail.
+	lose, duplicate int
 }
 
 func parseFaults(spec string) (drillFaults, error) {
@@ -98,17 +107,27 @@ func parseFaults(spec string) (drillFaults, error) {
 		case "kill":
 			svc, d, ok := strings.Cut(v, ":")
 			dur, err := time.ParseDuration(d)
-			if !ok || err != nil {
+			if !ok || err != nil || dur <= 0 {
 				return f, fmt.Errorf("fault kill: want SERVICE:DURATION, e.g. kill=sinew:30s")
 			}
 			if svc != "sinew" {
-				// sinew up runs every service in one process and cannot yet
-				// restart one of them alone.
-				return f, fmt.Errorf("fault kill=%s: not yet; only kill=sinew:DURATION (the whole sinew up process) is supported", svc)
+				// sinew up runs every service in one process (goroutines on
+				// one embedded nats-server): one of them cannot be killed alone.
+				return f, fmt.Errorf("fault kill=%s: sinew up runs every service in one process; only kill=sinew:DURATION (all of them at once) is supported", svc)
 			}
 			f.killAt, f.killing = dur, true
+		case "drill.lose", "drill.duplicate":
+			c, err := strconv.Atoi(v)
+			if err != nil || c < 1 {
+				return f, fmt.Errorf("fault %s: want a count of at least 1", k)
+			}
+			if k == "drill.lose" {
+				f.lose = c
+			} else {
+				f.duplicate = c
+			}
 		default:
-			return f, fmt.Errorf("fault %q: unknown (fusion.5xx, fusion.429, kill)", k)
+			return f, fmt.Errorf("fault %q: unknown (fusion.5xx, fusion.429, kill, drill.lose, drill.duplicate)", k)
 		}
 	}
 	return f, nil
@@ -158,6 +177,8 @@ func synthDay(seed uint64, day time.Time, n int) []drillMessage {
 type drillFlow struct {
 	Flow    string `json:"flow"`
 	Pattern string `json:"pattern"`
+	// Kind is what the drill sent the flow ("" when nothing).
+	Kind string `json:"source_kind,omitempty"`
 	// Messages are the synthetic messages sent to the flow; Sent the
 	// source records compared with Fusion (a checked flow's dispenses),
 	// else the messages.
@@ -172,9 +193,19 @@ type drillFlow struct {
 	DeadLetters int    `json:"in_dlq"`
 	Lost        int    `json:"lost"`
 	Duplicated  int    `json:"duplicated"`
+	// SettledSec is how long after activation the flow's kind last saw
+	// a record arrive at its target (the drain's length for the flow).
+	SettledSec float64 `json:"settled_sec,omitempty"`
+	// EpicChanges are a two-way flow's Epic-side changes sent back to
+	// Sinew, and those Fusion came to hold (a missing one is lost).
+	EpicChanges       int `json:"epic_changes,omitempty"`
+	EpicChangesLoaded int `json:"epic_changes_loaded,omitempty"`
 	// Variance is a quantity difference the DLQ does not explain.
 	Variance bool   `json:"unexplained_variance"`
 	Recon    string `json:"reconciliation,omitempty"`
+	// ReconTiers is the reconciliation verdict per tier ("1", "2", "3";
+	// 0 is a batch's summary), the worst of its batches.
+	ReconTiers map[string]string `json:"reconciliation_tiers,omitempty"`
 	// Checked is whether the drill compares this flow's source with
 	// Fusion message by message; unchecked flows say why in Note.
 	Checked bool   `json:"checked"`
@@ -242,13 +273,19 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	// Fusion is the drill's own, outside sinew up: a kill fault kills
-	// Sinew, never the system of record it counts from.
+	// Fusion and Epic's inbound interface are the drill's own, outside
+	// sinew up: a kill fault kills Sinew, never the systems of record it
+	// counts from.
 	fusionAddr, err := startDrillFusion(ctx, o.seed)
 	if err != nil {
 		return err
 	}
-	s, err := startDrillUp(ctx, dir, o.flowsFile, fusionAddr)
+	epic, epicAddr, err := startDrillEpic(ctx)
+	if err != nil {
+		return err
+	}
+	env := drillEnv(epicAddr)
+	s, err := startDrillUp(ctx, dir, o.flowsFile, fusionAddr, env)
 	if err != nil {
 		return err
 	}
@@ -269,17 +306,34 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 		}
 	}
 	progress("%d flows staged", len(inv.Flows))
+
+	run := &drillRun{seed: o.seed, day: day, n: n, dir: dir, inv: inv, faults: faults, fusionAddr: fusionAddr, mllpAddr: s.mllpAddr, epic: epic}
+	kinds := drillKinds(msgs)
+	kindOf := map[string]drillKind{}
+	for _, k := range kinds {
+		var fs []*flows.Flow
+		for i := range inv.Flows {
+			f := &inv.Flows[i]
+			if kindOf[f.ID] == nil && k.fits(f) {
+				kindOf[f.ID] = k
+				fs = append(fs, f)
+			}
+		}
+		if len(fs) == 0 {
+			continue
+		}
+		if err := k.send(ctx, run, fs); err != nil {
+			return fmt.Errorf("drill: %s: %w", k.name(), err)
+		}
+		progress("%s sent for %s", k.name(), flowIDs(fs))
+	}
+	// After the Fusion-side changes (Fusion's users' own, not Sinew's
+	// requests), before Sinew posts anything.
 	if len(faults.fusion) > 0 {
 		if err := s.fusionPost("/sim/faults", map[string]any{"http": faults.fusion}); err != nil {
 			return fmt.Errorf("fusionsim faults: %w", err)
 		}
 	}
-
-	rejected, err := sendDay(ctx, s.mllpAddr, msgs)
-	if err != nil {
-		return err
-	}
-	progress("%d messages sent over MLLP (%d rejected)", len(msgs), len(rejected))
 
 	for i := range inv.Flows {
 		if err := setFlowState(ctx, c.js, &inv.Flows[i], flows.Active, co, io.Discard); err != nil {
@@ -287,6 +341,7 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 		}
 	}
 	progress("%d flows activated: draining", len(inv.Flows))
+	activated := time.Now()
 	if faults.killing {
 		time.Sleep(faults.killAt)
 		progress("fault: kill -9 sinew up, restart on the same data dir")
@@ -294,7 +349,7 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 		if err := s.kill(); err != nil {
 			return err
 		}
-		again, err := startDrillUp(ctx, dir, o.flowsFile, fusionAddr, s.addrs()...)
+		again, err := startDrillUp(ctx, dir, o.flowsFile, fusionAddr, env, s.addrs()...)
 		if err != nil {
 			return err
 		}
@@ -308,13 +363,32 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 	if timeout == 0 {
 		timeout = 2*time.Minute + time.Duration(n)*200*time.Millisecond
 	}
-	rows, err := quiesce(ctx, c, inv, s, timeout)
+	rows, err := quiesce(ctx, c, inv, run, kinds, timeout, progress)
 	if err != nil {
 		return err
 	}
-	var staged []fusionsim.SimStagedRow
-	if err := s.fusionGet("/sim/inventory", &staged); err != nil {
-		return err
+	// Two-way flows: Epic answers what arrived, then quiet again.
+	again := false
+	for _, k := range kinds {
+		if fu, ok := k.(drillFollowUp); ok {
+			sent, err := fu.followUp(ctx, run)
+			if err != nil {
+				return fmt.Errorf("drill: %s: %w", k.name(), err)
+			}
+			again = again || sent
+		}
+	}
+	if again {
+		progress("Epic-side changes sent")
+		if rows, err = quiesce(ctx, c, inv, run, kinds, timeout, progress); err != nil {
+			return err
+		}
+	}
+	if faults.duplicate > 0 {
+		if err := seedDuplicates(run, faults.duplicate); err != nil {
+			return err
+		}
+		progress("fault: %d of Fusion's rows posted again outside Sinew", faults.duplicate)
 	}
 	res := drillResult{Seed: o.seed, Day: day.Format(time.DateOnly), Volume: o.volume, Faults: o.faults, Sent: len(msgs)}
 	if len(faults.fusion) > 0 {
@@ -332,7 +406,36 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 	if faults.killing {
 		res.Restarts = 1
 	}
-	res.Flows = tally(inv, msgs, rejected, staged, rows)
+	tiers, err := waitRecon(ctx, c, inv, kindOf, time.Minute, progress)
+	if err != nil {
+		return err
+	}
+	for i := range inv.Flows {
+		f := &inv.Flows[i]
+		d := drillFlow{Flow: f.ID, Pattern: f.Pattern, Verdict: "not-checked", DeadLetters: rows[f.ID].DeadLetters, Recon: rows[f.ID].Recon,
+			Note: "no synthetic records for this flow's pattern and settings yet"}
+		if k := kindOf[f.ID]; k != nil {
+			if d, err = k.tally(ctx, run, f, rows[f.ID]); err != nil {
+				return fmt.Errorf("drill: tally %s: %w", f.ID, err)
+			}
+			d.Kind = k.name()
+			if at, ok := run.settled[k.name()]; ok && at.After(activated) {
+				d.SettledSec = at.Sub(activated).Seconds()
+			}
+		}
+		d.ReconTiers = tiers[f.ID]
+		if d.Checked && d.Verdict == "pass" && d.DeadLetters == 0 {
+			for _, t := range slices.Sorted(maps.Keys(d.ReconTiers)) {
+				if d.ReconTiers[t] == recon.VerdictVariance {
+					// The reconciler found a variance nothing explains.
+					d.Verdict, d.Variance = "fail", true
+					d.Note += "; reconciliation tier " + t + " has a variance with nothing in the DLQ"
+					break
+				}
+			}
+		}
+		res.Flows = append(res.Flows, d)
+	}
 	res.ElapsedSec = time.Since(start).Seconds()
 	res.Verdict = "pass"
 	for _, f := range res.Flows {
@@ -345,6 +448,100 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 		return exitError(1)
 	}
 	return nil
+}
+
+func flowIDs(fs []*flows.Flow) string {
+	ids := make([]string, len(fs))
+	for i, f := range fs {
+		ids[i] = f.ID
+	}
+	return strings.Join(ids, ", ")
+}
+
+// drillEnv is sinew up's settings for the drill, by environment (a config
+// file would replace the services' defaults): Epic's inbound interface is
+// the drill's, and Fusion's pollers and the reconciler run often enough
+// for a drill of minutes.
+func drillEnv(epicAddr string) []string {
+	return []string{
+		"SINEW_LOADER_EPIC_ADDR=" + epicAddr, "SINEW_LOADER_EPIC_ACK_TIMEOUT=5s", "SINEW_TRANSFORM_POLL_INTERVAL=1s",
+		"SINEW_RECONCILER_INVENTORY_EVERY=5s", "SINEW_RECONCILER_INVENTORY_GRACE=2s", "SINEW_RECONCILER_READ_LAG=5s",
+	}
+}
+
+// startDrillEpic serves Epic's inbound interface (provider, supplier and
+// refund masters) on a free port in this process until ctx ends.
+func startDrillEpic(ctx context.Context) (*epicsim.ProviderMaster, string, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	pm := epicsim.NewProviderMaster("STMARYS", false)
+	srv, err := mllp.NewServer(mllp.ServerConfig{Addr: addr, Logger: zerolog.Nop()}, pm)
+	if err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	go func() { _ = srv.Serve(ctx, ln) }()
+	return pm, addr, nil
+}
+
+// waitRecon waits (up to wait) until every reconciled flow the drill
+// sent records to has a reconciliation row, and returns the tiers.
+func waitRecon(ctx context.Context, c *client, inv *flows.Inventory, kindOf map[string]drillKind, wait time.Duration, progress func(string, ...any)) (map[string]map[string]string, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		tiers, err := reconTiers(ctx, c, inv)
+		if err != nil {
+			return nil, err
+		}
+		var missing []string
+		for _, f := range inv.Flows {
+			if kindOf[f.ID] != nil && f.Reconcile.Kind != flows.ReconcileNone && len(tiers[f.ID]) == 0 {
+				missing = append(missing, f.ID)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			if len(missing) > 0 {
+				progress("no reconciliation yet for %s after %v", strings.Join(missing, ", "), wait)
+			}
+			return tiers, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// reconTiers is each flow's reconciliation verdict per tier, from RECON:
+// the worst of its batches' latest rows (variance, rejected, held,
+// pending, pass).
+func reconTiers(ctx context.Context, c *client, inv *flows.Inventory) (map[string]map[string]string, error) {
+	rank := map[string]int{recon.VerdictPass: 1, recon.VerdictPending: 2, recon.VerdictHeld: 3, recon.VerdictRejected: 4, recon.VerdictVariance: 5}
+	out := map[string]map[string]string{}
+	for _, f := range inv.Flows {
+		board, err := readRecon(ctx, c.js, f.ID, "")
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range board.Batches() {
+			for _, e := range b.Rows() {
+				t := strconv.Itoa(e.Row.Tier)
+				if out[f.ID] == nil {
+					out[f.ID] = map[string]string{}
+				}
+				if cur := out[f.ID][t]; rank[e.Row.Verdict] >= rank[cur] {
+					out[f.ID][t] = e.Row.Verdict
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // sendDay sends every message over one MLLP connection, in order, and
@@ -369,10 +566,16 @@ func sendDay(ctx context.Context, addr string, msgs []drillMessage) (map[int]boo
 }
 
 // quiesce waits until no flow has a backlog or anything in flight and
-// Fusion's rows stop changing, then returns the flows' last rows.
-func quiesce(ctx context.Context, c *client, inv *flows.Inventory, s *drillUp, timeout time.Duration) (map[string]flowRow, error) {
+// what reached the flows' targets stops changing, then returns the
+// flows' last rows. Quiet means three looks 2 s apart once every kind
+// has all it expects, ten while one still misses records (a loss is
+// reported, not waited for until the timeout).
+func quiesce(ctx context.Context, c *client, inv *flows.Inventory, run *drillRun, kinds []drillKind, timeout time.Duration, progress func(string, ...any)) (map[string]flowRow, error) {
 	deadline := time.Now().Add(timeout)
-	lastRows, still := -1, 0
+	last, still := "", 0
+	if run.settled == nil {
+		run.settled, run.arrived = map[string]time.Time{}, map[string]int{}
+	}
 	for {
 		var buf bytes.Buffer
 		rows := map[string]flowRow{}
@@ -390,23 +593,36 @@ func quiesce(ctx context.Context, c *client, inv *flows.Inventory, s *drillUp, t
 		} else {
 			busy = err.Error()
 		}
-		var cnt struct{ Rows int }
-		if err := s.fusionGet("/sim/inventory/count", &cnt); err != nil {
-			busy = err.Error()
+		var seen []string
+		missing := 0
+		for _, k := range kinds {
+			got, want, err := k.progress(ctx, run)
+			if err != nil {
+				busy = err.Error()
+			}
+			seen = append(seen, fmt.Sprintf("%s %d/%d", k.name(), got, want))
+			if got != run.arrived[k.name()] {
+				run.arrived[k.name()], run.settled[k.name()] = got, time.Now()
+			}
+			missing += max(0, want-got)
 		}
-		if busy == "" && cnt.Rows == lastRows {
+		now := strings.Join(seen, ", ")
+		if busy == "" && now == last {
 			still++
 		} else {
 			still = 0
 		}
-		lastRows = cnt.Rows
-		// Quiet for three looks in a row (6 s): the loader's retries and
-		// the reconciler have had their turn.
-		if still >= 3 {
+		last = now
+		need := 3
+		if missing > 0 {
+			need = 10
+		}
+		if still >= need {
+			progress("quiescent: %s", now)
 			return rows, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("drill: not quiescent after %v: %s", timeout, busy)
+			return nil, fmt.Errorf("drill: not quiescent after %v: %s (%s)", timeout, busy, now)
 		}
 		select {
 		case <-ctx.Done():
@@ -427,102 +643,117 @@ func flowOfApp(inv *flows.Inventory, app string) string {
 	return ""
 }
 
-// tally compares what was sent with what Fusion holds, per flow. The
-// counts come from outside Sinew: the drill's own messages and fusionsim.
-func tally(inv *flows.Inventory, msgs []drillMessage, rejected map[int]bool, staged []fusionsim.SimStagedRow, rows map[string]flowRow) []drillFlow {
-	var out []drillFlow
-	for _, f := range inv.Flows {
-		d := drillFlow{Flow: f.ID, Pattern: f.Pattern, Verdict: "not-checked"}
-		r := rows[f.ID]
-		d.DeadLetters, d.Recon = r.DeadLetters, r.Recon
-		want := map[string]bool{}
-		lines := 0
-		sentQty, loadedQty := decimal.Decimal("0"), decimal.Decimal("0")
-		for i, m := range msgs {
-			if flowOfApp(inv, m.app) != f.ID {
-				continue
-			}
-			d.Messages++
-			if rejected[i] {
-				d.Rejected++
-				continue
-			}
-			lines += m.lines
-			if m.rx != "" {
-				d.Sent++
-				want[m.rx] = true
-				if q, err := decimal.Parse(m.qty); err == nil {
-					sentQty, _ = sentQty.Add(q)
-				}
+// tallyHL7 compares what was sent to HL7 flow f with what Fusion holds.
+// The counts come from outside Sinew: the drill's own messages and
+// fusionsim.
+func tallyHL7(inv *flows.Inventory, f *flows.Flow, msgs []drillMessage, rejected map[int]bool, staged []fusionsim.SimStagedRow, r flowRow) drillFlow {
+	d := drillFlow{Flow: f.ID, Pattern: f.Pattern, Verdict: "not-checked"}
+	d.DeadLetters, d.Recon = r.DeadLetters, r.Recon
+	want := map[string]bool{}
+	lines := 0
+	sentQty, loadedQty := decimal.Decimal("0"), decimal.Decimal("0")
+	for i, m := range msgs {
+		if flowOfApp(inv, m.app) != f.ID {
+			continue
+		}
+		d.Messages++
+		if rejected[i] {
+			d.Rejected++
+			continue
+		}
+		lines += m.lines
+		if m.rx != "" {
+			d.Sent++
+			want[m.rx] = true
+			if q, err := decimal.Parse(m.qty); err == nil {
+				sentQty, _ = sentQty.Add(q)
 			}
 		}
-		seen := map[[2]int64]int{}
-		got := map[string]int{}
-		for _, s := range staged {
-			if f.FusionSource == "" || s.SourceCode != f.FusionSource {
-				continue
-			}
-			d.FusionRows++
-			seen[[2]int64{s.SourceHeaderID, s.SourceLineID}]++
-			got[s.TransactionReference]++
-			if len(want) == 0 {
-				d.Loaded++
-				loadedQty, _ = loadedQty.Add(s.TransactionQuantity)
-			} else if want[s.TransactionReference] {
-				// A dispense is an issue: Fusion holds it negative.
-				d.Loaded++
-				loadedQty, _ = loadedQty.Add(s.TransactionQuantity.Neg())
-			}
-		}
-		for _, c := range seen {
-			d.Duplicated += c - 1
-		}
-		if d.Loaded > 0 {
-			d.LoadedQty = loadedQty.String()
-		}
-		switch {
-		case len(want) > 0:
-			// Dispenses: one Fusion row per prescription number, the
-			// same quantity.
-			d.Checked, d.SentQty = true, sentQty.String()
-			for rx := range want {
-				if got[rx] == 0 {
-					d.Lost++
-				}
-			}
-			// What the DLQ holds is accounted for, not lost.
-			d.Lost = max(0, d.Lost-d.DeadLetters)
-			d.Verdict = "pass"
-			if d.Lost > 0 || d.Duplicated > 0 {
-				d.Verdict = "fail"
-			}
-			if d.Lost == 0 && d.Duplicated == 0 && d.DeadLetters == 0 && !sentQty.Equal(loadedQty) {
-				d.Verdict, d.Variance = "fail", true
-			}
-			d.Note = "dispenses compared by prescription number and quantity; the flow's other messages counted in fusion_rows"
-		case lines > 0:
-			// Cases and results: as many rows as lines, none twice.
-			d.Checked, d.Sent = true, lines
-			d.Lost = max(0, lines-(d.FusionRows-d.Duplicated)-d.DeadLetters)
-			d.Verdict = "pass"
-			if d.Lost > 0 || d.Duplicated > 0 {
-				d.Verdict = "fail"
-			}
-			if d.Lost == 0 && d.Duplicated == 0 && d.DeadLetters == 0 && d.FusionRows != lines {
-				d.Verdict, d.Variance = "fail", true
-			}
-			d.Note = "compared by row count (one row per line); quantities are Fusion's, in its units"
-		case d.Duplicated > 0:
-			d.Sent, d.Verdict = d.Messages, "fail"
-		case d.Messages > 0:
-			d.Sent = d.Messages
-			d.Note = "not yet compared message by message; Fusion rows counted and checked for duplicates"
-		default:
-			d.Note = "not yet in the drill's synthetic day"
-		}
-		out = append(out, d)
 	}
-	return out
+	seen := map[[2]int64]int{}
+	got := map[string]int{}
+	for _, s := range staged {
+		if f.FusionSource == "" || s.SourceCode != f.FusionSource {
+			continue
+		}
+		d.FusionRows++
+		seen[[2]int64{s.SourceHeaderID, s.SourceLineID}]++
+		got[s.TransactionReference]++
+		if len(want) == 0 {
+			d.Loaded++
+			loadedQty, _ = loadedQty.Add(s.TransactionQuantity)
+		} else if want[s.TransactionReference] {
+			// A dispense is an issue: Fusion holds it negative.
+			d.Loaded++
+			loadedQty, _ = loadedQty.Add(s.TransactionQuantity.Neg())
+		}
+	}
+	for _, c := range seen {
+		d.Duplicated += c - 1
+	}
+	if d.Loaded > 0 {
+		d.LoadedQty = loadedQty.String()
+	}
+	switch {
+	case len(want) > 0:
+		// Dispenses: one Fusion row per prescription number, the
+		// same quantity.
+		d.Checked, d.SentQty = true, sentQty.String()
+		for rx := range want {
+			if got[rx] == 0 {
+				d.Lost++
+			}
+		}
+		// What the DLQ holds is accounted for, not lost.
+		d.Lost = max(0, d.Lost-d.DeadLetters)
+		d.Verdict = "pass"
+		if d.Lost > 0 || d.Duplicated > 0 {
+			d.Verdict = "fail"
+		}
+		if d.Lost == 0 && d.Duplicated == 0 && d.DeadLetters == 0 && !sentQty.Equal(loadedQty) {
+			d.Verdict, d.Variance = "fail", true
+		}
+		d.Note = "dispenses compared by prescription number and quantity; the flow's other messages counted in fusion_rows"
+	case lines > 0:
+		// Cases and results: as many rows as lines, none twice.
+		d.Checked, d.Sent = true, lines
+		d.Lost = max(0, lines-(d.FusionRows-d.Duplicated)-d.DeadLetters)
+		d.Verdict = "pass"
+		if d.Lost > 0 || d.Duplicated > 0 {
+			d.Verdict = "fail"
+		}
+		if d.Lost == 0 && d.Duplicated == 0 && d.DeadLetters == 0 && d.FusionRows != lines {
+			d.Verdict, d.Variance = "fail", true
+		}
+		d.Note = "compared by row count (one row per line); quantities are Fusion's, in its units"
+	case d.Duplicated > 0:
+		d.Sent, d.Verdict = d.Messages, "fail"
+	case d.Messages > 0:
+		d.Sent = d.Messages
+		d.Note = "not yet compared message by message; Fusion rows counted and checked for duplicates"
+	default:
+		d.Note = "not yet in the drill's synthetic day"
+	}
+	return d
+}
+
+func settled(sec float64) string {
+	if sec == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs", sec)
+}
+
+// tierText is the verdicts of tiers 1 to 3 ("-" for one without rows).
+func tierText(t map[string]string) string {
+	if len(t) == 0 {
+		return "-"
+	}
+	v := make([]string, 3)
+	for i := range v {
+		v[i] = dash(t[strconv.Itoa(i+1)])
+	}
+	return strings.Join(v, "/")
 }
 
 func printDrill(w io.Writer, res drillResult, asJSON bool) {
@@ -532,10 +763,10 @@ func printDrill(w io.Writer, res drillResult, asJSON bool) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FLOW\tSENT\tQTY\tLOADED\tQTY\tFUSION ROWS\tREJECTED\tDLQ\tLOST\tDUP\tRECON\tVERDICT")
+	fmt.Fprintln(tw, "FLOW\tSENT\tQTY\tLOADED\tQTY\tTARGET ROWS\tREJECTED\tDLQ\tLOST\tDUP\tRECON T1/T2/T3\tSETTLED\tVERDICT")
 	for _, f := range res.Flows {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.Flow, f.Sent, dash(f.SentQty), f.Loaded, dash(f.LoadedQty),
-			f.FusionRows, f.Rejected, f.DeadLetters, f.Lost, f.Duplicated, dash(f.Recon), f.Verdict)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", f.Flow, f.Sent, dash(f.SentQty), f.Loaded, dash(f.LoadedQty),
+			f.FusionRows, f.Rejected, f.DeadLetters, f.Lost, f.Duplicated, tierText(f.ReconTiers), settled(f.SettledSec), f.Verdict)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "seed %d, day %s, volume %s, %d messages, %.1f s: %s\n", res.Seed, res.Day, res.Volume, res.Sent, res.ElapsedSec, res.Verdict)
@@ -586,7 +817,7 @@ func freePort() (string, error) {
 // startDrillUp starts sinew up in dir on free ports (or on addrs, after a
 // restart), without synthetic traffic and posting to the Fusion at
 // fusionAddr, and waits until it is ready.
-func startDrillUp(ctx context.Context, dir, flowsFile, fusionAddr string, addrs ...string) (*drillUp, error) {
+func startDrillUp(ctx context.Context, dir, flowsFile, fusionAddr string, env []string, addrs ...string) (*drillUp, error) {
 	if len(addrs) != 3 {
 		addrs = make([]string, 3)
 		for i := range addrs {
@@ -609,6 +840,7 @@ func startDrillUp(ctx context.Context, dir, flowsFile, fusionAddr string, addrs 
 	s.cmd = exec.Command(exe, "up", "--no-traffic", "--data-dir", dir, "--flows", flowsFile,
 		"--nats-addr", s.natsAddr, "--http-addr", s.httpAddr, "--mllp-addr", s.mllpAddr, "--fusion-url", "http://"+fusionAddr)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	s.cmd.Env = append(os.Environ(), env...)
 	if err := s.cmd.Start(); err != nil {
 		logf.Close()
 		return nil, err

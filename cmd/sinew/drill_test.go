@@ -1,13 +1,21 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sinewhq/sinew/pkg/decimal"
 	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/money"
+	"github.com/sinewhq/sinew/services/epicsim"
 	"github.com/sinewhq/sinew/services/fusionsim"
 )
 
@@ -22,7 +30,10 @@ func TestParseFaultsNamesFusionsimFaultsAndTheKill(t *testing.T) {
 		{spec: "fusion.5xx=0.1", fusion: []map[string]any{{"status": 503, "rate": 0.1}}},
 		{spec: "fusion.429=burst, kill=sinew:30s", fusion: []map[string]any{{"status": 429, "count": 5}}, kill: 30 * time.Second},
 		{spec: "fusion.5xx=2", err: "between 0 and 1"},
-		{spec: "kill=loader:30s", err: "not yet"},
+		{spec: "kill=loader:30s", err: "one process"},
+		{spec: "kill=sinew:0s", err: "SERVICE:DURATION"},
+		{spec: "drill.lose=0", err: "at least 1"},
+		{spec: "drill.duplicate=x", err: "at least 1"},
 		{spec: "kill=sinew", err: "SERVICE:DURATION"},
 		{spec: "fusion.teapot=1", err: "unknown"},
 		{spec: "fusion.5xx", err: "NAME=VALUE"},
@@ -77,8 +88,7 @@ func TestTallyFindsLossDuplicationAndVariance(t *testing.T) {
 		{"one doubled", []fusionsim.SimStagedRow{row("RX1", "-2", 1), row("RX2", "-1", 2), row("RX3", "-3", 3), row("RX3", "-3", 3)}, 0, "fail", 0, 1, false},
 		{"quantity off", []fusionsim.SimStagedRow{row("RX1", "-2", 1), row("RX2", "-1", 2), row("RX3", "-4", 3)}, 0, "fail", 0, 0, true},
 	} {
-		got := tally(inv, msgs, nil, tc.rows, map[string]flowRow{"willow-inventory": {DeadLetters: tc.dlq}})
-		d := got[0]
+		d := tallyHL7(inv, &inv.Flows[0], msgs, nil, tc.rows, flowRow{DeadLetters: tc.dlq})
 		if d.Verdict != tc.verdict || d.Lost != tc.lost || d.Duplicated != tc.dup || d.Variance != tc.varies || !d.Checked || d.Sent != 3 {
 			t.Errorf("%s: %+v", tc.name, d)
 		}
@@ -104,9 +114,160 @@ func TestTallyComparesCasesByRowCount(t *testing.T) {
 		lost    int
 		varies  bool
 	}{{3, "pass", 0, false}, {2, "fail", 1, false}, {4, "fail", 0, true}} {
-		d := tally(inv, msgs, nil, rows(tc.n), nil)[0]
+		d := tallyHL7(inv, &inv.Flows[0], msgs, nil, rows(tc.n), flowRow{})
 		if d.Verdict != tc.verdict || d.Lost != tc.lost || d.Variance != tc.varies || !d.Checked || d.Sent != 3 {
 			t.Errorf("%d rows: %+v", tc.n, d)
 		}
+	}
+}
+
+// TestDrillKindsFitTheDemoFlowsBySettings: every flow of the demo
+// inventory with a synthetic day finds its kind by pattern and settings,
+// and a new flow of a known kind (a copy under another id) does too.
+func TestDrillKindsFitTheDemoFlowsBySettings(t *testing.T) {
+	inv, err := flows.Load("../../flows.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"resolute-gl": "a Resolute journal file", "willow-inventory": "HL7 v2 over MLLP", "optime-materials": "HL7 v2 over MLLP",
+		"beaker-inventory": "HL7 v2 over MLLP", "worker-sync": "Fusion-side changes", "supplier-sync": "Fusion-side changes",
+		"ap-payment-status": "Fusion-side changes",
+	}
+	kindOf := func(f *flows.Flow) string {
+		for _, k := range drillKinds(nil) {
+			if k.fits(f) {
+				return k.name()
+			}
+		}
+		return ""
+	}
+	for _, f := range inv.Flows {
+		if got := kindOf(&f); got != want[f.ID] {
+			t.Errorf("%s: kind %q, want %q", f.ID, got, want[f.ID])
+		}
+		renamed := f
+		renamed.ID = "new-" + f.ID
+		if got := kindOf(&renamed); got != want[f.ID] {
+			t.Errorf("%s renamed: kind %q, want %q", f.ID, got, want[f.ID])
+		}
+	}
+}
+
+// TestResoluteTallyFindsLossDuplicationAndVariance compares a seeded
+// Resolute file with Fusion's posted journals (served as /sim/batches).
+func TestResoluteTallyFindsLossDuplicationAndVariance(t *testing.T) {
+	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	rf, _, err := resoluteDay(1, day, 200, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := slices.Sorted(maps.Keys(rf.lines))
+	f := &flows.Flow{ID: "resolute-gl", Pattern: "batch", GL: &flows.GL{Source: "Epic Resolute"}}
+	// Each line's debit: the whole total on the first, 0 on the others.
+	batch := func(lines []string, total money.Amount) []fusionsim.SimBatch {
+		var jl []fusionsim.SimJeLine
+		for i, ref := range lines {
+			amt := money.Amount(0)
+			if i == 0 {
+				amt = total
+			}
+			jl = append(jl, fusionsim.SimJeLine{Reference21: ref, EnteredDebit: &amt})
+		}
+		return []fusionsim.SimBatch{{UserJeSourceName: "Epic Resolute", JournalHeaders: []fusionsim.SimJournal{{JournalLines: jl}}}}
+	}
+	for _, tc := range []struct {
+		name      string
+		batches   []fusionsim.SimBatch
+		dlq       int
+		verdict   string
+		lost, dup int
+		varies    bool
+	}{
+		{"whole", batch(refs, rf.debits), 0, "pass", 0, 0, false},
+		{"one line lost", batch(refs[1:], rf.debits), 0, "fail", 1, 0, false},
+		{"the batch in the DLQ", nil, 1, "pass", 0, 0, false},
+		{"one line twice", batch(append([]string{refs[0]}, refs...), rf.debits), 0, "fail", 0, 1, false},
+		{"amount off", batch(refs, rf.debits+1), 0, "fail", 0, 0, true},
+	} {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /sim/batches", func(w http.ResponseWriter, r *http.Request) { _ = json.NewEncoder(w).Encode(tc.batches) })
+		mux.HandleFunc("GET /sim/interface", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("[]")) })
+		srv := httptest.NewServer(mux)
+		k := &resoluteKind{files: map[string]*resoluteFile{"resolute-gl": rf}}
+		d, err := k.tally(context.Background(), &drillRun{fusionAddr: strings.TrimPrefix(srv.URL, "http://")}, f, flowRow{DeadLetters: tc.dlq})
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Verdict != tc.verdict || d.Lost != tc.lost || d.Duplicated != tc.dup || d.Variance != tc.varies || d.Sent != len(refs) {
+			t.Errorf("%s: %+v", tc.name, d)
+		}
+	}
+}
+
+// TestFusionSideTallyFindsLossDuplicationAndVariance compares Fusion-side
+// changes with what Epic holds, by business key and amount.
+func TestFusionSideTallyFindsLossDuplicationAndVariance(t *testing.T) {
+	held := map[string]int{}
+	amts := map[string]money.Amount{}
+	fusionChanges["test.fusion"] = fusionChange{what: "test records", epic: func(*epicsim.ProviderMaster) (map[string]int, map[string]money.Amount) {
+		return held, amts
+	}}
+	defer delete(fusionChanges, "test.fusion")
+	f := &flows.Flow{ID: "test-flow", Pattern: "fusion-to-epic", Source: "test.fusion", Target: "epic.test"}
+	k := &fusionSideKind{sent: map[string][]string{"test-flow": {"A", "B"}}, amts: map[string]map[string]money.Amount{"test-flow": {"A": 100, "B": 250}}}
+	if !k.fits(f) {
+		t.Fatal("a fusion-to-epic flow of a known source does not fit")
+	}
+	for _, tc := range []struct {
+		name      string
+		held      map[string]int
+		amts      map[string]money.Amount
+		verdict   string
+		lost, dup int
+		varies    bool
+	}{
+		{"whole", map[string]int{"A": 1, "B": 1, "OTHER": 1}, map[string]money.Amount{"A": 100, "B": 250}, "pass", 0, 0, false},
+		{"one lost", map[string]int{"A": 1}, map[string]money.Amount{"A": 100}, "fail", 1, 0, false},
+		{"one twice", map[string]int{"A": 2, "B": 1}, map[string]money.Amount{"A": 100, "B": 250}, "fail", 0, 1, false},
+		{"amount off", map[string]int{"A": 1, "B": 1}, map[string]money.Amount{"A": 100, "B": 251}, "fail", 0, 0, true},
+	} {
+		clear(held)
+		clear(amts)
+		maps.Copy(held, tc.held)
+		maps.Copy(amts, tc.amts)
+		d, err := k.tally(context.Background(), &drillRun{}, f, flowRow{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Verdict != tc.verdict || d.Lost != tc.lost || d.Duplicated != tc.dup || d.Variance != tc.varies || d.Sent != 2 {
+			t.Errorf("%s: %+v", tc.name, d)
+		}
+	}
+}
+
+// TestFusionSideTallyCountsEpicChangesFusionLacks: a two-way flow's
+// Epic-side change Fusion does not hold is lost.
+func TestFusionSideTallyCountsEpicChangesFusionLacks(t *testing.T) {
+	fusionNow := map[string]string{"A": "Oncology", "B": "Cardiology"}
+	fusionChanges["test.fusion"] = fusionChange{what: "test records",
+		epic: func(*epicsim.ProviderMaster) (map[string]int, map[string]money.Amount) {
+			return map[string]int{"A": 1, "B": 1}, nil
+		},
+		answered: func(*drillRun) (map[string]string, error) { return fusionNow, nil }}
+	defer delete(fusionChanges, "test.fusion")
+	f := &flows.Flow{ID: "test-flow", Pattern: "two-way", Source: "test.fusion", Target: "epic.test"}
+	k := &fusionSideKind{sent: map[string][]string{"test-flow": {"A", "B"}}, answers: map[string]map[string]string{"test-flow": {"A": "Oncology", "B": "Pediatrics"}}}
+	d, err := k.tally(context.Background(), &drillRun{}, f, flowRow{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.EpicChanges != 2 || d.EpicChangesLoaded != 1 || d.Lost != 1 || d.Verdict != "fail" {
+		t.Fatalf("%+v", d)
+	}
+	fusionNow["B"] = "Pediatrics"
+	if d, _ = k.tally(context.Background(), &drillRun{}, f, flowRow{}); d.Lost != 0 || d.Verdict != "pass" {
+		t.Fatalf("all changes in Fusion: %+v", d)
 	}
 }

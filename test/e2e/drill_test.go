@@ -15,15 +15,19 @@ type drillResult struct {
 	FaultHits []int  `json:"fusion_fault_hits"`
 	Restarts  int    `json:"restarts"`
 	Flows     []struct {
-		Flow       string `json:"flow"`
-		Checked    bool   `json:"checked"`
-		Sent       int    `json:"source_count"`
-		SentQty    string `json:"source_quantity"`
-		Loaded     int    `json:"loaded"`
-		LoadedQty  string `json:"loaded_quantity"`
-		Lost       int    `json:"lost"`
-		Duplicated int    `json:"duplicated"`
-		Verdict    string `json:"verdict"`
+		Flow       string            `json:"flow"`
+		Kind       string            `json:"source_kind"`
+		Checked    bool              `json:"checked"`
+		Tiers      map[string]string `json:"reconciliation_tiers"`
+		Sent       int               `json:"source_count"`
+		SentQty    string            `json:"source_quantity"`
+		Loaded     int               `json:"loaded"`
+		LoadedQty  string            `json:"loaded_quantity"`
+		Lost       int               `json:"lost"`
+		Duplicated int               `json:"duplicated"`
+		Verdict    string            `json:"verdict"`
+		EpicSent   int               `json:"epic_changes"`
+		EpicLoaded int               `json:"epic_changes_loaded"`
 	} `json:"flows"`
 }
 
@@ -75,11 +79,47 @@ func checkDrill(t *testing.T, r drillResult, code int) {
 	}
 }
 
+// drilledFlows are the demo inventory's flows the synthetic day covers:
+// each must be checked, with a reconciliation verdict per tier.
+var drilledFlows = []string{"resolute-gl", "willow-inventory", "optime-materials", "beaker-inventory",
+	"worker-sync", "supplier-sync", "ap-payment-status"}
+
+func checkEveryFlow(t *testing.T, r drillResult) {
+	t.Helper()
+	for _, id := range drilledFlows {
+		found := false
+		for _, f := range r.Flows {
+			if f.Flow != id {
+				continue
+			}
+			found = true
+			if !f.Checked || f.Kind == "" || f.Sent == 0 {
+				t.Errorf("%s: not drilled: %+v", id, f)
+			}
+			if f.Flow == "worker-sync" && (f.EpicSent == 0 || f.EpicLoaded != f.EpicSent) {
+				t.Errorf("%s: Epic-side changes %d sent, %d in Fusion", id, f.EpicSent, f.EpicLoaded)
+			}
+			if len(f.Tiers) == 0 {
+				t.Errorf("%s: no reconciliation verdict: %+v", id, f)
+			}
+			for tier, v := range f.Tiers {
+				if v != "pass" {
+					t.Errorf("%s: reconciliation tier %s %s", id, tier, v)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: not in the drill's result", id)
+		}
+	}
+}
+
 // TestDrillSeedOnePasses is the cutover drill as an operator runs it:
 // the built binary, seed 1, the small volume.
 func TestDrillSeedOnePasses(t *testing.T) {
 	r, code := runDrill(t, "--seed", "1", "--volume", "small")
 	checkDrill(t, r, code)
+	checkEveryFlow(t, r)
 	if r.Sent == 0 {
 		t.Fatalf("drill sent nothing: %+v", r)
 	}
@@ -91,10 +131,32 @@ func TestDrillSeedOnePasses(t *testing.T) {
 func TestDrillWithFusionFaultsAndAKillStillPasses(t *testing.T) {
 	r, code := runDrill(t, "--seed", "1", "--volume", "small", "--faults", "fusion.5xx=0.1,fusion.429=burst,kill=sinew:3s")
 	checkDrill(t, r, code)
+	checkEveryFlow(t, r)
 	if len(r.FaultHits) != 2 || r.FaultHits[0]+r.FaultHits[1] == 0 {
 		t.Fatalf("fusionsim injected no fault: %v", r.FaultHits)
 	}
 	if r.Restarts != 1 {
 		t.Fatalf("restarts %d, want 1", r.Restarts)
+	}
+}
+
+// TestDrillDetectsASeededLossAndDuplicate withholds two dispenses the
+// drill counts as sent and posts one of Fusion's rows again outside
+// Sinew: the drill names both and exits 1.
+func TestDrillDetectsASeededLossAndDuplicate(t *testing.T) {
+	r, code := runDrill(t, "--seed", "1", "--volume", "small", "--faults", "drill.lose=2,drill.duplicate=1")
+	if code != 1 || r.Verdict != "fail" {
+		t.Fatalf("drill: exit %d, verdict %q, want 1 and fail", code, r.Verdict)
+	}
+	lost, dup := 0, 0
+	for _, f := range r.Flows {
+		lost += f.Lost
+		dup += f.Duplicated
+		if (f.Lost > 0 || f.Duplicated > 0) && f.Verdict != "fail" {
+			t.Errorf("%s: lost %d, duplicated %d, verdict %s", f.Flow, f.Lost, f.Duplicated, f.Verdict)
+		}
+	}
+	if lost != 2 || dup != 1 {
+		t.Fatalf("lost %d, duplicated %d; want 2 and 1: %+v", lost, dup, r.Flows)
 	}
 }
