@@ -13,6 +13,7 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mfn"
 	"github.com/sinewhq/sinew/pkg/mllp"
@@ -37,10 +38,9 @@ type EpicConfig struct {
 	ReceivingApp string `yaml:"receiving_app"`
 	// SupplierApp is MSH-5 of the supplier reference records.
 	SupplierApp string `yaml:"supplier_app"`
-	// ResoluteApp is MSH-5 of refund payment statuses; RefundPrefix starts
-	// the invoice numbers that are Resolute refund references (RF).
-	ResoluteApp  string `yaml:"resolute_app"`
-	RefundPrefix string `yaml:"refund_prefix"`
+	// ResoluteApp is MSH-5 of refund payment statuses (the refund
+	// reference prefix is the flow's, flows.yaml refunds.prefix).
+	ResoluteApp string `yaml:"resolute_app"`
 	// Workers send concurrently (each on its own connection; one message
 	// at a time per connection, as MLLP orders them).
 	Workers int `yaml:"workers"`
@@ -157,7 +157,11 @@ func (s *Service) sendSupplier(ctx context.Context, d *bus.Delivery, ev *sinewv1
 // triage. Each status is one message, so Resolute keeps the history.
 func (s *Service) sendPayment(ctx context.Context, d *bus.Delivery, ev *sinewv1.PaymentStatus) error {
 	env := ev.GetEnvelope()
-	ref, err := refund.Match(strings.Split(ev.GetInvoiceNumber(), ","), s.cfg.Epic.RefundPrefix)
+	prefix := flows.DefaultRefundPrefix
+	if f, ok := s.inv.Get(env.GetFlow()); ok {
+		prefix = f.RefundPrefix()
+	}
+	ref, err := refund.Match(strings.Split(ev.GetInvoiceNumber(), ","), prefix)
 	switch {
 	case errors.Is(err, refund.ErrUnmatched):
 		return bus.Permanent(reason.Wrap(reason.PaymentUnmatched, fmt.Errorf("payment %s: %w", ev.GetPaymentNumber(), err)))

@@ -88,7 +88,7 @@ func DefaultConfig() Config {
 		PollInterval: 2 * time.Second, MaxPollInterval: time.Minute, MaxBatchTime: 2 * time.Hour,
 		SettleTime: 10 * time.Minute, ReadLag: 2 * time.Minute, FusionAttempts: 8, Workers: 128,
 		BatchSize: 50, BatchLinger: 10 * time.Millisecond,
-		Epic: EpicConfig{AckTimeout: 30 * time.Second, Facility: "STMARYS", ReceivingApp: "EPICPROV", SupplierApp: "EPICSUP", ResoluteApp: "RESOLUTE", RefundPrefix: "RF", Workers: 4}}
+		Epic: EpicConfig{AckTimeout: 30 * time.Second, Facility: "STMARYS", ReceivingApp: "EPICPROV", SupplierApp: "EPICSUP", ResoluteApp: "RESOLUTE", Workers: 4}}
 	c.HTTPAddr = "127.0.0.1:9103"
 	return c
 }
