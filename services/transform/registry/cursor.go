@@ -26,13 +26,14 @@ type Change struct {
 }
 
 // Cursor describes one incremental read of Fusion: Read returns the
-// records updated after since, oldest first; Change makes each the
-// command to publish.
+// records updated after since, oldest first (a fusion.Client method
+// expression such as (*fusion.Client).SuppliersUpdatedAfter); Change
+// makes each the flow's command.
 type Cursor[T any] struct {
 	// Feed names the cursor: key <flow>.cursor.<feed> in fusion_poll.
 	Feed   string
-	Read   func(ctx context.Context, fc *fusion.Client, since time.Time) ([]T, error)
-	Change func(T) Change
+	Read   func(fc *fusion.Client, ctx context.Context, since time.Time) ([]T, error)
+	Change func(f *flows.Flow, rec T) Change
 }
 
 // CursorPoller runs a Cursor for one flow while the flow is active. The
@@ -89,13 +90,13 @@ func (p *CursorPoller[T]) Poll(ctx context.Context) error {
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("cursor %s: %w", key, err)
 	}
-	recs, err := p.c.Read(ctx, p.fusion, since)
+	recs, err := p.c.Read(p.fusion, ctx, since)
 	if err != nil {
 		return err
 	}
 	epoch := time.Unix(0, 0).UTC()
 	for _, r := range recs {
-		ch := p.c.Change(r)
+		ch := p.c.Change(p.flow, r)
 		if _, err := p.pub.Publish(ctx, ch.Subject, ch.MsgID, ch.Msg); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}

@@ -65,7 +65,7 @@ func TestCursorPollerMovesPastOnlyWhatIsStoredAndNeverBack(t *testing.T) {
 	f := &flows.Flow{ID: "cursor-test", Source: "fusion.test", State: flows.Active}
 	p, err := registry.NewCursorPoller(ctx, f, registry.Env{JS: js, Publisher: pub, Fusion: fc}, registry.Cursor[rec]{
 		Feed: "things",
-		Read: func(_ context.Context, _ *fusion.Client, since time.Time) ([]rec, error) {
+		Read: func(_ *fusion.Client, _ context.Context, since time.Time) ([]rec, error) {
 			sinces = append(sinces, since)
 			var out []rec
 			for _, r := range source {
@@ -75,7 +75,7 @@ func TestCursorPollerMovesPastOnlyWhatIsStoredAndNeverBack(t *testing.T) {
 			}
 			return out, nil
 		},
-		Change: func(r rec) registry.Change {
+		Change: func(f *flows.Flow, r rec) registry.Change {
 			return registry.Change{Subject: streams.EpicCmdSubject(f.ID, "thing"), MsgID: f.ID + "/" + r.id,
 				Msg: &sinewv1.SupplierChange{SupplierNumber: r.id}, At: r.at}
 		},

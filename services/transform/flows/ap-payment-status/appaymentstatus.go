@@ -39,13 +39,7 @@ func Entry() registry.Entry { return registry.Entry{ID: Flow, NewPoller: NewPoll
 // the cursor (ap-payment-status.cursor.payments), each status a
 // PaymentStatus on EPIC_CMD.
 func NewPoller(ctx context.Context, f *flows.Flow, env registry.Env) (registry.Poller, error) {
-	return registry.NewCursorPoller(ctx, f, env, registry.Cursor[fusion.Payment]{
-		Feed: "payments",
-		Read: func(ctx context.Context, fc *fusion.Client, since time.Time) ([]fusion.Payment, error) {
-			return fc.PaymentsUpdatedAfter(ctx, since)
-		},
-		Change: func(pm fusion.Payment) registry.Change { return change(f, pm) },
-	})
+	return registry.NewCursorPoller(ctx, f, env, registry.Cursor[fusion.Payment]{Feed: "payments", Read: (*fusion.Client).PaymentsUpdatedAfter, Change: change})
 }
 
 // change is one payment status's command: amount in exact minor units,

@@ -58,13 +58,7 @@ func Current(ctx context.Context, f *flows.Flow, fc *fusion.Client) ([]registry.
 // NewPoller builds the flow's poller: suppliers changed since the cursor
 // (supplier-sync.cursor.suppliers), each a SupplierChange on EPIC_CMD.
 func NewPoller(ctx context.Context, f *flows.Flow, env registry.Env) (registry.Poller, error) {
-	return registry.NewCursorPoller(ctx, f, env, registry.Cursor[fusion.Supplier]{
-		Feed: "suppliers",
-		Read: func(ctx context.Context, fc *fusion.Client, since time.Time) ([]fusion.Supplier, error) {
-			return fc.SuppliersUpdatedAfter(ctx, since)
-		},
-		Change: func(s fusion.Supplier) registry.Change { return change(f, s) },
-	})
+	return registry.NewCursorPoller(ctx, f, env, registry.Cursor[fusion.Supplier]{Feed: "suppliers", Read: (*fusion.Client).SuppliersUpdatedAfter, Change: change})
 }
 
 // change is a supplier's command.
