@@ -8,10 +8,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/flowstate"
 	"github.com/sinewhq/sinew/pkg/fusion"
+	"github.com/sinewhq/sinew/pkg/ids"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -23,6 +27,14 @@ type Change struct {
 	MsgID   string
 	Msg     proto.Message
 	At      time.Time
+}
+
+// Envelope is the envelope of a command read from Fusion for flow f:
+// msgID is its idempotency key (and names its event id), sourceID the
+// Fusion record's id, key=value its business key.
+func Envelope(f *flows.Flow, msgID, sourceID, key, value string) *sinewv1.Envelope {
+	return &sinewv1.Envelope{EventId: ids.EventID(msgID), Flow: f.ID, SourceSystem: f.Source, SourceId: sourceID,
+		IdempotencyKey: msgID, ReceivedAt: timestamppb.Now(), BusinessKeys: []*sinewv1.KeyValue{{Key: key, Value: value}}}
 }
 
 // Cursor describes one incremental read of Fusion: Read returns the

@@ -20,7 +20,6 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/fusion"
-	"github.com/sinewhq/sinew/pkg/ids"
 	"github.com/sinewhq/sinew/pkg/refund"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/services/transform/registry"
@@ -47,8 +46,7 @@ func NewPoller(ctx context.Context, f *flows.Flow, env registry.Env) (registry.P
 func change(f *flows.Flow, pm fusion.Payment) registry.Change {
 	id := version(f.ID, pm)
 	ev := &sinewv1.PaymentStatus{
-		Envelope: &sinewv1.Envelope{EventId: ids.EventID(id), Flow: f.ID, SourceSystem: f.Source, SourceId: pm.PaymentID,
-			IdempotencyKey: id, ReceivedAt: timestamppb.Now(), BusinessKeys: []*sinewv1.KeyValue{{Key: "payment_number", Value: pm.Number}}},
+		Envelope:      registry.Envelope(f, id, pm.PaymentID, "payment_number", pm.Number),
 		InvoiceNumber: strings.Join(pm.Invoices, ","), PaymentNumber: pm.Number, Status: pm.Status,
 		Amount: &sinewv1.Money{Currency: pm.Currency, MinorUnits: int64(pm.Amount)}, PaidAt: timestamppb.New(pm.LastUpdate),
 	}

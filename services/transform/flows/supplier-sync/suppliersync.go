@@ -12,13 +12,10 @@ import (
 	"strconv"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/fusion"
-	"github.com/sinewhq/sinew/pkg/ids"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/services/transform/registry"
 )
@@ -65,9 +62,8 @@ func NewPoller(ctx context.Context, f *flows.Flow, env registry.Env) (registry.P
 func change(f *flows.Flow, s fusion.Supplier) registry.Change {
 	id := version(f.ID, s)
 	ev := &sinewv1.SupplierChange{
-		Envelope: &sinewv1.Envelope{EventId: ids.EventID(id), Flow: f.ID, SourceSystem: f.Source, SourceId: s.SupplierNumber,
-			IdempotencyKey: id, ReceivedAt: timestamppb.Now(), BusinessKeys: []*sinewv1.KeyValue{{Key: "supplier_number", Value: s.SupplierNumber}}},
-		Origin: "fusion", SupplierNumber: s.SupplierNumber, Name: s.Name, Status: s.Status, Action: "upsert",
+		Envelope: registry.Envelope(f, id, s.SupplierNumber, "supplier_number", s.SupplierNumber),
+		Origin:   "fusion", SupplierNumber: s.SupplierNumber, Name: s.Name, Status: s.Status, Action: "upsert",
 	}
 	for _, st := range s.Sites {
 		ev.Sites = append(ev.Sites, &sinewv1.SupplierSite{SiteCode: st.Site, ProcurementBu: st.ProcurementBU, AddressLine: st.AddressLine1,
