@@ -407,6 +407,17 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		if ld.Epic.Addr == "" {
 			ld.Epic.Addr = es.Inbound.Addr
 		}
+		// A flow delivered by file (flows.yaml delivery: sftp) puts it on
+		// epicsim's SFTP share, trusting the host key epicsim writes.
+		if ld.Epic.SFTP.Addr == "" {
+			ld.Epic.SFTP.Addr = es.SFTP.Addr
+		}
+		if ld.Epic.SFTP.User == "" {
+			ld.Epic.SFTP.User, ld.Epic.SFTP.Password = es.SFTP.User, es.SFTP.Password
+		}
+		if ld.Epic.SFTP.HostKeyFile == "" {
+			ld.Epic.SFTP.HostKeyFile = es.SFTP.HostKeyFile + ".pub"
+		}
 		if tr.Fusion.BaseURL == "" {
 			tr.Fusion = ld.Fusion
 		}

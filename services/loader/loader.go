@@ -110,6 +110,7 @@ type Service struct {
 	routes bus.Handler
 	wake   *waker
 	epic   *epicSender
+	files  *epicFiles
 	ready  bus.Started
 }
 
@@ -134,7 +135,8 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		}
 		cl.kv = append(cl.kv, idem)
 	}
-	s := &Service{cfg: cfg, bus: b, pub: b, log: b.Logger(), fusion: fc, states: st, claims: cl, shards: cl, wake: newWaker(), epic: &epicSender{cfg: cfg.Epic}}
+	s := &Service{cfg: cfg, bus: b, pub: b, log: b.Logger(), fusion: fc, states: st, claims: cl, shards: cl, wake: newWaker(), epic: &epicSender{cfg: cfg.Epic},
+		files: &epicFiles{cfg: cfg.Epic.SFTP, timeout: cfg.Epic.AckTimeout}}
 	if cfg.BatchSize > 1 {
 		s.batch = newBatcher(fc, cfg.BatchSize, max(cfg.BatchLinger, time.Millisecond))
 	}
