@@ -404,6 +404,9 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		if !f.noTraffic && es.Inbound.Addr == "" {
 			es.Inbound.Addr, es.Inbound.SimAddr, es.Inbound.Echo = "127.0.0.1:2576", "127.0.0.1:9117", true
 		}
+		if !f.noTraffic && es.Inbound.Refunds == 0 {
+			es.Inbound.Refunds = 500 // Resolute's refunds, paid by fusionsim's day (ap-payment-status)
+		}
 		if ld.Epic.Addr == "" {
 			ld.Epic.Addr = es.Inbound.Addr
 		}

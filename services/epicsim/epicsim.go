@@ -87,7 +87,7 @@ func DefaultConfig() Config {
 		Micro:         MicroConfig{Interval: 5 * time.Minute, Journals: 2, LinesPerJournal: 5},
 		SFTP:          SFTPConfig{User: "epic", Password: "epicsim", DailyFile: true, SupplierDir: "supplier-ref"},
 		Onhand:        OnhandConfig{Interval: 24 * time.Hour, First: time.Minute, Starting: "1000"},
-		Inbound:       InboundConfig{EditEvery: 2 * time.Minute, Refunds: 500},
+		Inbound:       InboundConfig{EditEvery: 2 * time.Minute},
 		FHIR:          DefaultFHIRConfig(),
 	}
 	c.HTTPAddr = "127.0.0.1:9107"

@@ -39,9 +39,9 @@ type InboundConfig struct {
 	// EditEvery, with traffic, is how often an Epic user changes a
 	// provider's specialty (Epic's side of the day); 0 never.
 	EditEvery time.Duration `yaml:"edit_every"`
-	// Refunds, with traffic, is how many patient refunds Resolute holds
-	// awaiting payment from the start (pkg/refund Synthetic 1..Refunds):
-	// fusionsim's day pays them.
+	// Refunds is how many patient refunds Resolute holds awaiting
+	// payment from the start (pkg/refund Synthetic 1..Refunds), for
+	// fusionsim's day to pay; sinew up sets 500 with traffic.
 	Refunds int `yaml:"refunds"`
 }
 
@@ -600,9 +600,7 @@ func (s *Service) serveInbound(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { s.sendProviderUpdates(ctx) })
-	if s.cfg.Traffic.Enabled {
-		s.providers.AddSyntheticRefunds(ic.Refunds)
-	}
+	s.providers.AddSyntheticRefunds(ic.Refunds)
 	if s.cfg.Traffic.Enabled && ic.EditEvery > 0 {
 		wg.Go(func() { s.providers.editDay(ctx, ic.EditEvery) })
 	}

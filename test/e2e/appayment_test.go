@@ -129,3 +129,66 @@ func TestAPPaymentStatusToResolute(t *testing.T) {
 		t.Fatalf("no ambiguous-match item for the unmatched payment:\n%s", out)
 	}
 }
+
+// TestSimulatedDayPaysRefundsInResolute: the simulators' day as `make
+// run` has it (fusionsim's day, epicsim's Resolute holding the synthetic
+// refunds) gives ap-payment-status its traffic: payments issued, then
+// cleared or voided, reach Resolute matched to their refunds with each
+// status kept; the day's one unmatched payment is in triage, and `sinew
+// recon report` shows the flow held by it.
+func TestSimulatedDayPaysRefundsInResolute(t *testing.T) {
+	dir := t.TempDir()
+	a := newAddrs(t)
+	inbound, simAddr := freeAddr(t), freeAddr(t)
+	env := []string{
+		"SINEW_EPICSIM_INBOUND_ADDR=" + inbound, "SINEW_EPICSIM_INBOUND_SIM_ADDR=" + simAddr, "SINEW_EPICSIM_INBOUND_REFUNDS=20",
+		"SINEW_FUSIONSIM_SIM_DAY_INTERVAL=1s",
+		"SINEW_LOADER_EPIC_ADDR=" + inbound, "SINEW_LOADER_EPIC_ACK_TIMEOUT=5s", "SINEW_TRANSFORM_POLL_INTERVAL=300ms",
+		"SINEW_RECONCILER_INVENTORY_EVERY=2s", "SINEW_RECONCILER_READ_LAG=2s",
+	}
+	s, _ := upWith(t, filepath.Join(dir, "data"), a, nil, env)
+	epic := epicSim{url: "http://" + simAddr}
+	type refundOut struct {
+		Reference string
+		Payments  []struct{ PaymentNumber, Status, Amount string }
+	}
+	waitFor(t, "refunds cleared and voided in Resolute", 90*time.Second, func() (bool, string) {
+		var out []refundOut
+		epic.do(t, "GET", "/sim/refunds", "", &out)
+		// A status changed twice between two reads is read once, at its
+		// latest (as from Fusion); a step a second and a read every 300 ms
+		// keep most histories whole.
+		cleared, voided, whole := 0, 0, 0
+		var seen []string
+		for _, r := range out {
+			var h []string
+			for _, p := range r.Payments {
+				h = append(h, p.Status)
+			}
+			switch hs := strings.Join(h, ","); hs {
+			case "ISSUED,CLEARED", "CLEARED":
+				cleared++
+				whole += strings.Count(hs, ",")
+			case "ISSUED,VOIDED", "VOIDED":
+				voided++
+				whole += strings.Count(hs, ",")
+			case "", "ISSUED":
+			default:
+				t.Fatalf("refund %s history %v", r.Reference, h)
+			}
+			if len(h) > 0 {
+				seen = append(seen, r.Reference+":"+strings.Join(h, ","))
+			}
+		}
+		return cleared >= 2 && voided >= 1 && whole >= 1, strings.Join(seen, " ")
+	})
+	waitFor(t, "the day's unmatched payment in triage", 60*time.Second, func() (bool, string) {
+		dl, _ := s.cli(t, "dlq", "list", "--json")
+		out, _ := s.cli(t, "triage", "list", "--flow", "ap-payment-status", "--json")
+		return strings.Contains(dl, "payment UNM000005") && strings.Contains(out, "SINEW-AP-001"), dl + out
+	})
+	waitFor(t, "the flow in sinew recon report, held by it", 60*time.Second, func() (bool, string) {
+		out, err := s.cli(t, "recon", "report", "--flow", "ap-payment-status")
+		return err != nil && strings.Contains(out, "SINEW-AP-001"), out
+	})
+}
