@@ -418,8 +418,22 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		if !f.noTraffic && es.Inbound.Addr == "" {
 			es.Inbound.Addr, es.Inbound.SimAddr, es.Inbound.Echo = "127.0.0.1:2576", "127.0.0.1:9117", true
 		}
+		if !f.noTraffic && es.Inbound.Refunds == 0 {
+			es.Inbound.Refunds = 500 // Resolute's refunds, paid by fusionsim's day (ap-payment-status)
+		}
 		if ld.Epic.Addr == "" {
 			ld.Epic.Addr = es.Inbound.Addr
+		}
+		// A flow delivered by file (flows.yaml delivery: sftp) puts it on
+		// epicsim's SFTP share, trusting the host key epicsim writes.
+		if ld.Epic.SFTP.Addr == "" {
+			ld.Epic.SFTP.Addr = es.SFTP.Addr
+		}
+		if ld.Epic.SFTP.User == "" {
+			ld.Epic.SFTP.User, ld.Epic.SFTP.Password = es.SFTP.User, es.SFTP.Password
+		}
+		if ld.Epic.SFTP.HostKeyFile == "" {
+			ld.Epic.SFTP.HostKeyFile = es.SFTP.HostKeyFile + ".pub"
 		}
 		if tr.Fusion.BaseURL == "" {
 			tr.Fusion = ld.Fusion

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -61,6 +62,52 @@ type Flow struct {
 	// HL7 routes a real-time flow's HL7 v2 messages and describes its site
 	// fields and Z-segments.
 	HL7 *HL7 `yaml:"hl7,omitempty"`
+	// Delivery is how a Fusion-to-Epic flow's records reach Epic; MLLP
+	// to Epic's inbound interface when absent.
+	Delivery *Delivery `yaml:"delivery,omitempty"`
+	// Refunds is how ap-payment-status knows a patient refund's reference.
+	Refunds *Refunds `yaml:"refunds,omitempty"`
+}
+
+// Transports of a Fusion-to-Epic flow (Delivery.Transport).
+const (
+	TransportMLLP = "mllp" // an HL7 v2 message per record to Epic's inbound interface
+	TransportSFTP = "sftp" // the site's file layout, put on Epic's SFTP share
+)
+
+// Delivery is the transport of a Fusion-to-Epic flow: mllp (the default)
+// or sftp, with the site's file settings.
+type Delivery struct {
+	Transport string `yaml:"transport"`
+	// Dir is the directory on Epic's SFTP share files are put in (sftp).
+	Dir string `yaml:"dir"`
+	// Delimiter separates a file's fields (one character; "|" when empty).
+	Delimiter string `yaml:"delimiter"`
+}
+
+// Transport is the flow's transport to Epic (mllp when not declared).
+func (f *Flow) Transport() string {
+	if f.Delivery == nil || f.Delivery.Transport == "" {
+		return TransportMLLP
+	}
+	return f.Delivery.Transport
+}
+
+// Refunds names the refund references among Fusion invoice numbers.
+type Refunds struct {
+	// Prefix starts a refund's reference, digits follow (DefaultRefundPrefix when empty).
+	Prefix string `yaml:"prefix"`
+}
+
+// DefaultRefundPrefix starts a refund reference when flows.yaml sets none.
+const DefaultRefundPrefix = "RF"
+
+// RefundPrefix is the flow's refund reference prefix, or the default.
+func (f *Flow) RefundPrefix() string {
+	if f.Refunds == nil || f.Refunds.Prefix == "" {
+		return DefaultRefundPrefix
+	}
+	return f.Refunds.Prefix
 }
 
 // HL7 is a real-time HL7 flow's routing and site configuration. A message
@@ -210,7 +257,10 @@ type GL struct {
 	DataAccessSetID string `yaml:"data_access_set_id"`
 }
 
-var idPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,39}$`)
+var (
+	idPattern    = regexp.MustCompile(`^[a-z][a-z0-9-]{1,39}$`)
+	refundPrefix = regexp.MustCompile(`^[A-Z]{1,8}$`)
+)
 
 // Parse reads and checks an inventory.
 func Parse(r io.Reader) (*Inventory, error) {
@@ -287,6 +337,23 @@ func Parse(r io.Reader) (*Inventory, error) {
 			if c.Field == "" || (c.Wins != "source" && c.Wins != "target") {
 				return nil, fmt.Errorf("%s: conflict rule %+v needs a field and wins: source or target", where, c)
 			}
+		}
+		if d := f.Delivery; d != nil {
+			switch d.Transport {
+			case "", TransportMLLP:
+			case TransportSFTP:
+				if d.Dir == "" {
+					return nil, fmt.Errorf("%s: delivery.dir is required for transport sftp", where)
+				}
+			default:
+				return nil, fmt.Errorf("%s: delivery.transport %q is not mllp or sftp", where, d.Transport)
+			}
+			if len(d.Delimiter) > 1 || d.Delimiter != "" && strings.ContainsAny(d.Delimiter, "\\\r\n \t0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+				return nil, fmt.Errorf("%s: delivery.delimiter %q must be one punctuation character", where, d.Delimiter)
+			}
+		}
+		if r := f.Refunds; r != nil && r.Prefix != "" && !refundPrefix.MatchString(r.Prefix) {
+			return nil, fmt.Errorf("%s: refunds.prefix %q must be upper-case letters (digits follow it)", where, r.Prefix)
 		}
 		if f.HL7 != nil {
 			if len(f.HL7.SendingApplications) == 0 {

@@ -122,3 +122,15 @@ func Read(msg *hl7.Message) (Payment, error) {
 	}
 	return p, nil
 }
+
+// Synthetic is the n-th (from 1) patient refund of the simulators' day:
+// epicsim's Resolute holds it and fusionsim pays it, each computing it
+// from n alone, so the two simulators agree without talking. Amounts are
+// exact and vary in their cents.
+func Synthetic(n int) (reference string, amount money.Amount) {
+	return fmt.Sprintf("RF%06d", 900000+n), money.Amount(1000 + (n*7919)%49000)
+}
+
+// SyntheticPayment is the payment number fusionsim gives the payment of
+// synthetic refund n.
+func SyntheticPayment(n int) string { return fmt.Sprintf("RFP%06d", n) }

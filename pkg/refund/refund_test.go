@@ -54,3 +54,20 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// TestSyntheticRefundsMatchAndAreExact: every synthetic refund is matched
+// by the default prefix, unique, and an exact positive amount in cents.
+func TestSyntheticRefundsMatchAndAreExact(t *testing.T) {
+	seen := map[string]bool{}
+	for n := 1; n <= 1000; n++ {
+		ref, amt := Synthetic(n)
+		got, err := Match([]string{"INV-1", ref}, "")
+		if err != nil || got != ref || seen[ref] || amt <= 0 {
+			t.Fatalf("refund %d: %s %s: %v (seen %v)", n, ref, amt, err, seen[ref])
+		}
+		seen[ref] = true
+	}
+	if _, amt := Synthetic(1); amt.String() != "89.19" {
+		t.Fatalf("refund 1 amount %s, want 89.19", amt)
+	}
+}

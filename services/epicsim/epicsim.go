@@ -85,7 +85,7 @@ func DefaultConfig() Config {
 		MLLPTarget:    "127.0.0.1:2575",
 		Traffic:       TrafficConfig{Rate: 2, Seed: 1, Facility: "STMARYS"},
 		Micro:         MicroConfig{Interval: 5 * time.Minute, Journals: 2, LinesPerJournal: 5},
-		SFTP:          SFTPConfig{User: "epic", Password: "epicsim", DailyFile: true},
+		SFTP:          SFTPConfig{User: "epic", Password: "epicsim", DailyFile: true, SupplierDir: "supplier-ref"},
 		Onhand:        OnhandConfig{Interval: 24 * time.Hour, First: time.Minute, Starting: "1000"},
 		Inbound:       InboundConfig{EditEvery: 2 * time.Minute},
 		FHIR:          DefaultFHIRConfig(),

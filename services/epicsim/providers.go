@@ -39,6 +39,10 @@ type InboundConfig struct {
 	// EditEvery, with traffic, is how often an Epic user changes a
 	// provider's specialty (Epic's side of the day); 0 never.
 	EditEvery time.Duration `yaml:"edit_every"`
+	// Refunds is how many patient refunds Resolute holds awaiting
+	// payment from the start (pkg/refund Synthetic 1..Refunds), for
+	// fusionsim's day to pay; sinew up sets 500 with traffic.
+	Refunds int `yaml:"refunds"`
 }
 
 // ProviderApp is MSH-3 of the provider updates Epic sends to Sinew.
@@ -163,6 +167,15 @@ func (pm *ProviderMaster) AddRefund(r Refund) {
 	defer pm.mu.Unlock()
 	c := r
 	pm.refunds[r.Reference] = &c
+}
+
+// AddSyntheticRefunds records the simulators' day of refunds 1..n
+// (refund.Synthetic), in USD.
+func (pm *ProviderMaster) AddSyntheticRefunds(n int) {
+	for k := 1; k <= n; k++ {
+		ref, amt := refund.Synthetic(k)
+		pm.AddRefund(Refund{Reference: ref, Amount: amt, Currency: "USD"})
+	}
 }
 
 // Refunds returns the refunds with their payment history, by reference.
@@ -587,6 +600,7 @@ func (s *Service) serveInbound(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { s.sendProviderUpdates(ctx) })
+	s.providers.AddSyntheticRefunds(ic.Refunds)
 	if s.cfg.Traffic.Enabled && ic.EditEvery > 0 {
 		wg.Go(func() { s.providers.editDay(ctx, ic.EditEvery) })
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,13 @@ type SFTPConfig struct {
 	// DailyFile writes the day's Resolute file to Root/resolute instead of
 	// the drop folder.
 	DailyFile bool `yaml:"daily_file"`
+	// SupplierDir is where Sinew puts supplier reference files
+	// (supplier-sync over SFTP, flows.yaml delivery.dir): Epic takes each
+	// one renamed into it and answers with a result file (supplierfile.go).
+	SupplierDir string `yaml:"supplier_dir"`
+	// OnPut is told of every file renamed into place (dir relative to
+	// Root, file name), after the rename.
+	OnPut func(dir, name string) `yaml:"-"`
 }
 
 // SFTPServer serves a directory over SFTP (password login).
@@ -60,7 +68,10 @@ func StartSFTP(cfg SFTPConfig, log zerolog.Logger) (*SFTPServer, error) {
 	}
 	// The extract folders exist from the start, as on Epic's server, so a
 	// puller sees empty folders rather than missing ones.
-	for _, dir := range []string{"resolute", "clarity"} {
+	for _, dir := range []string{"resolute", "clarity", cfg.SupplierDir} {
+		if dir == "" {
+			continue
+		}
 		if err := os.MkdirAll(filepath.Join(cfg.Root, dir), 0o750); err != nil {
 			return nil, fmt.Errorf("epicsim: sftp root: %w", err)
 		}
@@ -205,7 +216,7 @@ func (s *SFTPServer) serve(c net.Conn) {
 				_ = r.Reply(ok, nil)
 			}
 		}()
-		srv := sftp.NewRequestServer(ch, rootHandlers(s.cfg.Root))
+		srv := sftp.NewRequestServer(ch, rootHandlers(s.cfg.Root, s.cfg.OnPut))
 		if err := srv.Serve(); err != nil && !errors.Is(err, io.EOF) {
 			s.log.Debug().Err(err).Msg("sftp session ended")
 		}
@@ -215,10 +226,13 @@ func (s *SFTPServer) serve(c net.Conn) {
 
 // rooted serves one directory: every request path is cleaned and joined
 // under root, so no path leaves it.
-type rooted struct{ root string }
+type rooted struct {
+	root  string
+	onPut func(dir, name string)
+}
 
-func rootHandlers(root string) sftp.Handlers {
-	r := rooted{root: root}
+func rootHandlers(root string, onPut func(dir, name string)) sftp.Handlers {
+	r := rooted{root: root, onPut: onPut}
 	return sftp.Handlers{FileGet: r, FilePut: r, FileCmd: r, FileList: r}
 }
 
@@ -247,7 +261,14 @@ func (r rooted) Filecmd(req *sftp.Request) error {
 	case "Setstat":
 		return nil
 	case "Rename", "PosixRename":
-		return os.Rename(r.local(req.Filepath), r.local(req.Target))
+		if err := os.Rename(r.local(req.Filepath), r.local(req.Target)); err != nil {
+			return err
+		}
+		if r.onPut != nil {
+			dir, name := path.Split(path.Clean("/" + req.Target))
+			go r.onPut(strings.Trim(dir, "/"), name)
+		}
+		return nil
 	case "Rmdir", "Remove":
 		return os.Remove(r.local(req.Filepath))
 	case "Mkdir":
@@ -297,7 +318,15 @@ func (r rooted) Filelist(req *sftp.Request) (sftp.ListerAt, error) {
 // serveSFTP runs the server for the service until ctx ends; a listen
 // failure is logged and the simulator goes on without it.
 func (s *Service) serveSFTP(ctx context.Context) *SFTPServer {
-	srv, err := StartSFTP(s.cfg.SFTP, *s.bus.Logger())
+	cfg := s.cfg.SFTP
+	if s.providers != nil && cfg.SupplierDir != "" {
+		cfg.OnPut = func(dir, name string) {
+			if dir == cfg.SupplierDir {
+				s.providers.receiveSupplierFile(filepath.Join(cfg.Root, filepath.FromSlash(dir)), name, *s.bus.Logger())
+			}
+		}
+	}
+	srv, err := StartSFTP(cfg, *s.bus.Logger())
 	if err != nil {
 		s.bus.Logger().Warn().Err(err).Msg("epicsim SFTP server not started")
 		return nil

@@ -8,13 +8,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sinewhq/sinew/pkg/refund"
 )
 
 // RunDay produces Fusion's side of a hospital day for `make run` until
 // ctx ends, one step every interval, through the simulator's own REST
 // resources (validated as any client's requests): a hire (fictitious
 // names, valid NPIs), then a department change of an earlier hire, then a
-// new supplier with its site, in turn.
+// new supplier with its site, in turn; and at every step one move of
+// Payables paying the patient refunds epicsim's Resolute holds (payDay).
 func (s *Server) RunDay(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -24,6 +27,7 @@ func (s *Server) RunDay(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
+		s.payDay(n)
 		switch n % 3 {
 		case 1:
 			s.dayCall(http.MethodPost, HCMPath+"/workers", fmt.Sprintf(`{"PersonNumber":"D%05d","names":[{"LastName":"TESTWORKER","FirstName":"%s","LegislationCode":"US"}],
@@ -47,6 +51,40 @@ func (s *Server) RunDay(ctx context.Context, interval time.Duration) {
 			 "addresses":[{"AddressName":"MAIN","AddressLine1":"%d Market Street","City":"Springfield","PostalCode":"62701","CountryCode":"US"}],
 			 "sites":[{"SupplierSite":"MAIN","ProcurementBU":"Main Hospital BU","SupplierAddressName":"MAIN"}]}`, n, n, n), nil)
 		}
+	}
+}
+
+// payDay is step n of Payables' day: refund k=(n+1)/2 (pkg/refund
+// Synthetic) is paid at odd steps and its payment cleared at the next
+// step, or voided for every third refund; step 5 also pays an invoice
+// that is no refund (the day's one unmatched payment, for triage).
+func (s *Server) payDay(n int) {
+	k := (n + 1) / 2
+	ref, amt := refund.Synthetic(k)
+	number := refund.SyntheticPayment(k)
+	if n%2 == 1 {
+		s.dayCall(http.MethodPost, APIPath+"/payablesPayments", fmt.Sprintf(`{"PaymentNumber":%q,"PaymentAmount":%q,"PaymentCurrency":"USD","PaymentDate":%q,"relatedInvoices":[{"InvoiceNumber":%q}]}`,
+			number, amt.String(), time.Now().UTC().Format(dateLayout), ref), nil)
+		if n == 5 {
+			s.dayCall(http.MethodPost, APIPath+"/payablesPayments", fmt.Sprintf(`{"PaymentNumber":"UNM%06d","PaymentAmount":"42.17","PaymentCurrency":"USD","PaymentDate":%q,"relatedInvoices":[{"InvoiceNumber":"INV-D%06d"}]}`,
+				n, time.Now().UTC().Format(dateLayout), n), nil)
+		}
+		return
+	}
+	status := PaymentCleared
+	if k%3 == 2 {
+		status = PaymentVoided
+	}
+	s.mu.Lock()
+	var id int64
+	for _, p := range s.payState().payments {
+		if p.Number == number {
+			id = p.ID
+		}
+	}
+	s.mu.Unlock()
+	if id != 0 {
+		s.dayCall(http.MethodPatch, APIPath+"/payablesPayments/"+strconv.FormatInt(id, 10), fmt.Sprintf(`{"PaymentStatus":%q}`, status), nil)
 	}
 }
 

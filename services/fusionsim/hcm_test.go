@@ -177,7 +177,7 @@ func TestRunDayMakesValidChanges(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); e.sim.RunDay(ctx, 5*time.Millisecond) }()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(e.sim.Workers()) < 2 || len(e.sim.Suppliers()) < before+2 {
+	for len(e.sim.Workers()) < 2 || len(e.sim.Suppliers()) < before+2 || len(e.sim.Payments()) < 5 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d workers, %d suppliers", len(e.sim.Workers()), len(e.sim.Suppliers()))
 		}
@@ -185,6 +185,20 @@ func TestRunDayMakesValidChanges(t *testing.T) {
 	}
 	cancel()
 	<-done
+	// Refunds paid: issued, then cleared or (every third) voided, and the
+	// day's one payment of no refund.
+	statuses := map[string]int{}
+	unmatched := 0
+	for _, p := range e.sim.Payments() {
+		if !strings.HasPrefix(p.Invoices[0], "RF") {
+			unmatched++
+			continue
+		}
+		statuses[p.Status]++
+	}
+	if unmatched != 1 || statuses[fusionsim.PaymentCleared] == 0 || statuses[fusionsim.PaymentVoided] == 0 {
+		t.Fatalf("payments by status %v, %d unmatched", statuses, unmatched)
+	}
 	for _, w := range e.sim.Workers() {
 		if len(w.Versions) == 0 || w.Versions[0].NPI == "" {
 			t.Fatalf("worker %+v", w)

@@ -13,6 +13,7 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mfn"
 	"github.com/sinewhq/sinew/pkg/mllp"
@@ -20,6 +21,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/reason"
 	"github.com/sinewhq/sinew/pkg/refund"
 	"github.com/sinewhq/sinew/pkg/streams"
+	"github.com/sinewhq/sinew/pkg/supplierfile"
 	ws "github.com/sinewhq/sinew/pkg/workersync"
 )
 
@@ -37,13 +39,16 @@ type EpicConfig struct {
 	ReceivingApp string `yaml:"receiving_app"`
 	// SupplierApp is MSH-5 of the supplier reference records.
 	SupplierApp string `yaml:"supplier_app"`
-	// ResoluteApp is MSH-5 of refund payment statuses; RefundPrefix starts
-	// the invoice numbers that are Resolute refund references (RF).
-	ResoluteApp  string `yaml:"resolute_app"`
-	RefundPrefix string `yaml:"refund_prefix"`
+	// ResoluteApp is MSH-5 of refund payment statuses (the refund
+	// reference prefix is the flow's, flows.yaml refunds.prefix).
+	ResoluteApp string `yaml:"resolute_app"`
 	// Workers send concurrently (each on its own connection; one message
 	// at a time per connection, as MLLP orders them).
 	Workers int `yaml:"workers"`
+	// SFTP is Epic's file share, for flows whose flows.yaml delivery is
+	// sftp (supplier-sync at a site that takes its supplier reference
+	// file); its result files are awaited for AckTimeout.
+	SFTP EpicSFTPConfig `yaml:"sftp"`
 }
 
 // epicSender sends one message at a time per connection to Epic.
@@ -127,8 +132,9 @@ func (s *Service) sendProvider(ctx context.Context, d *bus.Delivery, ev *sinewv1
 
 // sendSupplier sends a Fusion supplier to Epic's supplier reference
 // (Willow, Beaker) as one MFN^M01 record and checks the ACK, as
-// sendProvider does. Epic adds or updates by supplier number: a resend is
-// not doubled.
+// sendProvider does; or, where the flow's delivery is sftp, as the site's
+// supplier reference file, checking Epic's result file the same way. Epic
+// adds or updates by supplier number: a resend is not doubled.
 func (s *Service) sendSupplier(ctx context.Context, d *bus.Delivery, ev *sinewv1.SupplierChange) error {
 	env := ev.GetEnvelope()
 	ctrl := controlID(env.GetEventId())
@@ -137,15 +143,33 @@ func (s *Service) sendSupplier(ctx context.Context, d *bus.Delivery, ev *sinewv1
 		sup.Sites = append(sup.Sites, mfn.SupplierSite{Site: st.GetSiteCode(), ProcurementBU: st.GetProcurementBu(), Address: st.GetAddressLine(),
 			City: st.GetCity(), PostalCode: st.GetPostalCode(), Country: st.GetCountry()})
 	}
-	raw, err := mfn.BuildSupplier(mfn.Header{SendingApp: "SINEW", SendingFacility: s.cfg.Epic.Facility, ReceivingApp: s.cfg.Epic.SupplierApp,
-		ReceivingFacility: s.cfg.Epic.Facility, ControlID: ctrl, Time: time.Now()}, time.Now(), sup)
-	if err != nil {
-		return bus.Permanent(err)
+	via := "mllp"
+	if f, ok := s.inv.Get(env.GetFlow()); ok && f.Transport() == flows.TransportSFTP {
+		// The site's supplier reference file, one per change, named by
+		// the control id: a resend replaces the same file.
+		via = "sftp"
+		delim := byte(0)
+		if f.Delivery.Delimiter != "" {
+			delim = f.Delivery.Delimiter[0]
+		}
+		data, err := supplierfile.Build(supplierfile.Header{ControlID: ctrl, Created: time.Now(), Sender: "SINEW", Facility: s.cfg.Epic.Facility}, delim, sup)
+		if err != nil {
+			return bus.Permanent(err)
+		}
+		if err := s.files.deliver(ctx, f.Delivery, supplierfile.Name(ctrl), data); err != nil {
+			return err
+		}
+	} else {
+		raw, err := mfn.BuildSupplier(mfn.Header{SendingApp: "SINEW", SendingFacility: s.cfg.Epic.Facility, ReceivingApp: s.cfg.Epic.SupplierApp,
+			ReceivingFacility: s.cfg.Epic.Facility, ControlID: ctrl, Time: time.Now()}, time.Now(), sup)
+		if err != nil {
+			return bus.Permanent(err)
+		}
+		if err := s.sendRaw(ctx, raw); err != nil {
+			return err
+		}
 	}
-	if err := s.sendRaw(ctx, raw); err != nil {
-		return err
-	}
-	d.AuditDetail = "supplier " + sup.Number + " in Epic's supplier reference"
+	d.AuditDetail = "supplier " + sup.Number + " in Epic's supplier reference (" + via + ")"
 	return s.result(ctx, env.GetFlow(), "accepted", "epic:"+ctrl, &sinewv1.LoadResult{Envelope: env, Outcome: "accepted", TargetSystem: "epic",
 		TargetIds: map[string]string{"control_id": ctrl, "supplier_number": sup.Number}, CompletedAt: timestamppb.Now(), Attempts: int32(d.NumDelivered)})
 }
@@ -157,7 +181,11 @@ func (s *Service) sendSupplier(ctx context.Context, d *bus.Delivery, ev *sinewv1
 // triage. Each status is one message, so Resolute keeps the history.
 func (s *Service) sendPayment(ctx context.Context, d *bus.Delivery, ev *sinewv1.PaymentStatus) error {
 	env := ev.GetEnvelope()
-	ref, err := refund.Match(strings.Split(ev.GetInvoiceNumber(), ","), s.cfg.Epic.RefundPrefix)
+	prefix := flows.DefaultRefundPrefix
+	if f, ok := s.inv.Get(env.GetFlow()); ok {
+		prefix = f.RefundPrefix()
+	}
+	ref, err := refund.Match(strings.Split(ev.GetInvoiceNumber(), ","), prefix)
 	switch {
 	case errors.Is(err, refund.ErrUnmatched):
 		return bus.Permanent(reason.Wrap(reason.PaymentUnmatched, fmt.Errorf("payment %s: %w", ev.GetPaymentNumber(), err)))
@@ -232,6 +260,7 @@ func (s *Service) epicLoop() bus.Loop {
 			return errors.New("loader: no epic consumer in the topology")
 		}
 		defer s.epic.close()
+		defer s.files.close()
 		return s.bus.Consume(ctx, c, s.routeEpic, bus.ConsumeOptions{
 			Workers: max(1, s.cfg.Epic.Workers), Buffer: max(1, s.cfg.Epic.Workers),
 			MaxHandlerTime: s.cfg.Epic.AckTimeout + 30*time.Second, Ready: ready,

@@ -89,7 +89,7 @@ func DefaultConfig() Config {
 		PollInterval: 2 * time.Second, MaxPollInterval: time.Minute, MaxBatchTime: 2 * time.Hour,
 		SettleTime: 10 * time.Minute, ReadLag: 2 * time.Minute, FusionAttempts: 8, Workers: 128,
 		BatchSize: 50, BatchLinger: 10 * time.Millisecond,
-		Epic: EpicConfig{AckTimeout: 30 * time.Second, Facility: "STMARYS", ReceivingApp: "EPICPROV", SupplierApp: "EPICSUP", ResoluteApp: "RESOLUTE", RefundPrefix: "RF", Workers: 4}}
+		Epic: EpicConfig{AckTimeout: 30 * time.Second, Facility: "STMARYS", ReceivingApp: "EPICPROV", SupplierApp: "EPICSUP", ResoluteApp: "RESOLUTE", Workers: 4}}
 	c.HTTPAddr = "127.0.0.1:9103"
 	return c
 }
@@ -111,6 +111,7 @@ type Service struct {
 	routes bus.Handler
 	wake   *waker
 	epic   *epicSender
+	files  *epicFiles
 	ready  bus.Started
 	ess    *prometheus.HistogramVec // ESS job waits (metrics.go); nil in unit tests
 }
@@ -137,7 +138,8 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		}
 		cl.kv = append(cl.kv, idem)
 	}
-	s := &Service{cfg: cfg, bus: b, pub: b, log: b.Logger(), fusion: fc, states: st, claims: cl, shards: cl, wake: newWaker(), epic: &epicSender{cfg: cfg.Epic}}
+	s := &Service{cfg: cfg, bus: b, pub: b, log: b.Logger(), fusion: fc, states: st, claims: cl, shards: cl, wake: newWaker(), epic: &epicSender{cfg: cfg.Epic},
+		files: &epicFiles{cfg: cfg.Epic.SFTP, timeout: cfg.Epic.AckTimeout}}
 	if s.ess, err = newESSHistogram(b.Metrics()); err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,14 +41,22 @@ type simSupplierRef struct {
 	Sites        []struct{ Site, ProcurementBU, City string }
 }
 
-// TestSupplierSyncFusionToEpic: a supplier created in Fusion (with its
-// site) arrives in Epic's supplier reference once, through the
-// incremental read, EPIC_CMD and the loader's MLLP leg; deactivating it
-// in Fusion deactivates it in Epic. The day reconciles clean in `sinew
-// recon report`; then Epic refuses a new supplier (AE until dead-lettered)
-// and the reconciliation finds it: Fusion holds an active supplier Epic
-// never acknowledged, a variance and a triage item.
+// TestSupplierSyncFusionToEpic, for each transport a site can choose
+// (flows.yaml delivery: MFN over MLLP, or the supplier reference file
+// over SFTP with the site's delimiter): a supplier created in Fusion (with
+// its site) arrives in Epic's supplier reference once, through the
+// incremental read, EPIC_CMD and the loader; deactivating it in Fusion
+// deactivates it in Epic. The day reconciles clean in `sinew recon
+// report`; then Epic refuses a new supplier (AE until dead-lettered) and
+// the reconciliation finds it: Fusion holds an active supplier Epic never
+// acknowledged, a variance and a triage item.
 func TestSupplierSyncFusionToEpic(t *testing.T) {
+	for _, transport := range []string{"mllp", "sftp"} {
+		t.Run(transport, func(t *testing.T) { supplierSync(t, transport) })
+	}
+}
+
+func supplierSync(t *testing.T, transport string) {
 	fusion := startFusion(t, "-step", "50ms")
 	dir := t.TempDir()
 	a := newAddrs(t)
@@ -54,11 +64,33 @@ func TestSupplierSyncFusionToEpic(t *testing.T) {
 	env := []string{
 		"SINEW_EPICSIM_INBOUND_ADDR=" + inbound, "SINEW_EPICSIM_INBOUND_SIM_ADDR=" + simAddr,
 		"SINEW_LOADER_EPIC_ADDR=" + inbound, "SINEW_LOADER_EPIC_ACK_TIMEOUT=5s", "SINEW_TRANSFORM_POLL_INTERVAL=300ms",
-		"SINEW_RECONCILER_INVENTORY_EVERY=2s", "SINEW_RECONCILER_READ_LAG=5s",
+		"SINEW_RECONCILER_INVENTORY_EVERY=2s", "SINEW_RECONCILER_READ_LAG=5s", "SINEW_TOPOLOGY_LOAD_RETRY_BASE=1s",
 	}
-	s, _ := upWith(t, dir, a, []string{"--fusion-url", fusion.url}, env)
+	flowsFile := filepath.Join(repoRoot(t), "flows.yaml")
+	var flags []string
+	if transport == "sftp" {
+		// The site takes its supplier reference as a file on Epic's SFTP
+		// share, fields separated by ";"; sinew up points the loader at
+		// epicsim's share and its host key.
+		base, err := os.ReadFile(filepath.Join(repoRoot(t), "flows.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const mllp = `delivery: {transport: mllp, dir: supplier-ref, delimiter: "|"}`
+		if !bytes.Contains(base, []byte(mllp)) {
+			t.Fatalf("flows.yaml's supplier-sync delivery is not %s", mllp)
+		}
+		flowsFile = filepath.Join(dir, "flows.yaml")
+		if err := os.WriteFile(flowsFile, bytes.Replace(base, []byte(mllp), []byte(`delivery: {transport: sftp, dir: supplier-ref, delimiter: ";"}`), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		share := freeAddr(t)
+		flags = append(flags, "--flows", flowsFile)
+		env = append(env, "SINEW_EPICSIM_SFTP_ADDR="+share, "SINEW_LOADER_EPIC_SFTP_ADDR="+share)
+	}
+	s, _ := upWith(t, filepath.Join(dir, "data"), a, append([]string{"--fusion-url", fusion.url}, flags...), env)
 	epic := epicSim{url: "http://" + simAddr}
-	if out, err := s.flows(t, "activate", "supplier-sync", "--reason", "e2e: supplier-sync cutover", "--wait=false"); err != nil {
+	if out, err := s.cli(t, "flows", "activate", "supplier-sync", "--reason", "e2e: supplier-sync cutover", "--wait=false", "--flows", flowsFile); err != nil {
 		t.Fatalf("activate: %v\n%s", err, out)
 	}
 	var created struct {
@@ -90,8 +122,14 @@ func TestSupplierSyncFusionToEpic(t *testing.T) {
 	})
 	var in simInbound
 	epic.do(t, "GET", "/sim/inbound", "", &in)
-	if in.Rejected != 0 {
-		t.Fatalf("Epic refused records: %+v", in)
+	if in.Rejected != 0 || in.Received < 2 {
+		t.Fatalf("Epic refused records, or took them another way: %+v", in)
+	}
+	if transport == "sftp" {
+		taken, _ := filepath.Glob(filepath.Join(dir, "data", "epicsim", "sftp", "supplier-ref", "done", "SUP*.txt"))
+		if len(taken) < 2 {
+			t.Fatalf("%d supplier files taken from Epic's share, want 2 or more", len(taken))
+		}
 	}
 	waitReconciled(t, s, "supplier-sync", true)
 
@@ -106,6 +144,10 @@ func TestSupplierSyncFusionToEpic(t *testing.T) {
 	waitFor(t, "a triage item for the variance", 60*time.Second, func() (bool, string) {
 		out, _ := s.cli(t, "triage", "list", "--flow", "supplier-sync", "--json")
 		return strings.Contains(out, "SINEW-RECON-002"), out
+	})
+	waitFor(t, "Epic's refusal dead-lettered with its text", 60*time.Second, func() (bool, string) {
+		out, _ := s.cli(t, "dlq", "list", "--json")
+		return strings.Contains(out, "SINEW-EPIC-001") && strings.Contains(out, "supplier table locked"), out
 	})
 }
 

@@ -9,20 +9,13 @@ package suppliersync
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/flows"
-	"github.com/sinewhq/sinew/pkg/flowstate"
 	"github.com/sinewhq/sinew/pkg/fusion"
-	"github.com/sinewhq/sinew/pkg/ids"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/services/transform/registry"
 )
@@ -59,76 +52,22 @@ func Current(ctx context.Context, f *flows.Flow, fc *fusion.Client) ([]registry.
 	return out, nil
 }
 
-// Poller reads Fusion's supplier master for one flow.
-type Poller struct {
-	flow     *flows.Flow
-	fusion   *fusion.Client
-	pub      registry.Publisher
-	kv       jetstream.KeyValue
-	states   *flowstate.Store
-	interval time.Duration
-	log      func(error, string)
-}
-
-// NewPoller builds the poller.
+// NewPoller builds the flow's poller: suppliers changed since the cursor
+// (supplier-sync.cursor.suppliers), each a SupplierChange on EPIC_CMD.
 func NewPoller(ctx context.Context, f *flows.Flow, env registry.Env) (registry.Poller, error) {
-	if env.Fusion == nil {
-		return nil, errors.New("supplier-sync: no Fusion client configured")
-	}
-	kv, err := env.JS.KeyValue(ctx, streams.KVFusionPoll)
-	if err != nil {
-		return nil, fmt.Errorf("supplier-sync: bucket %s: %w", streams.KVFusionPoll, err)
-	}
-	st, err := flowstate.Open(ctx, env.JS)
-	if err != nil {
-		return nil, err
-	}
-	return &Poller{flow: f, fusion: env.Fusion, pub: env.Publisher, kv: kv, states: st, interval: env.PollInterval, log: env.Log}, nil
+	return registry.NewCursorPoller(ctx, f, env, registry.Cursor[fusion.Supplier]{Feed: "suppliers", Read: (*fusion.Client).SuppliersUpdatedAfter, Change: change})
 }
 
-// Run polls every interval while the flow is active, until ctx ends.
-func (p *Poller) Run(ctx context.Context) error {
-	return registry.PollLoop(ctx, p.flow, p.states, p.interval, p.log, p.Poll)
-}
-
-// Poll publishes every supplier changed since the cursor, oldest first;
-// the cursor moves past a supplier once its change is on EPIC_CMD.
-func (p *Poller) Poll(ctx context.Context) error {
-	key := p.flow.ID + ".cursor.suppliers"
-	var since time.Time
-	if e, err := p.kv.Get(ctx, key); err == nil {
-		since, _ = time.Parse(time.RFC3339Nano, string(e.Value()))
+// change is a supplier's command.
+func change(f *flows.Flow, s fusion.Supplier) registry.Change {
+	id := version(f.ID, s)
+	ev := &sinewv1.SupplierChange{
+		Envelope: registry.Envelope(f, id, s.SupplierNumber, "supplier_number", s.SupplierNumber),
+		Origin:   "fusion", SupplierNumber: s.SupplierNumber, Name: s.Name, Status: s.Status, Action: "upsert",
 	}
-	sups, err := p.fusion.SuppliersUpdatedAfter(ctx, since)
-	if err != nil {
-		return err
+	for _, st := range s.Sites {
+		ev.Sites = append(ev.Sites, &sinewv1.SupplierSite{SiteCode: st.Site, ProcurementBu: st.ProcurementBU, AddressLine: st.AddressLine1,
+			City: st.City, PostalCode: st.PostalCode, Country: st.Country})
 	}
-	for _, s := range sups {
-		id := version(p.flow.ID, s)
-		ev := &sinewv1.SupplierChange{
-			Envelope: &sinewv1.Envelope{EventId: ids.EventID(id), Flow: p.flow.ID, SourceSystem: p.flow.Source, SourceId: s.SupplierNumber,
-				IdempotencyKey: id, ReceivedAt: timestamppb.Now(), BusinessKeys: []*sinewv1.KeyValue{{Key: "supplier_number", Value: s.SupplierNumber}}},
-			Origin: "fusion", SupplierNumber: s.SupplierNumber, Name: s.Name, Status: s.Status, Action: "upsert",
-		}
-		for _, st := range s.Sites {
-			ev.Sites = append(ev.Sites, &sinewv1.SupplierSite{SiteCode: st.Site, ProcurementBu: st.ProcurementBU, AddressLine: st.AddressLine1,
-				City: st.City, PostalCode: st.PostalCode, Country: st.Country})
-		}
-		if _, err := p.pub.Publish(ctx, streams.EpicCmdSubject(p.flow.ID, Op), id, ev); err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		// A supplier without a LastUpdateDate (loaded before Fusion kept
-		// one) moves the cursor to the epoch: it is sent once, like the rest.
-		at := s.LastUpdate.UTC()
-		for _, t := range []time.Time{time.Unix(0, 0).UTC(), since} {
-			if t.After(at) {
-				at = t
-			}
-		}
-		if _, err := p.kv.Put(ctx, key, []byte(at.Format(time.RFC3339Nano))); err != nil {
-			return fmt.Errorf("cursor: %w", err)
-		}
-		since = at
-	}
-	return nil
+	return registry.Change{Subject: streams.EpicCmdSubject(f.ID, Op), MsgID: id, Msg: ev, At: s.LastUpdate}
 }
