@@ -427,7 +427,7 @@ func (f *FHIRSync) checkSub(ctx context.Context, s SubscriptionSync) error {
 		return err
 	}
 	f.count(func(x *FHIRStats) { x.MissedHeartbeats++ })
-	f.bus.Logger().Warn().Str("subscription", s.Name).Dur("silent", time.Since(st.LastSeen)).Msg("FHIR subscription silent past its heartbeat: asking $status")
+	f.bus.Logger().Warn().Str("subscription", s.Name).Int64("silent_ms", time.Since(st.LastSeen).Milliseconds()).Msg("FHIR subscription silent past its heartbeat: asking $status")
 	n, err := f.client.SubscriptionStatus(ctx, f.cfg.BaseURL, st.ID)
 	var oe *fhir.OutcomeError
 	switch {
