@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
+
+	"github.com/sinewhq/sinew/pkg/streams"
 )
 
 // DiscardInfo records who discarded a dead letter and why. The letter
@@ -89,7 +91,7 @@ func (s *Store) Discard(ctx context.Context, seq uint64, actor, reason string) (
 	// The audit record first: no record, no discard.
 	if s.audit != nil {
 		if err := s.audit.Write(ctx, &sinewv1.AuditEvent{
-			Actor: actor, Action: "discard", Flow: d.Flow, Hop: "replay", Outcome: "discarded",
+			Actor: actor, Action: "discard", Flow: d.Flow, Hop: streams.HopReplay, Outcome: "discarded",
 			EventId: d.EventId, Subject: d.Subject, Stream: d.Stream, StreamSeq: d.StreamSeq,
 			Detail: fmt.Sprintf("dlq seq %d (original %s seq %d) discarded: %s", seq, d.Stream, d.StreamSeq, reason),
 		}); err != nil {

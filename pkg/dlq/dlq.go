@@ -263,7 +263,7 @@ func (s *Store) Replay(ctx context.Context, seq uint64, actor, reason string, fo
 	}
 	if s.audit != nil {
 		err = s.audit.Write(ctx, &sinewv1.AuditEvent{
-			Actor: actor, Action: "replay", Flow: d.Flow, Hop: "replay", Outcome: "replayed",
+			Actor: actor, Action: "replay", Flow: d.Flow, Hop: streams.HopReplay, Outcome: "replayed",
 			EventId: d.EventId, Subject: d.Subject, Stream: d.Stream, StreamSeq: ack.Sequence,
 			Detail: fmt.Sprintf("dlq seq %d (original %s seq %d) replayed: %s", seq, d.Stream, d.StreamSeq, reason),
 		})
