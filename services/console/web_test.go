@@ -16,6 +16,7 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/audit"
 	"github.com/sinewhq/sinew/pkg/dlq"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/natstest"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/pkg/track"
@@ -52,7 +53,11 @@ func console(t *testing.T) (string, map[string]string, *web) {
 	}
 	w := audit.NewWriter(js, "console@test")
 	st, _ := triage.Open(ctx, js, triage.Config{Audit: w})
-	wb := &web{js: js, audit: w, triage: st, users: users, sessions: map[string]*session{}, failures: map[string][]time.Time{}}
+	inv, err := flows.Load(filepath.Join("..", "..", "flows.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb := newWeb(js, w, st, users, inv)
 	srv := httptest.NewServer(wb.handler())
 	t.Cleanup(srv.Close)
 	return srv.URL, pw, wb
