@@ -236,7 +236,7 @@ func TestBrowserReplayCutoverAndReconciliation(t *testing.T) {
 	const flow = "willow-inventory"
 	reason := chromedp.CSS(`tr[data-flow="` + flow + `"] input.reason`)
 	button := func(label string) chromedp.Action[chromedp.Void] {
-		return chromedp.Click(chromedp.Search(`//tr[@data-flow="`+flow+`"]//button[text()="`+label+`"]`))
+		return chromedp.Click(chromedp.Search(`//tr[@data-flow="` + flow + `"]//button[text()="` + label + `"]`))
 	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/flows"), chromedp.WaitVisible(reason), chromedp.SendKeys(reason, "cutover rehearsal"),
 		button("Stage"), chromedp.WaitVisible(chromedp.ID("drain"))); err != nil {
