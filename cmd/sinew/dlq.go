@@ -98,6 +98,32 @@ func dlqVerbs() []verb {
 				return dlqReplayBulk(ctx, st, w, filter, s, bulkOptions{actor: *actor, reason: *reason, force: *force, dryRun: *dryRun, yes: *yes, desc: sel.describe(*all)}, e)
 			}
 		}},
+		{name: "dlq discard", args: "SEQ...", summary: "mark dead letters as needing nothing more (kept in the DLQ, audited); --reason required", setup: func(fs *flag.FlagSet) runFunc {
+			conn := addConnFlags(fs)
+			actor := fs.String("actor", actorDefault(), "who is acting, for the audit trail ($SINEW_ACTOR)")
+			reason := fs.String("reason", "", "why (required; recorded with the discard and in its audit record)")
+			return func(ctx context.Context, e *env, pos []string) error {
+				seqs, err := seqArgs("dlq discard", pos, false)
+				if err != nil {
+					return err
+				}
+				if strings.TrimSpace(*reason) == "" {
+					return errors.New("dlq discard: --reason is required: say why, for the audit trail")
+				}
+				st, _, done, err := openDLQ(ctx, conn, *actor)
+				if err != nil {
+					return err
+				}
+				defer done()
+				for _, seq := range seqs {
+					if _, err := st.Discard(ctx, seq, *actor, *reason); err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stdout, "discarded dlq seq %d by %s\n", seq, *actor)
+				}
+				return nil
+			}
+		}},
 		dlqReasonsVerb(),
 	}
 }

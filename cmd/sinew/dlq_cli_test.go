@@ -248,3 +248,22 @@ func TestDLQReplayOneBySeq(t *testing.T) {
 		t.Error("SEQ with a selection accepted")
 	}
 }
+
+// TestDLQDiscardNeedsAReasonAndStopsReplay: a discard needs --reason; a
+// discarded letter is not replayed, by seq or in bulk.
+func TestDLQDiscardNeedsAReasonAndStopsReplay(t *testing.T) {
+	f := newDLQFixture(t)
+	if _, errOut, code := f.cli(t, "", "dlq", "discard", "1"); code == 0 || !strings.Contains(errOut, "--reason is required") {
+		t.Errorf("discard without a reason: exit %d, %q", code, errOut)
+	}
+	if out, errOut, code := f.cli(t, "", "dlq", "discard", "1", "--reason", "sent again by Willow", "--actor", "test-operator"); code != 0 || !strings.Contains(out, "discarded dlq seq 1") {
+		t.Fatalf("discard: exit %d, %q %q", code, out, errOut)
+	}
+	if _, errOut, code := f.cli(t, "", "dlq", "replay", "1", "--reason", "x"); code == 0 || !strings.Contains(errOut, "discarded") {
+		t.Errorf("replay of a discarded letter: exit %d, %q", code, errOut)
+	}
+	out, _, code := f.cli(t, "", "dlq", "replay", "--flow", "willow-inventory", "--reason", "mapped", "--yes")
+	if code != 0 || !strings.Contains(out, "1 replayed, 0 failed") {
+		t.Errorf("bulk replay after a discard: exit %d, %q", code, out)
+	}
+}

@@ -90,15 +90,7 @@ func flowsVerbs() []verb {
 	}
 }
 
-func verbOf(state string) string {
-	switch state {
-	case flows.Active:
-		return "activate"
-	case flows.Paused:
-		return "pause"
-	}
-	return "stage"
-}
+func verbOf(state string) string { return flowstate.Verb(state) }
 
 func loadFlow(file, dataDir, id string) (*flows.Flow, error) {
 	path, err := findFlows(file, os.Getenv("SINEW_FLOWS"), dataDir)
@@ -209,12 +201,12 @@ func listFlows(ctx context.Context, js jetstream.JetStream, inv *flows.Inventory
 			row.RatePerSec = float64(n-min(n, before[i])) / elapsed
 		}
 		if ins := flowstate.Inputs(f); len(ins) > 0 {
-			b, err := backlogs(ctx, js, ins)
+			b, err := flowstate.BacklogOf(ctx, js, ins)
 			if err != nil {
 				return err
 			}
 			row.Held = true
-			row.Backlog, row.InFlight, row.OldestSec = b.pending, b.inFlight, b.oldest.Seconds()
+			row.Backlog, row.InFlight, row.OldestSec = b.Pending, b.InFlight, b.Oldest.Seconds()
 		}
 		if m, err := js.Stream(ctx, streams.Recon); err == nil {
 			if raw, err := m.GetLastMsgForSubject(ctx, "recon."+streams.Token(f.ID)+".>"); err == nil {
@@ -258,52 +250,6 @@ func listFlows(ctx context.Context, js jetstream.JetStream, inv *flows.Inventory
 	return tw.Flush()
 }
 
-// flowBacklog is what a flow's consumer has not finished.
-type flowBacklog struct {
-	pending  uint64 // not yet delivered
-	inFlight int    // delivered, not yet acknowledged
-	oldest   time.Duration
-	paused   bool
-}
-
-func backlog(ctx context.Context, js jetstream.JetStream, stream, consumer string) (flowBacklog, error) {
-	c, err := js.Consumer(ctx, stream, consumer)
-	if err != nil {
-		return flowBacklog{}, fmt.Errorf("flows: consumer %s: %w", consumer, err)
-	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return flowBacklog{}, fmt.Errorf("flows: consumer %s: %w", consumer, err)
-	}
-	b := flowBacklog{pending: info.NumPending, inFlight: info.NumAckPending, paused: info.Paused}
-	if info.NumPending+uint64(info.NumAckPending) > 0 {
-		s, err := js.Stream(ctx, stream)
-		if err == nil {
-			if m, err := s.GetMsg(ctx, info.AckFloor.Stream+1, jetstream.WithGetMsgSubject(info.Config.FilterSubject)); err == nil {
-				b.oldest = time.Since(m.Time)
-			}
-		}
-	}
-	return b, nil
-}
-
-// backlogs adds up the backlogs of a flow's inputs (an HL7 and a batch
-// consumer); the oldest is the oldest of any.
-func backlogs(ctx context.Context, js jetstream.JetStream, ins []flowstate.Input) (flowBacklog, error) {
-	var sum flowBacklog
-	for i, in := range ins {
-		b, err := backlog(ctx, js, in.Stream, in.Consumer)
-		if err != nil {
-			return flowBacklog{}, err
-		}
-		sum.pending += b.pending
-		sum.inFlight += b.inFlight
-		sum.oldest = max(sum.oldest, b.oldest)
-		sum.paused = b.paused && (i == 0 || sum.paused)
-	}
-	return sum, nil
-}
-
 type changeOptions struct {
 	actor, reason string
 	json, wait    bool
@@ -331,21 +277,9 @@ func setFlowState(ctx context.Context, js jetstream.JetStream, f *flows.Flow, st
 	if err != nil {
 		return err
 	}
-	was, _, err := st.Get(ctx, f.ID)
-	if err != nil {
-		return err
-	}
-	if was.State == "" {
-		was.State = f.State
-	}
 	w := audit.NewWriter(js, "cli:"+o.actor+"-"+strconv.FormatInt(time.Now().UnixNano(), 36)).Keyed(o.key)
-	if err := w.Write(ctx, &sinewv1.AuditEvent{
-		Actor: o.actor, Action: "flow-" + verbOf(state), Flow: f.ID, Hop: "flows", Outcome: state,
-		Detail: fmt.Sprintf("flow %s: %s -> %s: %s", f.ID, was.State, state, o.reason),
-	}); err != nil {
-		return fmt.Errorf("flows: audit: %w", err)
-	}
-	if err := st.Set(ctx, f, state, o.actor, o.reason); err != nil {
+	was, err := st.Change(ctx, w, f, state, o.actor, o.reason)
+	if err != nil {
 		return err
 	}
 	out := func(ev drainEvent) {
@@ -356,7 +290,7 @@ func setFlowState(ctx context.Context, js jetstream.JetStream, f *flows.Flow, st
 		}
 		switch ev.Event {
 		case "changed":
-			fmt.Fprintf(stdout, "%s: %s -> %s (%d waiting)\n", f.ID, was.State, state, ev.Remaining)
+			fmt.Fprintf(stdout, "%s: %s -> %s (%d waiting)\n", f.ID, was, state, ev.Remaining)
 		case "progress":
 			fmt.Fprintf(stdout, "%s %s\n", bar(ev.Done, ev.Total, 30), progressText(ev))
 		case "drained":
@@ -370,16 +304,16 @@ func setFlowState(ctx context.Context, js jetstream.JetStream, f *flows.Flow, st
 		out(drainEvent{Event: "changed"})
 		return nil
 	}
-	b, err := backlogs(ctx, js, ins)
+	b, err := flowstate.BacklogOf(ctx, js, ins)
 	if err != nil {
 		return err
 	}
-	total := b.pending + uint64(b.inFlight)
-	out(drainEvent{Event: "changed", Total: total, Remaining: total, InFlight: b.inFlight})
+	total := b.Left()
+	out(drainEvent{Event: "changed", Total: total, Remaining: total, InFlight: b.InFlight})
 	if !o.wait {
 		return nil
 	}
-	start := time.Now()
+	drain := flowstate.NewDrain(b, time.Now())
 	tick := time.NewTicker(o.every)
 	defer tick.Stop()
 	for {
@@ -388,30 +322,20 @@ func setFlowState(ctx context.Context, js jetstream.JetStream, f *flows.Flow, st
 			return ctx.Err()
 		case <-tick.C:
 		}
-		b, err := backlogs(ctx, js, ins)
+		b, err := flowstate.BacklogOf(ctx, js, ins)
 		if err != nil {
 			return err
 		}
-		left := b.pending + uint64(b.inFlight)
 		if state != flows.Active {
-			if b.inFlight == 0 {
-				out(drainEvent{Event: "stopped", Remaining: left})
+			if b.InFlight == 0 {
+				out(drainEvent{Event: "stopped", Remaining: b.Left()})
 				return nil
 			}
 			continue
 		}
-		if left > total {
-			total = left // input kept arriving
-		}
-		done := total - left
-		ev := drainEvent{Event: "progress", Done: done, Total: total, Remaining: left, InFlight: b.inFlight}
-		if secs := time.Since(start).Seconds(); secs > 0 {
-			ev.Rate = float64(done) / secs
-		}
-		if ev.Rate > 0 {
-			ev.ETASec = float64(left) / ev.Rate
-		}
-		if left == 0 {
+		p := drain.Step(b, time.Now())
+		ev := drainEvent{Event: "progress", Done: p.Done, Total: p.Total, Remaining: p.Remaining, InFlight: p.InFlight, Rate: p.Rate, ETASec: p.ETASec}
+		if p.Remaining == 0 {
 			ev.Event = "drained"
 			out(ev)
 			return nil

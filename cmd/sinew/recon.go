@@ -13,15 +13,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
-
-	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 
 	"github.com/sinewhq/sinew/pkg/batchstate"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/money"
 	"github.com/sinewhq/sinew/pkg/recon"
-	"github.com/sinewhq/sinew/pkg/streams"
 )
 
 func reconVerbs() []verb {
@@ -113,7 +109,7 @@ func reconReport(ctx context.Context, js jetstream.JetStream, o reportOptions, s
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
-	board, err := readRecon(ctx, js, o.Flow, o.Batch)
+	board, err := recon.ReadBoard(ctx, js, o.Flow, o.Batch)
 	if err != nil {
 		return err
 	}
@@ -245,28 +241,6 @@ func selection(flow, batch string) string {
 		return " (RECON holds no rows)"
 	}
 	return " " + strings.Join(s, ", ")
-}
-
-// readRecon reads RECON from the start to its current end with an ordered
-// consumer, keeping the latest row per (flow, batch, tier, key).
-func readRecon(ctx context.Context, js jetstream.JetStream, flow, batch string) (*recon.Board, error) {
-	board := recon.NewBoard()
-	err := streams.Scan(ctx, js, streams.Recon, recon.SubjectFilter(flow), time.Time{}, func(m jetstream.Msg) error {
-		var p sinewv1.ReconRow
-		if err := proto.Unmarshal(m.Data(), &p); err != nil {
-			return fmt.Errorf("recon: %s: not a ReconRow: %w", m.Subject(), err)
-		}
-		if batch == "" || p.GetScope() == batch {
-			if err := board.AddProto(&p); err != nil {
-				return fmt.Errorf("recon: %s: %w", m.Subject(), err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return board, nil
 }
 
 func reconTables(batches []*recon.BatchState, w io.Writer) error {

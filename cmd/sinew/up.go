@@ -442,7 +442,7 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 			fsim.Sim.DayInterval = 30 * time.Second // fusionsim's side of the day: hires, transfers, suppliers
 		}
 		if f.flowsFile != "" {
-			ing.FlowsFile, tr.FlowsFile, ld.FlowsFile, rc.FlowsFile = f.flowsFile, f.flowsFile, f.flowsFile, f.flowsFile
+			ing.FlowsFile, tr.FlowsFile, ld.FlowsFile, rc.FlowsFile, co.FlowsFile = f.flowsFile, f.flowsFile, f.flowsFile, f.flowsFile, f.flowsFile
 		}
 		upFHIR(f, &es, &ing)
 		if s.name == "fusionsim" && f.fusionURL != "" {

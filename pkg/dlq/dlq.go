@@ -101,7 +101,14 @@ type Entry struct {
 	Seq    uint64 // sequence in the DLQ stream
 	Letter *sinewv1.DeadLetter
 	Replay *ReplayInfo // nil when never replayed
+	// Discard is an operator's decision that the letter needs nothing
+	// more (nil when not discarded).
+	Discard *DiscardInfo
 }
+
+// Handled reports whether the letter was replayed or discarded: it no
+// longer waits for a person.
+func (e *Entry) Handled() bool { return e.Replay != nil || e.Discard != nil }
 
 // ReplayInfo records who replayed a dead letter.
 type ReplayInfo struct {
@@ -143,7 +150,10 @@ func (s *Store) Get(ctx context.Context, seq uint64) (*Entry, error) {
 	if err := proto.Unmarshal(m.Data, e.Letter); err != nil {
 		return nil, fmt.Errorf("dlq: seq %d: %w", seq, err)
 	}
-	e.Replay, err = s.replayInfo(ctx, seq)
+	if e.Replay, err = s.replayInfo(ctx, seq); err != nil {
+		return e, err
+	}
+	e.Discard, err = s.discardInfo(ctx, seq)
 	return e, err
 }
 
@@ -168,7 +178,11 @@ func (s *Store) List(ctx context.Context, filter string, fn func(*Entry) error) 
 	if filter == "" {
 		filter = "dlq.>"
 	}
-	err := streams.Scan(ctx, s.js, streams.DLQ, filter, time.Time{}, func(m jetstream.Msg) error {
+	discards, err := s.discarded(ctx)
+	if err != nil {
+		return err
+	}
+	err = streams.Scan(ctx, s.js, streams.DLQ, filter, time.Time{}, func(m jetstream.Msg) error {
 		meta, err := m.Metadata()
 		if err != nil {
 			return fmt.Errorf("dlq: %w", err)
@@ -180,6 +194,7 @@ func (s *Store) List(ctx context.Context, filter string, fn func(*Entry) error) 
 		if e.Replay, err = s.replayInfo(ctx, e.Seq); err != nil {
 			return err
 		}
+		e.Discard = discards[e.Seq]
 		return fn(e)
 	})
 	if err != nil {
@@ -211,6 +226,10 @@ func (s *Store) Replay(ctx context.Context, seq uint64, actor, reason string, fo
 	d := e.Letter
 	if !d.PayloadAvailable {
 		return nil, fmt.Errorf("dlq: seq %d: %w", seq, ErrNoPayload)
+	}
+	if e.Discard != nil && !force {
+		return nil, fmt.Errorf("seq %d was discarded by %s at %s (use --force to replay it anyway): %w",
+			seq, e.Discard.Actor, e.Discard.At.Format(time.RFC3339), ErrDiscarded)
 	}
 	count := 1
 	if e.Replay != nil {
@@ -244,7 +263,7 @@ func (s *Store) Replay(ctx context.Context, seq uint64, actor, reason string, fo
 	}
 	if s.audit != nil {
 		err = s.audit.Write(ctx, &sinewv1.AuditEvent{
-			Actor: actor, Action: "replay", Flow: d.Flow, Hop: "replay", Outcome: "replayed",
+			Actor: actor, Action: "replay", Flow: d.Flow, Hop: streams.HopReplay, Outcome: "replayed",
 			EventId: d.EventId, Subject: d.Subject, Stream: d.Stream, StreamSeq: ack.Sequence,
 			Detail: fmt.Sprintf("dlq seq %d (original %s seq %d) replayed: %s", seq, d.Stream, d.StreamSeq, reason),
 		})

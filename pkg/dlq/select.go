@@ -135,8 +135,8 @@ type Selector struct {
 	// original subject, e.g. hl7.in.*.RDS.>.
 	Subject      string
 	Since, Until time.Time // dead at in [Since, Until)
-	// Replayed includes letters replayed before (a bulk replay skips
-	// them unless forced).
+	// Replayed includes letters replayed or discarded before (a bulk
+	// replay skips them unless forced).
 	Replayed bool
 }
 
@@ -152,7 +152,7 @@ func (s Selector) Match(e *Entry) bool {
 		s.Subject != "" && !SubjectMatches(s.Subject, d.GetSubject()),
 		!s.Since.IsZero() && at.Before(s.Since),
 		!s.Until.IsZero() && !at.Before(s.Until),
-		!s.Replayed && e.Replay != nil:
+		!s.Replayed && e.Handled():
 		return false
 	}
 	return true

@@ -31,6 +31,16 @@ const HopTriage = "triage"
 // HopConsole is the audit hop of the web console's views and actions.
 const HopConsole = "console"
 
+// HopReplay is the audit hop of dead-letter replays and discards (pkg/dlq).
+const HopReplay = "replay"
+
+// HopFlows is the audit hop of flow state changes (pkg/flowstate).
+const HopFlows = "flows"
+
+// ReplaySubjects are the subjects a dead letter is replayed to: the input
+// of every consumer whose failures reach the DLQ.
+var ReplaySubjects = []string{"hl7.in.>", "fhir.in.>", "batch.in.>", "fusion.cmd.>", "epic.cmd.>", "result.>"}
+
 // HopRetention is the audit hop of retention notices (audit.RecordExpiry).
 const HopRetention = "retention"
 
@@ -51,6 +61,9 @@ type Grant struct {
 	AuditHops []string
 	// Read names streams it reads by sequence, subject or ordered consumer.
 	Read []string
+	// Pause names streams whose durable consumers it pauses and resumes
+	// (flow state: flowstate.Store.Set).
+	Pause []string
 	// KV and Objects are buckets it reads and writes; KVRead only reads.
 	KV      []string
 	KVRead  []string
@@ -158,9 +171,15 @@ func (t Topology) Grants() []Grant {
 			AuditHops: hops(Deadletter),
 			Read:      allStreams,
 		},
-		{User: UserConsole, Read: allStreams, KVRead: []string{KVFlowState, KVBatchState, KVCrosswalk, KVReplays},
-			// the console builds the tracking index and keeps the triage queue
-			Publish: []string{"track.>"}, Consume: []string{TrackIndexer}, KV: []string{KVTriage}, AuditHops: []string{HopTriage, HopRetention, HopConsole}},
+		{User: UserConsole, Read: allStreams, KVRead: []string{KVBatchState, KVCrosswalk},
+			// the console builds the tracking index and keeps the triage
+			// queue; its operators replay and discard dead letters (a
+			// replay republishes the stored message on its original
+			// subject, as `sinew dlq replay` does) and stage, activate
+			// and pause flows, every action audited
+			Publish: append([]string{"track.>"}, ReplaySubjects...), Consume: []string{TrackIndexer},
+			KV: []string{KVTriage, KVReplays, KVFlowState}, Pause: []string{HL7In, FHIRIn, BatchIn, FusionCmd},
+			AuditHops: []string{HopTriage, HopRetention, HopConsole, HopReplay, HopFlows}},
 		// The simulators stand for Epic and Fusion: outside systems that
 		// reach Sinew over MLLP, SFTP and HTTP, never through NATS.
 		{User: UserEpicsim},
@@ -231,6 +250,12 @@ func (t Topology) Permissions(g Grant) (Permissions, error) {
 			"dlq."+Token(s)+".*.*",
 			"$JS.API.STREAM.INFO."+DLQ, "$JS.API.STREAM.MSG.GET."+DLQ, "$JS.API.DIRECT.GET."+DLQ+".>",
 			"$JS.API.STREAM.MSG.GET."+s)
+	}
+	for _, s := range g.Pause {
+		if _, ok := t.Stream(s); !ok {
+			return p, fmt.Errorf("streams: grant %s pauses consumers of unknown stream %s", g.User, s)
+		}
+		add("$JS.API.CONSUMER.PAUSE." + s + ".*")
 	}
 	kv := func(b string, write bool) error {
 		if !t.hasKV(b) {

@@ -2,12 +2,14 @@ package streams_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sinewhq/sinew/pkg/dlq"
 	"github.com/sinewhq/sinew/pkg/natsembed"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
@@ -85,7 +87,9 @@ func TestPermissionTableOnARealServer(t *testing.T) {
 					short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 					_, err := js.Publish(short, subj, []byte("probe"), jetstream.WithMsgID(g.User+subj))
 					cancel()
-					allowed := g.User == owner || (g.User == streams.UserDeadletter && subj[:4] == "dlq.")
+					// the console replays dead letters onto their original subjects
+					replay := g.User == streams.UserConsole && slices.ContainsFunc(streams.ReplaySubjects, func(f string) bool { return dlq.SubjectMatches(f, subj) })
+					allowed := g.User == owner || (g.User == streams.UserDeadletter && subj[:4] == "dlq.") || replay
 					if allowed && err != nil {
 						t.Errorf("%s cannot publish %s: %v", g.User, subj, err)
 					}
@@ -133,5 +137,43 @@ func TestPermissionsNameKnownStreamsAndBuckets(t *testing.T) {
 	hops := topo.HopUsers()
 	if len(hops["transform"]) != 1 || hops["transform"][0] != streams.UserTransform || hops["ingest"][0] != streams.UserIngest {
 		t.Errorf("hop owners %v", hops)
+	}
+}
+
+// TestConsoleReplaysAndChangesFlowState: the console's operators replay
+// dead letters (their replay record and audit hop), stage and activate
+// flows (flow_state, the consumer pause) — and still cannot delete a
+// durable consumer or write another service's audit hop.
+func TestConsoleReplaysAndChangesFlowState(t *testing.T) {
+	url, _ := permServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	js := connect(t, url, streams.UserConsole)
+	for _, subj := range []string{"hl7.in.W.RDS.O13", "fusion.cmd.resolute-gl.import", streams.AuditSubject("willow-inventory", streams.HopReplay),
+		streams.AuditSubject("willow-inventory", streams.HopFlows)} {
+		if _, err := js.Publish(ctx, subj, []byte("probe"), jetstream.WithMsgID("console-"+subj)); err != nil {
+			t.Errorf("console cannot publish %s: %v", subj, err)
+		}
+	}
+	for _, b := range []string{streams.KVReplays, streams.KVFlowState} {
+		kv, err := js.KeyValue(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Put(ctx, "probe", []byte("x")); err != nil {
+			t.Errorf("console cannot write %s: %v", b, err)
+		}
+	}
+	c := streams.TransformHL7
+	if _, err := js.PauseConsumer(ctx, streams.HL7In, c, time.Now().Add(time.Hour)); err != nil {
+		t.Errorf("console cannot pause %s: %v", c, err)
+	}
+	if _, err := js.ResumeConsumer(ctx, streams.HL7In, c); err != nil {
+		t.Errorf("console cannot resume %s: %v", c, err)
+	}
+	short, cancel2 := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel2()
+	if _, err := js.Publish(short, streams.AuditSubject("x", "load"), []byte("probe")); err == nil {
+		t.Error("console could write the loader's audit hop")
 	}
 }

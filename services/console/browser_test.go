@@ -5,14 +5,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sinewhq/sinew/pkg/dlq"
+	"github.com/sinewhq/sinew/pkg/flowstate"
 	"github.com/sinewhq/sinew/pkg/streams"
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 )
@@ -185,4 +188,163 @@ func text(ctx context.Context, u, id string) (string, error) {
 		return "", err
 	}
 	return chromedp.Run(ctx, chromedp.Text(chromedp.ID(id)))
+}
+
+// TestBrowserReplayCutoverAndReconciliation drives the operator's and
+// finance analyst's journeys in Chromium: replay a dead letter with a
+// reason and see it delivered (the DLQ's waiting count drops, the message
+// is back on HL7_IN); stage a flow, activate it and watch the drain's bar
+// reach 100 %; open a reconciliation variance down to the line with
+// Fusion's own text; the privacy officer's decoded view of a dead letter.
+func TestBrowserReplayCutoverAndReconciliation(t *testing.T) {
+	path := chromium(t)
+	base, pw, wb := console(t)
+	bg := context.Background()
+	if _, err := dlq.Write(bg, wb.js, hl7Letter(t, 1, "SINEW-HL7-101", "CTL-R")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser(t, path)
+	signIn(t, ctx, base, "operator", pw["operator"])
+
+	// Replay: tick the letter, say why, replay.
+	waiting, err := text(ctx, base+"/dlq", "dlq-waiting")
+	if err != nil || waiting != "1" {
+		t.Fatalf("waiting before the replay: %q %v", waiting, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("seq-1")), chromedp.SendKeys(chromedp.ID("reason"), "NDC mapped in the crosswalk")); err != nil {
+		t.Fatal(err)
+	}
+	shot(t, ctx, "dlq-replay")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("replay")), chromedp.WaitVisible(chromedp.ID("msg"))); err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("msg")))
+	waiting, _ = chromedp.Run(ctx, chromedp.Text(chromedp.ID("dlq-waiting")))
+	if !strings.Contains(msg, "1 replayed, 0 failed") || waiting != "0" {
+		t.Errorf("after the replay: %q, waiting %q", msg, waiting)
+	}
+	shot(t, ctx, "dlq-replayed")
+	delivered, err := text(ctx, base+"/", "streams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(delivered, "HL7_IN\t1\t") {
+		t.Errorf("the replayed message is not on HL7_IN: %q", delivered)
+	}
+
+	// Cutover: stage willow-inventory, let input wait, activate, watch.
+	const flow = "willow-inventory"
+	reason := chromedp.CSS(`tr[data-flow="` + flow + `"] input.reason`)
+	button := func(label string) chromedp.Action[chromedp.Void] {
+		return chromedp.Click(chromedp.Search(`//tr[@data-flow="` + flow + `"]//button[text()="` + label + `"]`))
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/flows"), chromedp.WaitVisible(reason), chromedp.SendKeys(reason, "cutover rehearsal"),
+		button("Stage"), chromedp.WaitVisible(chromedp.ID("drain"))); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		m := nats.NewMsg(streams.HL7FlowSubject(flow, "W", "RDS", "O13"))
+		m.Data = []byte("x")
+		m.Header.Set(nats.MsgIdHdr, "cutover-"+strconv.Itoa(i))
+		if _, err := wb.js.PublishMsg(bg, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(reason), chromedp.SendKeys(reason, "go live"), button("Activate"), chromedp.WaitVisible(chromedp.ID("bar"))); err != nil {
+		t.Fatal(err)
+	}
+	// transform's part: drain the flow's consumer, a few a second.
+	cons, err := wb.js.Consumer(bg, streams.HL7In, streams.TransformHL7Flow(flow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The 20 and the message replayed above wait on the flow's consumer.
+	waitingNow, err := flowstate.BacklogOf(bg, wb.js, flowstate.Inputs(must(wb.inv.Get(flow))))
+	if err != nil || waitingNow.Left() != 21 {
+		t.Fatalf("backlog before draining: %+v %v", waitingNow, err)
+	}
+	drained := make(chan error, 1)
+	go func() {
+		for n := 0; n < 21; {
+			batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+			if err != nil {
+				drained <- err
+				return
+			}
+			for m := range batch.Messages() {
+				_ = m.DoubleAck(bg)
+				n++
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		drained <- nil
+	}()
+	var values []string
+	midShot := false
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(400 * time.Millisecond) {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`String(document.getElementById("bar").value)`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(values) == 0 || values[len(values)-1] != v {
+			values = append(values, v)
+		}
+		if pct, _ := strconv.Atoi(v); pct >= 30 && pct <= 90 && !midShot {
+			shot(t, ctx, "cutover") // mid-drain
+			midShot = true
+		}
+		if v == "100" {
+			break
+		}
+	}
+	if err := <-drained; err != nil {
+		t.Fatal(err)
+	}
+	if len(values) < 3 || values[len(values)-1] != "100" {
+		t.Errorf("the bar went %v, want it to move to 100", values)
+	}
+	drainText, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("drain-text")))
+	if !strings.Contains(drainText, "21/21 done") {
+		t.Errorf("drain text: %q", drainText)
+	}
+
+	// Finance: batch → journal → line with Fusion's own text.
+	seedRecon(t, wb.js)
+	fctx := browser(t, path)
+	signIn(t, fctx, base, "finance", pw["finance"])
+	if err := chromedp.Do(fctx, chromedp.Navigate(base+"/recon"), chromedp.WaitVisible(chromedp.ID("recon"))); err != nil {
+		t.Fatal(err)
+	}
+	shot(t, fctx, "recon")
+	if err := chromedp.Do(fctx, chromedp.Click(chromedp.Search(`//a[text()="HB-20261126"]`)), chromedp.WaitVisible(chromedp.ID("journals"))); err != nil {
+		t.Fatal(err)
+	}
+	shot(t, fctx, "recon-batch")
+	if err := chromedp.Do(fctx, chromedp.Click(chromedp.Search(`//table[@id="journals"]//a[text()="7002"]`)), chromedp.WaitVisible(chromedp.ID("lines"))); err != nil {
+		t.Fatal(err)
+	}
+	lines, _ := chromedp.Run(fctx, chromedp.Text(chromedp.ID("lines")))
+	if !strings.Contains(lines, "HB-20261126:L4") || !strings.Contains(lines, "The account combination is not valid") || !strings.Contains(lines, "held") {
+		t.Errorf("journal lines: %q", lines)
+	}
+	shot(t, fctx, "recon-journal")
+
+	// The privacy officer's decoded view.
+	pctx := browser(t, path)
+	signIn(t, pctx, base, "privacy", pw["privacy"])
+	decoded, err := text(pctx, base+"/dlq/payload?seq=1", "decoded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(decoded, "RXD-2-1") || !strings.Contains(decoded, "0781-3207-95") {
+		t.Errorf("decoded view: %q", decoded)
+	}
+	shot(t, pctx, "payload")
+}
+
+func must[T any](v T, ok bool) T {
+	if !ok {
+		panic("missing")
+	}
+	return v
 }

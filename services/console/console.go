@@ -17,6 +17,7 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/audit"
 	"github.com/sinewhq/sinew/pkg/bus"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/track"
 	"github.com/sinewhq/sinew/pkg/triage"
 )
@@ -32,11 +33,14 @@ type Config struct {
 	// users (operator, finance, privacy) are written there with their
 	// passwords in passwords.txt beside it, both 0600.
 	UsersFile string `yaml:"users_file"`
+	// FlowsFile is the integration inventory (flows.yaml): the flows the
+	// console stages, activates and pauses.
+	FlowsFile string `yaml:"flows_file"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Addr: "127.0.0.1:8088"}
+	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Addr: "127.0.0.1:8088", FlowsFile: "flows.yaml"}
 	c.HTTPAddr = "127.0.0.1:9106"
 	return c
 }
@@ -50,7 +54,8 @@ type Service struct {
 }
 
 // consolePaths are the web console's routes on a shared listener.
-var consolePaths = []string{"GET /{$}", "/login", "/logout", "/api/", "/track", "/triage", "/triage/", "/dlq", "/dlq/", "/audit", "/static/"}
+var consolePaths = []string{"GET /{$}", "/login", "/logout", "/api/", "/track", "/triage", "/triage/", "/dlq", "/dlq/", "/audit", "/static/",
+	"/flows", "/flows/", "/recon", "/recon/"}
 
 // Routes serves the web console on a host's listener (sinew up's
 // --http-addr) beside its /readyz, /metrics and the loader's callbacks;
@@ -107,8 +112,15 @@ func (s *Service) serve(ctx context.Context, st *triage.Store) error {
 	if err != nil {
 		return err
 	}
-	w := &web{js: s.bus.JetStream(), audit: s.bus.Audit(), triage: st, users: users,
-		sessions: map[string]*session{}, failures: map[string][]time.Time{}}
+	var inv *flows.Inventory
+	if s.cfg.FlowsFile != "" {
+		if inv, err = flows.Load(s.cfg.FlowsFile); err != nil {
+			// Without the inventory the console still serves; only flow
+			// activation is off, and its page says why.
+			s.bus.Logger().Warn().Err(err).Str("flows_file", s.cfg.FlowsFile).Msg("console: flows.yaml not loaded: flow activation is off")
+		}
+	}
+	w := newWeb(s.bus.JetStream(), s.bus.Audit(), st, users, inv)
 	h := w.handler()
 	s.handler.Store(&h)
 	if s.cfg.Addr == "" {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/audit"
 	"github.com/sinewhq/sinew/pkg/dlq"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/pkg/track"
 	"github.com/sinewhq/sinew/pkg/triage"
@@ -32,7 +33,17 @@ var static embed.FS
 //go:embed templates.html
 var pages string
 
-var tmpl = template.Must(template.New("console").Parse(pages))
+var tmpl = template.Must(template.New("console").Funcs(template.FuncMap{"dict": dict}).Parse(pages))
+
+// dict makes a map of key, value pairs: arguments of a shared template.
+func dict(kv ...any) map[string]any {
+	m := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		k, _ := kv[i].(string)
+		m[k] = kv[i+1]
+	}
+	return m
+}
 
 // session is one logged-in user.
 type session struct {
@@ -47,10 +58,17 @@ type web struct {
 	audit  *audit.Writer
 	triage *triage.Store
 	users  map[string]User
+	inv    *flows.Inventory // nil: flow activation is off
 
 	mu       sync.Mutex
 	sessions map[string]*session
 	failures map[string][]time.Time // remote host → recent failed logins
+	drains   map[string]*drainWatch // flow → its drain since the console changed its state
+}
+
+func newWeb(js jetstream.JetStream, w *audit.Writer, st *triage.Store, users map[string]User, inv *flows.Inventory) *web {
+	return &web{js: js, audit: w, triage: st, users: users, inv: inv,
+		sessions: map[string]*session{}, failures: map[string][]time.Time{}, drains: map[string]*drainWatch{}}
 }
 
 const (
@@ -80,8 +98,15 @@ func (w *web) handler() http.Handler {
 	mux.HandleFunc("GET /triage", w.auth("", w.triagePage))
 	mux.HandleFunc("POST /triage/resolve", w.auth("", w.triageResolve))
 	mux.HandleFunc("GET /dlq", w.auth(RoleOperator, w.dlqPage))
+	mux.HandleFunc("POST /dlq/act", w.auth(RoleOperator, w.dlqAct))
 	mux.HandleFunc("GET /dlq/payload", w.auth(RolePrivacy, w.dlqPayload))
 	mux.HandleFunc("GET /audit", w.auth(RolePrivacy, w.auditPage))
+	mux.HandleFunc("GET /flows", w.auth("", w.flowsPage))
+	mux.HandleFunc("POST /flows/state", w.auth(RoleOperator, w.flowsState))
+	mux.HandleFunc("GET /api/flows/progress", w.auth("", w.apiProgress))
+	mux.HandleFunc("GET /recon", w.auth(RoleFinance, w.reconPage))
+	mux.HandleFunc("GET /recon/batch", w.auth(RoleFinance, w.reconBatch))
+	mux.HandleFunc("GET /recon/journal", w.auth(RoleFinance, w.reconJournal))
 	return headers(mux)
 }
 
@@ -299,24 +324,6 @@ func (w *web) triageResolve(rw http.ResponseWriter, r *http.Request, s *session)
 	http.Redirect(rw, r, "/triage", http.StatusSeeOther)
 }
 
-func (w *web) dlqPage(rw http.ResponseWriter, r *http.Request, s *session) {
-	st, err := dlq.Open(r.Context(), w.js, nil)
-	var rows []*dlq.Entry
-	if err == nil {
-		err = st.List(r.Context(), "", func(e *dlq.Entry) error {
-			if len(rows) < 500 {
-				rows = append(rows, e)
-			}
-			return nil
-		})
-	}
-	data := map[string]any{"Letters": rows}
-	if err != nil {
-		data["Error"] = err.Error()
-	}
-	w.render(rw, "dlq", s, data)
-}
-
 // dlqPayload shows a dead letter's original bytes: PHI, so for the
 // privacy officer only, and audited before it is shown.
 func (w *web) dlqPayload(rw http.ResponseWriter, r *http.Request, s *session) {
@@ -335,10 +342,17 @@ func (w *web) dlqPayload(rw http.ResponseWriter, r *http.Request, s *session) {
 		http.Error(rw, err.Error(), http.StatusNotFound)
 		return
 	}
+	// The bytes the source sent (an HL7 message's text inside its
+	// receipt); a payload that is no Sinew event is shown as stored.
+	raw, err := st.Original(r.Context(), e.Letter)
+	if err != nil {
+		raw = e.Letter.GetPayload()
+	}
 	w.record(r.Context(), s, "console-payload", "ok", "viewed the payload of dead letter "+strconv.FormatUint(seq, 10),
 		&sinewv1.AuditEvent{Flow: e.Letter.GetFlow(), Stream: streams.DLQ, StreamSeq: seq, EventId: e.Letter.GetEventId()})
-	text := strings.ReplaceAll(string(e.Letter.GetPayload()), "\r", "\n")
-	w.render(rw, "payload", s, map[string]any{"Seq": seq, "Letter": e.Letter, "Text": text})
+	kind, fields := decodePayload(raw)
+	text := strings.ReplaceAll(string(raw), "\r", "\n")
+	w.render(rw, "payload", s, map[string]any{"Seq": seq, "Letter": e.Letter, "Text": text, "Kind": kind, "Fields": fields})
 }
 
 func (w *web) auditPage(rw http.ResponseWriter, r *http.Request, s *session) {

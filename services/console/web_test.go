@@ -16,6 +16,7 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/audit"
 	"github.com/sinewhq/sinew/pkg/dlq"
+	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/natstest"
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/pkg/track"
@@ -27,7 +28,11 @@ import (
 // returns its URL and the users' passwords.
 func console(t *testing.T) (string, map[string]string, *web) {
 	t.Helper()
-	_, _, js := natstest.StartWithTopology(t, streams.DefaultOptions())
+	inv, err := flows.Load(filepath.Join("..", "..", "flows.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, js := natstest.StartWithTopology(t, inv.Topology(streams.DefaultOptions()))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() { _ = track.NewIndexer(js, track.IndexerConfig{}).Run(ctx, nil) }()
@@ -52,7 +57,7 @@ func console(t *testing.T) (string, map[string]string, *web) {
 	}
 	w := audit.NewWriter(js, "console@test")
 	st, _ := triage.Open(ctx, js, triage.Config{Audit: w})
-	wb := &web{js: js, audit: w, triage: st, users: users, sessions: map[string]*session{}, failures: map[string][]time.Time{}}
+	wb := newWeb(js, w, st, users, inv)
 	srv := httptest.NewServer(wb.handler())
 	t.Cleanup(srv.Close)
 	return srv.URL, pw, wb
