@@ -61,6 +61,13 @@ type Flow struct {
 	// HL7 routes a real-time flow's HL7 v2 messages and describes its site
 	// fields and Z-segments.
 	HL7 *HL7 `yaml:"hl7,omitempty"`
+	// Encounters is how a flow checking OpTime case carts against Epic's
+	// surgical Encounters reads them (fhircheck.go).
+	Encounters *EncounterCheck `yaml:"encounters,omitempty"`
+	// ExpectedUse is a flow's reagent use per test and instrument, the
+	// crosswalk from Epic's lab Observations to expected consumption
+	// (fhircheck.go).
+	ExpectedUse *ExpectedUse `yaml:"expected_use,omitempty"`
 }
 
 // HL7 is a real-time HL7 flow's routing and site configuration. A message
