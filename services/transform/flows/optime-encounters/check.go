@@ -171,11 +171,8 @@ func Reconcile(in Input) *recon.Result {
 		if e.Implants == 0 {
 			continue
 		}
-		if c, ok := carts[id]; ok {
-			if c.inFlight > 0 && c.accepted == 0 {
-				res.Summary.Pending++
-			}
-			continue
+		if _, ok := carts[id]; ok {
+			continue // posted, refused (the inventory reconciliation's) or in flight (counted above)
 		}
 		res.Summary.Missing++
 		found = append(found, finding{id + "/" + NoCart, fmt.Sprintf("case %s: %s logs %d implants, no case cart with this case id was sent to Fusion", id, e.Encounter, e.Implants)})
