@@ -175,7 +175,7 @@ func Reconcile(in Input) *recon.Result {
 			continue // posted, refused (the inventory reconciliation's) or in flight (counted above)
 		}
 		res.Summary.Missing++
-		found = append(found, finding{id + "/" + NoCart, fmt.Sprintf("case %s: %s logs %d implants, no case cart with this case id was sent to Fusion", id, e.Encounter, e.Implants)})
+		found = append(found, finding{id + "/" + NoCart, fmt.Sprintf("case %s: %s logs %d implant(s), no case cart with this case id was sent to Fusion", id, e.Encounter, e.Implants)})
 	}
 	if cases == 0 && posted == 0 && res.Summary.Pending == 0 {
 		return nil
