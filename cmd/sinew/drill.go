@@ -525,7 +525,7 @@ func reconTiers(ctx context.Context, c *client, inv *flows.Inventory) (map[strin
 	rank := map[string]int{recon.VerdictPass: 1, recon.VerdictPending: 2, recon.VerdictHeld: 3, recon.VerdictRejected: 4, recon.VerdictVariance: 5}
 	out := map[string]map[string]string{}
 	for _, f := range inv.Flows {
-		board, err := readRecon(ctx, c.js, f.ID, "")
+		board, err := recon.ReadBoard(ctx, c.js, f.ID, "")
 		if err != nil {
 			return nil, err
 		}

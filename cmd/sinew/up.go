@@ -501,6 +501,9 @@ func upFHIR(f upFlags, es *epicsim.Config, ing *ingest.Config) {
 		return
 	}
 	es.FHIR.Enabled = true
+	// The traffic's OpTime cases and Beaker results are charted as
+	// Encounters and Observations (the FHIR reconciliations' Epic side).
+	es.FHIR.Live = es.FHIR.Live || !f.noTraffic
 	if es.FHIR.Addr == "" {
 		es.FHIR.URL = "http://" + f.httpAddr
 	}

@@ -67,6 +67,13 @@ type Flow struct {
 	Delivery *Delivery `yaml:"delivery,omitempty"`
 	// Refunds is how ap-payment-status knows a patient refund's reference.
 	Refunds *Refunds `yaml:"refunds,omitempty"`
+	// Encounters is how a flow checking OpTime case carts against Epic's
+	// surgical Encounters reads them (fhircheck.go).
+	Encounters *EncounterCheck `yaml:"encounters,omitempty"`
+	// ExpectedUse is a flow's reagent use per test and instrument, the
+	// crosswalk from Epic's lab Observations to expected consumption
+	// (fhircheck.go).
+	ExpectedUse *ExpectedUse `yaml:"expected_use,omitempty"`
 }
 
 // Transports of a Fusion-to-Epic flow (Delivery.Transport).

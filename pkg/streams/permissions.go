@@ -160,7 +160,7 @@ func (t Topology) Grants() []Grant {
 			AuditHops: hops(ReconResults),
 			Read:      []string{BatchIn, FusionCmd, Results, Recon, FHIRIn},
 			KV:        []string{KVBatchState},
-			KVRead:    []string{KVCrosswalk, KVFlowState},
+			KVRead:    []string{KVCrosswalk, KVFlowState, KVWatermarks}, // the FHIR checks cut at the sync watermark
 			Objects:   []string{ObjFBDI, ObjBatchFiles},
 		},
 		{

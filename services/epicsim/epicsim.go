@@ -215,7 +215,13 @@ func (s *Service) Run(ctx context.Context) error {
 			continue
 		case <-tick.C:
 		}
+		if s.fhir != nil {
+			gen.Overuse = s.fhir.Overuse()
+		}
 		msg, typ := gen.Next(time.Now())
+		if s.fhir != nil {
+			s.fhir.Chart(gen.Clinical()) // Epic charts whatever the interface answers
+		}
 		reply, err := c.Send(ctx, msg)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -377,9 +383,14 @@ type Generator struct {
 	facility string
 	seq      int
 	consumed []Reagent // by the message Next returned last
+	clinical Clinical  // what Epic charted for the message Next returned last
 	// UnmappedRate is the share of dispenses sent with an NDC no demo
 	// crosswalk maps (0 by default): they exercise the DLQ.
 	UnmappedRate float64
+	// Overuse multiplies a reagent's consumption (by Beaker reagent code):
+	// an instrument using more than its tests need (the FHIR fault
+	// over_consume). Nil or 1: as declared per test.
+	Overuse map[string]recon.Qty
 }
 
 // NewGenerator returns a generator; the same seed gives the same messages.
@@ -428,6 +439,7 @@ const unmappedNDC = "0000-0000-00"
 func (g *Generator) Next(now time.Time) ([]byte, string) {
 	g.seq++
 	g.consumed = g.consumed[:0]
+	g.clinical = Clinical{}
 	ts := now.UTC().Format("20060102150405")
 	ctrl := fmt.Sprintf("SIM%010d", g.seq)
 	// Business ids (prescription, transaction, case, accession) are unique
@@ -494,11 +506,13 @@ func (g *Generator) Next(now time.Time) ([]byte, string) {
 		segs = []string{msh(g.facility, "OPTIME", ts, "DFT^P03^DFT_P03", ctrl), "EVN|P03|" + ts, pid,
 			"PV1|1|I|OR" + fmt.Sprint(1+g.rnd.IntN(6)) + "^^^" + g.facility, "ZCS|CASE" + id + "|COMPLETE|ORSUITE|" + ts}
 		line := 0
+		g.clinical.Case = &SurgicalCase{ID: "CASE" + id, At: now.UTC().Truncate(time.Second)}
 		add := func(s struct{ id, name string }, qty int, zim string) {
 			line++
 			segs = append(segs, fmt.Sprintf("FT1|%d|||%s||CG|%s^%s^OPTIME|||%d|||ORSUITE", line, ts, s.id, s.name, qty))
 			if zim != "" {
 				segs = append(segs, zim)
+				g.clinical.Case.Implants += qty
 			}
 		}
 		add(supplies[0], 1+g.rnd.IntN(3), "")
@@ -520,18 +534,23 @@ func (g *Generator) Next(now time.Time) ([]byte, string) {
 		// the same messages as before the stock book existed.
 		hgb := fmt.Sprintf("%d.%d", 11+g.rnd.IntN(6), g.rnd.IntN(10))
 		lotCBC := 10 + g.rnd.IntN(90)
-		glu := fmt.Sprintf("0.%03d", 5+g.rnd.IntN(50))
+		// Each test uses its instrument's declared reagent volume
+		// (labTests, flows.yaml beaker-expected-use), times Overuse.
+		gluValue := 70 + g.rnd.IntN(50)
 		lotGlu := g.rnd.IntN(100)
+		hemo, glucose := labTests[0], labTests[1]
+		pk, glu := g.use(hemo), g.use(glucose)
 		segs = []string{msh(g.facility, "BEAKER", ts, "ORU^R01^ORU_R01", ctrl), pid, "PV1|1|O|LAB^^^" + g.facility,
 			"ORC|RE|ORD" + id + "|" + acc + "||CM",
 			"OBR|1|ORD" + id + "|" + acc + "|CBC^Complete blood count^L|||" + ts + "|||||||||||||||" + ts + "|||" + status,
-			"OBX|1|NM|718-7^Hemoglobin^LN||" + hgb + "|g/dL|12-16|N|||" + status,
-			"ZRG|CBC-PK|1|PK|LOT-CBC-" + fmt.Sprint(lotCBC) + "|" + labDepartment,
+			"OBX|1|NM|718-7^Hemoglobin^LN||" + hgb + "|g/dL|12-16|N|||" + status + "|||||||" + hemo.device,
+			"OBX|2|NM|2345-7^Glucose^LN||" + fmt.Sprint(gluValue) + "|mg/dL|70-99|N|||" + status + "|||||||" + glucose.device,
+			"ZRG|CBC-PK|" + pk.String() + "|PK|LOT-CBC-" + fmt.Sprint(lotCBC) + "|" + labDepartment,
 			fmt.Sprintf("ZRG|GLU-R1|%s|L|LOT-G-%d|%s", glu, lotGlu, labDepartment)}
 		if status == "F" { // a preliminary result consumed nothing yet
-			pk, _ := recon.ParseQty("1")
-			l, _ := recon.ParseQty(glu)
-			g.consumed = append(g.consumed, Reagent{labDepartment, "CBC-PK", "PK", pk}, Reagent{labDepartment, "GLU-R1", "L", l})
+			g.consumed = append(g.consumed, Reagent{labDepartment, "CBC-PK", "PK", pk}, Reagent{labDepartment, "GLU-R1", "L", glu})
+			at := now.UTC().Truncate(time.Second)
+			g.clinical.Tests = []LabResult{{Test: hemo, Accession: acc, At: at, Value: hgb}, {Test: glucose, Accession: acc, At: at, Value: fmt.Sprint(gluValue)}}
 		}
 	}
 	return g.join(segs), typ

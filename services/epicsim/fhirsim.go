@@ -45,6 +45,11 @@ type FHIRConfig struct {
 	Faults     FHIRFaults    `yaml:"faults"`
 	// Subscriptions is the topic-based subscription manager (fhirsubs.go).
 	Subscriptions SubscriptionsConfig `yaml:"subscriptions"`
+	// Live charts the traffic (epicsim.traffic): an Encounter per OpTime
+	// case, an Observation per test of a final Beaker result, so the FHIR
+	// reconciliations find the ids the HL7 messages carry. The seeded
+	// Observations are left out: their tests were never sent to Sinew.
+	Live bool `yaml:"live"`
 }
 
 // FHIRClient is one registered backend app.
@@ -135,6 +140,7 @@ type FHIRSim struct {
 	url   string
 	data  []simResource
 	byKey map[string]*simResource
+	live  *live // the charted traffic (Live), nil when off
 
 	mu       sync.Mutex
 	clients  map[string]FHIRClient
@@ -190,7 +196,13 @@ func NewFHIRSim(cfg FHIRConfig, today time.Time, now func() time.Time) *FHIRSim 
 	}
 	s := &FHIRSim{cfg: cfg, now: now, clients: map[string]FHIRClient{}, tokens: map[string]token{},
 		guard: smart.NewReplayGuard(), sessions: map[string]*session{}, jobs: map[string]*exportJob{}, reads: map[string]int{}}
+	if cfg.Live {
+		cfg.Volume.Observations = 0
+	}
 	s.data = seedFHIR(cfg.Seed, cfg.Volume, cfg.Faults.FormularyDrift, today)
+	if cfg.Live {
+		s.live = newLive(cfg.Seed, s.data)
+	}
 	s.byKey = make(map[string]*simResource, len(s.data))
 	for i := range s.data {
 		s.byKey[s.data[i].Type+"/"+s.data[i].ID] = &s.data[i]
@@ -432,6 +444,9 @@ var searchParams = map[string][]string{
 func (s *FHIRSim) read(w http.ResponseWriter, typ, id string) {
 	res, ok := s.byKey[typ+"/"+id]
 	if !ok {
+		res, ok = s.liveRead(typ + "/" + id)
+	}
+	if !ok {
 		outcome(w, http.StatusNotFound, fhir.NewOutcome(fhir.SeverityFatal, "not-found", "the read resource request contained an invalid ID").WithEpicCode(fhir.EpicInvalidID, "The read resource request contained an invalid ID."))
 		return
 	}
@@ -606,27 +621,28 @@ func (s *FHIRSim) match(typ string, q url.Values) ([]*simResource, error) {
 			return nil, fmt.Errorf("date prefix not supported")
 		}
 	}
-	var out []*simResource
-	for i := range s.data {
-		res := &s.data[i]
-		if res.Type != typ {
-			continue
-		}
+	keep := func(res *simResource) bool {
 		if v := q.Get("_id"); v != "" && v != res.ID {
-			continue
+			return false
 		}
 		if v := q.Get("patient"); v != "" && strings.TrimPrefix(v, "Patient/") != res.Patient {
-			continue
+			return false
 		}
 		if v := q.Get("practitioner"); v != "" && !strings.Contains(string(res.JSON), `"Practitioner/`+strings.TrimPrefix(v, "Practitioner/")+`"`) {
-			continue
+			return false
 		}
 		if _, ok := q["date"]; ok && (res.Date.Before(lo) || (!hi.IsZero() && !res.Date.Before(hi))) {
-			continue
+			return false
 		}
-		out = append(out, res)
+		return true
 	}
-	return out, nil
+	var out []*simResource
+	for i := range s.data {
+		if res := &s.data[i]; res.Type == typ && keep(res) {
+			out = append(out, res)
+		}
+	}
+	return s.liveMatches(out, typ, keep), nil
 }
 
 func parseFHIRDate(v string) (time.Time, error) {

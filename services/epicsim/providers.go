@@ -586,6 +586,9 @@ func (s *Service) serveInbound(ctx context.Context) error {
 	if ic.SimAddr != "" {
 		mux := http.NewServeMux()
 		s.providers.SimHandler(mux)
+		if s.fhir != nil {
+			s.fhir.FaultRoutes(mux)
+		}
 		hs := &http.Server{Addr: ic.SimAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		ln, err := net.Listen("tcp", ic.SimAddr)
 		if err != nil {

@@ -55,7 +55,8 @@ func (s *Service) ReconcileCheck(ctx context.Context, flow string, day time.Time
 	if err != nil {
 		return fmt.Errorf("flow %s: %w", flow, err)
 	}
-	res, err := f.Entry.Check(ctx, f.Flow, registry.CheckEnv{JS: s.bus.JetStream(), Inventory: s.inv, Day: day, Tolerance: tol})
+	res, err := f.Entry.Check(ctx, f.Flow, registry.CheckEnv{JS: s.bus.JetStream(), Inventory: s.inv, Day: day, Tolerance: tol,
+		Now: time.Now().UTC(), Grace: s.cfg.InventoryGrace})
 	if err != nil || res == nil {
 		return err
 	}

@@ -69,13 +69,13 @@ func TestFHIRInvalidDeadLetteredAndStagedFlowsWait(t *testing.T) {
 	if _, err := ingest.Publish(ctx, streams.FHIRInvalidSubject, "fhir:invalid#1", invalid); err != nil {
 		t.Fatal(err)
 	}
-	// An Encounter of optime-encounters, staged in flows.yaml.
+	// A Practitioner of worker-sync-fhir, staged in flows.yaml.
 	enc := &sinewv1.FhirResourceReceived{
-		Envelope:     &sinewv1.Envelope{EventId: bus.EventID("fhir:Encounter/e1/_history/1"), Flow: "optime-encounters", IdempotencyKey: "fhir:Encounter/e1/_history/1"},
-		ResourceType: "Encounter", ResourceId: "e1", VersionId: "1",
-		Json: []byte(`{"resourceType":"Encounter","id":"e1","meta":{"versionId":"1"}}`), Channel: "poll",
+		Envelope:     &sinewv1.Envelope{EventId: bus.EventID("fhir:Practitioner/p1/_history/1"), Flow: "worker-sync-fhir", IdempotencyKey: "fhir:Practitioner/p1/_history/1"},
+		ResourceType: "Practitioner", ResourceId: "p1", VersionId: "1",
+		Json: []byte(`{"resourceType":"Practitioner","id":"p1","meta":{"versionId":"1"}}`), Channel: "bulk-export",
 	}
-	if _, err := ingest.Publish(ctx, streams.FHIRSubject("Encounter"), "fhir:Encounter/e1/_history/1", enc); err != nil {
+	if _, err := ingest.Publish(ctx, streams.FHIRSubject("Practitioner"), "fhir:Practitioner/p1/_history/1", enc); err != nil {
 		t.Fatal(err)
 	}
 	waitCount(t, js, streams.DLQ, 1)
@@ -103,7 +103,7 @@ func TestFHIRInvalidDeadLetteredAndStagedFlowsWait(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d dead letters, want 1", n)
 	}
-	c, err := js.Consumer(ctx, streams.FHIRIn, streams.TransformFHIRFlow("optime-encounters"))
+	c, err := js.Consumer(ctx, streams.FHIRIn, streams.TransformFHIRFlow("worker-sync-fhir"))
 	if err != nil {
 		t.Fatal(err)
 	}

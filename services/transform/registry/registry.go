@@ -156,6 +156,11 @@ type CheckEnv struct {
 	Inventory *flows.Inventory
 	Day       time.Time
 	Tolerance recon.Tolerance
+	// Now is the run's moment (zero: time.Now), and Grace how far behind
+	// it a check comparing with live traffic cuts: what was sent during
+	// the last Grace may still be on its way to Fusion.
+	Now   time.Time
+	Grace time.Duration
 }
 
 // FHIR takes one FHIR resource of its flow (the event carries the

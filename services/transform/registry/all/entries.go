@@ -4,8 +4,10 @@ package all
 
 import (
 	appaymentstatus "github.com/sinewhq/sinew/services/transform/flows/ap-payment-status"
+	beakerexpecteduse "github.com/sinewhq/sinew/services/transform/flows/beaker-expected-use"
 	beakerinventory "github.com/sinewhq/sinew/services/transform/flows/beaker-inventory"
 	formularycheck "github.com/sinewhq/sinew/services/transform/flows/formulary-check"
+	optimeencounters "github.com/sinewhq/sinew/services/transform/flows/optime-encounters"
 	optimematerials "github.com/sinewhq/sinew/services/transform/flows/optime-materials"
 	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
 	suppliersync "github.com/sinewhq/sinew/services/transform/flows/supplier-sync"
@@ -19,8 +21,10 @@ import (
 func Entries() []registry.Entry {
 	return []registry.Entry{
 		appaymentstatus.Entry(),
+		beakerexpecteduse.Entry(),
 		beakerinventory.Entry(),
 		formularycheck.Entry(),
+		optimeencounters.Entry(),
 		optimematerials.Entry(),
 		resolutegl.Entry(),
 		suppliersync.Entry(),

@@ -1,0 +1,201 @@
+package epicsim_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sinewhq/sinew/pkg/fhir"
+	"github.com/sinewhq/sinew/pkg/flows"
+	"github.com/sinewhq/sinew/pkg/hl7"
+	"github.com/sinewhq/sinew/services/epicsim"
+)
+
+// TestLiveChartMatchesTrafficAndFlowsYAML: with fhir.live the FHIR
+// server charts the traffic: every OpTime case is an Encounter carrying
+// its case id (space-padded, as Epic pads) and implant count, every
+// test of a final Beaker result an Observation with its instrument, all
+// found by date search over HTTP; the identifiers and the instruments'
+// tests are those flows.yaml's optime-encounters and beaker-expected-use
+// read; the clinical faults on /sim/faults/fhir seed their variances.
+func TestLiveChartMatchesTrafficAndFlowsYAML(t *testing.T) {
+	cfg := epicsim.DefaultFHIRConfig()
+	cfg.Live, cfg.Volume = true, epicsim.FHIRVolume{Patients: 3, Observations: 50, Days: 1}
+	sim, key := fhirServer(t, cfg)
+	c := client(t, sim, key)
+	ctx := context.Background()
+	gen := epicsim.NewGenerator(11, "STMARYS")
+	start := time.Date(2026, 3, 8, 10, 0, 0, 0, time.UTC)
+	implants := map[string]int{} // case id → implant units (FT1-10 of lines with ZIM)
+	finals, sent := 0, 0
+	var glu []string // ZRG-2 of GLU-R1 per final result
+	send := func(n int) {
+		for range n {
+			sent++
+			gen.Overuse = sim.Overuse()
+			raw, _ := gen.Next(start.Add(time.Duration(sent) * time.Second))
+			sim.Chart(gen.Clinical())
+			m, err := hl7.Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch m.SendingApplication() + " " + m.Type() {
+			case "OPTIME DFT":
+				id := m.Get("ZCS-1")
+				implants[id] += 0
+				segs := strings.Split(strings.TrimRight(string(raw), "\r"), "\r")
+				for i, s := range segs {
+					if strings.HasPrefix(s, "ZIM|") {
+						var q int
+						_ = json.Unmarshal([]byte(strings.Split(segs[i-1], "|")[10]), &q)
+						implants[id] += q
+					}
+				}
+			case "BEAKER ORU":
+				if m.Get("OBR-25") == "F" {
+					finals++
+					for _, s := range strings.Split(string(raw), "\r") {
+						if strings.HasPrefix(s, "ZRG|GLU-R1|") {
+							glu = append(glu, strings.Split(s, "|")[2])
+						}
+					}
+				}
+			}
+		}
+	}
+	send(300)
+	inv, err := flows.Load("../../flows.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oe, _ := inv.Get("optime-encounters")
+	bu, _ := inv.Get("beaker-expected-use")
+	if oe == nil || oe.Encounters == nil || oe.Encounters.CaseIdentifier != epicsim.CaseIdentifierSystem || oe.Encounters.ImplantsExtension != epicsim.ImplantsExtensionURL {
+		t.Fatalf("flows.yaml optime-encounters does not read the simulator's identifiers: %+v", oe)
+	}
+	search := func(typ string) []*fhir.Resource {
+		t.Helper()
+		var out []*fhir.Resource
+		next := sim.BaseURL() + "/" + typ + "?date=ge2026-03-08T10:00:00Z&_count=50"
+		for next != "" {
+			b, err := c.Search(ctx, next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, b.Matches()...)
+			next = b.Next()
+		}
+		return out
+	}
+	charted := map[string]int64{}
+	for _, r := range search("Encounter") {
+		var e struct {
+			Identifier []fhir.Identifier `json:"identifier"`
+			Extension  []struct {
+				URL          string `json:"url"`
+				ValueInteger int64  `json:"valueInteger"`
+			} `json:"extension"`
+		}
+		if err := json.Unmarshal(r.Raw, &e); err != nil {
+			t.Fatal(err)
+		}
+		id := fhir.IdentifierValue(e.Identifier, epicsim.CaseIdentifierSystem)
+		if len(e.Extension) != 1 || e.Extension[0].URL != epicsim.ImplantsExtensionURL {
+			t.Fatalf("%s: extensions %+v", r.Key(), e.Extension)
+		}
+		charted[id] = e.Extension[0].ValueInteger
+	}
+	if len(charted) != len(implants) || len(implants) < 10 {
+		t.Fatalf("%d cases sent, %d Encounters charted", len(implants), len(charted))
+	}
+	for id, n := range implants {
+		if got, ok := charted[id]; !ok || got != int64(n) {
+			t.Errorf("case %s: %d implants sent, Encounter says %d (%v)", id, n, got, ok)
+		}
+	}
+	declared := map[string]bool{}
+	for _, u := range bu.ExpectedUse.Use {
+		declared[u.Device+"|"+u.Test] = true
+	}
+	obs := search("Observation")
+	if len(obs) != 2*finals {
+		t.Fatalf("%d final results, %d Observations (want two tests each)", finals, len(obs))
+	}
+	for _, r := range obs {
+		o, err := fhir.Decode[fhir.Observation](r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k := o.Device.Identifier.Value + "|" + o.Code.Code("http://loinc.org"); !declared[k] {
+			t.Errorf("%s: %s has no reagent use in flows.yaml", r.Key(), k)
+		}
+	}
+	for _, q := range glu {
+		if q != "0.025" {
+			t.Fatalf("GLU-R1 per glucose test %s, want the declared 0.025 L", q)
+		}
+	}
+
+	// Faults over HTTP.
+	mux := http.NewServeMux()
+	sim.FaultRoutes(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	post := func(body string) int {
+		resp, err := http.Post(srv.URL+"/sim/faults/fhir", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if post(`{"missing_encounters":-1}`) != 400 || post(`{"over_consume":{"device":"X","percent":"lots"}}`) != 400 || post(`{"colour":1}`) != 400 {
+		t.Error("a bad fault was accepted")
+	}
+	if post(`{"missing_encounters":1,"uncarted_implants":1,"over_consume":{"device":"BEAKER-CHEM-01","percent":"20"}}`) != 200 {
+		t.Fatal("faults refused")
+	}
+	cases, before := len(implants), len(glu)
+	send(100)
+	if len(implants) == cases || len(glu) == before {
+		t.Fatal("no case or final result after the faults")
+	}
+	charted = map[string]int64{}
+	for _, r := range search("Encounter") {
+		var e struct {
+			Identifier []fhir.Identifier `json:"identifier"`
+		}
+		_ = json.Unmarshal(r.Raw, &e)
+		charted[fhir.IdentifierValue(e.Identifier, epicsim.CaseIdentifierSystem)] = 1
+	}
+	missing, nocart := 0, 0
+	for id := range implants {
+		if charted[id] == 0 {
+			missing++
+		}
+	}
+	for id := range charted {
+		if strings.HasPrefix(id, "CASE-NOCART-") {
+			nocart++
+		}
+	}
+	if missing != 1 || nocart != 1 {
+		t.Errorf("%d cases without an Encounter, %d Encounters without a case; want 1 and 1", missing, nocart)
+	}
+	for _, q := range glu[before:] {
+		if q != "0.03" {
+			t.Errorf("over-consuming: GLU-R1 %s per test, want 0.03", q)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/sim/faults/fhir", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("clear: %v %v", resp, err)
+	}
+	if sim.Overuse() != nil {
+		t.Error("over-consumption not cleared")
+	}
+}
