@@ -47,7 +47,7 @@ const Op = "provider"
 
 // Entry registers the flow.
 func Entry() registry.Entry {
-	return registry.Entry{ID: Flow, NewPoller: NewPoller, Current: Current,
+	return registry.Entry{ID: Flow, NewPoller: NewPoller, Current: Current, NewFHIR: NewFHIR,
 		// Epic's provider updates (the provider shape) are written to HCM.
 		Fusion: map[string]registry.Op{hl7flow.OpWorker: registry.OpWorker}}
 }
