@@ -41,16 +41,16 @@ import (
 // so a role can be matched; a role read before its Practitioner is
 // retried.
 
-// Epic's identifier type texts on a Practitioner: INTERNAL is the SER
-// record's id, EXTERNAL its external id (also the SER).
+// Epic's identifier systems on a Practitioner end in the master file's
+// OID: .7.2.697780 is the provider (SER) record, .7.2.836982 the user
+// (EMP) record; each comes twice, typed INTERNAL (padded with spaces) and
+// EXTERNAL, with the same id.
 const (
-	idInternal = "INTERNAL"
-	idExternal = "EXTERNAL"
+	serOID = ".7.2.697780"
+	empOID = ".7.2.836982"
 )
 
-// practitioner is what the flow reads of a Practitioner. Identifier types
-// are read here (pkg/fhir's Identifier has none): Epic tells its SER id
-// apart by type.text only.
+// practitioner is what the flow reads of a Practitioner.
 type practitioner struct {
 	ID         string `json:"id"`
 	Active     *bool  `json:"active,omitempty"`
@@ -75,8 +75,11 @@ type practitioner struct {
 type Provider struct {
 	FHIRID string
 	SER    string
+	EMP    string
 	NPI    string
 	Values map[ws.Attr]string
+	// Warnings name elements not used (an NPI failing its check digit).
+	Warnings []string
 }
 
 // ProviderIDError is a Practitioner whose identifiers cannot name one
@@ -105,12 +108,16 @@ func ReadPractitioner(raw []byte) (Provider, error) {
 		var dst *string
 		switch {
 		case id.System == fhir.NPISystem:
-			dst = &out.NPI
 			if v != "" && !mfn.ValidNPI(v) {
-				return Provider{}, &ProviderIDError{Path: path + ".value", Why: "NPI fails its check digit"}
+				// A deviation Epic may ship: warned, not matched on or written.
+				out.Warnings = append(out.Warnings, path+".value: NPI fails its check digit")
+				continue
 			}
-		case strings.EqualFold(strings.TrimSpace(id.Type.Text), idInternal), strings.EqualFold(strings.TrimSpace(id.Type.Text), idExternal):
+			dst = &out.NPI
+		case strings.HasSuffix(id.System, serOID):
 			dst = &out.SER
+		case strings.HasSuffix(id.System, empOID):
+			dst = &out.EMP
 		default:
 			continue
 		}
@@ -123,7 +130,7 @@ func ReadPractitioner(raw []byte) (Provider, error) {
 		*dst = v
 	}
 	if out.SER == "" && out.NPI == "" {
-		return Provider{}, &ProviderIDError{Path: "Practitioner.identifier", Why: "no Epic SER id (type INTERNAL or EXTERNAL) and no NPI (" + fhir.NPISystem + ")"}
+		return Provider{}, &ProviderIDError{Path: "Practitioner.identifier", Why: "no Epic SER id (system …" + serOID + ") and no valid NPI (" + fhir.NPISystem + ")"}
 	}
 	if out.NPI != "" {
 		out.Values[ws.NPI] = out.NPI
@@ -228,6 +235,7 @@ func conceptText(c fhir.CodeableConcept) string {
 // providerIDs is a Practitioner's ids kept for its roles.
 type providerIDs struct {
 	SER string `json:"ser,omitempty"`
+	EMP string `json:"emp,omitempty"`
 	NPI string `json:"npi,omitempty"`
 }
 
@@ -275,14 +283,18 @@ func (h *practitioners) practitioner(ctx context.Context, d *bus.Delivery, ev *s
 	if err != nil {
 		return bus.Permanent(classify(err))
 	}
-	b, _ := json.Marshal(providerIDs{SER: p.SER, NPI: p.NPI})
+	pid := providerIDs{SER: p.SER, EMP: p.EMP, NPI: p.NPI}
+	b, _ := json.Marshal(pid)
 	if _, err := h.kv.Put(ctx, h.idsKey(p.FHIRID), b); err != nil {
 		return fmt.Errorf("practitioner ids: %w", err)
 	}
-	if err := h.publish(ctx, ev, p.SER, p.NPI, p.Values); err != nil {
+	if err := h.publish(ctx, ev, pid, p.Values); err != nil {
 		return err
 	}
 	d.AuditDetail = "Practitioner of provider " + orNone(p.SER) + ": " + attrNames(p.Values) + " to Fusion by the flow's rules"
+	if len(p.Warnings) > 0 {
+		d.AuditDetail += "; warnings: " + strings.Join(p.Warnings, "; ")
+	}
 	return nil
 }
 
@@ -307,7 +319,7 @@ func (h *practitioners) role(ctx context.Context, d *bus.Delivery, ev *sinewv1.F
 		d.AuditDetail = "PractitionerRole without specialty or provider type: nothing to map"
 		return nil
 	}
-	if err := h.publish(ctx, ev, pid.SER, pid.NPI, r.Values); err != nil {
+	if err := h.publish(ctx, ev, pid, r.Values); err != nil {
 		return err
 	}
 	d.AuditDetail = "PractitionerRole of provider " + orNone(pid.SER) + ": " + attrNames(r.Values) + " to Fusion by the flow's rules"
@@ -316,7 +328,8 @@ func (h *practitioners) role(ctx context.Context, d *bus.Delivery, ev *sinewv1.F
 
 // publish sends Epic's values as a WorkerChange from Epic, keyed by the
 // resource and its version: a re-read of the same version is one command.
-func (h *practitioners) publish(ctx context.Context, ev *sinewv1.FhirResourceReceived, ser, npi string, values map[ws.Attr]string) error {
+func (h *practitioners) publish(ctx context.Context, ev *sinewv1.FhirResourceReceived, pid providerIDs, values map[ws.Attr]string) error {
+	ser := pid.SER
 	sum := sha256.Sum256([]byte(ev.GetResourceType() + "/" + ev.GetResourceId()))
 	ver := ev.GetVersionId()
 	if ver == "" {
@@ -325,6 +338,9 @@ func (h *practitioners) publish(ctx context.Context, ev *sinewv1.FhirResourceRec
 	}
 	key := h.flow.ID + "/epic-fhir/" + ev.GetResourceType() + "/" + hex.EncodeToString(sum[:12]) + "/" + ver
 	attrs := map[string]string{}
+	if pid.EMP != "" {
+		attrs[ws.IDEMP] = pid.EMP
+	}
 	for a, v := range values {
 		attrs[string(a)] = v
 	}
@@ -335,7 +351,7 @@ func (h *practitioners) publish(ctx context.Context, ev *sinewv1.FhirResourceRec
 			IdempotencyKey: key, ReceivedAt: in.GetReceivedAt(), CausedBy: in.GetEventId(),
 			BusinessKeys: sinewv1.KeysOf("provider", ser, "resource_type", ev.GetResourceType()),
 		},
-		Origin: string(ws.Epic), EpicProviderId: ser, Npi: npi, Action: ws.ActionUpdate, Attributes: attrs,
+		Origin: string(ws.Epic), EpicProviderId: ser, Npi: pid.NPI, Action: ws.ActionUpdate, Attributes: attrs,
 	}
 	if t := ev.GetLastUpdated(); t != nil {
 		ch.EffectiveAt = timestamppb.New(t.AsTime())
