@@ -87,7 +87,7 @@ func TestFHIRIntakeDeclaredOncePerType(t *testing.T) {
 		got[s.Type] = s.Flow + "/" + s.Sync
 	}
 	for typ, want := range map[string]string{
-		"Practitioner": "worker-sync-fhir/export", "PractitionerRole": "worker-sync-fhir/export", "Medication": "formulary-check/export",
+		"Practitioner": "worker-sync/export", "PractitionerRole": "worker-sync/export", "Medication": "formulary-check/export",
 		"Encounter": "optime-encounters/search", "Observation": "beaker-expected-use/search",
 	} {
 		if got[typ] != want {

@@ -53,6 +53,11 @@ type Flow struct {
 	Schedule string `yaml:"schedule,omitempty"`
 	// Conflicts are a two-way flow's rules: which side wins each field.
 	Conflicts []Conflict `yaml:"conflicts,omitempty"`
+	// FusionRead is how a flow that reads Fusion HCM itself follows its
+	// changes: feeds (the Atom feeds, the default), workers (polling
+	// workers by LastUpdateDate) or auto (the feeds, polling workers while
+	// they are unavailable).
+	FusionRead string `yaml:"fusion_read,omitempty"`
 	// Resolute is the journal file layout of a batch GL flow.
 	Resolute *resolute.Layout `yaml:"resolute,omitempty"`
 	// Clarity names the columns of the flow's Clarity extracts (CSV, Parquet).
@@ -177,6 +182,13 @@ func (f *Field) UnmarshalYAML(n *yaml.Node) error {
 	type plain Field
 	return n.Decode((*plain)(f))
 }
+
+// How a flow reads Fusion HCM's changes (Flow.FusionRead).
+const (
+	FusionReadFeeds   = "feeds"
+	FusionReadWorkers = "workers"
+	FusionReadAuto    = "auto"
+)
 
 // Reconciliation kinds.
 const (
@@ -309,6 +321,11 @@ func Parse(r io.Reader) (*Inventory, error) {
 		case ReconcileNone, ReconcileGLBatch, ReconcileInventory, ReconcileEpicAck:
 		default:
 			return nil, fmt.Errorf("%s: reconcile.kind %q is not none, gl-batch, inventory or epic-ack", where, f.Reconcile.Kind)
+		}
+		switch f.FusionRead {
+		case "", FusionReadFeeds, FusionReadWorkers, FusionReadAuto:
+		default:
+			return nil, fmt.Errorf("%s: fusion_read %q is not feeds, workers or auto", where, f.FusionRead)
 		}
 		if f.Reconcile.Kind == ReconcileInventory && f.FusionSource == "" {
 			return nil, fmt.Errorf("%s: an inventory-reconciled flow needs fusion_source", where)

@@ -12,7 +12,7 @@ func TestProjectInventory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"resolute-gl", "willow-inventory", "optime-materials", "beaker-inventory", "worker-sync", "worker-sync-fhir", "supplier-sync", "ap-payment-status", "nightly-catchup", "formulary-check", "optime-encounters", "beaker-expected-use"}
+	want := []string{"resolute-gl", "willow-inventory", "optime-materials", "beaker-inventory", "worker-sync", "supplier-sync", "ap-payment-status", "nightly-catchup", "formulary-check", "optime-encounters", "beaker-expected-use"}
 	if len(inv.Flows) != len(want) {
 		t.Fatalf("%d flows", len(inv.Flows))
 	}

@@ -148,6 +148,9 @@ type FeedEntry struct {
 	Updated      time.Time
 	PersonNumber string
 	PersonID     string
+	// ActionCode is the context's action (HIRE, REHIRE, TERMINATION, ...)
+	// when the feed names one.
+	ActionCode string
 }
 
 type atomFeed struct {
@@ -192,12 +195,13 @@ func (c *Client) Feed(ctx context.Context, feed string, since time.Time, pageSiz
 				Context []struct {
 					PersonNumber string `json:"PersonNumber"`
 					PersonID     string `json:"PersonId"`
+					ActionCode   string `json:"ActionCode"`
 				} `json:"Context"`
 			}
 			if err := json.Unmarshal([]byte(e.Content), &body); err != nil || len(body.Context) == 0 {
 				return nil, &ProtocolError{Op: op, Err: errors.New("entry content has no Context")}
 			}
-			fe.PersonNumber, fe.PersonID = body.Context[0].PersonNumber, body.Context[0].PersonID
+			fe.PersonNumber, fe.PersonID, fe.ActionCode = body.Context[0].PersonNumber, body.Context[0].PersonID, body.Context[0].ActionCode
 			out = append(out, fe)
 		}
 		next := ""

@@ -79,6 +79,8 @@ const (
 	EpicNoAck Code = "SINEW-EPIC-002"
 	// WorkerMatchAmbiguous a two-way worker flow could not match a worker to exactly one Epic provider (duplicate NPI, Epic ids that disagree, a provider linked to another worker)
 	WorkerMatchAmbiguous Code = "SINEW-WORKER-001"
+	// WorkerNoProviderID an Epic provider record (FHIR Practitioner or PractitionerRole) names no provider a two-way worker flow can match: no Epic SER id and no NPI, an NPI failing its check digit, or a role without its Practitioner
+	WorkerNoProviderID Code = "SINEW-WORKER-002"
 	// PaymentUnmatched an AP payment pays no invoice carrying a patient refund reference: not sent to Resolute
 	PaymentUnmatched Code = "SINEW-AP-001"
 	// PaymentAmbiguous an AP payment pays invoices of more than one patient refund: not sent to Resolute
@@ -126,6 +128,7 @@ var catalogue = [...]Entry{
 	{Code: EpicRejected, Constant: "EpicRejected", Text: "Epic answered AE or AR to a message Sinew sent (the detail is the ACK's ERR text)", Action: "Read the ERR text in the detail (a locked record, an unknown provider, a field Epic refused); fix it in Epic or Fusion, then replay.", Permanent: false},
 	{Code: EpicNoAck, Constant: "EpicNoAck", Text: "Epic did not acknowledge a message Sinew sent (timeout or connection refused)", Action: "Check Epic's inbound interface (running, listening, its queue); replay once it answers: the record is keyed, a resend is not doubled.", Permanent: false},
 	{Code: WorkerMatchAmbiguous, Constant: "WorkerMatchAmbiguous", Text: "a two-way worker flow could not match a worker to exactly one Epic provider (duplicate NPI, Epic ids that disagree, a provider linked to another worker)", Action: "Link the worker by hand (Fusion person number to Epic SER) or fix the duplicate in Epic, then replay; Sinew never guesses a match.", Permanent: true},
+	{Code: WorkerNoProviderID, Constant: "WorkerNoProviderID", Text: "an Epic provider record (FHIR Practitioner or PractitionerRole) names no provider a two-way worker flow can match: no Epic SER id and no NPI, an NPI failing its check digit, or a role without its Practitioner", Action: "Have Epic's team fix the provider record (the detail names the element), then let the next sync re-read it, or discard.", Permanent: true},
 	{Code: PaymentUnmatched, Constant: "PaymentUnmatched", Text: "an AP payment pays no invoice carrying a patient refund reference: not sent to Resolute", Action: "Triage: find the refund the payment settles (the payment number is in the detail), correct the invoice's number in Fusion, then replay; discard if it is no refund.", Permanent: true},
 	{Code: PaymentAmbiguous, Constant: "PaymentAmbiguous", Text: "an AP payment pays invoices of more than one patient refund: not sent to Resolute", Action: "Triage: split the payment in Fusion (one refund per payment) or post the statuses in Resolute by hand, then discard.", Permanent: true},
 	{Code: FHIRResourceUnreadable, Constant: "FHIRResourceUnreadable", Text: "FHIR resource unreadable: not JSON, no or an unknown resourceType, or no id", Action: "The dead letter keeps the resource's bytes and names the problem (path and code): have Epic's team fix the resource or its export, then re-read it (the next sync) or discard.", Permanent: true},

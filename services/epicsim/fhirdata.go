@@ -63,8 +63,8 @@ func seedFHIR(seed uint64, v FHIRVolume, drift bool, today time.Time) []simResou
 		npi := fmt.Sprintf("1%09d", 100000000+i*7919)
 		sp := specialties[i%len(specialties)]
 		out = append(out, simResource{Type: "Practitioner", ID: id, JSON: fmt.Appendf(nil,
-			`{"resourceType":"Practitioner","id":"%s",%s,"identifier":[{"use":"usual","system":"http://hl7.org/fhir/sid/us-npi","value":"%s"},{"use":"usual","type":{"text":"INTERNAL"},"system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.697780","value":"  SIM%03d"},{"use":"usual","type":{"text":"EXTERNAL"},"system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.697780","value":"   E%04d"}],"active":true,"name":[{"use":"usual","text":"Sim Provider %d, MD","family":"Provider%d","given":["Sim"]}],"qualification":[{"code":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0360","code":"MD"}],"text":"MD"}}]}`,
-			id, meta(1, base), npi, i, 1000+i, i, i)})
+			`{"resourceType":"Practitioner","id":"%s",%s,"identifier":[{"use":"usual","system":"http://hl7.org/fhir/sid/us-npi","value":"%s"},{"use":"usual","type":{"text":"INTERNAL"},"system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.697780","value":"  SIM%03d"},{"use":"usual","type":{"text":"EXTERNAL"},"system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.697780","value":"SIM%03d"},{"use":"usual","type":{"text":"INTERNAL"},"system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.836982","value":"   E%04d"}],"active":true,"name":[{"use":"usual","text":"Sim Provider %d, MD","family":"Provider%d","given":["Sim"]}],"qualification":[{"code":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0360","code":"MD"}],"text":"MD"}}]}`,
+			id, meta(1, base), npi, i, i, 1000+i, i, i)})
 		rid := epicID(r, false)
 		out = append(out, simResource{Type: "PractitionerRole", ID: rid, JSON: fmt.Appendf(nil,
 			`{"resourceType":"PractitionerRole","id":"%s",%s,"active":true,"practitioner":{"reference":"Practitioner/%s","display":"Sim Provider %d, MD"},"organization":{"reference":"Organization/eSimOrg1"},"specialty":[{"coding":[{"system":"http://nucc.org/provider-taxonomy","code":"%s","display":"%s"}],"text":"%s"}]}`,

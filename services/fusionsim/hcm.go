@@ -17,6 +17,7 @@ import (
 //   GET  HCMPath/workers/{id}
 //   POST HCMPath/workers                         hire (names, workRelationships with one assignment)
 //   POST HCMPath/workers/{id}/child/workRelationships/{rid}/action/terminate
+//   POST HCMPath/workers/{id}/child/workRelationships  rehire (a new period of service, ActionCode REHIRE)
 //   PATCH HCMPath/workers/{id}/child/workRelationships/{rid}/child/assignments/{aid}
 //   PATCH …/assignments/{aid}/child/assignmentsDFF/{aid}   provider attributes (site DFF)
 //   GET  AtomPath/employee/{newhire|empupdate|termination}  page-size, page, updated-min
@@ -112,6 +113,7 @@ func (s *Server) hcmRoutes(api *http.ServeMux) {
 	api.HandleFunc("GET "+HCMPath+"/workers/{id}", s.workerGetOne)
 	api.HandleFunc("POST "+HCMPath+"/workers", s.workerPost)
 	api.HandleFunc("POST "+HCMPath+"/workers/{id}/child/workRelationships/{rid}/action/terminate", s.workerTerminate)
+	api.HandleFunc("POST "+HCMPath+"/workers/{id}/child/workRelationships", s.workerRehire)
 	api.HandleFunc("PATCH "+HCMPath+"/workers/{id}/child/workRelationships/{rid}/child/assignments/{aid}", s.assignmentPatch)
 	api.HandleFunc("PATCH "+HCMPath+"/workers/{id}/child/workRelationships/{rid}/child/assignments/{aid}/child/assignmentsDFF/{did}", s.assignmentPatch)
 	api.HandleFunc("GET "+AtomPath+"/employee/{feed}", s.atomGet)
@@ -363,6 +365,63 @@ func (s *Server) workerTerminate(w http.ResponseWriter, r *http.Request) {
 	st.entries = append(st.entries, feedEntry{feed: "termination", updated: wk.LastUpdateDate, person: wk.PersonNumber,
 		ctx: map[string]any{"PersonId": strconv.FormatInt(wk.PersonID, 10), "PersonNumber": wk.PersonNumber, "EffectiveDate": in.TerminationDate, "ActionCode": in.ActionCode}})
 	writeJSONAs(w, http.StatusOK, "application/vnd.oracle.adf.actionresult+json", map[string]any{"result": "SUCCESS"})
+}
+
+// workerRehire starts a new period of service for a terminated worker
+// (Fusion's rehire: POST workRelationships with ActionCode REHIRE): the
+// person, person number and assignment number stay, the assignment is
+// active again from the start date, and the change is a newhire feed
+// entry whose context says REHIRE.
+func (s *Server) workerRehire(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		StartDate         string `json:"StartDate"`
+		ActionCode        string `json:"ActionCode"`
+		LegalEmployerName string `json:"LegalEmployerName"`
+		WorkerType        string `json:"WorkerType"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		badRequest(w, "%v", err)
+		return
+	}
+	if _, err := time.Parse(dateLayout, in.StartDate); err != nil {
+		writeErrors(w, http.StatusBadRequest, []fieldErr{invalid("StartDate", CodeWorkerInvalid, in.StartDate)})
+		return
+	}
+	if in.ActionCode == "" {
+		in.ActionCode = "REHIRE"
+	}
+	if in.ActionCode != "REHIRE" {
+		writeErrors(w, http.StatusBadRequest, []fieldErr{invalid("ActionCode", CodeWorkerInvalid, in.ActionCode)})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wk := s.worker(r.PathValue("id"))
+	if wk == nil {
+		writeError(w, http.StatusNotFound, "The worker "+r.PathValue("id")+" doesn't exist.", "")
+		return
+	}
+	if wk.TerminationDate == "" {
+		writeErrors(w, http.StatusBadRequest, []fieldErr{{"ActionCode", CodeWorkerInvalid, "The worker has an active work relationship: a rehire needs a terminated one."}})
+		return
+	}
+	if in.StartDate <= wk.TerminationDate {
+		writeErrors(w, http.StatusBadRequest, []fieldErr{{"StartDate", CodeEffectiveDate, "The rehire date must be after the termination date."}})
+		return
+	}
+	if err := wk.split(in.StartDate, func(v *AssignmentVersion) { v.AssignmentStatus = "ACTIVE" }); err != nil {
+		writeErrors(w, http.StatusBadRequest, []fieldErr{{"StartDate", CodeEffectiveDate, err.Error()}})
+		return
+	}
+	st := s.hcmState()
+	wk.RelationshipID = st.nextID
+	st.nextID += 10
+	wk.StartDate, wk.TerminationDate = in.StartDate, ""
+	wk.LastUpdateDate = s.hcmNow()
+	st.entries = append(st.entries, feedEntry{feed: "newhire", updated: wk.LastUpdateDate, person: wk.PersonNumber,
+		ctx: map[string]any{"PersonId": strconv.FormatInt(wk.PersonID, 10), "PersonNumber": wk.PersonNumber, "EffectiveStartDate": in.StartDate,
+			"PeriodType": "E", "WorkerType": "E", "ActionCode": "REHIRE"}})
+	writeJSON(w, http.StatusCreated, s.workerJSON(r, wk, in.StartDate))
 }
 
 func mustDay(s string) time.Time { t, _ := time.Parse(dateLayout, s); return t }

@@ -1,7 +1,7 @@
 // Package workersync is the worker-sync flow's Fusion side: it follows
 // Fusion HCM's Atom feeds of new hires, employee updates and terminations,
-// reads each changed worker (the workers resource; a polling fallback
-// over workers?q=LastUpdateDate>… when the feeds are off is not built), keeps the attributes
+// reads each changed worker (the workers resource), or polls workers by
+// LastUpdateDate while the feeds are off (fusion_read), keeps the attributes
 // Fusion owns under the flow's conflict rules, drops what Sinew already
 // wrote to Epic (echo suppression, keyed hashes in the fusion_poll
 // bucket) and publishes the rest as a WorkerChange on EPIC_CMD, where
@@ -47,7 +47,7 @@ const Op = "provider"
 
 // Entry registers the flow.
 func Entry() registry.Entry {
-	return registry.Entry{ID: Flow, NewPoller: NewPoller, Current: Current,
+	return registry.Entry{ID: Flow, NewPoller: NewPoller, Current: Current, NewFHIR: NewFHIR,
 		// Epic's provider updates (the provider shape) are written to HCM.
 		Fusion: map[string]registry.Op{hl7flow.OpWorker: registry.OpWorker}}
 }
@@ -142,25 +142,110 @@ var feeds = []struct{ feed, action string }{
 	{fusion.FeedTermination, ws.ActionTerminate},
 }
 
-// Poll reads each feed from its cursor and publishes what changed. The
+// Poll reads Fusion's changes the way the flow's fusion_read says: the
+// Atom feeds (feeds, the default), workers by LastUpdateDate (workers),
+// or the feeds and, when one cannot be read, workers (auto). Either way
+// a change is published at most once: the message id is the worker's
+// change time, and a change whose Fusion-owned values are what Sinew last
+// sent to Epic sends nothing.
+func (p *Poller) Poll(ctx context.Context) error {
+	switch p.flow.FusionRead {
+	case flows.FusionReadWorkers:
+		return p.pollWorkers(ctx)
+	case flows.FusionReadAuto:
+		err := p.pollFeeds(ctx)
+		if err == nil {
+			return nil
+		}
+		var fe *feedError
+		if !errors.As(err, &fe) {
+			return err // publishing failed: the same cursor next time
+		}
+		p.log(fe.err, p.flow.ID+": HCM Atom feed unavailable; polling workers instead")
+		return p.pollWorkers(ctx)
+	}
+	return p.pollFeeds(ctx)
+}
+
+// feedError is a feed that could not be read (off, or failing).
+type feedError struct {
+	feed string
+	err  error
+}
+
+func (e *feedError) Error() string { return "feed " + e.feed + ": " + e.err.Error() }
+func (e *feedError) Unwrap() error { return e.err }
+
+// pollFeeds reads each feed from its cursor and publishes what changed. The
 // cursor moves past an entry only after its change is on EPIC_CMD, so a
 // crash re-reads it; the message id makes the repeat a no-op.
-func (p *Poller) Poll(ctx context.Context) error {
+func (p *Poller) pollFeeds(ctx context.Context) error {
 	for _, fd := range feeds {
 		key := p.flow.ID + ".cursor." + fd.feed
 		since := p.cursor(ctx, key)
 		entries, err := p.fusion.Feed(ctx, fd.feed, since, 100)
 		if err != nil {
-			return fmt.Errorf("feed %s: %w", fd.feed, err)
+			return &feedError{feed: fd.feed, err: err}
 		}
 		for _, e := range entries {
-			if err := p.change(ctx, fd.action, e.PersonNumber, e.Updated); err != nil {
+			action := fd.action
+			if fd.action == ws.ActionHire && e.ActionCode == "REHIRE" {
+				action = ws.ActionRehire
+			}
+			if err := p.change(ctx, action, e.PersonNumber, e.Updated); err != nil {
 				return err
 			}
-			if _, err := p.kv.Put(ctx, key, []byte(e.Updated.UTC().Format(time.RFC3339Nano))); err != nil {
-				return fmt.Errorf("cursor %s: %w", key, err)
+			if err := p.setCursor(ctx, key, e.Updated); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+// workersCursor is the LastUpdateDate watermark of the polling fallback.
+func (p *Poller) workersCursor() string { return p.flow.ID + ".cursor.workers" }
+
+// pollWorkers reads the workers changed after the watermark (Fusion's
+// paging), oldest change first, and publishes each as the change its
+// state makes it against what Sinew last sent Epic: a hire (never sent),
+// a termination, a rehire or an update. The watermark moves past a worker
+// only once its change is published; then the feed cursors are moved up
+// to it too, so the feeds, once back, do not send the same changes again.
+func (p *Poller) pollWorkers(ctx context.Context) error {
+	key := p.workersCursor()
+	since := p.cursor(ctx, key)
+	ws0, err := p.fusion.Workers(ctx, fusion.WorkerQuery{UpdatedAfter: since})
+	if err != nil {
+		return fmt.Errorf("workers: %w", err)
+	}
+	sort.SliceStable(ws0, func(i, j int) bool { return ws0[i].LastUpdate.Before(ws0[j].LastUpdate) })
+	for _, w := range ws0 {
+		if err := p.changeOf(ctx, "", w, w.LastUpdate); err != nil {
+			return err
+		}
+		if err := p.setCursor(ctx, key, w.LastUpdate); err != nil {
+			return err
+		}
+	}
+	if len(ws0) == 0 {
+		return nil
+	}
+	last := ws0[len(ws0)-1].LastUpdate
+	for _, fd := range feeds {
+		fk := p.flow.ID + ".cursor." + fd.feed
+		if p.cursor(ctx, fk).Before(last) {
+			if err := p.setCursor(ctx, fk, last); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Poller) setCursor(ctx context.Context, key string, t time.Time) error {
+	if _, err := p.kv.Put(ctx, key, []byte(t.UTC().Format(time.RFC3339Nano))); err != nil {
+		return fmt.Errorf("cursor %s: %w", key, err)
 	}
 	return nil
 }
@@ -174,8 +259,7 @@ func (p *Poller) cursor(ctx context.Context, key string) time.Time {
 	return t
 }
 
-// change publishes one worker's Fusion-owned attributes unless each is
-// what Sinew last wrote to Epic.
+// change reads one worker named by a feed entry and publishes its change.
 func (p *Poller) change(ctx context.Context, action, personNumber string, at time.Time) error {
 	if personNumber == "" {
 		return nil
@@ -187,22 +271,69 @@ func (p *Poller) change(ctx context.Context, action, personNumber string, at tim
 	if len(found) != 1 {
 		return nil // gone since (a purge): nothing to send
 	}
-	w := found[0]
+	return p.changeOf(ctx, action, found[0], at)
+}
+
+// sentStatus is the status Sinew last sent Epic for a worker: "A", "I",
+// or "" when it never sent one (the worker is not in Epic by Sinew).
+func (p *Poller) sentStatus(written ws.Written) string {
+	for _, st := range []string{"A", "I"} {
+		if h := written[ws.Status]; h != "" && h == p.hash.Sum(ws.Status, st) {
+			return st
+		}
+	}
+	return ""
+}
+
+// Action is what a worker's change is to Epic, from the feed's action
+// (empty when polling) and the status Sinew last sent: a hire Sinew
+// already sent is an update (a re-read), a worker active again after an
+// inactive status sent is a rehire (Epic's provider is reactivated, the
+// same record, not a new one), one inactive after an active status sent
+// a termination. "" means nothing to send (polling finds a worker that
+// left before Epic ever had it).
+func Action(feed, sent, status string) string {
+	switch {
+	case sent == "" && status == "I" && feed == "":
+		return "" // polling: left before Epic ever had it
+	case sent == "":
+		if feed == "" || feed == ws.ActionRehire {
+			return ws.ActionHire
+		}
+		return feed
+	case sent == "I" && status == "A":
+		return ws.ActionRehire
+	case sent == "A" && status == "I":
+		return ws.ActionTerminate
+	case feed == ws.ActionHire || feed == ws.ActionRehire || feed == "":
+		return ws.ActionUpdate
+	}
+	return feed
+}
+
+// changeOf publishes one worker's Fusion-owned attributes unless each is
+// what Sinew last wrote to Epic.
+func (p *Poller) changeOf(ctx context.Context, feedAction string, w fusion.Worker, at time.Time) error {
+	personNumber := w.PersonNumber
 	values := ws.FusionValues(w)
+	wkey := p.flow.ID + ".written.epic." + streams.Token(personNumber)
+	var written ws.Written
+	if e, err := p.kv.Get(ctx, wkey); err == nil {
+		_ = json.Unmarshal(e.Value(), &written)
+	}
+	action := Action(feedAction, p.sentStatus(written), values[ws.Status])
+	if action == "" {
+		return nil
+	}
 	send := ws.Owned(p.rules, ws.Fusion, values)
 	if action == ws.ActionHire {
 		// Epic has no record yet: it starts from Fusion's clinical values;
 		// from then on Epic's own win.
 		send = values
 	}
-	wkey := p.flow.ID + ".written.epic." + streams.Token(personNumber)
-	var written ws.Written
-	if e, err := p.kv.Get(ctx, wkey); err == nil {
-		_ = json.Unmarshal(e.Value(), &written)
-	}
 	real := p.hash.Unechoed(written, ws.Change{Side: ws.Fusion, Values: send})
-	if len(real.Values) == 0 && action == ws.ActionUpdate {
-		return nil // nothing Fusion owns changed: an echo of Sinew's own write, or a clinical-only edit
+	if len(real.Values) == 0 && action != ws.ActionHire {
+		return nil // nothing Fusion owns changed: an echo of Sinew's own write, a clinical-only edit, or a re-read
 	}
 	attrs := map[string]string{ws.IDAssignment: w.AssignmentNumber}
 	for a, v := range send {
