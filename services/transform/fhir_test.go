@@ -30,6 +30,12 @@ func TestFHIRInvalidDeadLetteredAndStagedFlowsWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// optime-encounters as a site holds it before cutover: staged.
+	staged, ok := inv.Get("optime-encounters")
+	if !ok {
+		t.Fatal("flows.yaml has no optime-encounters")
+	}
+	staged.State = flows.Staged
 	opts := inv.Topology(streams.DefaultOptions())
 	_, nc, js := natstest.StartWithTopology(t, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -69,13 +75,13 @@ func TestFHIRInvalidDeadLetteredAndStagedFlowsWait(t *testing.T) {
 	if _, err := ingest.Publish(ctx, streams.FHIRInvalidSubject, "fhir:invalid#1", invalid); err != nil {
 		t.Fatal(err)
 	}
-	// A Practitioner of worker-sync-fhir, staged in flows.yaml.
+	// An Encounter of the staged optime-encounters.
 	enc := &sinewv1.FhirResourceReceived{
-		Envelope:     &sinewv1.Envelope{EventId: bus.EventID("fhir:Practitioner/p1/_history/1"), Flow: "worker-sync-fhir", IdempotencyKey: "fhir:Practitioner/p1/_history/1"},
-		ResourceType: "Practitioner", ResourceId: "p1", VersionId: "1",
-		Json: []byte(`{"resourceType":"Practitioner","id":"p1","meta":{"versionId":"1"}}`), Channel: "bulk-export",
+		Envelope:     &sinewv1.Envelope{EventId: bus.EventID("fhir:Encounter/e1/_history/1"), Flow: "optime-encounters", IdempotencyKey: "fhir:Encounter/e1/_history/1"},
+		ResourceType: "Encounter", ResourceId: "e1", VersionId: "1",
+		Json: []byte(`{"resourceType":"Encounter","id":"e1","meta":{"versionId":"1"}}`), Channel: "search",
 	}
-	if _, err := ingest.Publish(ctx, streams.FHIRSubject("Practitioner"), "fhir:Practitioner/p1/_history/1", enc); err != nil {
+	if _, err := ingest.Publish(ctx, streams.FHIRSubject("Encounter"), "fhir:Encounter/e1/_history/1", enc); err != nil {
 		t.Fatal(err)
 	}
 	waitCount(t, js, streams.DLQ, 1)
@@ -103,7 +109,7 @@ func TestFHIRInvalidDeadLetteredAndStagedFlowsWait(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d dead letters, want 1", n)
 	}
-	c, err := js.Consumer(ctx, streams.FHIRIn, streams.TransformFHIRFlow("worker-sync-fhir"))
+	c, err := js.Consumer(ctx, streams.FHIRIn, streams.TransformFHIRFlow("optime-encounters"))
 	if err != nil {
 		t.Fatal(err)
 	}
