@@ -34,6 +34,9 @@ const HopConsole = "console"
 // HopRetention is the audit hop of retention notices (audit.RecordExpiry).
 const HopRetention = "retention"
 
+// HopSchedule is the audit hop of scheduled flows' runs (pkg/schedule).
+const HopSchedule = "schedule"
+
 // Grant is what one NATS user may do, in the topology's terms.
 type Grant struct {
 	User string
@@ -120,11 +123,14 @@ func (t Topology) Grants() []Grant {
 			Publish:    []string{"fusion.cmd.>", "epic.cmd.>"},
 			Consume:    transformConsumers,
 			ConsumeAny: []string{HL7In, BatchIn, FHIRIn},
-			AuditHops:  hops(transformConsumers...),
+			AuditHops:  append(hops(transformConsumers...), HopSchedule),
 			// transform stores the crosswalks its configuration names and
 			// records the batch files it rejects
-			KV:      []string{KVBatchSeen, KVCrosswalk, KVBatchState, KVFusionPoll},
-			KVRead:  []string{KVFlowState},
+			KV:     []string{KVBatchSeen, KVCrosswalk, KVBatchState, KVFusionPoll, KVFlowRuns},
+			KVRead: []string{KVFlowState},
+			// nightly-catchup compares the day's commands and results with
+			// Fusion and re-sends what Fusion lacks (pkg/schedule runs it)
+			Read:    []string{FusionCmd, Results},
 			Objects: []string{ObjBatchFiles, ObjFBDI, ObjHL7Bodies},
 		},
 		{
@@ -147,7 +153,7 @@ func (t Topology) Grants() []Grant {
 			AuditHops: hops(ReconResults),
 			Read:      []string{BatchIn, FusionCmd, Results, Recon, FHIRIn},
 			KV:        []string{KVBatchState},
-			KVRead:    []string{KVCrosswalk, KVFlowState},
+			KVRead:    []string{KVCrosswalk, KVFlowState, KVFlowRuns},
 			Objects:   []string{ObjFBDI, ObjBatchFiles},
 		},
 		{
@@ -158,7 +164,7 @@ func (t Topology) Grants() []Grant {
 			AuditHops: hops(Deadletter),
 			Read:      allStreams,
 		},
-		{User: UserConsole, Read: allStreams, KVRead: []string{KVFlowState, KVBatchState, KVCrosswalk, KVReplays},
+		{User: UserConsole, Read: allStreams, KVRead: []string{KVFlowState, KVBatchState, KVCrosswalk, KVReplays, KVFlowRuns},
 			// the console builds the tracking index and keeps the triage queue
 			Publish: []string{"track.>"}, Consume: []string{TrackIndexer}, KV: []string{KVTriage}, AuditHops: []string{HopTriage, HopRetention, HopConsole}},
 		// The simulators stand for Epic and Fusion: outside systems that
