@@ -238,3 +238,9 @@ func (s *Store) setLatest(ctx context.Context, flow, id string) error {
 	_, err := s.kv.Put(ctx, latestKey(flow), b)
 	return err
 }
+
+// CatchUpHeader marks a command a scheduled run re-sends because the
+// target lacked its effect (its value is the run's id): the loader then
+// checks the target before trusting an earlier claim of the same
+// idempotency key, so the effect is made once, never twice.
+const CatchUpHeader = "Sinew-Catch-Up"

@@ -6,6 +6,7 @@ import (
 	appaymentstatus "github.com/sinewhq/sinew/services/transform/flows/ap-payment-status"
 	beakerinventory "github.com/sinewhq/sinew/services/transform/flows/beaker-inventory"
 	formularycheck "github.com/sinewhq/sinew/services/transform/flows/formulary-check"
+	nightlycatchup "github.com/sinewhq/sinew/services/transform/flows/nightly-catchup"
 	optimematerials "github.com/sinewhq/sinew/services/transform/flows/optime-materials"
 	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
 	suppliersync "github.com/sinewhq/sinew/services/transform/flows/supplier-sync"
@@ -21,6 +22,7 @@ func Entries() []registry.Entry {
 		appaymentstatus.Entry(),
 		beakerinventory.Entry(),
 		formularycheck.Entry(),
+		nightlycatchup.Entry(),
 		optimematerials.Entry(),
 		resolutegl.Entry(),
 		suppliersync.Entry(),
