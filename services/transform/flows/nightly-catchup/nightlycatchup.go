@@ -78,7 +78,10 @@ func NewPoller(ctx context.Context, f *flows.Flow, env registry.Env) (registry.P
 	ic := InventoryConfig{JS: env.JS, Fusion: env.Fusion}
 	if b, ok := env.Publisher.(busLike); ok {
 		cfg.Audit = b.Audit()
-		ic.Publish = func(ctx context.Context, m *nats.Msg, id string) error { _, err := b.PublishRaw(ctx, m, id); return err }
+		ic.Publish = func(ctx context.Context, m *nats.Msg, id string) error {
+			_, err := b.PublishRaw(ctx, m, id)
+			return err
+		}
 	}
 	return schedule.New(st, cfg, Job(ic, env.Inventory, states)), nil
 }
