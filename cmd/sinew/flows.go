@@ -87,6 +87,7 @@ func flowsVerbs() []verb {
 		change(flows.Active, "start processing a flow: drain its backlog (progress, rate, ETA), then follow its input (audited)"),
 		change(flows.Paused, "stop processing a flow: its input keeps arriving and waits in JetStream (audited)"),
 		change(flows.Staged, "hold a flow before cutover: input is kept, nothing is posted (audited)"),
+		flowRunVerb(),
 	}
 }
 

@@ -44,6 +44,9 @@ var ReplaySubjects = []string{"hl7.in.>", "fhir.in.>", "batch.in.>", "fusion.cmd
 // HopRetention is the audit hop of retention notices (audit.RecordExpiry).
 const HopRetention = "retention"
 
+// HopSchedule is the audit hop of scheduled flows' runs (pkg/schedule).
+const HopSchedule = "schedule"
+
 // Grant is what one NATS user may do, in the topology's terms.
 type Grant struct {
 	User string
@@ -133,11 +136,14 @@ func (t Topology) Grants() []Grant {
 			Publish:    []string{"fusion.cmd.>", "epic.cmd.>"},
 			Consume:    transformConsumers,
 			ConsumeAny: []string{HL7In, BatchIn, FHIRIn},
-			AuditHops:  hops(transformConsumers...),
+			AuditHops:  append(hops(transformConsumers...), HopSchedule),
 			// transform stores the crosswalks its configuration names and
 			// records the batch files it rejects
-			KV:      []string{KVBatchSeen, KVCrosswalk, KVBatchState, KVFusionPoll},
-			KVRead:  []string{KVFlowState},
+			KV:     []string{KVBatchSeen, KVCrosswalk, KVBatchState, KVFusionPoll, KVFlowRuns},
+			KVRead: []string{KVFlowState},
+			// nightly-catchup compares the day's commands and results with
+			// Fusion and re-sends what Fusion lacks (pkg/schedule runs it)
+			Read:    []string{FusionCmd, Results},
 			Objects: []string{ObjBatchFiles, ObjFBDI, ObjHL7Bodies},
 		},
 		{
@@ -160,7 +166,7 @@ func (t Topology) Grants() []Grant {
 			AuditHops: hops(ReconResults),
 			Read:      []string{BatchIn, FusionCmd, Results, Recon, FHIRIn},
 			KV:        []string{KVBatchState},
-			KVRead:    []string{KVCrosswalk, KVFlowState, KVWatermarks}, // the FHIR checks cut at the sync watermark
+			KVRead:    []string{KVCrosswalk, KVFlowState, KVWatermarks, KVFlowRuns}, // the FHIR checks cut at the sync watermark
 			Objects:   []string{ObjFBDI, ObjBatchFiles},
 		},
 		{
@@ -171,7 +177,7 @@ func (t Topology) Grants() []Grant {
 			AuditHops: hops(Deadletter),
 			Read:      allStreams,
 		},
-		{User: UserConsole, Read: allStreams, KVRead: []string{KVBatchState, KVCrosswalk},
+		{User: UserConsole, Read: allStreams, KVRead: []string{KVBatchState, KVCrosswalk, KVFlowRuns},
 			// the console builds the tracking index and keeps the triage
 			// queue; its operators replay and discard dead letters (a
 			// replay republishes the stored message on its original

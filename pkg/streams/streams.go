@@ -57,6 +57,9 @@ const (
 	// KVTriage holds the items a person must look at (pkg/triage).
 	KVTriage     = "triage"
 	KVFusionPoll = "fusion_poll"
+	// KVFlowRuns holds scheduled flows' leases, last-run watermarks, run
+	// records and run requests (pkg/schedule).
+	KVFlowRuns = "flow_runs"
 )
 
 // IdempotencyShards is how many buckets the loader's idempotency keys are
@@ -412,6 +415,7 @@ func New(opts Options) Topology {
 			{Bucket: KVBatchState, Description: "per-batch state machine: received to reconciled, Fusion request ids", History: 8, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVTriage, Description: "triage items: open, acknowledged, resolved", History: 16, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVFusionPoll, Description: "flows that poll Fusion: feed and read cursors, keyed hashes of what Sinew last wrote to each side", History: 4, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: KVFlowRuns, Description: "scheduled flows: run lease, last-run watermark, run records (start, end, outcome, counts), run requests", History: 4, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 		},
 		Objects: []jetstream.ObjectStoreConfig{
 			{Bucket: ObjBatchFiles, Description: "source batch files", Replicas: opts.Replicas, Storage: jetstream.FileStorage},

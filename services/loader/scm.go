@@ -20,6 +20,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/dlq"
 	"github.com/sinewhq/sinew/pkg/fusion"
 	"github.com/sinewhq/sinew/pkg/reason"
+	"github.com/sinewhq/sinew/pkg/schedule"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -29,6 +30,12 @@ const (
 	claimDone    = "done"    // Fusion has it (FusionID)
 	claimFailed  = "failed"  // Fusion refused it (Code, Detail); a replay may try again
 )
+
+// catchUpTrust is how long a done claim is trusted even when a catch-up
+// (schedule.CatchUpHeader) says Fusion lacks its effect: a post that
+// recent may not be readable yet (read lag), and posting it again would
+// double it.
+const catchUpTrust = 15 * time.Minute
 
 // claim is an idempotency key's record in KV.
 type claim struct {
@@ -178,8 +185,17 @@ func (s *Service) postOnceTry(ctx context.Context, d *bus.Delivery, flow, idemKe
 		attempt := 1
 		switch {
 		case cl == nil:
-		case cl.State == claimDone:
+		case cl.State == claimDone && (d.Header.Get(schedule.CatchUpHeader) == "" || time.Since(cl.At) < catchUpTrust):
 			return &effect{outcome: "accepted", fusionID: cl.FusionID, detail: "already in Fusion"}, nil
+		case cl.State == claimDone: // a catch-up saw Fusion lack it: look before posting again
+			ef, err := find(ctx)
+			if err != nil {
+				return nil, busError("read back", err)
+			}
+			if ef != nil {
+				return ef, nil
+			}
+			attempt = cl.Attempt + 1
 		case cl.State == claimFailed && d.Header.Get(dlq.ReplayOfHeader) == "":
 			return &effect{outcome: "rejected", code: cl.Code, detail: cl.Detail}, nil
 		case cl.State == claimFailed: // an operator's replay, after a fix: try again

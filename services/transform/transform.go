@@ -122,7 +122,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err := reg.Check(inv); err != nil {
 		return nil, fmt.Errorf("transform: %s and the flow packages disagree: %w", cfg.FlowsFile, err)
 	}
-	env := registry.Env{JS: b.JetStream(), Publisher: b, Crosswalks: s.xw, TempDir: cfg.TempDir, Crosswalk: cfg.Crosswalk, Chart: cfg.Chart}
+	env := registry.Env{JS: b.JetStream(), Publisher: b, Crosswalks: s.xw, TempDir: cfg.TempDir, Crosswalk: cfg.Crosswalk, Chart: cfg.Chart, Inventory: inv}
 	for i := range inv.Flows {
 		f := &inv.Flows[i]
 		if f.Reconcile.Onhand {

@@ -52,6 +52,9 @@ type Env struct {
 	HashKey string
 	// Log reports a poller's failures (no values, only what failed).
 	Log func(err error, msg string)
+	// Inventory is the whole flows.yaml (a scheduled flow that works on
+	// other flows finds them by their settings).
+	Inventory *flows.Inventory
 }
 
 // Poller is a flow that reads an outside system itself (Fusion's feeds)

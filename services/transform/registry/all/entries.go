@@ -7,6 +7,7 @@ import (
 	beakerexpecteduse "github.com/sinewhq/sinew/services/transform/flows/beaker-expected-use"
 	beakerinventory "github.com/sinewhq/sinew/services/transform/flows/beaker-inventory"
 	formularycheck "github.com/sinewhq/sinew/services/transform/flows/formulary-check"
+	nightlycatchup "github.com/sinewhq/sinew/services/transform/flows/nightly-catchup"
 	optimeencounters "github.com/sinewhq/sinew/services/transform/flows/optime-encounters"
 	optimematerials "github.com/sinewhq/sinew/services/transform/flows/optime-materials"
 	resolutegl "github.com/sinewhq/sinew/services/transform/flows/resolute-gl"
@@ -24,6 +25,7 @@ func Entries() []registry.Entry {
 		beakerexpecteduse.Entry(),
 		beakerinventory.Entry(),
 		formularycheck.Entry(),
+		nightlycatchup.Entry(),
 		optimeencounters.Entry(),
 		optimematerials.Entry(),
 		resolutegl.Entry(),
