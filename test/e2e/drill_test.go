@@ -82,7 +82,7 @@ func checkDrill(t *testing.T, r drillResult, code int) {
 // drilledFlows are the demo inventory's flows the synthetic day covers:
 // each must be checked, with a reconciliation verdict per tier.
 var drilledFlows = []string{"resolute-gl", "willow-inventory", "optime-materials", "beaker-inventory",
-	"worker-sync", "supplier-sync", "ap-payment-status"}
+	"worker-sync", "supplier-sync", "ap-payment-status", "formulary-check"}
 
 func checkEveryFlow(t *testing.T, r drillResult) {
 	t.Helper()
