@@ -24,7 +24,7 @@ type fhirReconKind struct{}
 func (fhirReconKind) name() string { return "Epic FHIR $export" }
 
 func (fhirReconKind) fits(f *flows.Flow) bool {
-	if f.Pattern != "fhir-reconciliation" || f.Reconcile.Kind == flows.ReconcileNone || len(f.Intake.FHIR) == 0 {
+	if f.Pattern != "fhir-reconciliation" || len(f.Intake.FHIR) == 0 {
 		return false
 	}
 	for _, in := range f.Intake.FHIR {
