@@ -76,6 +76,10 @@ type drillFaults struct {
 	// sent) and duplicates (Fusion rows posted again outside Sinew): the
 	// drill must fail.
 	lose, duplicate int
+	// formularyDrift has epicsim's FHIR server seed a Medication whose
+	// strength differs from Willow's formulary (epic.formulary_drift=1):
+	// the formulary check must report a variance and the drill fail.
+	formularyDrift bool
 }
 
 func parseFaults(spec string) (drillFaults, error) {
@@ -126,8 +130,14 @@ func parseFaults(spec string) (drillFaults, error) {
 			} else {
 				f.duplicate = c
 			}
+		case "epic.formulary_drift":
+			// epicsim seeds one drifted drug (the heparin's strength).
+			if v != "1" {
+				return f, fmt.Errorf("fault %s: epicsim seeds one drifted Medication; want 1", k)
+			}
+			f.formularyDrift = true
 		default:
-			return f, fmt.Errorf("fault %q: unknown (fusion.5xx, fusion.429, kill, drill.lose, drill.duplicate)", k)
+			return f, fmt.Errorf("fault %q: unknown (fusion.5xx, fusion.429, kill, drill.lose, drill.duplicate, epic.formulary_drift)", k)
 		}
 	}
 	return f, nil
@@ -203,6 +213,10 @@ type drillFlow struct {
 	// Variance is a quantity difference the DLQ does not explain.
 	Variance bool   `json:"unexplained_variance"`
 	Recon    string `json:"reconciliation,omitempty"`
+	// Variances and ReconVerdict are a FHIR reconciliation's: its check's
+	// variances (tier 3) and its latest batch verdict.
+	Variances    int    `json:"variances,omitempty"`
+	ReconVerdict string `json:"reconciliation_verdict,omitempty"`
 	// ReconTiers is the reconciliation verdict per tier ("1", "2", "3";
 	// 0 is a batch's summary), the worst of its batches.
 	ReconTiers map[string]string `json:"reconciliation_tiers,omitempty"`
@@ -284,7 +298,7 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	env := drillEnv(epicAddr)
+	env := drillEnv(epicAddr, faults)
 	s, err := startDrillUp(ctx, dir, o.flowsFile, fusionAddr, env)
 	if err != nil {
 		return err
@@ -307,7 +321,7 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 	}
 	progress("%d flows staged", len(inv.Flows))
 
-	run := &drillRun{seed: o.seed, day: day, n: n, dir: dir, inv: inv, faults: faults, fusionAddr: fusionAddr, mllpAddr: s.mllpAddr, epic: epic}
+	run := &drillRun{seed: o.seed, day: day, n: n, dir: dir, inv: inv, faults: faults, fusionAddr: fusionAddr, mllpAddr: s.mllpAddr, epic: epic, js: c.js}
 	kinds := drillKinds(msgs)
 	kindOf := map[string]drillKind{}
 	for _, k := range kinds {
@@ -357,6 +371,7 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 		if c, err = cf.dial(); err != nil {
 			return err
 		}
+		run.js = c.js
 	}
 
 	timeout := o.timeout
@@ -462,11 +477,19 @@ func flowIDs(fs []*flows.Flow) string {
 // file would replace the services' defaults): Epic's inbound interface is
 // the drill's, and Fusion's pollers and the reconciler run often enough
 // for a drill of minutes.
-func drillEnv(epicAddr string) []string {
-	return []string{
+func drillEnv(epicAddr string, faults drillFaults) []string {
+	env := []string{
 		"SINEW_LOADER_EPIC_ADDR=" + epicAddr, "SINEW_LOADER_EPIC_ACK_TIMEOUT=5s", "SINEW_TRANSFORM_POLL_INTERVAL=1s",
 		"SINEW_RECONCILER_INVENTORY_EVERY=5s", "SINEW_RECONCILER_INVENTORY_GRACE=2s", "SINEW_RECONCILER_READ_LAG=5s",
+		// Epic's FHIR server (seeded Medications for the $export
+		// reconciliations): without traffic sinew up starts it only when
+		// enabled, and then registers ingest's SMART client and JWKS.
+		"SINEW_EPICSIM_FHIR_ENABLED=true",
 	}
+	if faults.formularyDrift {
+		env = append(env, "SINEW_EPICSIM_FHIR_FAULTS_FORMULARY_DRIFT=true")
+	}
+	return env
 }
 
 // startDrillEpic serves Epic's inbound interface (provider, supplier and

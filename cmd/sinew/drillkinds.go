@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/mfn"
 	"github.com/sinewhq/sinew/pkg/money"
@@ -52,7 +54,7 @@ type drillFollowUp interface {
 // drillKinds are the kinds the drill knows, in the order their records
 // are sent; the first that fits a flow drives it.
 func drillKinds(msgs []drillMessage) []drillKind {
-	return []drillKind{&hl7Kind{msgs: msgs}, &resoluteKind{}, &fusionSideKind{}}
+	return []drillKind{&hl7Kind{msgs: msgs}, &resoluteKind{}, &fusionSideKind{}, fhirReconKind{}}
 }
 
 // drillRun is one drill's simulators and settings, as the kinds see them.
@@ -65,6 +67,8 @@ type drillRun struct {
 	faults     drillFaults
 	fusionAddr string
 	mllpAddr   string
+	// js is the drill's connection to sinew up (RECON, FHIR_IN).
+	js jetstream.JetStream
 	// epic is Epic's inbound interface (provider, supplier and refund
 	// masters), run by the drill outside sinew up like Fusion.
 	epic *epicsim.ProviderMaster

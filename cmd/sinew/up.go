@@ -380,6 +380,12 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		{"console", &co, co.Base(), func(b *bus.Bus) (bus.Service, error) { return console.New(co, b) }},
 		{"epicsim", &es, es.Base(), func(b *bus.Bus) (bus.Service, error) { return epicsim.New(es, b) }},
 	}
+	// epicsim's settings first: whether its FHIR server is on (fhir.enabled,
+	// as the drill sets it without traffic) decides ingest's FHIR intake,
+	// and ingest is built before epicsim (upFHIR).
+	if err := load("epicsim", &es); err != nil {
+		return nil, err
+	}
 	for _, s := range steps {
 		if err := load(s.name, s.cfg); err != nil {
 			return units, err

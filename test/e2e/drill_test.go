@@ -82,7 +82,7 @@ func checkDrill(t *testing.T, r drillResult, code int) {
 // drilledFlows are the demo inventory's flows the synthetic day covers:
 // each must be checked, with a reconciliation verdict per tier.
 var drilledFlows = []string{"resolute-gl", "willow-inventory", "optime-materials", "beaker-inventory",
-	"worker-sync", "supplier-sync", "ap-payment-status"}
+	"worker-sync", "supplier-sync", "ap-payment-status", "formulary-check"}
 
 func checkEveryFlow(t *testing.T, r drillResult) {
 	t.Helper()
@@ -158,5 +158,20 @@ func TestDrillDetectsASeededLossAndDuplicate(t *testing.T) {
 	}
 	if lost != 2 || dup != 1 {
 		t.Fatalf("lost %d, duplicated %d; want 2 and 1: %+v", lost, dup, r.Flows)
+	}
+}
+
+// TestDrillDetectsAFormularyDrift has epicsim's FHIR server seed one
+// Medication whose strength differs from Willow's formulary: the
+// formulary check's verdict is a variance and the drill exits 1.
+func TestDrillDetectsAFormularyDrift(t *testing.T) {
+	r, code := runDrill(t, "--seed", "1", "--volume", "small", "--faults", "epic.formulary_drift=1")
+	if code != 1 || r.Verdict != "fail" {
+		t.Fatalf("drill: exit %d, verdict %q, want 1 and fail", code, r.Verdict)
+	}
+	for _, f := range r.Flows {
+		if f.Flow == "formulary-check" && (f.Verdict != "fail" || f.Tiers["3"] != "variance" || f.Sent == 0) {
+			t.Errorf("formulary-check: %+v", f)
+		}
 	}
 }
