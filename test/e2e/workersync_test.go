@@ -328,3 +328,127 @@ func TestWorkerSyncTwoWay(t *testing.T) {
 		t.Fatalf("not stable: %+v", ps)
 	}
 }
+
+// fusionFaultHits reads how many failures fusionsim's HTTP faults injected.
+func fusionFaultHits(t *testing.T, f *fusionProc) int {
+	t.Helper()
+	resp, err := http.Get(f.url + "/sim/faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var fs struct {
+		HTTP []struct{ Hits int } `json:"http"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&fs); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, h := range fs.HTTP {
+		n += h.Hits
+	}
+	return n
+}
+
+// providerLoads counts worker-sync's provider changes Epic acknowledged,
+// from the loader's audit records.
+func providerLoads(t *testing.T, s *system) int {
+	t.Helper()
+	out, err := s.cli(t, "audit", "list")
+	if err != nil {
+		t.Fatalf("audit list: %v\n%s", err, out)
+	}
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, `"subject":"epic.cmd.worker-sync.provider"`) && strings.Contains(line, `"outcome":"ok"`) && strings.Contains(line, `"hop":"load"`) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestWorkerSyncPollingFallbackAndRehire: with HCM's Atom feeds turned off
+// (404 on /hcmCoreApi/atomservlet), worker-sync's `fusion_read: auto` polls
+// Fusion's workers and a hire appears once in Epic's provider master. With
+// the feeds back, a termination deactivates that provider and a rehire
+// (fusionsim workRelationships, ActionCode REHIRE) reactivates the same
+// one: same SER, no second provider.
+func TestWorkerSyncPollingFallbackAndRehire(t *testing.T) {
+	fusion := startFusion(t, "-step", "50ms")
+	fusion.faults(t, `{"http":[{"status":404,"path":"/hcmCoreApi/atomservlet"}]}`)
+	dir := t.TempDir()
+	a := newAddrs(t)
+	inbound, simAddr := freeAddr(t), freeAddr(t)
+	env := []string{
+		"SINEW_EPICSIM_INBOUND_ADDR=" + inbound, "SINEW_EPICSIM_INBOUND_SIM_ADDR=" + simAddr, "SINEW_EPICSIM_INBOUND_ECHO=false",
+		"SINEW_LOADER_EPIC_ADDR=" + inbound, "SINEW_LOADER_EPIC_ACK_TIMEOUT=5s", "SINEW_TRANSFORM_POLL_INTERVAL=300ms",
+	}
+	s, _ := upWith(t, dir, a, []string{"--fusion-url", fusion.url}, env)
+	epic := epicSim{url: "http://" + simAddr}
+	if out, err := s.flows(t, "activate", "worker-sync", "--reason", "e2e: worker-sync cutover", "--wait=false"); err != nil {
+		t.Fatalf("activate: %v\n%s", err, out)
+	}
+	var w struct {
+		PersonID          int64 `json:"PersonId"`
+		WorkRelationships []struct {
+			PeriodOfServiceID int64 `json:"PeriodOfServiceId"`
+		} `json:"workRelationships"`
+	}
+	b := hcm(t, fusion, "POST", "/workers", `{"PersonNumber":"P7201","names":[{"LastName":"NAKAMURA","FirstName":"KEI","LegislationCode":"US"}],
+	 "workRelationships":[{"LegalEmployerName":"St Marys","WorkerType":"E","StartDate":"2026-01-05",
+	  "assignments":[{"DepartmentName":"CARDIOLOGY","JobCode":"PHYS","assignmentsDFF":[{"npi":"1234567893","specialty":"Cardiology","providerType":"MD"}]}]}]}`, nil)
+	if err := json.Unmarshal(b, &w); err != nil {
+		t.Fatal(err)
+	}
+	providers := func() []simProvider {
+		var ps []simProvider
+		epic.do(t, "GET", "/sim/providers", "", &ps)
+		return ps
+	}
+	waitFor(t, "the hire in Epic's provider master, by polling", 60*time.Second, func() (bool, string) {
+		ps := providers()
+		return len(ps) == 1 && ps[0].PersonNumber == "P7201" && ps[0].Active, fmt.Sprintf("%+v", ps)
+	})
+	if fusionFaultHits(t, fusion) == 0 {
+		t.Fatal("the feeds were never tried: the hire did not come by the fallback")
+	}
+	// A few more rounds: polling does not send the hire again. (epicsim's
+	// inbound counts take supplier-sync's messages too: count the flow's
+	// deliveries in the audit trail.)
+	time.Sleep(2 * time.Second)
+	if ps, n := providers(), providerLoads(t, s); len(ps) != 1 || n != 1 {
+		t.Fatalf("after polling rounds: providers %+v, %d provider changes loaded", ps, n)
+	}
+	ser := providers()[0].SER
+	if ser == "" {
+		t.Fatal("no SER on the provider")
+	}
+
+	// Feeds back: the termination and the rehire come through them.
+	hcmDelete := func() {
+		req, _ := http.NewRequest("DELETE", fusion.url+"/sim/faults", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	hcmDelete()
+	today := time.Now().UTC()
+	rels := "/workers/" + strconv.FormatInt(w.PersonID, 10) + "/child/workRelationships"
+	hcm(t, fusion, "POST", rels+"/"+strconv.FormatInt(w.WorkRelationships[0].PeriodOfServiceID, 10)+"/action/terminate",
+		`{"terminationDate":"`+today.AddDate(0, 0, -1).Format(time.DateOnly)+`"}`, nil)
+	waitFor(t, "the termination in Epic", 60*time.Second, func() (bool, string) {
+		ps := providers()
+		return len(ps) == 1 && !ps[0].Active, fmt.Sprintf("%+v", ps)
+	})
+	hcm(t, fusion, "POST", rels, `{"StartDate":"`+today.Format(time.DateOnly)+`","ActionCode":"REHIRE"}`, nil)
+	waitFor(t, "the rehire reactivating the same provider", 60*time.Second, func() (bool, string) {
+		ps := providers()
+		return len(ps) == 1 && ps[0].Active && ps[0].SER == ser && ps[0].PersonNumber == "P7201", fmt.Sprintf("%+v", ps)
+	})
+	time.Sleep(2 * time.Second)
+	if ps, n := providers(), providerLoads(t, s); len(ps) != 1 || !ps[0].Active || ps[0].SER != ser || n != 3 {
+		t.Fatalf("after the rehire: %+v, %d provider changes loaded (want hire, termination, rehire)", ps, n)
+	}
+}
