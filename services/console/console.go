@@ -36,6 +36,9 @@ type Config struct {
 	// FlowsFile is the integration inventory (flows.yaml): the flows the
 	// console stages, activates and pauses.
 	FlowsFile string `yaml:"flows_file"`
+	// OIDC is sign-in through an OpenID Connect provider where configured
+	// (issuer set), beside the users file's password users.
+	OIDC OIDCConfig `yaml:"oidc"`
 }
 
 // DefaultConfig returns the defaults.
@@ -54,7 +57,7 @@ type Service struct {
 }
 
 // consolePaths are the web console's routes on a shared listener.
-var consolePaths = []string{"GET /{$}", "/login", "/logout", "/api/", "/track", "/triage", "/triage/", "/dlq", "/dlq/", "/audit", "/static/",
+var consolePaths = []string{"GET /{$}", "/login", "/login/", "/logout", "/api/", "/track", "/triage", "/triage/", "/dlq", "/dlq/", "/audit", "/static/",
 	"/flows", "/flows/", "/recon", "/recon/"}
 
 // Routes serves the web console on a host's listener (sinew up's
@@ -121,6 +124,11 @@ func (s *Service) serve(ctx context.Context, st *triage.Store) error {
 		}
 	}
 	w := newWeb(s.bus.JetStream(), s.bus.Audit(), st, users, inv)
+	if s.cfg.OIDC.Issuer != "" {
+		if w.oidc, err = newOIDC(s.cfg.OIDC); err != nil {
+			return err
+		}
+	}
 	h := w.handler()
 	s.handler.Store(&h)
 	if s.cfg.Addr == "" {
