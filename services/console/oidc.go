@@ -254,7 +254,11 @@ func (w *web) oidcCallback(rw http.ResponseWriter, r *http.Request) {
 		w.loginRefused(rw, http.StatusForbidden, "signed in, but no console role is granted to you")
 		return
 	}
-	w.startSession(rw, r, u, "oidc "+o.cfg.Issuer)
+	s := w.startSession(rw, r, u, "oidc "+o.cfg.Issuer)
+	// A page, not a redirect: a redirect chain begun at the provider is
+	// cross-site, so the browser would withhold the SameSite=Strict session
+	// cookie on it; the page's own navigation to / is same-site.
+	w.render(rw, "signedin", s, nil)
 }
 
 func (w *web) loginRefused(rw http.ResponseWriter, code int, msg string) {

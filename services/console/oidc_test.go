@@ -147,7 +147,7 @@ func TestConsoleOIDCSignIn(t *testing.T) {
 			idp.mu.Unlock()
 			c := client(t)
 			code, body := get(t, c, base+"/login/oidc")
-			if code != tc.code || !strings.Contains(body, map[bool]string{true: "Flows", false: tc.want}[code == 200]) {
+			if code != tc.code || !strings.Contains(body, map[bool]string{true: `id="signedin"`, false: tc.want}[code == 200]) {
 				t.Fatalf("sign-in: %d %s", code, body)
 			}
 			if code != 200 {
@@ -156,9 +156,20 @@ func TestConsoleOIDCSignIn(t *testing.T) {
 				}
 				return
 			}
+			if code, body := get(t, c, base+"/"); code != 200 || !strings.Contains(body, "<h1>Flows</h1>") {
+				t.Fatalf("dashboard after sign-in: %d", code)
+			}
 			page := map[string]string{"Dead letters": "/dlq", "Reconciliation": "/recon"}[tc.want]
 			if code, _ := get(t, c, base+page); code != 200 {
 				t.Errorf("%s after sign-in: %d", page, code)
+			}
+			if !strings.Contains(body, "Signed in as dana") {
+				t.Errorf("signed-in page: %s", body)
+			}
+			if page == "/recon" {
+				if code, _ := get(t, c, base+"/dlq"); code != http.StatusForbidden {
+					t.Errorf("finance-analyst by OIDC on /dlq: %d", code)
+				}
 			}
 		})
 	}

@@ -219,11 +219,12 @@ func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.startSession(rw, r, u, "")
+	http.Redirect(rw, r, "/", http.StatusSeeOther)
 }
 
 // startSession opens a session for u (audited, detail saying how u
-// signed in) and sends the browser to the dashboard.
-func (w *web) startSession(rw http.ResponseWriter, r *http.Request, u User, detail string) {
+// signed in) and sets its cookie.
+func (w *web) startSession(rw http.ResponseWriter, r *http.Request, u User, detail string) *session {
 	id := token()
 	s := &session{user: u, csrf: token(), expires: time.Now().Add(sessionTTL)}
 	w.mu.Lock()
@@ -232,7 +233,7 @@ func (w *web) startSession(rw http.ResponseWriter, r *http.Request, u User, deta
 	w.record(r.Context(), s, "console-login", "ok", detail, nil)
 	http.SetCookie(rw, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil, Expires: s.expires})
-	http.Redirect(rw, r, "/", http.StatusSeeOther)
+	return s
 }
 
 func (w *web) logout(rw http.ResponseWriter, r *http.Request, s *session) {
