@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -51,6 +52,9 @@ const (
 	oidcStateCookie  = "sinew_oidc"
 	oidcPendingTTL   = 10 * time.Minute
 	oidcClockSkew    = time.Minute
+	// maxPendingSignIns bounds the sign-ins begun and not finished (each
+	// costs a little memory until its 10 minutes pass).
+	maxPendingSignIns = 10000
 )
 
 // oidcSignIn is a configured provider: its discovery document and keys,
@@ -82,6 +86,9 @@ type pendingSignIn struct {
 func newOIDC(cfg OIDCConfig) (*oidcSignIn, error) {
 	if cfg.ClientID == "" || cfg.RedirectURL == "" {
 		return nil, errors.New("console: oidc: client_id and redirect_url are required with issuer")
+	}
+	if u, err := url.Parse(cfg.Issuer); err != nil || !(u.Scheme == "https" || u.Scheme == "http" && loopback(u.Hostname())) {
+		return nil, errors.New("console: oidc: issuer: want an https URL (http only on a loopback host)")
 	}
 	if u, err := url.Parse(cfg.RedirectURL); err != nil || u.Path != oidcCallbackPath {
 		return nil, fmt.Errorf("console: oidc: redirect_url: want a URL with path %s", oidcCallbackPath)
@@ -115,6 +122,11 @@ func newOIDC(cfg OIDCConfig) (*oidcSignIn, error) {
 		}
 	}
 	return o, nil
+}
+
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // getJSON fetches u into v.
@@ -189,6 +201,11 @@ func (w *web) oidcStart(rw http.ResponseWriter, r *http.Request) {
 		if now.After(p.expires) {
 			delete(o.pending, s)
 		}
+	}
+	if len(o.pending) >= maxPendingSignIns {
+		o.mu.Unlock()
+		http.Error(rw, "too many sign-ins under way; try again in a few minutes", http.StatusTooManyRequests)
+		return
 	}
 	o.pending[state] = pendingSignIn{verifier: verifier, nonce: nonce, expires: now.Add(oidcPendingTTL)}
 	o.mu.Unlock()

@@ -211,6 +211,7 @@ func TestOIDCConfigRefused(t *testing.T) {
 		{"no client", OIDCConfig{Issuer: "https://idp", RedirectURL: "https://c/login/oidc/callback"}, "client_id"},
 		{"redirect path", OIDCConfig{Issuer: "https://idp", ClientID: "c", RedirectURL: "https://c/cb"}, "redirect_url"},
 		{"unknown role", OIDCConfig{Issuer: "https://idp", ClientID: "c", RedirectURL: "https://c/login/oidc/callback", Roles: map[string]string{"g": "admin"}}, `roles["g"]`},
+		{"plain http issuer", OIDCConfig{Issuer: "http://idp.example", ClientID: "c", RedirectURL: "https://c/login/oidc/callback"}, "issuer"},
 		{"empty env", OIDCConfig{Issuer: "https://idp", ClientID: "c", RedirectURL: "https://c/login/oidc/callback", ClientSecretEnv: "SINEW_TEST_NO_SUCH_SECRET"}, "client_secret_env"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
