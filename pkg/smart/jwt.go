@@ -4,7 +4,9 @@
 // exp ≤ 5 minutes and a unique jti, a token source that caches the
 // access token by expires_in and renews it before expiry, and the
 // server-side check of an assertion against a client's JWKS (epicsim).
-// Standard library crypto only: the two algorithms are a few lines each.
+// VerifyJWS also checks OpenID Connect ID tokens (RS256, ES256) for the
+// console's sign-in. Standard library crypto only: each algorithm is a
+// few lines.
 package smart
 
 import (
