@@ -4,7 +4,9 @@
 // exp ≤ 5 minutes and a unique jti, a token source that caches the
 // access token by expires_in and renews it before expiry, and the
 // server-side check of an assertion against a client's JWKS (epicsim).
-// Standard library crypto only: the two algorithms are a few lines each.
+// VerifyJWS also checks OpenID Connect ID tokens (RS256, ES256) for the
+// console's sign-in. Standard library crypto only: each algorithm is a
+// few lines.
 package smart
 
 import (
@@ -13,6 +15,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
@@ -22,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 )
@@ -30,6 +34,13 @@ import (
 const (
 	RS384 = "RS384"
 	ES384 = "ES384"
+)
+
+// Algorithms OpenID Connect providers sign ID tokens with (RS256 is the
+// one every provider must offer); VerifyJWS accepts them when asked.
+const (
+	RS256 = "RS256"
+	ES256 = "ES256"
 )
 
 // MaxAssertionLifetime is the longest exp - now an assertion may have.
@@ -55,8 +66,12 @@ func GenerateKey(alg string) (*Key, error) {
 		k.rsa, err = rsa.GenerateKey(rand.Reader, 2048)
 	case ES384:
 		k.ec, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case RS256:
+		k.rsa, err = rsa.GenerateKey(rand.Reader, 2048)
+	case ES256:
+		k.ec, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	default:
-		return nil, fmt.Errorf("smart: algorithm %q not supported (RS384, ES384)", alg)
+		return nil, fmt.Errorf("smart: algorithm %q not supported (RS384, ES384, RS256, ES256)", alg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("smart: generate %s key: %w", alg, err)
@@ -151,11 +166,11 @@ func (k *Key) JWK() JWK {
 		j.N = b64.EncodeToString(k.rsa.N.Bytes())
 		j.E = b64.EncodeToString(big.NewInt(int64(k.rsa.E)).Bytes())
 	case k.ec != nil:
-		j.Kty, j.Crv = "EC", "P-384"
-		pt, _ := k.ec.PublicKey.Bytes() // 0x04 || X || Y, 48 bytes each
-		if len(pt) == 97 {
-			j.X = b64.EncodeToString(pt[1:49])
-			j.Y = b64.EncodeToString(pt[49:])
+		j.Kty, j.Crv = "EC", k.ec.Curve.Params().Name
+		pt, _ := k.ec.PublicKey.Bytes() // 0x04 || X || Y
+		if n := (len(pt) - 1) / 2; n > 0 {
+			j.X = b64.EncodeToString(pt[1 : 1+n])
+			j.Y = b64.EncodeToString(pt[1+n:])
 		}
 	}
 	return j
@@ -207,16 +222,17 @@ func (k *Key) Sign(claims any) (string, error) {
 		return "", err
 	}
 	input := b64.EncodeToString(h) + "." + b64.EncodeToString(p)
-	sum := sha512.Sum384([]byte(input))
+	hash, size := algHash(k.Alg)
+	sum := digest(hash, input)
 	var sig []byte
 	switch {
 	case k.rsa != nil:
-		sig, err = rsa.SignPKCS1v15(rand.Reader, k.rsa, crypto.SHA384, sum[:])
+		sig, err = rsa.SignPKCS1v15(rand.Reader, k.rsa, hash, sum)
 	case k.ec != nil:
 		var r, s *big.Int
-		r, s, err = ecdsa.Sign(rand.Reader, k.ec, sum[:])
+		r, s, err = ecdsa.Sign(rand.Reader, k.ec, sum)
 		if err == nil {
-			sig = append(r.FillBytes(make([]byte, 48)), s.FillBytes(make([]byte, 48))...)
+			sig = append(r.FillBytes(make([]byte, size)), s.FillBytes(make([]byte, size))...)
 		}
 	}
 	if err != nil {
@@ -229,27 +245,46 @@ func (k *Key) Sign(claims any) (string, error) {
 var (
 	ErrMalformed  = errors.New("smart: assertion is not a compact JWS")
 	ErrUnknownKid = errors.New("smart: no key with the assertion's kid in the client's JWKS")
-	ErrAlg        = errors.New("smart: assertion algorithm not RS384/ES384 or not the key's")
+	ErrAlg        = errors.New("smart: JWS algorithm not accepted here or not the key's")
 	ErrSignature  = errors.New("smart: assertion signature does not verify")
 )
 
 // Verify checks token's signature against set and returns its claims
-// (claims are not checked here: see the token endpoint).
+// (claims are not checked here: see the token endpoint). Only the SMART
+// algorithms, RS384 and ES384, are accepted.
 func Verify(token string, set JWKS) (Claims, error) {
 	var c Claims
+	pb, err := VerifyJWS(token, set, RS384, ES384)
+	if err != nil {
+		return c, err
+	}
+	if json.Unmarshal(pb, &c) != nil {
+		return c, ErrMalformed
+	}
+	return c, nil
+}
+
+// VerifyJWS checks a compact JWS's signature against the key of set with
+// its kid, the algorithm one of algs, and returns the payload's bytes
+// (claims unchecked; their shape is the caller's, as an ID token's aud
+// may be a list).
+func VerifyJWS(token string, set JWKS, algs ...string) ([]byte, error) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return c, ErrMalformed
+		return nil, ErrMalformed
 	}
 	hb, err1 := b64.DecodeString(parts[0])
 	pb, err2 := b64.DecodeString(parts[1])
 	sig, err3 := b64.DecodeString(parts[2])
 	if err1 != nil || err2 != nil || err3 != nil {
-		return c, ErrMalformed
+		return nil, ErrMalformed
 	}
 	var h struct{ Alg, Kid string }
-	if json.Unmarshal(hb, &h) != nil || json.Unmarshal(pb, &c) != nil {
-		return c, ErrMalformed
+	if json.Unmarshal(hb, &h) != nil || !json.Valid(pb) {
+		return nil, ErrMalformed
+	}
+	if !slices.Contains(algs, h.Alg) {
+		return nil, ErrAlg
 	}
 	var key *JWK
 	for i := range set.Keys {
@@ -258,32 +293,54 @@ func Verify(token string, set JWKS) (Claims, error) {
 		}
 	}
 	if key == nil {
-		return c, ErrUnknownKid
+		return nil, ErrUnknownKid
 	}
 	if key.Alg != "" && key.Alg != h.Alg {
-		return c, ErrAlg
+		return nil, ErrAlg
 	}
-	sum := sha512.Sum384([]byte(parts[0] + "." + parts[1]))
+	hash, size := algHash(h.Alg)
+	sum := digest(hash, parts[0]+"."+parts[1])
 	switch {
-	case h.Alg == RS384 && key.Kty == "RSA":
+	case (h.Alg == RS384 || h.Alg == RS256) && key.Kty == "RSA":
 		n, _ := b64.DecodeString(key.N)
 		e, _ := b64.DecodeString(key.E)
 		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-		if pub.N.Sign() == 0 || pub.E == 0 || rsa.VerifyPKCS1v15(pub, crypto.SHA384, sum[:], sig) != nil {
-			return c, ErrSignature
+		if pub.N.Sign() == 0 || pub.E == 0 || rsa.VerifyPKCS1v15(pub, hash, sum, sig) != nil {
+			return nil, ErrSignature
 		}
-	case h.Alg == ES384 && key.Kty == "EC" && key.Crv == "P-384":
+	case h.Alg == ES384 && key.Kty == "EC" && key.Crv == "P-384", h.Alg == ES256 && key.Kty == "EC" && key.Crv == "P-256":
+		curve := elliptic.P384()
+		if h.Alg == ES256 {
+			curve = elliptic.P256()
+		}
 		x, _ := b64.DecodeString(key.X)
 		y, _ := b64.DecodeString(key.Y)
-		if len(sig) != 96 || len(x) != 48 || len(y) != 48 {
-			return c, ErrSignature
+		if len(sig) != 2*size || len(x) != size || len(y) != size {
+			return nil, ErrSignature
 		}
-		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P384(), append(append([]byte{4}, x...), y...))
-		if err != nil || !ecdsa.Verify(pub, sum[:], new(big.Int).SetBytes(sig[:48]), new(big.Int).SetBytes(sig[48:])) {
-			return c, ErrSignature
+		pub, err := ecdsa.ParseUncompressedPublicKey(curve, append(append([]byte{4}, x...), y...))
+		if err != nil || !ecdsa.Verify(pub, sum, new(big.Int).SetBytes(sig[:size]), new(big.Int).SetBytes(sig[size:])) {
+			return nil, ErrSignature
 		}
 	default:
-		return c, ErrAlg
+		return nil, ErrAlg
 	}
-	return c, nil
+	return pb, nil
+}
+
+// algHash is alg's hash and its EC coordinate size in bytes.
+func algHash(alg string) (crypto.Hash, int) {
+	if alg == RS256 || alg == ES256 {
+		return crypto.SHA256, 32
+	}
+	return crypto.SHA384, 48
+}
+
+func digest(h crypto.Hash, input string) []byte {
+	if h == crypto.SHA256 {
+		s := sha256.Sum256([]byte(input))
+		return s[:]
+	}
+	s := sha512.Sum384([]byte(input))
+	return s[:]
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -185,4 +186,31 @@ func TestUnmappedClientIsAClearError(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 	t.Log(err)
+}
+
+func TestVerifyJWSOIDCAlgorithms(t *testing.T) {
+	for _, alg := range []string{smart.RS256, smart.ES256, smart.RS384, smart.ES384} {
+		t.Run(alg, func(t *testing.T) {
+			k, err := smart.GenerateKey(alg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := k.Sign(map[string]any{"sub": "u1", "aud": []string{"a", "b"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pb, err := smart.VerifyJWS(tok, smart.Set(k), smart.RS256, smart.ES256, smart.RS384, smart.ES384)
+			if err != nil || !strings.Contains(string(pb), `"sub":"u1"`) {
+				t.Fatalf("verify: %v %s", err, pb)
+			}
+			if _, err := smart.VerifyJWS(tok, smart.Set(k), "none"); !errors.Is(err, smart.ErrAlg) {
+				t.Errorf("alg not in the accepted list: %v", err)
+			}
+			other, _ := smart.GenerateKey(alg)
+			other.Kid = k.Kid
+			if _, err := smart.VerifyJWS(tok, smart.Set(other), alg); !errors.Is(err, smart.ErrSignature) {
+				t.Errorf("other key: %v", err)
+			}
+		})
+	}
 }

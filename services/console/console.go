@@ -28,7 +28,7 @@ type Config struct {
 	// Console listener address of its own (empty: only on the host's
 	// listener through Routes, as under sinew up).
 	Addr string `yaml:"addr"`
-	// UsersFile lists the console's users with bcrypt password hashes
+	// UsersFile lists the console's password users with bcrypt hashes
 	// (users: [{name, role, password_hash}]). When it does not exist, demo
 	// users (operator, finance, privacy) are written there with their
 	// passwords in passwords.txt beside it, both 0600.
@@ -36,6 +36,9 @@ type Config struct {
 	// FlowsFile is the integration inventory (flows.yaml): the flows the
 	// console stages, activates and pauses.
 	FlowsFile string `yaml:"flows_file"`
+	// OIDC is sign-in through an OpenID Connect provider where configured
+	// (issuer set), beside the users file's password users.
+	OIDC OIDCConfig `yaml:"oidc"`
 }
 
 // DefaultConfig returns the defaults.
@@ -54,7 +57,7 @@ type Service struct {
 }
 
 // consolePaths are the web console's routes on a shared listener.
-var consolePaths = []string{"GET /{$}", "/login", "/logout", "/api/", "/track", "/triage", "/triage/", "/dlq", "/dlq/", "/audit", "/static/",
+var consolePaths = []string{"GET /{$}", "/login", "/login/", "/logout", "/api/", "/track", "/triage", "/triage/", "/dlq", "/dlq/", "/audit", "/static/",
 	"/flows", "/flows/", "/recon", "/recon/"}
 
 // Routes serves the web console on a host's listener (sinew up's
@@ -97,21 +100,24 @@ func (s *Service) Run(ctx context.Context) error {
 
 // serve runs the web console on cfg.Addr until ctx ends.
 func (s *Service) serve(ctx context.Context, st *triage.Store) error {
-	if s.cfg.UsersFile == "" {
-		s.bus.Logger().Warn().Msg("console: no users_file: the web console is off")
+	if s.cfg.UsersFile == "" && s.cfg.OIDC.Issuer == "" {
+		s.bus.Logger().Warn().Msg("console: no users_file and no oidc: the web console is off")
 		return nil
 	}
-	wrote, err := EnsureDemoUsers(s.cfg.UsersFile)
-	if err != nil {
-		return fmt.Errorf("console: users: %w", err)
+	users := map[string]User{} // OIDC only: no password users
+	if s.cfg.UsersFile != "" {
+		wrote, err := EnsureDemoUsers(s.cfg.UsersFile)
+		if err != nil {
+			return fmt.Errorf("console: users: %w", err)
+		}
+		if wrote {
+			s.bus.Logger().Info().Str("users_file", s.cfg.UsersFile).Msg("console: demo users written; their passwords are in passwords.txt beside it")
+		}
+		if users, err = LoadUsers(s.cfg.UsersFile); err != nil {
+			return err
+		}
 	}
-	if wrote {
-		s.bus.Logger().Info().Str("users_file", s.cfg.UsersFile).Msg("console: demo users written; their passwords are in passwords.txt beside it")
-	}
-	users, err := LoadUsers(s.cfg.UsersFile)
-	if err != nil {
-		return err
-	}
+	var err error
 	var inv *flows.Inventory
 	if s.cfg.FlowsFile != "" {
 		if inv, err = flows.Load(s.cfg.FlowsFile); err != nil {
@@ -121,6 +127,11 @@ func (s *Service) serve(ctx context.Context, st *triage.Store) error {
 		}
 	}
 	w := newWeb(s.bus.JetStream(), s.bus.Audit(), st, users, inv)
+	if s.cfg.OIDC.Issuer != "" {
+		if w.oidc, err = newOIDC(s.cfg.OIDC); err != nil {
+			return err
+		}
+	}
 	h := w.handler()
 	s.handler.Store(&h)
 	if s.cfg.Addr == "" {

@@ -59,6 +59,7 @@ type web struct {
 	triage *triage.Store
 	users  map[string]User
 	inv    *flows.Inventory // nil: flow activation is off
+	oidc   *oidcSignIn      // nil: no OIDC sign-in
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -91,6 +92,8 @@ func (w *web) handler() http.Handler {
 	mux.Handle("GET /static/", http.FileServerFS(static))
 	mux.HandleFunc("GET /login", w.loginPage)
 	mux.HandleFunc("POST /login", w.login)
+	mux.HandleFunc("GET /login/oidc", w.withOIDC(w.oidcStart))
+	mux.HandleFunc("GET "+oidcCallbackPath, w.withOIDC(w.oidcCallback))
 	mux.HandleFunc("POST /logout", w.auth("", w.logout))
 	mux.HandleFunc("GET /{$}", w.auth("", w.dashboard))
 	mux.HandleFunc("GET /api/streams", w.auth("", w.apiStreams))
@@ -163,8 +166,29 @@ func (w *web) session(r *http.Request) *session {
 	return s
 }
 
+// withOIDC is h when OIDC sign-in is configured, else 404.
+func (w *web) withOIDC(h http.HandlerFunc) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		if w.oidc == nil {
+			http.NotFound(rw, r)
+			return
+		}
+		h(rw, r)
+	}
+}
+
+// loginData is the login page's data: an error, and the OIDC issuer
+// when its sign-in is configured.
+func (w *web) loginData(msg string) map[string]string {
+	d := map[string]string{"Error": msg}
+	if w.oidc != nil {
+		d["OIDC"] = w.oidc.cfg.Issuer
+	}
+	return d
+}
+
 func (w *web) loginPage(rw http.ResponseWriter, r *http.Request) {
-	w.render(rw, "login", nil, nil)
+	w.render(rw, "login", nil, w.loginData(""))
 }
 
 func (w *web) login(rw http.ResponseWriter, r *http.Request) {
@@ -191,18 +215,25 @@ func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 		w.failures[host] = append(w.failures[host], now)
 		w.mu.Unlock()
 		rw.WriteHeader(http.StatusUnauthorized)
-		w.render(rw, "login", nil, map[string]string{"Error": "wrong user or password"})
+		w.render(rw, "login", nil, w.loginData("wrong user or password"))
 		return
 	}
+	w.startSession(rw, r, u, "")
+	http.Redirect(rw, r, "/", http.StatusSeeOther)
+}
+
+// startSession opens a session for u (audited, detail saying how u
+// signed in) and sets its cookie.
+func (w *web) startSession(rw http.ResponseWriter, r *http.Request, u User, detail string) *session {
 	id := token()
-	s := &session{user: u, csrf: token(), expires: now.Add(sessionTTL)}
+	s := &session{user: u, csrf: token(), expires: time.Now().Add(sessionTTL)}
 	w.mu.Lock()
 	w.sessions[id] = s
 	w.mu.Unlock()
-	w.record(r.Context(), s, "console-login", "ok", "", nil)
+	w.record(r.Context(), s, "console-login", "ok", detail, nil)
 	http.SetCookie(rw, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil, Expires: s.expires})
-	http.Redirect(rw, r, "/", http.StatusSeeOther)
+	return s
 }
 
 func (w *web) logout(rw http.ResponseWriter, r *http.Request, s *session) {
