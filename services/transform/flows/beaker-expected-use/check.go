@@ -32,12 +32,7 @@ func Check(ctx context.Context, f *flows.Flow, env registry.CheckEnv) (*recon.Re
 	if err != nil {
 		return nil, err
 	}
-	now := env.Now
-	if now.IsZero() {
-		now = time.Now().UTC()
-	}
-	day := env.Day.UTC().Truncate(24 * time.Hour)
-	wm, ok, err := fhircheck.Watermark(ctx, env.JS, "Observation")
+	day, cut, ok, err := fhircheck.DayCut(ctx, env.JS, "Observation", env.Day, env.Now, env.Grace)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -50,10 +45,7 @@ func Check(ctx context.Context, f *flows.Flow, env registry.CheckEnv) (*recon.Re
 		}
 		tol.Absolute = money.Amount(q)
 	}
-	in := Input{Scope: day.Format(time.DateOnly), Day: day, Cut: fhircheck.Cut(day, wm, now, env.Grace), Uses: uses, Tolerance: tol}
-	if !in.Cut.After(day) {
-		return nil, nil
-	}
+	in := Input{Scope: day.Format(time.DateOnly), Day: day, Cut: cut, Uses: uses, Tolerance: tol}
 	err = streams.Scan(ctx, env.JS, streams.FHIRIn, streams.FHIRSubject("Observation"), time.Time{}, func(m jetstream.Msg) error {
 		var ev sinewv1.FhirResourceReceived
 		if proto.Unmarshal(m.Data(), &ev) != nil {

@@ -63,6 +63,24 @@ func Cut(day, watermark, now time.Time, grace time.Duration) time.Time {
 	return cut.UTC()
 }
 
+// DayCut is what a check of the day containing day compares: the day
+// (UTC midnight) and its Cut for the FHIR type typ, now defaulting to
+// the clock. ok is false while there is nothing to compare yet: before
+// the first complete sync of typ, or while the cut is still at the
+// day's start.
+func DayCut(ctx context.Context, js jetstream.JetStream, typ string, day, now time.Time, grace time.Duration) (start, cut time.Time, ok bool, err error) {
+	if now.IsZero() {
+		now = time.Now().UTC()
+	}
+	start = day.UTC().Truncate(24 * time.Hour)
+	wm, ok, err := Watermark(ctx, js, typ)
+	if err != nil || !ok {
+		return start, time.Time{}, false, err
+	}
+	cut = Cut(start, wm, now, grace)
+	return start, cut, cut.After(start), nil
+}
+
 // ShapeFlows are the HL7 flows mapping some message with the given
 // shape (hl7flow.Case, hl7flow.Reagent), found by their settings in
 // flows.yaml rather than by id.

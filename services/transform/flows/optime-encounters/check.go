@@ -31,19 +31,11 @@ func Check(ctx context.Context, f *flows.Flow, env registry.CheckEnv) (*recon.Re
 	if err != nil {
 		return nil, err
 	}
-	now := env.Now
-	if now.IsZero() {
-		now = time.Now().UTC()
-	}
-	day := env.Day.UTC().Truncate(24 * time.Hour)
-	wm, ok, err := fhircheck.Watermark(ctx, env.JS, "Encounter")
+	day, cut, ok, err := fhircheck.DayCut(ctx, env.JS, "Encounter", env.Day, env.Now, env.Grace)
 	if err != nil || !ok {
-		return nil, err
+		return nil, err // not ok: Epic's Encounters of the day are not synced yet
 	}
-	in := Input{Scope: day.Format(time.DateOnly), Day: day, Cut: fhircheck.Cut(day, wm, now, env.Grace), Tolerance: env.Tolerance}
-	if !in.Cut.After(day) {
-		return nil, nil // Epic's Encounters of the day are not synced yet
-	}
+	in := Input{Scope: day.Format(time.DateOnly), Day: day, Cut: cut, Tolerance: env.Tolerance}
 	err = streams.Scan(ctx, env.JS, streams.FHIRIn, streams.FHIRSubject("Encounter"), time.Time{}, func(m jetstream.Msg) error {
 		var ev sinewv1.FhirResourceReceived
 		if proto.Unmarshal(m.Data(), &ev) != nil {
