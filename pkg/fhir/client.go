@@ -119,17 +119,9 @@ func retryAfter(v string) time.Duration {
 // entries report an error (a capped search) is returned with one too.
 func (c *Client) Search(ctx context.Context, url string) (*Bundle, error) {
 	op := "search " + opName(url)
-	resp, err := c.do(ctx, http.MethodGet, url, nil)
+	body, err := c.get(ctx, op, url)
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, failure(op, resp)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, &OutcomeError{Op: op, Status: resp.StatusCode, Class: Retryable}
 	}
 	b, err := ParseBundle(body)
 	if err != nil {
@@ -137,7 +129,7 @@ func (c *Client) Search(ctx context.Context, url string) (*Bundle, error) {
 	}
 	for _, oo := range b.Outcomes() {
 		if oo.Failed() {
-			return b, &OutcomeError{Op: op, Status: resp.StatusCode, Outcome: oo, Class: Classify(resp.StatusCode, oo)}
+			return b, &OutcomeError{Op: op, Status: http.StatusOK, Outcome: oo, Class: Classify(http.StatusOK, oo)}
 		}
 	}
 	return b, nil

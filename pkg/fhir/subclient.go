@@ -12,7 +12,16 @@ import (
 // Read GETs one resource (a read of Type/id or an absolute reference on
 // the same server) and parses it.
 func (c *Client) Read(ctx context.Context, u string) (*Resource, error) {
-	op := "read " + opName(u)
+	body, err := c.get(ctx, "read "+opName(u), u)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(body, ParseOptions{})
+}
+
+// get GETs u and returns the body of a 200; any other answer is the
+// server's *OutcomeError, a body cut short a retryable one.
+func (c *Client) get(ctx context.Context, op, u string) ([]byte, error) {
 	resp, err := c.do(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -25,7 +34,7 @@ func (c *Client) Read(ctx context.Context, u string) (*Resource, error) {
 	if err != nil {
 		return nil, &OutcomeError{Op: op, Status: resp.StatusCode, Class: Retryable}
 	}
-	return Parse(body, ParseOptions{})
+	return body, nil
 }
 
 // CreateSubscription POSTs a Subscription to base and returns the id the
@@ -69,18 +78,9 @@ func (c *Client) SubscriptionStatus(ctx context.Context, base, id string) (*Noti
 }
 
 func (c *Client) subscriptionOp(ctx context.Context, u string) (*Notification, error) {
-	op := "subscription " + opName(u)
-	resp, err := c.do(ctx, http.MethodGet, u, nil)
+	body, err := c.get(ctx, "subscription "+opName(u), u)
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, failure(op, resp)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, &OutcomeError{Op: op, Status: resp.StatusCode, Class: Retryable}
 	}
 	return ParseNotification(body)
 }
