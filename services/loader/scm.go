@@ -31,12 +31,6 @@ const (
 	claimFailed  = "failed"  // Fusion refused it (Code, Detail); a replay may try again
 )
 
-// catchUpTrust is how long a done claim is trusted even when a catch-up
-// (schedule.CatchUpHeader) says Fusion lacks its effect: a post that
-// recent may not be readable yet (read lag), and posting it again would
-// double it.
-const catchUpTrust = 15 * time.Minute
-
 // claim is an idempotency key's record in KV.
 type claim struct {
 	State    string    `json:"state"`
@@ -185,7 +179,7 @@ func (s *Service) postOnceTry(ctx context.Context, d *bus.Delivery, flow, idemKe
 		attempt := 1
 		switch {
 		case cl == nil:
-		case cl.State == claimDone && (d.Header.Get(schedule.CatchUpHeader) == "" || time.Since(cl.At) < catchUpTrust):
+		case cl.State == claimDone && (d.Header.Get(schedule.CatchUpHeader) == "" || time.Since(cl.At) < s.cfg.CatchUpTrust):
 			return &effect{outcome: "accepted", fusionID: cl.FusionID, detail: "already in Fusion"}, nil
 		case cl.State == claimDone: // a catch-up saw Fusion lack it: look before posting again
 			ef, err := find(ctx)
