@@ -418,9 +418,15 @@ func refusalCode(code string) reason.Code {
 // replay.
 func (s *Service) restResult(ctx context.Context, d *bus.Delivery, env *sinewv1.Envelope, idName string, ef *effect, keys []*sinewv1.KeyValue) error {
 	keys = sinewv1.MergeKeys(keys, env.GetBusinessKeys())
+	id := "load:" + env.GetIdempotencyKey() + ":" + ef.outcome + ":" + ef.fusionID + ":" + ef.code
+	if run := d.Header.Get(schedule.CatchUpHeader); run != "" {
+		// A catch-up waits for this answer: the same effect as before
+		// (a trusted claim, a row found) must not be deduplicated away.
+		id += ":catch-up:" + run
+	}
 	r := &sinewv1.LoadResult{
 		Envelope: &sinewv1.Envelope{
-			EventId: bus.EventID("load:" + env.GetIdempotencyKey() + ":" + ef.outcome + ":" + ef.fusionID + ":" + ef.code),
+			EventId: bus.EventID(id),
 			Flow:    env.GetFlow(), SourceSystem: "fusion", SourceId: env.GetSourceId(), IdempotencyKey: env.GetIdempotencyKey(),
 			CausedBy: env.GetEventId(), ReceivedAt: env.GetReceivedAt(), CrosswalkVersion: env.GetCrosswalkVersion(), BusinessKeys: keys,
 		},
