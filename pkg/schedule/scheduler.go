@@ -318,6 +318,15 @@ func (p *Progress) Detail(ctx context.Context, d string) {
 	p.save(ctx, false)
 }
 
+// Fail ends the current step as failed with detail (names and numbers,
+// no values); the next Step or the run's end leaves it failed.
+func (p *Progress) Fail(ctx context.Context, detail string) {
+	p.mu.Lock()
+	p.endStep(Failed, detail)
+	p.mu.Unlock()
+	p.save(ctx, true)
+}
+
 func (p *Progress) endStep(state, detail string) {
 	if n := len(p.run.Steps); n > 0 && p.run.Steps[n-1].State == Running {
 		p.run.Steps[n-1].State = state
@@ -349,7 +358,13 @@ func (p *Progress) finish(err error, at time.Time) {
 	p.run.Ended, p.run.Outcome = at, Succeeded
 	if err != nil {
 		p.run.Outcome, p.run.Error = Failed, err.Error()
-		p.endStep(Failed, "")
+		// The job's error is the running step's, unless the job already
+		// said which step failed (Fail): then that error is the summary.
+		state := Failed
+		if slices.ContainsFunc(p.run.Steps, func(s Step) bool { return s.State == Failed }) {
+			state = Succeeded
+		}
+		p.endStep(state, "")
 		return
 	}
 	p.endStep(Succeeded, "")

@@ -172,3 +172,38 @@ func TestCrashedHoldersLeaseLapsesAndFailureIsRecorded(t *testing.T) {
 		t.Fatalf("lease not released: %+v", l)
 	}
 }
+
+// A step failed by its job stays failed and the steps after it do not
+// inherit the failure, whatever the run's outcome.
+func TestFailedStepIsTheOneMarked(t *testing.T) {
+	st := open(t)
+	ctx := context.Background()
+	job := func(ctx context.Context, p *schedule.Progress) error {
+		p.Step(ctx, "first")
+		p.Fail(ctx, "first: 1 still missing")
+		p.Step(ctx, "second")
+		p.Add(ctx, "source", 3)
+		return errors.New("1 step failed")
+	}
+	s := schedule.New(st, schedule.Config{Flow: "nightly-catchup", Holder: "replica-a"}, job)
+	if err := st.Ask(ctx, "nightly-catchup", schedule.Request{ID: "m1", By: "test", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Tick(ctx)
+	if err != nil || r == nil {
+		t.Fatalf("tick: %v %v", r, err)
+	}
+	r, err = st.Run(ctx, "nightly-catchup", r.ID)
+	if err != nil || r == nil {
+		t.Fatal(err)
+	}
+	want := []struct{ name, state, detail string }{{"first", schedule.Failed, "first: 1 still missing"}, {"second", schedule.Succeeded, ""}}
+	if r.Outcome != schedule.Failed || len(r.Steps) != len(want) {
+		t.Fatalf("run %+v", r)
+	}
+	for i, w := range want {
+		if s := r.Steps[i]; s.Name != w.name || s.State != w.state || s.Detail != w.detail {
+			t.Errorf("step %d: %+v, want %+v", i, s, w)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package fusionsim
 import (
 	"net/http"
 	"sort"
+	"strconv"
 
 	"github.com/sinewhq/sinew/pkg/fusion"
 )
@@ -41,6 +42,18 @@ func (s *Server) scmAdminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sim/inventory/duplicates", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, simSourceLines(s.InventoryDuplicates()))
 	})
+	// Fusion losing a posted transaction (a purge, a restore): tests of
+	// the nightly catch-up remove one source line's rows.
+	mux.HandleFunc("DELETE /sim/inventory/lines", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		h, err1 := strconv.ParseInt(q.Get("SourceHeaderId"), 10, 64)
+		l, err2 := strconv.ParseInt(q.Get("SourceLineId"), 10, 64)
+		if q.Get("SourceCode") == "" || err1 != nil || err2 != nil {
+			writeError(w, http.StatusBadRequest, "SourceCode, SourceHeaderId and SourceLineId are required", "")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]int{"Removed": s.RemoveInventoryLine(SourceLine{q.Get("SourceCode"), h, l})})
+	})
 	mux.HandleFunc("GET /sim/items", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Items())
 	})
@@ -61,6 +74,24 @@ func (s *Server) InventoryRows() []StagedRow {
 		out = append(out, *r)
 	}
 	return out
+}
+
+// RemoveInventoryLine drops every staged row of a source line (on-hand is
+// left as it was) and returns how many it dropped.
+func (s *Server) RemoveInventoryLine(k SourceLine) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.scm.staged[:0]
+	for _, r := range s.scm.staged {
+		if (SourceLine{r.SourceCode, r.SourceHeaderID, r.SourceLineID}) != k {
+			kept = append(kept, r)
+		}
+	}
+	n := len(s.scm.staged) - len(kept)
+	clear(s.scm.staged[len(kept):])
+	s.scm.staged = kept
+	delete(s.scm.byLine, k)
+	return n
 }
 
 // InventoryLines counts the interface rows per source line.

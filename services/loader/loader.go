@@ -80,6 +80,11 @@ type Config struct {
 	// ReadLag is how long posted journals may take to become readable;
 	// a group Journal Import reports as absent is looked up that long.
 	ReadLag time.Duration `yaml:"read_lag"`
+	// CatchUpTrust is how long a done claim is trusted even when a catch-up
+	// (schedule.CatchUpHeader) says Fusion lacks its effect: a post that
+	// recent may not be readable yet (read lag), and posting it again would
+	// double it.
+	CatchUpTrust time.Duration `yaml:"catch_up_trust"`
 }
 
 // DefaultConfig returns the defaults.
@@ -87,7 +92,7 @@ func DefaultConfig() Config {
 	c := Config{ServiceConfig: bus.DefaultServiceConfig(), Fusion: fusion.Config{BaseURL: "http://127.0.0.1:8090", Username: "sinew", Password: "sinew", Timeout: time.Minute},
 		FlowsFile: "flows.yaml", CallbackAddr: "127.0.0.1:9113",
 		PollInterval: 2 * time.Second, MaxPollInterval: time.Minute, MaxBatchTime: 2 * time.Hour,
-		SettleTime: 10 * time.Minute, ReadLag: 2 * time.Minute, FusionAttempts: 8, Workers: 128,
+		SettleTime: 10 * time.Minute, ReadLag: 2 * time.Minute, CatchUpTrust: 15 * time.Minute, FusionAttempts: 8, Workers: 128,
 		BatchSize: 50, BatchLinger: 10 * time.Millisecond,
 		Epic: EpicConfig{AckTimeout: 30 * time.Second, Facility: "STMARYS", ReceivingApp: "EPICPROV", SupplierApp: "EPICSUP", ResoluteApp: "RESOLUTE", Workers: 4}}
 	c.HTTPAddr = "127.0.0.1:9103"

@@ -31,12 +31,6 @@ const (
 	claimFailed  = "failed"  // Fusion refused it (Code, Detail); a replay may try again
 )
 
-// catchUpTrust is how long a done claim is trusted even when a catch-up
-// (schedule.CatchUpHeader) says Fusion lacks its effect: a post that
-// recent may not be readable yet (read lag), and posting it again would
-// double it.
-const catchUpTrust = 15 * time.Minute
-
 // claim is an idempotency key's record in KV.
 type claim struct {
 	State    string    `json:"state"`
@@ -185,7 +179,7 @@ func (s *Service) postOnceTry(ctx context.Context, d *bus.Delivery, flow, idemKe
 		attempt := 1
 		switch {
 		case cl == nil:
-		case cl.State == claimDone && (d.Header.Get(schedule.CatchUpHeader) == "" || time.Since(cl.At) < catchUpTrust):
+		case cl.State == claimDone && (d.Header.Get(schedule.CatchUpHeader) == "" || time.Since(cl.At) < s.cfg.CatchUpTrust):
 			return &effect{outcome: "accepted", fusionID: cl.FusionID, detail: "already in Fusion"}, nil
 		case cl.State == claimDone: // a catch-up saw Fusion lack it: look before posting again
 			ef, err := find(ctx)
@@ -424,9 +418,15 @@ func refusalCode(code string) reason.Code {
 // replay.
 func (s *Service) restResult(ctx context.Context, d *bus.Delivery, env *sinewv1.Envelope, idName string, ef *effect, keys []*sinewv1.KeyValue) error {
 	keys = sinewv1.MergeKeys(keys, env.GetBusinessKeys())
+	id := "load:" + env.GetIdempotencyKey() + ":" + ef.outcome + ":" + ef.fusionID + ":" + ef.code
+	if run := d.Header.Get(schedule.CatchUpHeader); run != "" {
+		// A catch-up waits for this answer: the same effect as before
+		// (a trusted claim, a row found) must not be deduplicated away.
+		id += ":catch-up:" + run
+	}
 	r := &sinewv1.LoadResult{
 		Envelope: &sinewv1.Envelope{
-			EventId: bus.EventID("load:" + env.GetIdempotencyKey() + ":" + ef.outcome + ":" + ef.fusionID + ":" + ef.code),
+			EventId: bus.EventID(id),
 			Flow:    env.GetFlow(), SourceSystem: "fusion", SourceId: env.GetSourceId(), IdempotencyKey: env.GetIdempotencyKey(),
 			CausedBy: env.GetEventId(), ReceivedAt: env.GetReceivedAt(), CrosswalkVersion: env.GetCrosswalkVersion(), BusinessKeys: keys,
 		},

@@ -25,7 +25,7 @@ const (
 	CountRejected  = "rejected"  // refused by Fusion and left to triage / the DLQ
 	CountMissing   = "missing"   // commanded, not refused, and not in Fusion
 	CountResent    = "resent"    // re-sent on FUSION_CMD for the loader
-	CountPosted    = "posted"    // the loader's results of the re-sent ones: accepted
+	CountPosted    = "posted"    // re-sent, accepted by the loader, and now in Fusion
 	CountUnsettled = "unsettled" // re-sent without a result within the wait
 	CountStill     = "still_missing"
 )
@@ -141,19 +141,22 @@ func CatchUpInventory(ctx context.Context, cfg InventoryConfig, flow, sourceCode
 		want[s.idem] = true
 		p.Add(ctx, CountResent, 1)
 	}
-	posted, settled := waitResults(ctx, cfg.JS, flow, from, want, cfg.Wait)
-	p.Add(ctx, CountPosted, int64(posted))
+	accepted, settled := waitResults(ctx, cfg.JS, flow, from, want, cfg.Wait)
 	p.Add(ctx, CountUnsettled, int64(len(want)-settled))
 	after, err := fusionKeys(ctx, cfg.Fusion, sourceCode, day)
 	if err != nil {
 		return fmt.Errorf("%s: inventoryStagedTransactions: %w", flow, err)
 	}
-	still := 0
+	still, posted := 0, 0
 	for _, s := range missing {
-		if !after[s.key] {
-			still++
+		switch {
+		case !after[s.key]:
+			still++ // an accepted answer too: a claim trusted within read lag
+		case accepted[s.idem]:
+			posted++
 		}
 	}
+	p.Add(ctx, CountPosted, int64(posted))
 	p.Add(ctx, CountStill, int64(still))
 	if still > 0 {
 		return fmt.Errorf("%s: %d of %d missing transactions of %s still not in Fusion", flow, still, len(missing), dayKey)
@@ -178,8 +181,9 @@ func fusionKeys(ctx context.Context, fc *fusion.Client, sourceCode string, day t
 }
 
 // waitResults reads RESULTS from seq until every idempotency key in want
-// has a result or wait passes: how many were accepted and how many settled.
-func waitResults(ctx context.Context, js jetstream.JetStream, flow string, seq uint64, want map[string]bool, wait time.Duration) (accepted, settled int) {
+// has a result or wait passes: the keys accepted and how many settled.
+func waitResults(ctx context.Context, js jetstream.JetStream, flow string, seq uint64, want map[string]bool, wait time.Duration) (accepted map[string]bool, settled int) {
+	accepted = map[string]bool{}
 	if wait <= 0 {
 		wait = 2 * time.Minute
 	}
@@ -195,7 +199,7 @@ func waitResults(ctx context.Context, js jetstream.JetStream, flow string, seq u
 			if want[k] && !seen[k] {
 				seen[k] = true
 				if r.GetOutcome() == "accepted" {
-					accepted++
+					accepted[k] = true
 				}
 			}
 			return nil

@@ -97,7 +97,7 @@ func Job(ic InventoryConfig, inv *flows.Inventory, states *flowstate.Store) sche
 		for _, f := range inventoryFlows(ctx, inv, states) {
 			p.Step(ctx, "inventory "+f.ID+" "+day.Format(time.DateOnly))
 			if err := CatchUpInventory(ctx, ic, f.ID, f.FusionSource, day, p); err != nil {
-				p.Detail(ctx, err.Error())
+				p.Fail(ctx, err.Error())
 				errs = append(errs, err)
 			}
 		}
