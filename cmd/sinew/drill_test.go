@@ -133,6 +133,7 @@ func TestDrillKindsFitTheDemoFlowsBySettings(t *testing.T) {
 		"resolute-gl": "a Resolute journal file", "willow-inventory": "HL7 v2 over MLLP", "optime-materials": "HL7 v2 over MLLP",
 		"beaker-inventory": "HL7 v2 over MLLP", "worker-sync": "Fusion-side changes", "supplier-sync": "Fusion-side changes",
 		"ap-payment-status": "Fusion-side changes", "formulary-check": "Epic FHIR $export",
+		"nightly-catchup": "a manual run of the drill day",
 	}
 	kindOf := func(f *flows.Flow) string {
 		for _, k := range drillKinds(nil) {

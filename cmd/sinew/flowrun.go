@@ -44,33 +44,36 @@ func flowRunVerb() verb {
 			defer c.Close()
 			ctx, cancel := context.WithTimeout(ctx, *timeout)
 			defer cancel()
-			return runFlow(ctx, c.js, pos[0], *day, *actor, *wait, *asJSON, e.stdout)
+			_, err = runFlow(ctx, c.js, pos[0], *day, *actor, *wait, *asJSON, e.stdout)
+			return err
 		}
 	}}
 }
 
-func runFlow(ctx context.Context, js jetstream.JetStream, flow, day, actor string, wait, asJSON bool, out io.Writer) error {
+// runFlow asks flow's scheduler for a run of day ("" its default) and
+// follows it to its end, returning its record.
+func runFlow(ctx context.Context, js jetstream.JetStream, flow, day, actor string, wait, asJSON bool, out io.Writer) (*schedule.Run, error) {
 	st, err := schedule.Open(ctx, js)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if l, _, err := st.Lease(ctx, flow); err != nil {
-		return err
+		return nil, err
 	} else if l != nil && time.Now().Before(l.Until) && !wait {
-		return fmt.Errorf("flows run: run %s of %s holds the lease (until %s); --wait to queue behind it", l.Run, flow, l.Until.Format(time.RFC3339))
+		return nil, fmt.Errorf("flows run: run %s of %s holds the lease (until %s); --wait to queue behind it", l.Run, flow, l.Until.Format(time.RFC3339))
 	}
 	req := schedule.Request{ID: schedule.ManualID(time.Now()), By: actor, At: time.Now().UTC()}
 	if day != "" {
 		req.Params = map[string]string{"day": day}
 	}
 	if err := st.Ask(ctx, flow, req); err != nil {
-		return fmt.Errorf("flows run: %w", err)
+		return nil, fmt.Errorf("flows run: %w", err)
 	}
 	last := ""
 	for {
 		r, err := st.Run(ctx, flow, req.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		line := "waiting for the flow's scheduler (transform) to begin run " + req.ID
 		if r != nil {
@@ -87,13 +90,13 @@ func runFlow(ctx context.Context, js jetstream.JetStream, flow, day, actor strin
 		}
 		if r != nil && r.Done() {
 			if r.Outcome != schedule.Succeeded {
-				return fmt.Errorf("flows run: %s run %s failed: %s", flow, r.ID, r.Error)
+				return r, fmt.Errorf("flows run: %s run %s failed: %s", flow, r.ID, r.Error)
 			}
-			return nil
+			return r, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("flows run: %s run %s: %w (the run goes on; see `sinew recon report`)", flow, req.ID, ctx.Err())
+			return r, fmt.Errorf("flows run: %s run %s: %w (the run goes on; see `sinew recon report`)", flow, req.ID, ctx.Err())
 		case <-time.After(300 * time.Millisecond):
 		}
 	}

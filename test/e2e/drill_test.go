@@ -123,6 +123,31 @@ func TestDrillSeedOnePasses(t *testing.T) {
 	if r.Sent == 0 {
 		t.Fatalf("drill sent nothing: %+v", r)
 	}
+	checkScheduledRuns(t, r)
+}
+
+// scheduledFlows are the demo inventory's scheduled batch flows: the drill
+// runs each by hand for the drill day after quiescence, and a clean day
+// leaves nothing missing for it to catch up.
+var scheduledFlows = []string{"nightly-catchup"}
+
+func checkScheduledRuns(t *testing.T, r drillResult) {
+	t.Helper()
+	for _, id := range scheduledFlows {
+		found := false
+		for _, f := range r.Flows {
+			if f.Flow != id {
+				continue
+			}
+			found = true
+			if !f.Checked || f.Kind == "" || f.Verdict != "pass" || f.Sent == 0 || f.Loaded != f.Sent || f.Lost != 0 {
+				t.Errorf("%s: run for the drill day: %+v", id, f)
+			}
+		}
+		if !found {
+			t.Errorf("%s: not in the drill's result", id)
+		}
+	}
 }
 
 // TestDrillWithFusionFaultsAndAKillStillPasses makes fusionsim fail a
