@@ -59,7 +59,7 @@ func TestNightlyCatchUpRepostsTheLostTransactionOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := runFlow(ctx, js, nightlycatchup.Flow, day, "test", false, false, &out); err == nil || !strings.Contains(err.Error(), "run R-other of nightly-catchup holds the lease") {
+	if _, err := runFlow(ctx, js, nightlycatchup.Flow, day, "test", false, false, &out); err == nil || !strings.Contains(err.Error(), "run R-other of nightly-catchup holds the lease") {
 		t.Fatalf("lease held: want a refusal, got %v\n%s", err, out.String())
 	}
 	if err := st.Release(ctx, nightlycatchup.Flow, rev); err != nil {
@@ -68,7 +68,7 @@ func TestNightlyCatchUpRepostsTheLostTransactionOnce(t *testing.T) {
 
 	// The first run re-posts the lost transaction, once.
 	out.Reset()
-	if err := runFlow(ctx, js, nightlycatchup.Flow, day, "test", false, false, &out); err != nil {
+	if _, err := runFlow(ctx, js, nightlycatchup.Flow, day, "test", false, false, &out); err != nil {
 		t.Fatalf("first run: %v\n%s", err, out.String())
 	}
 	t.Logf("first run:\n%s", out.String())
@@ -99,7 +99,7 @@ func TestNightlyCatchUpRepostsTheLostTransactionOnce(t *testing.T) {
 
 	// The second run (--json) finds nothing missing and posts nothing.
 	out.Reset()
-	if err := runFlow(ctx, js, nightlycatchup.Flow, day, "test", false, true, &out); err != nil {
+	if _, err := runFlow(ctx, js, nightlycatchup.Flow, day, "test", false, true, &out); err != nil {
 		t.Fatalf("second run: %v\n%s", err, out.String())
 	}
 	var last struct {
@@ -336,7 +336,7 @@ func TestNightlyCatchUpTrustsAFreshClaim(t *testing.T) {
 	day := time.Now().UTC().Format(time.DateOnly)
 	var out bytes.Buffer
 	began := time.Now()
-	err := runFlow(ctx, js, nightlycatchup.Flow, day, "test", false, false, &out)
+	_, err := runFlow(ctx, js, nightlycatchup.Flow, day, "test", false, false, &out)
 	if err == nil || !strings.Contains(err.Error(), "willow-inventory: 1 of 1 missing transactions of "+day+" still not in Fusion") {
 		t.Fatalf("want the run failed with one still missing, got %v\n%s", err, out.String())
 	}
