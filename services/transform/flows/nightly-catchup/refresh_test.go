@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +15,12 @@ import (
 	"github.com/sinewhq/sinew/pkg/bus"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/fusion"
+	"github.com/sinewhq/sinew/pkg/mfn"
 	"github.com/sinewhq/sinew/pkg/mllp"
 	"github.com/sinewhq/sinew/pkg/natstest"
 	"github.com/sinewhq/sinew/pkg/schedule"
 	"github.com/sinewhq/sinew/pkg/streams"
+	wsrules "github.com/sinewhq/sinew/pkg/workersync"
 	"github.com/sinewhq/sinew/services/epicsim"
 	"github.com/sinewhq/sinew/services/fusionsim"
 	"github.com/sinewhq/sinew/services/loader"
@@ -142,7 +145,7 @@ func TestWorkerRefreshRepairsInjectedDrift(t *testing.T) {
 	}
 
 	// A Fusion hire Epic never got: the refresh sends it.
-	postWorker(t, fs.URL, `{"PersonNumber":"P7001","names":[{"LastName":"RIVERA","FirstName":"ANA","LegislationCode":"US"}],
+	post(t, fs.URL+"/hcmRestApi/resources/11.13.18.05/workers", `{"PersonNumber":"P7001","names":[{"LastName":"RIVERA","FirstName":"ANA","LegislationCode":"US"}],
 	 "workRelationships":[{"LegalEmployerName":"St Marys","WorkerType":"E","StartDate":"2026-01-05",
 	  "assignments":[{"DepartmentName":"CARDIOLOGY","JobCode":"PHYS","assignmentsDFF":[{"npi":"1234567893","specialty":"Cardiology","providerType":"MD"}]}]}]}`)
 	base := len(pm.Providers())
@@ -170,9 +173,7 @@ func TestWorkerRefreshRepairsInjectedDrift(t *testing.T) {
 
 	// The drift: an Epic user moves the provider's department (Fusion's
 	// attribute); a Fusion user changes the NPI (Epic's attribute).
-	if _, err := pm.EditProvider(ser, epicsim.Edit{Department: "ONCOLOGY"}); err != nil {
-		t.Fatal(err)
-	}
+	post(t, es.URL+"/sim/providers/"+ser, `{"department":"ONCOLOGY"}`)
 	if err := fc.UpdateProviderAttributes(ctx, worker(), time.Now().UTC(), map[string]string{"npi": "1245319599"}); err != nil {
 		t.Fatal(err)
 	}
@@ -196,9 +197,80 @@ func TestWorkerRefreshRepairsInjectedDrift(t *testing.T) {
 	}
 }
 
-func postWorker(t *testing.T, base, body string) {
+// post sends body to a simulator (fusionsim's HCM with Sinew's credentials).
+func TestCompareByConflictRules(t *testing.T) {
+	inv, err := flows.Load("../../../../flows.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf, _ := inv.Get(nightlycatchup.WorkerFlow)
+	rules, err := wsrules.RulesOf(*wf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := fusion.Worker{PersonNumber: "P1", AssignmentNumber: "A1", LastName: "RIVERA", FirstName: "ANA", Status: "ACTIVE",
+		Department: "CARDIOLOGY", Job: "PHYS", NPI: "1234567893", Specialty: "Cardiology", ProviderType: "MD", EpicProviderID: "SER1"}
+	p := mfn.Provider{SER: "SER1", PersonNumber: "P1", AssignmentNumber: "A1", Family: "RIVERA", Given: "ANA", Active: true,
+		Department: "CARDIOLOGY", Job: "PHYS", NPI: "1234567893", Specialty: "Cardiology", ProviderType: "MD"}
+	with := func(f func(*fusion.Worker, *mfn.Provider)) ([]fusion.Worker, []mfn.Provider) {
+		w2, p2 := w, p
+		f(&w2, &p2)
+		return []fusion.Worker{w2}, []mfn.Provider{p2}
+	}
+	for _, tc := range []struct {
+		name               string
+		edit               func(*fusion.Worker, *mfn.Provider)
+		toEpic, toFusion   string // attributes, sorted, comma-joined
+		missing, ambiguous int
+		link               bool
+	}{
+		{name: "aligned", edit: func(*fusion.Worker, *mfn.Provider) {}},
+		{name: "Epic moved the department: Fusion's value to Epic", edit: func(_ *fusion.Worker, p *mfn.Provider) { p.Department = "ONCOLOGY" }, toEpic: "department"},
+		{name: "Fusion changed the specialty: Epic's value to Fusion", edit: func(w *fusion.Worker, _ *mfn.Provider) { w.Specialty = "Oncology" }, toFusion: "specialty"},
+		{name: "both sides, both repaired", edit: func(w *fusion.Worker, p *mfn.Provider) { w.NPI = "1245319599"; p.Job = "NURSE" }, toEpic: "job", toFusion: "npi"},
+		{name: "Epic's empty value does not wipe Fusion's", edit: func(_ *fusion.Worker, p *mfn.Provider) { p.ProviderType = "" }},
+		{name: "no link yet", edit: func(w *fusion.Worker, _ *mfn.Provider) { w.EpicProviderID = "" }, link: true},
+		{name: "not in Epic", edit: func(w *fusion.Worker, p *mfn.Provider) {
+			w.EpicProviderID = ""
+			*p = mfn.Provider{SER: "SER9", NPI: "1245319599"}
+		}, missing: 1},
+		{name: "Epic id and NPI disagree: triage", edit: func(w *fusion.Worker, _ *mfn.Provider) { w.EpicProviderID = ""; w.NPI = "1245319599" }, ambiguous: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws, ps := with(tc.edit)
+			c := nightlycatchup.Compare(rules, ws, ps)
+			if c.Checked != 1 || len(c.Missing) != tc.missing || len(c.Ambiguous) != tc.ambiguous {
+				t.Fatalf("comparison %+v", c)
+			}
+			var toEpic, toFusion string
+			link := false
+			for _, r := range c.Repairs {
+				toEpic, toFusion, link = names(r.ToEpic), names(r.ToFusion), r.Link
+			}
+			if toEpic != tc.toEpic || toFusion != tc.toFusion || link != tc.link {
+				t.Fatalf("to Epic %q, to Fusion %q, link %v; want %q, %q, %v", toEpic, toFusion, link, tc.toEpic, tc.toFusion, tc.link)
+			}
+			for _, a := range c.Ambiguous {
+				if strings.Contains(a, "1245319599") {
+					t.Fatalf("ambiguity names a value: %s", a)
+				}
+			}
+		})
+	}
+}
+
+func names(m map[wsrules.Attr]string) string {
+	var out []string
+	for a := range m {
+		out = append(out, string(a))
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+func post(t *testing.T, url, body string) {
 	t.Helper()
-	req, err := http.NewRequest("POST", base+"/hcmRestApi/resources/11.13.18.05/workers", strings.NewReader(body))
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,6 +282,6 @@ func postWorker(t *testing.T, base, body string) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		t.Fatalf("POST workers: %d", resp.StatusCode)
+		t.Fatalf("POST %s: %d", url, resp.StatusCode)
 	}
 }
