@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -33,8 +32,9 @@ import (
 // WorkerFlow is the two-way worker flow whose masters the refresh compares.
 const WorkerFlow = "worker-sync"
 
-// EnvEpicProviders names the URL of Epic's provider master read by the
-// refresh (JSON list of providers, as epicsim's /sim/providers serves it).
+// EnvEpicProviders is the setting naming Epic's provider master URL (a JSON
+// list of providers, as epicsim's /sim/providers serves it): transform's
+// epic_providers_url.
 const EnvEpicProviders = "SINEW_TRANSFORM_EPIC_PROVIDERS_URL"
 
 // Counts of the worker master refresh step.
@@ -292,7 +292,7 @@ func (cfg RefreshConfig) toFusion(ctx context.Context, run string, r Repair, at 
 // Epic's provider master is configured; nil otherwise (the step is skipped).
 func refreshConfig(env registry.Env, states *flowstate.Store) func(ctx context.Context) *RefreshConfig {
 	return func(ctx context.Context) *RefreshConfig {
-		url := os.Getenv(EnvEpicProviders)
+		url := env.EpicProviders
 		if env.Inventory == nil || url == "" {
 			return nil
 		}
