@@ -335,8 +335,8 @@ func WithRefresh(job schedule.Job, rc func(ctx context.Context) *RefreshConfig) 
 const refreshStep = "worker master refresh "
 
 // refreshRow is a refresh step's reconciliation row: drifted workers
-// against the repairs sent; ambiguous workers (triage) or a failed step
-// are a variance.
+// against the repairs sent; ambiguous workers or a failed step are a
+// variance, which the reconciler raises as a triage item.
 func refreshRow(scope string, s schedule.Step) (recon.Row, bool) {
 	if !strings.HasPrefix(s.Name, refreshStep) {
 		return recon.Row{}, false
@@ -347,8 +347,12 @@ func refreshRow(scope string, s schedule.Step) (recon.Row, bool) {
 		v = recon.VerdictVariance
 	}
 	drift := c[CountDrifted] + c[CountMissingEpic]
+	expl := fmt.Sprintf("%d workers checked, %d matched, %d drifted, %d missing in Epic, %d repairs to Epic, %d to Fusion, %d ambiguous (triage); step %s",
+		c[CountChecked], c[CountMatched], c[CountDrifted], c[CountMissingEpic], c[CountToEpic], c[CountToFusion], c[CountAmbiguous], s.State)
+	if v != recon.VerdictPass && s.Detail != "" {
+		expl += ": " + s.Detail // the workers by person number, the kinds of ids that disagree
+	}
 	return recon.Row{Tier: recon.TierTotals, Scope: scope, Key: s.Name, Hop: "refresh", Unit: recon.UnitLines,
 		Source: money.Amount(drift), Target: money.Amount(drift), Verdict: v,
-		Explanation: fmt.Sprintf("%d workers checked, %d matched, %d drifted, %d missing in Epic, %d repairs to Epic, %d to Fusion, %d ambiguous (triage); step %s",
-			c[CountChecked], c[CountMatched], c[CountDrifted], c[CountMissingEpic], c[CountToEpic], c[CountToFusion], c[CountAmbiguous], s.State)}, true
+		Explanation: expl}, true
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/sinewhq/sinew/pkg/mfn"
 	"github.com/sinewhq/sinew/pkg/mllp"
 	"github.com/sinewhq/sinew/pkg/natstest"
+	"github.com/sinewhq/sinew/pkg/recon"
 	"github.com/sinewhq/sinew/pkg/schedule"
 	"github.com/sinewhq/sinew/pkg/streams"
 	wsrules "github.com/sinewhq/sinew/pkg/workersync"
@@ -25,6 +26,7 @@ import (
 	"github.com/sinewhq/sinew/services/fusionsim"
 	"github.com/sinewhq/sinew/services/loader"
 	nightlycatchup "github.com/sinewhq/sinew/services/transform/flows/nightly-catchup"
+	"github.com/sinewhq/sinew/services/transform/registry"
 )
 
 // TestWorkerRefreshRepairsInjectedDrift runs the worker master refresh on
@@ -194,6 +196,12 @@ func TestWorkerRefreshRepairsInjectedDrift(t *testing.T) {
 	c = runOnce("after")
 	if c[nightlycatchup.CountDrifted] != 0 || c[nightlycatchup.CountToEpic] != 0 || c[nightlycatchup.CountToFusion] != 0 || c[nightlycatchup.CountChecked] < 1 {
 		t.Fatalf("second run: counts %v", c)
+	}
+	// The last run reconciles: one refresh row, passing.
+	nf, _ := inv.Get(nightlycatchup.Flow)
+	res, err := nightlycatchup.Check(ctx, nf, registry.CheckEnv{JS: js})
+	if err != nil || res == nil || res.Summary.Verdict != recon.VerdictPass || len(res.Rows) != 1 || res.Rows[0].Hop != "refresh" {
+		t.Fatalf("check: %+v %v", res, err)
 	}
 }
 
