@@ -11,6 +11,11 @@ require (
 )
 
 require (
+	github.com/kr/fs v0.1.0 // indirect
+	github.com/pkg/sftp v1.13.12 // indirect
+)
+
+require (
 	github.com/andybalholm/brotli v1.1.1 // indirect
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -38,6 +43,9 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/sinewhq/sinew/services/epicsim v0.0.0-00010101000000-000000000000
+	github.com/sinewhq/sinew/services/fusionsim v0.0.0-00010101000000-000000000000
+	github.com/sinewhq/sinew/services/loader v0.0.0-00010101000000-000000000000
 	github.com/twpayne/go-geom v1.6.1 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
@@ -63,3 +71,9 @@ replace (
 	github.com/sinewhq/sinew/pkg => ../../pkg
 	github.com/sinewhq/sinew/proto => ../../proto
 )
+
+replace github.com/sinewhq/sinew/services/epicsim => ../epicsim
+
+replace github.com/sinewhq/sinew/services/fusionsim => ../fusionsim
+
+replace github.com/sinewhq/sinew/services/loader => ../loader

@@ -62,6 +62,10 @@ type Config struct {
 	Fusion fusion.Config `yaml:"fusion"`
 	// PollInterval is how often those flows read Fusion.
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// EpicProviders is the URL of Epic's provider master (a JSON list of
+	// providers, epicsim's /sim/providers) nightly-catchup's worker master
+	// refresh reads; empty leaves the refresh off.
+	EpicProviders string `yaml:"epic_providers_url"`
 }
 
 // FlowsPath names the flows.yaml the runtime fills the per-flow topology from.
@@ -148,6 +152,7 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 		}
 		env.Fusion, env.PollInterval, env.HashKey = fc, cfg.PollInterval, b.PatientRef("sinew.hash-key", "flow-values") // keyed by the audit secret
 		env.Log = func(err error, msg string) { b.Logger().Warn().Err(err).Msg(msg) }
+		env.EpicProviders = cfg.EpicProviders
 		for i := range inv.Flows {
 			f := &inv.Flows[i]
 			e, ok := reg.Lookup(f.ID)

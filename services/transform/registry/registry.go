@@ -55,6 +55,9 @@ type Env struct {
 	// Inventory is the whole flows.yaml (a scheduled flow that works on
 	// other flows finds them by their settings).
 	Inventory *flows.Inventory
+	// EpicProviders is the URL of Epic's provider master (nightly-catchup's
+	// worker master refresh); empty: not configured.
+	EpicProviders string
 }
 
 // Poller is a flow that reads an outside system itself (Fusion's feeds)

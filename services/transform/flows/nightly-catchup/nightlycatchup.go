@@ -83,7 +83,7 @@ func NewPoller(ctx context.Context, f *flows.Flow, env registry.Env) (registry.P
 			return err
 		}
 	}
-	return schedule.New(st, cfg, Job(ic, env.Inventory, states)), nil
+	return schedule.New(st, cfg, WithRefresh(Job(ic, env.Inventory, states), refreshConfig(env, states))), nil
 }
 
 // Job is one run: each active inventory flow's day caught up, one step each.
@@ -162,6 +162,13 @@ func Check(ctx context.Context, f *flows.Flow, env registry.CheckEnv) (*recon.Re
 	scope := "run/" + r.ID
 	res := &recon.Result{Summary: recon.Summary{Scope: scope, Verdict: recon.VerdictPass}}
 	for _, s := range r.Steps {
+		if row, ok := refreshRow(scope, s); ok {
+			res.Rows = append(res.Rows, row)
+			if row.Verdict != recon.VerdictPass {
+				res.Summary.Variances++
+			}
+			continue
+		}
 		missing, posted := s.Counts[CountMissing], s.Counts[CountPosted]
 		v := recon.VerdictPass
 		if s.State != schedule.Succeeded || s.Counts[CountStill] > 0 {
