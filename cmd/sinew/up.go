@@ -444,6 +444,11 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 		if tr.Fusion.BaseURL == "" {
 			tr.Fusion = ld.Fusion
 		}
+		// nightly-catchup's worker master refresh reads Epic's provider
+		// master from epicsim's /sim/ listener.
+		if tr.EpicProviders == "" && es.Inbound.SimAddr != "" {
+			tr.EpicProviders = "http://" + es.Inbound.SimAddr + "/sim/providers"
+		}
 		if !f.noTraffic && fsim.Sim.DayInterval == 0 {
 			fsim.Sim.DayInterval = 30 * time.Second // fusionsim's side of the day: hires, transfers, suppliers
 		}
