@@ -41,8 +41,8 @@ func fusionSpecialtyOn(t *testing.T, f *fusionProc, personNumber string, day tim
 // bring the Practitioner and its PractitionerRole, matched by NPI: Fusion
 // records Epic's provider id and the role's specialty. The role's
 // specialty is then changed in Epic (a new version): Fusion's worker
-// takes it from today (date-effective: yesterday still reads the old
-// one), and nothing goes back to Epic.
+// takes it from today (date-effective: yesterday still reads the hire's
+// specialty), and nothing goes back to Epic.
 func TestWorkerSyncFHIRSpecialtyReachesFusionWithoutEcho(t *testing.T) {
 	fusion := startFusion(t, "-step", "50ms")
 	dir := t.TempDir()
@@ -51,7 +51,7 @@ func TestWorkerSyncFHIRSpecialtyReachesFusionWithoutEcho(t *testing.T) {
 	env := []string{
 		"SINEW_EPICSIM_INBOUND_ADDR=" + inbound, "SINEW_EPICSIM_INBOUND_SIM_ADDR=" + simAddr, "SINEW_EPICSIM_INBOUND_ECHO=false",
 		"SINEW_LOADER_EPIC_ADDR=" + inbound, "SINEW_LOADER_EPIC_ACK_TIMEOUT=5s", "SINEW_TRANSFORM_POLL_INTERVAL=300ms",
-		"SINEW_INGEST_FHIR_INTERVAL=2s",
+		"SINEW_EPICSIM_FHIR_ENABLED=true", "SINEW_INGEST_FHIR_INTERVAL=2s",
 	}
 	s, _ := upWith(t, dir, a, []string{"--fusion-url", fusion.url}, env)
 	epic := epicSim{url: "http://" + simAddr}
@@ -103,8 +103,13 @@ func TestWorkerSyncFHIRSpecialtyReachesFusionWithoutEcho(t *testing.T) {
 		sp, _ := fusionSpecialtyOn(t, fusion, "P7301", today)
 		return sp == "Oncology", sp
 	})
-	if sp, linked := fusionSpecialtyOn(t, fusion, "P7301", today.AddDate(0, 0, -1)); sp != p.Specialty || linked != ser {
-		t.Errorf("yesterday reads specialty %q (epic id %q), want %q: the change was not date-effective", sp, linked, p.Specialty)
+	// Epic's values were written from today on, not as corrections of
+	// history: yesterday still reads the hire's.
+	if sp, _ := fusionSpecialtyOn(t, fusion, "P7301", today.AddDate(0, 0, -1)); sp != "Cardiology" {
+		t.Errorf("yesterday reads specialty %q, want the hire's Cardiology: the change was not date-effective", sp)
+	}
+	if _, linked := fusionSpecialtyOn(t, fusion, "P7301", today); linked != ser {
+		t.Errorf("Epic id moved: %q, was %q", linked, ser)
 	}
 	// A few more rounds read the same version: still nothing to Epic.
 	time.Sleep(5 * time.Second)
