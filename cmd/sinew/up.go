@@ -524,6 +524,12 @@ func upFHIR(f upFlags, es *epicsim.Config, ing *ingest.Config) {
 	if ing.FHIR.BaseURL != "" {
 		return
 	}
+	// The round interval is configurable (ingest.fhir.interval, env
+	// SINEW_INGEST_FHIR_INTERVAL): tests and demos want changes in seconds.
+	interval := ing.FHIR.Interval
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
 	base := es.FHIR.URL
 	if es.FHIR.Addr != "" {
 		base = "http://" + es.FHIR.Addr
@@ -532,6 +538,6 @@ func upFHIR(f upFlags, es *epicsim.Config, ing *ingest.Config) {
 		BaseURL: base + epicsim.FHIRBase, TokenURL: base + "/oauth2/token", ClientID: es.FHIR.Clients[0].ID,
 		KeyFile: filepath.Join(f.dataDir, "fhir", "client-key.pem"), GenerateKey: true,
 		// The types read are the flows' intake.fhir declarations (flows.yaml).
-		Interval: 5 * time.Minute,
+		Interval: interval,
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sinewhq/sinew/pkg/mfn"
 )
 
 // FHIRVolume is how many of each resource type the FHIR simulator seeds.
@@ -48,6 +50,17 @@ func epicID(r *rand.Rand, long bool) string {
 	return b.String()
 }
 
+// withCheckDigit is the NPI of nine digits with its check digit: Epic
+// holds real NPIs, and Sinew drops one failing the check.
+func withCheckDigit(nine string) string {
+	for d := '0'; d <= '9'; d++ {
+		if n := nine + string(d); mfn.ValidNPI(n) {
+			return n
+		}
+	}
+	return nine + "0"
+}
+
 // seedFHIR makes the simulator's synthetic data set: the same seed gives
 // the same resources, byte for byte. Every person is fictitious.
 func seedFHIR(seed uint64, v FHIRVolume, drift bool, today time.Time) []simResource {
@@ -60,7 +73,7 @@ func seedFHIR(seed uint64, v FHIRVolume, drift bool, today time.Time) []simResou
 	base := today.AddDate(0, 0, -v.Days)
 	for i := range v.Practitioners {
 		id := epicID(r, false)
-		npi := fmt.Sprintf("1%09d", 100000000+i*7919)
+		npi := withCheckDigit(fmt.Sprintf("1%09d", 100000000+i*7919)[:9])
 		sp := specialties[i%len(specialties)]
 		out = append(out, simResource{Type: "Practitioner", ID: id, JSON: fmt.Appendf(nil,
 			`{"resourceType":"Practitioner","id":"%s",%s,"identifier":[{"use":"usual","system":"http://hl7.org/fhir/sid/us-npi","value":"%s"},{"use":"usual","type":{"text":"INTERNAL"},"system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.697780","value":"  SIM%03d"},{"use":"usual","type":{"text":"EXTERNAL"},"system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.697780","value":"SIM%03d"},{"use":"usual","type":{"text":"INTERNAL"},"system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.836982","value":"   E%04d"}],"active":true,"name":[{"use":"usual","text":"Sim Provider %d, MD","family":"Provider%d","given":["Sim"]}],"qualification":[{"code":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0360","code":"MD"}],"text":"MD"}}]}`,

@@ -117,6 +117,12 @@ func (s *FHIRSim) jsonLocked(res *simResource) []byte {
 // answered (or dropped by a fault). The error is the first failed
 // delivery's.
 func (s *FHIRSim) Update(ctx context.Context, typ, id string) error {
+	return s.update(ctx, typ, id, nil)
+}
+
+// update is Update with the new version's content made by edit from the
+// current one (nil: the current content, meta aside).
+func (s *FHIRSim) update(ctx context.Context, typ, id string, edit func([]byte) ([]byte, error)) error {
 	res, ok := s.byKey[typ+"/"+id]
 	if !ok {
 		return fmt.Errorf("epicsim: no %s/%s", typ, id)
@@ -125,13 +131,22 @@ func (s *FHIRSim) Update(ctx context.Context, typ, id string) error {
 	s.mu.Lock()
 	s.subsInit()
 	key := typ + "/" + id
+	raw := s.jsonLocked(res)
+	if edit != nil {
+		b, err := edit(raw)
+		if err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		raw = b
+	}
 	v := s.subs.version[key]
 	if v == 0 {
 		v = 1
 	}
 	v++
 	s.subs.version[key] = v
-	body := newVersion(res.JSON, v, now)
+	body := newVersion(raw, v, now)
 	s.subs.updated[key] = body
 	type send struct {
 		sub *simSub

@@ -588,6 +588,7 @@ func (s *Service) serveInbound(ctx context.Context) error {
 		s.providers.SimHandler(mux)
 		if s.fhir != nil {
 			s.fhir.FaultRoutes(mux)
+			s.fhir.SpecialtyRoutes(mux)
 		}
 		hs := &http.Server{Addr: ic.SimAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		ln, err := net.Listen("tcp", ic.SimAddr)
