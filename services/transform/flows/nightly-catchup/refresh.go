@@ -26,11 +26,12 @@ import (
 	"github.com/sinewhq/sinew/pkg/streams"
 	ws "github.com/sinewhq/sinew/pkg/workersync"
 	"github.com/sinewhq/sinew/services/transform/flows/hl7flow"
+	workersyncflow "github.com/sinewhq/sinew/services/transform/flows/worker-sync"
 	"github.com/sinewhq/sinew/services/transform/registry"
 )
 
 // WorkerFlow is the two-way worker flow whose masters the refresh compares.
-const WorkerFlow = "worker-sync"
+const WorkerFlow = workersyncflow.Flow
 
 // EnvEpicProviders is the setting naming Epic's provider master URL (a JSON
 // list of providers, as epicsim's /sim/providers serves it): transform's
