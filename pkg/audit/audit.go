@@ -389,6 +389,13 @@ func (v *Verifier) add(e Entry, checkMAC bool) {
 }
 
 // foreign reports a record on a hop its writer's service may not write.
+// CLIWriterPrefix starts the writer name of every sinew CLI command's
+// chain ("cli:<actor>-<id>"); those chains are written as CLIUser.
+const CLIWriterPrefix = "cli:"
+
+// CLIUser is the NATS user the sinew CLI connects as (streams.UserAdmin).
+const CLIUser = "admin"
+
 func (v *Verifier) foreign(subject, writer string) (svc, hop string, bad bool) {
 	if v.hops == nil || subject == "" {
 		return "", "", false
@@ -399,7 +406,11 @@ func (v *Verifier) foreign(subject, writer string) (svc, hop string, bad bool) {
 		return "", "", false
 	}
 	svc, _, _ = strings.Cut(writer, "@")
-	return svc, hop, !slices.Contains(allowed, svc)
+	user := svc
+	if strings.HasPrefix(svc, CLIWriterPrefix) {
+		user = CLIUser // the sinew CLI writes with the admin user's credentials
+	}
+	return svc, hop, !slices.Contains(allowed, user)
 }
 
 // Writers is the number of chains seen.

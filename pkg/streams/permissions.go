@@ -338,6 +338,12 @@ func (t Topology) HopUsers() map[string][]string {
 			m[h] = append(m[h], g.User)
 		}
 	}
+	// The operator's sinew CLI (the admin user) writes the hops of the
+	// actions it shares with the console: replays and discards, flow
+	// changes, triage.
+	for _, h := range []string{HopReplay, HopFlows, HopTriage} {
+		m[h] = append(m[h], UserAdmin)
+	}
 	return m
 }
 
