@@ -163,6 +163,25 @@ func TestVerifyNamesAnotherServicesChainOnThisHop(t *testing.T) {
 	onlyProblem(t, v, audit.ProblemForged, 2)
 }
 
+// The operator's CLI replays and changes flows as the console does; a
+// service's chain on those hops is still forged.
+func TestVerifyLetsTheCLIWriteTheHopsItSharesWithTheConsole(t *testing.T) {
+	tr := newTrail(t)
+	tr.write(1)
+	for _, hop := range []string{streams.HopReplay, streams.HopFlows, streams.HopTriage} {
+		cli := audit.NewWriter(tr.js, audit.CLIWriterPrefix+"operator-"+hop).Keyed(secret)
+		if err := cli.Write(context.Background(), &sinewv1.AuditEvent{Actor: "operator", Action: hop, Hop: hop, Outcome: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loader := audit.NewWriter(tr.js, "loader@h1-c").Keyed(secret)
+	if err := loader.Write(context.Background(), &sinewv1.AuditEvent{Action: "replay", Hop: streams.HopReplay, Outcome: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := tr.verify(audit.Checkpoint{})
+	onlyProblem(t, v, audit.ProblemForged, 5)
+}
+
 func TestVerifyFailsWhenRecordsMissingAgainstCheckpoint(t *testing.T) {
 	tr := newTrail(t)
 	tr.write(3)
