@@ -6,8 +6,9 @@
 // batch requests (batch.go) and OAuth JWT-assertion tokens (oauth.go). The
 // request, error and paging code is shared by all of them.
 //
-// The client never retries: the loader decides, with its own idempotency
-// checks, whether a request may be sent again. Errors are typed: a non-2xx
+// The client never retries a write: the loader decides, with its own
+// idempotency checks, whether a request may be sent again. A read is tried
+// again only when the caller asks (Config.ReadAttempts). Errors are typed: a non-2xx
 // answer is an *Error; a transport failure (timeout, refused connection)
 // comes back wrapped and counts as temporary (see IsTemporary).
 //
@@ -54,6 +55,12 @@ type Config struct {
 	HTTPClient *http.Client  `yaml:"-"` // optional
 	// PageSize is the limit asked for on collection resources; 100 when 0.
 	PageSize int `yaml:"page_size"`
+	// ReadAttempts is how many times a GET is tried on a temporary answer
+	// (429, 5xx, a transport failure) before its error is returned; 1
+	// when 0. A read changes nothing in Fusion, so a caller with no
+	// redelivery of its own (a scheduled run paging through a day) asks
+	// for more than one rather than failing on one 503 among its pages.
+	ReadAttempts int `yaml:"read_attempts"`
 	// Metrics, when set, receives the request series (observe.go):
 	// latency by operation and answers by operation and status code.
 	Metrics prometheus.Registerer `yaml:"-"`
@@ -87,6 +94,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 100
+	}
+	if cfg.ReadAttempts <= 0 {
+		cfg.ReadAttempts = 1
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -192,8 +202,37 @@ type request struct {
 }
 
 // do sends r and decodes a 2xx JSON answer into out (when not nil) with
-// UseNumber, so amounts never pass through float64.
+// UseNumber, so amounts never pass through float64. A GET is tried up to
+// ReadAttempts times on a temporary answer, waiting its Retry-After (or
+// a doubling backoff from readBackoff) between tries.
 func (c *Client) do(ctx context.Context, r request, out any) error {
+	err := c.once(ctx, r, out)
+	wait := readBackoff
+	for try := 1; try < c.cfg.ReadAttempts && r.method == http.MethodGet && IsTemporary(err); try++ {
+		d := wait
+		if fe, ok := asError(err); ok && fe.RetryAfter > 0 {
+			d = min(fe.RetryAfter, maxReadWait)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(d):
+		}
+		wait = min(2*wait, maxReadWait)
+		err = c.once(ctx, r, out)
+	}
+	return err
+}
+
+// readBackoff is the first wait before a GET is tried again, and
+// maxReadWait the longest (a Retry-After longer than it is cut to it).
+const (
+	readBackoff = 250 * time.Millisecond
+	maxReadWait = 10 * time.Second
+)
+
+// once is one HTTP exchange of r.
+func (c *Client) once(ctx context.Context, r request, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	u := c.base + apiPath(r.path)

@@ -102,6 +102,12 @@ type Service struct {
 // New returns the service on bus b.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
 	cfg.Fusion.Metrics, cfg.Fusion.Tracer = b.Metrics(), b.TracerProvider()
+	if cfg.Fusion.ReadAttempts == 0 {
+		// The reconciler only reads Fusion, page after page: a 503 on one
+		// page is tried again there rather than costing one of the
+		// message's three deliveries.
+		cfg.Fusion.ReadAttempts = 3
+	}
 	fc, err := fusion.New(cfg.Fusion)
 	if err != nil {
 		return nil, fmt.Errorf("reconciler: %w", err)

@@ -32,6 +32,10 @@ import (
 	"github.com/sinewhq/sinew/services/transform/registry/all"
 )
 
+// transformReadAttempts is how many times transform's Fusion client tries
+// a read on a temporary answer unless its config says otherwise.
+const transformReadAttempts = 5
+
 // Config is the transform service's configuration.
 type Config struct {
 	bus.ServiceConfig `yaml:",inline"`
@@ -146,6 +150,12 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	}
 	if cfg.Fusion.BaseURL != "" {
 		cfg.Fusion.Metrics, cfg.Fusion.Tracer = b.Metrics(), b.TracerProvider()
+		if cfg.Fusion.ReadAttempts == 0 {
+			// Transform reads Fusion in scheduled runs (nightly catch-up,
+			// worker refresh) that have no redelivery: a 503 on one page
+			// would fail the night's run.
+			cfg.Fusion.ReadAttempts = transformReadAttempts
+		}
 		fc, err := fusion.New(cfg.Fusion)
 		if err != nil {
 			return nil, fmt.Errorf("transform: %w", err)

@@ -28,6 +28,7 @@ type drillResult struct {
 		Verdict    string            `json:"verdict"`
 		EpicSent   int               `json:"epic_changes"`
 		EpicLoaded int               `json:"epic_changes_loaded"`
+		Note       string            `json:"note"`
 	} `json:"flows"`
 }
 
