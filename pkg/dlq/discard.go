@@ -49,6 +49,17 @@ func (s *Store) discardInfo(ctx context.Context, seq uint64) (*DiscardInfo, erro
 	return &di, nil
 }
 
+// Handled reports whether dead letter seq was replayed or discarded,
+// from its records alone (the letter is not read): what a running count
+// of waiting letters checks on the few still waiting.
+func (s *Store) Handled(ctx context.Context, seq uint64) (bool, error) {
+	if ri, err := s.replayInfo(ctx, seq); err != nil || ri != nil {
+		return ri != nil, err
+	}
+	di, err := s.discardInfo(ctx, seq)
+	return di != nil, err
+}
+
 // discarded returns every discard record, by DLQ sequence: one key
 // listing per scan instead of one lookup per letter.
 func (s *Store) discarded(ctx context.Context) (map[uint64]*DiscardInfo, error) {

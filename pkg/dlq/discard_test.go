@@ -42,6 +42,11 @@ func TestDiscardKeepsTheLetterRecordsWhyAndStopsReplays(t *testing.T) {
 	if _, err := st.Replay(ctx, 1, "op", "try", false); !errors.Is(err, dlq.ErrDiscarded) {
 		t.Errorf("replay of a discarded letter: %v", err)
 	}
+	for seq, want := range map[uint64]bool{1: true, 2: false} {
+		if h, err := st.Handled(ctx, seq); err != nil || h != want {
+			t.Errorf("Handled(%d) = %v %v, want %v", seq, h, err, want)
+		}
+	}
 	e, err := st.Get(ctx, 1)
 	if err != nil || e.Discard == nil || e.Discard.Reason != "duplicate of seq 2" || !e.Handled() {
 		t.Fatalf("after discard: %+v %v", e, err)
@@ -57,6 +62,12 @@ func TestDiscardKeepsTheLetterRecordsWhyAndStopsReplays(t *testing.T) {
 	if _, err := st.Replay(ctx, 1, "op", "it was not a duplicate", true); err != nil {
 		t.Errorf("forced replay of a discarded letter: %v", err)
 	}
+	if _, err := st.Replay(ctx, 2, "op", "crosswalk fixed", false); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := st.Handled(ctx, 2); err != nil || !h {
+		t.Errorf("Handled(2) after its replay = %v %v", h, err)
+	}
 	var actions []string
 	_ = audit.Read(ctx, js, "audit.>", func(e audit.Entry) error {
 		for _, ev := range e.Events {
@@ -64,7 +75,7 @@ func TestDiscardKeepsTheLetterRecordsWhyAndStopsReplays(t *testing.T) {
 		}
 		return nil
 	})
-	if len(actions) != 2 || actions[0] != "discard discarded" || actions[1] != "replay replayed" {
+	if len(actions) != 3 || actions[0] != "discard discarded" || actions[1] != "replay replayed" || actions[2] != "replay replayed" {
 		t.Errorf("audit: %q", actions)
 	}
 }

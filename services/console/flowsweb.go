@@ -28,15 +28,6 @@ type sample struct {
 // maxSamples bounds a watch's history (at a poll a second, ten minutes).
 const maxSamples = 600
 
-// flowRow is one flow of the flows page.
-type flowRow struct {
-	Flow, Pattern, State, By, Reason string
-	Held                             bool
-	Backlog                          uint64
-	InFlight                         int
-	Oldest                           string
-}
-
 func (w *web) flowsPage(rw http.ResponseWriter, r *http.Request, s *session) {
 	data := map[string]any{"Watch": r.FormValue("watch"), "Msg": r.FormValue("msg")}
 	if w.inv == nil {
@@ -44,28 +35,9 @@ func (w *web) flowsPage(rw http.ResponseWriter, r *http.Request, s *session) {
 		w.render(rw, "flows", s, data)
 		return
 	}
-	st, err := flowstate.Open(r.Context(), w.js)
+	rows, err := w.figures(r.Context())
 	if err != nil {
 		data["Error"] = err.Error()
-		w.render(rw, "flows", s, data)
-		return
-	}
-	states, err := st.States(r.Context(), w.inv)
-	if err != nil {
-		data["Error"] = err.Error()
-	}
-	var rows []flowRow
-	for i := range w.inv.Flows {
-		f := &w.inv.Flows[i]
-		rec := states[f.ID]
-		row := flowRow{Flow: f.ID, Pattern: f.Pattern, State: rec.State, By: rec.By, Reason: rec.Reason, Oldest: "-"}
-		if b, err := flowstate.BacklogOf(r.Context(), w.js, flowstate.Inputs(f)); err == nil {
-			row.Held, row.Backlog, row.InFlight = true, b.Pending, b.InFlight
-			if b.Left() > 0 {
-				row.Oldest = b.Oldest.Round(time.Second).String()
-			}
-		}
-		rows = append(rows, row)
 	}
 	data["Flows"] = rows
 	data["States"] = []string{flows.Staged, flows.Active, flows.Paused}
@@ -110,6 +82,9 @@ func (w *web) flowsState(rw http.ResponseWriter, r *http.Request, s *session) {
 		back(flowstate.Verb(state) + " failed: " + err.Error())
 		return
 	}
+	w.figs.mu.Lock()
+	w.figs.at = time.Time{} // the page this leads to shows the new state
+	w.figs.mu.Unlock()
 	b, _ := flowstate.BacklogOf(ctx, w.js, flowstate.Inputs(f))
 	now := time.Now()
 	w.mu.Lock()

@@ -33,7 +33,16 @@ var static embed.FS
 //go:embed templates.html
 var pages string
 
-var tmpl = template.Must(template.New("console").Funcs(template.FuncMap{"dict": dict}).Parse(pages))
+var tmpl = template.Must(template.New("console").Funcs(template.FuncMap{"dict": dict,
+	"cellsDashboard": func() []string { return dashboardCells },
+	"cellsCutover":   func() []string { return cutoverCells }}).Parse(pages))
+
+// The cells of a flow's row, by data-k, on the dashboard and on the
+// cutover page (flowFigures.Cells).
+var (
+	dashboardCells = []string{"state", "received", "processed", "backlog", "in_flight", "oldest", "dlq", "verdict"}
+	cutoverCells   = []string{"state", "by", "reason", "backlog", "in_flight", "oldest"}
+)
 
 // dict makes a map of key, value pairs: arguments of a shared template.
 func dict(kv ...any) map[string]any {
@@ -65,6 +74,7 @@ type web struct {
 	sessions map[string]*session
 	failures map[string][]time.Time // remote host → recent failed logins
 	drains   map[string]*drainWatch // flow → its drain since the console changed its state
+	figs     figureCache            // every flow's figures, shared by the pages' polls
 }
 
 func newWeb(js jetstream.JetStream, w *audit.Writer, st *triage.Store, users map[string]User, inv *flows.Inventory) *web {
@@ -106,6 +116,7 @@ func (w *web) handler() http.Handler {
 	mux.HandleFunc("GET /audit", w.auth(RolePrivacy, w.auditPage))
 	mux.HandleFunc("GET /flows", w.auth("", w.flowsPage))
 	mux.HandleFunc("POST /flows/state", w.auth(RoleOperator, w.flowsState))
+	mux.HandleFunc("GET /api/flows", w.auth("", w.apiFlows))
 	mux.HandleFunc("GET /api/flows/progress", w.auth("", w.apiProgress))
 	mux.HandleFunc("GET /recon", w.auth(RoleFinance, w.reconPage))
 	mux.HandleFunc("GET /recon/batch", w.auth(RoleFinance, w.reconBatch))
@@ -295,22 +306,15 @@ func (w *web) streamRows(ctx context.Context) []streamRow {
 }
 
 func (w *web) dashboard(rw http.ResponseWriter, r *http.Request, s *session) {
-	var flowsKV []map[string]string
-	if kv, err := w.js.KeyValue(r.Context(), streams.KVFlowState); err == nil {
-		if keys, err := kv.ListKeys(r.Context()); err == nil {
-			for k := range keys.Keys() {
-				e, err := kv.Get(r.Context(), k)
-				if err != nil {
-					continue
-				}
-				var rec struct{ State, By, Reason string }
-				_ = json.Unmarshal(e.Value(), &rec)
-				flowsKV = append(flowsKV, map[string]string{"Flow": k, "State": rec.State, "By": rec.By, "Reason": rec.Reason})
-			}
-		}
+	data := map[string]any{"Streams": w.streamRows(r.Context())}
+	rows, err := w.figures(r.Context())
+	if err != nil {
+		data["Error"] = err.Error()
 	}
+	data["Flows"] = rows
 	open, _ := w.triage.List(r.Context(), triage.Filter{State: "unresolved"})
-	w.render(rw, "dashboard", s, map[string]any{"Streams": w.streamRows(r.Context()), "Flows": flowsKV, "Triage": len(open)})
+	data["Triage"] = len(open)
+	w.render(rw, "dashboard", s, data)
 }
 
 func (w *web) apiStreams(rw http.ResponseWriter, r *http.Request, _ *session) {

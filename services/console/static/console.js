@@ -42,3 +42,27 @@
   refresh();
   setInterval(refresh, 1000);
 })();
+
+// Every flow's figures on the flows dashboard and the cutover page, from
+// /api/flows every 2 s: each cell with a data-k takes the server's text
+// for it, and the cutover form offers the states the flow is not in.
+(function () {
+  var tables = [document.getElementById("flowfigs"), document.getElementById("flows")].filter(Boolean);
+  if (!tables.length) return;
+  function refresh() {
+    fetch("/api/flows", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (a) {
+      (a.flows || []).forEach(function (f) {
+        tables.forEach(function (table) {
+          var tr = table.querySelector('tr[data-flow="' + f.flow + '"]');
+          if (!tr) return;
+          tr.querySelectorAll("[data-k]").forEach(function (td) {
+            var v = f.cells[td.getAttribute("data-k")];
+            if (v !== undefined && td.textContent !== v) td.textContent = v;
+          });
+          tr.querySelectorAll('button[name="state"]').forEach(function (b) { b.hidden = b.value === f.state; });
+        });
+      });
+    }).catch(function () {});
+  }
+  setInterval(refresh, 2000);
+})();
