@@ -115,7 +115,6 @@ func TestBrowserJourneys(t *testing.T) {
 	if after == before {
 		t.Errorf("HL7_IN stayed at %s after three messages", before)
 	}
-	shot(t, ctx, "dashboard")
 
 	if err := wb.audit.Write(bg, &sinewv1.AuditEvent{Flow: "willow-inventory", Hop: "ingest", Outcome: "AA", Subject: "hl7.in.W.RDS.O13.willow-inventory",
 		Detail: "stored", BusinessKeys: sinewv1.KeysOf("control_id", "CTL-B")}); err != nil {
@@ -347,4 +346,134 @@ func must[T any](v T, ok bool) T {
 		panic("missing")
 	}
 	return v
+}
+
+// cell is the text of a flow's cell data-k in the table with id table.
+func cell(ctx context.Context, table, flow, k string) (string, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('#` + table + ` tr[data-flow="` + flow + `"] [data-k="` + k + `"]')||{}).textContent||""`))
+}
+
+// waitCell polls a flow's cell until ok says yes (30 s at most) and
+// returns the texts it went through.
+func waitCell(t *testing.T, ctx context.Context, table, flow, k string, ok func(string) bool) []string {
+	t.Helper()
+	var seen []string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		v, err := cell(ctx, table, flow, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) == 0 || seen[len(seen)-1] != v {
+			seen = append(seen, v)
+		}
+		if ok(v) {
+			return seen
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s of %s in #%s went %q", k, flow, table, seen)
+		}
+	}
+}
+
+func is(want string) func(string) bool { return func(v string) bool { return v == want } }
+
+// TestBrowserFlowFiguresMoveLive: the operator keeps the flows dashboard
+// open in one tab and stages willow-inventory in another; without a
+// reload the dashboard shows the flow staged, its backlog rising to 20
+// and its received rate, a dead letter waiting and the GL batch's
+// variance; after activation in the other tab the backlog falls to 0 as
+// the flow's consumer drains, the processed rate shows, and the cutover
+// table follows too.
+func TestBrowserFlowFiguresMoveLive(t *testing.T) {
+	path := chromium(t)
+	base, pw, wb := console(t)
+	bg := context.Background()
+	const flow = "willow-inventory"
+	dash := browser(t, path)
+	signIn(t, dash, base, "operator", pw["operator"])
+	// A mark a reload would wipe.
+	if _, err := chromedp.Run(dash, chromedp.Evaluate[bool](`window.sinewMark = true`)); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := cell(dash, "flowfigs", flow, "state"); v != "active" {
+		t.Fatalf("dashboard state of %s: %q", flow, v)
+	}
+
+	cut, cancel := chromedp.NewContext(dash) // a second tab, same session
+	t.Cleanup(cancel)
+	reason := chromedp.CSS(`tr[data-flow="` + flow + `"] input.reason`)
+	button := func(label string) chromedp.Action[chromedp.Void] {
+		return chromedp.Click(chromedp.Search(`//tr[@data-flow="` + flow + `"]//button[text()="` + label + `"]`))
+	}
+	if err := chromedp.Do(cut, chromedp.Navigate(base+"/flows"), chromedp.WaitVisible(reason), chromedp.SendKeys(reason, "cutover rehearsal"),
+		button("Stage"), chromedp.WaitVisible(chromedp.ID("drain"))); err != nil {
+		t.Fatal(err)
+	}
+	waitCell(t, dash, "flowfigs", flow, "state", is("staged"))
+	for i := range 20 {
+		m := nats.NewMsg(streams.HL7FlowSubject(flow, "W", "RDS", "O13"))
+		m.Data = []byte("x")
+		m.Header.Set(nats.MsgIdHdr, "live-"+strconv.Itoa(i))
+		if _, err := wb.js.PublishMsg(bg, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := dlq.Write(bg, wb.js, hl7Letter(t, 7, "SINEW-HL7-101", "CTL-L")); err != nil {
+		t.Fatal(err)
+	}
+	seedRecon(t, wb.js)
+	rising := waitCell(t, dash, "flowfigs", flow, "backlog", is("20"))
+	waitCell(t, dash, "flowfigs", flow, "received", func(v string) bool { f, err := strconv.ParseFloat(v, 64); return err == nil && f > 0 })
+	waitCell(t, dash, "flowfigs", flow, "dlq", is("1"))
+	waitCell(t, dash, "flowfigs", "resolute-gl", "verdict", is("variance (HB-20261126)"))
+	if p, _ := cell(dash, "flowfigs", flow, "processed"); p != "0.0" {
+		t.Errorf("processed while staged: %q", p)
+	}
+	waitCell(t, cut, "flows", flow, "backlog", is("20")) // the cutover table too
+	shot(t, cut, "cutover-staged")
+
+	if err := chromedp.Do(cut, chromedp.WaitVisible(reason), chromedp.SendKeys(reason, "go live"), button("Activate"), chromedp.WaitVisible(chromedp.ID("bar"))); err != nil {
+		t.Fatal(err)
+	}
+	waitCell(t, dash, "flowfigs", flow, "state", is("active"))
+	cons, err := wb.js.Consumer(bg, streams.HL7In, streams.TransformHL7Flow(flow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	drained := make(chan error, 1)
+	go func() { // transform's part, a few a second
+		for n := 0; n < 20; {
+			batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+			if err != nil {
+				drained <- err
+				return
+			}
+			for m := range batch.Messages() {
+				_ = m.DoubleAck(bg)
+				n++
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		drained <- nil
+	}()
+	midShot := false
+	falling := waitCell(t, dash, "flowfigs", flow, "backlog", func(v string) bool {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 && n < 16 && !midShot {
+			shot(t, dash, "dashboard") // mid-drain
+			midShot = true
+		}
+		return v == "0"
+	})
+	if err := <-drained; err != nil {
+		t.Fatal(err)
+	}
+	if len(falling) < 3 {
+		t.Errorf("the backlog went %q: want it seen falling", falling)
+	}
+	waitCell(t, dash, "flowfigs", flow, "processed", func(v string) bool { f, err := strconv.ParseFloat(v, 64); return err == nil && f > 0 })
+	waitCell(t, cut, "flows", flow, "backlog", is("0"))
+	if mark, err := chromedp.Run(dash, chromedp.Evaluate[bool](`window.sinewMark === true`)); err != nil || !mark {
+		t.Errorf("the dashboard reloaded (mark %v %v)", mark, err)
+	}
+	t.Logf("backlog rose %q, fell %q", rising, falling)
 }

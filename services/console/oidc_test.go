@@ -5,11 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"html/template"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,22 +23,33 @@ import (
 )
 
 // provider is a small OpenID Connect provider: discovery, an authorize
-// endpoint that signs the user in at once, a token endpoint checking the
-// client secret and the PKCE verifier, and its JWKS. mint shapes the next
-// ID token (claims, signing key).
+// endpoint, a token endpoint checking the client secret and the PKCE
+// verifier, and its JWKS. mint shapes the next ID token (claims, signing
+// key). Without users the authorize endpoint signs dana in at once; with
+// users (name → groups) it asks who signs in, on a form of its own.
 type provider struct {
 	srv    *httptest.Server
+	url    string // its issuer: the server's URL, on the host asked for
 	key    *smart.Key
 	secret string
+	users  map[string][]string
 
 	mu    sync.Mutex
 	codes map[string]grant
 	mint  func(claims map[string]any) *smart.Key
 }
 
-type grant struct{ challenge, nonce, redirect string }
+type grant struct{ challenge, nonce, redirect, user string }
 
-func newProvider(t *testing.T) *provider {
+// idpForm is the provider's sign-in page: the authorization request
+// carried on, and who signs in.
+var idpForm = template.Must(template.New("idp").Parse(`<!doctype html><html><head><title>Test provider</title></head><body>
+<h1>Test provider: sign in</h1><form method="post" action="/authorize">{{range $k, $v := .}}<input type="hidden" name="{{$k}}" value="{{index $v 0}}">{{end}}
+<label>User <input name="user" id="idp-user"></label> <button id="idp-signin">Sign in</button></form></body></html>`))
+
+// newProvider starts the provider; its issuer names host (127.0.0.1 when
+// ""), so that a browser can reach it as a site other than the console's.
+func newProvider(t *testing.T, host string) *provider {
 	t.Helper()
 	k, err := smart.GenerateKey(smart.RS256)
 	if err != nil {
@@ -44,23 +58,41 @@ func newProvider(t *testing.T) *provider {
 	p := &provider{key: k, secret: "s3cret/with+chars", codes: map[string]grant{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(rw http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(rw).Encode(map[string]any{"issuer": p.srv.URL, "authorization_endpoint": p.srv.URL + "/authorize",
-			"token_endpoint": p.srv.URL + "/token", "jwks_uri": p.srv.URL + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"}})
+		_ = json.NewEncoder(rw).Encode(map[string]any{"issuer": p.url, "authorization_endpoint": p.url + "/authorize",
+			"token_endpoint": p.url + "/token", "jwks_uri": p.url + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"}})
 	})
 	mux.HandleFunc("GET /jwks", func(rw http.ResponseWriter, r *http.Request) { _ = json.NewEncoder(rw).Encode(smart.Set(p.key)) })
-	mux.HandleFunc("GET /authorize", func(rw http.ResponseWriter, r *http.Request) {
+	authorize := func(rw http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		if r.Method == http.MethodPost {
+			_ = r.ParseForm()
+			q = r.PostForm
+		}
 		if q.Get("response_type") != "code" || q.Get("client_id") != "sinew-console" || q.Get("code_challenge_method") != "S256" ||
 			q.Get("code_challenge") == "" || q.Get("state") == "" || q.Get("nonce") == "" || !strings.Contains(q.Get("scope"), "openid") {
 			http.Error(rw, "bad authorization request", http.StatusBadRequest)
 			return
 		}
+		user := "dana"
+		if p.users != nil {
+			if r.Method == http.MethodGet {
+				rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+				_ = idpForm.Execute(rw, q)
+				return
+			}
+			if user = q.Get("user"); p.users[user] == nil {
+				http.Error(rw, "no such user", http.StatusUnauthorized)
+				return
+			}
+		}
 		code := token()
 		p.mu.Lock()
-		p.codes[code] = grant{challenge: q.Get("code_challenge"), nonce: q.Get("nonce"), redirect: q.Get("redirect_uri")}
+		p.codes[code] = grant{challenge: q.Get("code_challenge"), nonce: q.Get("nonce"), redirect: q.Get("redirect_uri"), user: user}
 		p.mu.Unlock()
 		http.Redirect(rw, r, q.Get("redirect_uri")+"?"+url.Values{"code": {code}, "state": {q.Get("state")}}.Encode(), http.StatusFound)
-	})
+	}
+	mux.HandleFunc("GET /authorize", authorize)
+	mux.HandleFunc("POST /authorize", authorize)
 	mux.HandleFunc("POST /token", func(rw http.ResponseWriter, r *http.Request) {
 		id, sec, ok := r.BasicAuth()
 		id, _ = url.QueryUnescape(id)
@@ -81,8 +113,11 @@ func newProvider(t *testing.T) *provider {
 			return
 		}
 		now := time.Now()
-		claims := map[string]any{"iss": p.srv.URL, "sub": "u-42", "aud": "sinew-console", "exp": now.Add(5 * time.Minute).Unix(),
+		claims := map[string]any{"iss": p.url, "sub": "u-42", "aud": "sinew-console", "exp": now.Add(5 * time.Minute).Unix(),
 			"iat": now.Unix(), "nonce": g.nonce, "preferred_username": "dana", "groups": []string{"staff", "sinew-ops"}}
+		if groups, ok := p.users[g.user]; ok {
+			claims["sub"], claims["preferred_username"], claims["groups"] = "u-"+g.user, g.user, groups
+		}
 		key := p.key
 		if mint != nil {
 			if k := mint(claims); k != nil {
@@ -99,24 +134,28 @@ func newProvider(t *testing.T) *provider {
 	})
 	p.srv = httptest.NewServer(mux)
 	t.Cleanup(p.srv.Close)
+	p.url = p.srv.URL
+	if host != "" {
+		p.url = "http://" + net.JoinHostPort(host, strconv.Itoa(p.srv.Listener.Addr().(*net.TCPAddr).Port))
+	}
 	return p
 }
 
 func TestConsoleOIDCSignIn(t *testing.T) {
 	base, pw, wb := console(t)
-	idp := newProvider(t)
+	idp := newProvider(t, "")
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secretFile, []byte(idp.secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o, err := newOIDC(OIDCConfig{Issuer: idp.srv.URL, ClientID: "sinew-console", ClientSecretFile: secretFile,
+	o, err := newOIDC(OIDCConfig{Issuer: idp.url, ClientID: "sinew-console", ClientSecretFile: secretFile,
 		RedirectURL: base + oidcCallbackPath, Roles: map[string]string{"sinew-ops": RoleOperator, "sinew-finance": RoleFinance}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wb.oidc = o
 
-	if code, body := get(t, client(t), base+"/login"); code != 200 || !strings.Contains(body, "Sign in with "+idp.srv.URL) {
+	if code, body := get(t, client(t), base+"/login"); code != 200 || !strings.Contains(body, "Sign in with "+idp.url) {
 		t.Fatalf("login page: %d %s", code, body)
 	}
 	other, _ := smart.GenerateKey(smart.RS256)
@@ -191,7 +230,7 @@ func TestConsoleOIDCSignIn(t *testing.T) {
 		return nil
 	})
 	all := strings.Join(trail, "\n")
-	for _, want := range []string{"console:dana console-login ok oidc " + idp.srv.URL, "console:nobody console-login refused oidc: no groups value",
+	for _, want := range []string{"console:dana console-login ok oidc " + idp.url, "console:nobody console-login refused oidc: no groups value",
 		"console:oidc console-login refused oidc: id_token nonce", "console:oidc console-login refused oidc: id_token aud",
 		"console:oidc console-login refused oidc: id_token expired", "console:oidc console-login refused oidc: id_token signature",
 		"console:oidc console-login refused oidc: id_token iss", "console:oidc console-login refused oidc: unknown or expired state",
