@@ -350,7 +350,7 @@ func must[T any](v T, ok bool) T {
 
 // cell is the text of a flow's cell data-k in the table with id table.
 func cell(ctx context.Context, table, flow, k string) (string, error) {
-	return chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('#` + table + ` tr[data-flow="` + flow + `"] [data-k="` + k + `"]')||{}).textContent||""`))
+	return chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('#`+table+` tr[data-flow="`+flow+`"] [data-k="`+k+`"]')||{}).textContent||""`))
 }
 
 // waitCell polls a flow's cell until ok says yes (30 s at most) and
