@@ -84,6 +84,9 @@ func (w *web) figures(ctx context.Context) ([]flowFigures, error) {
 	if c.counts == nil {
 		c.counts, c.filters = map[string][]count{}, map[string][]string{}
 	}
+	// The reading serves every viewer: one who leaves does not cut it short.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	var errs []error
 	var inv []flows.Flow
 	var states map[string]flowstate.Record
