@@ -150,6 +150,14 @@ func (s *Service) Run(ctx context.Context) error {
 		}()
 		defer func() { <-done }()
 	}
+	if s.cfg.Inbound.SimAddr != "" && (s.providers != nil || s.fhir != nil) {
+		// As the inbound interface: a busy port is logged, not fatal.
+		if stop, err := s.serveSim(ctx); err != nil {
+			s.bus.Logger().Error().Err(err).Msg("epicsim /sim/ endpoints not started")
+		} else {
+			defer stop()
+		}
+	}
 	if s.fhir != nil && s.cfg.FHIR.Addr != "" {
 		stop, err := s.serveFHIR(ctx)
 		if err != nil {

@@ -42,25 +42,63 @@ var labTests = []labTest{
 
 // Clinical is what Epic charts for one message of the traffic: the
 // surgical case of an OpTime case cart, the tests of a final Beaker result.
+// Its JSON is what POST /sim/fhir/chart takes.
 type Clinical struct {
-	Case  *SurgicalCase
-	Tests []LabResult
+	Case  *SurgicalCase `json:"case,omitempty"`
+	Tests []LabResult   `json:"tests,omitempty"`
 }
 
 // SurgicalCase is an OpTime case: its log id (ZCS-1), when it completed
 // (the cart's FT1-4) and how many implants it logged.
 type SurgicalCase struct {
-	ID       string
-	At       time.Time
-	Implants int
+	ID       string    `json:"id"`
+	At       time.Time `json:"at"`
+	Implants int       `json:"implants"`
 }
 
-// LabResult is one resulted test.
+// LabResult is one resulted test. In JSON the test is its LOINC code
+// (one of the generator's tests: its instrument and reagent follow).
 type LabResult struct {
 	Test      labTest
 	Accession string
 	At        time.Time
 	Value     string
+}
+
+// labResultJSON is LabResult on the wire.
+type labResultJSON struct {
+	LOINC     string    `json:"loinc"`
+	Accession string    `json:"accession"`
+	At        time.Time `json:"at"`
+	Value     string    `json:"value"`
+}
+
+// MarshalJSON writes the test as its LOINC code.
+func (r LabResult) MarshalJSON() ([]byte, error) {
+	return json.Marshal(labResultJSON{LOINC: r.Test.loinc, Accession: r.Accession, At: r.At, Value: r.Value})
+}
+
+// UnmarshalJSON reads a result of one of the generator's tests.
+func (r *LabResult) UnmarshalJSON(b []byte) error {
+	var w labResultJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	for _, t := range labTests {
+		if t.loinc == w.LOINC {
+			*r = LabResult{Test: t, Accession: w.Accession, At: w.At, Value: w.Value}
+			return nil
+		}
+	}
+	return fmt.Errorf("epicsim: test %q is not one of Beaker's simulated tests", w.LOINC)
+}
+
+// Charted is one resource the simulator charted: its type, id and
+// clinical date (what a date search selects it by).
+type Charted struct {
+	Type string    `json:"type"`
+	ID   string    `json:"id"`
+	At   time.Time `json:"at"`
 }
 
 // Clinical returns what Epic charted for the message Next returned last;
@@ -129,32 +167,36 @@ func (l *live) patient() string {
 	return l.pats[l.rnd.IntN(len(l.pats))]
 }
 
-// Chart records what Epic charted for one traffic message (nothing when
-// the simulator is not Live).
-func (s *FHIRSim) Chart(c Clinical) {
+// Chart records what Epic charted for one traffic message and returns
+// the resources it charted (nothing when the simulator is not Live). The
+// same records charted in the same order, with the same faults, on a
+// simulator of the same seed chart the same resources (ids included).
+func (s *FHIRSim) Chart(c Clinical) []Charted {
 	if s.live == nil {
-		return
+		return nil
 	}
 	l := s.live
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var out []Charted
 	if c.Case != nil {
 		if l.faults.MissingEncounters > 0 {
 			l.faults.MissingEncounters--
 		} else {
-			l.encounter(*c.Case)
+			out = append(out, l.encounter(*c.Case))
 		}
 	}
 	for _, t := range c.Tests {
-		l.observation(t)
+		out = append(out, l.observation(t))
 	}
+	return out
 }
 
 // encounter charts a finished surgical Encounter: identified by the case
 // id (space-padded, as Epic pads), dated by its end (the case's
 // completion, when the cart is charged), implants in the site extension.
 // Lock held.
-func (l *live) encounter(c SurgicalCase) {
+func (l *live) encounter(c SurgicalCase) Charted {
 	l.n++
 	id := epicID(l.rnd, true)
 	start := c.At.Add(-90 * time.Minute)
@@ -164,10 +206,11 @@ func (l *live) encounter(c SurgicalCase) {
 		id, c.At.UTC().Format(time.RFC3339), ImplantsExtensionURL, c.Implants, 9500000+l.n, CaseIdentifierSystem, c.ID, r.Patient,
 		start.UTC().Format(time.RFC3339), c.At.UTC().Format(time.RFC3339))
 	l.add(r)
+	return Charted{Type: r.Type, ID: r.ID, At: r.Date}
 }
 
 // observation charts a final lab Observation with its instrument. Lock held.
-func (l *live) observation(t LabResult) {
+func (l *live) observation(t LabResult) Charted {
 	id := epicID(l.rnd, true)
 	r := &simResource{Type: "Observation", ID: id, Date: t.At, Patient: l.patient()}
 	r.JSON = fmt.Appendf(nil,
@@ -175,6 +218,7 @@ func (l *live) observation(t LabResult) {
 		id, t.At.UTC().Format(time.RFC3339), t.Accession, t.Test.loinc, t.Test.text, t.Test.text, r.Patient, t.At.UTC().Format(time.RFC3339), t.At.UTC().Format(time.RFC3339),
 		t.Test.device, DeviceIdentifierSystem, t.Test.device, t.Value, t.Test.unit, t.Test.unit)
 	l.add(r)
+	return Charted{Type: r.Type, ID: r.ID, At: r.Date}
 }
 
 // Overuse is the traffic's reagent factors under an over_consume fault
@@ -189,6 +233,13 @@ func (s *FHIRSim) Overuse() map[string]recon.Qty {
 	if oc == nil {
 		return nil
 	}
+	return oc.Factors()
+}
+
+// Factors are the reagent factors (Generator.Overuse) of the instrument's
+// over-consumption: each reagent its tests use, 1 + Percent/100; nil when
+// Percent is not a decimal.
+func (oc OverConsume) Factors() map[string]recon.Qty {
 	p, err := recon.ParseQty(oc.Percent)
 	if err != nil {
 		return nil
@@ -263,6 +314,64 @@ func (s *FHIRSim) FaultRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /sim/faults/fhir", func(w http.ResponseWriter, r *http.Request) {
 		s.SetClinicalFaults(ClinicalFaults{}, time.Now())
 		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// chartLimit bounds a POST /sim/fhir/chart body (a peak drill day is a
+// few MB).
+const chartLimit = 64 << 20
+
+// ChartRequest is POST /sim/fhir/chart: what Epic charted for each of a
+// sender's messages, in the order they happened.
+type ChartRequest struct {
+	Records []Clinical `json:"records"`
+}
+
+// ChartResponse lists the resources charted, in order (a case under
+// missing_encounters charts none).
+type ChartResponse struct {
+	Charted []Charted `json:"charted"`
+}
+
+// ChartRoutes serves POST /sim/fhir/chart on mux: Epic charts the records
+// (Chart, one after the other, under the clinical faults in force) as if
+// its own traffic had sent them; for a sender of its own HL7 day (the
+// cutover drill) whose cases and results must be in Epic's chart too.
+func (s *FHIRSim) ChartRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /sim/fhir/chart", func(w http.ResponseWriter, r *http.Request) {
+		reply := func(code int, v any) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			_ = json.NewEncoder(w).Encode(v)
+		}
+		var req ChartRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, chartLimit))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			reply(http.StatusBadRequest, map[string]string{"error": "want {records: [{case: {id, at, implants}, tests: [{loinc, accession, at, value}]}]}: " + err.Error()})
+			return
+		}
+		for i, c := range req.Records {
+			if c.Case != nil && (c.Case.ID == "" || c.Case.At.IsZero() || c.Case.Implants < 0) {
+				reply(http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("record %d: a case needs an id, a time and a non-negative implant count", i)})
+				return
+			}
+			for _, t := range c.Tests {
+				if t.Accession == "" || t.At.IsZero() {
+					reply(http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("record %d: a test needs an accession and a time", i)})
+					return
+				}
+			}
+		}
+		if s.live == nil {
+			reply(http.StatusConflict, map[string]string{"error": "the FHIR simulator is not charting (fhir.live)"})
+			return
+		}
+		resp := ChartResponse{Charted: []Charted{}}
+		for _, c := range req.Records {
+			resp.Charted = append(resp.Charted, s.Chart(c)...)
+		}
+		reply(http.StatusOK, resp)
 	})
 }
 
