@@ -54,13 +54,13 @@ func TestParseFaultsNamesFusionsimFaultsAndTheKill(t *testing.T) {
 
 func TestSynthDayRepeatsForASeed(t *testing.T) {
 	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	a, b := synthDay(7, day, 50), synthDay(7, day, 50)
+	a, b := synthDay(7, day, 50, nil), synthDay(7, day, 50, nil)
 	for i := range a {
 		if string(a[i].raw) != string(b[i].raw) {
 			t.Fatalf("message %d differs between two runs of seed 7", i)
 		}
 	}
-	if string(synthDay(8, day, 50)[10].raw) == string(a[10].raw) {
+	if string(synthDay(8, day, 50, nil)[10].raw) == string(a[10].raw) {
 		t.Fatal("seeds 7 and 8 gave the same message")
 	}
 }

@@ -54,7 +54,7 @@ type drillFollowUp interface {
 // drillKinds are the kinds the drill knows, in the order their records
 // are sent; the first that fits a flow drives it.
 func drillKinds(msgs []drillMessage) []drillKind {
-	return []drillKind{&hl7Kind{msgs: msgs}, &resoluteKind{}, &fusionSideKind{}, fhirReconKind{}, scheduledKind{}}
+	return []drillKind{&hl7Kind{msgs: msgs}, &resoluteKind{}, &fusionSideKind{}, fhirReconKind{}, &fhirChartKind{records: chartedDay(msgs)}, scheduledKind{}}
 }
 
 // drillRun is one drill's simulators and settings, as the kinds see them.

@@ -117,6 +117,11 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if cfg.FHIR.Enabled {
 		s.fhir = NewFHIRSim(cfg.FHIR, time.Time{}, nil)
 		s.fhir.SetURL(cfg.FHIR.URL)
+		if cfg.FHIR.ChartFile != "" {
+			if _, err := s.fhir.ChartFile(cfg.FHIR.ChartFile, time.Now()); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if cfg.Inbound.Addr != "" {
 		fac := cfg.Inbound.Facility

@@ -1,10 +1,13 @@
 package epicsim
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -23,6 +26,9 @@ const (
 	ImplantsExtensionURL = "https://fhir.stmarys.example/StructureDefinition/optime-implant-count"
 	// DeviceIdentifierSystem is Observation.device.identifier's system.
 	DeviceIdentifierSystem = "urn:oid:1.2.840.114350.1.13.0.1.7.2.768076"
+	// AccessionIdentifierSystem is the Observation.identifier system of
+	// the Beaker accession (OBR-3) the test was resulted under.
+	AccessionIdentifierSystem = "urn:oid:1.2.840.114350.1.13.0.1.7.2.798268"
 )
 
 // labTest is a test a Beaker order results, the instrument it runs on
@@ -64,6 +70,9 @@ type LabResult struct {
 	At        time.Time
 	Value     string
 }
+
+// LOINC is the test's code.
+func (r LabResult) LOINC() string { return r.Test.loinc }
 
 // labResultJSON is LabResult on the wire.
 type labResultJSON struct {
@@ -214,8 +223,8 @@ func (l *live) observation(t LabResult) Charted {
 	id := epicID(l.rnd, true)
 	r := &simResource{Type: "Observation", ID: id, Date: t.At, Patient: l.patient()}
 	r.JSON = fmt.Appendf(nil,
-		`{"resourceType":"Observation","id":"%s","meta":{"versionId":"1","lastUpdated":"%s"},"identifier":[{"use":"usual","system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.798268","value":"%s"}],"status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],"code":{"coding":[{"system":"http://loinc.org","code":"%s","display":"%s"}],"text":"%s"},"subject":{"reference":"Patient/%s"},"effectiveDateTime":"%s","issued":"%s","device":{"display":"%s","identifier":{"system":"%s","value":"%s"}},"valueQuantity":{"value":%s,"unit":"%s","system":"http://unitsofmeasure.org","code":"%s"}}`,
-		id, t.At.UTC().Format(time.RFC3339), t.Accession, t.Test.loinc, t.Test.text, t.Test.text, r.Patient, t.At.UTC().Format(time.RFC3339), t.At.UTC().Format(time.RFC3339),
+		`{"resourceType":"Observation","id":"%s","meta":{"versionId":"1","lastUpdated":"%s"},"identifier":[{"use":"usual","system":"%s","value":"%s"}],"status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],"code":{"coding":[{"system":"http://loinc.org","code":"%s","display":"%s"}],"text":"%s"},"subject":{"reference":"Patient/%s"},"effectiveDateTime":"%s","issued":"%s","device":{"display":"%s","identifier":{"system":"%s","value":"%s"}},"valueQuantity":{"value":%s,"unit":"%s","system":"http://unitsofmeasure.org","code":"%s"}}`,
+		id, t.At.UTC().Format(time.RFC3339), AccessionIdentifierSystem, t.Accession, t.Test.loinc, t.Test.text, t.Test.text, r.Patient, t.At.UTC().Format(time.RFC3339), t.At.UTC().Format(time.RFC3339),
 		t.Test.device, DeviceIdentifierSystem, t.Test.device, t.Value, t.Test.unit, t.Test.unit)
 	l.add(r)
 	return Charted{Type: r.Type, ID: r.ID, At: r.Date}
@@ -321,10 +330,72 @@ func (s *FHIRSim) FaultRoutes(mux *http.ServeMux) {
 // few MB).
 const chartLimit = 64 << 20
 
-// ChartRequest is POST /sim/fhir/chart: what Epic charted for each of a
-// sender's messages, in the order they happened.
+// ChartRequest is POST /sim/fhir/chart and FHIRConfig.ChartFile: what
+// Epic charted for each of a sender's messages, in the order they
+// happened, and the clinical faults to chart them under (replacing those
+// in force; none when absent).
 type ChartRequest struct {
-	Records []Clinical `json:"records"`
+	Faults  *ClinicalFaults `json:"faults,omitempty"`
+	Records []Clinical      `json:"records"`
+}
+
+// check refuses a record Epic could not chart.
+func (req ChartRequest) check() error {
+	if f := req.Faults; f != nil && (f.MissingEncounters < 0 || f.UncartedImplants < 0 || f.OverConsume != nil) {
+		return fmt.Errorf("faults: missing_encounters and uncarted_implants only, not negative")
+	}
+	for i, c := range req.Records {
+		if c.Case != nil && (c.Case.ID == "" || c.Case.At.IsZero() || c.Case.Implants < 0) {
+			return fmt.Errorf("record %d: a case needs an id, a time and a non-negative implant count", i)
+		}
+		for _, t := range c.Tests {
+			if t.Accession == "" || t.At.IsZero() {
+				return fmt.Errorf("record %d: a test needs an accession and a time", i)
+			}
+		}
+	}
+	return nil
+}
+
+// ChartAll charts req's records (Chart, in order) under its faults and
+// returns what was charted; an error when the simulator is not Live.
+func (s *FHIRSim) ChartAll(req ChartRequest, now time.Time) ([]Charted, error) {
+	if err := req.check(); err != nil {
+		return nil, err
+	}
+	if s.live == nil {
+		return nil, errNotLive
+	}
+	if req.Faults != nil {
+		s.SetClinicalFaults(*req.Faults, now)
+	}
+	out := []Charted{}
+	for _, c := range req.Records {
+		out = append(out, s.Chart(c)...)
+	}
+	return out, nil
+}
+
+var errNotLive = errors.New("the FHIR simulator is not charting (fhir.live)")
+
+// ChartFile charts the ChartRequest in the JSON file at path: what Epic
+// had charted before Sinew's intake began (FHIRConfig.ChartFile).
+func (s *FHIRSim) ChartFile(path string, now time.Time) ([]Charted, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("epicsim: fhir chart file: %w", err)
+	}
+	var req ChartRequest
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return nil, fmt.Errorf("epicsim: fhir chart file %s: %w", path, err)
+	}
+	out, err := s.ChartAll(req, now)
+	if err != nil {
+		return nil, fmt.Errorf("epicsim: fhir chart file %s: %w", path, err)
+	}
+	return out, nil
 }
 
 // ChartResponse lists the resources charted, in order (a case under
@@ -334,9 +405,9 @@ type ChartResponse struct {
 }
 
 // ChartRoutes serves POST /sim/fhir/chart on mux: Epic charts the records
-// (Chart, one after the other, under the clinical faults in force) as if
-// its own traffic had sent them; for a sender of its own HL7 day (the
-// cutover drill) whose cases and results must be in Epic's chart too.
+// now (ChartAll) as if its own traffic had sent them. A resource dated
+// more than ingest's search overlap (an hour) before its last search is
+// not read again: a day charted late belongs in FHIRConfig.ChartFile.
 func (s *FHIRSim) ChartRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /sim/fhir/chart", func(w http.ResponseWriter, r *http.Request) {
 		reply := func(code int, v any) {
@@ -348,30 +419,18 @@ func (s *FHIRSim) ChartRoutes(mux *http.ServeMux) {
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, chartLimit))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			reply(http.StatusBadRequest, map[string]string{"error": "want {records: [{case: {id, at, implants}, tests: [{loinc, accession, at, value}]}]}: " + err.Error()})
+			reply(http.StatusBadRequest, map[string]string{"error": "want {faults, records: [{case: {id, at, implants}, tests: [{loinc, accession, at, value}]}]}: " + err.Error()})
 			return
 		}
-		for i, c := range req.Records {
-			if c.Case != nil && (c.Case.ID == "" || c.Case.At.IsZero() || c.Case.Implants < 0) {
-				reply(http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("record %d: a case needs an id, a time and a non-negative implant count", i)})
-				return
-			}
-			for _, t := range c.Tests {
-				if t.Accession == "" || t.At.IsZero() {
-					reply(http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("record %d: a test needs an accession and a time", i)})
-					return
-				}
-			}
+		charted, err := s.ChartAll(req, time.Now())
+		switch {
+		case errors.Is(err, errNotLive):
+			reply(http.StatusConflict, map[string]string{"error": err.Error()})
+		case err != nil:
+			reply(http.StatusBadRequest, map[string]string{"error": err.Error()})
+		default:
+			reply(http.StatusOK, ChartResponse{Charted: charted})
 		}
-		if s.live == nil {
-			reply(http.StatusConflict, map[string]string{"error": "the FHIR simulator is not charting (fhir.live)"})
-			return
-		}
-		resp := ChartResponse{Charted: []Charted{}}
-		for _, c := range req.Records {
-			resp.Charted = append(resp.Charted, s.Chart(c)...)
-		}
-		reply(http.StatusOK, resp)
 	})
 }
 

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -296,8 +299,19 @@ func TestChartEndpointChartsASendersOwnDay(t *testing.T) {
 		}
 	}
 	again, _ := fhirServer(t, cfg)
-	if _, same := chart(again, `{"missing_encounters":2}`); len(same.Charted) != len(got.Charted) || same.Charted[len(same.Charted)-1] != got.Charted[len(got.Charted)-1] {
+	if _, same := chart(again, `{"missing_encounters":2}`); !slices.Equal(same.Charted, got.Charted) {
 		t.Error("the same records on a simulator of the same seed charted other resources")
+	}
+	// The same day from a chart file (fhir.chart_file), its faults in it.
+	two := 2
+	file := filepath.Join(t.TempDir(), "chart.json")
+	b, _ := json.Marshal(epicsim.ChartRequest{Faults: &epicsim.ClinicalFaults{MissingEncounters: two}, Records: req.Records})
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fromFile, _ := fhirServer(t, cfg)
+	if charted, err := fromFile.ChartFile(file, time.Now()); err != nil || !slices.Equal(charted, got.Charted) {
+		t.Errorf("chart file: %v, %d resources, want the endpoint's %d", err, len(charted), len(got.Charted))
 	}
 
 	mux := http.NewServeMux()
@@ -305,7 +319,8 @@ func TestChartEndpointChartsASendersOwnDay(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	for _, bad := range []string{`{"records":[{"tests":[{"loinc":"0000-0","accession":"A","at":"2026-03-08T10:00:00Z"}]}]}`,
-		`{"records":[{"case":{"id":"","at":"2026-03-08T10:00:00Z"}}]}`, `{"colour":1}`} {
+		`{"records":[{"case":{"id":"","at":"2026-03-08T10:00:00Z"}}]}`, `{"colour":1}`,
+		`{"faults":{"over_consume":{"device":"BEAKER-CHEM-01","percent":"20"}},"records":[]}`} {
 		resp, err := http.Post(srv.URL+"/sim/fhir/chart", "application/json", strings.NewReader(bad))
 		if err != nil {
 			t.Fatal(err)
