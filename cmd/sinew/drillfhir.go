@@ -280,25 +280,34 @@ func (k *fhirChartKind) read(ctx context.Context, r *drillRun, typ string) (map[
 	out := map[string]bool{}
 	err := streams.Scan(ctx, r.js, streams.FHIRIn, streams.FHIRSubject(typ), time.Time{}, func(m jetstream.Msg) error {
 		var ev sinewv1.FhirResourceReceived
-		if proto.Unmarshal(m.Data(), &ev) != nil {
-			return nil
-		}
-		var res struct {
-			Identifier []fhir.Identifier    `json:"identifier"`
-			Code       fhir.CodeableConcept `json:"code"`
-		}
-		if json.Unmarshal(ev.GetJson(), &res) != nil {
-			return nil
-		}
-		switch typ {
-		case "Encounter":
-			out[fhir.IdentifierValue(res.Identifier, epicsim.CaseIdentifierSystem)] = true
-		case "Observation":
-			out[fhir.IdentifierValue(res.Identifier, epicsim.AccessionIdentifierSystem)+"|"+res.Code.Code("http://loinc.org")] = true
+		if proto.Unmarshal(m.Data(), &ev) == nil {
+			out[chartKey(typ, ev.GetJson())] = true
 		}
 		return nil
 	})
 	return out, err
+}
+
+// chartKey is a resource's business key as expected names it: an
+// Encounter's case id, an Observation's accession and LOINC code; ""
+// when it has none.
+func chartKey(typ string, raw []byte) string {
+	var res struct {
+		Identifier []fhir.Identifier    `json:"identifier"`
+		Code       fhir.CodeableConcept `json:"code"`
+	}
+	if json.Unmarshal(raw, &res) != nil {
+		return ""
+	}
+	switch typ {
+	case "Encounter":
+		return fhir.IdentifierValue(res.Identifier, epicsim.CaseIdentifierSystem)
+	case "Observation":
+		if acc := fhir.IdentifierValue(res.Identifier, epicsim.AccessionIdentifierSystem); acc != "" {
+			return acc + "|" + res.Code.Code("http://loinc.org")
+		}
+	}
+	return ""
 }
 
 // progress counts the charted resources read into FHIR_IN; how many are
@@ -367,10 +376,13 @@ func (k *fhirChartKind) tally(ctx context.Context, r *drillRun, f *flows.Flow, r
 	d.Checked = true
 	d.Note = fmt.Sprintf("Epic charted the drill's day as %s (%d; %d dated later today than ingest's last search, not due yet): source_count those due, loaded those read into FHIR_IN; compared by the flow's check: fusion_rows its tier-1 source counts, variances its variance rows",
 		strings.Join(fhirTypes(f), ", "), d.Messages, later)
-	if c := r.faults.clinical; c.MissingEncounters > 0 || c.UncartedImplants > 0 || c.OverConsume != nil {
-		d.Note += fmt.Sprintf("; seeded: %d cases charted without an Encounter, %d implant Encounters without a cart", c.MissingEncounters, c.UncartedImplants)
-		if oc := c.OverConsume; oc != nil {
-			d.Note += fmt.Sprintf(", %s using %s %% more reagent", oc.Device, oc.Percent)
+	c := r.faults.clinical
+	for _, typ := range fhirTypes(f) {
+		switch {
+		case typ == "Encounter" && c.MissingEncounters+c.UncartedImplants > 0:
+			d.Note += fmt.Sprintf("; seeded: %d cases charted without an Encounter, %d implant Encounters without a cart", c.MissingEncounters, c.UncartedImplants)
+		case typ == "Observation" && c.OverConsume != nil:
+			d.Note += fmt.Sprintf("; seeded: %s using %s %% more reagent than its tests need", c.OverConsume.Device, c.OverConsume.Percent)
 		}
 	}
 	if d.Sent == 0 {
