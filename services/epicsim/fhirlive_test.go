@@ -207,8 +207,9 @@ func TestLiveChartMatchesTrafficAndFlowsYAML(t *testing.T) {
 // what a sender of its own HL7 day (the cutover drill) says Epic charted,
 // in order, under the clinical faults; the answer names each resource,
 // which a date search then finds; a simulator of the same seed charting
-// the same records charts the same ids (the drill charts again after
-// killing sinew up); a bad body or test is refused.
+// the same records charts the same ids, and so does a chart file
+// (fhir.chart_file: the drill's day, charted again after a kill); a bad
+// body, test or fault is refused.
 func TestChartEndpointChartsASendersOwnDay(t *testing.T) {
 	cfg := epicsim.DefaultFHIRConfig()
 	cfg.Live, cfg.Volume = true, epicsim.FHIRVolume{Patients: 3, Days: 1}
