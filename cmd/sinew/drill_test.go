@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -350,5 +352,39 @@ func TestDrillChartIsWhatEpicServes(t *testing.T) {
 	}
 	if all := len(k.expected("Encounter", 0)); all != len(k.expected("Encounter", 2))+2 {
 		t.Errorf("%d cases; missing_encounters=2 should leave two out", all)
+	}
+}
+
+// TestClarityExtractIsASecondBatchOfTheFlow: a flow reading Clarity
+// extracts is sent a second balanced batch as a CSV extract in its
+// clarity drop folder, counted with the Resolute file's lines and debits.
+func TestClarityExtractIsASecondBatchOfTheFlow(t *testing.T) {
+	inv, err := flows.Load("../../flows.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f *flows.Flow
+	for i := range inv.Flows {
+		if inv.Flows[i].Clarity != nil && inv.Flows[i].Resolute != nil {
+			f = &inv.Flows[i]
+		}
+	}
+	if f == nil {
+		t.Skip("no flow reads Clarity extracts")
+	}
+	r := &drillRun{seed: 1, day: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), n: 200, dir: t.TempDir()}
+	k := &resoluteKind{}
+	if err := k.send(context.Background(), r, []*flows.Flow{f}); err != nil {
+		t.Fatal(err)
+	}
+	rf := k.files[f.ID]
+	first, _, _ := resoluteDay(1, r.day, 200, 0)
+	second, _, _ := resoluteDay(1, r.day, 200, 50)
+	if rf.clarity != second.batchID || len(rf.lines) != len(first.lines)+len(second.lines) || rf.debits != first.debits+second.debits {
+		t.Fatalf("files %+v", rf)
+	}
+	b, err := os.ReadFile(filepath.Join(r.dir, "drop", "clarity", second.batchID+".csv"))
+	if err != nil || !strings.HasPrefix(string(b), strings.Join(f.Clarity.Names(), ",")) {
+		t.Fatalf("clarity extract: %v %.80q", err, b)
 	}
 }
