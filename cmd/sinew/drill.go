@@ -80,6 +80,10 @@ type drillFaults struct {
 	// strength differs from Willow's formulary (epic.formulary_drift=1):
 	// the formulary check must report a variance and the drill fail.
 	formularyDrift bool
+	// clinical are epicsim's clinical faults for the FHIR reconciliations
+	// read by search (epic.missing_encounters, epic.uncarted_implants,
+	// epic.over_consume): their checks must report a variance.
+	clinical epicsim.ClinicalFaults
 }
 
 func parseFaults(spec string) (drillFaults, error) {
@@ -130,6 +134,22 @@ func parseFaults(spec string) (drillFaults, error) {
 			} else {
 				f.duplicate = c
 			}
+		case "epic.missing_encounters", "epic.uncarted_implants":
+			c, err := strconv.Atoi(v)
+			if err != nil || c < 1 {
+				return f, fmt.Errorf("fault %s: want a count of at least 1", k)
+			}
+			if k == "epic.missing_encounters" {
+				f.clinical.MissingEncounters = c
+			} else {
+				f.clinical.UncartedImplants = c
+			}
+		case "epic.over_consume":
+			dev, pct, ok := strings.Cut(v, ":")
+			if _, err := decimal.ParsePlain(pct); !ok || dev == "" || err != nil {
+				return f, fmt.Errorf("fault %s: want DEVICE:PERCENT, e.g. epic.over_consume=BEAKER-CHEM-01:20", k)
+			}
+			f.clinical.OverConsume = &epicsim.OverConsume{Device: dev, Percent: pct}
 		case "epic.formulary_drift":
 			// epicsim seeds one drifted drug (the heparin's strength).
 			if v != "1" {
@@ -137,7 +157,7 @@ func parseFaults(spec string) (drillFaults, error) {
 			}
 			f.formularyDrift = true
 		default:
-			return f, fmt.Errorf("fault %q: unknown (fusion.5xx, fusion.429, kill, drill.lose, drill.duplicate, epic.formulary_drift)", k)
+			return f, fmt.Errorf("fault %q: unknown (fusion.5xx, fusion.429, kill, drill.lose, drill.duplicate, epic.formulary_drift, epic.missing_encounters, epic.uncarted_implants, epic.over_consume)", k)
 		}
 	}
 	return f, nil
@@ -154,17 +174,22 @@ type drillMessage struct {
 	// lines are the Fusion rows a message should become, where the drill
 	// compares a flow by count (OpTime cases, Beaker results).
 	lines int
+	// clinical is what Epic charts for the message (an OpTime case, a
+	// final Beaker result's tests): the FHIR reconciliations' Epic side.
+	clinical epicsim.Clinical
 }
 
 // synthDay is the seed's day: the same seed, day and volume give the same
-// messages.
-func synthDay(seed uint64, day time.Time, n int) []drillMessage {
+// messages. overuse is the generator's reagent factors (epic.over_consume;
+// nil: as declared per test).
+func synthDay(seed uint64, day time.Time, n int, overuse map[string]recon.Qty) []drillMessage {
 	g := epicsim.NewGenerator(seed, "STMARYS")
+	g.Overuse = overuse
 	out := make([]drillMessage, 0, n)
 	step := 24 * time.Hour / time.Duration(n+1)
 	for i := range n {
 		raw, typ := g.Next(day.Add(time.Duration(i+1) * step))
-		m := drillMessage{raw: raw, typ: typ}
+		m := drillMessage{raw: raw, typ: typ, clinical: g.Clinical()}
 		if p, err := hl7.Parse(raw); err == nil {
 			m.app, m.mrn = p.Get("MSH-3"), p.Get("PID-3.1")
 			switch {
@@ -255,7 +280,15 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 		}
 		day = d
 	}
-	msgs := synthDay(o.seed, day, n)
+	faults, err := parseFaults(o.faults)
+	if err != nil {
+		return usageError{err}
+	}
+	var overuse map[string]recon.Qty
+	if oc := faults.clinical.OverConsume; oc != nil {
+		overuse = oc.Factors()
+	}
+	msgs := synthDay(o.seed, day, n, overuse)
 	if o.listPatients {
 		seen := map[string]bool{}
 		for _, m := range msgs {
@@ -268,10 +301,6 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 	}
 	if o.natsURL != "" {
 		return errors.New("drill --nats: not yet; the drill starts its own sinew up (without --nats)")
-	}
-	faults, err := parseFaults(o.faults)
-	if err != nil {
-		return usageError{err}
 	}
 	inv, err := flows.Load(o.flowsFile)
 	if err != nil {
@@ -298,7 +327,12 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	env := drillEnv(epicAddr, faults)
+	// Epic's chart of the drill's day exists before Sinew reads Epic.
+	chartFile, err := writeDrillChart(dir, day, msgs, faults)
+	if err != nil {
+		return err
+	}
+	env := drillEnv(epicAddr, chartFile, faults)
 	s, err := startDrillUp(ctx, dir, o.flowsFile, fusionAddr, env)
 	if err != nil {
 		return err
@@ -438,7 +472,9 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 				d.SettledSec = at.Sub(activated).Seconds()
 			}
 		}
-		d.ReconTiers = tiers[f.ID]
+		if d.ReconTiers == nil { // a kind that read a fresher board keeps its own
+			d.ReconTiers = tiers[f.ID]
+		}
 		if d.Checked && d.Verdict == "pass" && d.DeadLetters == 0 {
 			for _, t := range slices.Sorted(maps.Keys(d.ReconTiers)) {
 				if d.ReconTiers[t] == recon.VerdictVariance {
@@ -477,7 +513,7 @@ func flowIDs(fs []*flows.Flow) string {
 // file would replace the services' defaults): Epic's inbound interface is
 // the drill's, and Fusion's pollers and the reconciler run often enough
 // for a drill of minutes.
-func drillEnv(epicAddr string, faults drillFaults) []string {
+func drillEnv(epicAddr, chartFile string, faults drillFaults) []string {
 	env := []string{
 		"SINEW_LOADER_EPIC_ADDR=" + epicAddr, "SINEW_LOADER_EPIC_ACK_TIMEOUT=5s", "SINEW_TRANSFORM_POLL_INTERVAL=1s",
 		"SINEW_RECONCILER_INVENTORY_EVERY=5s", "SINEW_RECONCILER_INVENTORY_GRACE=2s", "SINEW_RECONCILER_READ_LAG=5s",
@@ -485,6 +521,15 @@ func drillEnv(epicAddr string, faults drillFaults) []string {
 		// reconciliations): without traffic sinew up starts it only when
 		// enabled, and then registers ingest's SMART client and JWKS.
 		"SINEW_EPICSIM_FHIR_ENABLED=true",
+		// ingest's paged searches (Encounters, Observations) read within
+		// seconds what Epic charts.
+		"SINEW_INGEST_FHIR_INTERVAL=3s",
+	}
+	if chartFile != "" {
+		// Epic has charted the drill's OpTime cases and Beaker results
+		// (fhir.live, fhir.chart_file): charted at start, before ingest's
+		// first search, and again the same after a kill.
+		env = append(env, "SINEW_EPICSIM_FHIR_LIVE=true", "SINEW_EPICSIM_FHIR_CHART_FILE="+chartFile)
 	}
 	if faults.formularyDrift {
 		env = append(env, "SINEW_EPICSIM_FHIR_FAULTS_FORMULARY_DRIFT=true")
@@ -545,26 +590,36 @@ func waitRecon(ctx context.Context, c *client, inv *flows.Inventory, kindOf map[
 // the worst of its batches' latest rows (variance, rejected, held,
 // pending, pass).
 func reconTiers(ctx context.Context, c *client, inv *flows.Inventory) (map[string]map[string]string, error) {
-	rank := map[string]int{recon.VerdictPass: 1, recon.VerdictPending: 2, recon.VerdictHeld: 3, recon.VerdictRejected: 4, recon.VerdictVariance: 5}
 	out := map[string]map[string]string{}
 	for _, f := range inv.Flows {
 		board, err := recon.ReadBoard(ctx, c.js, f.ID, "")
 		if err != nil {
 			return nil, err
 		}
-		for _, b := range board.Batches() {
-			for _, e := range b.Rows() {
-				t := strconv.Itoa(e.Row.Tier)
-				if out[f.ID] == nil {
-					out[f.ID] = map[string]string{}
-				}
-				if cur := out[f.ID][t]; rank[e.Row.Verdict] >= rank[cur] {
-					out[f.ID][t] = e.Row.Verdict
-				}
-			}
+		if t := boardTiers(board.Batches()); len(t) > 0 {
+			out[f.ID] = t
 		}
 	}
 	return out, nil
+}
+
+// boardTiers is the verdict per tier of batches' current rows, the worst
+// of them (variance, rejected, held, pending, pass); nil without rows.
+func boardTiers(batches []*recon.BatchState) map[string]string {
+	rank := map[string]int{recon.VerdictPass: 1, recon.VerdictPending: 2, recon.VerdictHeld: 3, recon.VerdictRejected: 4, recon.VerdictVariance: 5}
+	var out map[string]string
+	for _, b := range batches {
+		for _, e := range b.Rows() {
+			t := strconv.Itoa(e.Row.Tier)
+			if out == nil {
+				out = map[string]string{}
+			}
+			if cur := out[t]; rank[e.Row.Verdict] >= rank[cur] {
+				out[t] = e.Row.Verdict
+			}
+		}
+	}
+	return out
 }
 
 // sendDay sends every message over one MLLP connection, in order, and

@@ -6,6 +6,9 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -13,8 +16,10 @@ import (
 	"time"
 
 	"github.com/sinewhq/sinew/pkg/decimal"
+	"github.com/sinewhq/sinew/pkg/fhir"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/money"
+	"github.com/sinewhq/sinew/pkg/smart"
 	"github.com/sinewhq/sinew/services/epicsim"
 	"github.com/sinewhq/sinew/services/fusionsim"
 )
@@ -37,6 +42,10 @@ func TestParseFaultsNamesFusionsimFaultsAndTheKill(t *testing.T) {
 		{spec: "kill=sinew", err: "SERVICE:DURATION"},
 		{spec: "fusion.teapot=1", err: "unknown"},
 		{spec: "fusion.5xx", err: "NAME=VALUE"},
+		{spec: "epic.missing_encounters=2,epic.uncarted_implants=1,epic.over_consume=BEAKER-CHEM-01:20"},
+		{spec: "epic.missing_encounters=0", err: "at least 1"},
+		{spec: "epic.over_consume=BEAKER-CHEM-01", err: "DEVICE:PERCENT"},
+		{spec: "epic.over_consume=:20", err: "DEVICE:PERCENT"},
 	} {
 		f, err := parseFaults(tc.spec)
 		switch {
@@ -54,13 +63,13 @@ func TestParseFaultsNamesFusionsimFaultsAndTheKill(t *testing.T) {
 
 func TestSynthDayRepeatsForASeed(t *testing.T) {
 	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	a, b := synthDay(7, day, 50), synthDay(7, day, 50)
+	a, b := synthDay(7, day, 50, nil), synthDay(7, day, 50, nil)
 	for i := range a {
 		if string(a[i].raw) != string(b[i].raw) {
 			t.Fatalf("message %d differs between two runs of seed 7", i)
 		}
 	}
-	if string(synthDay(8, day, 50)[10].raw) == string(a[10].raw) {
+	if string(synthDay(8, day, 50, nil)[10].raw) == string(a[10].raw) {
 		t.Fatal("seeds 7 and 8 gave the same message")
 	}
 }
@@ -133,7 +142,8 @@ func TestDrillKindsFitTheDemoFlowsBySettings(t *testing.T) {
 		"resolute-gl": "a Resolute journal file", "willow-inventory": "HL7 v2 over MLLP", "optime-materials": "HL7 v2 over MLLP",
 		"beaker-inventory": "HL7 v2 over MLLP", "worker-sync": "Fusion-side changes", "supplier-sync": "Fusion-side changes",
 		"ap-payment-status": "Fusion-side changes", "formulary-check": "Epic FHIR $export",
-		"nightly-catchup": "a manual run of the drill day",
+		"nightly-catchup": "a manual run of the drill day", "optime-encounters": "Epic's chart of the day (FHIR search)",
+		"beaker-expected-use": "Epic's chart of the day (FHIR search)",
 	}
 	kindOf := func(f *flows.Flow) string {
 		for _, k := range drillKinds(nil) {
@@ -270,5 +280,111 @@ func TestFusionSideTallyCountsEpicChangesFusionLacks(t *testing.T) {
 	fusionNow["B"] = "Pediatrics"
 	if d, _ = k.tally(context.Background(), &drillRun{}, f, flowRow{}); d.Lost != 0 || d.Verdict != "pass" {
 		t.Fatalf("all changes in Fusion: %+v", d)
+	}
+}
+
+// TestDrillChartIsWhatEpicServes: the chart the drill writes for today is
+// what epicsim's FHIR server charts from it (ChartFile) and serves
+// to a date search, under the keys the drill expects (case id; accession
+// and LOINC), the first epic.missing_encounters cases without one; a
+// drill day other than today writes none.
+func TestDrillChartIsWhatEpicServes(t *testing.T) {
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	msgs := synthDay(1, today, 200, nil)
+	faults, err := parseFaults("epic.missing_encounters=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if path, err := writeDrillChart(dir, today.Add(-24*time.Hour), msgs, faults); err != nil || path != "" {
+		t.Fatalf("yesterday: %q %v, want no chart", path, err)
+	}
+	path, err := writeDrillChart(dir, today, msgs, faults)
+	if err != nil || path == "" {
+		t.Fatalf("today: %q %v", path, err)
+	}
+	cfg := epicsim.DefaultFHIRConfig()
+	cfg.Live, cfg.Volume = true, epicsim.FHIRVolume{Patients: 3, Days: 1}
+	key, err := smart.GenerateKey(smart.ES384)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks := httptest.NewServer(smart.JWKSHandler(key))
+	defer jwks.Close()
+	sim := epicsim.NewFHIRSim(cfg, time.Time{}, nil)
+	if _, err := sim.ChartFile(path, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	sim.SetURL(srv.URL)
+	sim.Register(epicsim.FHIRClient{ID: "drill", JWKSURL: jwks.URL})
+	ts, err := smart.NewTokenSource(smart.ClientConfig{TokenURL: sim.TokenURL(), ClientID: "drill", Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &fhir.Client{Tokens: ts}
+	k := &fhirChartKind{records: chartedDay(msgs)}
+	for _, typ := range []string{"Encounter", "Observation"} {
+		served := map[string]bool{}
+		q := url.Values{"date": {"ge" + today.Format(time.RFC3339), "lt" + today.Add(24*time.Hour).Format(time.RFC3339)}, "_count": {"50"}}
+		for next := sim.BaseURL() + "/" + typ + "?" + q.Encode(); next != ""; {
+			b, err := c.Search(context.Background(), next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range b.Matches() {
+				if key := chartKey(typ, r.Raw); key != "" {
+					served[key] = true
+				}
+			}
+			next = b.Next()
+		}
+		want := k.expected(typ, faults.clinical.MissingEncounters)
+		if len(want) == 0 || len(served) != len(want) {
+			t.Fatalf("%s: %d served, %d expected", typ, len(served), len(want))
+		}
+		for _, w := range want {
+			if !served[w.key] {
+				t.Errorf("%s %s (%s) expected, not served", typ, w.key, w.at)
+			}
+		}
+	}
+	if all := len(k.expected("Encounter", 0)); all != len(k.expected("Encounter", 2))+2 {
+		t.Errorf("%d cases; missing_encounters=2 should leave two out", all)
+	}
+}
+
+// TestClarityExtractIsASecondBatchOfTheFlow: a flow reading Clarity
+// extracts is sent a second balanced batch as a CSV extract in its
+// clarity drop folder, counted with the Resolute file's lines and debits.
+func TestClarityExtractIsASecondBatchOfTheFlow(t *testing.T) {
+	inv, err := flows.Load("../../flows.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f *flows.Flow
+	for i := range inv.Flows {
+		if inv.Flows[i].Clarity != nil && inv.Flows[i].Resolute != nil {
+			f = &inv.Flows[i]
+		}
+	}
+	if f == nil {
+		t.Skip("no flow reads Clarity extracts")
+	}
+	r := &drillRun{seed: 1, day: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), n: 200, dir: t.TempDir()}
+	k := &resoluteKind{}
+	if err := k.send(context.Background(), r, []*flows.Flow{f}); err != nil {
+		t.Fatal(err)
+	}
+	rf := k.files[f.ID]
+	first, _, _ := resoluteDay(1, r.day, 200, 0)
+	second, _, _ := resoluteDay(1, r.day, 200, 50)
+	if rf.clarity != second.batchID || len(rf.lines) != len(first.lines)+len(second.lines) || rf.debits != first.debits+second.debits {
+		t.Fatalf("files %+v", rf)
+	}
+	b, err := os.ReadFile(filepath.Join(r.dir, "drop", "clarity", second.batchID+".csv"))
+	if err != nil || !strings.HasPrefix(string(b), strings.Join(f.Clarity.Names(), ",")) {
+		t.Fatalf("clarity extract: %v %.80q", err, b)
 	}
 }

@@ -54,7 +54,7 @@ type drillFollowUp interface {
 // drillKinds are the kinds the drill knows, in the order their records
 // are sent; the first that fits a flow drives it.
 func drillKinds(msgs []drillMessage) []drillKind {
-	return []drillKind{&hl7Kind{msgs: msgs}, &resoluteKind{}, &fusionSideKind{}, fhirReconKind{}, scheduledKind{}}
+	return []drillKind{&hl7Kind{msgs: msgs}, &resoluteKind{}, &fusionSideKind{}, fhirReconKind{}, &fhirChartKind{records: chartedDay(msgs)}, scheduledKind{}}
 }
 
 // drillRun is one drill's simulators and settings, as the kinds see them.
@@ -183,8 +183,10 @@ func (k *hl7Kind) tally(ctx context.Context, r *drillRun, f *flows.Flow, row flo
 // --- Resolute journal files ---------------------------------------------
 
 // resoluteKind is the batch flows that read Resolute journal files: one
-// balanced file per flow into its first drop folder, compared line by
-// line (REFERENCE21) and by amount with the journals Fusion posted.
+// balanced file per flow into its first drop folder and, for a flow that
+// also reads Clarity extracts (flows.yaml clarity), a second balanced
+// batch as a Clarity CSV extract into its clarity drop folder; compared
+// line by line (REFERENCE21) and by amount with the journals Fusion posted.
 type resoluteKind struct {
 	files map[string]*resoluteFile // by flow id
 }
@@ -193,6 +195,9 @@ type resoluteFile struct {
 	batchID string
 	lines   map[string]bool // REFERENCE21: batch id ":" line id
 	debits  money.Amount
+	// clarity is the flow's Clarity extract's batch id ("" without one);
+	// its lines and debits are counted in lines and debits.
+	clarity string
 }
 
 func (k *resoluteKind) name() string { return "a Resolute journal file" }
@@ -232,8 +237,48 @@ func (k *resoluteKind) send(ctx context.Context, r *drillRun, fs []*flows.Flow) 
 		if err := os.Rename(final+".part", final); err != nil {
 			return err
 		}
+		if f.Clarity != nil {
+			if err := clarityExtract(r, f, drop, i, rf); err != nil {
+				return err
+			}
+		}
 		k.files[f.ID] = rf
 	}
+	return nil
+}
+
+// clarityExtract writes the seed's second batch for f as a Clarity CSV
+// extract (f's column names) into its clarity drop folder (the one named
+// clarity, else drop) and adds its lines and debits to rf.
+func clarityExtract(r *drillRun, f *flows.Flow, drop string, i int, rf *resoluteFile) error {
+	if slices.Contains(f.Intake.Drops, "clarity") {
+		drop = "clarity"
+	}
+	cf, raw, err := resoluteDay(r.seed, r.day, r.n, 50+i)
+	if err != nil {
+		return err
+	}
+	lay := resolute.DefaultLayout()
+	var csv bytes.Buffer
+	if err := resolute.WriteClarityCSV(&csv, bytes.NewReader(raw), *f.Clarity, lay); err != nil {
+		return fmt.Errorf("clarity extract: %w", err)
+	}
+	dir := filepath.Join(r.dir, "drop", drop)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	final := filepath.Join(dir, cf.batchID+".csv")
+	if err := os.WriteFile(final+".part", csv.Bytes(), 0o640); err != nil {
+		return err
+	}
+	if err := os.Rename(final+".part", final); err != nil {
+		return err
+	}
+	rf.clarity = cf.batchID
+	for l := range cf.lines {
+		rf.lines[l] = true
+	}
+	rf.debits += cf.debits
 	return nil
 }
 
@@ -329,6 +374,9 @@ func (k *resoluteKind) tally(ctx context.Context, r *drillRun, f *flows.Flow, ro
 		}
 	}
 	d.Messages, d.Sent, d.SentQty = 1, len(rf.lines), rf.debits.String()
+	if rf.clarity != "" {
+		d.Messages = 2
+	}
 	d.Loaded, d.LoadedQty, d.Rejected = len(seen), loaded.String(), len(rejected)
 	for _, c := range seen {
 		d.Duplicated += c - 1
@@ -340,6 +388,9 @@ func (k *resoluteKind) tally(ctx context.Context, r *drillRun, f *flows.Flow, ro
 	}
 	d.Checked, d.Verdict = true, "pass"
 	d.Note = "one balanced Resolute file; lines compared by REFERENCE21, debits by amount with Fusion's posted journals"
+	if rf.clarity != "" {
+		d.Note = "one balanced Resolute file (" + rf.batchID + ") and a Clarity CSV extract (" + rf.clarity + "); lines compared by REFERENCE21, debits by amount with Fusion's posted journals"
+	}
 	switch {
 	case d.Lost > 0 || d.Duplicated > 0:
 		d.Verdict = "fail"

@@ -117,6 +117,11 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if cfg.FHIR.Enabled {
 		s.fhir = NewFHIRSim(cfg.FHIR, time.Time{}, nil)
 		s.fhir.SetURL(cfg.FHIR.URL)
+		if cfg.FHIR.ChartFile != "" {
+			if _, err := s.fhir.ChartFile(cfg.FHIR.ChartFile, time.Now()); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if cfg.Inbound.Addr != "" {
 		fac := cfg.Inbound.Facility
@@ -149,6 +154,14 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}()
 		defer func() { <-done }()
+	}
+	if s.cfg.Inbound.SimAddr != "" && (s.providers != nil || s.fhir != nil) {
+		// As the inbound interface: a busy port is logged, not fatal.
+		if stop, err := s.serveSim(ctx); err != nil {
+			s.bus.Logger().Error().Err(err).Msg("epicsim /sim/ endpoints not started")
+		} else {
+			defer stop()
+		}
 	}
 	if s.fhir != nil && s.cfg.FHIR.Addr != "" {
 		stop, err := s.serveFHIR(ctx)

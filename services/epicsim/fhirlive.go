@@ -1,10 +1,13 @@
 package epicsim
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -23,6 +26,9 @@ const (
 	ImplantsExtensionURL = "https://fhir.stmarys.example/StructureDefinition/optime-implant-count"
 	// DeviceIdentifierSystem is Observation.device.identifier's system.
 	DeviceIdentifierSystem = "urn:oid:1.2.840.114350.1.13.0.1.7.2.768076"
+	// AccessionIdentifierSystem is the Observation.identifier system of
+	// the Beaker accession (OBR-3) the test was resulted under.
+	AccessionIdentifierSystem = "urn:oid:1.2.840.114350.1.13.0.1.7.2.798268"
 )
 
 // labTest is a test a Beaker order results, the instrument it runs on
@@ -42,25 +48,66 @@ var labTests = []labTest{
 
 // Clinical is what Epic charts for one message of the traffic: the
 // surgical case of an OpTime case cart, the tests of a final Beaker result.
+// Its JSON is what POST /sim/fhir/chart takes.
 type Clinical struct {
-	Case  *SurgicalCase
-	Tests []LabResult
+	Case  *SurgicalCase `json:"case,omitempty"`
+	Tests []LabResult   `json:"tests,omitempty"`
 }
 
 // SurgicalCase is an OpTime case: its log id (ZCS-1), when it completed
 // (the cart's FT1-4) and how many implants it logged.
 type SurgicalCase struct {
-	ID       string
-	At       time.Time
-	Implants int
+	ID       string    `json:"id"`
+	At       time.Time `json:"at"`
+	Implants int       `json:"implants"`
 }
 
-// LabResult is one resulted test.
+// LabResult is one resulted test. In JSON the test is its LOINC code
+// (one of the generator's tests: its instrument and reagent follow).
 type LabResult struct {
 	Test      labTest
 	Accession string
 	At        time.Time
 	Value     string
+}
+
+// LOINC is the test's code.
+func (r LabResult) LOINC() string { return r.Test.loinc }
+
+// labResultJSON is LabResult on the wire.
+type labResultJSON struct {
+	LOINC     string    `json:"loinc"`
+	Accession string    `json:"accession"`
+	At        time.Time `json:"at"`
+	Value     string    `json:"value"`
+}
+
+// MarshalJSON writes the test as its LOINC code.
+func (r LabResult) MarshalJSON() ([]byte, error) {
+	return json.Marshal(labResultJSON{LOINC: r.Test.loinc, Accession: r.Accession, At: r.At, Value: r.Value})
+}
+
+// UnmarshalJSON reads a result of one of the generator's tests.
+func (r *LabResult) UnmarshalJSON(b []byte) error {
+	var w labResultJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	for _, t := range labTests {
+		if t.loinc == w.LOINC {
+			*r = LabResult{Test: t, Accession: w.Accession, At: w.At, Value: w.Value}
+			return nil
+		}
+	}
+	return fmt.Errorf("epicsim: test %q is not one of Beaker's simulated tests", w.LOINC)
+}
+
+// Charted is one resource the simulator charted: its type, id and
+// clinical date (what a date search selects it by).
+type Charted struct {
+	Type string    `json:"type"`
+	ID   string    `json:"id"`
+	At   time.Time `json:"at"`
 }
 
 // Clinical returns what Epic charted for the message Next returned last;
@@ -129,32 +176,36 @@ func (l *live) patient() string {
 	return l.pats[l.rnd.IntN(len(l.pats))]
 }
 
-// Chart records what Epic charted for one traffic message (nothing when
-// the simulator is not Live).
-func (s *FHIRSim) Chart(c Clinical) {
+// Chart records what Epic charted for one traffic message and returns
+// the resources it charted (nothing when the simulator is not Live). The
+// same records charted in the same order, with the same faults, on a
+// simulator of the same seed chart the same resources (ids included).
+func (s *FHIRSim) Chart(c Clinical) []Charted {
 	if s.live == nil {
-		return
+		return nil
 	}
 	l := s.live
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var out []Charted
 	if c.Case != nil {
 		if l.faults.MissingEncounters > 0 {
 			l.faults.MissingEncounters--
 		} else {
-			l.encounter(*c.Case)
+			out = append(out, l.encounter(*c.Case))
 		}
 	}
 	for _, t := range c.Tests {
-		l.observation(t)
+		out = append(out, l.observation(t))
 	}
+	return out
 }
 
 // encounter charts a finished surgical Encounter: identified by the case
 // id (space-padded, as Epic pads), dated by its end (the case's
 // completion, when the cart is charged), implants in the site extension.
 // Lock held.
-func (l *live) encounter(c SurgicalCase) {
+func (l *live) encounter(c SurgicalCase) Charted {
 	l.n++
 	id := epicID(l.rnd, true)
 	start := c.At.Add(-90 * time.Minute)
@@ -164,17 +215,19 @@ func (l *live) encounter(c SurgicalCase) {
 		id, c.At.UTC().Format(time.RFC3339), ImplantsExtensionURL, c.Implants, 9500000+l.n, CaseIdentifierSystem, c.ID, r.Patient,
 		start.UTC().Format(time.RFC3339), c.At.UTC().Format(time.RFC3339))
 	l.add(r)
+	return Charted{Type: r.Type, ID: r.ID, At: r.Date}
 }
 
 // observation charts a final lab Observation with its instrument. Lock held.
-func (l *live) observation(t LabResult) {
+func (l *live) observation(t LabResult) Charted {
 	id := epicID(l.rnd, true)
 	r := &simResource{Type: "Observation", ID: id, Date: t.At, Patient: l.patient()}
 	r.JSON = fmt.Appendf(nil,
-		`{"resourceType":"Observation","id":"%s","meta":{"versionId":"1","lastUpdated":"%s"},"identifier":[{"use":"usual","system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.798268","value":"%s"}],"status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],"code":{"coding":[{"system":"http://loinc.org","code":"%s","display":"%s"}],"text":"%s"},"subject":{"reference":"Patient/%s"},"effectiveDateTime":"%s","issued":"%s","device":{"display":"%s","identifier":{"system":"%s","value":"%s"}},"valueQuantity":{"value":%s,"unit":"%s","system":"http://unitsofmeasure.org","code":"%s"}}`,
-		id, t.At.UTC().Format(time.RFC3339), t.Accession, t.Test.loinc, t.Test.text, t.Test.text, r.Patient, t.At.UTC().Format(time.RFC3339), t.At.UTC().Format(time.RFC3339),
+		`{"resourceType":"Observation","id":"%s","meta":{"versionId":"1","lastUpdated":"%s"},"identifier":[{"use":"usual","system":"%s","value":"%s"}],"status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],"code":{"coding":[{"system":"http://loinc.org","code":"%s","display":"%s"}],"text":"%s"},"subject":{"reference":"Patient/%s"},"effectiveDateTime":"%s","issued":"%s","device":{"display":"%s","identifier":{"system":"%s","value":"%s"}},"valueQuantity":{"value":%s,"unit":"%s","system":"http://unitsofmeasure.org","code":"%s"}}`,
+		id, t.At.UTC().Format(time.RFC3339), AccessionIdentifierSystem, t.Accession, t.Test.loinc, t.Test.text, t.Test.text, r.Patient, t.At.UTC().Format(time.RFC3339), t.At.UTC().Format(time.RFC3339),
 		t.Test.device, DeviceIdentifierSystem, t.Test.device, t.Value, t.Test.unit, t.Test.unit)
 	l.add(r)
+	return Charted{Type: r.Type, ID: r.ID, At: r.Date}
 }
 
 // Overuse is the traffic's reagent factors under an over_consume fault
@@ -189,6 +242,13 @@ func (s *FHIRSim) Overuse() map[string]recon.Qty {
 	if oc == nil {
 		return nil
 	}
+	return oc.Factors()
+}
+
+// Factors are the reagent factors (Generator.Overuse) of the instrument's
+// over-consumption: each reagent its tests use, 1 + Percent/100; nil when
+// Percent is not a decimal.
+func (oc OverConsume) Factors() map[string]recon.Qty {
 	p, err := recon.ParseQty(oc.Percent)
 	if err != nil {
 		return nil
@@ -263,6 +323,114 @@ func (s *FHIRSim) FaultRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /sim/faults/fhir", func(w http.ResponseWriter, r *http.Request) {
 		s.SetClinicalFaults(ClinicalFaults{}, time.Now())
 		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// chartLimit bounds a POST /sim/fhir/chart body (a peak drill day is a
+// few MB).
+const chartLimit = 64 << 20
+
+// ChartRequest is POST /sim/fhir/chart and FHIRConfig.ChartFile: what
+// Epic charted for each of a sender's messages, in the order they
+// happened, and the clinical faults to chart them under (replacing those
+// in force; none when absent).
+type ChartRequest struct {
+	Faults  *ClinicalFaults `json:"faults,omitempty"`
+	Records []Clinical      `json:"records"`
+}
+
+// check refuses a record Epic could not chart.
+func (req ChartRequest) check() error {
+	if f := req.Faults; f != nil && (f.MissingEncounters < 0 || f.UncartedImplants < 0 || f.OverConsume != nil) {
+		return fmt.Errorf("faults: missing_encounters and uncarted_implants only, not negative")
+	}
+	for i, c := range req.Records {
+		if c.Case != nil && (c.Case.ID == "" || c.Case.At.IsZero() || c.Case.Implants < 0) {
+			return fmt.Errorf("record %d: a case needs an id, a time and a non-negative implant count", i)
+		}
+		for _, t := range c.Tests {
+			if t.Accession == "" || t.At.IsZero() {
+				return fmt.Errorf("record %d: a test needs an accession and a time", i)
+			}
+		}
+	}
+	return nil
+}
+
+// ChartAll charts req's records (Chart, in order) under its faults and
+// returns what was charted; an error when the simulator is not Live.
+func (s *FHIRSim) ChartAll(req ChartRequest, now time.Time) ([]Charted, error) {
+	if err := req.check(); err != nil {
+		return nil, err
+	}
+	if s.live == nil {
+		return nil, errNotLive
+	}
+	if req.Faults != nil {
+		s.SetClinicalFaults(*req.Faults, now)
+	}
+	out := []Charted{}
+	for _, c := range req.Records {
+		out = append(out, s.Chart(c)...)
+	}
+	return out, nil
+}
+
+var errNotLive = errors.New("the FHIR simulator is not charting (fhir.live)")
+
+// ChartFile charts the ChartRequest in the JSON file at path: what Epic
+// had charted before Sinew's intake began (FHIRConfig.ChartFile).
+func (s *FHIRSim) ChartFile(path string, now time.Time) ([]Charted, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("epicsim: fhir chart file: %w", err)
+	}
+	var req ChartRequest
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return nil, fmt.Errorf("epicsim: fhir chart file %s: %w", path, err)
+	}
+	out, err := s.ChartAll(req, now)
+	if err != nil {
+		return nil, fmt.Errorf("epicsim: fhir chart file %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// ChartResponse lists the resources charted, in order (a case under
+// missing_encounters charts none).
+type ChartResponse struct {
+	Charted []Charted `json:"charted"`
+}
+
+// ChartRoutes serves POST /sim/fhir/chart on mux: Epic charts the records
+// now (ChartAll) as if its own traffic had sent them. A resource dated
+// more than ingest's search overlap (an hour) before its last search is
+// not read again: a day charted late belongs in FHIRConfig.ChartFile.
+func (s *FHIRSim) ChartRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /sim/fhir/chart", func(w http.ResponseWriter, r *http.Request) {
+		reply := func(code int, v any) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			_ = json.NewEncoder(w).Encode(v)
+		}
+		var req ChartRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, chartLimit))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			reply(http.StatusBadRequest, map[string]string{"error": "want {faults, records: [{case: {id, at, implants}, tests: [{loinc, accession, at, value}]}]}: " + err.Error()})
+			return
+		}
+		charted, err := s.ChartAll(req, time.Now())
+		switch {
+		case errors.Is(err, errNotLive):
+			reply(http.StatusConflict, map[string]string{"error": err.Error()})
+		case err != nil:
+			reply(http.StatusBadRequest, map[string]string{"error": err.Error()})
+		default:
+			reply(http.StatusOK, ChartResponse{Charted: charted})
+		}
 	})
 }
 

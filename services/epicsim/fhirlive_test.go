@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +200,135 @@ func TestLiveChartMatchesTrafficAndFlowsYAML(t *testing.T) {
 	}
 	if sim.Overuse() != nil {
 		t.Error("over-consumption not cleared")
+	}
+}
+
+// TestChartEndpointChartsASendersOwnDay: POST /sim/fhir/chart charts
+// what a sender of its own HL7 day (the cutover drill) says Epic charted,
+// in order, under the clinical faults; the answer names each resource,
+// which a date search then finds; a simulator of the same seed charting
+// the same records charts the same ids, and so does a chart file
+// (fhir.chart_file: the drill's day, charted again after a kill); a bad
+// body, test or fault is refused.
+func TestChartEndpointChartsASendersOwnDay(t *testing.T) {
+	cfg := epicsim.DefaultFHIRConfig()
+	cfg.Live, cfg.Volume = true, epicsim.FHIRVolume{Patients: 3, Days: 1}
+	gen := epicsim.NewGenerator(5, "STMARYS")
+	start := time.Date(2026, 3, 8, 10, 0, 0, 0, time.UTC)
+	var req epicsim.ChartRequest
+	cases, tests := 0, 0
+	for i := range 200 {
+		gen.Next(start.Add(time.Duration(i) * time.Minute))
+		if c := gen.Clinical(); c.Case != nil || len(c.Tests) > 0 {
+			req.Records = append(req.Records, c)
+			tests += len(c.Tests)
+			if c.Case != nil {
+				cases++
+			}
+		}
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart := func(sim *epicsim.FHIRSim, faults string) (int, epicsim.ChartResponse) {
+		t.Helper()
+		mux := http.NewServeMux()
+		sim.FaultRoutes(mux)
+		sim.ChartRoutes(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		if faults != "" {
+			resp, err := http.Post(srv.URL+"/sim/faults/fhir", "application/json", strings.NewReader(faults))
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("faults: %v %v", resp, err)
+			}
+			resp.Body.Close()
+		}
+		resp, err := http.Post(srv.URL+"/sim/fhir/chart", "application/json", strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out epicsim.ChartResponse
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	sim, key := fhirServer(t, cfg)
+	code, got := chart(sim, `{"missing_encounters":2}`)
+	if code != 200 || cases < 5 || tests < 10 {
+		t.Fatalf("chart: %d, %d cases, %d tests", code, cases, tests)
+	}
+	byType := map[string]int{}
+	for _, c := range got.Charted {
+		byType[c.Type]++
+	}
+	if byType["Encounter"] != cases-2 || byType["Observation"] != tests {
+		t.Fatalf("charted %v; want %d Encounters (2 cases missing) and %d Observations", byType, cases-2, tests)
+	}
+	dated := map[time.Time]bool{}
+	for _, r := range req.Records {
+		if r.Case != nil {
+			dated[r.Case.At] = true
+		}
+		for _, x := range r.Tests {
+			dated[x.At] = true
+		}
+	}
+	for _, ch := range got.Charted {
+		if !dated[ch.At] {
+			t.Errorf("%+v is not dated by any record", ch)
+		}
+	}
+	c := client(t, sim, key)
+	found := map[string]bool{}
+	for _, typ := range []string{"Encounter", "Observation"} {
+		for next := sim.BaseURL() + "/" + typ + "?date=ge2026-03-08T00:00:00Z&_count=50"; next != ""; {
+			b, err := c.Search(context.Background(), next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range b.Matches() {
+				found[r.Type+"/"+r.ID] = true
+			}
+			next = b.Next()
+		}
+	}
+	for _, ch := range got.Charted {
+		if !found[ch.Type+"/"+ch.ID] {
+			t.Errorf("%s/%s charted, not found by date search", ch.Type, ch.ID)
+		}
+	}
+	again, _ := fhirServer(t, cfg)
+	if _, same := chart(again, `{"missing_encounters":2}`); !slices.Equal(same.Charted, got.Charted) {
+		t.Error("the same records on a simulator of the same seed charted other resources")
+	}
+	// The same day from a chart file (fhir.chart_file), its faults in it.
+	two := 2
+	file := filepath.Join(t.TempDir(), "chart.json")
+	b, _ := json.Marshal(epicsim.ChartRequest{Faults: &epicsim.ClinicalFaults{MissingEncounters: two}, Records: req.Records})
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fromFile, _ := fhirServer(t, cfg)
+	if charted, err := fromFile.ChartFile(file, time.Now()); err != nil || !slices.Equal(charted, got.Charted) {
+		t.Errorf("chart file: %v, %d resources, want the endpoint's %d", err, len(charted), len(got.Charted))
+	}
+
+	mux := http.NewServeMux()
+	sim.ChartRoutes(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, bad := range []string{`{"records":[{"tests":[{"loinc":"0000-0","accession":"A","at":"2026-03-08T10:00:00Z"}]}]}`,
+		`{"records":[{"case":{"id":"","at":"2026-03-08T10:00:00Z"}}]}`, `{"colour":1}`,
+		`{"faults":{"over_consume":{"device":"BEAKER-CHEM-01","percent":"20"}},"records":[]}`} {
+		resp, err := http.Post(srv.URL+"/sim/fhir/chart", "application/json", strings.NewReader(bad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("%s: %d, want 400", bad, resp.StatusCode)
+		}
 	}
 }

@@ -50,6 +50,10 @@ type FHIRConfig struct {
 	// reconciliations find the ids the HL7 messages carry. The seeded
 	// Observations are left out: their tests were never sent to Sinew.
 	Live bool `yaml:"live"`
+	// ChartFile, with Live, is a JSON ChartRequest charted at start,
+	// before the server answers: what Epic had charted before Sinew's
+	// intake began (the cutover drill's day: docs/operations.md).
+	ChartFile string `yaml:"chart_file"`
 }
 
 // FHIRClient is one registered backend app.

@@ -27,7 +27,10 @@ type InboundConfig struct {
 	// Addr is the MLLP address Epic listens on for Sinew's messages;
 	// empty turns the inbound interface off.
 	Addr string `yaml:"addr"`
-	// SimAddr serves /sim/providers, /sim/inbound and /sim/faults.
+	// SimAddr serves /sim/providers, /sim/inbound and /sim/faults, and,
+	// while the FHIR server is on, /sim/faults/fhir, /sim/fhir/chart and
+	// /sim/fhir/practitioners. It runs without Addr too (then with the
+	// FHIR routes only): the cutover drill charts its own day so.
 	SimAddr string `yaml:"sim_addr"`
 	// Facility is MSH-4 of the provider updates Epic sends (default
 	// Traffic.Facility).
@@ -583,26 +586,6 @@ func (s *Service) serveInbound(ctx context.Context) error {
 			log.Error().Err(err).Str("addr", ic.Addr).Msg("Epic inbound interface stopped")
 		}
 	})
-	if ic.SimAddr != "" {
-		mux := http.NewServeMux()
-		s.providers.SimHandler(mux)
-		if s.fhir != nil {
-			s.fhir.FaultRoutes(mux)
-			s.fhir.SpecialtyRoutes(mux)
-		}
-		hs := &http.Server{Addr: ic.SimAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		ln, err := net.Listen("tcp", ic.SimAddr)
-		if err != nil {
-			return err
-		}
-		wg.Go(func() { _ = hs.Serve(ln) })
-		wg.Go(func() {
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = hs.Shutdown(sctx)
-		})
-	}
 	wg.Go(func() { s.sendProviderUpdates(ctx) })
 	s.providers.AddSyntheticRefunds(ic.Refunds)
 	if s.cfg.Traffic.Enabled && ic.EditEvery > 0 {
@@ -611,6 +594,35 @@ func (s *Service) serveInbound(ctx context.Context) error {
 	log.Info().Str("mllp", ic.Addr).Str("sim", ic.SimAddr).Msg("Epic inbound provider interface listening")
 	wg.Wait()
 	return nil
+}
+
+// serveSim serves the /sim/ endpoints on Inbound.SimAddr until ctx ends:
+// Epic's masters and the inbound faults while the inbound interface is
+// on, the FHIR simulator's routes while its server is.
+func (s *Service) serveSim(ctx context.Context) (func(), error) {
+	addr := s.cfg.Inbound.SimAddr
+	mux := http.NewServeMux()
+	if s.providers != nil {
+		s.providers.SimHandler(mux)
+	}
+	if s.fhir != nil {
+		s.fhir.FaultRoutes(mux)
+		s.fhir.SpecialtyRoutes(mux)
+		s.fhir.ChartRoutes(mux)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("epicsim: sim listen: %w", err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = hs.Serve(ln) }()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+		<-done
+	}, nil
 }
 
 // editDay changes one provider's specialty every interval, as Epic's

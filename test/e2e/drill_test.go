@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -83,7 +84,7 @@ func checkDrill(t *testing.T, r drillResult, code int) {
 // drilledFlows are the demo inventory's flows the synthetic day covers:
 // each must be checked, with a reconciliation verdict per tier.
 var drilledFlows = []string{"resolute-gl", "willow-inventory", "optime-materials", "beaker-inventory",
-	"worker-sync", "supplier-sync", "ap-payment-status", "formulary-check"}
+	"worker-sync", "supplier-sync", "ap-payment-status", "formulary-check", "optime-encounters", "beaker-expected-use"}
 
 func checkEveryFlow(t *testing.T, r drillResult) {
 	t.Helper()
@@ -198,6 +199,35 @@ func TestDrillDetectsAFormularyDrift(t *testing.T) {
 	for _, f := range r.Flows {
 		if f.Flow == "formulary-check" && (f.Verdict != "fail" || f.Tiers["3"] != "variance" || f.Sent == 0) {
 			t.Errorf("formulary-check: %+v", f)
+		}
+	}
+}
+
+// TestDrillDetectsSeededClinicalVariances has Epic chart the drill's day
+// with a case missing its Encounter and an implant Encounter never
+// carted, and one analyzer using 20 % more glucose reagent than its tests
+// need: optime-encounters and beaker-expected-use report their variances
+// (no-encounter, no-cart; reagent|GLU-R1), the drill names them and exits 1,
+// and every other flow still passes.
+func TestDrillDetectsSeededClinicalVariances(t *testing.T) {
+	r, code := runDrill(t, "--seed", "1", "--volume", "small", "--faults", "epic.missing_encounters=1,epic.uncarted_implants=1,epic.over_consume=BEAKER-CHEM-01:20")
+	if code != 1 || r.Verdict != "fail" {
+		t.Fatalf("drill: exit %d, verdict %q, want 1 and fail", code, r.Verdict)
+	}
+	want := map[string][]string{"optime-encounters": {"/no-encounter", "/no-cart"}, "beaker-expected-use": {"reagent|GLU-R1"}}
+	for _, f := range r.Flows {
+		keys, seeded := want[f.Flow]
+		switch {
+		case !seeded && f.Verdict == "fail":
+			t.Errorf("%s failed without a fault of its own: %+v", f.Flow, f)
+		case seeded && (f.Verdict != "fail" || !f.Checked || f.Sent == 0 || f.Loaded != f.Sent):
+			t.Errorf("%s: %+v", f.Flow, f)
+		case seeded:
+			for _, k := range keys {
+				if !strings.Contains(f.Note, k) {
+					t.Errorf("%s: the note does not name %s: %s", f.Flow, k, f.Note)
+				}
+			}
 		}
 	}
 }
