@@ -430,9 +430,10 @@ func New(opts Options) Topology {
 	}
 	// Group commit (bus.Group): ingest writes the MLLP messages of many
 	// connections as atomic batches, fsynced once (PublishAtomic); FHIR
-	// bulk export files are written in atomic batches too (Bus.PublishBatch).
+	// bulk export files are written in atomic batches too (Bus.PublishBatch),
+	// and so are the TRACK index records of a fetch of audit records.
 	for i, s := range t.Streams {
-		if s.Name == HL7In || s.Name == FHIRIn {
+		if s.Name == HL7In || s.Name == FHIRIn || s.Name == Track {
 			t.Streams[i].AllowAtomicPublish = true
 		}
 	}

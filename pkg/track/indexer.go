@@ -1,6 +1,7 @@
 package track
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,7 +33,8 @@ type IndexerConfig struct {
 // AUDIT through the durable consumer streams.TrackIndexer. An audit record
 // is acked once all its index records are stored; a crash in between
 // redelivers it, and the records' message ids (audit sequence, key) make
-// the second publish a duplicate JetStream drops.
+// the second publish a duplicate JetStream drops. The index records of a
+// fetch are stored in atomic batches (one fsync each, see store).
 type Indexer struct {
 	js  jetstream.JetStream
 	cfg IndexerConfig
@@ -75,36 +77,103 @@ func (x *Indexer) Run(ctx context.Context, ready func()) error {
 			time.Sleep(time.Second)
 			continue
 		}
-		// The whole fetch is published before any ack is awaited: one
-		// round of acks per fetch, not per record.
-		type sent struct {
-			m       jetstream.Msg
-			futures []jetstream.PubAckFuture
-			err     error
-		}
-		var all []sent
+		var recs []record
 		for m := range batch.Messages() {
-			f, err := x.publish(m)
-			all = append(all, sent{m, f, err})
+			msgs, err := x.records(m)
+			recs = append(recs, record{m, msgs, err})
 		}
-		for _, s := range all {
-			err := s.err
-			if err == nil {
-				err = wait(ctx, s.futures)
-			}
-			if err != nil {
-				x.cfg.Log.Warn().Err(err).Msg("track indexer: record left for redelivery")
-				_ = s.m.NakWithDelay(time.Second)
-				continue
-			}
-			_ = s.m.Ack()
-		}
+		x.store(ctx, recs)
 	}
 	return nil
 }
 
-// publish sends the index records of one audit record without waiting.
-func (x *Indexer) publish(m jetstream.Msg) ([]jetstream.PubAckFuture, error) {
+// record is one audit record of a fetch and its index records.
+type record struct {
+	m    jetstream.Msg
+	msgs []*nats.Msg
+	err  error
+}
+
+// store stores the index records of a fetch and acks each audit record
+// whose index records are all stored (naks the others for redelivery).
+// With sync_always every JetStream write is an fsync, and a message's
+// hops file about two index records: one at a time, TRACK took more
+// fsyncs than the rest of the pipeline together. So the records of
+// consecutive audit records go as one atomic batch (streams.PublishAtomic,
+// one fsync for the lot). A batch the stream refuses (a duplicate among
+// it, as after a crash between storing and acking; an older TRACK without
+// atomic publish) is published one record at a time, each deduplicated by
+// its message id.
+func (x *Indexer) store(ctx context.Context, recs []record) {
+	settle := func(rs []record, err error) {
+		for _, r := range rs {
+			if err := cmp.Or(err, r.err); err != nil {
+				x.cfg.Log.Warn().Err(err).Msg("track indexer: record left for redelivery")
+				_ = r.m.NakWithDelay(time.Second)
+				continue
+			}
+			_ = r.m.Ack()
+		}
+	}
+	var group []record
+	var msgs []*nats.Msg
+	flush := func() {
+		if len(group) == 0 {
+			return
+		}
+		err := x.atomic(ctx, msgs)
+		if streams.IsBatchRefusal(err) {
+			err = x.oneByOne(ctx, msgs)
+		}
+		settle(group, err)
+		group, msgs = nil, nil
+	}
+	for _, r := range recs {
+		if r.err != nil || len(r.msgs) > streams.MaxAtomicBatch {
+			flush()
+			if r.err == nil {
+				r.err = x.oneByOne(ctx, r.msgs)
+			}
+			settle([]record{r}, nil)
+			continue
+		}
+		if len(msgs)+len(r.msgs) > streams.MaxAtomicBatch {
+			flush()
+		}
+		group = append(group, r)
+		msgs = append(msgs, r.msgs...)
+	}
+	flush()
+}
+
+// atomic stores msgs as one atomic batch.
+func (x *Indexer) atomic(ctx context.Context, msgs []*nats.Msg) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := streams.PublishAtomic(pctx, x.js.Conn(), msgs); err != nil {
+		return fmt.Errorf("index records: %w", err)
+	}
+	return nil
+}
+
+// oneByOne publishes msgs without waiting, then waits for every ack.
+func (x *Indexer) oneByOne(ctx context.Context, msgs []*nats.Msg) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, msg := range msgs {
+		f, err := x.js.PublishMsgAsync(msg)
+		if err != nil {
+			return fmt.Errorf("index record: %w", err)
+		}
+		futures = append(futures, f)
+	}
+	return wait(ctx, futures)
+}
+
+// records builds the index records of one audit record.
+func (x *Indexer) records(m jetstream.Msg) ([]*nats.Msg, error) {
 	meta, err := m.Metadata()
 	if err != nil {
 		return nil, err
@@ -117,24 +186,20 @@ func (x *Indexer) publish(m jetstream.Msg) ([]jetstream.PubAckFuture, error) {
 	if err != nil {
 		return nil, nil
 	}
-	var futures []jetstream.PubAckFuture
+	var msgs []*nats.Msg
 	for i, ev := range events {
 		for _, e := range Entries(ev, meta.Sequence.Stream) {
 			body, err := json.Marshal(e.Hop)
 			if err != nil {
-				return futures, err
+				return nil, err
 			}
 			key := Key(e.Value)
 			msg := &nats.Msg{Subject: streams.TrackSubject(key), Data: body, Header: nats.Header{}}
 			msg.Header.Set(jetstream.MsgIDHeader, "track:"+strconv.FormatUint(meta.Sequence.Stream, 10)+":"+strconv.Itoa(i)+":"+key)
-			f, err := x.js.PublishMsgAsync(msg)
-			if err != nil {
-				return futures, err
-			}
-			futures = append(futures, f)
+			msgs = append(msgs, msg)
 		}
 	}
-	return futures, nil
+	return msgs, nil
 }
 
 // wait waits for every future's ack.

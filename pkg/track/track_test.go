@@ -3,6 +3,7 @@ package track_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -116,27 +117,77 @@ func TestIndexerRedeliveryStoresNoSecondCopy(t *testing.T) {
 	if err := w.Write(ctx, &sinewv1.AuditEvent{Flow: "resolute-gl", Hop: "load", Outcome: "ok", BusinessKeys: sinewv1.KeysOf("batch_id", "HB-1")}); err != nil {
 		t.Fatal(err)
 	}
-	run := func() {
+	run := func(id string) {
 		c, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { _ = track.NewIndexer(js, track.IndexerConfig{}).Run(c, nil); close(done) }()
-		lookupSoon(t, func() ([]track.Hop, error) { return track.Lookup(ctx, js, "HB-1") })
+		lookupSoon(t, func() ([]track.Hop, error) { return track.Lookup(ctx, js, id) })
 		stop()
 		<-done
 	}
-	run()
-	// Rewind the consumer: every record is delivered again.
+	run("HB-1")
+	// Rewind the consumer: every record is delivered again, in one fetch
+	// with a new one, so the fetch's atomic batch holds a duplicate and is
+	// refused; its records are then stored one at a time.
 	if err := js.DeleteConsumer(ctx, streams.Audit, streams.TrackIndexer); err != nil {
 		t.Fatal(err)
 	}
 	if err := streams.New(streams.DefaultOptions()).Ensure(ctx, js); err != nil {
 		t.Fatal(err)
 	}
-	run()
+	if err := w.Write(ctx, &sinewv1.AuditEvent{Flow: "resolute-gl", Hop: "load", Outcome: "ok", BusinessKeys: sinewv1.KeysOf("batch_id", "HB-2")}); err != nil {
+		t.Fatal(err)
+	}
+	run("HB-2")
 	time.Sleep(500 * time.Millisecond)
-	hops, err := track.Lookup(ctx, js, "HB-1")
-	if err != nil || len(hops) != 1 {
-		t.Fatalf("%d hops (%v), want 1", len(hops), err)
+	for _, id := range []string{"HB-1", "HB-2"} {
+		hops, err := track.Lookup(ctx, js, id)
+		if err != nil || len(hops) != 1 {
+			t.Fatalf("%s: %d hops (%v), want 1", id, len(hops), err)
+		}
+	}
+	c, err := js.Consumer(ctx, streams.Audit, streams.TrackIndexer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := c.Info(ctx); err != nil || info.NumPending != 0 || info.NumAckPending != 0 {
+		t.Fatalf("consumer left %+v (%v): every audit record should be acked", info, err)
+	}
+}
+
+func TestIndexerStoresAFetchAsAtomicBatches(t *testing.T) {
+	// Many audit records at once: every hop indexed once, every record acked.
+	_, _, js := natstest.StartWithTopology(t, streams.DefaultOptions())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := audit.NewWriter(js, "loader@test")
+	const n = 300
+	for i := range n {
+		if err := w.Write(ctx, &sinewv1.AuditEvent{Flow: "resolute-gl", Hop: "load", Outcome: "ok",
+			BusinessKeys: sinewv1.KeysOf("batch_id", fmt.Sprintf("HB-%d", i), "control_id", fmt.Sprintf("C-%d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- track.NewIndexer(js, track.IndexerConfig{}).Run(ctx, nil) }()
+	lookupSoon(t, func() ([]track.Hop, error) { return track.Lookup(ctx, js, fmt.Sprintf("C-%d", n-1)) })
+	for i := range n {
+		for _, id := range []string{fmt.Sprintf("HB-%d", i), fmt.Sprintf("C-%d", i)} {
+			if hops, err := track.Lookup(ctx, js, id); err != nil || len(hops) != 1 {
+				t.Fatalf("%s: %d hops (%v), want 1", id, len(hops), err)
+			}
+		}
+	}
+	s, err := js.Stream(ctx, streams.Track)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := s.Info(ctx); err != nil || info.State.Msgs != 2*n || !info.Config.AllowAtomicPublish {
+		t.Fatalf("TRACK %+v (%v): want %d records (batch id, control id per hop), atomic publish allowed", info.State, err, 2*n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 

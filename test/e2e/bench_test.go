@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -137,6 +139,12 @@ func pct(lat []time.Duration, p float64) time.Duration {
 //
 // Each sub-benchmark starts its own fusionsim and `sinew up`, so neither
 // measures the state the other left (the duplicate windows, the keys).
+//
+// `max` also waits for the TRACK indexer to catch up and reports the CPU
+// and resident memory per message by then (settled-*), and the wait
+// (settle-s). $SINEW_BENCH_STREAM_WRITES logs the writes per message of
+// each stream; $SINEW_BENCH_HEAP_URL and $SINEW_BENCH_HEAP_OUT save
+// `sinew up`'s heap profile (with --pprof-addr) once settled.
 func BenchmarkEndToEnd(b *testing.B) {
 	run := 0
 	b.Run("steady1000", func(b *testing.B) {
@@ -165,7 +173,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 			}
 			before := fusion.count(b)
 			w0, b0 := writes(b, sys)
+			per0 := streamWrites(b, sys)
 			cs0, cf0, ch0 := cpuTime(sys.cmd.Process.Pid), cpuTime(fusion.pid), cpuTime(os.Getpid())
+			rss0 := rss(sys.cmd.Process.Pid)
 			start := time.Now()
 			s := drive(b, a.mllp, n, conns, 0, fmt.Sprintf("M%d", run))
 			ingested := time.Since(start)
@@ -174,15 +184,40 @@ func BenchmarkEndToEnd(b *testing.B) {
 				time.Sleep(100 * time.Millisecond)
 			}
 			cs1, cf1, ch1 := cpuTime(sys.cmd.Process.Pid), cpuTime(fusion.pid), cpuTime(os.Getpid())
+			rss1 := rss(sys.cmd.Process.Pid)
+			// The rest of a message's work is asynchronous (the TRACK index
+			// built from AUDIT, the reconciler's reads): the CPU until every
+			// durable consumer has nothing pending is what a message costs in
+			// all, and how long that takes after the last row is the lag.
+			landed := time.Now()
+			settle(b, sys, 3*time.Minute)
+			b.ReportMetric(time.Since(landed).Seconds(), "settle-s")
+			cs2 := cpuTime(sys.cmd.Process.Pid)
+			rss2 := rss(sys.cmd.Process.Pid)
+			if u, out := os.Getenv("SINEW_BENCH_HEAP_URL"), os.Getenv("SINEW_BENCH_HEAP_OUT"); u != "" && out != "" {
+				saveHeap(b, u, out) // e.g. http://127.0.0.1:6061/debug/pprof/heap with --pprof-addr 127.0.0.1:6061
+			}
 			lat, last := accepted(b, fusion, s, before)
 			b.ReportMetric(float64(n)/ingested.Seconds(), "ingest-msg/s")
 			b.ReportMetric(float64(n)/last.Sub(start).Seconds(), "e2e-msg/s")
 			b.ReportMetric(float64(pct(lat, 0.99).Microseconds())/1000, "p99-ms")
 			perMsg := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
 			b.ReportMetric(perMsg(cs1-cs0), "sinew-cpu-us/msg")
+			b.ReportMetric(perMsg(cs2-cs0), "settled-cpu-us/msg")
 			b.ReportMetric(perMsg(cf1-cf0), "fusionsim-cpu-us/msg")
 			b.ReportMetric(perMsg(ch1-ch0), "harness-cpu-us/msg")
+			// What the run left resident (duplicate windows, KV and TRACK
+			// subjects, caches), when the last row lands: growth, not a peak.
+			b.ReportMetric(float64(rss1-rss0)/float64(n), "sinew-rss-B/msg")
+			b.ReportMetric(float64(rss2-rss0)/float64(n), "settled-rss-B/msg")
 			w1, b1 := writes(b, sys)
+			if os.Getenv("SINEW_BENCH_STREAM_WRITES") != "" { // where the writes go, one line a stream
+				for name, w := range streamWrites(b, sys) {
+					if d := w - per0[name]; d > 0 {
+						b.Logf("writes/msg %-24s %.3f", name, float64(d)/float64(n))
+					}
+				}
+			}
 			b.ReportMetric(float64(w1-w0)/float64(n), "js-writes/msg")
 			b.ReportMetric(float64(b1-b0)/float64(n), "js-bytes/msg")
 		}
@@ -197,6 +232,22 @@ func benchSystem(b *testing.B) (*fusionProc, addrs, *system) {
 	sys, _ := upWith(b, b.TempDir(), a, append([]string{"--fusion-url", fusion.url}, benchFlags...), append([]string{"SINEW_RECONCILER_INVENTORY_EVERY=0s"}, glEnv...))
 	b.Cleanup(func() { sys.stop(b) })
 	return fusion, a, sys
+}
+
+// rss is the resident set of process pid in bytes, from /proc (0 where
+// there is none).
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // cpuTime is the CPU time (user and system, every thread) process pid has
@@ -220,6 +271,71 @@ func cpuTime(pid int) time.Duration {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
+// saveHeap writes the heap profile served at url to the file out.
+func saveHeap(tb testing.TB, url, out string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(out, body, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// settle waits until the TRACK indexer (the asynchronous rest of a
+// message's work: AUDIT into TRACK) has nothing pending or unacknowledged,
+// at most limit. Other consumers are done when the rows are in Fusion, or
+// idle in the bench (the reconciler's inventory check is off).
+func settle(tb testing.TB, s *system, limit time.Duration) {
+	nc, err := nats.Connect(s.natsURL, s.admin(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		c, err := js.Consumer(ctx, "AUDIT", "track-indexer")
+		if err != nil {
+			continue
+		}
+		if info, err := c.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+			return
+		}
+	}
+	tb.Logf("track indexer still busy after %s", limit)
+}
+
+// streamWrites is each stream's last sequence, by name.
+func streamWrites(tb testing.TB, s *system) map[string]uint64 {
+	nc, err := nats.Connect(s.natsURL, s.admin(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]uint64{}
+	l := js.ListStreams(context.Background())
+	for info := range l.Info() {
+		out[info.Config.Name] = info.State.LastSeq
+	}
+	if err := l.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }
 
 // writes sums the messages ever stored (last sequence) and the bytes held
