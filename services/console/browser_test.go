@@ -262,22 +262,7 @@ func TestBrowserReplayCutoverAndReconciliation(t *testing.T) {
 	if err != nil || waitingNow.Left() != 21 {
 		t.Fatalf("backlog before draining: %+v %v", waitingNow, err)
 	}
-	drained := make(chan error, 1)
-	go func() {
-		for n := 0; n < 21; {
-			batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
-			if err != nil {
-				drained <- err
-				return
-			}
-			for m := range batch.Messages() {
-				_ = m.DoubleAck(bg)
-				n++
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-		drained <- nil
-	}()
+	drained := drainSlowly(bg, cons, 21, 250*time.Millisecond)
 	var values []string
 	midShot := false
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(400 * time.Millisecond) {
@@ -440,22 +425,7 @@ func TestBrowserFlowFiguresMoveLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drained := make(chan error, 1)
-	go func() { // transform's part, a few a second
-		for n := 0; n < 20; {
-			batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
-			if err != nil {
-				drained <- err
-				return
-			}
-			for m := range batch.Messages() {
-				_ = m.DoubleAck(bg)
-				n++
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		drained <- nil
-	}()
+	drained := drainSlowly(bg, cons, 20, 500*time.Millisecond) // transform's part, a few a second
 	midShot := false
 	falling := waitCell(t, dash, "flowfigs", flow, "backlog", func(v string) bool {
 		if n, err := strconv.Atoi(v); err == nil && n > 0 && n < 16 && !midShot {
@@ -476,4 +446,27 @@ func TestBrowserFlowFiguresMoveLive(t *testing.T) {
 		t.Errorf("the dashboard reloaded (mark %v %v)", mark, err)
 	}
 	t.Logf("backlog rose %q, fell %q", rising, falling)
+}
+
+// drainSlowly acknowledges n messages of cons two at a time, pausing
+// between fetches so a page sees the backlog fall; the channel gets the
+// first error, or nil once n are acknowledged.
+func drainSlowly(ctx context.Context, cons jetstream.Consumer, n int, pause time.Duration) <-chan error {
+	drained := make(chan error, 1)
+	go func() {
+		for done := 0; done < n; {
+			batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+			if err != nil {
+				drained <- err
+				return
+			}
+			for m := range batch.Messages() {
+				_ = m.DoubleAck(ctx)
+				done++
+			}
+			time.Sleep(pause)
+		}
+		drained <- nil
+	}()
+	return drained
 }

@@ -289,20 +289,26 @@ func saveHeap(tb testing.TB, url, out string) {
 	}
 }
 
+// adminJS is a JetStream context as the admin user, closed with tb.
+func (s *system) adminJS(tb testing.TB) jetstream.JetStream {
+	nc, err := nats.Connect(s.natsURL, s.admin(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
+}
+
 // settle waits until the TRACK indexer (the asynchronous rest of a
 // message's work: AUDIT into TRACK) has nothing pending or unacknowledged,
 // at most limit. Other consumers are done when the rows are in Fusion, or
 // idle in the bench (the reconciler's inventory check is off).
 func settle(tb testing.TB, s *system, limit time.Duration) {
-	nc, err := nats.Connect(s.natsURL, s.admin(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	js := s.adminJS(tb)
 	ctx := context.Background()
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		c, err := js.Consumer(ctx, "AUDIT", "track-indexer")
@@ -318,15 +324,7 @@ func settle(tb testing.TB, s *system, limit time.Duration) {
 
 // streamWrites is each stream's last sequence, by name.
 func streamWrites(tb testing.TB, s *system) map[string]uint64 {
-	nc, err := nats.Connect(s.natsURL, s.admin(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	js := s.adminJS(tb)
 	out := map[string]uint64{}
 	l := js.ListStreams(context.Background())
 	for info := range l.Info() {
@@ -342,15 +340,7 @@ func streamWrites(tb testing.TB, s *system) map[string]uint64 {
 // over every stream: the JetStream writes a run costs. The KV stream keeps
 // one revision per key, so its bytes count the last revision only.
 func writes(tb testing.TB, s *system) (n, bytes uint64) {
-	nc, err := nats.Connect(s.natsURL, s.admin(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	js := s.adminJS(tb)
 	l := js.ListStreams(context.Background())
 	for info := range l.Info() {
 		n += info.State.LastSeq
