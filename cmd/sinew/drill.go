@@ -517,6 +517,11 @@ func drillEnv(epicAddr, chartFile string, faults drillFaults) []string {
 	env := []string{
 		"SINEW_LOADER_EPIC_ADDR=" + epicAddr, "SINEW_LOADER_EPIC_ACK_TIMEOUT=5s", "SINEW_TRANSFORM_POLL_INTERVAL=1s",
 		"SINEW_RECONCILER_INVENTORY_EVERY=5s", "SINEW_RECONCILER_INVENTORY_GRACE=2s", "SINEW_RECONCILER_READ_LAG=5s",
+		// A Journal Import whose answer a kill lost is submitted again
+		// once the first has had time to run: 10 minutes against real
+		// Fusion, seconds against the drill's fusionsim (200 ms a job
+		// state), so the kill fault does not outlast the drill's wait.
+		"SINEW_LOADER_SETTLE_TIME=20s",
 		// Epic's FHIR server (seeded Medications for the $export
 		// reconciliations): without traffic sinew up starts it only when
 		// enabled, and then registers ingest's SMART client and JWKS.

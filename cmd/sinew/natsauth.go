@@ -96,7 +96,7 @@ func embeddedUsers(topo streams.Topology, pw map[string]string) ([]natsembed.Use
 			return nil, err
 		}
 		users = append(users, natsembed.User{Name: g.User, Password: pw[g.User], Admin: g.Admin,
-			PublishAllow: p.PublishAllow, PublishDeny: p.PublishDeny, SubscribeAllow: p.SubscribeAllow})
+			PublishAllow: p.PublishAllow, PublishDeny: p.PublishDeny, SubscribeAllow: p.SubscribeAllow, Responses: p.Responses})
 	}
 	return users, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sinewhq/sinew/pkg/natsembed"
+	"github.com/sinewhq/sinew/pkg/natstest"
 	"github.com/sinewhq/sinew/pkg/streams"
 )
 
@@ -119,5 +120,37 @@ func TestCredentialsKept0600AndReused(t *testing.T) {
 	}
 	if _, err := natsPasswords(dir, grants); err == nil {
 		t.Error("a world-readable users.json was used")
+	}
+}
+
+// TestCLIConnectsWithACredsFile: a NATS credentials file (JWT + nkey, a
+// server in operator mode) is used from --creds or $SINEW_NATS_CREDS, as
+// the nats CLI does, and wins over the data dir's admin context.
+func TestCLIConnectsWithACredsFile(t *testing.T) {
+	srv, creds := natstest.StartWithCreds(t, t.TempDir())
+	url := srv.ClientURL()
+	dataDir := t.TempDir()
+	authServer(t, dataDir) // a data dir admin.json for another server
+	t.Setenv("SINEW_NATS_URL", "")
+	t.Setenv("SINEW_NATS_CREDS", "")
+	t.Setenv("SINEW_NATS_CONTEXT", "")
+	t.Setenv("SINEW_DATA_DIR", dataDir)
+	cli := func(args ...string) (string, error) {
+		var out, errw bytes.Buffer
+		err := run(context.Background(), args, &out, &errw)
+		return out.String() + errw.String(), err
+	}
+	if _, err := cli("streams", "ls", "--nats", url); err == nil || !strings.Contains(err.Error(), "Authorization") {
+		t.Errorf("the data dir's admin on the operator-mode server: %v", err)
+	}
+	if out, err := cli("streams", "ensure", "--nats", url, "--creds", creds); err != nil {
+		t.Fatalf("--creds: %v\n%s", err, out)
+	}
+	t.Setenv("SINEW_NATS_CREDS", creds)
+	if out, err := cli("streams", "ls", "--nats", url); err != nil || !strings.Contains(out, "AUDIT") {
+		t.Errorf("SINEW_NATS_CREDS: %v\n%s", err, out)
+	}
+	if _, err := cli("streams", "ls", "--nats", url, "--creds", filepath.Join(t.TempDir(), "none.creds")); err == nil {
+		t.Error("--creds of a missing file connected (the environment's was used)")
 	}
 }

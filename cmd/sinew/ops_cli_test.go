@@ -22,7 +22,7 @@ import (
 // variance that fails recon report until it is resolved, and the privacy
 // officer's query, which is itself on the trail.
 func TestTrackTriageAndAuditQueryVerbs(t *testing.T) {
-	srv, _, js := natstest.StartWithTopology(t, streams.DefaultOptions())
+	srv, nc, js := natstest.StartWithTopology(t, streams.DefaultOptions())
 	url := srv.ClientURL()
 	dir := t.TempDir()
 	secret := "test-secret"
@@ -31,7 +31,17 @@ func TestTrackTriageAndAuditQueryVerbs(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = track.NewIndexer(js, track.IndexerConfig{}).Run(ctx, nil) }()
+	// The console's part: its index, and the lookups the CLI sends it.
+	idx, err := track.OpenIndex(filepath.Join(dir, "track"), track.IndexConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexed := make(chan struct{})
+	go func() { _ = track.NewIndexer(js, idx, track.IndexerConfig{}).Run(ctx, nil); close(indexed) }()
+	defer func() { cancel(); <-indexed; _ = idx.Close() }()
+	if err := track.Serve(ctx, nc, js, idx); err != nil {
+		t.Fatal(err)
+	}
 	ref := audit.PatientRef([]byte(secret), "PID-3:WILLOW", "MRN-777")
 	w := audit.NewWriter(js, "ingest@test").Keyed([]byte(secret))
 	for _, hop := range []string{"ingest", "transform", "load"} {
@@ -104,5 +114,15 @@ func TestTrackTriageAndAuditQueryVerbs(t *testing.T) {
 	}
 	if _, _, code := cli(t, "", append([]string{"audit", "query"}, conn...)...); code != 2 {
 		t.Errorf("audit query without criteria: exit %d, want 2", code)
+	}
+}
+
+// TestTrackWithoutAConsoleSaysSo: the index is the console's; with none
+// running, sinew track says that, not "not found".
+func TestTrackWithoutAConsoleSaysSo(t *testing.T) {
+	srv, _, _ := natstest.StartWithTopology(t, streams.DefaultOptions())
+	_, e, code := cli(t, "", "track", "CTL-1", "--nats", srv.ClientURL(), "--data-dir", t.TempDir())
+	if code == 0 || !strings.Contains(e, "no console answers") {
+		t.Fatalf("track without a console: exit %d, %q", code, e)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sinewhq/sinew/pkg/audit"
@@ -51,7 +52,7 @@ func trackVerbs() []verb {
 					return err
 				}
 			}
-			return printTrack(ctx, c.js, id, *asJSON, e.stdout)
+			return printTrack(ctx, c.nc, id, *asJSON, e.stdout)
 		}
 	}}}
 }
@@ -63,9 +64,11 @@ func cliAudit(ctx context.Context, js jetstream.JetStream, secret []byte, actor 
 	return w.Write(ctx, ev)
 }
 
-func printTrack(ctx context.Context, js jetstream.JetStream, id string, asJSON bool, stdout io.Writer) error {
+// printTrack asks a console for id's timeline: by its key (the hash),
+// computed here, so the identifier itself never goes over NATS.
+func printTrack(ctx context.Context, nc *nats.Conn, id string, asJSON bool, stdout io.Writer) error {
 	t0 := time.Now()
-	hops, err := track.Lookup(ctx, js, id)
+	hops, err := track.Ask(ctx, nc, track.Key(id))
 	if errors.Is(err, track.ErrNotFound) {
 		return fmt.Errorf("%w (the index follows the audit trail by a moment; the id is matched exactly)", err)
 	}

@@ -417,6 +417,9 @@ func buildUnits(ctx context.Context, f upFlags, topo streams.Options, natsURL st
 			co.UsersFile = filepath.Join(f.dataDir, "console", "users.yaml")
 		}
 		co.Addr = "" // the web console is on --http-addr (console.Routes)
+		if co.TrackDir == "" {
+			co.TrackDir = filepath.Join(f.dataDir, "track") // the tracking index, rebuilt from AUDIT when wiped
+		}
 		// Back to Epic: with traffic, epicsim's inbound interface
 		// (127.0.0.1:2576, /sim/ on 127.0.0.1:9117) takes EPIC_CMD from the
 		// loader; transform's Fusion pollers (worker-sync) read the

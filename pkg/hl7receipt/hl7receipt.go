@@ -40,10 +40,13 @@ func BodyHash(m *hl7.Message) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// MsgIDPrefix begins every MsgID.
+const MsgIDPrefix = "hl7:"
+
 // MsgID is the id a message is stored under: sender (facility and
 // application) and control id, or the body hash when it has none.
 func MsgID(m *hl7.Message, bodyHex string) string {
-	id := "hl7:" + m.SendingFacility() + ":" + m.SendingApplication() + ":" + m.ControlID()
+	id := MsgIDPrefix + m.SendingFacility() + ":" + m.SendingApplication() + ":" + m.ControlID()
 	if m.ControlID() == "" {
 		id += ":" + bodyHex
 	}

@@ -48,6 +48,9 @@ type User struct {
 	Admin                         bool
 	PublishAllow, PublishDeny     []string
 	SubscribeAllow, SubscribeDeny []string
+	// Responses lets it reply once to each request it receives
+	// (allow_responses), beyond PublishAllow.
+	Responses bool
 }
 
 func (u User) permissions() *server.Permissions {
@@ -60,7 +63,11 @@ func (u User) permissions() *server.Permissions {
 		}
 		return &server.SubjectPermission{Allow: allow, Deny: deny}
 	}
-	return &server.Permissions{Publish: sp(u.PublishAllow, u.PublishDeny), Subscribe: sp(u.SubscribeAllow, u.SubscribeDeny)}
+	p := &server.Permissions{Publish: sp(u.PublishAllow, u.PublishDeny), Subscribe: sp(u.SubscribeAllow, u.SubscribeDeny)}
+	if u.Responses {
+		p.Response = &server.ResponsePermission{MaxMsgs: 1, Expires: 2 * time.Minute} // the config file's allow_responses: true
+	}
+	return p
 }
 
 // Start starts the server and waits until it accepts clients.

@@ -71,11 +71,17 @@ type Grant struct {
 	KV      []string
 	KVRead  []string
 	Objects []string
+	// Serve lists the request subjects it answers (it subscribes to them
+	// and may reply once to each request, NATS allow_responses).
+	Serve []string
 }
 
 // Permissions is a user's NATS permissions: subject allow and deny lists.
 type Permissions struct {
 	PublishAllow, PublishDeny, SubscribeAllow []string
+	// Responses: it may publish one reply to each request it received
+	// (allow_responses), whatever the requester's inbox.
+	Responses bool
 }
 
 // Grants is the permission table for t: which service publishes which
@@ -178,12 +184,13 @@ func (t Topology) Grants() []Grant {
 			Read:      allStreams,
 		},
 		{User: UserConsole, Read: allStreams, KVRead: []string{KVBatchState, KVCrosswalk, KVFlowRuns},
-			// the console builds the tracking index and keeps the triage
+			// the console builds its tracking index from AUDIT (an ordered
+			// consumer, no durable) and answers lookups from it; it keeps the triage
 			// queue; its operators replay and discard dead letters (a
 			// replay republishes the stored message on its original
 			// subject, as `sinew dlq replay` does) and stage, activate
 			// and pause flows, every action audited
-			Publish: append([]string{"track.>"}, ReplaySubjects...), Consume: []string{TrackIndexer},
+			Publish: ReplaySubjects, Serve: []string{TrackLookup, TrackStatus},
 			KV: []string{KVTriage, KVReplays, KVFlowState}, Pause: []string{HL7In, FHIRIn, BatchIn, FusionCmd},
 			AuditHops: []string{HopTriage, HopRetention, HopConsole, HopReplay, HopFlows}},
 		// The simulators stand for Epic and Fusion: outside systems that
@@ -304,7 +311,8 @@ func (t Topology) Permissions(g Grant) (Permissions, error) {
 	// Replies (pulled messages, KV and object reads, API answers) go to
 	// the user's own inbox prefix: with a shared "_INBOX.>" any user could
 	// subscribe there and read what JetStream delivers to another.
-	p.SubscribeAllow = []string{InboxPrefix(g.User) + ".>"}
+	p.SubscribeAllow = append([]string{InboxPrefix(g.User) + ".>"}, g.Serve...)
+	p.Responses = len(g.Serve) > 0
 	return p, nil
 }
 
@@ -388,7 +396,11 @@ accounts {
 		}
 		b.WriteString("          }\n          subscribe: {\n")
 		list("            ", "allow", p.SubscribeAllow)
-		b.WriteString("          }\n        }\n      }\n")
+		b.WriteString("          }\n")
+		if p.Responses {
+			b.WriteString("          allow_responses: true\n")
+		}
+		b.WriteString("        }\n      }\n")
 	}
 	b.WriteString(`    ]
   }

@@ -9,9 +9,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sinewhq/sinew/pkg/audit"
 	"github.com/sinewhq/sinew/pkg/dlq"
 	"github.com/sinewhq/sinew/pkg/natsembed"
 	"github.com/sinewhq/sinew/pkg/streams"
+	"github.com/sinewhq/sinew/pkg/track"
+	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 )
 
 // permServer starts an embedded server with every user of the table
@@ -26,7 +29,7 @@ func permServer(t *testing.T) (string, streams.Topology) {
 			t.Fatal(err)
 		}
 		users = append(users, natsembed.User{Name: g.User, Password: g.User, Admin: g.Admin,
-			PublishAllow: p.PublishAllow, PublishDeny: p.PublishDeny, SubscribeAllow: p.SubscribeAllow})
+			PublishAllow: p.PublishAllow, PublishDeny: p.PublishDeny, SubscribeAllow: p.SubscribeAllow, Responses: p.Responses})
 	}
 	srv, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:0", StoreDir: t.TempDir(), Users: users})
 	if err != nil {
@@ -175,5 +178,49 @@ func TestConsoleReplaysAndChangesFlowState(t *testing.T) {
 	defer cancel2()
 	if _, err := js.Publish(short, streams.AuditSubject("x", "load"), []byte("probe")); err == nil {
 		t.Error("console could write the loader's audit hop")
+	}
+}
+
+// TestConsoleBuildsAndServesTheTrackingIndex: as the console user, the
+// indexer reads AUDIT (an ordered consumer) and the index answers
+// lookups and status requests; the admin (the CLI) asks, by key. Another
+// service may not ask.
+func TestConsoleBuildsAndServesTheTrackingIndex(t *testing.T) {
+	url, _ := permServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := connect(t, url, streams.UserAdmin)
+	if err := audit.NewWriter(admin, "cli:test").Write(ctx, &sinewv1.AuditEvent{Flow: "resolute-gl", Hop: "load", Outcome: "ok",
+		BusinessKeys: sinewv1.KeysOf("batch_id", "HB-1")}); err != nil {
+		t.Fatal(err)
+	}
+	js := connect(t, url, streams.UserConsole)
+	idx, err := track.OpenIndex(t.TempDir(), track.IndexConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	go func() { _ = track.NewIndexer(js, idx, track.IndexerConfig{}).Run(ctx, nil) }()
+	if err := track.Serve(ctx, js.Conn(), js, idx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st, err := track.AskStatus(ctx, admin.Conn())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Watermark > 0 && st.Lag() == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if hops, err := track.Ask(ctx, admin.Conn(), track.Key("HB-1")); err != nil || len(hops) != 1 {
+		t.Fatalf("admin lookup: %d hops (%v)", len(hops), err)
+	}
+	ingest := connect(t, url, streams.UserIngest)
+	short, cancel2 := context.WithTimeout(ctx, time.Second)
+	defer cancel2()
+	if _, err := track.Ask(short, ingest.Conn(), track.Key("HB-1")); err == nil {
+		t.Error("ingest could ask the tracking index")
 	}
 }

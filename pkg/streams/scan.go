@@ -86,6 +86,9 @@ func ScanRange(ctx context.Context, js jetstream.JetStream, stream string, opt S
 			}
 			msgs, err := cons.Fetch(scanBatch, jetstream.FetchMaxWait(time.Second))
 			if err != nil {
+				if errors.Is(err, nats.ErrNoResponders) && sc.unanswered(ctx) {
+					continue
+				}
 				return 0, fmt.Errorf("streams: reading %s: %w", stream, err)
 			}
 			got, done := 0, false
@@ -123,8 +126,12 @@ func ScanRange(ctx context.Context, js jetstream.JetStream, stream string, opt S
 				if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
 					break // expired under a slow reader: resume from next
 				}
+				if errors.Is(err, nats.ErrNoResponders) && sc.unanswered(ctx) {
+					continue
+				}
 				return 0, fmt.Errorf("streams: reading %s: %w", stream, err)
 			}
+			sc.answered()
 			if got == 0 {
 				return last, nil
 			}
@@ -138,7 +145,37 @@ type scanner struct {
 	stream string
 	opt    ScanOptions
 	name   string
+	silent time.Time // since when pulls have had no responders; zero: answered
 }
+
+// A pull answered "no responders" is asked again, scanRetryWait apart, for
+// at most scanNoResponders: in a cluster a consumer just created (or its
+// server just restarted) may not listen yet, and a report run right after
+// a node came back would fail on it (seen in the chaos run's `dlq list`).
+const (
+	scanRetryWait    = 250 * time.Millisecond
+	scanNoResponders = 10 * time.Second
+)
+
+// unanswered waits before a pull is asked again after "no responders";
+// false once that has lasted scanNoResponders, or ctx ended.
+func (s *scanner) unanswered(ctx context.Context) bool {
+	if s.silent.IsZero() {
+		s.silent = time.Now()
+	}
+	if time.Since(s.silent) > scanNoResponders {
+		return false
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(scanRetryWait):
+		return true
+	}
+}
+
+// answered notes a pull that got an answer.
+func (s *scanner) answered() { s.silent = time.Time{} }
 
 // open (re)creates the scan's consumer, starting at stream sequence from
 // (or where opt says when from is 0), and returns it with the number of

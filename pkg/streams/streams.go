@@ -6,6 +6,7 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -27,8 +28,18 @@ const (
 	Audit      = "AUDIT"
 	Advisories = "ADVISORIES"
 	DLQ        = "DLQ"
-	// Track is the index of business identifiers (pkg/track).
-	Track = "TRACK"
+)
+
+// The tracking index (pkg/track) is not a stream: each console keeps its
+// own on disk, built from AUDIT, and answers these requests from it. A
+// lookup carries an identifier's key (track.Key), never the identifier.
+const (
+	// TrackLookup asks for the timeline of one key.
+	TrackLookup = "sinew.track.lookup"
+	// TrackStatus asks for an index's watermark and AUDIT's last sequence.
+	TrackStatus = "sinew.track.status"
+	// TrackQueue is the consoles' queue group: one answer per request.
+	TrackQueue = "console"
 )
 
 // Durable consumer names.
@@ -40,8 +51,6 @@ const (
 	LoaderEpic     = "loader-epic"
 	ReconResults   = "reconciler-results"
 	Deadletter     = "deadletter"
-	// TrackIndexer reads AUDIT into TRACK (pkg/track).
-	TrackIndexer = "track-indexer"
 )
 
 // Key-value buckets.
@@ -175,10 +184,6 @@ func DLQSubject(stream, consumer string, seq uint64) string {
 	return "dlq." + Token(stream) + "." + Token(consumer) + "." + strconv.FormatUint(seq, 10)
 }
 
-// TrackSubject is track.<key>: the index records of one identifier, key
-// its hash (track.Key), never the identifier itself.
-func TrackSubject(key string) string { return "track." + Token(key) }
-
 // Token turns s into one subject token: separators, wildcards and spaces
 // become '_', and an empty value becomes "none".
 func Token(s string) string {
@@ -229,8 +234,7 @@ type Options struct {
 	// LoadRetryBase is RetryBase for the loader's consumers: Fusion and
 	// Epic outages last longer than a mapper's hiccup.
 	LoadRetryBase time.Duration `yaml:"load_retry_base"`
-	// AuditRetentionYears is how long AUDIT (and the TRACK index built
-	// from it) keeps records: 6 years when 0. A record is not silently
+	// AuditRetentionYears is how long AUDIT keeps records: 6 years when 0. A record is not silently
 	// lost at the end of it: audit.RecordExpiry writes what will expire.
 	AuditRetentionYears int `yaml:"audit_retention_years"`
 	// HL7Flows are the ids of flows.yaml's HL7 flows (flows.Inventory.HL7IDs):
@@ -384,10 +388,6 @@ func New(opts Options) Topology {
 		s.DenyPurge = true
 		return s
 	}
-	track := func(s jetstream.StreamConfig) jetstream.StreamConfig {
-		s.AllowDirect = true // lookups are direct gets by subject
-		return s
-	}
 	t := Topology{
 		Streams: []jetstream.StreamConfig{
 			ingest(HL7In, "HL7 v2 messages as received, with receipt metadata", "hl7.in.>"),
@@ -401,12 +401,11 @@ func New(opts Options) Topology {
 			pipeline(Advisories, "max-deliveries and terminated advisories, input of deadletter",
 				[]string{AdvisoryMaxDeliveries + ".>", AdvisoryTerminated + ".>"}, 7*day),
 			kept(pipeline(DLQ, "dead letters: original subject, sequence, headers, payload, reason", []string{"dlq.>"}, 2*year)),
-			track(pipeline(Track, "index of business identifiers: one record per identifier and hop, built from AUDIT", []string{"track.>"}, auditAge)),
 		},
 		KV: []jetstream.KeyValueConfig{
 			{Bucket: KVCrosswalk, Description: "versioned crosswalks", History: 64, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
-			{Bucket: IdempotencyBucket(0), Description: "loader idempotency keys, shard 0", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
-			{Bucket: IdempotencyBucket(1), Description: "loader idempotency keys, shard 1", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: IdempotencyBucket(0), Description: "loader idempotency keys, shard 0 (each expires after the loader's claim_ttl)", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
+			{Bucket: IdempotencyBucket(1), Description: "loader idempotency keys, shard 1 (each expires after the loader's claim_ttl)", History: 1, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVFlowState, Description: "flow state: staged, active, paused", History: 16, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVWatermarks, Description: "FHIR sync watermarks", History: 4, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
 			{Bucket: KVReplays, Description: "DLQ replays: who replayed which dead letter", History: 8, Replicas: opts.Replicas, Storage: jetstream.FileStorage},
@@ -430,10 +429,9 @@ func New(opts Options) Topology {
 	}
 	// Group commit (bus.Group): ingest writes the MLLP messages of many
 	// connections as atomic batches, fsynced once (PublishAtomic); FHIR
-	// bulk export files are written in atomic batches too (Bus.PublishBatch),
-	// and so are the TRACK index records of a fetch of audit records.
+	// bulk export files are written in atomic batches too (Bus.PublishBatch).
 	for i, s := range t.Streams {
-		if s.Name == HL7In || s.Name == FHIRIn || s.Name == Track {
+		if s.Name == HL7In || s.Name == FHIRIn {
 			t.Streams[i].AllowAtomicPublish = true
 		}
 	}
@@ -460,10 +458,6 @@ func New(opts Options) Topology {
 		// recorded as a dead letter of ADVISORIES).
 		{Stream: Advisories, Name: Deadletter, MaxDeliver: -1, AckWait: opts.AckWait,
 			MaxAckPending: 256, RetryBase: opts.RetryBase, MaxRetryDelay: 30 * time.Second, Hop: "dead-letter"},
-		// The index is built after the fact; an audit record is never
-		// given up (no hop: indexing writes no audit records of its own).
-		{Stream: Audit, Name: TrackIndexer, MaxDeliver: -1, AckWait: opts.AckWait,
-			MaxAckPending: 1024, RetryBase: opts.RetryBase, MaxRetryDelay: 30 * time.Second},
 	}
 	t.hl7Flows = opts.HL7Flows
 	t.batchFlows = opts.BatchFlows
@@ -549,7 +543,13 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 		}
 	}
 	for _, kv := range t.KV {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+		var err error
+		if IsIdempotencyBucket(kv.Bucket) {
+			err = ensureMsgTTLBucket(ctx, js, kv)
+		} else {
+			_, err = js.CreateOrUpdateKeyValue(ctx, kv)
+		}
+		if err != nil {
 			return fmt.Errorf("streams: kv %s: %w", kv.Bucket, err)
 		}
 	}
@@ -559,6 +559,46 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 		}
 	}
 	return nil
+}
+
+// ensureMsgTTLBucket creates or updates a bucket whose keys may carry
+// their own TTL (the Nats-TTL header) without subject delete markers: an
+// expired idempotency claim leaves nothing behind, not even a marker
+// (which would be one more durable write per key). nats.go's KV config
+// turns per-message TTL on only together with markers (LimitMarkerTTL),
+// and CreateOrUpdateKeyValue would try to turn it off again, which the
+// server refuses; so the bucket is created as a KV and its stream then
+// allowed message TTLs, and later runs update that stream themselves.
+func ensureMsgTTLBucket(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValueConfig) error {
+	name := "KV_" + kv.Bucket
+	s, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err := js.CreateKeyValue(ctx, kv); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return err
+		}
+		s, err = js.Stream(ctx, name)
+	}
+	if err != nil {
+		return err
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.AllowMsgTTL && cfg.Replicas == max(kv.Replicas, 1) && cfg.Description == kv.Description {
+		return nil
+	}
+	cfg.AllowMsgTTL, cfg.Replicas, cfg.Description = true, max(kv.Replicas, 1), kv.Description
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
+}
+
+// IsIdempotencyBucket reports whether bucket is one of the loader's
+// idempotency shards.
+func IsIdempotencyBucket(bucket string) bool {
+	for i := range IdempotencyShards {
+		if bucket == IdempotencyBucket(i) {
+			return true
+		}
+	}
+	return false
 }
 
 // Ensure makes the server match the default topology.

@@ -101,3 +101,42 @@ func TestToken(t *testing.T) {
 		}
 	}
 }
+
+// A deployment upgraded from claims kept for ever: Ensure turns message
+// TTLs on for the idempotency buckets it finds, keeps their keys, adds no
+// delete markers, and runs again cleanly (CreateOrUpdateKeyValue would try
+// to turn TTLs off, which the server refuses).
+func TestEnsureAllowsClaimTTLsOnAnExistingIdempotencyBucket(t *testing.T) {
+	srv := natstest.Start(t)
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	old, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: streams.IdempotencyBucket(0), History: 1, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Put(ctx, "willow-inventory.abc", []byte(`{"state":"done"}`)); err != nil {
+		t.Fatal(err)
+	}
+	topo := streams.New(streams.DefaultOptions())
+	for range 2 {
+		if err := topo.Ensure(ctx, js); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range streams.IdempotencyShards {
+		s, err := js.Stream(ctx, "KV_"+streams.IdempotencyBucket(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg := s.CachedInfo().Config; !cfg.AllowMsgTTL || cfg.SubjectDeleteMarkerTTL != 0 || cfg.MaxMsgsPerSubject != 1 {
+			t.Errorf("%s: allow_msg_ttl %v, marker TTL %v, history %d", cfg.Name, cfg.AllowMsgTTL, cfg.SubjectDeleteMarkerTTL, cfg.MaxMsgsPerSubject)
+		}
+	}
+	kv, err := js.KeyValue(ctx, streams.IdempotencyBucket(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv.Get(ctx, "willow-inventory.abc"); err != nil || string(e.Value()) != `{"state":"done"}` {
+		t.Fatalf("the claim kept from before: %v, %v", e, err)
+	}
+}

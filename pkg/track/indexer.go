@@ -1,15 +1,11 @@
 package track
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
+	"crypto/rand"
 	"fmt"
-	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
@@ -21,198 +17,141 @@ import (
 
 // IndexerConfig configures an Indexer.
 type IndexerConfig struct {
-	// Batch is how many audit records one fetch takes (64 when 0; a
-	// record may hold many events, and all of a fetch's index records are
-	// in flight at once).
+	// Batch is the most audit records one pebble batch (one fsync)
+	// holds, and the consumer's pull size (256 when 0).
 	Batch int
 	// Log receives failures; zerolog.Nop() when zero.
 	Log zerolog.Logger
 }
 
-// Indexer files every audit event under its identifiers in TRACK, reading
-// AUDIT through the durable consumer streams.TrackIndexer. An audit record
-// is acked once all its index records are stored; a crash in between
-// redelivers it, and the records' message ids (audit sequence, key) make
-// the second publish a duplicate JetStream drops. The index records of a
-// fetch are stored in atomic batches (one fsync each, see store).
+// Indexer files every audit event under its identifiers in an Index. It
+// reads AUDIT through an ordered consumer from the index's watermark + 1:
+// no durable consumer, because each console builds its own full index
+// (a shared durable would split the records between them), and an empty
+// or wiped index dir rebuilds from AUDIT's first record. What arrived
+// together is one pebble batch, the watermark in it, committed with one
+// fsync: a crash loses no record and a re-read writes the same keys.
 type Indexer struct {
 	js  jetstream.JetStream
+	idx *Index
 	cfg IndexerConfig
 }
 
-// NewIndexer returns an indexer on js.
-func NewIndexer(js jetstream.JetStream, cfg IndexerConfig) *Indexer {
+// NewIndexer returns an indexer of AUDIT on js into idx.
+func NewIndexer(js jetstream.JetStream, idx *Index, cfg IndexerConfig) *Indexer {
 	if cfg.Batch <= 0 {
-		cfg.Batch = 64
+		cfg.Batch = 256
 	}
-	return &Indexer{js: js, cfg: cfg}
+	return &Indexer{js: js, idx: idx, cfg: cfg}
 }
 
-// Run indexes until ctx ends. ready is called once the consumer is bound.
+// Run indexes until ctx ends. ready is called once AUDIT is being read.
 func (x *Indexer) Run(ctx context.Context, ready func()) error {
-	var cons jetstream.Consumer
-	for {
-		c, err := x.js.Consumer(ctx, streams.Audit, streams.TrackIndexer)
-		if err == nil {
-			cons = c
-			break
+	for ctx.Err() == nil {
+		err := x.follow(ctx, ready)
+		ready = nil
+		if ctx.Err() != nil {
+			return nil
 		}
-		x.cfg.Log.Warn().Err(err).Msg("track indexer: consumer not there yet")
+		x.cfg.Log.Warn().Err(err).Msg("track indexer: reading AUDIT again in a second")
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-time.After(time.Second):
 		}
 	}
+	return nil
+}
+
+// IndexerConsumerPrefix names the indexer's ordered consumer on AUDIT
+// (IndexerConsumerPrefix-<random>_<n>), so an operator listing AUDIT's consumers
+// sees whose it is: a live reader of a running console, not a backlog.
+const IndexerConsumerPrefix = "sinew-track-index"
+
+// follow reads AUDIT from the watermark until ctx ends or a failure.
+// The ordered consumer delivers into a buffer; each batch is what the
+// buffer holds when the previous commit ends (up to Batch): one record
+// when AUDIT is quiet, large batches (few fsyncs) when it is busy.
+func (x *Indexer) follow(ctx context.Context, ready func()) error {
+	wm, err := x.idx.Watermark()
+	if err != nil {
+		return err
+	}
+	cons, err := x.js.OrderedConsumer(ctx, streams.Audit, jetstream.OrderedConsumerConfig{
+		NamePrefix:    IndexerConsumerPrefix + "-" + rand.Text()[:10], // one per indexer: consoles share AUDIT
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: wm + 1})
+	if err != nil {
+		return fmt.Errorf("track indexer: AUDIT: %w", err)
+	}
+	buf := make(chan jetstream.Msg, 2*x.cfg.Batch)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case buf <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(x.cfg.Batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		x.cfg.Log.Debug().Err(err).Msg("track indexer: AUDIT consumer") // the ordered consumer recovers by itself
+	}))
+	if err != nil {
+		return fmt.Errorf("track indexer: AUDIT: %w", err)
+	}
+	defer cc.Stop()
 	if ready != nil {
 		ready()
 	}
-	for ctx.Err() == nil {
-		batch, err := cons.Fetch(x.cfg.Batch, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+	for {
+		var m jetstream.Msg
+		select {
+		case <-ctx.Done():
+			return nil
+		case m = <-buf:
+		}
+		b := x.idx.newBatch()
+		last := wm
+		for n := 0; m != nil; n++ {
+			meta, err := m.Metadata()
+			if err != nil {
+				b.b.Close()
+				return fmt.Errorf("track indexer: %w", err)
 			}
-			x.cfg.Log.Warn().Err(err).Msg("track indexer: fetch")
-			time.Sleep(time.Second)
+			if seq := meta.Sequence.Stream; seq > last {
+				if err := x.add(b, seq, m.Data()); err != nil {
+					b.b.Close()
+					return err
+				}
+				last = seq
+			}
+			m = nil
+			if n+1 < x.cfg.Batch {
+				select {
+				case m = <-buf:
+				default:
+				}
+			}
+		}
+		if last == wm {
+			b.b.Close()
 			continue
 		}
-		var recs []record
-		for m := range batch.Messages() {
-			msgs, err := x.records(m)
-			recs = append(recs, record{m, msgs, err})
+		if err := b.commit(last); err != nil {
+			return err
 		}
-		x.store(ctx, recs)
+		wm = last
 	}
-	return nil
 }
 
-// record is one audit record of a fetch and its index records.
-type record struct {
-	m    jetstream.Msg
-	msgs []*nats.Msg
-	err  error
-}
-
-// store stores the index records of a fetch and acks each audit record
-// whose index records are all stored (naks the others for redelivery).
-// With sync_always every JetStream write is an fsync, and a message's
-// hops file about two index records: one at a time, TRACK took more
-// fsyncs than the rest of the pipeline together. So the records of
-// consecutive audit records go as one atomic batch (streams.PublishAtomic,
-// one fsync for the lot). A batch the stream refuses (a duplicate among
-// it, as after a crash between storing and acking; an older TRACK without
-// atomic publish) is published one record at a time, each deduplicated by
-// its message id.
-func (x *Indexer) store(ctx context.Context, recs []record) {
-	settle := func(rs []record, err error) {
-		for _, r := range rs {
-			if err := cmp.Or(err, r.err); err != nil {
-				x.cfg.Log.Warn().Err(err).Msg("track indexer: record left for redelivery")
-				_ = r.m.NakWithDelay(time.Second)
-				continue
-			}
-			_ = r.m.Ack()
-		}
-	}
-	var group []record
-	var msgs []*nats.Msg
-	flush := func() {
-		if len(group) == 0 {
-			return
-		}
-		err := x.atomic(ctx, msgs)
-		if streams.IsBatchRefusal(err) {
-			err = x.oneByOne(ctx, msgs)
-		}
-		settle(group, err)
-		group, msgs = nil, nil
-	}
-	for _, r := range recs {
-		if r.err != nil || len(r.msgs) > streams.MaxAtomicBatch {
-			flush()
-			if r.err == nil {
-				r.err = x.oneByOne(ctx, r.msgs)
-			}
-			settle([]record{r}, nil)
-			continue
-		}
-		if len(msgs)+len(r.msgs) > streams.MaxAtomicBatch {
-			flush()
-		}
-		group = append(group, r)
-		msgs = append(msgs, r.msgs...)
-	}
-	flush()
-}
-
-// atomic stores msgs as one atomic batch.
-func (x *Indexer) atomic(ctx context.Context, msgs []*nats.Msg) error {
-	if len(msgs) == 0 {
-		return nil
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := streams.PublishAtomic(pctx, x.js.Conn(), msgs); err != nil {
-		return fmt.Errorf("index records: %w", err)
-	}
-	return nil
-}
-
-// oneByOne publishes msgs without waiting, then waits for every ack.
-func (x *Indexer) oneByOne(ctx context.Context, msgs []*nats.Msg) error {
-	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
-	for _, msg := range msgs {
-		f, err := x.js.PublishMsgAsync(msg)
-		if err != nil {
-			return fmt.Errorf("index record: %w", err)
-		}
-		futures = append(futures, f)
-	}
-	return wait(ctx, futures)
-}
-
-// records builds the index records of one audit record.
-func (x *Indexer) records(m jetstream.Msg) ([]*nats.Msg, error) {
-	meta, err := m.Metadata()
-	if err != nil {
-		return nil, err
-	}
+// add files the events of the audit record at seq.
+func (x *Indexer) add(b batch, seq uint64, data []byte) error {
 	var rec sinewv1.AuditRecord
-	if err := proto.Unmarshal(m.Data(), &rec); err != nil {
-		return nil, nil // not an audit record: audit verify names it; nothing to index
+	if err := proto.Unmarshal(data, &rec); err != nil {
+		return nil // not an audit record: audit verify names it; nothing to index
 	}
 	events, err := audit.Events(&rec)
 	if err != nil {
-		return nil, nil
+		return nil
 	}
-	var msgs []*nats.Msg
 	for i, ev := range events {
-		for _, e := range Entries(ev, meta.Sequence.Stream) {
-			body, err := json.Marshal(e.Hop)
-			if err != nil {
-				return nil, err
-			}
-			key := Key(e.Value)
-			msg := &nats.Msg{Subject: streams.TrackSubject(key), Data: body, Header: nats.Header{}}
-			msg.Header.Set(jetstream.MsgIDHeader, "track:"+strconv.FormatUint(meta.Sequence.Stream, 10)+":"+strconv.Itoa(i)+":"+key)
-			msgs = append(msgs, msg)
-		}
-	}
-	return msgs, nil
-}
-
-// wait waits for every future's ack.
-func wait(ctx context.Context, futures []jetstream.PubAckFuture) error {
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("index record: %w", err)
-		case <-wctx.Done():
-			return errors.New("index record: no ack")
+		if err := b.add(seq, i, Entries(ev, seq)); err != nil {
+			return err
 		}
 	}
 	return nil

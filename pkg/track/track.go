@@ -2,36 +2,30 @@
 // identifiers (HL7 control id, prescription or batch id, GROUP_ID,
 // REFERENCE21, Fusion request id, event id, a patient's keyed hash).
 //
-// The index is the TRACK stream: one small record per (identifier, hop)
-// on track.<key>, where key is a hash of the identifier, so no identifier
-// (and no PHI) appears in a subject. It is built from the audit trail by
-// an Indexer running beside the services, asynchronously: no hop waits
-// for the index, and a hop that is audited is indexed (the Indexer acks an
-// audit record only after its index records are stored). A lookup reads
-// only the records of one subject, which JetStream finds through its
-// per-subject index, so its cost follows the hops of that identifier, not
-// the size of the stream.
+// The index is a derived view of the audit trail, rebuildable from it: an
+// Indexer beside the console reads AUDIT into a local Index (an LSM on
+// disk, pebble), one record per (identifier, hop) under the identifier's
+// key, a hash of it, so no identifier (and no PHI) is stored in clear. It
+// runs asynchronously: no hop waits for the index. It is not in JetStream:
+// the server would hold each identifier's subject in memory for the
+// stream's life (issue 15). Other processes (sinew track) ask the console
+// over NATS (Serve, Ask), by key, never by identifier.
 package track
 
 import (
-	"cmp"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/sinewhq/sinew/pkg/streams"
+	"github.com/sinewhq/sinew/pkg/hl7receipt"
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 )
 
-// Key is the subject token of an identifier: 32 hex digits of
+// Key is the index key of an identifier: 32 hex digits of
 // SHA-256("sinew track v1" 0 value). The kind of identifier is not part of
 // it, so a lookup needs only the value. A patient identifier is looked up
 // by its audit.PatientRef, already a keyed hash.
@@ -42,9 +36,6 @@ func Key(value string) string {
 	h.Write([]byte(strings.TrimSpace(value)))
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
-
-// Subject is the TRACK subject of an identifier.
-func Subject(value string) string { return streams.TrackSubject(Key(value)) }
 
 // Hop is one index record: what happened to a message at one hop.
 type Hop struct {
@@ -73,8 +64,10 @@ type Hop struct {
 // Unindexed business keys: counts, amounts, formats and values many
 // messages share (a facility, a message type, an item code), not
 // identifiers of one message: indexed, each would file a day's traffic
-// under one key.
-var unindexed = []string{"lines", "debit", "credit", "format", "stream_seq", "sequence_duplicate", "rejected", "trace_id", "body_object",
+// under one key. Nor the hash of an HL7 body (ingest's check for a
+// reused control id): nobody looks a message up by it, and each index
+// record costs a write and disk.
+var unindexed = []string{"body_sha256", "lines", "debit", "credit", "format", "stream_seq", "sequence_duplicate", "rejected", "trace_id", "body_object",
 	"message_type", "facility", "location", "line", "action", "program_340b", "epic_code", "ack", "uom", "tier", "hop"}
 
 // Entry is one index record to store: the identifier's value and the hop.
@@ -109,7 +102,11 @@ func Entries(ev *sinewv1.AuditEvent, auditSeq uint64) []Entry {
 		}
 	}
 	add("event_id", ev.GetEventId())
-	add("idempotency_key", ev.GetIdempotencyKey())
+	// An HL7 receipt's idempotency key is its sender and control id
+	// (hl7receipt.MsgID): with a control id it is filed under that already.
+	if k := ev.GetIdempotencyKey(); !strings.HasPrefix(k, hl7receipt.MsgIDPrefix) || sinewv1.Key(ev.GetBusinessKeys(), "control_id") == "" {
+		add("idempotency_key", k)
+	}
 	for _, r := range ev.GetPatientRefs() {
 		add("patient", r)
 	}
@@ -119,34 +116,9 @@ func Entries(ev *sinewv1.AuditEvent, auditSeq uint64) []Entry {
 // ErrNotFound: no hop is indexed under the identifier.
 var ErrNotFound = errors.New("track: no message with that identifier")
 
-// Lookup returns the timeline of value: its hops in the order they were
-// audited, each with its retries so far.
-func Lookup(ctx context.Context, js jetstream.JetStream, value string) ([]Hop, error) {
-	s, err := js.Stream(ctx, streams.Track)
-	if err != nil {
-		return nil, fmt.Errorf("track: %w", err)
-	}
-	subj := Subject(value)
-	var hops []Hop
-	for seq := uint64(1); ; {
-		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("track: %w", err)
-		}
-		var h Hop
-		if err := json.Unmarshal(m.Data, &h); err != nil {
-			return nil, fmt.Errorf("track: record %d: %w", m.Sequence, err)
-		}
-		hops = append(hops, h)
-		seq = m.Sequence + 1
-	}
-	if len(hops) == 0 {
-		return nil, ErrNotFound
-	}
-	slices.SortStableFunc(hops, func(a, b Hop) int { return cmp.Compare(a.AuditSeq, b.AuditSeq) })
+// timeline fills the Retries of hops, which are in the order they were
+// audited (audit sequence, then event within the record).
+func timeline(hops []Hop) []Hop {
 	retries := map[string]int{}
 	for i := range hops {
 		k := hops[i].Hop + "\x00" + fmt.Sprint(hops[i].StreamSeq)
@@ -155,5 +127,5 @@ func Lookup(ctx context.Context, js jetstream.JetStream, value string) ([]Hop, e
 			retries[k]++
 		}
 	}
-	return hops, nil
+	return hops
 }

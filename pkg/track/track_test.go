@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,28 +18,59 @@ import (
 	sinewv1 "github.com/sinewhq/sinew/proto/sinew/v1"
 )
 
-// lookupSoon waits for the indexer to file id (it runs after the audit write).
-func lookupSoon(t *testing.T, f func() ([]track.Hop, error)) []track.Hop {
+// openIndex opens an index in dir, closed at the end of the test.
+func openIndex(t *testing.T, dir string) *track.Index {
+	t.Helper()
+	idx, err := track.OpenIndex(dir, track.IndexConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idx.Close() })
+	return idx
+}
+
+// runIndexer indexes AUDIT into idx until it has caught up with AUDIT's
+// last sequence, then stops.
+func runIndexer(t *testing.T, js jetstream.JetStream, idx *track.Index) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- track.NewIndexer(js, idx, track.IndexerConfig{}).Run(ctx, nil) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}()
+	waitCaughtUp(t, js, idx)
+}
+
+func waitCaughtUp(t *testing.T, js jetstream.JetStream, idx *track.Index) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		hops, err := f()
-		if err == nil || time.Now().After(deadline) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			return hops
+		st, err := track.StatusOf(context.Background(), js, idx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		if st.Lag() == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("index not caught up: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 func TestTrackFindsEveryHopByEachBusinessIdAndPatientRef(t *testing.T) {
-	_, _, js := natstest.StartWithTopology(t, streams.DefaultOptions())
+	_, nc, js := natstest.StartWithTopology(t, streams.DefaultOptions())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- track.NewIndexer(js, track.IndexerConfig{}).Run(ctx, nil) }()
+	idx := openIndex(t, t.TempDir())
+	if err := track.Serve(ctx, nc, js, idx); err != nil {
+		t.Fatal(err)
+	}
 
 	ref := audit.PatientRef([]byte("secret"), "PID-3:WILLOW", "MRN-12345")
 	keys := sinewv1.KeysOf("control_id", "MSG00042", "prescription", "RX-991", "lines", "3", "facility", "WILLOW",
@@ -57,138 +89,194 @@ func TestTrackFindsEveryHopByEachBusinessIdAndPatientRef(t *testing.T) {
 		BusinessKeys: sinewv1.KeysOf("control_id", "OTHER")}); err != nil {
 		t.Fatal(err)
 	}
+	runIndexer(t, js, idx)
 
 	for _, id := range []string{"MSG00042", "RX-991", "ev-1", ref} {
 		t.Run(id[:min(len(id), 12)], func(t *testing.T) {
-			got := lookupSoon(t, func() ([]track.Hop, error) {
-				h, err := track.Lookup(ctx, js, id)
-				if err == nil && len(h) < len(hops) {
-					err = errors.New("not all indexed yet")
+			local, err := idx.LookupValue(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The same timeline over NATS, asked by key.
+			remote, err := track.Ask(ctx, nc, track.Key(id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(local) != fmt.Sprint(remote) {
+				t.Errorf("over NATS %+v, local %+v", remote, local)
+			}
+			for _, got := range [][]track.Hop{local, remote} {
+				if len(got) != len(hops) {
+					t.Fatalf("%d hops, want %d: %+v", len(got), len(hops), got)
 				}
-				return h, err
-			})
-			if len(got) != len(hops) {
-				t.Fatalf("%d hops, want %d: %+v", len(got), len(hops), got)
-			}
-			for i, h := range hops {
-				if got[i].Hop != h.hop || got[i].Outcome != h.outcome {
-					t.Errorf("hop %d = %s/%s, want %s/%s", i, got[i].Hop, got[i].Outcome, h.hop, h.outcome)
+				for i, h := range hops {
+					if got[i].Hop != h.hop || got[i].Outcome != h.outcome {
+						t.Errorf("hop %d = %s/%s, want %s/%s", i, got[i].Hop, got[i].Outcome, h.hop, h.outcome)
+					}
 				}
-			}
-			if got[2].Retries != 1 || got[1].Retries != 0 {
-				t.Errorf("retries %d, %d: want 0 then 1", got[1].Retries, got[2].Retries)
-			}
-			if got[0].TraceID != "4bf92f3577b34da6a3ce929d0e0e4736" || got[0].StreamSeq != 7 || got[0].Subject == "" {
-				t.Errorf("hop %+v", got[0])
+				if got[2].Retries != 1 || got[1].Retries != 0 {
+					t.Errorf("retries %d, %d: want 0 then 1", got[1].Retries, got[2].Retries)
+				}
+				if got[0].TraceID != "4bf92f3577b34da6a3ce929d0e0e4736" || got[0].StreamSeq != 7 || got[0].Subject == "" || got[0].AuditSeq == 0 {
+					t.Errorf("hop %+v", got[0])
+				}
 			}
 		})
 	}
-	if _, err := track.Lookup(ctx, js, "WILLOW"); !errors.Is(err, track.ErrNotFound) {
-		t.Errorf("a facility is not an identifier: %v", err)
-	}
-	if _, err := track.Lookup(ctx, js, "lines"); !errors.Is(err, track.ErrNotFound) {
-		t.Errorf("unknown id: %v", err)
-	}
-	// No identifier appears in a subject: only its hash.
-	s, _ := js.Stream(ctx, streams.Track)
-	info, err := s.Info(ctx, jetstreamSubjects())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for subj := range info.State.Subjects {
-		if strings.Contains(subj, "MSG00042") || strings.Contains(subj, "RX-991") || strings.Contains(subj, "hmac") {
-			t.Errorf("identifier in subject %s", subj)
+	for _, id := range []string{"WILLOW", "lines", "NO-SUCH-ID"} {
+		if _, err := idx.LookupValue(id); !errors.Is(err, track.ErrNotFound) {
+			t.Errorf("%s: %v, want not found (a facility is not an identifier)", id, err)
+		}
+		if _, err := track.Ask(ctx, nc, track.Key(id)); !errors.Is(err, track.ErrNotFound) {
+			t.Errorf("%s over NATS: %v, want not found", id, err)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if _, err := track.Ask(ctx, nc, "MSG00042"); err == nil {
+		t.Error("an identifier sent as a key was accepted: only keys go over NATS")
+	}
+	st, err := track.AskStatus(ctx, nc)
+	if err != nil || st.Watermark == 0 || st.Watermark != st.AuditLastSeq {
+		t.Errorf("status %+v (%v): want the watermark at AUDIT's last sequence", st, err)
+	}
+	// No stream holds the index any more: nothing but AUDIT has the records.
+	if _, err := js.Stream(ctx, "TRACK"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("TRACK stream: %v", err)
 	}
 }
 
-func TestIndexerRedeliveryStoresNoSecondCopy(t *testing.T) {
-	// The index records' message ids make a second indexing of the same
-	// audit record a duplicate: a restarted indexer over the same records
-	// leaves each hop once.
-	_, _, js := natstest.StartWithTopology(t, streams.DefaultOptions())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	w := audit.NewWriter(js, "loader@test")
-	if err := w.Write(ctx, &sinewv1.AuditEvent{Flow: "resolute-gl", Hop: "load", Outcome: "ok", BusinessKeys: sinewv1.KeysOf("batch_id", "HB-1")}); err != nil {
-		t.Fatal(err)
+func TestAskWithoutAConsoleSaysSo(t *testing.T) {
+	_, nc, _ := natstest.StartWithTopology(t, streams.DefaultOptions())
+	if _, err := track.Ask(context.Background(), nc, track.Key("X")); !errors.Is(err, track.ErrNoIndex) {
+		t.Fatalf("%v, want ErrNoIndex", err)
 	}
-	run := func(id string) {
-		c, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { _ = track.NewIndexer(js, track.IndexerConfig{}).Run(c, nil); close(done) }()
-		lookupSoon(t, func() ([]track.Hop, error) { return track.Lookup(ctx, js, id) })
-		stop()
-		<-done
-	}
-	run("HB-1")
-	// Rewind the consumer: every record is delivered again, in one fetch
-	// with a new one, so the fetch's atomic batch holds a duplicate and is
-	// refused; its records are then stored one at a time.
-	if err := js.DeleteConsumer(ctx, streams.Audit, streams.TrackIndexer); err != nil {
-		t.Fatal(err)
-	}
-	if err := streams.New(streams.DefaultOptions()).Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(ctx, &sinewv1.AuditEvent{Flow: "resolute-gl", Hop: "load", Outcome: "ok", BusinessKeys: sinewv1.KeysOf("batch_id", "HB-2")}); err != nil {
-		t.Fatal(err)
-	}
-	run("HB-2")
-	time.Sleep(500 * time.Millisecond)
-	for _, id := range []string{"HB-1", "HB-2"} {
-		hops, err := track.Lookup(ctx, js, id)
-		if err != nil || len(hops) != 1 {
-			t.Fatalf("%s: %d hops (%v), want 1", id, len(hops), err)
-		}
-	}
-	c, err := js.Consumer(ctx, streams.Audit, streams.TrackIndexer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info, err := c.Info(ctx); err != nil || info.NumPending != 0 || info.NumAckPending != 0 {
-		t.Fatalf("consumer left %+v (%v): every audit record should be acked", info, err)
+	if _, err := track.AskStatus(context.Background(), nc); !errors.Is(err, track.ErrNoIndex) {
+		t.Fatalf("%v, want ErrNoIndex", err)
 	}
 }
 
-func TestIndexerStoresAFetchAsAtomicBatches(t *testing.T) {
-	// Many audit records at once: every hop indexed once, every record acked.
-	_, _, js := natstest.StartWithTopology(t, streams.DefaultOptions())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	w := audit.NewWriter(js, "loader@test")
-	const n = 300
-	for i := range n {
-		if err := w.Write(ctx, &sinewv1.AuditEvent{Flow: "resolute-gl", Hop: "load", Outcome: "ok",
+// writeBatches writes n audit events, each with its own batch and control id.
+func writeBatches(t *testing.T, js jetstream.JetStream, from, n int) {
+	t.Helper()
+	w := audit.NewWriter(js, fmt.Sprintf("loader@test-%d", from))
+	for i := from; i < from+n; i++ {
+		if err := w.Write(context.Background(), &sinewv1.AuditEvent{Flow: "resolute-gl", Hop: "load", Outcome: "ok",
 			BusinessKeys: sinewv1.KeysOf("batch_id", fmt.Sprintf("HB-%d", i), "control_id", fmt.Sprintf("C-%d", i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	done := make(chan error, 1)
-	go func() { done <- track.NewIndexer(js, track.IndexerConfig{}).Run(ctx, nil) }()
-	lookupSoon(t, func() ([]track.Hop, error) { return track.Lookup(ctx, js, fmt.Sprintf("C-%d", n-1)) })
+}
+
+// wantOnce checks each of n messages has one hop under each identifier.
+func wantOnce(t *testing.T, idx *track.Index, n int) {
+	t.Helper()
 	for i := range n {
 		for _, id := range []string{fmt.Sprintf("HB-%d", i), fmt.Sprintf("C-%d", i)} {
-			if hops, err := track.Lookup(ctx, js, id); err != nil || len(hops) != 1 {
+			if hops, err := idx.LookupValue(id); err != nil || len(hops) != 1 {
 				t.Fatalf("%s: %d hops (%v), want 1", id, len(hops), err)
 			}
 		}
 	}
-	s, err := js.Stream(ctx, streams.Track)
+}
+
+func TestIndexingTheSameRecordsAgainLeavesEachHopOnce(t *testing.T) {
+	// The keys are (identifier, audit sequence, event): a second indexing
+	// of the same audit records writes the same keys.
+	_, _, js := natstest.StartWithTopology(t, streams.DefaultOptions())
+	const n = 300 // more than one fetch
+	writeBatches(t, js, 0, n)
+	idx := openIndex(t, t.TempDir())
+	runIndexer(t, js, idx)
+	wantOnce(t, idx, n)
+	if err := track.SetWatermark(idx, 0); err != nil {
+		t.Fatal(err)
+	}
+	runIndexer(t, js, idx)
+	wantOnce(t, idx, n)
+}
+
+func TestIndexerResumesFromTheWatermarkAndAWipedDirRebuilds(t *testing.T) {
+	_, _, js := natstest.StartWithTopology(t, streams.DefaultOptions())
+	dir := filepath.Join(t.TempDir(), "track")
+	writeBatches(t, js, 0, 10)
+	idx, err := track.OpenIndex(dir, track.IndexConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info, err := s.Info(ctx); err != nil || info.State.Msgs != 2*n || !info.Config.AllowAtomicPublish {
-		t.Fatalf("TRACK %+v (%v): want %d records (batch id, control id per hop), atomic publish allowed", info.State, err, 2*n)
-	}
-	cancel()
-	if err := <-done; err != nil {
+	runIndexer(t, js, idx)
+	if err := idx.Close(); err != nil {
 		t.Fatal(err)
+	}
+
+	// A restart: the reopened index starts where it stopped.
+	writeBatches(t, js, 10, 10)
+	idx, err = track.OpenIndex(dir, track.IndexConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wm, err := idx.Watermark(); err != nil || wm != 10 {
+		t.Fatalf("watermark after a restart %d (%v), want 10", wm, err)
+	}
+	runIndexer(t, js, idx)
+	wantOnce(t, idx, 20)
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A wiped dir: rebuilt from AUDIT's first record.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	idx = openIndex(t, dir)
+	if wm, err := idx.Watermark(); err != nil || wm != 0 {
+		t.Fatalf("watermark of a new index %d (%v), want 0", wm, err)
+	}
+	runIndexer(t, js, idx)
+	wantOnce(t, idx, 20)
+	if wm, _ := idx.Watermark(); wm != 20 {
+		t.Fatalf("watermark %d, want 20", wm)
 	}
 }
 
-func jetstreamSubjects() jetstream.StreamInfoOpt { return jetstream.WithSubjectFilter("track.>") }
+func TestLookupRefusesWhatIsNotAKey(t *testing.T) {
+	idx := openIndex(t, t.TempDir())
+	for _, k := range []string{"", "MSG00042", track.Key("x")[:30], track.Key("x") + "00"} {
+		if _, err := idx.Lookup(k); err == nil || errors.Is(err, track.ErrNotFound) {
+			t.Errorf("%q: %v, want a bad key", k, err)
+		}
+	}
+	if _, err := idx.Lookup(track.Key("x")); !errors.Is(err, track.ErrNotFound) {
+		t.Errorf("empty index: %v", err)
+	}
+}
+
+func TestEntriesLeaveOutWhatNobodyLooksUpBy(t *testing.T) {
+	// Each entry is a write: an HL7 receipt's body hash and its idempotency
+	// key (sender and control id, filed under the control id already) are
+	// not filed.
+	for _, tc := range []struct {
+		name string
+		ev   *sinewv1.AuditEvent
+		want []string
+	}{
+		{"receipt", &sinewv1.AuditEvent{Hop: "ingest", EventId: "ev-1", IdempotencyKey: "hl7:STMARYS:WILLOW:RX1",
+			PatientRefs:  []string{"hmac-sha256:ab"},
+			BusinessKeys: sinewv1.KeysOf("body_sha256", "9526", "control_id", "RX1", "facility", "STMARYS")},
+			[]string{"control_id=RX1", "event_id=ev-1", "patient=hmac-sha256:ab"}},
+		{"receipt without a control id", &sinewv1.AuditEvent{Hop: "ingest", EventId: "ev-2", IdempotencyKey: "hl7:STMARYS:WILLOW::9526",
+			BusinessKeys: sinewv1.KeysOf("body_sha256", "9526")},
+			[]string{"event_id=ev-2", "idempotency_key=hl7:STMARYS:WILLOW::9526"}},
+		{"command", &sinewv1.AuditEvent{Hop: "load", EventId: "ev-3", IdempotencyKey: "willow-inventory:epic.willow:rx-RX1:1",
+			BusinessKeys: sinewv1.KeysOf("control_id", "RX1", "line", "1")},
+			[]string{"control_id=RX1", "event_id=ev-3", "idempotency_key=willow-inventory:epic.willow:rx-RX1:1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, e := range track.Entries(tc.ev, 1) {
+				got = append(got, e.Hop.Kind+"="+e.Value)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("entries %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

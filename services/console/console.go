@@ -1,12 +1,14 @@
 // Package console is the web console and HTTP API for operations, finance and privacy officers.
 //
-// Today it runs the tracking indexer (pkg/track), which files every audit
-// record under its business identifiers for `sinew track`, and the triage
-// opener (pkg/triage), which opens an item for every variance beyond
-// tolerance and every dead letter that needs a person.
+// Besides the web pages it keeps the tracking index (pkg/track) in its own
+// directory, filing every audit record under its business identifiers, and
+// answers `sinew track` from it over NATS; and it runs the triage opener
+// (pkg/triage), which opens an item for every variance beyond tolerance and
+// every dead letter that needs a person.
 package console
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +41,10 @@ type Config struct {
 	// OIDC is sign-in through an OpenID Connect provider where configured
 	// (issuer set), beside the users file's password users.
 	OIDC OIDCConfig `yaml:"oidc"`
+	// TrackDir is the tracking index's directory (pkg/track): a derived
+	// view of AUDIT, rebuilt from it when missing or wiped ("track" in the
+	// working directory when empty; <data dir>/track under sinew up).
+	TrackDir string `yaml:"track_dir"`
 }
 
 // DefaultConfig returns the defaults.
@@ -81,17 +87,28 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	return &Service{bus: b, cfg: cfg}, nil
 }
 
-// Run indexes the audit trail and opens triage items until ctx ends.
+// Run indexes the audit trail, answers lookups and opens triage items
+// until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	js := s.bus.JetStream()
 	st, err := triage.Open(ctx, js, triage.Config{Audit: s.bus.Audit()})
 	if err != nil {
 		return err
 	}
-	x := track.NewIndexer(js, track.IndexerConfig{Log: *s.bus.Logger()})
+	idx, err := track.OpenIndex(cmp.Or(s.cfg.TrackDir, "track"), track.IndexConfig{Log: *s.bus.Logger()})
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	defer idx.Close()
+	if err := track.Serve(ctx, s.bus.Conn(), js, idx); err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	x := track.NewIndexer(js, idx, track.IndexerConfig{Log: *s.bus.Logger()})
+	g := newGauges(s.bus.Metrics())
+	g.index = idx
 	errs := make(chan error, 5)
-	go func() { errs <- s.serve(ctx, st) }()
-	go func() { errs <- newGauges(s.bus.Metrics()).run(ctx, js, st, 10*time.Second) }()
+	go func() { errs <- s.serve(ctx, st, idx) }()
+	go func() { errs <- g.run(ctx, js, st, 10*time.Second) }()
 	go func() { errs <- x.Run(ctx, s.started.Mark) }()
 	go func() { errs <- triage.NewOpener(js, st, *s.bus.Logger(), 0).Run(ctx) }()
 	go func() { errs <- s.expiry(ctx) }()
@@ -99,7 +116,7 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // serve runs the web console on cfg.Addr until ctx ends.
-func (s *Service) serve(ctx context.Context, st *triage.Store) error {
+func (s *Service) serve(ctx context.Context, st *triage.Store, idx *track.Index) error {
 	if s.cfg.UsersFile == "" && s.cfg.OIDC.Issuer == "" {
 		s.bus.Logger().Warn().Msg("console: no users_file and no oidc: the web console is off")
 		return nil
@@ -127,6 +144,7 @@ func (s *Service) serve(ctx context.Context, st *triage.Store) error {
 		}
 	}
 	w := newWeb(s.bus.JetStream(), s.bus.Audit(), st, users, inv)
+	w.index = idx
 	if s.cfg.OIDC.Issuer != "" {
 		if w.oidc, err = newOIDC(s.cfg.OIDC); err != nil {
 			return err
@@ -178,5 +196,5 @@ func (s *Service) expiry(ctx context.Context) error {
 	}
 }
 
-// Ready is nil once the indexer has bound its consumer.
+// Ready is nil once the index answers lookups and the indexer reads AUDIT.
 func (s *Service) Ready() error { return s.started.Ready(s.bus, "console") }

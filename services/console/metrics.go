@@ -9,6 +9,7 @@ import (
 
 	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/pkg/telemetry"
+	"github.com/sinewhq/sinew/pkg/track"
 	"github.com/sinewhq/sinew/pkg/triage"
 )
 
@@ -21,6 +22,9 @@ type gauges struct {
 	pending, ackPending, oldest *prometheus.GaugeVec
 	messages                    *prometheus.GaugeVec
 	triage                      *prometheus.GaugeVec
+	trackLag                    prometheus.Gauge
+	// index is the console's tracking index, whose lag it reports (nil: none).
+	index *track.Index
 }
 
 func newGauges(reg prometheus.Registerer) *gauges {
@@ -35,8 +39,10 @@ func newGauges(reg prometheus.Registerer) *gauges {
 			Help: "messages in the stream (DLQ: dead letters kept)"}, []string{"stream"}),
 		triage: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sinew_triage_items",
 			Help: "triage items by flow, kind and state"}, []string{"flow", "kind", "state"}),
+		trackLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sinew_track_index_lag_records",
+			Help: "audit records this console's tracking index has yet to read (AUDIT's last sequence minus the index's watermark)"}),
 	}
-	for _, c := range []prometheus.Collector{g.pending, g.ackPending, g.oldest, g.messages, g.triage} {
+	for _, c := range []prometheus.Collector{g.pending, g.ackPending, g.oldest, g.messages, g.triage, g.trackLag} {
 		if reg != nil {
 			_ = reg.Register(c)
 		}
@@ -77,9 +83,14 @@ func consumers(ctx context.Context, js jetstream.JetStream) []watched {
 // update reads the server's state into the gauges once.
 func (g *gauges) update(ctx context.Context, js jetstream.JetStream, st *triage.Store, now time.Time) {
 	for _, name := range []string{streams.HL7In, streams.FHIRIn, streams.BatchIn, streams.FusionCmd, streams.EpicCmd, streams.Results,
-		streams.Recon, streams.Audit, streams.DLQ, streams.Track} {
+		streams.Recon, streams.Audit, streams.DLQ} {
 		if s, err := js.Stream(ctx, name); err == nil {
 			g.messages.WithLabelValues(name).Set(float64(s.CachedInfo().State.Msgs))
+		}
+	}
+	if g.index != nil {
+		if st, err := track.StatusOf(ctx, js, g.index); err == nil {
+			g.trackLag.Set(float64(st.Lag()))
 		}
 	}
 	for _, c := range consumers(ctx, js) {

@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net"
 	"net/http"
@@ -64,6 +65,7 @@ type session struct {
 // web is the console's HTTP side: login, sessions, pages.
 type web struct {
 	js     jetstream.JetStream
+	index  *track.Index // the console's own tracking index (nil: /track says so)
 	audit  *audit.Writer
 	triage *triage.Store
 	users  map[string]User
@@ -290,7 +292,7 @@ type streamRow struct {
 
 func (w *web) streamRows(ctx context.Context) []streamRow {
 	var rows []streamRow
-	for _, name := range []string{streams.HL7In, streams.BatchIn, streams.FusionCmd, streams.Results, streams.Recon, streams.DLQ, streams.Audit, streams.Track} {
+	for _, name := range []string{streams.HL7In, streams.BatchIn, streams.FusionCmd, streams.Results, streams.Recon, streams.DLQ, streams.Audit} {
 		s, err := w.js.Stream(ctx, name)
 		if err != nil {
 			continue
@@ -326,7 +328,7 @@ func (w *web) trackPage(rw http.ResponseWriter, r *http.Request, s *session) {
 	id := strings.TrimSpace(r.FormValue("id"))
 	data := map[string]any{"ID": id}
 	if id != "" {
-		hops, err := track.Lookup(r.Context(), w.js, id)
+		hops, err := w.lookup(id)
 		if err != nil {
 			data["Error"] = err.Error()
 		}
@@ -334,6 +336,14 @@ func (w *web) trackPage(rw http.ResponseWriter, r *http.Request, s *session) {
 		w.record(r.Context(), s, "console-track", "ok", "looked up an identifier (hash "+track.Key(id)+")", nil)
 	}
 	w.render(rw, "track", s, data)
+}
+
+// lookup reads the console's own index.
+func (w *web) lookup(id string) ([]track.Hop, error) {
+	if w.index == nil {
+		return nil, errors.New("track: the tracking index is not open")
+	}
+	return w.index.LookupValue(id)
 }
 
 func (w *web) triagePage(rw http.ResponseWriter, r *http.Request, s *session) {

@@ -35,7 +35,13 @@ func console(t *testing.T) (string, map[string]string, *web) {
 	_, _, js := natstest.StartWithTopology(t, inv.Topology(streams.DefaultOptions()))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go func() { _ = track.NewIndexer(js, track.IndexerConfig{}).Run(ctx, nil) }()
+	idx, err := track.OpenIndex(filepath.Join(t.TempDir(), "track"), track.IndexConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexed := make(chan struct{})
+	go func() { _ = track.NewIndexer(js, idx, track.IndexerConfig{}).Run(ctx, nil); close(indexed) }()
+	t.Cleanup(func() { cancel(); <-indexed; _ = idx.Close() })
 	file := filepath.Join(t.TempDir(), "console", "users.yaml")
 	if wrote, err := EnsureDemoUsers(file); err != nil || !wrote {
 		t.Fatalf("demo users: %v %v", wrote, err)
@@ -58,6 +64,7 @@ func console(t *testing.T) (string, map[string]string, *web) {
 	w := audit.NewWriter(js, "console@test")
 	st, _ := triage.Open(ctx, js, triage.Config{Audit: w})
 	wb := newWeb(js, w, st, users, inv)
+	wb.index = idx
 	srv := httptest.NewServer(wb.handler())
 	t.Cleanup(srv.Close)
 	return srv.URL, pw, wb

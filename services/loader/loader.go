@@ -85,6 +85,16 @@ type Config struct {
 	// recent may not be readable yet (read lag), and posting it again would
 	// double it.
 	CatchUpTrust time.Duration `yaml:"catch_up_trust"`
+	// ClaimTTL is how long an idempotency claim is kept after its last
+	// write (0: for ever). It bounds the server's memory: each live key
+	// costs about 250 bytes, 0.9 GB an hour at 1,000 commands a second.
+	// A command that may be older than its claim (dated more than ClaimTTL
+	// less ClaimSkew ago, or ahead of the clock; a replay or a catch-up) is
+	// looked up in Fusion before it is claimed and posted.
+	ClaimTTL time.Duration `yaml:"claim_ttl"`
+	// ClaimSkew is how much earlier than its business date a command may
+	// first have reached the loader (clock skew, a source sending ahead).
+	ClaimSkew time.Duration `yaml:"claim_skew"`
 }
 
 // DefaultConfig returns the defaults.
@@ -93,6 +103,7 @@ func DefaultConfig() Config {
 		FlowsFile: "flows.yaml", CallbackAddr: "127.0.0.1:9113",
 		PollInterval: 2 * time.Second, MaxPollInterval: time.Minute, MaxBatchTime: 2 * time.Hour,
 		SettleTime: 10 * time.Minute, ReadLag: 2 * time.Minute, CatchUpTrust: 15 * time.Minute, FusionAttempts: 8, Workers: 128,
+		ClaimTTL: 2 * time.Hour, ClaimSkew: 10 * time.Minute,
 		BatchSize: 50, BatchLinger: 10 * time.Millisecond,
 		Epic: EpicConfig{AckTimeout: 30 * time.Second, Facility: "STMARYS", ReceivingApp: "EPICPROV", SupplierApp: "EPICSUP", ResoluteApp: "RESOLUTE", Workers: 4}}
 	c.HTTPAddr = "127.0.0.1:9103"
@@ -121,9 +132,21 @@ type Service struct {
 	ess    *prometheus.HistogramVec // ESS job waits (metrics.go); nil in unit tests
 }
 
+// loaderReadAttempts is how many times the loader's Fusion client tries a
+// read (a GET changes nothing) on a temporary answer unless its config
+// says otherwise. Without it one 503 on the read before a write used up
+// one of the command's three deliveries: with a tenth of requests failing,
+// a worker change (a read, then a write) failed about one delivery in five
+// and three in a row, a dead letter, about once in 150. Writes are still
+// tried again only by redelivery, which reads Fusion first.
+const loaderReadAttempts = 3
+
 // New returns the service on bus b.
 func New(cfg Config, b *bus.Bus) (*Service, error) {
 	cfg.Fusion.Metrics, cfg.Fusion.Tracer = b.Metrics(), b.TracerProvider()
+	if cfg.Fusion.ReadAttempts == 0 {
+		cfg.Fusion.ReadAttempts = loaderReadAttempts
+	}
 	fc, err := fusion.New(cfg.Fusion)
 	if err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
@@ -134,7 +157,10 @@ func New(cfg Config, b *bus.Bus) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
 	}
-	cl := claims{nc: b.Conn()}
+	if cfg.ClaimTTL > 0 && cfg.ClaimTTL < time.Second {
+		return nil, fmt.Errorf("loader: claim_ttl %v: at least 1s, or 0 for ever", cfg.ClaimTTL)
+	}
+	cl := claims{nc: b.Conn(), ttl: cfg.ClaimTTL}
 	for i := range streams.IdempotencyShards {
 		name := streams.IdempotencyBucket(i)
 		idem, err := b.JetStream().KeyValue(ctx, name)

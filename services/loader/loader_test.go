@@ -60,12 +60,18 @@ type env struct {
 	js  jetstream.JetStream
 	pub *bus.Bus
 	sim *fusionsim.Server
+	url string // fusionsim's base URL
 }
 
 func start(t *testing.T) *env { return startWith(t, nil) }
 
 // startWith runs prepare on the server before the loader starts.
 func startWith(t *testing.T, prepare func(jetstream.JetStream)) *env {
+	return startCfg(t, prepare, nil)
+}
+
+// startCfg is startWith with the loader's configuration changed by tune.
+func startCfg(t *testing.T, prepare func(jetstream.JetStream), tune func(*loader.Config)) *env {
 	t.Helper()
 	opts := streams.DefaultOptions()
 	opts.LoadRetryBase = 50 * time.Millisecond
@@ -96,12 +102,15 @@ func startWith(t *testing.T, prepare func(jetstream.JetStream)) *env {
 	cfg.CallbackAddr = ""
 	cfg.PollInterval, cfg.MaxPollInterval = 5*time.Millisecond, 50*time.Millisecond
 	cfg.ReadLag, cfg.SettleTime = 100*time.Millisecond, 100*time.Millisecond
+	if tune != nil {
+		tune(&cfg)
+	}
 	ld, err := loader.New(cfg, newBus("loader"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	natstest.Run(t, ld)
-	return &env{js: js, pub: newBus("transform"), sim: sim}
+	return &env{js: js, pub: newBus("transform"), sim: sim, url: hs.URL}
 }
 
 // command stores zip and publishes the journal-batch command for it.
@@ -130,13 +139,20 @@ func (e *env) command(t *testing.T, batch, source string, group int64, zip []byt
 // result waits for the batch's result on RESULTS.
 func (e *env) result(t *testing.T, batch string) (string, *sinewv1.LoadResult) {
 	t.Helper()
+	return e.resultWhere(t, "result.resolute-gl.*", func(r *sinewv1.LoadResult) bool { return r.GetEnvelope().GetSourceId() == batch })
+}
+
+// resultWhere waits for the last result on subjects filter that match
+// takes, and returns it with its subject.
+func (e *env) resultWhere(t *testing.T, filter string, match func(*sinewv1.LoadResult) bool) (string, *sinewv1.LoadResult) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		var got *sinewv1.LoadResult
 		var subject string
-		_ = streams.Scan(context.Background(), e.js, streams.Results, "result.resolute-gl.*", time.Time{}, func(m jetstream.Msg) error {
+		_ = streams.Scan(context.Background(), e.js, streams.Results, filter, time.Time{}, func(m jetstream.Msg) error {
 			r := &sinewv1.LoadResult{}
-			if proto.Unmarshal(m.Data(), r) == nil && r.GetEnvelope().GetSourceId() == batch {
+			if proto.Unmarshal(m.Data(), r) == nil && match(r) {
 				got, subject = r, m.Subject()
 			}
 			return nil
@@ -146,7 +162,7 @@ func (e *env) result(t *testing.T, batch string) (string, *sinewv1.LoadResult) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("no result for %s", batch)
+	t.Fatalf("no result on %s", filter)
 	return "", nil
 }
 
@@ -303,5 +319,108 @@ func TestIdempotencyKeysMovedToTheirShard(t *testing.T) {
 		if _, err := kv.Get(ctx, claimKey); (err == nil) != want {
 			t.Errorf("shard %d holds the key: %v, want %v", i, err == nil, want)
 		}
+	}
+}
+
+// An idempotency claim expires claim_ttl after its last write, leaving
+// nothing on the server; the same command sent again later (Epic resending
+// a dispense, as a new message) is looked up in Fusion before it is
+// claimed, and is not posted a second time.
+func TestExpiredClaimIsLookedUpNotPostedAgain(t *testing.T) {
+	e := startCfg(t, nil, func(c *loader.Config) { c.ClaimTTL, c.ClaimSkew = time.Second, 0 })
+	ctx := context.Background()
+	const flow, key = "willow-inventory", "willow-inventory:epic.willow:rx-ttl-1:1"
+	cmd := &sinewv1.InventoryTransaction{
+		Envelope:     &sinewv1.Envelope{EventId: bus.EventID(key), Flow: flow, SourceId: "RX-TTL", IdempotencyKey: key},
+		Organization: "MAIN", Subinventory: "PHARM-MAIN", ItemNumber: "RX-1002", TransactionType: "Miscellaneous Issue",
+		Quantity: &sinewv1.Quantity{Value: "-1", Uom: "EA"}, TransactionDate: timestamppb.New(time.Now()),
+		SourceHeaderId: "910001", SourceLineId: "1",
+	}
+	outcomes := func() []string {
+		var got []string
+		_ = streams.Scan(ctx, e.js, streams.Results, "result."+flow+".*", time.Time{}, func(m jetstream.Msg) error {
+			r := &sinewv1.LoadResult{}
+			if proto.Unmarshal(m.Data(), r) == nil && r.GetEnvelope().GetIdempotencyKey() == key {
+				got = append(got, r.Outcome)
+			}
+			return nil
+		})
+		return got
+	}
+	waitOutcomes := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if got := outcomes(); len(got) >= n {
+				for _, o := range got {
+					if o != "accepted" {
+						t.Fatalf("outcomes %v, want accepted", got)
+					}
+				}
+				return
+			}
+		}
+		t.Fatalf("outcomes %v, want %d", outcomes(), n)
+	}
+	if _, err := e.pub.Publish(ctx, streams.FusionCmdSubject(flow, "inventory"), key, cmd); err != nil {
+		t.Fatal(err)
+	}
+	waitOutcomes(1)
+
+	info, err := e.js.Stream(ctx, "KV_"+streams.IdempotencyBucket(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.CachedInfo().Config.AllowMsgTTL || info.CachedInfo().Config.SubjectDeleteMarkerTTL != 0 {
+		t.Fatalf("idempotency bucket: allow_msg_ttl %v, marker TTL %v; want true and none",
+			info.CachedInfo().Config.AllowMsgTTL, info.CachedInfo().Config.SubjectDeleteMarkerTTL)
+	}
+	// The claim expires and leaves no subject behind.
+	left := func() uint64 {
+		var n uint64
+		for i := range streams.IdempotencyShards {
+			s, err := e.js.Stream(ctx, "KV_"+streams.IdempotencyBucket(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			si, err := s.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += si.State.NumSubjects
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); left() > 1; time.Sleep(100 * time.Millisecond) { // 1: the layout key
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subjects left in the idempotency buckets after the claim's TTL", left())
+		}
+	}
+
+	// Sent again as a new message: found in Fusion, not posted twice.
+	if _, err := e.pub.Publish(ctx, streams.FusionCmdSubject(flow, "inventory"), key+":resent", cmd); err != nil {
+		t.Fatal(err)
+	}
+	// Its result is the first one's (the same effect: deduplicated), so
+	// what shows that it was handled is the claim, back and done.
+	claimed := ""
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(claimed, `"done"`); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the resent command's claim: %q, want done", claimed)
+		}
+		for i := range streams.IdempotencyShards {
+			kv, err := e.js.KeyValue(ctx, streams.IdempotencyBucket(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if en, err := kv.Get(ctx, streams.Token(flow)+"."+bus.HashKey(key)); err == nil {
+				claimed = string(en.Value())
+			}
+		}
+	}
+	if got := outcomes(); len(got) != 1 || got[0] != "accepted" {
+		t.Fatalf("outcomes %v, want one accepted", got)
+	}
+	if rows := e.sim.InventoryRows(); len(rows) != 1 {
+		t.Fatalf("%d rows in Fusion, want 1", len(rows))
 	}
 }

@@ -47,8 +47,9 @@ type claim struct {
 // claims keeps the loader's idempotency keys: one Fusion effect per key.
 // Its keys are spread over streams.IdempotencyShards buckets.
 type claims struct {
-	kv []jetstream.KeyValue // by shard
-	nc *nats.Conn
+	kv  []jetstream.KeyValue // by shard
+	nc  *nats.Conn
+	ttl time.Duration // each write's Nats-TTL; 0: kept for ever
 }
 
 func (c claims) shard(key string) jetstream.KeyValue { return c.kv[streams.IdempotencyShard(key)] }
@@ -121,11 +122,15 @@ func (c claims) get(ctx context.Context, key string) (*claim, uint64, error) {
 // jetstream.ErrKeyExists means someone else got there first. It is the
 // bucket's own compare-and-set (the expected last sequence of the key's
 // subject), published through streams.Publish as it runs twice for every
-// command; keys are never deleted, so "new" means "no entry at all".
+// command; keys are never deleted, so "new" means "no entry at all" (never
+// claimed, or expired: see Config.ClaimTTL).
 func (c claims) put(ctx context.Context, key string, rev uint64, cl *claim) (uint64, error) {
 	b, _ := json.Marshal(cl)
 	m := &nats.Msg{Subject: "$KV." + c.shard(key).Bucket() + "." + key, Data: b, Header: nats.Header{}}
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+	if c.ttl > 0 {
+		m.Header.Set(jetstream.MsgTTLHeader, c.ttl.String())
+	}
 	ack, err := streams.Publish(ctx, c.nc, m)
 	if err != nil {
 		if rev == 0 && isWrongSeq(err) {
@@ -149,23 +154,57 @@ type effect struct {
 // delivery that never recorded its outcome is settled by reading Fusion
 // (find), never by posting blindly; a post whose answer was lost is read
 // again only after the client's timeout, once it can no longer land.
-func (s *Service) postOnce(ctx context.Context, d *bus.Delivery, flow, idemKey string,
+// dated is the command's business date (zero: unknown): with claims that
+// expire, it tells whether a missing key may be one that expired.
+func (s *Service) postOnce(ctx context.Context, d *bus.Delivery, flow, idemKey string, dated time.Time,
 	find func(context.Context) (*effect, error), post func(context.Context) (*effect, error)) (*effect, error) {
 	var ef *effect
 	err := s.retrying(ctx, idemKey, func() error {
 		var err error
-		ef, err = s.postOnceTry(ctx, d, flow, idemKey, find, post)
+		ef, err = s.postOnceTry(ctx, d, flow, idemKey, dated, find, post)
 		return err
 	})
 	return ef, err
 }
 
-func (s *Service) postOnceTry(ctx context.Context, d *bus.Delivery, flow, idemKey string,
+// mayOutliveClaim reports whether a command's claim may have expired
+// while the command can still arrive: it is dated before the oldest claim
+// still kept (less the skew), ahead of the clock, undated, or sent again
+// on purpose (an operator's replay, a catch-up).
+func (s *Service) mayOutliveClaim(d *bus.Delivery, dated time.Time, now time.Time) bool {
+	if s.cfg.ClaimTTL <= 0 {
+		return false
+	}
+	if d.Header.Get(dlq.ReplayOfHeader) != "" || d.Header.Get(schedule.CatchUpHeader) != "" || dated.IsZero() {
+		return true
+	}
+	return dated.Before(now.Add(-s.cfg.ClaimTTL+s.cfg.ClaimSkew)) || dated.After(now.Add(s.cfg.ClaimSkew))
+}
+
+func (s *Service) postOnceTry(ctx context.Context, d *bus.Delivery, flow, idemKey string, dated time.Time,
 	find func(context.Context) (*effect, error), post func(context.Context) (*effect, error)) (*effect, error) {
 	key := claimKey(flow, idemKey)
+	first := &claim{State: claimPosting, Attempt: 1, At: time.Now().UTC()}
+	if s.mayOutliveClaim(d, dated, first.At) {
+		// Its key may have expired: a missing key proves nothing, so
+		// Fusion is asked first and what it holds is claimed as done.
+		if cl, _, err := s.claims.get(ctx, key); err != nil {
+			return nil, err
+		} else if cl == nil {
+			ef, err := find(ctx)
+			if err != nil {
+				return nil, busError("read back", err)
+			}
+			if ef != nil {
+				if err := s.settle(ctx, key, 0, 1, ef); err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSeq(err) {
+					return nil, err
+				}
+				return ef, nil
+			}
+		}
+	}
 	// The common case is a key never seen: claim it at once (one write,
 	// no read); only a key that exists is read and looked at.
-	first := &claim{State: claimPosting, Attempt: 1, At: time.Now().UTC()}
 	if rev, err := s.claims.put(ctx, key, 0, first); err == nil {
 		return s.post(ctx, key, rev, first, post)
 	} else if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSeq(err) {
@@ -319,7 +358,7 @@ func (s *Service) loadInventory(ctx context.Context, d *bus.Delivery, cmd *sinew
 		}
 		return &effect{outcome: "accepted", fusionID: strconv.FormatInt(r.TransactionInterfaceID, 10)}, nil
 	}
-	ef, err := s.postOnce(ctx, d, env.GetFlow(), env.GetIdempotencyKey(), find, post)
+	ef, err := s.postOnce(ctx, d, env.GetFlow(), env.GetIdempotencyKey(), t.TransactionDate, find, post)
 	if err != nil {
 		return err
 	}
@@ -397,7 +436,9 @@ func (s *Service) loadSupplier(ctx context.Context, d *bus.Delivery, cmd *sinewv
 		}
 		return &effect{outcome: "accepted", fusionID: strconv.FormatInt(got.SupplierID, 10)}, nil
 	}
-	ef, err := s.postOnce(ctx, d, env.GetFlow(), env.GetIdempotencyKey(), find, post)
+	// Its post looks in Fusion first, so an expired key cannot double it:
+	// dated now, it is not looked up twice.
+	ef, err := s.postOnce(ctx, d, env.GetFlow(), env.GetIdempotencyKey(), time.Now(), find, post)
 	if err != nil {
 		return err
 	}
