@@ -20,7 +20,7 @@ FUZZTIME              ?= 2s
 CHAOS_MESSAGES        ?= 50000
 CHAOS_RATE            ?= 60
 
-.PHONY: all build test test-short run proto proto-check lint bench bench-durable tools clean fuzz-short vuln chaos chaos-short
+.PHONY: all build test test-short run proto proto-check lint bench bench-durable bench-pipeline tools clean fuzz-short vuln chaos chaos-short
 
 all: build
 
@@ -100,6 +100,11 @@ bench:
 # raw JetStream publish ceiling and the disk's fsync rate beside them.
 bench-durable:
 	scripts/bench-durable.sh | tee bench-durable.out
+
+# Every figure of issue 15 in one invocation, durable beside fast in each
+# step (scripts/bench-pipeline.sh says what and how to size it).
+bench-pipeline:
+	scripts/bench-pipeline.sh | tee bench-pipeline.out
 
 clean:
 	rm -rf $(BIN) $(TOOLS) var bench.out bench-durable.out .images chaos.out chaos.log

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mllp"
+	"github.com/sinewhq/sinew/pkg/track"
 )
 
 // dispense is a Willow RDS^O13 whose prescription number (the
@@ -140,7 +141,8 @@ func pct(lat []time.Duration, p float64) time.Duration {
 // Each sub-benchmark starts its own fusionsim and `sinew up`, so neither
 // measures the state the other left (the duplicate windows, the keys).
 //
-// `max` also waits for the TRACK indexer to catch up and reports the CPU
+// `max` also waits for the console's tracking index to catch up (its
+// sinew.track.status watermark at AUDIT's last sequence) and reports the CPU
 // and resident memory per message by then (settled-*), and the wait
 // (settle-s). $SINEW_BENCH_STREAM_WRITES logs the writes per message of
 // each stream; $SINEW_BENCH_HEAP_URL and $SINEW_BENCH_HEAP_OUT save
@@ -151,29 +153,19 @@ func BenchmarkEndToEnd(b *testing.B) {
 		fusion, a, _ := benchSystem(b)
 		for range b.N {
 			run++
-			n := 10000
-			before := fusion.count(b)
-			lat, _ := accepted(b, fusion, drive(b, a.mllp, n, 8, 1000, fmt.Sprintf("S%d", run)), before)
-			b.ReportMetric(float64(pct(lat, 0.5).Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(pct(lat, 0.99).Microseconds())/1000, "p99-ms")
-			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+			steady(b, fusion, a.mllp, fmt.Sprintf("S%d", run))
 		}
 	})
 	b.Run("max", func(b *testing.B) {
 		fusion, a, sys := benchSystem(b)
 		for range b.N {
 			run++
-			n := 20000
-			if v, err := strconv.Atoi(os.Getenv("SINEW_BENCH_MAX_N")); err == nil && v > 0 {
-				n = v // a longer run, e.g. to profile how the rate changes as state grows
-			}
-			conns := 32 // as many interfaces as a large site's Epic sends on
-			if v, err := strconv.Atoi(os.Getenv("SINEW_BENCH_MAX_CONNS")); err == nil && v > 0 {
-				conns = v
-			}
+			// A longer run profiles how the rate changes as state grows; 32
+			// connections are as many interfaces as a large site's Epic sends on.
+			n, conns := envInt("SINEW_BENCH_MAX_N", 20000), envInt("SINEW_BENCH_MAX_CONNS", 32)
 			before := fusion.count(b)
 			w0, b0 := writes(b, sys)
-			per0 := streamWrites(b, sys)
+			per0, subj0 := streamWrites(b, sys)
 			cs0, cf0, ch0 := cpuTime(sys.cmd.Process.Pid), cpuTime(fusion.pid), cpuTime(os.Getpid())
 			rss0 := rss(sys.cmd.Process.Pid)
 			start := time.Now()
@@ -185,10 +177,10 @@ func BenchmarkEndToEnd(b *testing.B) {
 			}
 			cs1, cf1, ch1 := cpuTime(sys.cmd.Process.Pid), cpuTime(fusion.pid), cpuTime(os.Getpid())
 			rss1 := rss(sys.cmd.Process.Pid)
-			// The rest of a message's work is asynchronous (the TRACK index
-			// built from AUDIT, the reconciler's reads): the CPU until every
-			// durable consumer has nothing pending is what a message costs in
-			// all, and how long that takes after the last row is the lag.
+			// The rest of a message's work is asynchronous (the tracking
+			// index built from AUDIT, the reconciler's reads): the CPU until
+			// the index has caught up is what a message costs in all, and how
+			// long that takes after the last row is the lag.
 			landed := time.Now()
 			settle(b, sys, 3*time.Minute)
 			b.ReportMetric(time.Since(landed).Seconds(), "settle-s")
@@ -206,15 +198,26 @@ func BenchmarkEndToEnd(b *testing.B) {
 			b.ReportMetric(perMsg(cs2-cs0), "settled-cpu-us/msg")
 			b.ReportMetric(perMsg(cf1-cf0), "fusionsim-cpu-us/msg")
 			b.ReportMetric(perMsg(ch1-ch0), "harness-cpu-us/msg")
-			// What the run left resident (duplicate windows, KV and TRACK
-			// subjects, caches), when the last row lands: growth, not a peak.
+			// What the run left resident (duplicate windows, KV subjects,
+			// caches, the index's bounded cache), when the last row lands:
+			// growth, not a peak.
 			b.ReportMetric(float64(rss1-rss0)/float64(n), "sinew-rss-B/msg")
 			b.ReportMetric(float64(rss2-rss0)/float64(n), "settled-rss-B/msg")
 			w1, b1 := writes(b, sys)
+			// Subjects a message adds for good: the server keeps every
+			// subject of a file stream in memory (its per-subject index)
+			// for as long as the subject holds a message.
+			per1, subj1 := streamWrites(b, sys)
+			var newSubjects uint64
+			for name, k := range subj1 {
+				newSubjects += k - min(k, subj0[name])
+			}
+			b.ReportMetric(float64(newSubjects)/float64(n), "subjects/msg")
 			if os.Getenv("SINEW_BENCH_STREAM_WRITES") != "" { // where the writes go, one line a stream
-				for name, w := range streamWrites(b, sys) {
+				for name, w := range per1 {
 					if d := w - per0[name]; d > 0 {
-						b.Logf("writes/msg %-24s %.3f", name, float64(d)/float64(n))
+						b.Logf("writes/msg %-24s %.3f   subjects/msg %.3f", name, float64(d)/float64(n),
+							float64(subj1[name]-min(subj1[name], subj0[name]))/float64(n))
 					}
 				}
 			}
@@ -222,6 +225,16 @@ func BenchmarkEndToEnd(b *testing.B) {
 			b.ReportMetric(float64(b1-b0)/float64(n), "js-bytes/msg")
 		}
 	})
+}
+
+// steady sends 10,000 dispenses at 1,000 a second over 8 connections and
+// reports the latency to a row in fusionsim (p50, p99, max).
+func steady(b *testing.B, fusion *fusionProc, addr, prefix string) {
+	before := fusion.count(b)
+	lat, _ := accepted(b, fusion, drive(b, addr, 10000, 8, 1000, prefix), before)
+	b.ReportMetric(float64(pct(lat, 0.5).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(pct(lat, 0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 }
 
 // benchSystem starts fusionsim (50 ms ESS steps, no faults) and `sinew up`
@@ -273,8 +286,8 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(u+st) * 10 * time.Millisecond
 }
 
-// saveHeap writes the heap profile served at url to the file out.
-func saveHeap(tb testing.TB, url, out string) {
+// fetch is the body served at url.
+func fetch(tb testing.TB, url string) []byte {
 	resp, err := http.Get(url)
 	if err != nil {
 		tb.Fatal(err)
@@ -284,7 +297,12 @@ func saveHeap(tb testing.TB, url, out string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := os.WriteFile(out, body, 0o644); err != nil {
+	return body
+}
+
+// saveHeap writes the heap profile served at url to the file out.
+func saveHeap(tb testing.TB, url, out string) {
+	if err := os.WriteFile(out, fetch(tb, url), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -303,37 +321,36 @@ func (s *system) adminJS(tb testing.TB) jetstream.JetStream {
 	return js
 }
 
-// settle waits until the TRACK indexer (the asynchronous rest of a
-// message's work: AUDIT into TRACK) has nothing pending or unacknowledged,
-// at most limit. Other consumers are done when the rows are in Fusion, or
-// idle in the bench (the reconciler's inventory check is off).
+// settle waits until the console's tracking index (the asynchronous
+// rest of a message's work: AUDIT into the index) has read AUDIT's last
+// record (sinew.track.status), at most limit. Other consumers are done
+// when the rows are in Fusion, or idle in the bench (the reconciler's
+// inventory check is off).
 func settle(tb testing.TB, s *system, limit time.Duration) {
-	js := s.adminJS(tb)
+	nc := s.adminJS(tb).Conn()
 	ctx := context.Background()
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-		c, err := js.Consumer(ctx, "AUDIT", "track-indexer")
-		if err != nil {
-			continue
-		}
-		if info, err := c.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+		if st, err := track.AskStatus(ctx, nc); err == nil && st.Lag() == 0 {
 			return
 		}
 	}
-	tb.Logf("track indexer still busy after %s", limit)
+	tb.Logf("tracking index still behind AUDIT after %s", limit)
 }
 
-// streamWrites is each stream's last sequence, by name.
-func streamWrites(tb testing.TB, s *system) map[string]uint64 {
+// streamWrites is each stream's last sequence and its number of
+// subjects, by name.
+func streamWrites(tb testing.TB, s *system) (seqs, subjects map[string]uint64) {
 	js := s.adminJS(tb)
-	out := map[string]uint64{}
+	seqs, subjects = map[string]uint64{}, map[string]uint64{}
 	l := js.ListStreams(context.Background())
 	for info := range l.Info() {
-		out[info.Config.Name] = info.State.LastSeq
+		seqs[info.Config.Name] = info.State.LastSeq
+		subjects[info.Config.Name] = info.State.NumSubjects
 	}
 	if err := l.Err(); err != nil {
 		tb.Fatal(err)
 	}
-	return out
+	return seqs, subjects
 }
 
 // writes sums the messages ever stored (last sequence) and the bytes held
@@ -350,4 +367,47 @@ func writes(tb testing.TB, s *system) (n, bytes uint64) {
 		tb.Fatal(err)
 	}
 	return n, bytes
+}
+
+// BenchmarkEndToEndExternal is BenchmarkEndToEnd against a Sinew that is
+// already running, e.g. the three-node compose cluster
+// (deploy/compose/bench/e2e.sh runs it beside a single-node `sinew up`):
+// $SINEW_BENCH_MLLP is its MLLP listener, $SINEW_BENCH_FUSION the URL of
+// the fusionsim it posts to. The same dispenses, the same two runs:
+// latency at a steady 1,000 a second over 8 connections, then the rate
+// with 32 connections sending as fast as they are acknowledged. The
+// processes are not this benchmark's, so no CPU or memory figures.
+// $SINEW_BENCH_RUN_ID keeps control ids unique across invocations
+// against one system. Run with -benchtime 1x.
+func BenchmarkEndToEndExternal(b *testing.B) {
+	addr, furl := os.Getenv("SINEW_BENCH_MLLP"), os.Getenv("SINEW_BENCH_FUSION")
+	if addr == "" || furl == "" {
+		b.Skip("SINEW_BENCH_MLLP and SINEW_BENCH_FUSION name the system to measure")
+	}
+	fusion := &fusionProc{url: furl}
+	id := os.Getenv("SINEW_BENCH_RUN_ID")
+	if id == "" {
+		id = strconv.FormatInt(time.Now().Unix()%100000, 10)
+	}
+	run := 0
+	b.Run("steady1000", func(b *testing.B) {
+		for range b.N {
+			run++
+			steady(b, fusion, addr, fmt.Sprintf("XS%s-%d-", id, run))
+		}
+	})
+	b.Run("max", func(b *testing.B) {
+		for range b.N {
+			run++
+			n := envInt("SINEW_BENCH_MAX_N", 20000)
+			before := fusion.count(b)
+			start := time.Now()
+			s := drive(b, addr, n, 32, 0, fmt.Sprintf("XM%s-%d-", id, run))
+			ingested := time.Since(start)
+			lat, last := accepted(b, fusion, s, before)
+			b.ReportMetric(float64(n)/ingested.Seconds(), "ingest-msg/s")
+			b.ReportMetric(float64(n)/last.Sub(start).Seconds(), "e2e-msg/s")
+			b.ReportMetric(float64(pct(lat, 0.99).Microseconds())/1000, "p99-ms")
+		}
+	})
 }

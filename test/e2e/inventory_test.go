@@ -66,6 +66,18 @@ func reconPasses(t *testing.T, s *system) (bool, string) {
 	return ok, all.String()
 }
 
+// awayFromMidnight waits out the end of the UTC day when less than need
+// is left of it. The test's checks reconcile "today", and its synthetic
+// day stamped with the clock would otherwise be split over two days.
+func awayFromMidnight(t *testing.T, need time.Duration) {
+	t.Helper()
+	now := time.Now().UTC()
+	if left := now.Truncate(24 * time.Hour).Add(24 * time.Hour).Sub(now); left < need {
+		t.Logf("%v left of the UTC day, less than the %v this test needs: waiting for the next", left.Round(time.Second), need)
+		time.Sleep(left + 2*time.Second)
+	}
+}
+
 func waitFor(t *testing.T, what string, d time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -90,6 +102,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() (bool, stri
 // wait in the DLQ and are delivered once the crosswalk is fixed and they
 // are replayed, and every flow's day reconciles.
 func TestInventoryFlowsExactlyOnceUnderFaults(t *testing.T) {
+	awayFromMidnight(t, 8*time.Minute)
 	fusion := startFusion(t, "-step", "50ms", "-seed", "3")
 	// Every POST (the loader sends transactions in batch requests, items
 	// and suppliers on their own) may fail; reads do not.

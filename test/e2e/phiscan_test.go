@@ -193,6 +193,7 @@ func (c *chaos) phiScan(l *load) int {
 // KV keys, DLQ and audit are scanned for the patients' names, MRNs and
 // birth dates: zero hits.
 func TestPHIScanAfterSinewUpTraffic(t *testing.T) {
+	awayFromMidnight(t, 6*time.Minute)
 	fusion := startFusion(t, "-step", "50ms")
 	dir := t.TempDir()
 	a := newAddrs(t)
