@@ -22,7 +22,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sinewhq/sinew/pkg/audit"
 	"github.com/sinewhq/sinew/pkg/decimal"
+	"github.com/sinewhq/sinew/pkg/dlq"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/hl7"
 	"github.com/sinewhq/sinew/pkg/mllp"
@@ -260,7 +262,10 @@ type drillResult struct {
 	Faults string `json:"faults,omitempty"`
 	Sent   int    `json:"messages_sent"`
 	// FaultHits are the failures fusionsim injected (by fault, in order).
-	FaultHits  []int       `json:"fusion_fault_hits,omitempty"`
+	FaultHits []int `json:"fusion_fault_hits,omitempty"`
+	// Replayed are the dead letters Fusion's faults left (retries
+	// exhausted, never acknowledged), replayed once the faults ended.
+	Replayed   int         `json:"replayed_after_faults,omitempty"`
 	Restarts   int         `json:"restarts,omitempty"`
 	Flows      []drillFlow `json:"flows"`
 	ElapsedSec float64     `json:"elapsed_sec"`
@@ -433,12 +438,6 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	if faults.duplicate > 0 {
-		if err := seedDuplicates(run, faults.duplicate); err != nil {
-			return err
-		}
-		progress("fault: %d of Fusion's rows posted again outside Sinew", faults.duplicate)
-	}
 	res := drillResult{Seed: o.seed, Day: day.Format(time.DateOnly), Volume: o.volume, Faults: o.faults, Sent: len(msgs)}
 	if len(faults.fusion) > 0 {
 		var fs struct {
@@ -451,6 +450,25 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 				res.FaultHits = append(res.FaultHits, h.Hits)
 			}
 		}
+		// Fusion's outage ends, and the operator replays what it
+		// dead-lettered: then nothing may be missing.
+		n, err := replayFaulted(ctx, c, s, co)
+		if err != nil {
+			return err
+		}
+		res.Replayed = n
+		if n > 0 {
+			progress("Fusion's faults ended: %d dead letters replayed", n)
+			if rows, err = quiesce(ctx, c, inv, run, kinds, timeout, progress); err != nil {
+				return err
+			}
+		}
+	}
+	if faults.duplicate > 0 {
+		if err := seedDuplicates(run, faults.duplicate); err != nil {
+			return err
+		}
+		progress("fault: %d of Fusion's rows posted again outside Sinew", faults.duplicate)
 	}
 	if faults.killing {
 		res.Restarts = 1
@@ -499,6 +517,38 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 		return exitError(1)
 	}
 	return nil
+}
+
+// replayFaulted ends fusionsim's injected faults, as an outage ends, and
+// replays what they dead-lettered, as a cutover's operator does: letters
+// whose retries were exhausted or that were never acknowledged. A
+// permanent refusal stays in the DLQ, and is counted there.
+func replayFaulted(ctx context.Context, c *client, s *drillUp, co changeOptions) (int, error) {
+	if err := s.fusionPost("/sim/faults", map[string]any{}); err != nil {
+		return 0, fmt.Errorf("fusionsim faults: %w", err)
+	}
+	w := audit.NewWriter(c.js, "cli:"+co.actor+"-"+strconv.FormatInt(time.Now().UnixNano(), 36)).Keyed(co.key)
+	st, err := dlq.Open(ctx, c.js, w)
+	if err != nil {
+		return 0, err
+	}
+	var letters []*dlq.Entry
+	for _, kind := range []string{dlq.KindExhausted, dlq.KindMaxDeliveries} {
+		es, err := st.Select(ctx, "", dlq.Selector{Kind: kind})
+		if err != nil {
+			return 0, err
+		}
+		letters = append(letters, es...)
+	}
+	n := 0
+	err = st.ReplayAll(ctx, letters, co.actor, co.reason+": Fusion's injected faults ended", false, func(e *dlq.Entry, _ *dlq.ReplayInfo, err error) error {
+		if err != nil {
+			return fmt.Errorf("drill: replay dlq seq %d: %w", e.Seq, err)
+		}
+		n++
+		return nil
+	})
+	return n, err
 }
 
 func flowIDs(fs []*flows.Flow) string {
@@ -852,6 +902,9 @@ func printDrill(w io.Writer, res drillResult, asJSON bool) {
 			f.FusionRows, f.Rejected, f.DeadLetters, f.Lost, f.Duplicated, tierText(f.ReconTiers), settled(f.SettledSec), f.Verdict)
 	}
 	tw.Flush()
+	if res.Replayed > 0 {
+		fmt.Fprintf(w, "%d dead letters of Fusion's faults replayed after them\n", res.Replayed)
+	}
 	fmt.Fprintf(w, "seed %d, day %s, volume %s, %d messages, %.1f s: %s\n", res.Seed, res.Day, res.Volume, res.Sent, res.ElapsedSec, res.Verdict)
 }
 

@@ -15,11 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/sinewhq/sinew/pkg/decimal"
 	"github.com/sinewhq/sinew/pkg/fhir"
 	"github.com/sinewhq/sinew/pkg/flows"
 	"github.com/sinewhq/sinew/pkg/money"
 	"github.com/sinewhq/sinew/pkg/smart"
+	"github.com/sinewhq/sinew/pkg/streams"
 	"github.com/sinewhq/sinew/services/epicsim"
 	"github.com/sinewhq/sinew/services/fusionsim"
 )
@@ -386,5 +390,56 @@ func TestClarityExtractIsASecondBatchOfTheFlow(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(r.dir, "drop", "clarity", second.batchID+".csv"))
 	if err != nil || !strings.HasPrefix(string(b), strings.Join(f.Clarity.Names(), ",")) {
 		t.Fatalf("clarity extract: %v %.80q", err, b)
+	}
+}
+
+// TestDrillReplaysOnlyWhatFaultsDeadLettered: once quiet under Fusion
+// faults the drill ends them and replays the letters whose retries were
+// exhausted, never a permanent refusal; a replayed letter no longer
+// counts as waiting in the flow's row.
+func TestDrillReplaysOnlyWhatFaultsDeadLettered(t *testing.T) {
+	f := newDLQFixture(t) // two permanent HL7 letters, one exhausted GL import
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fusionAddr, err := startDrillFusion(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &drillUp{fusionAddr: fusionAddr}
+	if err := s.fusionPost("/sim/faults", map[string]any{"http": []map[string]any{{"status": 503, "rate": 0.5}}}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(f.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{nc: nc, js: js}
+	co := changeOptions{actor: "sinew-drill", reason: "cutover drill seed 1", key: []byte("k")}
+	n, err := replayFaulted(ctx, c, s, co)
+	if err != nil || n != 1 {
+		t.Fatalf("replayed %d (%v), want the one exhausted letter", n, err)
+	}
+	if got := f.msgs(t, streams.FusionCmd); got != 1 {
+		t.Errorf("FUSION_CMD holds %d, want the replayed import", got)
+	}
+	if got := f.msgs(t, streams.HL7In); got != 0 {
+		t.Errorf("HL7_IN holds %d: a permanent letter was replayed", got)
+	}
+	var faults struct {
+		HTTP []any `json:"http"`
+	}
+	if err := s.fusionGet("/sim/faults", &faults); err != nil || len(faults.HTTP) != 0 {
+		t.Errorf("fusionsim's faults after the replay: %v (%v), want none", faults.HTTP, err)
+	}
+	if n, err := replayFaulted(ctx, c, s, co); err != nil || n != 0 {
+		t.Errorf("a second call replayed %d (%v), want 0", n, err)
+	}
+	if got := waitingLetters(ctx, js); !maps.Equal(got, map[string]int{"willow-inventory": 2}) {
+		t.Errorf("dead letters waiting by flow %v, want willow-inventory's two", got)
 	}
 }

@@ -158,6 +158,24 @@ func subjectCount(ctx context.Context, js jetstream.JetStream, stream, filter st
 	return n, nil
 }
 
+// waitingLetters counts each flow's dead letters waiting for a person: one
+// replayed or discarded is handled (a replay that fails again is a letter
+// of its own). Nil when the DLQ cannot be read.
+func waitingLetters(ctx context.Context, js jetstream.JetStream) map[string]int {
+	d, err := dlq.Open(ctx, js, nil)
+	if err != nil {
+		return nil
+	}
+	letters := map[string]int{}
+	_ = d.List(ctx, "", func(e *dlq.Entry) error {
+		if e.Replay == nil && e.Discard == nil {
+			letters[e.Letter.GetFlow()]++
+		}
+		return nil
+	})
+	return letters
+}
+
 func listFlows(ctx context.Context, js jetstream.JetStream, inv *flows.Inventory, sample time.Duration, asJSON bool, stdout io.Writer) error {
 	st, err := flowstate.Open(ctx, js)
 	if err != nil {
@@ -186,10 +204,7 @@ func listFlows(ctx context.Context, js jetstream.JetStream, inv *flows.Inventory
 	case <-time.After(sample):
 	}
 	elapsed := time.Since(start).Seconds()
-	letters := map[string]int{}
-	if d, err := dlq.Open(ctx, js, nil); err == nil {
-		_ = d.List(ctx, "", func(e *dlq.Entry) error { letters[e.Letter.GetFlow()]++; return nil })
-	}
+	letters := waitingLetters(ctx, js)
 	for i := range inv.Flows {
 		f := &inv.Flows[i]
 		row := &rows[i]

@@ -254,7 +254,7 @@ func (c *Client) DownloadExecutionDetails(ctx context.Context, requestID, fileTy
 	}
 	var out erpResponse
 	body := erpRequest{OperationName: op, ReqstID: requestID, FileType: fileType}
-	if err := c.do(ctx, request{op: op, method: http.MethodPost, path: erpPath, body: body}, &out); err != nil {
+	if err := c.do(ctx, request{op: op, method: http.MethodPost, path: erpPath, body: body, reads: true}, &out); err != nil {
 		return nil, err
 	}
 	raw, err := base64.StdEncoding.DecodeString(out.DocumentContent)

@@ -55,7 +55,8 @@ type Config struct {
 	HTTPClient *http.Client  `yaml:"-"` // optional
 	// PageSize is the limit asked for on collection resources; 100 when 0.
 	PageSize int `yaml:"page_size"`
-	// ReadAttempts is how many times a GET is tried on a temporary answer
+	// ReadAttempts is how many times a read (a GET, or an erpintegrations
+	// download, which is a POST) is tried on a temporary answer
 	// (429, 5xx, a transport failure) before its error is returned; 1
 	// when 0. A read changes nothing in Fusion, so a caller with no
 	// redelivery of its own (a scheduled run paging through a day) asks
@@ -199,16 +200,21 @@ type request struct {
 	body        any    // JSON-encoded when not nil
 	contentType string // default application/json for bodies
 	header      http.Header
+	// reads marks a POST that changes nothing in Fusion (an erpintegrations
+	// operation that downloads): it is tried again as a GET is.
+	reads bool
 }
 
 // do sends r and decodes a 2xx JSON answer into out (when not nil) with
-// UseNumber, so amounts never pass through float64. A GET is tried up to
-// ReadAttempts times on a temporary answer, waiting its Retry-After (or
-// a doubling backoff from readBackoff) between tries.
+// UseNumber, so amounts never pass through float64. A read (a GET, or a
+// POST marked reads) is tried up to ReadAttempts times on a temporary
+// answer, waiting its Retry-After (or a doubling backoff from
+// readBackoff) between tries.
 func (c *Client) do(ctx context.Context, r request, out any) error {
 	err := c.once(ctx, r, out)
 	wait := readBackoff
-	for try := 1; try < c.cfg.ReadAttempts && r.method == http.MethodGet && IsTemporary(err); try++ {
+	reads := r.method == http.MethodGet || r.reads
+	for try := 1; try < c.cfg.ReadAttempts && reads && IsTemporary(err); try++ {
 		d := wait
 		if fe, ok := asError(err); ok && fe.RetryAfter > 0 {
 			d = min(fe.RetryAfter, maxReadWait)
