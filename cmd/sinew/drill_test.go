@@ -15,9 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/sinewhq/sinew/pkg/decimal"
 	"github.com/sinewhq/sinew/pkg/fhir"
 	"github.com/sinewhq/sinew/pkg/flows"
@@ -409,16 +406,7 @@ func TestDrillReplaysOnlyWhatFaultsDeadLettered(t *testing.T) {
 	if err := s.fusionPost("/sim/faults", map[string]any{"http": []map[string]any{{"status": 503, "rate": 0.5}}}); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(f.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &client{nc: nc, js: js}
+	c := &client{js: f.js}
 	co := changeOptions{actor: "sinew-drill", reason: "cutover drill seed 1", key: []byte("k")}
 	n, err := replayFaulted(ctx, c, s, co)
 	if err != nil || n != 1 {
@@ -439,7 +427,7 @@ func TestDrillReplaysOnlyWhatFaultsDeadLettered(t *testing.T) {
 	if n, err := replayFaulted(ctx, c, s, co); err != nil || n != 0 {
 		t.Errorf("a second call replayed %d (%v), want 0", n, err)
 	}
-	if got := waitingLetters(ctx, js); !maps.Equal(got, map[string]int{"willow-inventory": 2}) {
+	if got := waitingLetters(ctx, f.js); !maps.Equal(got, map[string]int{"willow-inventory": 2}) {
 		t.Errorf("dead letters waiting by flow %v, want willow-inventory's two", got)
 	}
 }
