@@ -43,3 +43,19 @@ func TestUpFHIRInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestUpGroupCommitFollowsSyncAlways: ingest's group commit is on in the
+// durable default and off when JetStream writes are not fsynced, whatever
+// the settings say (there is no fsync to share then).
+func TestUpGroupCommitFollowsSyncAlways(t *testing.T) {
+	for _, sync := range []bool{true, false} {
+		ing := ingest.DefaultConfig()
+		upIngest(upFlags{dataDir: t.TempDir(), mllpAddr: "127.0.0.1:1", syncAlways: sync}, &ing)
+		if ing.HL7.GroupCommit.Off == sync {
+			t.Errorf("sync_always %v: group commit off = %v", sync, ing.HL7.GroupCommit.Off)
+		}
+		if ing.MLLPAddr != "127.0.0.1:1" {
+			t.Errorf("mllp addr %q", ing.MLLPAddr)
+		}
+	}
+}

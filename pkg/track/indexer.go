@@ -17,8 +17,8 @@ import (
 
 // IndexerConfig configures an Indexer.
 type IndexerConfig struct {
-	// Batch is the most audit records one pebble batch (one fsync)
-	// holds, and the consumer's pull size (256 when 0).
+	// Batch is the most audit records one pebble batch (one
+	// write-ahead log write) holds, and the consumer's pull size (256 when 0).
 	Batch int
 	// Log receives failures; zerolog.Nop() when zero.
 	Log zerolog.Logger
@@ -29,8 +29,9 @@ type IndexerConfig struct {
 // no durable consumer, because each console builds its own full index
 // (a shared durable would split the records between them), and an empty
 // or wiped index dir rebuilds from AUDIT's first record. What arrived
-// together is one pebble batch, the watermark in it, committed with one
-// fsync: a crash loses no record and a re-read writes the same keys.
+// together is one pebble batch, the watermark in it: a crash loses no
+// record (whatever the log lost is after the watermark it kept) and a
+// re-read writes the same keys.
 type Indexer struct {
 	js  jetstream.JetStream
 	idx *Index
@@ -70,7 +71,7 @@ const IndexerConsumerPrefix = "sinew-track-index"
 // follow reads AUDIT from the watermark until ctx ends or a failure.
 // The ordered consumer delivers into a buffer; each batch is what the
 // buffer holds when the previous commit ends (up to Batch): one record
-// when AUDIT is quiet, large batches (few fsyncs) when it is busy.
+// when AUDIT is quiet, large batches (few log writes) when it is busy.
 func (x *Indexer) follow(ctx context.Context, ready func()) error {
 	wm, err := x.idx.Watermark()
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 
 // TestLookupAtScale fills an Index with $SINEW_TRACK_SCALE index records
 // (five hops per identifier, interleaved as a busy day interleaves them,
-// one synced batch per 256 audit records as the indexer commits) and
+// one batch per 256 audit records as the indexer commits) and
 // times 1,000 lookups of random identifiers. Skipped unless set:
 //
 //	SINEW_TRACK_SCALE=1000000 go test -run TestLookupAtScale -v -timeout 60m ./pkg/track
