@@ -20,7 +20,7 @@ FUZZTIME              ?= 2s
 CHAOS_MESSAGES        ?= 50000
 CHAOS_RATE            ?= 60
 
-.PHONY: all build test test-short run proto proto-check lint bench bench-durable bench-pipeline tools clean fuzz-short vuln chaos chaos-short
+.PHONY: all build test test-short run proto proto-check lint bench bench-durable bench-pipeline bench-fsyncs tools clean fuzz-short vuln chaos chaos-short
 
 all: build
 
@@ -101,13 +101,18 @@ bench:
 bench-durable:
 	scripts/bench-durable.sh | tee bench-durable.out
 
+# The fsyncs and file-system operations one JetStream write and one message
+# end to end cost, counted by strace (needs strace and mllpload).
+bench-fsyncs:
+	scripts/bench-fsyncs.sh | tee bench-fsyncs.out
+
 # Every figure of issue 15 in one invocation, durable beside fast in each
 # step (scripts/bench-pipeline.sh says what and how to size it).
 bench-pipeline:
 	scripts/bench-pipeline.sh | tee bench-pipeline.out
 
 clean:
-	rm -rf $(BIN) $(TOOLS) var bench.out bench-durable.out .images chaos.out chaos.log
+	rm -rf $(BIN) $(TOOLS) var bench.out bench-durable.out bench-fsyncs.out .images chaos.out chaos.log
 
 # deploy/compose: FROM scratch images of static binaries (no registry is
 # needed), demo TLS certificates and generated secrets.
