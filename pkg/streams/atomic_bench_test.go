@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,25 +85,42 @@ func BenchmarkRawPublish(b *testing.B) {
 	}
 }
 
-// BenchmarkDiskFsync is the disk's rate of small write+fsync pairs from
-// one writer, in the temporary directory (the same file system as the
-// benchmarks' JetStream stores).
+// BenchmarkDiskFsync is the file system's fsync rate beside the publish
+// figures: 512-byte write + fsync, from one writer (as one stream's
+// writes are: nats-server stores a stream's messages in one goroutine) and
+// from eight at once, each on its own file (as eight streams), in the
+// temporary directory (the same file system as the JetStream stores).
 func BenchmarkDiskFsync(b *testing.B) {
-	f, err := os.Create(filepath.Join(b.TempDir(), "fsync"))
-	if err != nil {
-		b.Fatal(err)
+	for _, writers := range []int{1, 8} {
+		b.Run(strconv.Itoa(writers)+"writers", func(b *testing.B) {
+			dir := b.TempDir()
+			var n atomic.Int64
+			b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
+			if writers == 1 {
+				b.SetParallelism(1)
+			}
+			b.RunParallel(func(pb *testing.PB) {
+				f, err := os.Create(filepath.Join(dir, "fsync-"+strconv.FormatInt(n.Add(1), 10)))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer f.Close()
+				buf := make([]byte, 512)
+				for pb.Next() {
+					if _, err := f.Write(buf); err != nil {
+						b.Error(err)
+						return
+					}
+					if err := f.Sync(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fsyncs/s")
+		})
 	}
-	defer f.Close()
-	buf := make([]byte, 512)
-	for b.Loop() {
-		if _, err := f.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fsyncs/s")
 }
 
 func benchServer(b *testing.B, syncAlways bool) *nats.Conn {
