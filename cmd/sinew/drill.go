@@ -181,14 +181,15 @@ type drillMessage struct {
 	clinical epicsim.Clinical
 }
 
-// synthDay is the seed's day: the same seed, day and volume give the same
-// messages. overuse is the generator's reagent factors (epic.over_consume;
-// nil: as declared per test).
-func synthDay(seed uint64, day time.Time, n int, overuse map[string]recon.Qty) []drillMessage {
+// synthDay is the seed's day: n messages spread evenly over the first span
+// of day; the same seed, day, span and volume give the same messages.
+// overuse is the generator's reagent factors (epic.over_consume; nil: as
+// declared per test).
+func synthDay(seed uint64, day time.Time, span time.Duration, n int, overuse map[string]recon.Qty) []drillMessage {
 	g := epicsim.NewGenerator(seed, "STMARYS")
 	g.Overuse = overuse
 	out := make([]drillMessage, 0, n)
-	step := 24 * time.Hour / time.Duration(n+1)
+	step := span / time.Duration(n+1)
 	for i := range n {
 		raw, typ := g.Next(day.Add(time.Duration(i+1) * step))
 		m := drillMessage{raw: raw, typ: typ, clinical: g.Clinical()}
@@ -208,6 +209,19 @@ func synthDay(seed uint64, day time.Time, n int, overuse map[string]recon.Qty) [
 		out = append(out, m)
 	}
 	return out
+}
+
+// daySpan is how much of day the synthetic messages cover: all of it, but
+// of today only what is already past (at least a minute). Epic cannot have
+// charted a case dated later than now, so a drill run early in the UTC
+// day whose messages were spread over the whole day had nothing for
+// ingest's FHIR search to find, and its FHIR checks went unchecked.
+func daySpan(day, now time.Time) time.Duration {
+	past := now.Sub(day)
+	if past < 0 || past >= 24*time.Hour {
+		return 24 * time.Hour
+	}
+	return max(past-time.Second, time.Minute)
 }
 
 // drillFlow is one flow's line of the result.
@@ -293,7 +307,7 @@ func drill(ctx context.Context, o drillOptions, stdout, stderr io.Writer) error 
 	if oc := faults.clinical.OverConsume; oc != nil {
 		overuse = oc.Factors()
 	}
-	msgs := synthDay(o.seed, day, n, overuse)
+	msgs := synthDay(o.seed, day, daySpan(day, time.Now()), n, overuse)
 	if o.listPatients {
 		seen := map[string]bool{}
 		for _, m := range msgs {

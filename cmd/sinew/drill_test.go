@@ -64,13 +64,13 @@ func TestParseFaultsNamesFusionsimFaultsAndTheKill(t *testing.T) {
 
 func TestSynthDayRepeatsForASeed(t *testing.T) {
 	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	a, b := synthDay(7, day, 50, nil), synthDay(7, day, 50, nil)
+	a, b := synthDay(7, day, 24*time.Hour, 50, nil), synthDay(7, day, 24*time.Hour, 50, nil)
 	for i := range a {
 		if string(a[i].raw) != string(b[i].raw) {
 			t.Fatalf("message %d differs between two runs of seed 7", i)
 		}
 	}
-	if string(synthDay(8, day, 50, nil)[10].raw) == string(a[10].raw) {
+	if string(synthDay(8, day, 24*time.Hour, 50, nil)[10].raw) == string(a[10].raw) {
 		t.Fatal("seeds 7 and 8 gave the same message")
 	}
 }
@@ -291,7 +291,7 @@ func TestFusionSideTallyCountsEpicChangesFusionLacks(t *testing.T) {
 // drill day other than today writes none.
 func TestDrillChartIsWhatEpicServes(t *testing.T) {
 	today := time.Now().UTC().Truncate(24 * time.Hour)
-	msgs := synthDay(1, today, 200, nil)
+	msgs := synthDay(1, today, daySpan(today, time.Now()), 200, nil)
 	faults, err := parseFaults("epic.missing_encounters=2")
 	if err != nil {
 		t.Fatal(err)
@@ -429,5 +429,41 @@ func TestDrillReplaysOnlyWhatFaultsDeadLettered(t *testing.T) {
 	}
 	if got := waitingLetters(ctx, f.js); !maps.Equal(got, map[string]int{"willow-inventory": 2}) {
 		t.Errorf("dead letters waiting by flow %v, want willow-inventory's two", got)
+	}
+}
+
+// TestDaySpanKeepsTodaysMessagesInThePast: a past day is sent whole; of
+// today only what is already past, so early in the UTC day Epic's chart of
+// the drill is due to ingest's search (nothing dated after now).
+func TestDaySpanKeepsTodaysMessagesInThePast(t *testing.T) {
+	day := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		now  time.Time
+		want time.Duration
+	}{
+		{day.Add(48 * time.Hour), 24 * time.Hour},                 // a past day
+		{day.Add(-time.Hour), 24 * time.Hour},                     // a day ahead
+		{day.Add(10 * time.Minute), 10*time.Minute - time.Second}, // early today
+		{day.Add(20 * time.Second), time.Minute},                  // at least a minute
+	} {
+		if got := daySpan(day, tc.now); got != tc.want {
+			t.Errorf("now %v: span %v, want %v", tc.now, got, tc.want)
+		}
+	}
+	now := day.Add(10 * time.Minute)
+	msgs := synthDay(1, day, daySpan(day, now), 200, nil)
+	charted := chartedDay(msgs)
+	if len(charted) == 0 {
+		t.Fatal("the synthetic day charted nothing")
+	}
+	for _, c := range charted {
+		if c.Case != nil && !c.Case.At.Before(now) {
+			t.Errorf("case %s charted at %v, after now %v", c.Case.ID, c.Case.At, now)
+		}
+		for _, r := range c.Tests {
+			if !r.At.Before(now) {
+				t.Errorf("test %s at %v, after now %v", r.Accession, r.At, now)
+			}
+		}
 	}
 }
